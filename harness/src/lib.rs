@@ -1,1 +1,11 @@
-//! placeholder
+//! hookbench's harness library: CLI, runner, measurement core, environment probe, suites and run output.
+
+pub mod backend;
+pub mod cli;
+pub mod env;
+pub mod error;
+pub mod measure;
+pub mod model_backend;
+pub mod output;
+pub mod runner;
+pub mod suite;

@@ -1,1 +1,11 @@
-fn main(){}
+//! Entry point of the `hookbench` binary: runs the CLI, prints the error chain and exits 1 (failure) or 2 (bad input).
+
+fn main() {
+    if let Err(err) = hookbench::cli::main() {
+        eprintln!("hookbench: error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(hookbench::error::exit_code(&err));
+    }
+}

@@ -1,1 +1,6 @@
-//! placeholder
+//! hookbench's results contract and the renderers that read saved results (`evidence.txt`).
+
+pub mod evidence;
+pub mod schema;
+
+pub use schema::{cell_id, Accounting, Baseline, Cell, Fit, ReadError, Results, Skipped, SuiteInfo, SCHEMA};

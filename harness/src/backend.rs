@@ -1,0 +1,58 @@
+//! The backend interface (one small trait, in the manner of hyperfine's `Executor`): a backend measures one cell of a suite.
+//!
+//! The runner owns the sweep, the journal and the fits; a backend only turns a [`CellSpec`] into
+//! measured cells. `model` is the userspace backend (`crate::model_backend`); the tests use a
+//! mock backend with known answers.
+
+use crate::suite::Suite;
+use hookbench_model::{Mechanism, Params};
+use hookbench_reports::Cell;
+
+/// One cell to measure: a mechanism at one point of a suite's sweep.
+#[derive(Debug, Clone)]
+pub struct CellSpec<'a> {
+    /// The suite (its metric decides what is measured).
+    pub suite: &'a Suite,
+    /// The mechanism to build.
+    pub mechanism: Mechanism,
+    /// The scenario point as requested (`cgroups`/`tasks` may be 0 = auto).
+    pub params: Params,
+    /// Timed samples per repetition.
+    pub samples: usize,
+    /// Repetitions.
+    pub repetitions: usize,
+    /// Seed for everything random in the cell (slot order, placement), derived from the cell id.
+    pub seed: u64,
+}
+
+/// A measured cell plus the per-sample values (in the cell's unit, baseline subtracted when the cell
+/// is) that fits are computed from.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The cell as it is saved.
+    pub cell: Cell,
+    /// One value per sample, in `cell.unit`.
+    pub points: Vec<f64>,
+}
+
+/// Why a cell produced no figures.
+#[derive(Debug, thiserror::Error)]
+pub enum CellError {
+    /// The cell cannot run here (a limit reached, a mechanism the machine lacks); the run goes on
+    /// and the reason lands in `skipped`.
+    #[error("{0}")]
+    Skip(String),
+    /// Something broke; the run stops (what was measured is already saved).
+    #[error(transparent)]
+    Fatal(#[from] anyhow::Error),
+}
+
+/// A way of measuring the mechanisms: `model` now, `kernel` and `kmod` later.
+pub trait Backend {
+    /// The backend's results name, e.g. "model".
+    fn name(&self) -> &'static str;
+    /// The mechanisms of `suite` this backend measures.
+    fn mechanisms(&self, suite: &Suite) -> Vec<Mechanism>;
+    /// Measures one cell; may return several cells (attach cells come with their detach cell).
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError>;
+}

@@ -1,0 +1,251 @@
+//! The `hookbench` command line: `run`, `list`, `doctor`; validation of every input before anything is written.
+
+use crate::backend::Backend;
+use crate::env::Environment;
+use crate::error::UsageError;
+use crate::measure::clock::Clock;
+use crate::model_backend::ModelBackend;
+use crate::output::{self, RunDir};
+use crate::runner::{self, RunConfig};
+use crate::suite::{self, Suite};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// hookbench: measures per-task chains of security programs against per-cgroup effective arrays on
+/// kernel hooks, and writes results a kernel developer can paste into a reply.
+#[derive(Debug, Parser)]
+#[command(name = "hookbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run suites and write results.json, cells.jsonl and evidence.txt into a run directory.
+    Run(RunArgs),
+    /// List the suites, backends and scenario axes.
+    List,
+    /// Show what this machine offers hookbench (root, cgroup v2, seccomp, Landlock, BPF,
+    /// trampolines, perf counters, mitigations, governor, clock).
+    Doctor {
+        /// Print the probe as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which backend(s) to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// Every backend this machine can run (this version: the userspace model).
+    Auto,
+    /// The userspace model of every dispatch model; unprivileged, runs anywhere.
+    Model,
+}
+
+/// The profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// The whole default suite in under 30 s.
+    Smoke,
+    /// The default: under 3 minutes on 2 cores.
+    Quick,
+    /// Bare-metal runners: thousands of tasks and cgroups, up to 100,000 in the model.
+    Full,
+}
+
+impl Profile {
+    /// The profile's name in suite files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Full => "full",
+        }
+    }
+}
+
+/// Arguments of `hookbench run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Backend to run.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// A shipped suite's name (see `hookbench list`) or a suite TOML file; default: every shipped suite.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub suite: Option<String>,
+    /// Profile of the suites' sweeps.
+    #[arg(long, value_enum, default_value_t = Profile::Quick)]
+    pub profile: Profile,
+    /// Run directory (created; must not hold a previous run). Default: results/<timestamp>-<host>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Never draw progress bars (they are drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Parses the command line and runs it. Errors carry a [`UsageError`] for bad input (exit 2).
+pub fn main() -> anyhow::Result<()> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version print and exit 0; parse errors print and exit 2.
+        Err(e) => e.exit(),
+    };
+    match cli.command {
+        Command::Run(args) => run(&args),
+        Command::List => {
+            print!("{}", list_text()?);
+            Ok(())
+        }
+        Command::Doctor { json } => doctor(json),
+    }
+}
+
+/// Validates every input of `run` without writing anything: suites, profile, CPUs, run directory.
+///
+/// Errors: [`UsageError`] naming the bad value.
+pub fn validate(args: &RunArgs, allowed_cpus: usize) -> Result<(Vec<Suite>, PathBuf), UsageError> {
+    let suites = suite::resolve(args.suite.as_deref())?;
+    for s in &suites {
+        let plan = s.plan(args.profile.as_str())?;
+        if let Some(p) = plan.points.iter().find(|p| p.cpus as usize > allowed_cpus) {
+            return Err(UsageError::new(format!(
+                "suite '{}' asks for cpus = {} but this process may run on {allowed_cpus} CPU(s): lower cpus in the suite",
+                s.name, p.cpus
+            )));
+        }
+    }
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => output::default_dir(chrono::Utc::now(), &host_name()),
+    };
+    output::check_dir(&dir)?;
+    Ok((suites, dir))
+}
+
+fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let allowed = crate::measure::pin::allowed_cpus().map(|c| c.len()).unwrap_or(1).max(1);
+    let (suites, dir) = validate(args, allowed)?;
+    let clock = Clock::detect();
+    let env = Environment::probe();
+    let mut environment = serde_json::to_value(&env).context("cannot encode the environment")?;
+    if let Some(map) = environment.as_object_mut() {
+        let info = clock.info();
+        map.insert("clock".into(), serde_json::Value::from(clock.kind().name()));
+        map.insert("clock_overhead_ns".into(), serde_json::Value::from(clock.overhead_ns()));
+        map.insert("clock_info".into(), serde_json::to_value(&info).context("cannot encode the clock")?);
+    }
+    let mut backends: Vec<Box<dyn Backend>> = match args.backend {
+        BackendChoice::Auto | BackendChoice::Model => vec![Box::new(ModelBackend::new(clock))],
+    };
+    let config = RunConfig {
+        suites,
+        profile: args.profile.as_str().to_string(),
+        command_line: std::env::args().collect(),
+        environment,
+        progress: !args.no_progress,
+    };
+    let mut run_dir = RunDir::create(&dir)?;
+    eprintln!(
+        "hookbench: running {} suite(s), profile {}, into {}",
+        config.suites.len(),
+        config.profile,
+        dir.display()
+    );
+    let results = runner::run(&config, &mut backends, &mut run_dir)?;
+    println!(
+        "hookbench: {} cells, {} fits, {} skipped",
+        results.cells.len(),
+        results.fits.len(),
+        results.skipped.len()
+    );
+    println!("results:  {}", run_dir.file(output::RESULTS_JSON).display());
+    println!("evidence: {}", run_dir.file(output::EVIDENCE_TXT).display());
+    println!("journal:  {}", run_dir.file(output::CELLS_JSONL).display());
+    Ok(())
+}
+
+/// The text of `hookbench list`: suites (claim, metric, mechanisms, fit axes, cells per profile),
+/// backends, and the scenario axes with their ranges.
+pub fn list_text() -> Result<String, UsageError> {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "suites (the default suite runs them all; files in suites/):");
+    for suite in suite::embedded()? {
+        let sizes: Vec<String> = suite
+            .profiles
+            .iter()
+            .map(|(name, plan)| format!("{name} {}", plan.points.len() * suite.model_mechanisms.len()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {:<15} claim {}  {}  x: {}",
+            suite.name,
+            suite.claim.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            suite.metric.as_str(),
+            suite.fits.iter().map(|f| f.label.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        let _ = writeln!(s, "      {}", suite.hypothesis);
+        let _ = writeln!(
+            s,
+            "      model: {}; cells: {}",
+            suite.model_mechanisms.iter().map(|m| format!("{} ({})", m, m.model())).collect::<Vec<_>>().join(", "),
+            sizes.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\nbackends:");
+    let _ = writeln!(s, "  model   available: userspace model of every dispatch model, unprivileged");
+    let _ = writeln!(s, "  (kernel and kmod are not part of this version)");
+    let _ = writeln!(s, "\naxes:");
+    let meaning = [
+        ("programs", "N programs in effect on the measured hook"),
+        ("foreign", "programs attached for other hooks"),
+        ("hooks", "H distinct hooks in use"),
+        ("depth", "cgroup nesting of the measured task"),
+        ("cgroups", "C cgroups in the hierarchy (0 = what the other axes need)"),
+        ("tasks", "T tasks alive (0 = one per working-set slot)"),
+        ("working_set", "W tasks or cgroups a CPU rotates through"),
+        ("cpus", "P concurrent triggering CPUs"),
+    ];
+    for (axis, what) in meaning {
+        let (lo, hi) = suite::axis_range(axis);
+        let _ = writeln!(s, "  {axis:<12} {lo}..={hi:<9} {what}");
+    }
+    let _ = writeln!(s, "  {:<12} {:<14} program body", "body", "null|counter|map-lookup");
+    Ok(s)
+}
+
+fn doctor(json: bool) -> anyhow::Result<()> {
+    let env = Environment::probe();
+    let clock = Clock::detect();
+    if json {
+        let mut v = serde_json::to_value(&env).context("cannot encode the environment")?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("clock".into(), serde_json::to_value(clock.info()).context("cannot encode the clock")?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v).context("cannot encode the environment")?);
+        return Ok(());
+    }
+    let mut lines = env.doctor_lines();
+    lines.push((
+        "clock".to_string(),
+        format!("{} (overhead {:.1} ns per read)", clock.kind().name(), clock.overhead_ns()),
+    ));
+    let width = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    for (label, value) in lines {
+        println!("{label:<width$}  {value}");
+    }
+    Ok(())
+}
+
+fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}

@@ -1,0 +1,31 @@
+//! Error kinds that decide hookbench's exit code: bad input exits 2, any other failure exits 1.
+
+/// Bad input from the user (unknown suite, malformed TOML, absurd sizes, an `--out` that is a
+/// file, ...). `main` exits with code 2 when the error chain holds one of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// What is wrong, naming the bad value, and what to do instead.
+    pub message: String,
+}
+
+impl UsageError {
+    /// A usage error with `message`.
+    pub fn new(message: impl Into<String>) -> UsageError {
+        UsageError { message: message.into() }
+    }
+}
+
+/// Exit code for bad input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code for any other failure.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// The exit code for an error chain: [`EXIT_USAGE`] if any cause is a [`UsageError`], else [`EXIT_FAILURE`].
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|c| c.downcast_ref::<UsageError>().is_some()) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}

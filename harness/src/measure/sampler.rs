@@ -1,0 +1,618 @@
+//! The measurement loop, independent of what is measured: warm-up, batch-size calibration,
+//! repeated timed batches, per-invocation latency histogram.
+//!
+//! Source: the batching scheme is the one of Google Benchmark / criterion-style harnesses and
+//! of Paoloni, "How to Benchmark Code Execution Times on Intel IA-32 and IA-64 Instruction Set
+//! Architectures" (Intel white paper, 2010): when one invocation is too short to time against
+//! the clock's own cost, K invocations are timed as one interval and the interval is divided
+//! by K. The measured closure runs the K-iteration loop itself, so the loop is compiled
+//! together with the measured body.
+
+use std::hint::black_box;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::clock::{Clock, ClockInfo};
+use super::stats::{new_histogram_ps, record_ps, Summary, PS_PER_NS};
+
+/// How long to run the measured closure, untimed, before calibrating and measuring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warmup {
+    /// Keep invoking (in growing chunks) for at least this many nanoseconds of wall time;
+    /// 0 disables warm-up.
+    DurationNs(u64),
+    /// Exactly this many invocations, in chunks of at most `max_batch`.
+    Invocations(u64),
+}
+
+/// Parameters of [`measure`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplerConfig {
+    /// Untimed warm-up before calibration. Default: 50 ms.
+    pub warmup: Warmup,
+    /// Timed batches per repetition (each gives one per-invocation sample). Default: 2000.
+    pub samples: usize,
+    /// Repetitions of the `samples` batches (for between-repetition spread). Default: 5.
+    pub repetitions: usize,
+    /// A batch's work must last at least this multiple of the clock overhead, so the clock's
+    /// own cost is at most 1/factor of each sample. Default: 20.0.
+    pub min_batch_ns_factor: f64,
+    /// Upper bound on the batch size K. Default: 2^20.
+    pub max_batch: u64,
+    /// Use this K instead of calibrating (e.g. reuse the baseline's K so both carry the same
+    /// clock overhead per invocation). Default: `None`.
+    pub fixed_batch: Option<u64>,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            warmup: Warmup::DurationNs(50_000_000),
+            samples: 2000,
+            repetitions: 5,
+            min_batch_ns_factor: 20.0,
+            max_batch: 1 << 20,
+            fixed_batch: None,
+        }
+    }
+}
+
+/// Why a measurement was refused.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum SamplerError {
+    /// A configuration field is out of range.
+    #[error("invalid sampler configuration: {field} = {value} ({why})")]
+    InvalidConfig {
+        /// Field name.
+        field: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// What is required.
+        why: &'static str,
+    },
+    /// The histogram could not be created (not expected).
+    #[error("histogram: {0}")]
+    Histogram(String),
+}
+
+impl SamplerConfig {
+    /// Checks the ranges: `samples >= 1`, `repetitions >= 1`, `max_batch >= 1`,
+    /// `min_batch_ns_factor` finite and `>= 0`, `fixed_batch` (if set) `>= 1`.
+    ///
+    /// Errors: [`SamplerError::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), SamplerError> {
+        let bad =
+            |field, value: String, why| Err(SamplerError::InvalidConfig { field, value, why });
+        if self.samples == 0 {
+            return bad("samples", "0".into(), "need at least 1");
+        }
+        if self.repetitions == 0 {
+            return bad("repetitions", "0".into(), "need at least 1");
+        }
+        if self.max_batch == 0 {
+            return bad("max_batch", "0".into(), "need at least 1");
+        }
+        if !self.min_batch_ns_factor.is_finite() || self.min_batch_ns_factor < 0.0 {
+            return bad(
+                "min_batch_ns_factor",
+                self.min_batch_ns_factor.to_string(),
+                "must be finite and >= 0",
+            );
+        }
+        if self.fixed_batch == Some(0) {
+            return bad("fixed_batch", "0".into(), "need at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of [`calibrate_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BatchCalibration {
+    /// Chosen batch size K (invocations per timed interval).
+    pub k: u64,
+    /// Median time of one single invocation including one clock overhead, ns.
+    pub single_ns: f64,
+    /// Median time of a K-invocation batch minus the clock overhead, ns.
+    pub batch_net_ns: f64,
+    /// Required net batch time, `min_batch_ns_factor * overhead_ns`, ns.
+    pub target_ns: f64,
+    /// True when K hit `max_batch` before the batch reached `target_ns`.
+    pub capped: bool,
+}
+
+/// Timed trials per candidate K in [`calibrate_batch`]; the median is used.
+const CALIBRATION_TRIALS: usize = 31;
+
+fn median_batch_ns<F>(clock: &Clock, f: &mut F, k: u64) -> f64
+where
+    F: FnMut(u64) -> u64 + ?Sized,
+{
+    let mut times = [0.0f64; CALIBRATION_TRIALS];
+    for t in times.iter_mut() {
+        let t0 = clock.now();
+        let v = f(black_box(k));
+        let t1 = clock.now();
+        black_box(v);
+        *t = clock.elapsed_ns(t0, t1);
+    }
+    times.sort_by(f64::total_cmp);
+    times[CALIBRATION_TRIALS / 2]
+}
+
+/// Picks the batch size K for `f` (shape `FnMut(iterations: u64) -> u64`, the return value is
+/// passed to `black_box`).
+///
+/// Doubling search: starting at K = 1, time 31 batches of K invocations and take the median
+/// minus `clock.overhead_ns()`; stop at the first K whose net batch time is at least
+/// `config.min_batch_ns_factor * clock.overhead_ns()`. So K = 1 when one invocation already
+/// lasts that long, else the smallest power of two that does (or `max_batch`, flagged
+/// `capped`). `config.fixed_batch` is ignored here (see [`measure`]). Invalid configurations
+/// are not checked here: a zero `max_batch` acts as 1.
+pub fn calibrate_batch<F>(clock: &Clock, config: &SamplerConfig, f: &mut F) -> BatchCalibration
+where
+    F: FnMut(u64) -> u64 + ?Sized,
+{
+    let overhead_ns = clock.overhead_ns();
+    let target_ns = config.min_batch_ns_factor * overhead_ns;
+    let max_batch = config.max_batch.max(1);
+    let single_ns = median_batch_ns(clock, f, 1);
+    let mut k = 1u64;
+    let mut batch_ns = single_ns;
+    loop {
+        let net = batch_ns - overhead_ns;
+        if net >= target_ns || k >= max_batch {
+            return BatchCalibration {
+                k,
+                single_ns,
+                batch_net_ns: net,
+                target_ns,
+                capped: net < target_ns,
+            };
+        }
+        k = k.saturating_mul(2).min(max_batch);
+        batch_ns = median_batch_ns(clock, f, k);
+    }
+}
+
+/// Result of [`measure`] or [`measure_each`].
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// The clock used (kind, TSC Hz, overhead ns).
+    pub clock: ClockInfo,
+    /// Invocations per timed interval (1 for [`measure_each`]).
+    pub batch_k: u64,
+    /// How K was chosen; `None` when fixed by the configuration or by [`measure_each`].
+    pub calibration: Option<BatchCalibration>,
+    /// Per-invocation time of each sample, picoseconds (`batch_ns * 1000 / K`, rounded),
+    /// repetition-major: sample `s` of repetition `r` is at `r * samples + s`. Each value
+    /// includes `clock.overhead_ns / K` of clock cost.
+    pub samples_ps: Vec<u64>,
+    /// Mean per-invocation time of each repetition, ns (from the unrounded values).
+    pub repetition_means_ns: Vec<f64>,
+    /// All `samples_ps`, as a histogram in picoseconds with 3 significant digits.
+    pub histogram: Histogram<u64>,
+    /// Total timed invocations (`samples * repetitions * K`).
+    pub invocations: u64,
+}
+
+impl Measurement {
+    /// Latency summary (ns) of the histogram, see [`Summary::from_histogram_ps`].
+    pub fn summary(&self) -> Summary {
+        Summary::from_histogram_ps(&self.histogram)
+    }
+
+    /// Exact summary (ns) of the raw `samples_ps`, see [`Summary::from_values_ns`].
+    pub fn exact_summary(&self) -> Summary {
+        let ns: Vec<f64> = self
+            .samples_ps
+            .iter()
+            .map(|&ps| ps as f64 / PS_PER_NS)
+            .collect();
+        Summary::from_values_ns(&ns)
+    }
+
+    /// Summary (ns) of the per-repetition means: its `cv` is the between-repetition spread.
+    pub fn repetition_summary(&self) -> Summary {
+        Summary::from_values_ns(&self.repetition_means_ns)
+    }
+}
+
+fn warm_up<F>(clock: &Clock, config: &SamplerConfig, f: &mut F)
+where
+    F: FnMut(u64) -> u64 + ?Sized,
+{
+    match config.warmup {
+        Warmup::DurationNs(0) | Warmup::Invocations(0) => {}
+        Warmup::Invocations(n) => {
+            let chunk = config.max_batch.max(1);
+            let mut left = n;
+            while left > 0 {
+                let c = left.min(chunk);
+                black_box(f(black_box(c)));
+                left -= c;
+            }
+        }
+        Warmup::DurationNs(total_ns) => {
+            let total_ns = total_ns as f64;
+            let start = clock.now();
+            let mut chunk = 1u64;
+            loop {
+                let t0 = clock.now();
+                black_box(f(black_box(chunk)));
+                let t1 = clock.now();
+                if clock.elapsed_ns(start, t1) >= total_ns {
+                    break;
+                }
+                // Grow chunks while a call is short, so the overshoot stays below ~1/8.
+                if clock.elapsed_ns(t0, t1) < total_ns / 16.0 {
+                    chunk = chunk.saturating_mul(2);
+                }
+            }
+        }
+    }
+}
+
+/// Measures `f` (shape `FnMut(iterations: u64) -> u64`: run the measured operation
+/// `iterations` times, return a value that is passed to `black_box`).
+///
+/// Warm-up per `config.warmup`; K from `config.fixed_batch` or [`calibrate_batch`]; then for
+/// each of `config.repetitions` repetitions, `config.samples` batches, each timed as one
+/// `clock.now()` pair around `f(K)`, recording `batch_ns / K` in picoseconds.
+///
+/// Errors: [`SamplerError::InvalidConfig`] (see [`SamplerConfig::validate`]).
+pub fn measure<F>(
+    clock: &Clock,
+    config: &SamplerConfig,
+    f: &mut F,
+) -> Result<Measurement, SamplerError>
+where
+    F: FnMut(u64) -> u64 + ?Sized,
+{
+    config.validate()?;
+    let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
+    warm_up(clock, config, f);
+    let (k, calibration) = match config.fixed_batch {
+        Some(k) => (k, None),
+        None => {
+            let c = calibrate_batch(clock, config, f);
+            (c.k, Some(c))
+        }
+    };
+    let kf = k as f64;
+    let mut samples_ps = Vec::with_capacity(config.samples * config.repetitions);
+    let mut repetition_means_ns = Vec::with_capacity(config.repetitions);
+    for _ in 0..config.repetitions {
+        let mut sum_ns = 0.0;
+        for _ in 0..config.samples {
+            let t0 = clock.now();
+            let v = f(black_box(k));
+            let t1 = clock.now();
+            black_box(v);
+            let per_invocation_ns = clock.elapsed_ns(t0, t1) / kf;
+            sum_ns += per_invocation_ns;
+            samples_ps.push((per_invocation_ns * PS_PER_NS).round() as u64);
+        }
+        repetition_means_ns.push(sum_ns / config.samples as f64);
+    }
+    for &ps in &samples_ps {
+        record_ps(&mut histogram, ps);
+    }
+    Ok(Measurement {
+        clock: clock.info(),
+        batch_k: k,
+        calibration,
+        samples_ps,
+        repetition_means_ns,
+        histogram,
+        invocations: (config.samples as u64)
+            .saturating_mul(config.repetitions as u64)
+            .saturating_mul(k),
+    })
+}
+
+/// Measures a non-batchable operation (attach, detach, install): `warmup` untimed rounds, then
+/// `samples` rounds each timing exactly one `op()` (its result goes to `black_box`) and then
+/// running `undo()` untimed to restore the state for the next round.
+///
+/// The result has `batch_k = 1`, no calibration, and one repetition.
+///
+/// Errors: [`SamplerError::InvalidConfig`] when `samples == 0`.
+pub fn measure_each<Op, Undo>(
+    clock: &Clock,
+    samples: usize,
+    warmup: usize,
+    mut op: Op,
+    mut undo: Undo,
+) -> Result<Measurement, SamplerError>
+where
+    Op: FnMut() -> u64,
+    Undo: FnMut(),
+{
+    if samples == 0 {
+        return Err(SamplerError::InvalidConfig {
+            field: "samples",
+            value: "0".into(),
+            why: "need at least 1",
+        });
+    }
+    let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
+    for _ in 0..warmup {
+        black_box(op());
+        undo();
+    }
+    let mut samples_ps = Vec::with_capacity(samples);
+    let mut sum_ns = 0.0;
+    for _ in 0..samples {
+        let t0 = clock.now();
+        let v = op();
+        let t1 = clock.now();
+        black_box(v);
+        undo();
+        let ns = clock.elapsed_ns(t0, t1);
+        sum_ns += ns;
+        samples_ps.push((ns * PS_PER_NS).round() as u64);
+    }
+    for &ps in &samples_ps {
+        record_ps(&mut histogram, ps);
+    }
+    Ok(Measurement {
+        clock: clock.info(),
+        batch_k: 1,
+        calibration: None,
+        samples_ps,
+        repetition_means_ns: vec![sum_ns / samples as f64],
+        histogram,
+        invocations: samples as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A near-free body: one wrapping add per iteration.
+    fn near_free(n: u64) -> u64 {
+        let mut acc = 0u64;
+        for i in 0..n {
+            acc = acc.wrapping_add(black_box(i));
+        }
+        acc
+    }
+
+    /// Busy-waits, per iteration, until `spin_ns` of `clock` time have passed (no sleeping).
+    fn spinner(clock: Clock, spin_ns: f64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            let mut reads = 0u64;
+            for _ in 0..n {
+                let start = clock.now();
+                while clock.elapsed_ns(start, clock.now()) < spin_ns {
+                    reads += 1;
+                }
+            }
+            reads
+        }
+    }
+
+    fn quick_config() -> SamplerConfig {
+        SamplerConfig {
+            warmup: Warmup::Invocations(1000),
+            samples: 50,
+            repetitions: 3,
+            ..SamplerConfig::default()
+        }
+    }
+
+    #[test]
+    fn calibration_batches_near_free_closures() {
+        for clock in [Clock::detect(), Clock::monotonic_raw()] {
+            let mut f = near_free;
+            let c = calibrate_batch(&clock, &SamplerConfig::default(), &mut f);
+            assert!(
+                c.k > 1,
+                "{}: K = {} for a near-free closure",
+                clock.kind(),
+                c.k
+            );
+            assert!(c.k.is_power_of_two());
+            assert!(!c.capped);
+            assert!(c.batch_net_ns >= c.target_ns);
+            assert_eq!(c.target_ns, 20.0 * clock.overhead_ns());
+        }
+    }
+
+    #[test]
+    fn calibration_keeps_k_1_for_slow_closures() {
+        for clock in [Clock::detect(), Clock::monotonic_raw()] {
+            let mut f = spinner(clock, 50.0 * clock.overhead_ns());
+            let c = calibrate_batch(&clock, &SamplerConfig::default(), &mut f);
+            assert_eq!(c.k, 1, "{}: {c:?}", clock.kind());
+            assert!(c.single_ns >= 50.0 * clock.overhead_ns());
+        }
+    }
+
+    #[test]
+    fn calibration_respects_max_batch() {
+        let clock = Clock::detect();
+        let config = SamplerConfig {
+            max_batch: 3,
+            min_batch_ns_factor: 1e9,
+            ..SamplerConfig::default()
+        };
+        let mut f = near_free;
+        let c = calibrate_batch(&clock, &config, &mut f);
+        assert_eq!(c.k, 3);
+        assert!(c.capped);
+    }
+
+    #[test]
+    fn measure_records_every_sample_with_calibrated_k() {
+        let clock = Clock::detect();
+        let config = quick_config();
+        let mut calls = 0u64;
+        let mut invocations = 0u64;
+        let mut f = |n: u64| {
+            calls += 1;
+            invocations += n;
+            near_free(n)
+        };
+        let m = measure(&clock, &config, &mut f).unwrap();
+        assert_eq!(m.samples_ps.len(), 150);
+        assert_eq!(m.histogram.len(), 150);
+        assert_eq!(m.repetition_means_ns.len(), 3);
+        let cal = m.calibration.unwrap();
+        assert_eq!(m.batch_k, cal.k);
+        assert_eq!(m.invocations, 150 * m.batch_k);
+        // Warm-up (1000) + calibration + 150 timed batches of K.
+        assert!(invocations >= 1000 + 150 * m.batch_k);
+        assert!(calls > 150);
+        // Per-invocation values: each batch lasted >= its net target, so the per-invocation
+        // time is positive and the summary is consistent with the raw samples.
+        let s = m.summary();
+        let e = m.exact_summary();
+        assert_eq!(s.samples, 150);
+        assert!(s.min_ns > 0.0);
+        assert!(
+            (s.p50_ns - e.p50_ns).abs() <= e.p50_ns / 1000.0 + 1e-3,
+            "{s:?} {e:?}"
+        );
+        assert!(
+            (s.max_ns - e.max_ns).abs() <= e.max_ns / 1000.0 + 1e-3,
+            "{s:?} {e:?}"
+        );
+        let mean_of_means = m.repetition_means_ns.iter().sum::<f64>() / 3.0;
+        assert!((mean_of_means - e.mean_ns).abs() <= 1e-3 + e.mean_ns * 1e-6);
+    }
+
+    #[test]
+    fn measure_divides_batches_by_fixed_k() {
+        // A closure that spins 40 * overhead per iteration, timed with K = 8 and K = 1: the
+        // per-invocation time must be close to the spin in both (within the spin's own
+        // overshoot of one clock read plus the K=1 overhead).
+        let clock = Clock::monotonic_raw();
+        let spin_ns = 40.0 * clock.overhead_ns();
+        for k in [1u64, 8] {
+            let config = SamplerConfig {
+                fixed_batch: Some(k),
+                warmup: Warmup::DurationNs(0),
+                samples: 41,
+                repetitions: 1,
+                ..SamplerConfig::default()
+            };
+            let mut f = spinner(clock, spin_ns);
+            let m = measure(&clock, &config, &mut f).unwrap();
+            assert_eq!(m.batch_k, k);
+            assert!(m.calibration.is_none());
+            let p50 = m.exact_summary().p50_ns;
+            assert!(p50 >= spin_ns, "K={k}: p50 {p50} < spin {spin_ns}");
+            assert!(
+                p50 <= spin_ns + 3.0 * clock.overhead_ns() + 0.5 * spin_ns,
+                "K={k}: p50 {p50} vs spin {spin_ns}"
+            );
+        }
+    }
+
+    #[test]
+    fn measure_each_times_op_not_undo() {
+        let clock = Clock::detect();
+        let mut state = 0u64;
+        let undo_spin = 200.0 * clock.overhead_ns();
+        let state_cell = std::cell::Cell::new(0u64);
+        let mut ops = 0u64;
+        let m = measure_each(
+            &clock,
+            25,
+            5,
+            || {
+                ops += 1;
+                state_cell.set(state_cell.get() + 1);
+                state_cell.get()
+            },
+            || {
+                // Undo restores the state and is slow; it must not be in the samples.
+                state_cell.set(state_cell.get() - 1);
+                let start = clock.now();
+                while clock.elapsed_ns(start, clock.now()) < undo_spin {}
+                state += 1;
+            },
+        )
+        .unwrap();
+        assert_eq!(ops, 30);
+        assert_eq!(state, 30);
+        assert_eq!(state_cell.get(), 0);
+        assert_eq!(m.batch_k, 1);
+        assert_eq!(m.samples_ps.len(), 25);
+        assert_eq!(m.repetition_means_ns.len(), 1);
+        let s = m.exact_summary();
+        assert!(
+            s.p50_ns < undo_spin / 2.0,
+            "op p50 {} includes undo?",
+            s.p50_ns
+        );
+    }
+
+    #[test]
+    fn invalid_configs_are_refused() {
+        let clock = Clock::monotonic_raw();
+        let mut f = near_free;
+        for (config, field) in [
+            (
+                SamplerConfig {
+                    samples: 0,
+                    ..quick_config()
+                },
+                "samples",
+            ),
+            (
+                SamplerConfig {
+                    repetitions: 0,
+                    ..quick_config()
+                },
+                "repetitions",
+            ),
+            (
+                SamplerConfig {
+                    max_batch: 0,
+                    ..quick_config()
+                },
+                "max_batch",
+            ),
+            (
+                SamplerConfig {
+                    min_batch_ns_factor: f64::NAN,
+                    ..quick_config()
+                },
+                "min_batch_ns_factor",
+            ),
+            (
+                SamplerConfig {
+                    fixed_batch: Some(0),
+                    ..quick_config()
+                },
+                "fixed_batch",
+            ),
+        ] {
+            match measure(&clock, &config, &mut f) {
+                Err(SamplerError::InvalidConfig { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{field}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+        assert!(measure_each(&clock, 0, 0, || 0, || {}).is_err());
+    }
+
+    #[test]
+    fn config_serde_defaults_and_warmup_names() {
+        let c: SamplerConfig =
+            serde_json::from_str(r#"{"samples": 10, "warmup": {"invocations": 7}}"#).unwrap();
+        assert_eq!(c.samples, 10);
+        assert_eq!(c.warmup, Warmup::Invocations(7));
+        assert_eq!(c.repetitions, SamplerConfig::default().repetitions);
+        assert_eq!(c.min_batch_ns_factor, 20.0);
+        let json = serde_json::to_string(&Warmup::DurationNs(5)).unwrap();
+        assert_eq!(json, r#"{"duration_ns":5}"#);
+    }
+}

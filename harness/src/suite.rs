@@ -1,0 +1,442 @@
+//! Suites: TOML files (shipped in `suites/`, embedded in the binary) that sweep the scenario axes for one claim.
+//!
+//! A suite names its claim and hypothesis, the metric it measures, the mechanisms per backend,
+//! the axes its fits run over, a base point (`[params]`) and, per profile (`smoke`, `quick`,
+//! `full`), the sweep (`sweep.AXIS = [values]`, expanded as a cartesian product), the number of
+//! samples per repetition and the number of repetitions. See `suites/foreign.toml` for an example.
+
+use crate::error::UsageError;
+use hookbench_model::{Body, Mechanism, Params, NUMERIC_AXES};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The suites shipped with hookbench, as (file name, TOML text), in claim order. Together they are
+/// the default suite of `hookbench run`.
+pub const EMBEDDED: [(&str, &str); 6] = [
+    ("foreign.toml", include_str!("../../suites/foreign.toml")),
+    ("programs.toml", include_str!("../../suites/programs.toml")),
+    ("cgroup-handles.toml", include_str!("../../suites/cgroup-handles.toml")),
+    ("attach.toml", include_str!("../../suites/attach.toml")),
+    ("metadata.toml", include_str!("../../suites/metadata.toml")),
+    ("working-set.toml", include_str!("../../suites/working-set.toml")),
+];
+
+/// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
+/// `quick` (the default, under 3 minutes on 2 cores), `full` (bare-metal runners).
+pub const PROFILES: [&str; 3] = ["smoke", "quick", "full"];
+
+/// What a suite measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Latency of one hook invocation, baseline (zero programs, same trigger) subtracted: `hook_latency_ns`.
+    HookLatency,
+    /// Latency of attaching one program, and of detaching it again: `attach_latency_ns` (plus `detach_latency_ns` cells).
+    AttachLatency,
+    /// Exact bytes of the dispatch metadata: `metadata_bytes`.
+    MetadataBytes,
+}
+
+impl Metric {
+    /// The results name of the metric.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::HookLatency => "hook_latency_ns",
+            Metric::AttachLatency => "attach_latency_ns",
+            Metric::MetadataBytes => "metadata_bytes",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Metric> {
+        [Metric::HookLatency, Metric::AttachLatency, Metric::MetadataBytes]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// One axis a suite's fits run over: the params axis and the name it carries in the results' `x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitAxis {
+    /// The params axis the x values come from, e.g. "cgroups".
+    pub axis: String,
+    /// The name in the results, e.g. "descendants" (defaults to `axis`).
+    pub label: String,
+}
+
+/// A profile of a suite, resolved: every point of the sweep and the sampling plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The points, in sweep order (cartesian product over the swept axes in alphabetical order, the last fastest).
+    pub points: Vec<Params>,
+    /// Timed samples per repetition (batches for hook latency, operations for attach).
+    pub samples: usize,
+    /// Repetitions of each cell.
+    pub repetitions: usize,
+}
+
+/// A parsed and validated suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    /// Suite name, e.g. "foreign".
+    pub name: String,
+    /// DESIGN.md claim number it answers.
+    pub claim: Option<u32>,
+    /// The claim's hypothesis.
+    pub hypothesis: String,
+    /// What it measures.
+    pub metric: Metric,
+    /// The model backend's mechanisms.
+    pub model_mechanisms: Vec<Mechanism>,
+    /// The axes fits run over.
+    pub fits: Vec<FitAxis>,
+    /// Resolved plans by profile name.
+    pub profiles: BTreeMap<String, Plan>,
+    /// Where the suite came from ("embedded:foreign.toml" or a path).
+    pub source: String,
+}
+
+/// Upper bounds on every axis; a value above them is rejected as absurd (exit code 2).
+/// (`cpus` is further limited at run time to the CPUs this process may use.)
+pub fn axis_range(axis: &str) -> (u32, u32) {
+    match axis {
+        "programs" | "foreign" => (0, 100_000),
+        "hooks" => (1, 4096),
+        "depth" => (1, 1000),
+        "cgroups" | "tasks" => (0, 1_000_000),
+        "working_set" => (1, 1_000_000),
+        "cpus" => (1, 1024),
+        _ => (0, 0),
+    }
+}
+
+/// Largest `samples` per repetition and `repetitions` a suite may ask for.
+pub const MAX_SAMPLES: i64 = 10_000_000;
+/// Largest number of repetitions.
+pub const MAX_REPETITIONS: i64 = 1000;
+/// Largest number of model objects (chain nodes or effective-array items) one point may need:
+/// `working_set x cpus x (programs + foreign)`. Keeps a typo from allocating the machine away.
+pub const MAX_OBJECTS: u64 = 50_000_000;
+
+impl Suite {
+    /// Parses and validates a suite from TOML text; `source` names it in error messages.
+    ///
+    /// Errors ([`UsageError`], exit code 2): malformed TOML, unknown keys, unknown metric, mechanism,
+    /// axis or body, values out of [`axis_range`], empty sweeps, fits over an axis that is not swept
+    /// in some profile.
+    pub fn parse(text: &str, source: &str) -> Result<Suite, UsageError> {
+        let raw: RawSuite = toml::from_str(text)
+            .map_err(|e| UsageError::new(format!("suite {source} is not valid: {e}")))?;
+        let bad = |what: String| UsageError::new(format!("suite {source}: {what}"));
+        let metric = Metric::parse(&raw.metric).ok_or_else(|| {
+            bad(format!(
+                "unknown metric '{}': expected hook_latency_ns, attach_latency_ns or metadata_bytes",
+                raw.metric
+            ))
+        })?;
+        let mut model_mechanisms = Vec::new();
+        if let Some(model) = raw.backend.get("model") {
+            for m in &model.mechanisms {
+                model_mechanisms.push(m.parse::<Mechanism>().map_err(|e| bad(e.to_string()))?);
+            }
+        }
+        if model_mechanisms.is_empty() {
+            return Err(bad("no mechanisms: add [backend.model] mechanisms = [...]".into()));
+        }
+        let mut base = Params::default();
+        for (key, value) in &raw.params {
+            apply(&mut base, key, value).map_err(|e| bad(format!("[params] {e}")))?;
+        }
+        let fits: Vec<FitAxis> = raw
+            .fit
+            .iter()
+            .map(|f| {
+                if !NUMERIC_AXES.contains(&f.axis.as_str()) {
+                    return Err(bad(format!(
+                        "[[fit]] axis '{}' is not one of {}",
+                        f.axis,
+                        NUMERIC_AXES.join(", ")
+                    )));
+                }
+                Ok(FitAxis { axis: f.axis.clone(), label: f.label.clone().unwrap_or_else(|| f.axis.clone()) })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut profiles = BTreeMap::new();
+        for (pname, p) in &raw.profiles {
+            let ctx = |e: String| bad(format!("[profiles.{pname}] {e}"));
+            if !(1..=MAX_SAMPLES).contains(&p.samples) {
+                return Err(ctx(format!("samples = {} must be between 1 and {MAX_SAMPLES}", p.samples)));
+            }
+            if !(1..=MAX_REPETITIONS).contains(&p.repetitions) {
+                return Err(ctx(format!(
+                    "repetitions = {} must be between 1 and {MAX_REPETITIONS}",
+                    p.repetitions
+                )));
+            }
+            let mut points = vec![base];
+            for (axis, values) in &p.sweep {
+                let arr = values
+                    .as_array()
+                    .ok_or_else(|| ctx(format!("sweep.{axis} must be an array of values")))?;
+                if arr.is_empty() {
+                    return Err(ctx(format!("sweep.{axis} is empty")));
+                }
+                let mut next = Vec::with_capacity(points.len() * arr.len());
+                for point in &points {
+                    for v in arr {
+                        let mut q = *point;
+                        apply(&mut q, axis, v).map_err(|e| ctx(format!("sweep.{e}")))?;
+                        next.push(q);
+                    }
+                }
+                points = next;
+            }
+            for q in &points {
+                let objects = u64::from(q.working_set)
+                    * u64::from(q.cpus)
+                    * (u64::from(q.programs) + u64::from(q.foreign));
+                if objects > MAX_OBJECTS {
+                    return Err(ctx(format!(
+                        "working_set {} x cpus {} x (programs {} + foreign {}) = {objects} objects, more than {MAX_OBJECTS}: lower one of them",
+                        q.working_set, q.cpus, q.programs, q.foreign
+                    )));
+                }
+                if q.foreign > 0 && q.hooks < 2 {
+                    return Err(ctx(format!(
+                        "foreign = {} needs hooks >= 2 (foreign programs sit on other hooks), got hooks = {}",
+                        q.foreign, q.hooks
+                    )));
+                }
+            }
+            for f in &fits {
+                if !p.sweep.contains_key(&f.axis) {
+                    return Err(ctx(format!(
+                        "fits run over '{}' but this profile does not sweep it: add sweep.{} = [...]",
+                        f.axis, f.axis
+                    )));
+                }
+            }
+            profiles.insert(
+                pname.clone(),
+                Plan {
+                    points,
+                    samples: p.samples as usize,
+                    repetitions: p.repetitions as usize,
+                },
+            );
+        }
+        if profiles.is_empty() {
+            return Err(bad("no profiles: add [profiles.smoke], [profiles.quick], [profiles.full]".into()));
+        }
+        Ok(Suite {
+            name: raw.name,
+            claim: raw.claim,
+            hypothesis: raw.hypothesis,
+            metric,
+            model_mechanisms,
+            fits,
+            profiles,
+            source: source.to_string(),
+        })
+    }
+
+    /// The plan for `profile`, or a [`UsageError`] naming the profiles this suite has.
+    pub fn plan(&self, profile: &str) -> Result<&Plan, UsageError> {
+        self.profiles.get(profile).ok_or_else(|| {
+            UsageError::new(format!(
+                "suite '{}' ({}) has no profile '{profile}'; it has: {}",
+                self.name,
+                self.source,
+                self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+/// Every shipped suite, parsed, in claim order.
+///
+/// Errors: a shipped suite that does not parse (a bug in hookbench; reported as bad input).
+pub fn embedded() -> Result<Vec<Suite>, UsageError> {
+    EMBEDDED
+        .iter()
+        .map(|(file, text)| Suite::parse(text, &format!("embedded:{file}")))
+        .collect()
+}
+
+/// Resolves `--suite NAME|FILE`: `None` is the default suite (every shipped one); a value naming
+/// an existing file, or ending in `.toml`, or containing `/`, is read as a file; anything else must
+/// be a shipped suite's name.
+///
+/// Errors: unknown name (the message lists the known ones), unreadable or invalid file.
+pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
+    let shipped = embedded()?;
+    let Some(arg) = arg else { return Ok(shipped) };
+    let path = Path::new(arg);
+    if path.exists() || arg.ends_with(".toml") || arg.contains('/') {
+        if path.is_dir() {
+            return Err(UsageError::new(format!("--suite {arg} is a directory; give a suite TOML file or a suite name")));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError::new(format!("cannot read suite file {arg}: {e}")))?;
+        return Ok(vec![Suite::parse(&text, arg)?]);
+    }
+    match shipped.into_iter().find(|s| s.name == arg) {
+        Some(s) => Ok(vec![s]),
+        None => Err(UsageError::new(format!(
+            "unknown suite '{arg}': expected a suite file or one of {}",
+            EMBEDDED
+                .iter()
+                .map(|(f, _)| f.trim_end_matches(".toml"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Sets one axis (or `body`) of `p` from a TOML value, checking its range.
+fn apply(p: &mut Params, key: &str, value: &toml::Value) -> Result<(), String> {
+    if key == "body" {
+        let s = value
+            .as_str()
+            .ok_or_else(|| format!("body = {value} must be a string (null, counter, map-lookup)"))?;
+        p.body = s.parse::<Body>().map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    if !NUMERIC_AXES.contains(&key) {
+        return Err(format!("unknown axis '{key}': expected one of {}, body", NUMERIC_AXES.join(", ")));
+    }
+    let v = value
+        .as_integer()
+        .ok_or_else(|| format!("{key} = {value} must be an integer"))?;
+    let (lo, hi) = axis_range(key);
+    if v < i64::from(lo) || v > i64::from(hi) {
+        return Err(format!("{key} = {v} is out of range: must be between {lo} and {hi}"));
+    }
+    // The range check above guarantees the value fits in u32.
+    p.set_axis(key, v as u32);
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    name: String,
+    claim: Option<u32>,
+    hypothesis: String,
+    metric: String,
+    #[serde(default)]
+    backend: BTreeMap<String, RawBackend>,
+    #[serde(default)]
+    fit: Vec<RawFit>,
+    #[serde(default)]
+    params: toml::Table,
+    #[serde(default)]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    mechanisms: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFit {
+    axis: String,
+    label: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    samples: i64,
+    repetitions: i64,
+    #[serde(default)]
+    sweep: toml::Table,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_suite_parses_with_all_profiles() {
+        let suites = embedded().expect("shipped suites parse");
+        assert_eq!(suites.len(), 6);
+        for s in &suites {
+            for p in PROFILES {
+                let plan = s.plan(p).expect("profile present");
+                assert!(plan.points.len() >= 3, "{} {p}", s.name);
+            }
+        }
+        let claims: Vec<_> = suites.iter().filter_map(|s| s.claim).collect();
+        assert_eq!(claims, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn sweep_is_a_cartesian_product_over_the_base_point() {
+        let s = Suite::parse(
+            r#"name = "t"
+hypothesis = "h"
+metric = "hook_latency_ns"
+[backend.model]
+mechanisms = ["chain-walk"]
+[[fit]]
+axis = "programs"
+[params]
+hooks = 3
+[profiles.smoke]
+samples = 5
+repetitions = 1
+sweep.programs = [1, 2]
+sweep.working_set = [1, 10, 100]
+"#,
+            "test",
+        )
+        .expect("parses");
+        let plan = s.plan("smoke").expect("smoke");
+        assert_eq!(plan.points.len(), 6);
+        assert!(plan.points.iter().all(|p| p.hooks == 3));
+        let pairs: Vec<(u32, u32)> = plan.points.iter().map(|p| (p.programs, p.working_set)).collect();
+        assert!(pairs.contains(&(2, 100)) && pairs.contains(&(1, 1)));
+        assert!(s.plan("full").is_err());
+    }
+
+    fn err_of(text: &str) -> String {
+        match Suite::parse(text, "t.toml") {
+            Ok(_) => panic!("expected an error for {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const HEAD: &str = "name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-walk\"]\n";
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [-1]\n"));
+        assert!(e.contains("programs = -1"), "{e}");
+        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 0\nrepetitions = 1\n"));
+        assert!(e.contains("samples = 0"), "{e}");
+        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.cgroups = [99999999999]\n"));
+        assert!(e.contains("cgroups = 99999999999"), "{e}");
+        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.wrokers = [1]\n"));
+        assert!(e.contains("unknown axis 'wrokers'"), "{e}");
+        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.working_set = [1000000]\nsweep.programs=[100]\n"));
+        assert!(e.contains("objects"), "{e}");
+        let e = err_of("name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-wlak\"]\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\n");
+        assert!(e.contains("chain-wlak"), "{e}");
+        let e = err_of("name = \"t\"\nthis is not toml");
+        assert!(e.contains("not valid"), "{e}");
+        let e = err_of(&format!("{HEAD}[[fit]]\naxis = \"foreign\"\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"));
+        assert!(e.contains("does not sweep"), "{e}");
+    }
+
+    #[test]
+    fn resolve_names_files_and_unknowns() {
+        assert_eq!(resolve(None).expect("default").len(), 6);
+        assert_eq!(resolve(Some("attach")).expect("by name")[0].name, "attach");
+        let e = resolve(Some("nosuch")).expect_err("unknown");
+        assert!(e.to_string().contains("unknown suite 'nosuch'"));
+        let e = resolve(Some("/nonexistent/x.toml")).expect_err("missing file");
+        assert!(e.to_string().contains("/nonexistent/x.toml"));
+    }
+}

@@ -1,0 +1,141 @@
+//! End-to-end tests of the `hookbench` binary: a smoke run of the model backend, and every bad input exiting 2 with nothing written.
+
+use assert_cmd::Command;
+use hookbench_reports::Results;
+use predicates::prelude::*;
+use std::path::Path;
+
+fn hookbench() -> Command {
+    Command::cargo_bin("hookbench").expect("hookbench binary is built")
+}
+
+fn fit<'a>(r: &'a Results, suite: &str, mechanism: &str, x: &str) -> Vec<&'a hookbench_reports::Fit> {
+    r.fits
+        .iter()
+        .filter(|f| f.suite == suite && f.mechanism == mechanism && f.x == x)
+        .collect()
+}
+
+#[test]
+fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_right_way() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    hookbench()
+        .args(["run", "--backend", "model", "--profile", "smoke", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("evidence.txt"));
+    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    assert!(results.complete);
+    assert_eq!(results.schema, "hookbench.results/1");
+    for key in ["kernel_release", "cpu_model", "nr_cpus", "privileged", "clock", "clock_overhead_ns"] {
+        assert!(results.environment.get(key).is_some(), "environment lacks {key}");
+    }
+    let journal = std::fs::read_to_string(out.join("cells.jsonl")).expect("cells.jsonl");
+    assert_eq!(journal.lines().count(), results.cells.len());
+    assert!(results.cells.len() > 50, "only {} cells", results.cells.len());
+    for c in &results.cells {
+        assert!(c.samples >= 1 && c.mean.is_finite() && c.stddev >= 0.0, "{}", c.id);
+        if !c.baseline_subtracted {
+            assert!(c.p50 <= c.p99 && c.p99 <= c.max, "{}: percentiles out of order", c.id);
+        }
+        if c.metric == "hook_latency_ns" {
+            assert!(c.baseline.is_some() && c.batch_k.unwrap_or(0) >= 1, "{}", c.id);
+        }
+    }
+    // Fits over programs and foreign for task-chain and cgroup-effective.
+    for (suite, x) in [("programs", "programs"), ("foreign", "foreign")] {
+        for mech in ["chain-walk", "effective-array"] {
+            assert_eq!(fit(&results, suite, mech, x).len(), 1, "{suite} {mech}");
+        }
+    }
+    // Claim 1: the chain's cost rises with foreign programs; the effective array's does not.
+    let chain = fit(&results, "foreign", "chain-walk", "foreign")[0];
+    let eff = fit(&results, "foreign", "effective-array", "foreign")[0];
+    assert!(chain.slope_ci95[0] > 0.0, "chain slope {:?}", chain.slope_ci95);
+    assert!(eff.slope.abs() < chain.slope / 4.0, "effective {} vs chain {}", eff.slope, chain.slope);
+    // Claim 4: attach cost rises with descendants for cgroups, not for a task chain.
+    let cg = fit(&results, "attach", "effective-array", "descendants");
+    let cg = cg.iter().find(|f| f.metric == "attach_latency_ns").expect("cgroup attach fit");
+    let task = fit(&results, "attach", "chain-walk", "descendants");
+    let task = task.iter().find(|f| f.metric == "attach_latency_ns").expect("task attach fit");
+    assert!(cg.slope_ci95[0] > 0.0, "cgroup attach slope {:?}", cg.slope_ci95);
+    assert!(task.slope.abs() < cg.slope / 10.0, "task {} vs cgroup {}", task.slope, cg.slope);
+    let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
+    assert!(evidence.lines().all(|l| l.chars().count() <= 72));
+    assert!(evidence.contains("chain-walk hook_latency_ns"));
+}
+
+fn assert_usage_error(args: &[&str], needle: &str, out: &Path) {
+    hookbench()
+        .args(args)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(needle));
+    assert!(!out.join("results.json").exists(), "{args:?} wrote results");
+    assert!(!out.join("cells.jsonl").exists(), "{args:?} wrote a journal");
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out");
+    let o = out.to_str().expect("utf-8 path");
+    assert_usage_error(&["run", "--suite", "no-such-suite", "--out", o], "unknown suite 'no-such-suite'", &out);
+    assert_usage_error(&["run", "--profile", "huge", "--out", o], "huge", &out);
+    assert_usage_error(&["run", "--backend", "kernel", "--out", o], "kernel", &out);
+
+    let bad_toml = tmp.path().join("bad.toml");
+    std::fs::write(&bad_toml, "name = \"x\"\n[[[ not toml").expect("write");
+    assert_usage_error(&["run", "--suite", bad_toml.to_str().expect("utf-8"), "--out", o], "bad.toml", &out);
+
+    let head = "name = \"x\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-walk\"]\n";
+    for (body, needle) in [
+        ("sweep.programs = [-3]", "programs = -3"),
+        ("sweep.working_set = [0]", "working_set = 0"),
+        ("sweep.cgroups = [5000000000]", "cgroups = 5000000000"),
+        ("sweep.programs = [100000]\nsweep.working_set = [100000]", "objects"),
+    ] {
+        let f = tmp.path().join("s.toml");
+        std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n{body}\n")).expect("write");
+        assert_usage_error(&["run", "--suite", f.to_str().expect("utf-8"), "--out", o], needle, &out);
+    }
+    let f = tmp.path().join("noprofile.toml");
+    std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n")).expect("write");
+    assert_usage_error(
+        &["run", "--suite", f.to_str().expect("utf-8"), "--profile", "full", "--out", o],
+        "no profile 'full'",
+        &out,
+    );
+    let f = tmp.path().join("cpus.toml");
+    std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\nsweep.cpus = [1000]\n"))
+        .expect("write");
+    assert_usage_error(&["run", "--suite", f.to_str().expect("utf-8"), "--out", o], "cpus = 1000", &out);
+
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    hookbench()
+        .args(["run", "--profile", "smoke", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a file"));
+    assert!(!out.exists(), "nothing was created");
+}
+
+#[test]
+fn list_and_doctor_describe_suites_and_machine() {
+    hookbench()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("working-set").and(predicate::str::contains("descendants")))
+        .stdout(predicate::str::contains("task-chain"));
+    hookbench()
+        .arg("doctor")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cgroup v2").and(predicate::str::contains("perf counters")))
+        .stdout(predicate::str::contains("clock"));
+}

@@ -1,0 +1,162 @@
+//! Runner tests with a mock backend of known answers: journaling, fits, skips, and a run that fails mid-way.
+
+use hookbench::backend::{Backend, CellError, CellSpec, Measured};
+use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_TXT, RESULTS_JSON};
+use hookbench::runner::{run, RunConfig};
+use hookbench::suite::Suite;
+use hookbench_model::Mechanism;
+use hookbench_reports::{cell_id, Cell, Results};
+use std::collections::BTreeMap;
+
+/// Latency = 5 + 2 * programs + 0.5 * foreign ns, with deterministic +-0.1 ns noise per sample;
+/// fails (fatally) on programs == `fail_at`, skips programs == `skip_at`.
+struct Mock {
+    fail_at: Option<u32>,
+    skip_at: Option<u32>,
+}
+
+impl Backend for Mock {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+    fn mechanisms(&self, suite: &Suite) -> Vec<Mechanism> {
+        suite.model_mechanisms.clone()
+    }
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let p = spec.params;
+        if Some(p.programs) == self.fail_at {
+            return Err(CellError::Fatal(anyhow::anyhow!("mock failure")));
+        }
+        if Some(p.programs) == self.skip_at {
+            return Err(CellError::Skip("mock limit reached: programs".into()));
+        }
+        let scale = if spec.mechanism == Mechanism::ChainWalk { 2.0 } else { 1.0 };
+        let truth = 5.0 + scale * f64::from(p.programs) + 0.5 * f64::from(p.foreign);
+        let points: Vec<f64> = (0..spec.samples)
+            .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        let cell = Cell {
+            id: cell_id(&spec.suite.name, "mock", spec.mechanism.as_str(), spec.suite.metric.as_str(), &p),
+            suite: spec.suite.name.clone(),
+            backend: "mock".into(),
+            model: spec.mechanism.model(),
+            mechanism: spec.mechanism.as_str().into(),
+            metric: spec.suite.metric.as_str().into(),
+            unit: "ns".into(),
+            params: p,
+            samples: points.len() as u64,
+            mean: truth,
+            stddev: 0.1,
+            cv: 0.1 / truth,
+            p50: truth,
+            p90: truth,
+            p99: truth,
+            p999: truth,
+            max: truth + 0.1,
+            baseline_subtracted: false,
+            baseline: None,
+            batch_k: None,
+            repetitions: vec![truth],
+            histogram_ps: None,
+            accounting: None,
+            breakdown: BTreeMap::new(),
+            throughput_hooks_per_sec: None,
+            counters: BTreeMap::new(),
+        };
+        Ok(vec![Measured { cell, points }])
+    }
+}
+
+fn suite() -> Suite {
+    Suite::parse(
+        r#"name = "mock"
+claim = 2
+hypothesis = "slopes are what the mock says"
+metric = "hook_latency_ns"
+[backend.model]
+mechanisms = ["chain-walk", "effective-array"]
+[[fit]]
+axis = "programs"
+[profiles.smoke]
+samples = 10
+repetitions = 1
+sweep.programs = [0, 4, 8, 16]
+sweep.foreign = [0, 32]
+"#,
+        "mock.toml",
+    )
+    .expect("suite parses")
+}
+
+fn config() -> RunConfig {
+    RunConfig {
+        suites: vec![suite()],
+        profile: "smoke".into(),
+        command_line: vec!["hookbench".into(), "run".into()],
+        environment: serde_json::json!({"kernel_release": "test", "cpu_model": "mock", "nr_cpus": 1,
+            "privileged": false, "clock": "mock", "clock_overhead_ns": 1.0}),
+        progress: false,
+    }
+}
+
+#[test]
+fn fits_recover_the_mock_slopes_per_group() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock { fail_at: None, skip_at: None })];
+    let results = run(&config(), &mut backends, &mut dir).expect("run");
+    assert!(results.complete);
+    assert_eq!(results.cells.len(), 2 * 8);
+    // One fit per mechanism per foreign value.
+    assert_eq!(results.fits.len(), 4);
+    for f in &results.fits {
+        let want = if f.mechanism == "chain-walk" { 2.0 } else { 1.0 };
+        assert!((f.slope - want).abs() < 0.05, "{} slope {}", f.mechanism, f.slope);
+        assert!(f.slope_ci95[0] < want && want < f.slope_ci95[1], "{:?}", f.slope_ci95);
+        let foreign = f.fixed["foreign"].as_f64().expect("foreign fixed");
+        assert!((f.intercept - (5.0 + 0.5 * foreign)).abs() < 0.1, "intercept {}", f.intercept);
+        assert_eq!(f.x, "programs");
+        assert_eq!(f.n, 40);
+    }
+    let saved = Results::read(&tmp.path().join("run").join(RESULTS_JSON)).expect("results.json reads back");
+    assert_eq!(saved, results);
+    let journal = std::fs::read_to_string(tmp.path().join("run").join(CELLS_JSONL)).expect("journal");
+    assert_eq!(journal.lines().count(), 16);
+    let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
+    assert!(evidence.lines().all(|l| l.chars().count() <= 72));
+    assert!(evidence.contains("fit chain-walk hook_latency_ns vs programs"));
+}
+
+#[test]
+fn a_skip_is_recorded_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock { fail_at: None, skip_at: Some(8) })];
+    let results = run(&config(), &mut backends, &mut dir).expect("run");
+    assert!(results.complete);
+    assert_eq!(results.cells.len(), 12);
+    assert_eq!(results.skipped.len(), 4);
+    assert!(results.skipped.iter().all(|s| s.reason.contains("mock limit reached")));
+}
+
+#[test]
+fn a_failed_run_keeps_what_it_measured() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run_dir = tmp.path().join("run");
+    let mut dir = RunDir::create(&run_dir).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock { fail_at: Some(16), skip_at: None })];
+    let err = run(&config(), &mut backends, &mut dir).expect_err("fails");
+    assert!(format!("{err:#}").contains("mock failure"));
+    // Axes expand in alphabetical order, the last fastest: chain-walk at foreign = 0 with
+    // programs 0, 4, 8 was measured before programs = 16 failed.
+    let journal = std::fs::read_to_string(run_dir.join(CELLS_JSONL)).expect("journal");
+    assert_eq!(journal.lines().count(), 3);
+    for line in journal.lines() {
+        let cell: Cell = serde_json::from_str(line).expect("each journal line is a cell");
+        assert_eq!(cell.mechanism, "chain-walk");
+    }
+    let saved = Results::read(&run_dir.join(RESULTS_JSON)).expect("partial results.json reads");
+    assert!(!saved.complete);
+    assert_eq!(saved.cells.len(), 3);
+    assert!(!run_dir.join(EVIDENCE_TXT).exists());
+}

@@ -1,0 +1,190 @@
+//! Renders the first plain-text `evidence.txt` from saved results: a machine header, one line per cell, one per fit.
+
+use crate::schema::{Cell, Results};
+use std::collections::BTreeSet;
+
+/// Widest line `evidence.txt` may hold (mailing-list replies wrap at 72 columns).
+pub const MAX_COLUMNS: usize = 72;
+
+/// Renders `evidence.txt` from `results`: a header (kernel, CPU, clock, hookbench version and
+/// command line), then per suite one line per cell (`mechanism axes: mean ± sd unit p50 .. p99 ..`)
+/// and one line per fit (slope with its 95% CI, intercept, r²), then the skipped mechanisms.
+/// Lines longer than [`MAX_COLUMNS`] are wrapped with a four-space continuation indent.
+/// Deterministic: the same results give the same text.
+pub fn render(results: &Results) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        for l in wrap(&s) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    };
+    line(format!("hookbench {} evidence ({})", results.hookbench_version, results.schema));
+    line(format!("kernel: {}", results.env_str("kernel_release")));
+    line(format!(
+        "cpu: {} x {}",
+        results.env_str("nr_cpus"),
+        results.env_str("cpu_model")
+    ));
+    line(format!(
+        "clock: {} (overhead {} ns), privileged: {}",
+        results.env_str("clock"),
+        fmt_num(results.environment.get("clock_overhead_ns").and_then(|v| v.as_f64())),
+        results.env_str("privileged")
+    ));
+    line(format!("profile: {}, complete: {}", results.profile, results.complete));
+    line(format!("command: {}", results.command_line.join(" ")));
+    for suite in &results.suites {
+        line(String::new());
+        let claim = suite.claim.map(|c| format!("claim {c}: ")).unwrap_or_default();
+        line(format!("== {} ({}{})", suite.name, claim, suite.hypothesis));
+        let cells: Vec<&Cell> = results.cells.iter().filter(|c| c.suite == suite.name).collect();
+        let varying = varying_axes(&cells);
+        for c in &cells {
+            let axes: Vec<String> = varying
+                .iter()
+                .map(|a| match c.params.axis(a) {
+                    Some(v) => format!("{a}={v}"),
+                    None => format!("{a}={}", c.params.body),
+                })
+                .collect();
+            line(format!(
+                "{} {} {}: {} ± {} {} p50 {} p99 {}{}",
+                c.mechanism,
+                c.metric,
+                axes.join(","),
+                fmt_num(Some(c.mean)),
+                fmt_num(Some(c.stddev)),
+                c.unit,
+                fmt_num(Some(c.p50)),
+                fmt_num(Some(c.p99)),
+                if c.baseline_subtracted { " (-baseline)" } else { "" }
+            ));
+        }
+        for f in results.fits.iter().filter(|f| f.suite == suite.name) {
+            let fixed: Vec<String> = f
+                .fixed
+                .iter()
+                .filter(|(k, _)| varying.contains(k.as_str()))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let at = if fixed.is_empty() { String::new() } else { format!(" at {}", fixed.join(",")) };
+            line(format!(
+                "fit {} {} vs {}{}: slope {} [{}, {}] per {}, intercept {}, r2 {:.3}, n {}",
+                f.mechanism,
+                f.metric,
+                f.x,
+                at,
+                fmt_num(Some(f.slope)),
+                fmt_num(Some(f.slope_ci95[0])),
+                fmt_num(Some(f.slope_ci95[1])),
+                f.x,
+                fmt_num(Some(f.intercept)),
+                f.r2,
+                f.n
+            ));
+        }
+    }
+    if !results.skipped.is_empty() {
+        line(String::new());
+        line("skipped:".to_string());
+        for s in &results.skipped {
+            let suite = s.suite.as_deref().map(|x| format!(" [{x}]")).unwrap_or_default();
+            line(format!("{} {}{}: {}", s.backend, s.mechanism, suite, s.reason));
+        }
+    }
+    out
+}
+
+/// The numeric axes (and `body`) whose value differs between `cells`, in `NUMERIC_AXES` order.
+fn varying_axes(cells: &[&Cell]) -> BTreeSet<&'static str> {
+    let mut out = BTreeSet::new();
+    for axis in hookbench_model::NUMERIC_AXES {
+        let values: BTreeSet<Option<u32>> = cells.iter().map(|c| c.params.axis(axis)).collect();
+        if values.len() > 1 {
+            out.insert(axis);
+        }
+    }
+    let bodies: BTreeSet<_> = cells.iter().map(|c| c.params.body).collect();
+    if bodies.len() > 1 {
+        out.insert("body");
+    }
+    out
+}
+
+/// Formats a figure with three significant digits where it is small, whole numbers where large.
+pub fn fmt_num(v: Option<f64>) -> String {
+    match v {
+        None => "n/a".to_string(),
+        Some(x) if !x.is_finite() => "n/a".to_string(),
+        Some(x) if x.abs() >= 1000.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.1}"),
+        Some(x) if x.abs() >= 1.0 => format!("{x:.2}"),
+        Some(x) => format!("{x:.3}"),
+    }
+}
+
+/// Splits `s` into lines of at most [`MAX_COLUMNS`] characters at spaces; continuation lines are
+/// indented by four spaces. A single word longer than the limit is cut.
+pub fn wrap(s: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut has_word = false;
+    for word in s.split(' ').filter(|w| !w.is_empty()) {
+        if has_word && cur.chars().count() + 1 + word.chars().count() > MAX_COLUMNS {
+            lines.push(std::mem::replace(&mut cur, "    ".to_string()));
+            has_word = false;
+        }
+        if has_word {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        has_word = true;
+        while cur.chars().count() > MAX_COLUMNS {
+            let head: String = cur.chars().take(MAX_COLUMNS).collect();
+            let tail: String = cur.chars().skip(MAX_COLUMNS).collect();
+            lines.push(head);
+            cur = format!("    {tail}");
+        }
+    }
+    lines.push(cur);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_every_line_within_72_columns_and_loses_no_word() {
+        let text = "fit effective-array hook_latency_ns vs programs at working_set=4096: slope 1.234 [1.200, 1.268] per programs, intercept 3.21, r2 0.998, n 600";
+        let lines = wrap(text);
+        assert!(lines.len() >= 2, "{lines:?}");
+        for l in &lines {
+            assert!(l.chars().count() <= MAX_COLUMNS, "too long: {l}");
+        }
+        let rejoined: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        let original: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(rejoined, original);
+        assert!(lines[1].starts_with("    ") && !lines[1].starts_with("     "));
+    }
+
+    #[test]
+    fn wrap_short_line_is_unchanged_and_long_word_is_cut() {
+        assert_eq!(wrap("a b c"), vec!["a b c".to_string()]);
+        let long = "x".repeat(200);
+        let lines = wrap(&long);
+        assert!(lines.iter().all(|l| l.chars().count() <= MAX_COLUMNS));
+        assert_eq!(lines.iter().map(|l| l.trim().len()).sum::<usize>(), 200);
+    }
+
+    #[test]
+    fn fmt_num_scales() {
+        assert_eq!(fmt_num(Some(12345.6)), "12346");
+        assert_eq!(fmt_num(Some(123.45)), "123.5");
+        assert_eq!(fmt_num(Some(1.2345)), "1.23");
+        assert_eq!(fmt_num(Some(0.01234)), "0.012");
+        assert_eq!(fmt_num(Some(f64::NAN)), "n/a");
+        assert_eq!(fmt_num(None), "n/a");
+    }
+}

@@ -1,0 +1,265 @@
+//! The `results.json` / `cells.jsonl` contract (schema "hookbench.results/1"): what a run writes and every renderer reads.
+
+use hookbench_model::{ModelKind, Params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The schema tag at the top of every `results.json`.
+pub const SCHEMA: &str = "hookbench.results/1";
+
+/// A whole run: environment, every measured cell, the fits over swept axes, and what was skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// hookbench's version (Cargo package version).
+    pub hookbench_version: String,
+    /// The command line that produced the run, one argument per entry.
+    pub command_line: Vec<String>,
+    /// RFC 3339 time the run started.
+    pub started_at: String,
+    /// RFC 3339 time the run finished, or `None` while it is still running (or was killed).
+    pub finished_at: Option<String>,
+    /// `true` once every requested cell was measured or skipped; a killed run leaves `false`.
+    pub complete: bool,
+    /// The profile (`smoke`, `quick`, `full`).
+    pub profile: String,
+    /// The suites that were run, by name.
+    pub suites: Vec<SuiteInfo>,
+    /// The machine, kernel and clock (see `hookbench::env::Environment`; kept opaque here so that
+    /// renderers can read results written by newer probes). Always holds at least
+    /// `kernel_release`, `cpu_model`, `nr_cpus`, `privileged`, `clock`, `clock_overhead_ns`.
+    pub environment: serde_json::Value,
+    /// Every measured cell, in measurement order.
+    pub cells: Vec<Cell>,
+    /// Least-squares fits of a metric against a swept axis.
+    pub fits: Vec<Fit>,
+    /// What could not be run, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A suite as it was run: its name, the claim of DESIGN.md it answers and its hypothesis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteInfo {
+    /// Suite name, e.g. "foreign".
+    pub name: String,
+    /// The DESIGN.md claim number (1-7) the suite answers, if any.
+    pub claim: Option<u32>,
+    /// The claim's hypothesis in one sentence.
+    pub hypothesis: String,
+    /// The axis the suite's fits are over, as named in the fits' `x` (e.g. "descendants").
+    pub fit_x: Vec<String>,
+}
+
+/// Exact per-hook accounting from the model's own walk (nodes visited, programs run, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// Chain nodes, array slots or list entries touched by one hook.
+    pub nodes_visited: u64,
+    /// Program bodies run by one hook.
+    pub programs_run: u64,
+    /// Cgroup handles compared by one hook (global-filter handle loop).
+    pub handles_checked: u64,
+    /// Hash-map lookups made by the dispatch itself (global-filter cgroup-id map).
+    pub map_lookups: u64,
+}
+
+/// The zero-programs baseline a cell's figures were reduced by.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Baseline mean, in the cell's unit.
+    pub mean: f64,
+    /// Baseline median, in the cell's unit.
+    pub p50: f64,
+    /// Baseline samples.
+    pub samples: u64,
+}
+
+/// One measured point: a mechanism at one point of the scenario space, for one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Stable identifier: `suite/backend/mechanism/metric/axis=value,...` (used by `compare`).
+    pub id: String,
+    /// Suite name.
+    pub suite: String,
+    /// Backend: "model" (later "kernel", "kmod").
+    pub backend: String,
+    /// DESIGN.md model name.
+    pub model: ModelKind,
+    /// How the model was realised, e.g. "chain-walk", "effective-array", "handle-loop".
+    pub mechanism: String,
+    /// Metric name: "hook_latency_ns", "attach_latency_ns", "detach_latency_ns", "metadata_bytes".
+    pub metric: String,
+    /// Unit of every figure of the cell: "ns" or "bytes".
+    pub unit: String,
+    /// The scenario point, as built (auto sizes resolved).
+    pub params: Params,
+    /// Number of samples behind the figures (batches for hook latency, operations for attach).
+    pub samples: u64,
+    /// Mean, in `unit`.
+    pub mean: f64,
+    /// Standard deviation of the samples, in `unit`.
+    pub stddev: f64,
+    /// Coefficient of variation of the samples (stddev / mean of the raw, unsubtracted samples).
+    pub cv: f64,
+    /// Median, in `unit`.
+    pub p50: f64,
+    /// 90th percentile, in `unit`.
+    pub p90: f64,
+    /// 99th percentile, in `unit`.
+    pub p99: f64,
+    /// 99.9th percentile, in `unit`.
+    pub p999: f64,
+    /// Largest sample, in `unit`.
+    pub max: f64,
+    /// `true` when the zero-programs baseline (same trigger) was subtracted from mean and percentiles.
+    pub baseline_subtracted: bool,
+    /// The baseline that was subtracted, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+    /// Hook invocations per timed batch (K), when invocations were batched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_k: Option<u64>,
+    /// Mean of each repetition, in `unit` (after baseline subtraction when `baseline_subtracted`).
+    #[serde(default)]
+    pub repetitions: Vec<f64>,
+    /// Raw (unsubtracted) per-invocation latency histogram, picoseconds, hdrhistogram V2+deflate, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram_ps: Option<String>,
+    /// Exact accounting of one hook for this scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<Accounting>,
+    /// Per-component bytes, for `metadata_bytes` cells.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakdown: BTreeMap<String, u64>,
+    /// Hooks per second over all CPUs of the cell (raw, unsubtracted), for multi-CPU hook cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_hooks_per_sec: Option<f64>,
+    /// Hardware counters per invocation (e.g. "cycles", "instructions") when the machine has them;
+    /// absent counters are absent here, never zero.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, f64>,
+}
+
+/// A least-squares fit of a metric against one swept axis, the other axes held fixed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    /// Suite name.
+    pub suite: String,
+    /// Backend name.
+    pub backend: String,
+    /// DESIGN.md model name.
+    pub model: ModelKind,
+    /// Mechanism name.
+    pub mechanism: String,
+    /// Metric that was fitted (the y axis), e.g. "hook_latency_ns".
+    pub metric: String,
+    /// The swept axis (the x axis), e.g. "programs", "foreign", "descendants".
+    pub x: String,
+    /// The params axis `x` reads its values from (differs from `x` when `x` is a label such as
+    /// "descendants" for the `cgroups` axis).
+    pub x_axis: String,
+    /// The axes held fixed for this fit, by name.
+    pub fixed: BTreeMap<String, serde_json::Value>,
+    /// Number of points in the fit (one per sample or repetition).
+    pub n: u64,
+    /// Slope, in the metric's unit per unit of x (e.g. ns per program).
+    pub slope: f64,
+    /// 95% confidence interval of the slope (Student's t, n-2 degrees of freedom).
+    pub slope_ci95: [f64; 2],
+    /// Intercept, in the metric's unit (the fixed cost at x = 0).
+    pub intercept: f64,
+    /// Coefficient of determination.
+    pub r2: f64,
+    /// The distinct x values and the mean y at each, for plotting.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// Something a run could not measure, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Backend name.
+    pub backend: String,
+    /// Mechanism name (or "*" for the whole backend).
+    pub mechanism: String,
+    /// Suite name, when the skip concerns one suite's cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Why, in words a user can act on.
+    pub reason: String,
+}
+
+/// Errors reading a results file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON for this schema.
+    #[error("{path} is not a hookbench results file: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The schema tag is not [`SCHEMA`].
+    #[error("{path} has schema '{found}', this hookbench reads '{SCHEMA}'")]
+    Schema {
+        /// The file.
+        path: String,
+        /// The tag found.
+        found: String,
+    },
+}
+
+impl Results {
+    /// Reads and checks a `results.json`.
+    ///
+    /// Errors: [`ReadError::Io`] when unreadable, [`ReadError::Parse`] when not this schema's JSON,
+    /// [`ReadError::Schema`] when the schema tag differs.
+    pub fn read(path: &std::path::Path) -> Result<Results, ReadError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| ReadError::Parse {
+                path: shown.clone(),
+                source,
+            })?;
+        let found = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
+        if found != SCHEMA {
+            return Err(ReadError::Schema {
+                path: shown,
+                found: found.to_string(),
+            });
+        }
+        serde_json::from_value(value).map_err(|source| ReadError::Parse { path: shown, source })
+    }
+
+    /// A string field of the environment, or "unknown".
+    pub fn env_str(&self, key: &str) -> String {
+        match self.environment.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => "unknown".to_string(),
+            Some(other) => other.to_string(),
+        }
+    }
+}
+
+/// Builds a cell id: `suite/backend/mechanism/metric/programs=..,foreign=..,...,body=..`.
+pub fn cell_id(suite: &str, backend: &str, mechanism: &str, metric: &str, params: &Params) -> String {
+    let axes: Vec<String> = hookbench_model::NUMERIC_AXES
+        .iter()
+        .filter_map(|a| params.axis(a).map(|v| format!("{a}={v}")))
+        .chain(std::iter::once(format!("body={}", params.body)))
+        .collect();
+    format!("{suite}/{backend}/{mechanism}/{metric}/{}", axes.join(","))
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the system packages hookbench needs, once (idempotent): apt-get or dnf when root,
+# otherwise prints the exact command to run. Sourced by scripts/run and scripts/test.
+set -euo pipefail
+
+# Debian/Ubuntu package names; dnf names follow in DNF_PACKAGES.
+APT_PACKAGES=(gcc libc6-dev pkg-config)
+DNF_PACKAGES=(gcc glibc-devel pkgconf-pkg-config)
+
+hookbench_deps() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "hookbench: cargo not found: install the Rust toolchain (https://rustup.rs) and retry" >&2
+        return 1
+    fi
+    local missing=()
+    if command -v dpkg-query >/dev/null 2>&1; then
+        local p
+        for p in "${APT_PACKAGES[@]}"; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+        if [ "$(id -u)" -eq 0 ]; then
+            echo "hookbench: installing ${missing[*]}" >&2
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        else
+            echo "hookbench: missing packages; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+            return 1
+        fi
+    elif command -v rpm >/dev/null 2>&1; then
+        local p
+        for p in "${DNF_PACKAGES[@]}"; do
+            rpm -q "$p" >/dev/null 2>&1 || missing+=("$p")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+        if [ "$(id -u)" -eq 0 ]; then
+            dnf install -y "${missing[@]}"
+        else
+            echo "hookbench: missing packages; run: sudo dnf install -y ${missing[*]}" >&2
+            return 1
+        fi
+    else
+        echo "hookbench: neither dpkg nor rpm found; make sure a C toolchain (gcc, libc headers) and pkg-config are installed" >&2
+    fi
+}

@@ -1,0 +1,492 @@
+//! Whole worlds built from scenario params, one per mechanism, behind one generic `World` implementation whose measured loop is monomorphic.
+
+use crate::error::BuildError;
+use crate::layout::{
+    chain_slot_is_foreign, check_cgroup_cap, foreign_hook, require_depth, validate_common, MAX_HANDLES,
+};
+use crate::{RunCounts, World};
+use hookbench_model::{
+    AttachFlags, Body, CgroupIdMapFilter, CgroupRef, CgroupTask, CgroupTree, ChainTask, Footprint, HandleLoopFilter,
+    HookAccounting, HookArrayTask, HookCtx, Mechanism, NoTally, Params, Prog, Tally,
+};
+use std::sync::Arc;
+
+/// The measured hook.
+pub const MEASURED_HOOK: u32 = 0;
+
+/// A slot's task, alone on its cache line (tasks are separately allocated objects, like
+/// `task_struct`s); reaching it stands for reading `current`.
+#[repr(align(64))]
+struct TaskBox<T>(T);
+
+/// What each mechanism's world provides to the generic [`ModelWorld`].
+trait Dispatch: Send + Sync + 'static {
+    /// Fires the measured hook as slot `slot`.
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32;
+    /// Adds the world's dispatch metadata and programs.
+    fn footprint(&self, fp: &mut Footprint);
+}
+
+/// The programs of each slot, kept for run-count checks.
+struct SlotProgs {
+    measured: Vec<Vec<Arc<Prog>>>,
+    foreign: Vec<Vec<Arc<Prog>>>,
+}
+
+struct ModelWorld<D> {
+    mechanism: Mechanism,
+    params: Params,
+    slots: usize,
+    progs: SlotProgs,
+    d: D,
+}
+
+impl<D: Dispatch> World for ModelWorld<D> {
+    fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    fn params(&self) -> Params {
+        self.params
+    }
+
+    fn slots(&self) -> usize {
+        self.slots
+    }
+
+    fn trigger(&self, order: &[u32], iterations: u64) -> u64 {
+        let ctx = HookCtx { hook: MEASURED_HOOK };
+        let mut acc = 0u64;
+        if order.is_empty() {
+            return acc;
+        }
+        let mut left = iterations;
+        while left > 0 {
+            let n = left.min(order.len() as u64) as usize;
+            for &s in &order[..n] {
+                acc = acc.wrapping_add(u64::from(self.d.run(s as usize, &ctx, &mut NoTally)));
+            }
+            left -= n as u64;
+        }
+        acc
+    }
+
+    fn accounting(&self, slot: u32) -> HookAccounting {
+        let mut acc = HookAccounting::default();
+        self.d.run(slot as usize, &HookCtx { hook: MEASURED_HOOK }, &mut acc);
+        acc
+    }
+
+    fn metadata_bytes(&self) -> u64 {
+        let mut fp = Footprint::new();
+        self.d.footprint(&mut fp);
+        fp.metadata_bytes()
+    }
+
+    fn metadata_breakdown(&self) -> Vec<(&'static str, u64)> {
+        let mut fp = Footprint::new();
+        self.d.footprint(&mut fp);
+        fp.breakdown()
+    }
+
+    fn program_bytes(&self) -> u64 {
+        let mut fp = Footprint::new();
+        self.d.footprint(&mut fp);
+        fp.program_bytes()
+    }
+
+    fn run_counts(&self, slot: u32) -> Option<RunCounts> {
+        let sum = |v: &Vec<Arc<Prog>>| v.iter().map(|p| p.run_count()).sum::<Option<u64>>();
+        let s = slot as usize;
+        Some(RunCounts { measured: sum(self.progs.measured.get(s)?)?, foreign: sum(self.progs.foreign.get(s)?)? })
+    }
+}
+
+fn new_progs(body: Body, n: u32) -> Vec<Arc<Prog>> {
+    (0..n).map(|_| Prog::new(body)).collect()
+}
+
+/// Resolves `tasks == 0` to one per slot.
+fn resolve_tasks(p: &Params, slots: u64) -> u32 {
+    if p.tasks == 0 {
+        slots as u32
+    } else {
+        p.tasks
+    }
+}
+
+// ---------------------------------------------------------------- task-chain
+
+struct ChainWorld {
+    slots: Vec<Box<TaskBox<ChainTask>>>,
+    extra: Vec<ChainTask>,
+}
+
+impl Dispatch for ChainWorld {
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.slots[slot].0.run(ctx, tally)
+    }
+    fn footprint(&self, fp: &mut Footprint) {
+        for t in &self.slots {
+            t.0.footprint(fp);
+        }
+        for t in &self.extra {
+            t.footprint(fp);
+        }
+    }
+}
+
+fn build_chain(p: &Params) -> Result<Box<dyn World>, BuildError> {
+    let slots = validate_common(p, true)?;
+    let tasks = resolve_tasks(p, slots);
+    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
+    let mut world = ChainWorld { slots: Vec::with_capacity(slots as usize), extra: Vec::new() };
+    for _ in 0..slots {
+        let mut task = ChainTask::new();
+        let (mut measured, mut foreign) = (Vec::new(), Vec::new());
+        for k in 0..u64::from(p.programs) + u64::from(p.foreign) {
+            let prog = Prog::new(p.body);
+            if chain_slot_is_foreign(k, p.programs, p.foreign) {
+                task.install(foreign_hook(foreign.len() as u32, p.hooks), prog.clone());
+                foreign.push(prog);
+            } else {
+                task.install(MEASURED_HOOK, prog.clone());
+                measured.push(prog);
+            }
+        }
+        world.slots.push(Box::new(TaskBox(task)));
+        progs.measured.push(measured);
+        progs.foreign.push(foreign);
+    }
+    world.extra = (0..u64::from(tasks) - slots).map(|e| world.slots[(e % slots) as usize].0.fork()).collect();
+    let params = Params { tasks, ..*p };
+    Ok(Box::new(ModelWorld { mechanism: Mechanism::ChainWalk, params, slots: slots as usize, progs, d: world }))
+}
+
+// ---------------------------------------------------------------- task-hook-array
+
+struct HookArrayWorld {
+    slots: Vec<Box<TaskBox<HookArrayTask>>>,
+    extra: Vec<HookArrayTask>,
+}
+
+impl Dispatch for HookArrayWorld {
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.slots[slot].0.run(ctx, tally)
+    }
+    fn footprint(&self, fp: &mut Footprint) {
+        for t in &self.slots {
+            t.0.footprint(fp);
+        }
+        for t in &self.extra {
+            t.footprint(fp);
+        }
+    }
+}
+
+fn build_hook_array(p: &Params) -> Result<Box<dyn World>, BuildError> {
+    let slots = validate_common(p, true)?;
+    let tasks = resolve_tasks(p, slots);
+    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
+    let mut world = HookArrayWorld { slots: Vec::with_capacity(slots as usize), extra: Vec::new() };
+    for _ in 0..slots {
+        let mut lists: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); p.hooks as usize];
+        let measured = new_progs(p.body, p.programs);
+        let foreign = new_progs(p.body, p.foreign);
+        lists[MEASURED_HOOK as usize] = measured.clone();
+        for (j, f) in foreign.iter().enumerate() {
+            lists[foreign_hook(j as u32, p.hooks) as usize].push(f.clone());
+        }
+        world.slots.push(Box::new(TaskBox(HookArrayTask::with_lists(lists))));
+        progs.measured.push(measured);
+        progs.foreign.push(foreign);
+    }
+    world.extra = (0..u64::from(tasks) - slots).map(|e| world.slots[(e % slots) as usize].0.fork()).collect();
+    let params = Params { tasks, ..*p };
+    Ok(Box::new(ModelWorld { mechanism: Mechanism::HookIndex, params, slots: slots as usize, progs, d: world }))
+}
+
+// ---------------------------------------------------------------- cgroup-effective
+
+struct EffectiveWorld {
+    tree: CgroupTree,
+    slots: Vec<Box<TaskBox<CgroupTask>>>,
+    extra: Vec<CgroupTask>,
+}
+
+impl Dispatch for EffectiveWorld {
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.tree.run(&self.slots[slot].0, ctx, tally)
+    }
+    fn footprint(&self, fp: &mut Footprint) {
+        self.tree.footprint(fp);
+        for t in &self.slots {
+            t.0.footprint(fp);
+        }
+        for t in &self.extra {
+            t.footprint(fp);
+        }
+    }
+}
+
+/// Attaches `progs` over `path` (index 0 = top) round-robin from the leaf up, `ALLOW_MULTI`.
+fn attach_over_path(tree: &mut CgroupTree, path: &[CgroupRef], hook: u32, progs: &[Arc<Prog>]) -> Result<(), BuildError> {
+    let depth = path.len();
+    let mut per_level: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); depth];
+    for (j, prog) in progs.iter().enumerate() {
+        per_level[depth - 1 - j % depth].push(prog.clone());
+    }
+    for (level, list) in per_level.into_iter().enumerate().rev() {
+        if !list.is_empty() {
+            tree.attach_batch(path[level], hook, list, AttachFlags::ALLOW_MULTI)?;
+        }
+    }
+    Ok(())
+}
+
+fn build_effective(p: &Params) -> Result<Box<dyn World>, BuildError> {
+    let slots = validate_common(p, true)?;
+    require_depth(p)?;
+    check_cgroup_cap("programs", p.programs, 1, p.depth)?;
+    check_cgroup_cap("foreign", p.foreign, p.hooks.saturating_sub(1), p.depth)?;
+    let needed = 1 + slots * u64::from(p.depth);
+    let cgroups = resolve_cgroups(p, needed, || {
+        format!("the root plus working_set x cpus = {slots} container paths of depth {}", p.depth)
+    })?;
+    let tasks = resolve_tasks(p, slots);
+    let mut tree = CgroupTree::new(p.hooks);
+    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
+    let mut slot_tasks = Vec::with_capacity(slots as usize);
+    for _ in 0..slots {
+        let path = add_path(&mut tree, CgroupRef::ROOT, p.depth)?;
+        let measured = new_progs(p.body, p.programs);
+        let foreign = new_progs(p.body, p.foreign);
+        attach_over_path(&mut tree, &path, MEASURED_HOOK, &measured)?;
+        for h in 1..p.hooks {
+            let mine: Vec<Arc<Prog>> = foreign
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| foreign_hook(*j as u32, p.hooks) == h)
+                .map(|(_, f)| f.clone())
+                .collect();
+            attach_over_path(&mut tree, &path, h, &mine)?;
+        }
+        let leaf = path[path.len() - 1];
+        slot_tasks.push(Box::new(TaskBox(CgroupTask::new(leaf))));
+        progs.measured.push(measured);
+        progs.foreign.push(foreign);
+    }
+    for _ in needed..u64::from(cgroups) {
+        tree.add_cgroup(CgroupRef::ROOT)?;
+    }
+    let extra = (0..u64::from(tasks) - slots).map(|e| slot_tasks[(e % slots) as usize].0.fork()).collect();
+    let params = Params { tasks, cgroups, ..*p };
+    let d = EffectiveWorld { tree, slots: slot_tasks, extra };
+    Ok(Box::new(ModelWorld { mechanism: Mechanism::EffectiveArray, params, slots: slots as usize, progs, d }))
+}
+
+/// Resolves `cgroups == 0` to `needed`; errors when fewer than `needed` were requested.
+fn resolve_cgroups(p: &Params, needed: u64, why: impl FnOnce() -> String) -> Result<u32, BuildError> {
+    if needed > u64::from(crate::layout::MAX_CGROUPS) {
+        return Err(BuildError::TooLarge {
+            axis: "cgroups needed",
+            value: needed,
+            max: crate::layout::MAX_CGROUPS.into(),
+            why: "cgroups the model will allocate",
+        });
+    }
+    if p.cgroups == 0 {
+        return Ok(needed as u32);
+    }
+    if u64::from(p.cgroups) < needed {
+        return Err(BuildError::TooFewCgroups { requested: p.cgroups, needed, why: why() });
+    }
+    Ok(p.cgroups)
+}
+
+/// Adds a path of `depth` cgroups under `parent`; returns it top first.
+fn add_path(tree: &mut CgroupTree, parent: CgroupRef, depth: u32) -> Result<Vec<CgroupRef>, BuildError> {
+    let mut path = Vec::with_capacity(depth as usize);
+    let mut c = parent;
+    for _ in 0..depth {
+        c = tree.add_cgroup(c)?;
+        path.push(c);
+    }
+    Ok(path)
+}
+
+// ---------------------------------------------------------------- global-filter
+
+/// The global-filter tree: root -> K containers; the last container holds every slot's path of
+/// `depth` cgroups, so every slot is beneath the LAST container (and no other).
+struct GlobalLayout {
+    tree: CgroupTree,
+    containers: Vec<CgroupRef>,
+    leaves: Vec<CgroupRef>,
+    cgroups: u32,
+}
+
+fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
+    require_depth(p)?;
+    let path_cgroups = slots * u64::from(p.depth);
+    let containers = if p.cgroups == 0 {
+        slots
+    } else {
+        let needed = 2 + path_cgroups;
+        resolve_cgroups(p, needed, || {
+            format!("the root, at least one container, and working_set x cpus = {slots} slot paths of depth {} beneath the last container", p.depth)
+        })?;
+        u64::from(p.cgroups) - 1 - path_cgroups
+    };
+    let total = 1 + containers + path_cgroups;
+    if total > u64::from(crate::layout::MAX_CGROUPS) {
+        return Err(BuildError::TooLarge {
+            axis: "cgroups needed",
+            value: total,
+            max: crate::layout::MAX_CGROUPS.into(),
+            why: "cgroups the model will allocate",
+        });
+    }
+    let handles = containers * (u64::from(p.programs) + u64::from(p.foreign));
+    if handles > MAX_HANDLES {
+        return Err(BuildError::TooLarge {
+            axis: "(programs + foreign) x containers",
+            value: handles,
+            max: MAX_HANDLES,
+            why: "cgroup handles, one per container in every global program",
+        });
+    }
+    let mut tree = CgroupTree::new(p.hooks);
+    let containers: Vec<CgroupRef> =
+        (0..containers).map(|_| tree.add_cgroup(CgroupRef::ROOT)).collect::<Result<_, _>>()?;
+    let last = containers[containers.len() - 1];
+    let mut leaves = Vec::with_capacity(slots as usize);
+    for _ in 0..slots {
+        let path = add_path(&mut tree, last, p.depth)?;
+        leaves.push(path[path.len() - 1]);
+    }
+    Ok(GlobalLayout { tree, containers, leaves, cgroups: total as u32 })
+}
+
+struct HandleLoopWorld {
+    tree: CgroupTree,
+    filter: HandleLoopFilter,
+    slots: Vec<Box<TaskBox<CgroupTask>>>,
+    extra: Vec<CgroupTask>,
+}
+
+impl Dispatch for HandleLoopWorld {
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.filter.run(&self.tree, &self.slots[slot].0, ctx, tally)
+    }
+    fn footprint(&self, fp: &mut Footprint) {
+        self.filter.footprint(fp);
+        for t in &self.slots {
+            t.0.footprint(fp);
+        }
+        for t in &self.extra {
+            t.footprint(fp);
+        }
+    }
+}
+
+fn build_handle_loop(p: &Params) -> Result<Box<dyn World>, BuildError> {
+    let slots = validate_common(p, false)?;
+    let tasks = resolve_tasks(p, slots);
+    let layout = global_layout(p, slots)?;
+    let mut filter = HandleLoopFilter::new(p.hooks);
+    let measured = new_progs(p.body, p.programs);
+    let foreign = new_progs(p.body, p.foreign);
+    for prog in &measured {
+        filter.append(MEASURED_HOOK, prog.clone(), Arc::from(layout.containers.clone()))?;
+    }
+    for (j, prog) in foreign.iter().enumerate() {
+        filter.append(foreign_hook(j as u32, p.hooks), prog.clone(), Arc::from(layout.containers.clone()))?;
+    }
+    let slot_tasks: Vec<Box<TaskBox<CgroupTask>>> =
+        layout.leaves.iter().map(|&l| Box::new(TaskBox(CgroupTask::new(l)))).collect();
+    let extra = (0..u64::from(tasks) - slots).map(|e| slot_tasks[(e % slots) as usize].0.fork()).collect();
+    let params = Params { tasks, cgroups: layout.cgroups, ..*p };
+    // The global programs are shared by every slot.
+    let progs = SlotProgs { measured: vec![measured; slots as usize], foreign: vec![foreign; slots as usize] };
+    let d = HandleLoopWorld { tree: layout.tree, filter, slots: slot_tasks, extra };
+    Ok(Box::new(ModelWorld { mechanism: Mechanism::HandleLoop, params, slots: slots as usize, progs, d }))
+}
+
+struct IdMapWorld {
+    filter: CgroupIdMapFilter,
+    slots: Vec<Box<TaskBox<CgroupTask>>>,
+    extra: Vec<CgroupTask>,
+}
+
+impl Dispatch for IdMapWorld {
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.filter.run(&self.slots[slot].0, ctx, tally)
+    }
+    fn footprint(&self, fp: &mut Footprint) {
+        self.filter.footprint(fp);
+        for t in &self.slots {
+            t.0.footprint(fp);
+        }
+        for t in &self.extra {
+            t.footprint(fp);
+        }
+    }
+}
+
+fn build_id_map(p: &Params) -> Result<Box<dyn World>, BuildError> {
+    let slots = validate_common(p, true)?;
+    let tasks = resolve_tasks(p, slots);
+    let layout = global_layout(p, slots)?;
+    let idle = layout.containers.len() as u64 - 1;
+    let max_entries = (slots + idle) as u32;
+    let mut filter = CgroupIdMapFilter::new(p.hooks, max_entries);
+    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
+    for &leaf in &layout.leaves {
+        let measured = new_progs(p.body, p.programs);
+        let foreign = new_progs(p.body, p.foreign);
+        if p.programs > 0 {
+            filter.set_policy(MEASURED_HOOK, leaf.id(), measured.clone().into_boxed_slice())?;
+        }
+        for h in 1..p.hooks {
+            let mine: Vec<Arc<Prog>> = foreign
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| foreign_hook(*j as u32, p.hooks) == h)
+                .map(|(_, f)| f.clone())
+                .collect();
+            if !mine.is_empty() {
+                filter.set_policy(h, leaf.id(), mine.into_boxed_slice())?;
+            }
+        }
+        progs.measured.push(measured);
+        progs.foreign.push(foreign);
+    }
+    if p.programs > 0 {
+        for &c in &layout.containers[..idle as usize] {
+            filter.set_policy(MEASURED_HOOK, c.id(), Vec::new().into_boxed_slice())?;
+        }
+    }
+    let slot_tasks: Vec<Box<TaskBox<CgroupTask>>> =
+        layout.leaves.iter().map(|&l| Box::new(TaskBox(CgroupTask::new(l)))).collect();
+    let extra = (0..u64::from(tasks) - slots).map(|e| slot_tasks[(e % slots) as usize].0.fork()).collect();
+    let params = Params { tasks, cgroups: layout.cgroups, ..*p };
+    let d = IdMapWorld { filter, slots: slot_tasks, extra };
+    Ok(Box::new(ModelWorld { mechanism: Mechanism::CgroupIdMap, params, slots: slots as usize, progs, d }))
+}
+
+/// See [`crate::build_world`].
+pub(crate) fn build(mechanism: Mechanism, p: &Params) -> Result<Box<dyn World>, BuildError> {
+    match mechanism {
+        Mechanism::ChainWalk => build_chain(p),
+        Mechanism::HookIndex => build_hook_array(p),
+        Mechanism::EffectiveArray => build_effective(p),
+        Mechanism::HandleLoop => build_handle_loop(p),
+        Mechanism::CgroupIdMap => build_id_map(p),
+    }
+}
