@@ -2,6 +2,7 @@
 
 use crate::backend::{Backend, CellError, CellSpec, Measured};
 use crate::measure::clock::Clock;
+use crate::measure::counters::HwCounters;
 use crate::measure::pin;
 use crate::measure::sampler::{self, Measurement, SamplerConfig, Warmup};
 use crate::measure::stats::{histogram_to_base64, Summary};
@@ -26,7 +27,12 @@ pub const WARMUP_NS: u64 = 20_000_000;
 pub struct ModelBackend {
     clock: Clock,
     baselines: HashMap<(Mechanism, Params), Raw>,
+    /// Hardware counters of the measuring thread, or why there are none.
+    counters: Result<HwCounters, String>,
 }
+
+/// Hooks run with the hardware counters enabled, after the timed samples, for the per-hook counts.
+pub const COUNTED_HOOKS: u64 = 100_000;
 
 /// Raw (unsubtracted) figures of one hook-latency measurement, over all CPUs of the cell.
 #[derive(Clone)]
@@ -42,7 +48,12 @@ struct Raw {
 impl ModelBackend {
     /// A model backend timing with `clock`.
     pub fn new(clock: Clock) -> ModelBackend {
-        ModelBackend { clock, baselines: HashMap::new() }
+        ModelBackend { clock, baselines: HashMap::new(), counters: HwCounters::open() }
+    }
+
+    /// Why this backend records no hardware counters, or `None` when it does.
+    pub fn counters_absent_reason(&self) -> Option<&str> {
+        self.counters.as_ref().err().map(String::as_str)
     }
 
     fn sampler_config(spec: &CellSpec<'_>) -> SamplerConfig {
@@ -110,6 +121,14 @@ impl ModelBackend {
         let base = self.baseline(spec)?;
         let params = world.params();
         let acc = world.accounting(0);
+        let mut counts = BTreeMap::new();
+        if let (Ok(counters), 1) = (self.counters.as_mut(), params.cpus) {
+            let order: Vec<u32> = (0..params.working_set).collect();
+            let (_, c) = counters
+                .count_per(COUNTED_HOOKS, || world.trigger(&order, COUNTED_HOOKS))
+                .context("reading hardware counters")?;
+            counts = c;
+        }
         drop(world);
         let s = raw.summary.minus_baseline(&base.summary);
         let mut cell = new_cell(spec, params, "hook_latency_ns", "ns", &s);
@@ -129,9 +148,8 @@ impl ModelBackend {
             handles_checked: acc.handles_checked,
             map_lookups: acc.map_lookups,
         });
-        if params.cpus > 1 {
-            cell.throughput_hooks_per_sec = Some(raw.throughput_hooks_per_sec);
-        }
+        cell.throughput_hooks_per_sec = Some(raw.throughput_hooks_per_sec);
+        cell.counters = counts;
         let points = raw.samples_ns.iter().map(|v| v - base.summary.mean_ns).collect();
         Ok(vec![Measured { cell, points }])
     }

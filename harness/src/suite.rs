@@ -10,15 +10,17 @@ use hookbench_model::{Body, Mechanism, Params, NUMERIC_AXES};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The suites shipped with hookbench, as (file name, TOML text), in claim order. Together they are
-/// the default suite of `hookbench run`.
-pub const EMBEDDED: [(&str, &str); 6] = [
+/// The suites shipped with hookbench, as (file name, TOML text): one per claim of DESIGN.md that
+/// the model can answer (1-6), in claim order, then `scaling` (throughput at P CPUs). Together they
+/// are the default suite of `hookbench run`.
+pub const EMBEDDED: [(&str, &str); 7] = [
     ("foreign.toml", include_str!("../../suites/foreign.toml")),
     ("programs.toml", include_str!("../../suites/programs.toml")),
     ("cgroup-handles.toml", include_str!("../../suites/cgroup-handles.toml")),
     ("attach.toml", include_str!("../../suites/attach.toml")),
     ("metadata.toml", include_str!("../../suites/metadata.toml")),
     ("working-set.toml", include_str!("../../suites/working-set.toml")),
+    ("scaling.toml", include_str!("../../suites/scaling.toml")),
 ];
 
 /// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
@@ -361,7 +363,7 @@ mod tests {
     #[test]
     fn every_shipped_suite_parses_with_all_profiles() {
         let suites = embedded().expect("shipped suites parse");
-        assert_eq!(suites.len(), 6);
+        assert_eq!(suites.len(), 7);
         for s in &suites {
             for p in PROFILES {
                 let plan = s.plan(p).expect("profile present");
@@ -432,7 +434,7 @@ sweep.working_set = [1, 10, 100]
 
     #[test]
     fn resolve_names_files_and_unknowns() {
-        assert_eq!(resolve(None).expect("default").len(), 6);
+        assert_eq!(resolve(None).expect("default").len(), 7);
         assert_eq!(resolve(Some("attach")).expect("by name")[0].name, "attach");
         let e = resolve(Some("nosuch")).expect_err("unknown");
         assert!(e.to_string().contains("unknown suite 'nosuch'"));

@@ -132,11 +132,13 @@ pub struct Cell {
     /// Per-component bytes, for `metadata_bytes` cells.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub breakdown: BTreeMap<String, u64>,
-    /// Hooks per second over all CPUs of the cell (raw, unsubtracted), for multi-CPU hook cells.
+    /// Hooks per second over all CPUs of the cell (raw, unsubtracted), for hook-latency cells;
+    /// scaling efficiency at P CPUs is this figure over P times the one-CPU figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_hooks_per_sec: Option<f64>,
-    /// Hardware counters per invocation (e.g. "cycles", "instructions") when the machine has them;
-    /// absent counters are absent here, never zero.
+    /// Hardware counters per invocation ("cycles", "instructions"), raw (baseline not subtracted),
+    /// counted over a separate run of hooks after the timed samples, when the machine has them;
+    /// absent counters are absent here, never zero (the environment's `perf_counters` says why).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, f64>,
 }

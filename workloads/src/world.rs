@@ -1,5 +1,8 @@
 //! Whole worlds built from scenario params, one per mechanism, behind one generic `World` implementation whose measured loop is monomorphic.
 
+// Slot tasks are boxed on purpose: each is a separate allocation, like a `task_struct`.
+#![allow(clippy::vec_box)]
+
 use crate::error::BuildError;
 use crate::layout::{
     chain_slot_is_foreign, check_cgroup_cap, foreign_hook, require_depth, validate_common, MAX_HANDLES,

@@ -6,6 +6,7 @@
 //! in nanoseconds. See each submodule for the sources it follows.
 
 pub mod clock;
+pub mod counters;
 pub mod pin;
 pub mod sampler;
 pub mod stats;

@@ -194,7 +194,8 @@ fn unknown<'a>(what: &'static str, value: &str, names: impl Iterator<Item = &'a 
 }
 
 /// One point of the scenario space: the axes of every sweep (DESIGN.md "Scenario parameters").
-/// All counts are plain numbers of objects; `working_set` and `cpus` are at least 1.
+/// All counts are plain numbers of objects; `working_set` and `cpus` are at least 1; `cgroups`
+/// and `tasks` of 0 mean "exactly what the other axes need" (the default), resolved when a world is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
@@ -225,8 +226,8 @@ impl Default for Params {
             foreign: 0,
             hooks: 4,
             depth: 1,
-            cgroups: 1,
-            tasks: 1,
+            cgroups: 0,
+            tasks: 0,
             working_set: 1,
             cpus: 1,
             body: Body::Counter,
