@@ -143,7 +143,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         let info = clock.info();
         map.insert("clock".into(), serde_json::Value::from(clock.kind().name()));
         map.insert("clock_overhead_ns".into(), serde_json::Value::from(clock.overhead_ns()));
-        map.insert("clock_info".into(), serde_json::to_value(info).context("cannot encode the clock")?);
+        map.insert(
+            "clock_info".into(),
+            serde_json::to_value(info).context("cannot encode the clock")?,
+        );
     }
     let mut backends: Vec<Box<dyn Backend>> = match args.backend {
         BackendChoice::Auto | BackendChoice::Model => vec![Box::new(ModelBackend::new(clock))],
@@ -193,18 +196,31 @@ pub fn list_text() -> Result<String, UsageError> {
             suite.name,
             suite.claim.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
             suite.metric.as_str(),
-            suite.fits.iter().map(|f| f.label.as_str()).collect::<Vec<_>>().join(", ")
+            suite
+                .fits
+                .iter()
+                .map(|f| f.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let _ = writeln!(s, "      {}", suite.hypothesis);
         let _ = writeln!(
             s,
             "      model: {}; cells: {}",
-            suite.model_mechanisms.iter().map(|m| format!("{} ({})", m, m.model())).collect::<Vec<_>>().join(", "),
+            suite
+                .model_mechanisms
+                .iter()
+                .map(|m| format!("{} ({})", m, m.model()))
+                .collect::<Vec<_>>()
+                .join(", "),
             sizes.join(", ")
         );
     }
     let _ = writeln!(s, "\nbackends:");
-    let _ = writeln!(s, "  model   available: userspace model of every dispatch model, unprivileged");
+    let _ = writeln!(
+        s,
+        "  model   available: userspace model of every dispatch model, unprivileged"
+    );
     let _ = writeln!(s, "  (kernel and kmod are not part of this version)");
     let _ = writeln!(s, "\naxes:");
     let meaning = [
@@ -231,15 +247,25 @@ fn doctor(json: bool) -> anyhow::Result<()> {
     if json {
         let mut v = serde_json::to_value(&env).context("cannot encode the environment")?;
         if let Some(map) = v.as_object_mut() {
-            map.insert("clock".into(), serde_json::to_value(clock.info()).context("cannot encode the clock")?);
+            map.insert(
+                "clock".into(),
+                serde_json::to_value(clock.info()).context("cannot encode the clock")?,
+            );
         }
-        println!("{}", serde_json::to_string_pretty(&v).context("cannot encode the environment")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode the environment")?
+        );
         return Ok(());
     }
     let mut lines = env.doctor_lines();
     lines.push((
         "clock".to_string(),
-        format!("{} (overhead {:.1} ns per read)", clock.kind().name(), clock.overhead_ns()),
+        format!(
+            "{} (overhead {:.1} ns per read)",
+            clock.kind().name(),
+            clock.overhead_ns()
+        ),
     ));
     let width = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     for (label, value) in lines {

@@ -323,9 +323,7 @@ impl Environment {
             .as_deref()
             .and_then(|h| u64::from_str_radix(h, 16).ok());
         if cap_eff.is_none() && status.is_some() {
-            notes.push(
-                "no parsable CapEff line in /proc/self/status: capabilities unknown".to_owned(),
-            );
+            notes.push("no parsable CapEff line in /proc/self/status: capabilities unknown".to_owned());
         }
         let has_cap = |bit: u32| cap_eff.map(|c| c & (1u64 << bit) != 0).unwrap_or(false);
         let privileged = euid == 0 && (has_cap(CAP_SYS_ADMIN) || has_cap(CAP_BPF));
@@ -350,15 +348,9 @@ impl Environment {
         let cgroup_layout = cgroup_layout(mi);
         let own_cgroup_v2 = match std::fs::read_to_string("/proc/self/cgroup") {
             Ok(t) => {
-                let p = t
-                    .lines()
-                    .find_map(|l| l.strip_prefix("0::"))
-                    .map(str::to_owned);
+                let p = t.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned);
                 if p.is_none() {
-                    notes.push(
-                        "no \"0::\" line in /proc/self/cgroup: not in a cgroup v2 hierarchy"
-                            .to_owned(),
-                    );
+                    notes.push("no \"0::\" line in /proc/self/cgroup: not in a cgroup v2 hierarchy".to_owned());
                 }
                 p
             }
@@ -369,16 +361,16 @@ impl Environment {
         };
         let (cgroup_max_depth, cgroup_max_descendants) = match &cgroup2_mount {
             Some(m) => (
-                read_setting(&format!("{m}/cgroup.max.depth"), "cgroup.max.depth is not on the root cgroup of this kernel (root is unlimited)"),
+                read_setting(
+                    &format!("{m}/cgroup.max.depth"),
+                    "cgroup.max.depth is not on the root cgroup of this kernel (root is unlimited)",
+                ),
                 read_setting(
                     &format!("{m}/cgroup.max.descendants"),
                     "cgroup.max.descendants is not on the root cgroup of this kernel (root is unlimited)",
                 ),
             ),
-            None => (
-                Probe::absent("no cgroup v2 mount"),
-                Probe::absent("no cgroup v2 mount"),
-            ),
+            None => (Probe::absent("no cgroup v2 mount"), Probe::absent("no cgroup v2 mount")),
         };
         let pid_max = read_setting("/proc/sys/kernel/pid_max", "procfs not mounted at /proc?");
 
@@ -474,10 +466,7 @@ impl Environment {
 
         push(
             "kernel",
-            format!(
-                "{} {} ({})",
-                self.kernel_release, self.kernel_version, self.machine
-            ),
+            format!("{} {} ({})", self.kernel_release, self.kernel_version, self.machine),
         );
         push(
             "host",
@@ -558,10 +547,7 @@ impl Environment {
                     self.seccomp
                 )
             } else {
-                format!(
-                    "{} (seccomp task-chain scenarios will be skipped)",
-                    self.seccomp
-                )
+                format!("{} (seccomp task-chain scenarios will be skipped)", self.seccomp)
             },
         );
         push(
@@ -578,21 +564,17 @@ impl Environment {
         push(
             "BPF",
             if self.bpf.available {
-                format!(
-                    "{} (cgroup-bpf effective arrays on the kernel backend)",
-                    self.bpf
-                )
+                format!("{} (cgroup-bpf effective arrays on the kernel backend)", self.bpf)
             } else {
-                format!(
-                    "{} (all BPF scenarios on the kernel backend will be skipped)",
-                    self.bpf
-                )
+                format!("{} (all BPF scenarios on the kernel backend will be skipped)", self.bpf)
             },
         );
         push(
             "BPF JIT",
             match self.bpf_jit.value_if_available() {
-                Some("0") => "disabled (bpf_jit_enable=0): programs are interpreted, per-program costs are inflated".to_owned(),
+                Some("0") => {
+                    "disabled (bpf_jit_enable=0): programs are interpreted, per-program costs are inflated".to_owned()
+                }
                 Some(v) => format!("enabled (bpf_jit_enable={v})"),
                 None => self.bpf_jit.to_string(),
             },
@@ -646,15 +628,14 @@ impl Environment {
                 )
             },
         );
-        push(
-            "perf_event_paranoid",
-            probe_short(&self.perf_event_paranoid),
-        );
+        push("perf_event_paranoid", probe_short(&self.perf_event_paranoid));
         push(
             "cpufreq governor",
             match self.governor.value_if_available() {
                 Some("performance") => "performance".to_owned(),
-                Some(g) => format!("{g} (not 'performance': frequency scaling adds variance; set the performance governor)"),
+                Some(g) => {
+                    format!("{g} (not 'performance': frequency scaling adds variance; set the performance governor)")
+                }
                 None => self.governor.to_string(),
             },
         );
@@ -838,12 +819,7 @@ fn allowed_cpus(notes: &mut Vec<String>, fallback: usize) -> usize {
 
 fn physical_memory_bytes(notes: &mut Vec<String>) -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
-    let (pages, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
+    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
     match (u64::try_from(pages), u64::try_from(page)) {
         (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s),
         _ => {
@@ -878,9 +854,8 @@ fn unescape_mount_path(s: &str) -> String {
         if b[i] == b'\\' && i + 4 <= b.len() {
             let digits = &b[i + 1..i + 4];
             if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let v = u32::from(digits[0] - b'0') * 64
-                    + u32::from(digits[1] - b'0') * 8
-                    + u32::from(digits[2] - b'0');
+                let v =
+                    u32::from(digits[0] - b'0') * 64 + u32::from(digits[1] - b'0') * 8 + u32::from(digits[2] - b'0');
                 if let Ok(byte) = u8::try_from(v) {
                     out.push(byte);
                     i += 4;
@@ -1008,12 +983,8 @@ fn probe_seccomp(status: Option<&str>) -> Probe {
         0 => "mode 0 (this process is not filtered)".to_owned(),
         1 => "mode 1 (strict)".to_owned(),
         2 => {
-            let n = status
-                .and_then(|s| status_field(s, "Seccomp_filters"))
-                .unwrap_or("?");
-            format!(
-                "mode 2 (this process already runs under {n} filter(s): its chain is not empty)"
-            )
+            let n = status.and_then(|s| status_field(s, "Seccomp_filters")).unwrap_or("?");
+            format!("mode 2 (this process already runs under {n} filter(s): its chain is not empty)")
         }
         m => format!("mode {m}"),
     };
@@ -1030,10 +1001,7 @@ fn probe_seccomp(status: Option<&str>) -> Probe {
             ),
         );
     }
-    let mut v = format!(
-        "{mode_text}; actions {}; actions_avail {file}",
-        avail.join(" ")
-    );
+    let mut v = format!("{mode_text}; actions {}; actions_avail {file}", avail.join(" "));
     if !refused.is_empty() {
         v.push_str(&format!("; refused {}", refused.join(", ")));
     }
@@ -1058,12 +1026,8 @@ fn probe_landlock() -> Probe {
     }
     let e = last_errno();
     let meaning = match e {
-        libc::ENOSYS => {
-            ": kernel built without CONFIG_SECURITY_LANDLOCK (no landlock_create_ruleset syscall)"
-        }
-        libc::EOPNOTSUPP => {
-            ": Landlock is built in but not enabled at boot (add landlock to lsm= / CONFIG_LSM)"
-        }
+        libc::ENOSYS => ": kernel built without CONFIG_SECURITY_LANDLOCK (no landlock_create_ruleset syscall)",
+        libc::EOPNOTSUPP => ": Landlock is built in but not enabled at boot (add landlock to lsm= / CONFIG_LSM)",
         libc::EINVAL => ": kernel does not know LANDLOCK_CREATE_RULESET_VERSION",
         _ => "",
     };
@@ -1155,12 +1119,7 @@ struct LoadFailure {
 impl LoadFailure {
     /// `EPERM (...) before the verifier ran` or `EINVAL (...); verifier: <first line>`.
     fn describe(&self) -> String {
-        let lines: Vec<&str> = self
-            .log
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines: Vec<&str> = self.log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         match lines.as_slice() {
             [] => format!("{} before the verifier ran", errno_text(self.errno)),
             [only] => format!("{}; verifier: {}", errno_text(self.errno), clip(only)),
@@ -1192,11 +1151,7 @@ fn clip(s: &str) -> String {
 }
 
 /// Load `mov r0,0; exit` as `prog_type`, close the fd at once. Nothing is attached.
-fn bpf_prog_load(
-    prog_type: u32,
-    expected_attach_type: u32,
-    attach_btf_id: u32,
-) -> Result<(), LoadFailure> {
+fn bpf_prog_load(prog_type: u32, expected_attach_type: u32, attach_btf_id: u32) -> Result<(), LoadFailure> {
     bpf_prog_load_insns(prog_type, expected_attach_type, attach_btf_id, &RETURN_ZERO)
 }
 
@@ -1336,9 +1291,7 @@ fn probe_trampolines(bpf: &Probe) -> Probe {
         }
         return Probe::yes(v);
     }
-    let all_eperm_early = failed
-        .iter()
-        .all(|(_, f)| f.errno == libc::EPERM && !f.verifier_ran());
+    let all_eperm_early = failed.iter().all(|(_, f)| f.errno == libc::EPERM && !f.verifier_ran());
     if all_eperm_early {
         Probe::absent(format!(
             "BPF trampolines refused (EPERM) by this kernel: lsm, lsm_cgroup and fentry loads on {target} \
@@ -1453,8 +1406,7 @@ pub fn parse_btf_func_id(btf: &[u8], name: &str) -> Result<u32, BtfError> {
             .map(|v| v as usize)
             .ok_or(BtfError::TooShort { len: btf.len() })
     };
-    let (hdr_len, type_off, type_len, str_off, str_len) =
-        (hdr(4)?, hdr(8)?, hdr(12)?, hdr(16)?, hdr(20)?);
+    let (hdr_len, type_off, type_len, str_off, str_len) = (hdr(4)?, hdr(8)?, hdr(12)?, hdr(16)?, hdr(20)?);
     if hdr_len < HDR || hdr_len > btf.len() {
         return Err(BtfError::OutOfBounds { section: "header" });
     }
@@ -1462,11 +1414,8 @@ pub fn parse_btf_func_id(btf: &[u8], name: &str) -> Result<u32, BtfError> {
         let start = hdr_len
             .checked_add(off)
             .ok_or(BtfError::OutOfBounds { section: what })?;
-        let end = start
-            .checked_add(len)
-            .ok_or(BtfError::OutOfBounds { section: what })?;
-        btf.get(start..end)
-            .ok_or(BtfError::OutOfBounds { section: what })
+        let end = start.checked_add(len).ok_or(BtfError::OutOfBounds { section: what })?;
+        btf.get(start..end).ok_or(BtfError::OutOfBounds { section: what })
     };
     let types = section(type_off, type_len, "type section")?;
     let strings = section(str_off, str_len, "string section")?;
@@ -1475,11 +1424,7 @@ pub fn parse_btf_func_id(btf: &[u8], name: &str) -> Result<u32, BtfError> {
     let mut pos = 0usize;
     let mut id = 1u32; // type id 0 is void and not stored
     while pos < types.len() {
-        let (name_off, info) = match (
-            u32_at(types, pos),
-            u32_at(types, pos + 4),
-            u32_at(types, pos + 8),
-        ) {
+        let (name_off, info) = match (u32_at(types, pos), u32_at(types, pos + 4), u32_at(types, pos + 8)) {
             (Some(n), Some(i), Some(_size_or_type)) => (n, i),
             _ => return Err(BtfError::Truncated { id }),
         };
@@ -1489,10 +1434,7 @@ pub fn parse_btf_func_id(btf: &[u8], name: &str) -> Result<u32, BtfError> {
         if kind == BTF_KIND_FUNC {
             let s = strings
                 .get(name_off as usize..)
-                .ok_or(BtfError::BadStringOffset {
-                    id,
-                    offset: name_off,
-                })?;
+                .ok_or(BtfError::BadStringOffset { id, offset: name_off })?;
             if s.len() > wanted.len() && s.starts_with(wanted) && s[wanted.len()] == 0 {
                 return Ok(id);
             }
@@ -1541,14 +1483,7 @@ fn lsm_list_syscall() -> Result<String, String> {
     let mut ids = [0u64; 32];
     let mut size: u32 = std::mem::size_of_val(&ids) as u32;
     // SAFETY: ids has `size` writable bytes; size is a valid u32 the kernel updates.
-    let r = unsafe {
-        libc::syscall(
-            SYS_LSM_LIST_MODULES,
-            ids.as_mut_ptr(),
-            &mut size as *mut u32,
-            0u32,
-        )
-    };
+    let r = unsafe { libc::syscall(SYS_LSM_LIST_MODULES, ids.as_mut_ptr(), &mut size as *mut u32, 0u32) };
     if r < 0 {
         let e = last_errno();
         let meaning = if e == libc::ENOSYS {
@@ -1556,17 +1491,10 @@ fn lsm_list_syscall() -> Result<String, String> {
         } else {
             ""
         };
-        return Err(format!(
-            "lsm_list_modules failed: {}{meaning}",
-            errno_text(e)
-        ));
+        return Err(format!("lsm_list_modules failed: {}{meaning}", errno_text(e)));
     }
     let n = usize::try_from(r).unwrap_or(0).min(ids.len());
-    Ok(ids[..n]
-        .iter()
-        .map(|&id| lsm_name(id))
-        .collect::<Vec<_>>()
-        .join(","))
+    Ok(ids[..n].iter().map(|&id| lsm_name(id)).collect::<Vec<_>>().join(","))
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -1603,9 +1531,7 @@ fn probe_perf(paranoid: &Probe) -> Probe {
         }
         Err(e) => {
             let meaning = match e.raw_os_error() {
-                Some(libc::ENOENT) => {
-                    ": no such hardware event (no PMU exposed, e.g. a VM without vPMU)"
-                }
+                Some(libc::ENOENT) => ": no such hardware event (no PMU exposed, e.g. a VM without vPMU)",
                 Some(libc::EOPNOTSUPP) => ": the PMU does not support this event configuration",
                 Some(libc::EACCES) | Some(libc::EPERM) => {
                     ": not permitted by perf_event_paranoid / missing CAP_PERFMON"
@@ -1697,10 +1623,7 @@ pub fn parse_kernel_config(text: &str, options: &[&str]) -> Vec<(String, String)
                     .and_then(|rest| rest.strip_prefix('='))
                     .map(|v| v.trim_matches('"').to_owned())
             });
-            (
-                opt.to_owned(),
-                value.unwrap_or_else(|| "missing".to_owned()),
-            )
+            (opt.to_owned(), value.unwrap_or_else(|| "missing".to_owned()))
         })
         .collect()
 }
@@ -1729,22 +1652,14 @@ fn probe_kernel_config(release: &str) -> (Probe, Vec<(String, String)>) {
     let boot = format!("/boot/config-{release}");
     let gz_reason = if Path::new(gz).exists() {
         match read_proc_config_gz(gz) {
-            Ok(text) => {
-                return (
-                    Probe::yes(gz),
-                    parse_kernel_config(&text, KERNEL_CONFIG_OPTIONS),
-                )
-            }
+            Ok(text) => return (Probe::yes(gz), parse_kernel_config(&text, KERNEL_CONFIG_OPTIONS)),
             Err(r) => r,
         }
     } else {
         format!("{gz} absent (kernel built without CONFIG_IKCONFIG_PROC)")
     };
     match std::fs::read_to_string(&boot) {
-        Ok(text) => (
-            Probe::yes(boot),
-            parse_kernel_config(&text, KERNEL_CONFIG_OPTIONS),
-        ),
+        Ok(text) => (Probe::yes(boot), parse_kernel_config(&text, KERNEL_CONFIG_OPTIONS)),
         Err(e) => (
             Probe::absent(format!("{gz_reason}; cannot read {boot}: {}", io_text(&e))),
             Vec::new(),
@@ -1785,19 +1700,13 @@ mod tests {
 
     #[test]
     fn mountinfo_hybrid() {
-        assert_eq!(
-            find_cgroup2_mount(HYBRID).as_deref(),
-            Some("/sys/fs/cgroup/unified")
-        );
+        assert_eq!(find_cgroup2_mount(HYBRID).as_deref(), Some("/sys/fs/cgroup/unified"));
         assert_eq!(cgroup_layout(HYBRID), CgroupLayout::Hybrid);
     }
 
     #[test]
     fn mountinfo_unified() {
-        assert_eq!(
-            find_cgroup2_mount(UNIFIED).as_deref(),
-            Some("/sys/fs/cgroup")
-        );
+        assert_eq!(find_cgroup2_mount(UNIFIED).as_deref(), Some("/sys/fs/cgroup"));
         assert_eq!(cgroup_layout(UNIFIED), CgroupLayout::Unified);
     }
 
@@ -1813,10 +1722,7 @@ mod tests {
     #[test]
     fn mountinfo_escaped_spaces_and_many_optional_fields() {
         let mi = "50 23 0:40 / /mnt/my\\040cgroup\\134dir rw,relatime shared:1 master:2 propagate_from:3 - cgroup2 none rw\n";
-        assert_eq!(
-            find_cgroup2_mount(mi).as_deref(),
-            Some("/mnt/my cgroup\\dir")
-        );
+        assert_eq!(find_cgroup2_mount(mi).as_deref(), Some("/mnt/my cgroup\\dir"));
         // A bind mount of a subtree comes first; the root mount is preferred.
         let mi2 = "\
 60 23 0:40 /sub /bound\\011tab rw - cgroup2 cgroup2 rw
@@ -1854,11 +1760,7 @@ mod tests {
             }
         }
         fn word(&mut self, v: u32) {
-            let b = if self.little {
-                v.to_le_bytes()
-            } else {
-                v.to_be_bytes()
-            };
+            let b = if self.little { v.to_le_bytes() } else { v.to_be_bytes() };
             self.types.extend_from_slice(&b);
         }
         fn string(&mut self, s: &str) -> u32 {
@@ -1869,11 +1771,7 @@ mod tests {
         }
         /// A type record plus `extra_words` words of trailing data.
         fn ty(&mut self, name: &str, kind: u32, vlen: u32, size_or_type: u32, extra_words: usize) {
-            let name_off = if name.is_empty() {
-                0
-            } else {
-                self.string(name)
-            };
+            let name_off = if name.is_empty() { 0 } else { self.string(name) };
             self.word(name_off);
             self.word((kind << 24) | vlen);
             self.word(size_or_type);
@@ -1937,10 +1835,7 @@ mod tests {
             assert_eq!(parse_btf_func_id(&blob, "other"), Ok(15));
             assert_eq!(parse_btf_func_id(&blob, "bpf_lsm_file_open_not"), Ok(7));
             // Names of non-FUNC kinds do not match; prefixes do not match.
-            assert_eq!(
-                parse_btf_func_id(&blob, "int"),
-                Err(BtfError::NotFound("int".into()))
-            );
+            assert_eq!(parse_btf_func_id(&blob, "int"), Err(BtfError::NotFound("int".into())));
             assert_eq!(
                 parse_btf_func_id(&blob, "bpf_lsm"),
                 Err(BtfError::NotFound("bpf_lsm".into()))
@@ -1950,22 +1845,13 @@ mod tests {
 
     #[test]
     fn btf_parser_rejects_bad_input() {
-        assert_eq!(
-            parse_btf_func_id(&[0; 10], "x"),
-            Err(BtfError::TooShort { len: 10 })
-        );
+        assert_eq!(parse_btf_func_id(&[0; 10], "x"), Err(BtfError::TooShort { len: 10 }));
         let mut blob = sample_btf(true);
         blob[0] = 0;
-        assert!(matches!(
-            parse_btf_func_id(&blob, "x"),
-            Err(BtfError::BadMagic(_))
-        ));
+        assert!(matches!(parse_btf_func_id(&blob, "x"), Err(BtfError::BadMagic(_))));
         let mut blob = sample_btf(true);
         blob[2] = 2;
-        assert_eq!(
-            parse_btf_func_id(&blob, "x"),
-            Err(BtfError::UnsupportedVersion(2))
-        );
+        assert_eq!(parse_btf_func_id(&blob, "x"), Err(BtfError::UnsupportedVersion(2)));
         // Section beyond the blob.
         let blob = sample_btf(true);
         let short = &blob[..blob.len() - 3];
@@ -1986,10 +1872,7 @@ mod tests {
         // Trailing data running past the type section.
         let mut b = BtfBuilder::new(true);
         b.ty("s", 4, 5, 8, 1); // claims 5 members, has 1/3 of one
-        assert_eq!(
-            parse_btf_func_id(&b.build(), "x"),
-            Err(BtfError::Truncated { id: 1 })
-        );
+        assert_eq!(parse_btf_func_id(&b.build(), "x"), Err(BtfError::Truncated { id: 1 }));
         // Name offset outside the strings.
         let mut b = BtfBuilder::new(true);
         b.word(9999);
@@ -1997,10 +1880,7 @@ mod tests {
         b.word(0);
         assert_eq!(
             parse_btf_func_id(&b.build(), "x"),
-            Err(BtfError::BadStringOffset {
-                id: 1,
-                offset: 9999
-            })
+            Err(BtfError::BadStringOffset { id: 1, offset: 9999 })
         );
     }
 
@@ -2073,18 +1953,15 @@ mod tests {
             Probe::absent("ENOSYS (Function not implemented)").to_string(),
             "absent: ENOSYS (Function not implemented)"
         );
-        assert_eq!(
-            Probe::absent_with_value("x", "why").to_string(),
-            "absent: why"
-        );
-        let p: Probe =
-            serde_json::from_str(&serde_json::to_string(&Probe::yes("v")).unwrap()).unwrap();
+        assert_eq!(Probe::absent_with_value("x", "why").to_string(), "absent: why");
+        let p: Probe = serde_json::from_str(&serde_json::to_string(&Probe::yes("v")).unwrap()).unwrap();
         assert_eq!(p, Probe::yes("v"));
     }
 
     #[test]
     fn kernel_config_parsing() {
-        let text = "CONFIG_BPF_LSM=y\n# CONFIG_SECURITY_LANDLOCK is not set\nCONFIG_BPF_JIT=m\nCONFIG_LSM=\"landlock,bpf\"\n";
+        let text =
+            "CONFIG_BPF_LSM=y\n# CONFIG_SECURITY_LANDLOCK is not set\nCONFIG_BPF_JIT=m\nCONFIG_LSM=\"landlock,bpf\"\n";
         let got = parse_kernel_config(
             text,
             &[
@@ -2158,14 +2035,7 @@ mod tests {
         }
 
         // Perf counters: available, or a non-empty reason.
-        assert!(
-            env.perf_counters.available
-                || env
-                    .perf_counters
-                    .reason
-                    .as_deref()
-                    .is_some_and(|r| !r.is_empty())
-        );
+        assert!(env.perf_counters.available || env.perf_counters.reason.as_deref().is_some_and(|r| !r.is_empty()));
 
         // Every probe that is not available says why; available ones carry no reason.
         for (name, p) in all_probes(&env) {
@@ -2195,11 +2065,7 @@ mod tests {
     #[test]
     fn probe_leaves_no_fds_open() {
         let _guard = PROBE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let count = || {
-            std::fs::read_dir("/proc/self/fd")
-                .map(|d| d.count())
-                .unwrap_or(0)
-        };
+        let count = || std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
         let _ = Environment::probe(); // warm-up: lazily opened fds in libraries
         let before = count();
         let _ = Environment::probe();

@@ -12,7 +12,9 @@ pub struct UsageError {
 impl UsageError {
     /// A usage error with `message`.
     pub fn new(message: impl Into<String>) -> UsageError {
-        UsageError { message: message.into() }
+        UsageError {
+            message: message.into(),
+        }
     }
 }
 

@@ -48,7 +48,11 @@ struct Raw {
 impl ModelBackend {
     /// A model backend timing with `clock`.
     pub fn new(clock: Clock) -> ModelBackend {
-        ModelBackend { clock, baselines: HashMap::new(), counters: HwCounters::open() }
+        ModelBackend {
+            clock,
+            baselines: HashMap::new(),
+            counters: HwCounters::open(),
+        }
     }
 
     /// Why this backend records no hardware counters, or `None` when it does.
@@ -105,7 +109,11 @@ impl ModelBackend {
     }
 
     fn baseline(&mut self, spec: &CellSpec<'_>) -> Result<Raw, CellError> {
-        let params = Params { programs: 0, foreign: 0, ..spec.params };
+        let params = Params {
+            programs: 0,
+            foreign: 0,
+            ..spec.params
+        };
         if let Some(raw) = self.baselines.get(&(spec.mechanism, params)) {
             return Ok(raw.clone());
         }
@@ -140,7 +148,11 @@ impl ModelBackend {
             samples: base.summary.samples,
         });
         cell.batch_k = Some(raw.batch_k);
-        cell.repetitions = raw.repetition_means_ns.iter().map(|m| m - base.summary.mean_ns).collect();
+        cell.repetitions = raw
+            .repetition_means_ns
+            .iter()
+            .map(|m| m - base.summary.mean_ns)
+            .collect();
         cell.histogram_ps = raw.histogram_b64.clone();
         cell.accounting = Some(Accounting {
             nodes_visited: acc.nodes_visited,
@@ -200,7 +212,10 @@ impl ModelBackend {
             cell.batch_k = Some(1);
             cell.repetitions = raw.repetition_means_ns.clone();
             cell.histogram_ps = raw.histogram_b64.clone();
-            out.push(Measured { cell, points: raw.samples_ns });
+            out.push(Measured {
+                cell,
+                points: raw.samples_ns,
+            });
         }
         Ok(out)
     }
@@ -218,7 +233,10 @@ impl ModelBackend {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect::<BTreeMap<_, _>>();
-        Ok(vec![Measured { cell, points: vec![bytes] }])
+        Ok(vec![Measured {
+            cell,
+            points: vec![bytes],
+        }])
     }
 }
 
@@ -291,14 +309,22 @@ fn merge_cpus(per_cpu: &[Measurement], clock_overhead_ns: f64) -> anyhow::Result
     let reps = first.repetition_means_ns.len();
     let repetition_means_ns = (0..reps)
         .map(|r| {
-            per_cpu.iter().map(|m| m.repetition_means_ns[r] - share_ns(m)).sum::<f64>() / per_cpu.len() as f64
+            per_cpu
+                .iter()
+                .map(|m| m.repetition_means_ns[r] - share_ns(m))
+                .sum::<f64>()
+                / per_cpu.len() as f64
         })
         .collect();
     let throughput_hooks_per_sec = per_cpu
         .iter()
         .map(|m| {
             let mean = m.summary().mean_ns;
-            if mean > 0.0 { 1e9 / mean } else { 0.0 }
+            if mean > 0.0 {
+                1e9 / mean
+            } else {
+                0.0
+            }
         })
         .sum();
     Ok(Raw {
@@ -324,7 +350,10 @@ fn concat_repetitions(runs: &[Measurement]) -> anyhow::Result<Raw> {
         .collect();
     Ok(Raw {
         summary: Summary::from_values_ns(&samples_ns),
-        repetition_means_ns: runs.iter().flat_map(|m| m.repetition_means_ns.iter().copied()).collect(),
+        repetition_means_ns: runs
+            .iter()
+            .flat_map(|m| m.repetition_means_ns.iter().copied())
+            .collect(),
         samples_ns,
         batch_k: 1,
         histogram_b64: histogram_to_base64(&hist).ok(),

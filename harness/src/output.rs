@@ -24,7 +24,13 @@ pub const EVIDENCE_TXT: &str = "evidence.txt";
 pub fn default_dir(now: chrono::DateTime<chrono::Utc>, host: &str) -> PathBuf {
     let host: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     PathBuf::from("results").join(format!("{}-{host}", now.format("%Y%m%dT%H%M%SZ")))
 }
@@ -64,15 +70,17 @@ impl RunDir {
     /// Errors: a [`UsageError`] from [`check_dir`]; I/O errors naming the path.
     pub fn create(dir: &Path) -> anyhow::Result<RunDir> {
         check_dir(dir)?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the run directory {}", dir.display()))?;
         let path = dir.join(CELLS_JSONL);
         let cells = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(RunDir { dir: dir.to_path_buf(), cells })
+        Ok(RunDir {
+            dir: dir.to_path_buf(),
+            cells,
+        })
     }
 
     /// The directory.
@@ -125,7 +133,10 @@ mod tests {
     #[test]
     fn default_dir_has_timestamp_and_sanitised_host() {
         let t = chrono::DateTime::from_timestamp(0, 0).expect("epoch");
-        assert_eq!(default_dir(t, "my host/x"), PathBuf::from("results/19700101T000000Z-my_host_x"));
+        assert_eq!(
+            default_dir(t, "my host/x"),
+            PathBuf::from("results/19700101T000000Z-my_host_x")
+        );
     }
 
     #[test]
@@ -136,6 +147,9 @@ mod tests {
         assert!(check_dir(&file).expect_err("file").message.contains("is a file"));
         assert!(check_dir(&tmp.path().join("new")).is_ok());
         std::fs::write(tmp.path().join(RESULTS_JSON), "{}").expect("write");
-        assert!(check_dir(tmp.path()).expect_err("old run").message.contains("already holds a run"));
+        assert!(check_dir(tmp.path())
+            .expect_err("old run")
+            .message
+            .contains("already holds a run"));
     }
 }

@@ -60,7 +60,10 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         .iter()
         .map(|s| {
             let points = s.plan(&config.profile).map(|p| p.points.len()).unwrap_or(0) as u64;
-            backends.iter().map(|b| b.mechanisms(s).len() as u64 * points).sum::<u64>()
+            backends
+                .iter()
+                .map(|b| b.mechanisms(s).len() as u64 * points)
+                .sum::<u64>()
         })
         .sum();
     let bar = progress_bar(total, config.progress);
@@ -72,7 +75,13 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
             for mechanism in backend.mechanisms(suite) {
                 for params in &plan.points {
                     bar.set_message(format!("{} {} {}", suite.name, backend.name(), mechanism));
-                    let id = cell_id(&suite.name, backend.name(), mechanism.as_str(), suite.metric.as_str(), params);
+                    let id = cell_id(
+                        &suite.name,
+                        backend.name(),
+                        mechanism.as_str(),
+                        suite.metric.as_str(),
+                        params,
+                    );
                     let spec = CellSpec {
                         suite,
                         mechanism,
@@ -128,7 +137,12 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
         for m in measured {
             let mut key_params = m.cell.params;
             key_params.set_axis(&axis.axis, 0);
-            let key = (m.cell.backend.clone(), m.cell.mechanism.clone(), m.cell.metric.clone(), key_params);
+            let key = (
+                m.cell.backend.clone(),
+                m.cell.mechanism.clone(),
+                m.cell.metric.clone(),
+                key_params,
+            );
             groups.entry(key).or_default().push(m);
         }
         for ((backend, mechanism, metric, fixed_params), group) in groups {
@@ -177,8 +191,9 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
 
 /// A 64-bit FNV-1a hash of a cell id: the cell's seed, so reruns place objects identically.
 pub fn seed_of(id: &str) -> u64 {
-    id.bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn progress_bar(total: u64, enabled: bool) -> ProgressBar {

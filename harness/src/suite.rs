@@ -125,8 +125,8 @@ impl Suite {
     /// axis or body, values out of [`axis_range`], empty sweeps, fits over an axis that is not swept
     /// in some profile.
     pub fn parse(text: &str, source: &str) -> Result<Suite, UsageError> {
-        let raw: RawSuite = toml::from_str(text)
-            .map_err(|e| UsageError::new(format!("suite {source} is not valid: {e}")))?;
+        let raw: RawSuite =
+            toml::from_str(text).map_err(|e| UsageError::new(format!("suite {source} is not valid: {e}")))?;
         let bad = |what: String| UsageError::new(format!("suite {source}: {what}"));
         let metric = Metric::parse(&raw.metric).ok_or_else(|| {
             bad(format!(
@@ -158,14 +158,20 @@ impl Suite {
                         NUMERIC_AXES.join(", ")
                     )));
                 }
-                Ok(FitAxis { axis: f.axis.clone(), label: f.label.clone().unwrap_or_else(|| f.axis.clone()) })
+                Ok(FitAxis {
+                    axis: f.axis.clone(),
+                    label: f.label.clone().unwrap_or_else(|| f.axis.clone()),
+                })
             })
             .collect::<Result<_, _>>()?;
         let mut profiles = BTreeMap::new();
         for (pname, p) in &raw.profiles {
             let ctx = |e: String| bad(format!("[profiles.{pname}] {e}"));
             if !(1..=MAX_SAMPLES).contains(&p.samples) {
-                return Err(ctx(format!("samples = {} must be between 1 and {MAX_SAMPLES}", p.samples)));
+                return Err(ctx(format!(
+                    "samples = {} must be between 1 and {MAX_SAMPLES}",
+                    p.samples
+                )));
             }
             if !(1..=MAX_REPETITIONS).contains(&p.repetitions) {
                 return Err(ctx(format!(
@@ -192,9 +198,8 @@ impl Suite {
                 points = next;
             }
             for q in &points {
-                let objects = u64::from(q.working_set)
-                    * u64::from(q.cpus)
-                    * (u64::from(q.programs) + u64::from(q.foreign));
+                let objects =
+                    u64::from(q.working_set) * u64::from(q.cpus) * (u64::from(q.programs) + u64::from(q.foreign));
                 if objects > MAX_OBJECTS {
                     return Err(ctx(format!(
                         "working_set {} x cpus {} x (programs {} + foreign {}) = {objects} objects, more than {MAX_OBJECTS}: lower one of them",
@@ -226,7 +231,9 @@ impl Suite {
             );
         }
         if profiles.is_empty() {
-            return Err(bad("no profiles: add [profiles.smoke], [profiles.quick], [profiles.full]".into()));
+            return Err(bad(
+                "no profiles: add [profiles.smoke], [profiles.quick], [profiles.full]".into(),
+            ));
         }
         Ok(Suite {
             name: raw.name,
@@ -274,10 +281,12 @@ pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
     let path = Path::new(arg);
     if path.exists() || arg.ends_with(".toml") || arg.contains('/') {
         if path.is_dir() {
-            return Err(UsageError::new(format!("--suite {arg} is a directory; give a suite TOML file or a suite name")));
+            return Err(UsageError::new(format!(
+                "--suite {arg} is a directory; give a suite TOML file or a suite name"
+            )));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError::new(format!("cannot read suite file {arg}: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| UsageError::new(format!("cannot read suite file {arg}: {e}")))?;
         return Ok(vec![Suite::parse(&text, arg)?]);
     }
     match shipped.into_iter().find(|s| s.name == arg) {
@@ -303,7 +312,10 @@ fn apply(p: &mut Params, key: &str, value: &toml::Value) -> Result<(), String> {
         return Ok(());
     }
     if !NUMERIC_AXES.contains(&key) {
-        return Err(format!("unknown axis '{key}': expected one of {}, body", NUMERIC_AXES.join(", ")));
+        return Err(format!(
+            "unknown axis '{key}': expected one of {}, body",
+            NUMERIC_AXES.join(", ")
+        ));
     }
     let v = value
         .as_integer()
@@ -414,13 +426,19 @@ sweep.working_set = [1, 10, 100]
 
     #[test]
     fn bad_values_are_named_in_the_error() {
-        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [-1]\n"));
+        let e = err_of(&format!(
+            "{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [-1]\n"
+        ));
         assert!(e.contains("programs = -1"), "{e}");
         let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 0\nrepetitions = 1\n"));
         assert!(e.contains("samples = 0"), "{e}");
-        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.cgroups = [99999999999]\n"));
+        let e = err_of(&format!(
+            "{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.cgroups = [99999999999]\n"
+        ));
         assert!(e.contains("cgroups = 99999999999"), "{e}");
-        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.wrokers = [1]\n"));
+        let e = err_of(&format!(
+            "{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.wrokers = [1]\n"
+        ));
         assert!(e.contains("unknown axis 'wrokers'"), "{e}");
         let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.working_set = [1000000]\nsweep.programs=[100]\n"));
         assert!(e.contains("objects"), "{e}");
@@ -428,7 +446,9 @@ sweep.working_set = [1, 10, 100]
         assert!(e.contains("chain-wlak"), "{e}");
         let e = err_of("name = \"t\"\nthis is not toml");
         assert!(e.contains("not valid"), "{e}");
-        let e = err_of(&format!("{HEAD}[[fit]]\naxis = \"foreign\"\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"));
+        let e = err_of(&format!(
+            "{HEAD}[[fit]]\naxis = \"foreign\"\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"
+        ));
         assert!(e.contains("does not sweep"), "{e}");
     }
 

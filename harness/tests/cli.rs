@@ -29,7 +29,14 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     let results = Results::read(&out.join("results.json")).expect("results.json reads");
     assert!(results.complete);
     assert_eq!(results.schema, "hookbench.results/1");
-    for key in ["kernel_release", "cpu_model", "nr_cpus", "privileged", "clock", "clock_overhead_ns"] {
+    for key in [
+        "kernel_release",
+        "cpu_model",
+        "nr_cpus",
+        "privileged",
+        "clock",
+        "clock_overhead_ns",
+    ] {
         assert!(results.environment.get(key).is_some(), "environment lacks {key}");
     }
     let journal = std::fs::read_to_string(out.join("cells.jsonl")).expect("cells.jsonl");
@@ -54,14 +61,30 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     let chain = fit(&results, "foreign", "chain-walk", "foreign")[0];
     let eff = fit(&results, "foreign", "effective-array", "foreign")[0];
     assert!(chain.slope_ci95[0] > 0.0, "chain slope {:?}", chain.slope_ci95);
-    assert!(eff.slope.abs() < chain.slope / 4.0, "effective {} vs chain {}", eff.slope, chain.slope);
+    assert!(
+        eff.slope.abs() < chain.slope / 4.0,
+        "effective {} vs chain {}",
+        eff.slope,
+        chain.slope
+    );
     // Claim 4: attach cost rises with descendants for cgroups, not for a task chain.
     let cg = fit(&results, "attach", "effective-array", "descendants");
-    let cg = cg.iter().find(|f| f.metric == "attach_latency_ns").expect("cgroup attach fit");
+    let cg = cg
+        .iter()
+        .find(|f| f.metric == "attach_latency_ns")
+        .expect("cgroup attach fit");
     let task = fit(&results, "attach", "chain-walk", "descendants");
-    let task = task.iter().find(|f| f.metric == "attach_latency_ns").expect("task attach fit");
+    let task = task
+        .iter()
+        .find(|f| f.metric == "attach_latency_ns")
+        .expect("task attach fit");
     assert!(cg.slope_ci95[0] > 0.0, "cgroup attach slope {:?}", cg.slope_ci95);
-    assert!(task.slope.abs() < cg.slope / 10.0, "task {} vs cgroup {}", task.slope, cg.slope);
+    assert!(
+        task.slope.abs() < cg.slope / 10.0,
+        "task {} vs cgroup {}",
+        task.slope,
+        cg.slope
+    );
     let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
     assert!(evidence.lines().all(|l| l.chars().count() <= 72));
     assert!(evidence.contains("chain-walk hook_latency_ns"));
@@ -82,13 +105,21 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("out");
     let o = out.to_str().expect("utf-8 path");
-    assert_usage_error(&["run", "--suite", "no-such-suite", "--out", o], "unknown suite 'no-such-suite'", &out);
+    assert_usage_error(
+        &["run", "--suite", "no-such-suite", "--out", o],
+        "unknown suite 'no-such-suite'",
+        &out,
+    );
     assert_usage_error(&["run", "--profile", "huge", "--out", o], "huge", &out);
     assert_usage_error(&["run", "--backend", "kernel", "--out", o], "kernel", &out);
 
     let bad_toml = tmp.path().join("bad.toml");
     std::fs::write(&bad_toml, "name = \"x\"\n[[[ not toml").expect("write");
-    assert_usage_error(&["run", "--suite", bad_toml.to_str().expect("utf-8"), "--out", o], "bad.toml", &out);
+    assert_usage_error(
+        &["run", "--suite", bad_toml.to_str().expect("utf-8"), "--out", o],
+        "bad.toml",
+        &out,
+    );
 
     let head = "name = \"x\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-walk\"]\n";
     for (body, needle) in [
@@ -98,20 +129,43 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
         ("sweep.programs = [100000]\nsweep.working_set = [100000]", "objects"),
     ] {
         let f = tmp.path().join("s.toml");
-        std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n{body}\n")).expect("write");
-        assert_usage_error(&["run", "--suite", f.to_str().expect("utf-8"), "--out", o], needle, &out);
+        std::fs::write(
+            &f,
+            format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n{body}\n"),
+        )
+        .expect("write");
+        assert_usage_error(
+            &["run", "--suite", f.to_str().expect("utf-8"), "--out", o],
+            needle,
+            &out,
+        );
     }
     let f = tmp.path().join("noprofile.toml");
     std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n")).expect("write");
     assert_usage_error(
-        &["run", "--suite", f.to_str().expect("utf-8"), "--profile", "full", "--out", o],
+        &[
+            "run",
+            "--suite",
+            f.to_str().expect("utf-8"),
+            "--profile",
+            "full",
+            "--out",
+            o,
+        ],
         "no profile 'full'",
         &out,
     );
     let f = tmp.path().join("cpus.toml");
-    std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\nsweep.cpus = [1000]\n"))
-        .expect("write");
-    assert_usage_error(&["run", "--suite", f.to_str().expect("utf-8"), "--out", o], "cpus = 1000", &out);
+    std::fs::write(
+        &f,
+        format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\nsweep.cpus = [1000]\n"),
+    )
+    .expect("write");
+    assert_usage_error(
+        &["run", "--suite", f.to_str().expect("utf-8"), "--out", o],
+        "cpus = 1000",
+        &out,
+    );
 
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").expect("write");

@@ -30,13 +30,23 @@ impl Backend for Mock {
         if Some(p.programs) == self.skip_at {
             return Err(CellError::Skip("mock limit reached: programs".into()));
         }
-        let scale = if spec.mechanism == Mechanism::ChainWalk { 2.0 } else { 1.0 };
+        let scale = if spec.mechanism == Mechanism::ChainWalk {
+            2.0
+        } else {
+            1.0
+        };
         let truth = 5.0 + scale * f64::from(p.programs) + 0.5 * f64::from(p.foreign);
         let points: Vec<f64> = (0..spec.samples)
             .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
             .collect();
         let cell = Cell {
-            id: cell_id(&spec.suite.name, "mock", spec.mechanism.as_str(), spec.suite.metric.as_str(), &p),
+            id: cell_id(
+                &spec.suite.name,
+                "mock",
+                spec.mechanism.as_str(),
+                spec.suite.metric.as_str(),
+                &p,
+            ),
             suite: spec.suite.name.clone(),
             backend: "mock".into(),
             model: spec.mechanism.model(),
@@ -103,7 +113,10 @@ fn config() -> RunConfig {
 fn fits_recover_the_mock_slopes_per_group() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock { fail_at: None, skip_at: None })];
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
+        fail_at: None,
+        skip_at: None,
+    })];
     let results = run(&config(), &mut backends, &mut dir).expect("run");
     assert!(results.complete);
     assert_eq!(results.cells.len(), 2 * 8);
@@ -114,7 +127,11 @@ fn fits_recover_the_mock_slopes_per_group() {
         assert!((f.slope - want).abs() < 0.05, "{} slope {}", f.mechanism, f.slope);
         assert!(f.slope_ci95[0] < want && want < f.slope_ci95[1], "{:?}", f.slope_ci95);
         let foreign = f.fixed["foreign"].as_f64().expect("foreign fixed");
-        assert!((f.intercept - (5.0 + 0.5 * foreign)).abs() < 0.1, "intercept {}", f.intercept);
+        assert!(
+            (f.intercept - (5.0 + 0.5 * foreign)).abs() < 0.1,
+            "intercept {}",
+            f.intercept
+        );
         assert_eq!(f.x, "programs");
         assert_eq!(f.n, 40);
     }
@@ -131,7 +148,10 @@ fn fits_recover_the_mock_slopes_per_group() {
 fn a_skip_is_recorded_and_the_run_goes_on() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock { fail_at: None, skip_at: Some(8) })];
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
+        fail_at: None,
+        skip_at: Some(8),
+    })];
     let results = run(&config(), &mut backends, &mut dir).expect("run");
     assert!(results.complete);
     assert_eq!(results.cells.len(), 12);
@@ -144,7 +164,10 @@ fn a_failed_run_keeps_what_it_measured() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let run_dir = tmp.path().join("run");
     let mut dir = RunDir::create(&run_dir).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock { fail_at: Some(16), skip_at: None })];
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
+        fail_at: Some(16),
+        skip_at: None,
+    })];
     let err = run(&config(), &mut backends, &mut dir).expect_err("fails");
     assert!(format!("{err:#}").contains("mock failure"));
     // Axes expand in alphabetical order, the last fastest: chain-walk at foreign = 0 with

@@ -73,10 +73,7 @@ fn fit_recovers_known_line_and_ci_covers_at_the_nominal_rate() {
     }
     let slope_rate = slope_covered as f64 / TRIALS as f64;
     let intercept_rate = intercept_covered as f64 / TRIALS as f64;
-    assert!(
-        (0.88..=0.99).contains(&slope_rate),
-        "slope CI coverage {slope_rate}"
-    );
+    assert!((0.88..=0.99).contains(&slope_rate), "slope CI coverage {slope_rate}");
     assert!(
         (0.88..=0.99).contains(&intercept_rate),
         "intercept CI coverage {intercept_rate}"
@@ -89,19 +86,14 @@ fn fit_recovers_known_line_and_ci_covers_at_the_nominal_rate() {
         "mean slope {mean_slope}"
     );
     // The stderr formula matches the empirical spread of the estimates (within 15%).
-    let emp_sd = (slopes.iter().map(|s| (s - mean_slope).powi(2)).sum::<f64>()
-        / (TRIALS as f64 - 1.0))
-        .sqrt();
+    let emp_sd = (slopes.iter().map(|s| (s - mean_slope).powi(2)).sum::<f64>() / (TRIALS as f64 - 1.0)).sqrt();
     assert!(
         (emp_sd / true_slope_sd - 1.0).abs() < 0.15,
         "empirical slope sd {emp_sd} vs theory {true_slope_sd}"
     );
     // residual_sd estimates the noise sd.
     let mean_resid = residual_sds.iter().sum::<f64>() / TRIALS as f64;
-    assert!(
-        (mean_resid / NOISE_SD - 1.0).abs() < 0.05,
-        "residual sd {mean_resid}"
-    );
+    assert!((mean_resid / NOISE_SD - 1.0).abs() < 0.05, "residual sd {mean_resid}");
 }
 
 #[test]

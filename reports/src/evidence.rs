@@ -19,7 +19,10 @@ pub fn render(results: &Results) -> String {
             out.push('\n');
         }
     };
-    line(format!("hookbench {} evidence ({})", results.hookbench_version, results.schema));
+    line(format!(
+        "hookbench {} evidence ({})",
+        results.hookbench_version, results.schema
+    ));
     line(format!("kernel: {}", results.env_str("kernel_release")));
     line(format!(
         "cpu: {} x {}",
@@ -68,7 +71,11 @@ pub fn render(results: &Results) -> String {
                 .filter(|(k, _)| varying.contains(k.as_str()))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            let at = if fixed.is_empty() { String::new() } else { format!(" at {}", fixed.join(",")) };
+            let at = if fixed.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", fixed.join(","))
+            };
             line(format!(
                 "fit {} {} vs {}{}: slope {} [{}, {}] per {}, intercept {}, r2 {:.3}, n {}",
                 f.mechanism,

@@ -231,11 +231,10 @@ impl Results {
             path: shown.clone(),
             source,
         })?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ReadError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| ReadError::Parse {
+            path: shown.clone(),
+            source,
+        })?;
         let found = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
         if found != SCHEMA {
             return Err(ReadError::Schema {

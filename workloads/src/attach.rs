@@ -25,6 +25,11 @@ fn subtree(p: &Params) -> Result<(CgroupTree, CgroupRef), BuildError> {
     Ok((tree, top))
 }
 
+/// `p.programs` new programs.
+fn new_progs(p: &Params) -> Vec<Arc<Prog>> {
+    (0..p.programs).map(|_| Prog::new(p.body)).collect()
+}
+
 fn foreign_by_hook(p: &Params) -> Vec<(u32, Vec<Arc<Prog>>)> {
     let mut v: Vec<(u32, Vec<Arc<Prog>>)> = (1..p.hooks).map(|h| (h, Vec::new())).collect();
     for j in 0..p.foreign {
@@ -51,7 +56,10 @@ impl AttachBench for EffectiveAttach {
     }
     fn attach(&mut self) -> u64 {
         let Some(prog) = self.pool.pop() else { return 0 };
-        match self.tree.attach(self.top, MEASURED_HOOK, prog.clone(), AttachFlags::ALLOW_MULTI) {
+        match self
+            .tree
+            .attach(self.top, MEASURED_HOOK, prog.clone(), AttachFlags::ALLOW_MULTI)
+        {
             Ok(n) => {
                 self.stack.push(prog);
                 n
@@ -88,7 +96,7 @@ fn build_effective(p: &Params) -> Result<Box<dyn AttachBench>, BuildError> {
     }
     check_cgroup_cap("foreign", p.foreign, p.hooks.saturating_sub(1), 1)?;
     let (mut tree, top) = subtree(p)?;
-    let measured: Vec<Arc<Prog>> = (0..p.programs).map(|_| Prog::new(p.body)).collect();
+    let measured = new_progs(p);
     if !measured.is_empty() {
         tree.attach_batch(top, MEASURED_HOOK, measured, AttachFlags::ALLOW_MULTI)?;
     }
@@ -97,34 +105,80 @@ fn build_effective(p: &Params) -> Result<Box<dyn AttachBench>, BuildError> {
             tree.attach_batch(top, h, list, AttachFlags::ALLOW_MULTI)?;
         }
     }
-    let pool = (p.programs as usize..BPF_CGROUP_MAX_PROGS).map(|_| Prog::new(p.body)).collect();
-    Ok(Box::new(EffectiveAttach { params: *p, tree, top, pool, stack: Vec::new() }))
+    let pool = (p.programs as usize..BPF_CGROUP_MAX_PROGS)
+        .map(|_| Prog::new(p.body))
+        .collect();
+    Ok(Box::new(EffectiveAttach {
+        params: *p,
+        tree,
+        top,
+        pool,
+        stack: Vec::new(),
+    }))
 }
 
-struct ChainAttach {
+/// An attach point that takes one program at a time on [`MEASURED_HOOK`] and undoes the newest:
+/// task-chain, task-hook-array, handle-loop and cgroup-id-map.
+trait NewestFirst: Send + 'static {
+    /// The mechanism this attach point models.
+    const MECHANISM: Mechanism;
+    /// Attaches `prog`; returns the work units, `None` when refused.
+    fn push(&mut self, prog: Arc<Prog>) -> Option<u64>;
+    /// Undoes the newest attach; returns the work units (0 when it failed).
+    fn pop(&mut self) -> u64;
+}
+
+/// The attach bench of a [`NewestFirst`] point: attaches the same program again and again.
+struct StackAttach<A> {
     params: Params,
-    task: ChainTask,
+    point: A,
     prog: Arc<Prog>,
     outstanding: u64,
 }
 
-impl AttachBench for ChainAttach {
+impl<A: NewestFirst> StackAttach<A> {
+    fn boxed(p: &Params, point: A) -> Result<Box<dyn AttachBench>, BuildError> {
+        Ok(Box::new(StackAttach {
+            params: *p,
+            point,
+            prog: Prog::new(p.body),
+            outstanding: 0,
+        }))
+    }
+}
+
+impl<A: NewestFirst> AttachBench for StackAttach<A> {
     fn mechanism(&self) -> Mechanism {
-        Mechanism::ChainWalk
+        A::MECHANISM
     }
     fn params(&self) -> Params {
         self.params
     }
     fn attach(&mut self) -> u64 {
-        self.outstanding += 1;
-        self.task.install(MEASURED_HOOK, self.prog.clone())
+        match self.point.push(self.prog.clone()) {
+            Some(n) => {
+                self.outstanding += 1;
+                n
+            }
+            None => 0,
+        }
     }
     fn detach(&mut self) -> u64 {
         if self.outstanding == 0 {
             return 0;
         }
         self.outstanding -= 1;
-        u64::from(self.task.uninstall_newest().is_some())
+        self.point.pop()
+    }
+}
+
+impl NewestFirst for ChainTask {
+    const MECHANISM: Mechanism = Mechanism::ChainWalk;
+    fn push(&mut self, prog: Arc<Prog>) -> Option<u64> {
+        Some(self.install(MEASURED_HOOK, prog))
+    }
+    fn pop(&mut self) -> u64 {
+        u64::from(self.uninstall_newest().is_some())
     }
 }
 
@@ -139,82 +193,42 @@ fn build_chain(p: &Params) -> Result<Box<dyn AttachBench>, BuildError> {
             task.install(MEASURED_HOOK, Prog::new(p.body));
         }
     }
-    Ok(Box::new(ChainAttach { params: *p, task, prog: Prog::new(p.body), outstanding: 0 }))
+    StackAttach::boxed(p, task)
 }
 
-struct HookArrayAttach {
-    params: Params,
-    task: HookArrayTask,
-    prog: Arc<Prog>,
-    outstanding: u64,
-}
-
-impl AttachBench for HookArrayAttach {
-    fn mechanism(&self) -> Mechanism {
-        Mechanism::HookIndex
+impl NewestFirst for HookArrayTask {
+    const MECHANISM: Mechanism = Mechanism::HookIndex;
+    fn push(&mut self, prog: Arc<Prog>) -> Option<u64> {
+        self.install(MEASURED_HOOK, prog).ok()
     }
-    fn params(&self) -> Params {
-        self.params
-    }
-    fn attach(&mut self) -> u64 {
-        match self.task.install(MEASURED_HOOK, self.prog.clone()) {
-            Ok(n) => {
-                self.outstanding += 1;
-                n
-            }
-            Err(_) => 0,
-        }
-    }
-    fn detach(&mut self) -> u64 {
-        if self.outstanding == 0 {
-            return 0;
-        }
-        self.outstanding -= 1;
-        self.task.uninstall_newest(MEASURED_HOOK).unwrap_or(0)
+    fn pop(&mut self) -> u64 {
+        self.uninstall_newest(MEASURED_HOOK).unwrap_or(0)
     }
 }
 
 fn build_hook_array(p: &Params) -> Result<Box<dyn AttachBench>, BuildError> {
     let mut lists: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); p.hooks as usize];
-    lists[MEASURED_HOOK as usize] = (0..p.programs).map(|_| Prog::new(p.body)).collect();
+    lists[MEASURED_HOOK as usize] = new_progs(p);
     for (h, l) in foreign_by_hook(p) {
         lists[h as usize] = l;
     }
-    let task = HookArrayTask::with_lists(lists);
-    Ok(Box::new(HookArrayAttach { params: *p, task, prog: Prog::new(p.body), outstanding: 0 }))
+    StackAttach::boxed(p, HookArrayTask::with_lists(lists))
 }
 
-struct HandleLoopAttach {
-    params: Params,
+/// handle-loop's attach point: hook 0's global list, each program with the one handle `handles`.
+struct HandleLoopPoint {
     _tree: CgroupTree,
     filter: HandleLoopFilter,
     handles: Arc<[CgroupRef]>,
-    prog: Arc<Prog>,
-    outstanding: u64,
 }
 
-impl AttachBench for HandleLoopAttach {
-    fn mechanism(&self) -> Mechanism {
-        Mechanism::HandleLoop
-    }
-    fn params(&self) -> Params {
-        self.params
-    }
-    fn attach(&mut self) -> u64 {
+impl NewestFirst for HandleLoopPoint {
+    const MECHANISM: Mechanism = Mechanism::HandleLoop;
+    fn push(&mut self, prog: Arc<Prog>) -> Option<u64> {
         let handles: Arc<[CgroupRef]> = Arc::from(&self.handles[..]);
-        match self.filter.append(MEASURED_HOOK, self.prog.clone(), handles) {
-            Ok(n) => {
-                self.outstanding += 1;
-                n
-            }
-            Err(_) => 0,
-        }
+        self.filter.append(MEASURED_HOOK, prog, handles).ok()
     }
-    fn detach(&mut self) -> u64 {
-        if self.outstanding == 0 {
-            return 0;
-        }
-        self.outstanding -= 1;
+    fn pop(&mut self) -> u64 {
         self.filter.remove_newest(MEASURED_HOOK).unwrap_or(0)
     }
 }
@@ -231,40 +245,37 @@ fn build_handle_loop(p: &Params) -> Result<Box<dyn AttachBench>, BuildError> {
             filter.append(h, prog, Arc::from(&handles[..]))?;
         }
     }
-    Ok(Box::new(HandleLoopAttach { params: *p, _tree: tree, filter, handles, prog: Prog::new(p.body), outstanding: 0 }))
+    StackAttach::boxed(
+        p,
+        HandleLoopPoint {
+            _tree: tree,
+            filter,
+            handles,
+        },
+    )
 }
 
-struct IdMapAttach {
-    params: Params,
+/// cgroup-id-map's attach point: the map entry of one cgroup, rewritten with its whole policy.
+struct IdMapPoint {
     filter: CgroupIdMapFilter,
     key: u64,
     policy: Vec<Arc<Prog>>,
-    prog: Arc<Prog>,
-    base: usize,
 }
 
-impl IdMapAttach {
+impl IdMapPoint {
     fn write(&mut self) -> u64 {
         let policy: Policy = self.policy.clone().into_boxed_slice();
         self.filter.set_policy(MEASURED_HOOK, self.key, policy).unwrap_or(0)
     }
 }
 
-impl AttachBench for IdMapAttach {
-    fn mechanism(&self) -> Mechanism {
-        Mechanism::CgroupIdMap
+impl NewestFirst for IdMapPoint {
+    const MECHANISM: Mechanism = Mechanism::CgroupIdMap;
+    fn push(&mut self, prog: Arc<Prog>) -> Option<u64> {
+        self.policy.push(prog);
+        Some(self.write())
     }
-    fn params(&self) -> Params {
-        self.params
-    }
-    fn attach(&mut self) -> u64 {
-        self.policy.push(self.prog.clone());
-        self.write()
-    }
-    fn detach(&mut self) -> u64 {
-        if self.policy.len() <= self.base {
-            return 0;
-        }
+    fn pop(&mut self) -> u64 {
         self.policy.pop();
         self.write()
     }
@@ -273,15 +284,21 @@ impl AttachBench for IdMapAttach {
 fn build_id_map(p: &Params) -> Result<Box<dyn AttachBench>, BuildError> {
     let (tree, top) = subtree(p)?;
     let mut filter = CgroupIdMapFilter::new(p.hooks, tree.len() as u32);
-    let policy: Vec<Arc<Prog>> = (0..p.programs).map(|_| Prog::new(p.body)).collect();
+    let policy = new_progs(p);
     filter.set_policy(MEASURED_HOOK, top.id(), policy.clone().into_boxed_slice())?;
     for (h, list) in foreign_by_hook(p) {
         if !list.is_empty() {
             filter.set_policy(h, top.id(), list.into_boxed_slice())?;
         }
     }
-    let base = policy.len();
-    Ok(Box::new(IdMapAttach { params: *p, filter, key: top.id(), policy, prog: Prog::new(p.body), base }))
+    StackAttach::boxed(
+        p,
+        IdMapPoint {
+            filter,
+            key: top.id(),
+            policy,
+        },
+    )
 }
 
 /// See [`crate::build_attach_bench`].

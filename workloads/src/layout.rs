@@ -31,26 +31,58 @@ fn too_large(axis: &'static str, value: u64, max: u64, why: &'static str) -> Res
 /// Errors: an axis above its limit, `working_set`/`cpus`/`hooks` of 0, `foreign > 0` with
 /// `hooks < 2`, `tasks` below the slots.
 pub fn validate_common(p: &Params, per_slot_programs: bool) -> Result<u64, BuildError> {
-    too_large("programs", p.programs.into(), MAX_PROGRAMS.into(), "programs per hook the model will allocate")?;
-    too_large("foreign", p.foreign.into(), MAX_PROGRAMS.into(), "foreign programs the model will allocate")?;
-    too_large("cgroups", p.cgroups.into(), MAX_CGROUPS.into(), "cgroups the model will allocate")?;
-    too_large("tasks", p.tasks.into(), MAX_TASKS.into(), "tasks the model will allocate")?;
+    too_large(
+        "programs",
+        p.programs.into(),
+        MAX_PROGRAMS.into(),
+        "programs per hook the model will allocate",
+    )?;
+    too_large(
+        "foreign",
+        p.foreign.into(),
+        MAX_PROGRAMS.into(),
+        "foreign programs the model will allocate",
+    )?;
+    too_large(
+        "cgroups",
+        p.cgroups.into(),
+        MAX_CGROUPS.into(),
+        "cgroups the model will allocate",
+    )?;
+    too_large(
+        "tasks",
+        p.tasks.into(),
+        MAX_TASKS.into(),
+        "tasks the model will allocate",
+    )?;
     too_large("hooks", p.hooks.into(), MAX_HOOKS.into(), "hooks per task or cgroup")?;
     too_large("depth", p.depth.into(), MAX_DEPTH.into(), "cgroup nesting levels")?;
     for (axis, v) in [("working_set", p.working_set), ("cpus", p.cpus), ("hooks", p.hooks)] {
         if v == 0 {
-            return Err(BuildError::Invalid { axis, value: 0, why: format!("{axis} must be at least 1") });
+            return Err(BuildError::Invalid {
+                axis,
+                value: 0,
+                why: format!("{axis} must be at least 1"),
+            });
         }
     }
     if p.foreign > 0 && p.hooks < 2 {
         return Err(BuildError::Invalid {
             axis: "hooks",
             value: p.hooks.into(),
-            why: format!("foreign = {} programs need a hook other than the measured hook 0; use hooks >= 2 or foreign = 0", p.foreign),
+            why: format!(
+                "foreign = {} programs need a hook other than the measured hook 0; use hooks >= 2 or foreign = 0",
+                p.foreign
+            ),
         });
     }
     let slots = u64::from(p.working_set) * u64::from(p.cpus);
-    too_large("working_set x cpus", slots, MAX_SLOTS, "slots, each a task with its own programs")?;
+    too_large(
+        "working_set x cpus",
+        slots,
+        MAX_SLOTS,
+        "slots, each a task with its own programs",
+    )?;
     if per_slot_programs {
         too_large(
             "working_set x cpus x (programs + foreign)",
@@ -60,7 +92,10 @@ pub fn validate_common(p: &Params, per_slot_programs: bool) -> Result<u64, Build
         )?;
     }
     if p.tasks != 0 && u64::from(p.tasks) < slots {
-        return Err(BuildError::TooFewTasks { requested: p.tasks, needed: slots });
+        return Err(BuildError::TooFewTasks {
+            requested: p.tasks,
+            needed: slots,
+        });
     }
     Ok(slots)
 }
@@ -88,7 +123,12 @@ pub fn check_cgroup_cap(what: &'static str, count: u32, hooks_used: u32, depth: 
     let per_level = per_hook.div_ceil(u64::from(depth.max(1)));
     let max = BPF_CGROUP_MAX_PROGS as u64;
     if per_level > max {
-        return Err(BuildError::CgroupCap { what, needed: per_level, max, min_depth: per_hook.div_ceil(max) });
+        return Err(BuildError::CgroupCap {
+            what,
+            needed: per_level,
+            max,
+            min_depth: per_hook.div_ceil(max),
+        });
     }
     Ok(())
 }
@@ -120,7 +160,10 @@ mod tests {
                 assert!(longest <= f.div_ceil(n) + 1, "n={n} f={f} longest={longest}");
             }
         }
-        assert_eq!((0..6).map(|j| foreign_hook(j, 3)).collect::<Vec<_>>(), vec![1, 2, 1, 2, 1, 2]);
+        assert_eq!(
+            (0..6).map(|j| foreign_hook(j, 3)).collect::<Vec<_>>(),
+            vec![1, 2, 1, 2, 1, 2]
+        );
     }
 
     #[test]
@@ -128,7 +171,12 @@ mod tests {
         assert!(check_cgroup_cap("programs", 64, 1, 1).is_ok());
         assert_eq!(
             check_cgroup_cap("programs", 65, 1, 1),
-            Err(BuildError::CgroupCap { what: "programs", needed: 65, max: 64, min_depth: 2 })
+            Err(BuildError::CgroupCap {
+                what: "programs",
+                needed: 65,
+                max: 64,
+                min_depth: 2
+            })
         );
         assert!(check_cgroup_cap("foreign", 300, 3, 2).is_ok());
     }

@@ -115,7 +115,11 @@ pub trait AttachBench: Send {
 /// Builds the attach bench of `mechanism` for `params` (`cgroups` = descendants of the attach
 /// point; `seed` unused, layouts are deterministic). Errors: as [`build_world`]; cgroup-effective
 /// also needs `programs < 64` to leave room for the attached one.
-pub fn build_attach_bench(mechanism: Mechanism, params: &Params, seed: u64) -> Result<Box<dyn AttachBench>, BuildError> {
+pub fn build_attach_bench(
+    mechanism: Mechanism,
+    params: &Params,
+    seed: u64,
+) -> Result<Box<dyn AttachBench>, BuildError> {
     let _ = seed;
     attach::build(mechanism, params)
 }

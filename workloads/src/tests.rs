@@ -3,17 +3,40 @@
 use super::*;
 
 fn params(programs: u32, foreign: u32, hooks: u32) -> Params {
-    Params { programs, foreign, hooks, depth: 1, cgroups: 0, tasks: 0, working_set: 1, cpus: 1, body: Body::Counter }
+    Params {
+        programs,
+        foreign,
+        hooks,
+        depth: 1,
+        cgroups: 0,
+        tasks: 0,
+        working_set: 1,
+        cpus: 1,
+        body: Body::Counter,
+    }
 }
 
 fn acc(nodes: u64, progs: u64, handles: u64, lookups: u64) -> HookAccounting {
-    HookAccounting { nodes_visited: nodes, programs_run: progs, handles_checked: handles, map_lookups: lookups }
+    HookAccounting {
+        nodes_visited: nodes,
+        programs_run: progs,
+        handles_checked: handles,
+        map_lookups: lookups,
+    }
 }
 
 #[test]
 fn chain_walk_visits_foreign_nodes() {
     for (n, f) in [(0, 0), (1, 0), (4, 12), (8, 64)] {
-        let w = build_world(Mechanism::ChainWalk, &Params { working_set: 3, ..params(n, f, 4) }, 0).unwrap();
+        let w = build_world(
+            Mechanism::ChainWalk,
+            &Params {
+                working_set: 3,
+                ..params(n, f, 4)
+            },
+            0,
+        )
+        .unwrap();
         for s in 0..3 {
             assert_eq!(w.accounting(s), acc((n + f).into(), n.into(), 0, 0), "n={n} f={f}");
         }
@@ -24,9 +47,17 @@ fn chain_walk_visits_foreign_nodes() {
 fn indexed_mechanisms_ignore_foreign() {
     for m in [Mechanism::HookIndex, Mechanism::EffectiveArray] {
         for (n, f, depth) in [(4, 0, 1), (4, 12, 1), (10, 30, 3), (64, 64, 1)] {
-            let p = Params { depth, working_set: 2, ..params(n, f, 4) };
+            let p = Params {
+                depth,
+                working_set: 2,
+                ..params(n, f, 4)
+            };
             let w = build_world(m, &p, 0).unwrap();
-            assert_eq!(w.accounting(1), acc(n.into(), n.into(), 0, 0), "{m} n={n} f={f} depth={depth}");
+            assert_eq!(
+                w.accounting(1),
+                acc(n.into(), n.into(), 0, 0),
+                "{m} n={n} f={f} depth={depth}"
+            );
         }
     }
 }
@@ -34,13 +65,26 @@ fn indexed_mechanisms_ignore_foreign() {
 #[test]
 fn handle_loop_checks_every_container() {
     // cgroups = 0: one container per slot.
-    let w = build_world(Mechanism::HandleLoop, &Params { working_set: 5, ..params(3, 2, 2) }, 0).unwrap();
+    let w = build_world(
+        Mechanism::HandleLoop,
+        &Params {
+            working_set: 5,
+            ..params(3, 2, 2)
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!(w.params().cgroups, 1 + 5 + 5);
     for s in 0..5 {
         assert_eq!(w.accounting(s), acc(3, 3, 3 * 5, 0));
     }
     // cgroups = 100, depth 2, 2 slots: containers = 100 - 1 - 4 = 95.
-    let p = Params { cgroups: 100, depth: 2, working_set: 2, ..params(4, 0, 2) };
+    let p = Params {
+        cgroups: 100,
+        depth: 2,
+        working_set: 2,
+        ..params(4, 0, 2)
+    };
     let w = build_world(Mechanism::HandleLoop, &p, 0).unwrap();
     assert_eq!(w.params().cgroups, 100);
     assert_eq!(w.accounting(1), acc(4, 4, 4 * 95, 0));
@@ -49,7 +93,11 @@ fn handle_loop_checks_every_container() {
 #[test]
 fn cgroup_id_map_is_one_lookup() {
     for cgroups in [0, 10, 1000] {
-        let p = Params { cgroups, working_set: 2, ..params(5, 3, 3) };
+        let p = Params {
+            cgroups,
+            working_set: 2,
+            ..params(5, 3, 3)
+        };
         let w = build_world(Mechanism::CgroupIdMap, &p, 0).unwrap();
         assert_eq!(w.accounting(0), acc(1 + 5, 5, 0, 1), "cgroups={cgroups}");
     }
@@ -60,7 +108,11 @@ fn cgroup_id_map_is_one_lookup() {
 #[test]
 fn trigger_runs_each_program_as_expected() {
     for m in Mechanism::ALL {
-        let p = Params { working_set: 4, cpus: 2, ..params(3, 6, 3) };
+        let p = Params {
+            working_set: 4,
+            cpus: 2,
+            ..params(3, 6, 3)
+        };
         let w = build_world(m, &p, 0).unwrap();
         assert_eq!(w.slots(), 8);
         // Slots 0..8, slot 5 twice more: 100 hooks.
@@ -69,15 +121,34 @@ fn trigger_runs_each_program_as_expected() {
         for s in 0..8u32 {
             let rc = w.run_counts(s).unwrap();
             let hooks_as_s = if s == 5 { 30 } else { 10 };
-            let expected = if m == Mechanism::HandleLoop { 100 * 3 } else { hooks_as_s * 3 };
-            assert_eq!(rc, RunCounts { measured: expected, foreign: 0 }, "{m} slot {s}");
+            let expected = if m == Mechanism::HandleLoop {
+                100 * 3
+            } else {
+                hooks_as_s * 3
+            };
+            assert_eq!(
+                rc,
+                RunCounts {
+                    measured: expected,
+                    foreign: 0
+                },
+                "{m} slot {s}"
+            );
         }
         // Accounting runs the real walk once: counters agree with programs_run.
         let before = w.run_counts(2).unwrap().measured;
         let a = w.accounting(2);
         assert_eq!(w.run_counts(2).unwrap().measured - before, a.programs_run, "{m}");
     }
-    let w = build_world(Mechanism::ChainWalk, &Params { body: Body::Null, ..params(2, 0, 1) }, 0).unwrap();
+    let w = build_world(
+        Mechanism::ChainWalk,
+        &Params {
+            body: Body::Null,
+            ..params(2, 0, 1)
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!(w.run_counts(0), None);
     assert_eq!(w.trigger(&[], 10), 0);
 }
@@ -86,7 +157,15 @@ fn trigger_runs_each_program_as_expected() {
 fn map_lookup_body_allows_and_null_body_runs() {
     for m in Mechanism::ALL {
         for body in [Body::Null, Body::MapLookup] {
-            let w = build_world(m, &Params { body, ..params(8, 0, 2) }, 0).unwrap();
+            let w = build_world(
+                m,
+                &Params {
+                    body,
+                    ..params(8, 0, 2)
+                },
+                0,
+            )
+            .unwrap();
             assert_eq!(w.trigger(&[0], 50), 0);
             assert_eq!(w.accounting(0).programs_run, 8, "{m} {body}");
         }
@@ -94,13 +173,25 @@ fn map_lookup_body_allows_and_null_body_runs() {
 }
 
 fn component(w: &dyn World, name: &str) -> u64 {
-    w.metadata_breakdown().into_iter().find(|(n, _)| *n == name).map_or(0, |x| x.1)
+    w.metadata_breakdown()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0, |x| x.1)
 }
 
 #[test]
 fn breakdown_sums_to_total() {
     for m in Mechanism::ALL {
-        let w = build_world(m, &Params { tasks: 10, working_set: 3, ..params(4, 4, 3) }, 0).unwrap();
+        let w = build_world(
+            m,
+            &Params {
+                tasks: 10,
+                working_set: 3,
+                ..params(4, 4, 3)
+            },
+            0,
+        )
+        .unwrap();
         let sum: u64 = w.metadata_breakdown().iter().map(|x| x.1).sum();
         assert_eq!(sum, w.metadata_bytes(), "{m}");
         assert!(w.metadata_bytes() > 0 && w.program_bytes() > 0, "{m}");
@@ -110,38 +201,88 @@ fn breakdown_sums_to_total() {
 #[test]
 fn effective_metadata_grows_with_cgroups_times_hooks() {
     let bytes = |cgroups: u32, hooks: u32| {
-        let w = build_world(Mechanism::EffectiveArray, &Params { cgroups, ..params(4, 4, hooks) }, 0).unwrap();
+        let w = build_world(
+            Mechanism::EffectiveArray,
+            &Params {
+                cgroups,
+                ..params(4, 4, hooks)
+            },
+            0,
+        )
+        .unwrap();
         assert_eq!(w.params().cgroups, cgroups);
         component(w.as_ref(), "cgroup-bpf")
     };
     let per_cgroup_hook = (bytes(1002, 2) - bytes(2, 2)) as f64 / (1000.0 * 2.0);
     let per_cgroup_hook_8 = (bytes(1002, 8) - bytes(2, 8)) as f64 / (1000.0 * 8.0);
     // Vec capacity doubling makes the per-unit figure vary a little; it stays within 2x.
-    assert!(per_cgroup_hook >= 16.0 && per_cgroup_hook_8 >= 16.0, "{per_cgroup_hook} {per_cgroup_hook_8}");
+    assert!(
+        per_cgroup_hook >= 16.0 && per_cgroup_hook_8 >= 16.0,
+        "{per_cgroup_hook} {per_cgroup_hook_8}"
+    );
     assert!(bytes(4002, 8) > 3 * bytes(1002, 8));
     assert!(bytes(1002, 8) > 3 * bytes(1002, 2));
 }
 
 #[test]
 fn chain_metadata_shared_across_fork() {
-    let meta = |tasks: u32| build_world(Mechanism::ChainWalk, &Params { tasks, ..params(4, 4, 4) }, 0).unwrap().metadata_bytes();
+    let meta = |tasks: u32| {
+        build_world(
+            Mechanism::ChainWalk,
+            &Params {
+                tasks,
+                ..params(4, 4, 4)
+            },
+            0,
+        )
+        .unwrap()
+        .metadata_bytes()
+    };
     let ptr = std::mem::size_of::<usize>() as u64;
     assert_eq!(meta(1001) - meta(1), 1000 * ptr, "each forked task adds one pointer");
     let nodes = component(
-        build_world(Mechanism::ChainWalk, &Params { tasks: 1001, ..params(4, 4, 4) }, 0).unwrap().as_ref(),
+        build_world(
+            Mechanism::ChainWalk,
+            &Params {
+                tasks: 1001,
+                ..params(4, 4, 4)
+            },
+            0,
+        )
+        .unwrap()
+        .as_ref(),
         "chain-nodes",
     );
-    let nodes1 = component(build_world(Mechanism::ChainWalk, &params(4, 4, 4), 0).unwrap().as_ref(), "chain-nodes");
+    let nodes1 = component(
+        build_world(Mechanism::ChainWalk, &params(4, 4, 4), 0).unwrap().as_ref(),
+        "chain-nodes",
+    );
     assert_eq!(nodes, nodes1);
     // Slots are distinct tasks with their own chains: nodes grow with the working set.
-    let w = build_world(Mechanism::ChainWalk, &Params { working_set: 10, ..params(4, 4, 4) }, 0).unwrap();
+    let w = build_world(
+        Mechanism::ChainWalk,
+        &Params {
+            working_set: 10,
+            ..params(4, 4, 4)
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!(component(w.as_ref(), "chain-nodes"), 10 * nodes1);
 }
 
 #[test]
 fn attach_work_grows_with_descendants_for_cgroups_only() {
     let work = |m: Mechanism, cgroups: u32| {
-        let mut b = build_attach_bench(m, &Params { cgroups, ..params(4, 0, 4) }, 0).unwrap();
+        let mut b = build_attach_bench(
+            m,
+            &Params {
+                cgroups,
+                ..params(4, 0, 4)
+            },
+            0,
+        )
+        .unwrap();
         let a = b.attach();
         let d = b.detach();
         (a, d)
@@ -158,7 +299,15 @@ fn attach_work_grows_with_descendants_for_cgroups_only() {
 
 #[test]
 fn effective_attach_respects_cap() {
-    let mut b = build_attach_bench(Mechanism::EffectiveArray, &Params { cgroups: 3, ..params(62, 0, 1) }, 0).unwrap();
+    let mut b = build_attach_bench(
+        Mechanism::EffectiveArray,
+        &Params {
+            cgroups: 3,
+            ..params(62, 0, 1)
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!(b.attach(), 4);
     assert_eq!(b.attach(), 4);
     assert_eq!(b.attach(), 0, "64 attached: nothing more");
@@ -174,6 +323,24 @@ fn effective_attach_respects_cap() {
 }
 
 #[test]
+fn attach_benches_undo_only_their_own_attaches() {
+    for m in Mechanism::ALL {
+        let p = Params {
+            cgroups: 2,
+            ..params(3, 2, 3)
+        };
+        let mut b = build_attach_bench(m, &p, 0).unwrap();
+        assert_eq!((b.mechanism(), b.params()), (m, p));
+        assert_eq!(b.detach(), 0, "{m}: nothing outstanding yet");
+        let attached = (b.attach(), b.attach());
+        assert!(attached.0 > 0 && attached.1 > 0, "{m}");
+        assert!(b.detach() > 0 && b.detach() > 0, "{m}");
+        assert_eq!(b.detach(), 0, "{m}: the pre-attached programs are not undone");
+        assert_eq!(b.attach(), attached.0, "{m}: back to the built state");
+    }
+}
+
+#[test]
 fn bad_params_are_errors() {
     let bad = |m: Mechanism, p: Params| match build_world(m, &p, 0) {
         Ok(_) => panic!("{m} built with {p:?}"),
@@ -182,26 +349,123 @@ fn bad_params_are_errors() {
     let e = bad(Mechanism::ChainWalk, params(200_000, 0, 2));
     assert!(e.to_string().contains("programs = 200000"), "{e}");
     let e = bad(Mechanism::ChainWalk, params(1, 1, 1));
-    assert!(e.to_string().contains("hooks = 1") && e.to_string().contains("hooks >= 2"), "{e}");
-    let e = bad(Mechanism::EffectiveArray, Params { cgroups: 2_000_000, ..params(1, 0, 2) });
+    assert!(
+        e.to_string().contains("hooks = 1") && e.to_string().contains("hooks >= 2"),
+        "{e}"
+    );
+    let e = bad(
+        Mechanism::EffectiveArray,
+        Params {
+            cgroups: 2_000_000,
+            ..params(1, 0, 2)
+        },
+    );
     assert!(e.to_string().contains("cgroups = 2000000"), "{e}");
-    let e = bad(Mechanism::EffectiveArray, Params { working_set: 1000, cpus: 2000, ..params(1, 0, 2) });
+    let e = bad(
+        Mechanism::EffectiveArray,
+        Params {
+            working_set: 1000,
+            cpus: 2000,
+            ..params(1, 0, 2)
+        },
+    );
     assert!(e.to_string().contains("working_set x cpus = 2000000"), "{e}");
-    let e = bad(Mechanism::EffectiveArray, Params { cgroups: 5, working_set: 3, depth: 2, ..params(1, 0, 2) });
-    assert_eq!(e, BuildError::TooFewCgroups { requested: 5, needed: 7, why: e_why(&e) });
+    let e = bad(
+        Mechanism::EffectiveArray,
+        Params {
+            cgroups: 5,
+            working_set: 3,
+            depth: 2,
+            ..params(1, 0, 2)
+        },
+    );
+    assert_eq!(
+        e,
+        BuildError::TooFewCgroups {
+            requested: 5,
+            needed: 7,
+            why: e_why(&e)
+        }
+    );
     assert!(e.to_string().contains("cgroups = 5") && e.to_string().contains("7"));
     let e = bad(Mechanism::EffectiveArray, params(65, 0, 2));
-    assert!(matches!(e, BuildError::CgroupCap { needed: 65, min_depth: 2, .. }), "{e}");
-    assert!(build_world(Mechanism::EffectiveArray, &Params { depth: 2, ..params(65, 0, 2) }, 0).is_ok());
-    let e = bad(Mechanism::HookIndex, Params { tasks: 3, working_set: 4, ..params(1, 0, 2) });
-    assert_eq!(e, BuildError::TooFewTasks { requested: 3, needed: 4 });
-    let e = bad(Mechanism::HandleLoop, Params { working_set: 0, ..params(1, 0, 2) });
+    assert!(
+        matches!(
+            e,
+            BuildError::CgroupCap {
+                needed: 65,
+                min_depth: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(build_world(
+        Mechanism::EffectiveArray,
+        &Params {
+            depth: 2,
+            ..params(65, 0, 2)
+        },
+        0
+    )
+    .is_ok());
+    let e = bad(
+        Mechanism::HookIndex,
+        Params {
+            tasks: 3,
+            working_set: 4,
+            ..params(1, 0, 2)
+        },
+    );
+    assert_eq!(
+        e,
+        BuildError::TooFewTasks {
+            requested: 3,
+            needed: 4
+        }
+    );
+    let e = bad(
+        Mechanism::HandleLoop,
+        Params {
+            working_set: 0,
+            ..params(1, 0, 2)
+        },
+    );
     assert!(e.to_string().contains("working_set = 0"), "{e}");
-    let e = bad(Mechanism::HandleLoop, Params { cgroups: 3, depth: 2, ..params(1, 0, 2) });
-    assert!(matches!(e, BuildError::TooFewCgroups { requested: 3, needed: 4, .. }), "{e}");
-    let e = bad(Mechanism::CgroupIdMap, Params { depth: 0, ..params(1, 0, 2) });
+    let e = bad(
+        Mechanism::HandleLoop,
+        Params {
+            cgroups: 3,
+            depth: 2,
+            ..params(1, 0, 2)
+        },
+    );
+    assert!(
+        matches!(
+            e,
+            BuildError::TooFewCgroups {
+                requested: 3,
+                needed: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = bad(
+        Mechanism::CgroupIdMap,
+        Params {
+            depth: 0,
+            ..params(1, 0, 2)
+        },
+    );
     assert!(e.to_string().contains("depth = 0"), "{e}");
-    let e = bad(Mechanism::ChainWalk, Params { working_set: 1000, ..params(50_000, 0, 2) });
+    let e = bad(
+        Mechanism::ChainWalk,
+        Params {
+            working_set: 1000,
+            ..params(50_000, 0, 2)
+        },
+    );
     assert!(matches!(e, BuildError::TooLarge { max: 20_000_000, .. }), "{e}");
 }
 
@@ -214,10 +478,40 @@ fn e_why(e: &BuildError) -> String {
 
 #[test]
 fn resolved_params() {
-    let w = build_world(Mechanism::EffectiveArray, &Params { working_set: 3, depth: 2, ..params(1, 0, 2) }, 0).unwrap();
+    let w = build_world(
+        Mechanism::EffectiveArray,
+        &Params {
+            working_set: 3,
+            depth: 2,
+            ..params(1, 0, 2)
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!((w.params().cgroups, w.params().tasks), (7, 3));
-    let w = build_world(Mechanism::EffectiveArray, &Params { working_set: 3, cgroups: 50, tasks: 10, ..params(1, 0, 2) }, 0).unwrap();
+    let w = build_world(
+        Mechanism::EffectiveArray,
+        &Params {
+            working_set: 3,
+            cgroups: 50,
+            tasks: 10,
+            ..params(1, 0, 2)
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!((w.params().cgroups, w.params().tasks), (50, 10));
-    let w = build_world(Mechanism::ChainWalk, &Params { cgroups: 50, ..params(1, 0, 2) }, 0).unwrap();
-    assert_eq!((w.params().cgroups, w.params().tasks, w.mechanism()), (50, 1, Mechanism::ChainWalk));
+    let w = build_world(
+        Mechanism::ChainWalk,
+        &Params {
+            cgroups: 50,
+            ..params(1, 0, 2)
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        (w.params().cgroups, w.params().tasks, w.mechanism()),
+        (50, 1, Mechanism::ChainWalk)
+    );
 }

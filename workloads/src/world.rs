@@ -36,12 +36,41 @@ struct SlotProgs {
     foreign: Vec<Vec<Arc<Prog>>>,
 }
 
+impl SlotProgs {
+    fn new() -> SlotProgs {
+        SlotProgs {
+            measured: Vec::new(),
+            foreign: Vec::new(),
+        }
+    }
+
+    /// Records the next slot's programs.
+    fn push(&mut self, measured: Vec<Arc<Prog>>, foreign: Vec<Arc<Prog>>) {
+        self.measured.push(measured);
+        self.foreign.push(foreign);
+    }
+}
+
 struct ModelWorld<D> {
     mechanism: Mechanism,
     params: Params,
     slots: usize,
     progs: SlotProgs,
     d: D,
+}
+
+impl<D: Dispatch> ModelWorld<D> {
+    /// Boxes a built world; `params` are the resolved ones, the slot count is that of `progs`.
+    fn boxed(mechanism: Mechanism, params: Params, progs: SlotProgs, d: D) -> Result<Box<dyn World>, BuildError> {
+        let slots = progs.measured.len();
+        Ok(Box::new(ModelWorld {
+            mechanism,
+            params,
+            slots,
+            progs,
+            d,
+        }))
+    }
 }
 
 impl<D: Dispatch> World for ModelWorld<D> {
@@ -101,7 +130,10 @@ impl<D: Dispatch> World for ModelWorld<D> {
     fn run_counts(&self, slot: u32) -> Option<RunCounts> {
         let sum = |v: &Vec<Arc<Prog>>| v.iter().map(|p| p.run_count()).sum::<Option<u64>>();
         let s = slot as usize;
-        Some(RunCounts { measured: sum(self.progs.measured.get(s)?)?, foreign: sum(self.progs.foreign.get(s)?)? })
+        Some(RunCounts {
+            measured: sum(self.progs.measured.get(s)?)?,
+            foreign: sum(self.progs.foreign.get(s)?)?,
+        })
     }
 }
 
@@ -109,27 +141,68 @@ fn new_progs(body: Body, n: u32) -> Vec<Arc<Prog>> {
     (0..n).map(|_| Prog::new(body)).collect()
 }
 
-/// Resolves `tasks == 0` to one per slot.
-fn resolve_tasks(p: &Params, slots: u64) -> u32 {
-    if p.tasks == 0 {
-        slots as u32
-    } else {
-        p.tasks
+/// A task type of the model: forkable, with its own dispatch metadata.
+trait Task: Send + Sync + Sized + 'static {
+    /// `fork`: a child sharing the parent's dispatch state.
+    fn fork(&self) -> Self;
+    /// Adds the task's metadata (its pointer and what it shares, shared allocations once).
+    fn footprint(&self, fp: &mut Footprint);
+}
+
+/// Implements [`Task`] by the task types' own `fork` and `footprint`.
+macro_rules! impl_task {
+    ($($t:ty),*) => {$(
+        impl Task for $t {
+            fn fork(&self) -> Self {
+                <$t>::fork(self)
+            }
+            fn footprint(&self, fp: &mut Footprint) {
+                <$t>::footprint(self, fp);
+            }
+        }
+    )*};
+}
+
+impl_task!(ChainTask, HookArrayTask, CgroupTask);
+
+/// A world's tasks: one per slot, each boxed alone as it is built, plus the extra tasks forked
+/// from them.
+struct Tasks<K> {
+    slots: Vec<Box<TaskBox<K>>>,
+    extra: Vec<K>,
+}
+
+impl<K: Task> Tasks<K> {
+    fn with_capacity(slots: usize) -> Tasks<K> {
+        Tasks {
+            slots: Vec::with_capacity(slots),
+            extra: Vec::new(),
+        }
     }
-}
 
-// ---------------------------------------------------------------- task-chain
+    /// Adds the next slot's task, in its own allocation.
+    fn push(&mut self, task: K) {
+        self.slots.push(Box::new(TaskBox(task)));
+    }
 
-struct ChainWorld {
-    slots: Vec<Box<TaskBox<ChainTask>>>,
-    extra: Vec<ChainTask>,
-}
+    /// Forks the extra tasks round-robin from the slot tasks (`p.tasks == 0` meaning one per
+    /// slot); returns `p` with `tasks` resolved.
+    fn fork_extra(&mut self, p: &Params) -> Params {
+        let slots = self.slots.len() as u64;
+        let tasks = if p.tasks == 0 { slots as u32 } else { p.tasks };
+        self.extra = (0..u64::from(tasks) - slots)
+            .map(|e| self.slots[(e % slots) as usize].0.fork())
+            .collect();
+        Params { tasks, ..*p }
+    }
 
-impl Dispatch for ChainWorld {
+    /// Slot `slot`'s task (panics when out of range).
     #[inline]
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.slots[slot].0.run(ctx, tally)
+    fn slot(&self, slot: usize) -> &K {
+        &self.slots[slot].0
     }
+
+    /// Adds every task's metadata, slot tasks first.
     fn footprint(&self, fp: &mut Footprint) {
         for t in &self.slots {
             t.0.footprint(fp);
@@ -140,12 +213,28 @@ impl Dispatch for ChainWorld {
     }
 }
 
-fn build_chain(p: &Params) -> Result<Box<dyn World>, BuildError> {
-    let slots = validate_common(p, true)?;
-    let tasks = resolve_tasks(p, slots);
-    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
-    let mut world = ChainWorld { slots: Vec::with_capacity(slots as usize), extra: Vec::new() };
-    for _ in 0..slots {
+// ---------------------------------------------------------------- task-chain, task-hook-array
+
+/// A per-task mechanism: each slot's task carries its own programs.
+trait PerTask: Task {
+    /// The mechanism this task models.
+    const MECHANISM: Mechanism;
+    /// Fires `ctx.hook` as this task.
+    fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32;
+    /// One slot's task with fresh programs: `p.programs` measured ones on [`MEASURED_HOOK`] and
+    /// `p.foreign` ones on the other hooks; returns it with its measured and foreign programs.
+    fn build_slot(p: &Params) -> (Self, Vec<Arc<Prog>>, Vec<Arc<Prog>>);
+}
+
+impl PerTask for ChainTask {
+    const MECHANISM: Mechanism = Mechanism::ChainWalk;
+
+    #[inline]
+    fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
+        ChainTask::run(self, ctx, tally)
+    }
+
+    fn build_slot(p: &Params) -> (Self, Vec<Arc<Prog>>, Vec<Arc<Prog>>) {
         let mut task = ChainTask::new();
         let (mut measured, mut foreign) = (Vec::new(), Vec::new());
         for k in 0..u64::from(p.programs) + u64::from(p.foreign) {
@@ -158,43 +247,19 @@ fn build_chain(p: &Params) -> Result<Box<dyn World>, BuildError> {
                 measured.push(prog);
             }
         }
-        world.slots.push(Box::new(TaskBox(task)));
-        progs.measured.push(measured);
-        progs.foreign.push(foreign);
+        (task, measured, foreign)
     }
-    world.extra = (0..u64::from(tasks) - slots).map(|e| world.slots[(e % slots) as usize].0.fork()).collect();
-    let params = Params { tasks, ..*p };
-    Ok(Box::new(ModelWorld { mechanism: Mechanism::ChainWalk, params, slots: slots as usize, progs, d: world }))
 }
 
-// ---------------------------------------------------------------- task-hook-array
+impl PerTask for HookArrayTask {
+    const MECHANISM: Mechanism = Mechanism::HookIndex;
 
-struct HookArrayWorld {
-    slots: Vec<Box<TaskBox<HookArrayTask>>>,
-    extra: Vec<HookArrayTask>,
-}
-
-impl Dispatch for HookArrayWorld {
     #[inline]
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.slots[slot].0.run(ctx, tally)
+    fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
+        HookArrayTask::run(self, ctx, tally)
     }
-    fn footprint(&self, fp: &mut Footprint) {
-        for t in &self.slots {
-            t.0.footprint(fp);
-        }
-        for t in &self.extra {
-            t.footprint(fp);
-        }
-    }
-}
 
-fn build_hook_array(p: &Params) -> Result<Box<dyn World>, BuildError> {
-    let slots = validate_common(p, true)?;
-    let tasks = resolve_tasks(p, slots);
-    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
-    let mut world = HookArrayWorld { slots: Vec::with_capacity(slots as usize), extra: Vec::new() };
-    for _ in 0..slots {
+    fn build_slot(p: &Params) -> (Self, Vec<Arc<Prog>>, Vec<Arc<Prog>>) {
         let mut lists: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); p.hooks as usize];
         let measured = new_progs(p.body, p.programs);
         let foreign = new_progs(p.body, p.foreign);
@@ -202,41 +267,71 @@ fn build_hook_array(p: &Params) -> Result<Box<dyn World>, BuildError> {
         for (j, f) in foreign.iter().enumerate() {
             lists[foreign_hook(j as u32, p.hooks) as usize].push(f.clone());
         }
-        world.slots.push(Box::new(TaskBox(HookArrayTask::with_lists(lists))));
-        progs.measured.push(measured);
-        progs.foreign.push(foreign);
+        (HookArrayTask::with_lists(lists), measured, foreign)
     }
-    world.extra = (0..u64::from(tasks) - slots).map(|e| world.slots[(e % slots) as usize].0.fork()).collect();
-    let params = Params { tasks, ..*p };
-    Ok(Box::new(ModelWorld { mechanism: Mechanism::HookIndex, params, slots: slots as usize, progs, d: world }))
+}
+
+/// The world of a per-task mechanism: the tasks alone.
+struct TaskWorld<K>(Tasks<K>);
+
+impl<K: PerTask> Dispatch for TaskWorld<K> {
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.0.slot(slot).run(ctx, tally)
+    }
+    fn footprint(&self, fp: &mut Footprint) {
+        self.0.footprint(fp);
+    }
+}
+
+fn build_per_task<K: PerTask>(p: &Params) -> Result<Box<dyn World>, BuildError> {
+    let slots = validate_common(p, true)?;
+    let mut progs = SlotProgs::new();
+    let mut tasks = Tasks::with_capacity(slots as usize);
+    for _ in 0..slots {
+        let (task, measured, foreign) = K::build_slot(p);
+        tasks.push(task);
+        progs.push(measured, foreign);
+    }
+    let params = tasks.fork_extra(p);
+    ModelWorld::boxed(K::MECHANISM, params, progs, TaskWorld(tasks))
 }
 
 // ---------------------------------------------------------------- cgroup-effective
 
 struct EffectiveWorld {
     tree: CgroupTree,
-    slots: Vec<Box<TaskBox<CgroupTask>>>,
-    extra: Vec<CgroupTask>,
+    tasks: Tasks<CgroupTask>,
 }
 
 impl Dispatch for EffectiveWorld {
     #[inline]
     fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.tree.run(&self.slots[slot].0, ctx, tally)
+        self.tree.run(self.tasks.slot(slot), ctx, tally)
     }
     fn footprint(&self, fp: &mut Footprint) {
         self.tree.footprint(fp);
-        for t in &self.slots {
-            t.0.footprint(fp);
-        }
-        for t in &self.extra {
-            t.footprint(fp);
-        }
+        self.tasks.footprint(fp);
     }
 }
 
+/// The programs of `foreign` that go to hook `h` (round-robin over hooks `1..hooks`).
+fn foreign_on(foreign: &[Arc<Prog>], h: u32, hooks: u32) -> Vec<Arc<Prog>> {
+    foreign
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| foreign_hook(*j as u32, hooks) == h)
+        .map(|(_, f)| f.clone())
+        .collect()
+}
+
 /// Attaches `progs` over `path` (index 0 = top) round-robin from the leaf up, `ALLOW_MULTI`.
-fn attach_over_path(tree: &mut CgroupTree, path: &[CgroupRef], hook: u32, progs: &[Arc<Prog>]) -> Result<(), BuildError> {
+fn attach_over_path(
+    tree: &mut CgroupTree,
+    path: &[CgroupRef],
+    hook: u32,
+    progs: &[Arc<Prog>],
+) -> Result<(), BuildError> {
     let depth = path.len();
     let mut per_level: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); depth];
     for (j, prog) in progs.iter().enumerate() {
@@ -257,38 +352,35 @@ fn build_effective(p: &Params) -> Result<Box<dyn World>, BuildError> {
     check_cgroup_cap("foreign", p.foreign, p.hooks.saturating_sub(1), p.depth)?;
     let needed = 1 + slots * u64::from(p.depth);
     let cgroups = resolve_cgroups(p, needed, || {
-        format!("the root plus working_set x cpus = {slots} container paths of depth {}", p.depth)
+        format!(
+            "the root plus working_set x cpus = {slots} container paths of depth {}",
+            p.depth
+        )
     })?;
-    let tasks = resolve_tasks(p, slots);
     let mut tree = CgroupTree::new(p.hooks);
-    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
-    let mut slot_tasks = Vec::with_capacity(slots as usize);
+    let mut progs = SlotProgs::new();
+    let mut tasks = Tasks::with_capacity(slots as usize);
     for _ in 0..slots {
         let path = add_path(&mut tree, CgroupRef::ROOT, p.depth)?;
         let measured = new_progs(p.body, p.programs);
         let foreign = new_progs(p.body, p.foreign);
         attach_over_path(&mut tree, &path, MEASURED_HOOK, &measured)?;
         for h in 1..p.hooks {
-            let mine: Vec<Arc<Prog>> = foreign
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| foreign_hook(*j as u32, p.hooks) == h)
-                .map(|(_, f)| f.clone())
-                .collect();
+            let mine = foreign_on(&foreign, h, p.hooks);
             attach_over_path(&mut tree, &path, h, &mine)?;
         }
         let leaf = path[path.len() - 1];
-        slot_tasks.push(Box::new(TaskBox(CgroupTask::new(leaf))));
-        progs.measured.push(measured);
-        progs.foreign.push(foreign);
+        tasks.push(CgroupTask::new(leaf));
+        progs.push(measured, foreign);
     }
     for _ in needed..u64::from(cgroups) {
         tree.add_cgroup(CgroupRef::ROOT)?;
     }
-    let extra = (0..u64::from(tasks) - slots).map(|e| slot_tasks[(e % slots) as usize].0.fork()).collect();
-    let params = Params { tasks, cgroups, ..*p };
-    let d = EffectiveWorld { tree, slots: slot_tasks, extra };
-    Ok(Box::new(ModelWorld { mechanism: Mechanism::EffectiveArray, params, slots: slots as usize, progs, d }))
+    let params = Params {
+        cgroups,
+        ..tasks.fork_extra(p)
+    };
+    ModelWorld::boxed(Mechanism::EffectiveArray, params, progs, EffectiveWorld { tree, tasks })
 }
 
 /// Resolves `cgroups == 0` to `needed`; errors when fewer than `needed` were requested.
@@ -305,7 +397,11 @@ fn resolve_cgroups(p: &Params, needed: u64, why: impl FnOnce() -> String) -> Res
         return Ok(needed as u32);
     }
     if u64::from(p.cgroups) < needed {
-        return Err(BuildError::TooFewCgroups { requested: p.cgroups, needed, why: why() });
+        return Err(BuildError::TooFewCgroups {
+            requested: p.cgroups,
+            needed,
+            why: why(),
+        });
     }
     Ok(p.cgroups)
 }
@@ -363,43 +459,56 @@ fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
         });
     }
     let mut tree = CgroupTree::new(p.hooks);
-    let containers: Vec<CgroupRef> =
-        (0..containers).map(|_| tree.add_cgroup(CgroupRef::ROOT)).collect::<Result<_, _>>()?;
+    let containers: Vec<CgroupRef> = (0..containers)
+        .map(|_| tree.add_cgroup(CgroupRef::ROOT))
+        .collect::<Result<_, _>>()?;
     let last = containers[containers.len() - 1];
     let mut leaves = Vec::with_capacity(slots as usize);
     for _ in 0..slots {
         let path = add_path(&mut tree, last, p.depth)?;
         leaves.push(path[path.len() - 1]);
     }
-    Ok(GlobalLayout { tree, containers, leaves, cgroups: total as u32 })
+    Ok(GlobalLayout {
+        tree,
+        containers,
+        leaves,
+        cgroups: total as u32,
+    })
+}
+
+/// The global-filter tasks: one slot task in each leaf of `layout`, in order, plus the extra ones
+/// forked from them; returns them with `p` resolved (`tasks`, and `cgroups` as laid out).
+fn leaf_tasks(p: &Params, layout: &GlobalLayout) -> (Tasks<CgroupTask>, Params) {
+    let mut tasks = Tasks::with_capacity(layout.leaves.len());
+    for &leaf in &layout.leaves {
+        tasks.push(CgroupTask::new(leaf));
+    }
+    let params = Params {
+        cgroups: layout.cgroups,
+        ..tasks.fork_extra(p)
+    };
+    (tasks, params)
 }
 
 struct HandleLoopWorld {
     tree: CgroupTree,
     filter: HandleLoopFilter,
-    slots: Vec<Box<TaskBox<CgroupTask>>>,
-    extra: Vec<CgroupTask>,
+    tasks: Tasks<CgroupTask>,
 }
 
 impl Dispatch for HandleLoopWorld {
     #[inline]
     fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.filter.run(&self.tree, &self.slots[slot].0, ctx, tally)
+        self.filter.run(&self.tree, self.tasks.slot(slot), ctx, tally)
     }
     fn footprint(&self, fp: &mut Footprint) {
         self.filter.footprint(fp);
-        for t in &self.slots {
-            t.0.footprint(fp);
-        }
-        for t in &self.extra {
-            t.footprint(fp);
-        }
+        self.tasks.footprint(fp);
     }
 }
 
 fn build_handle_loop(p: &Params) -> Result<Box<dyn World>, BuildError> {
     let slots = validate_common(p, false)?;
-    let tasks = resolve_tasks(p, slots);
     let layout = global_layout(p, slots)?;
     let mut filter = HandleLoopFilter::new(p.hooks);
     let measured = new_progs(p.body, p.programs);
@@ -408,48 +517,53 @@ fn build_handle_loop(p: &Params) -> Result<Box<dyn World>, BuildError> {
         filter.append(MEASURED_HOOK, prog.clone(), Arc::from(layout.containers.clone()))?;
     }
     for (j, prog) in foreign.iter().enumerate() {
-        filter.append(foreign_hook(j as u32, p.hooks), prog.clone(), Arc::from(layout.containers.clone()))?;
+        filter.append(
+            foreign_hook(j as u32, p.hooks),
+            prog.clone(),
+            Arc::from(layout.containers.clone()),
+        )?;
     }
-    let slot_tasks: Vec<Box<TaskBox<CgroupTask>>> =
-        layout.leaves.iter().map(|&l| Box::new(TaskBox(CgroupTask::new(l)))).collect();
-    let extra = (0..u64::from(tasks) - slots).map(|e| slot_tasks[(e % slots) as usize].0.fork()).collect();
-    let params = Params { tasks, cgroups: layout.cgroups, ..*p };
+    let (tasks, params) = leaf_tasks(p, &layout);
     // The global programs are shared by every slot.
-    let progs = SlotProgs { measured: vec![measured; slots as usize], foreign: vec![foreign; slots as usize] };
-    let d = HandleLoopWorld { tree: layout.tree, filter, slots: slot_tasks, extra };
-    Ok(Box::new(ModelWorld { mechanism: Mechanism::HandleLoop, params, slots: slots as usize, progs, d }))
+    let progs = SlotProgs {
+        measured: vec![measured; slots as usize],
+        foreign: vec![foreign; slots as usize],
+    };
+    ModelWorld::boxed(
+        Mechanism::HandleLoop,
+        params,
+        progs,
+        HandleLoopWorld {
+            tree: layout.tree,
+            filter,
+            tasks,
+        },
+    )
 }
 
 struct IdMapWorld {
     filter: CgroupIdMapFilter,
-    slots: Vec<Box<TaskBox<CgroupTask>>>,
-    extra: Vec<CgroupTask>,
+    tasks: Tasks<CgroupTask>,
 }
 
 impl Dispatch for IdMapWorld {
     #[inline]
     fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.filter.run(&self.slots[slot].0, ctx, tally)
+        self.filter.run(self.tasks.slot(slot), ctx, tally)
     }
     fn footprint(&self, fp: &mut Footprint) {
         self.filter.footprint(fp);
-        for t in &self.slots {
-            t.0.footprint(fp);
-        }
-        for t in &self.extra {
-            t.footprint(fp);
-        }
+        self.tasks.footprint(fp);
     }
 }
 
 fn build_id_map(p: &Params) -> Result<Box<dyn World>, BuildError> {
     let slots = validate_common(p, true)?;
-    let tasks = resolve_tasks(p, slots);
     let layout = global_layout(p, slots)?;
     let idle = layout.containers.len() as u64 - 1;
     let max_entries = (slots + idle) as u32;
     let mut filter = CgroupIdMapFilter::new(p.hooks, max_entries);
-    let mut progs = SlotProgs { measured: Vec::new(), foreign: Vec::new() };
+    let mut progs = SlotProgs::new();
     for &leaf in &layout.leaves {
         let measured = new_progs(p.body, p.programs);
         let foreign = new_progs(p.body, p.foreign);
@@ -457,37 +571,27 @@ fn build_id_map(p: &Params) -> Result<Box<dyn World>, BuildError> {
             filter.set_policy(MEASURED_HOOK, leaf.id(), measured.clone().into_boxed_slice())?;
         }
         for h in 1..p.hooks {
-            let mine: Vec<Arc<Prog>> = foreign
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| foreign_hook(*j as u32, p.hooks) == h)
-                .map(|(_, f)| f.clone())
-                .collect();
+            let mine = foreign_on(&foreign, h, p.hooks);
             if !mine.is_empty() {
                 filter.set_policy(h, leaf.id(), mine.into_boxed_slice())?;
             }
         }
-        progs.measured.push(measured);
-        progs.foreign.push(foreign);
+        progs.push(measured, foreign);
     }
     if p.programs > 0 {
         for &c in &layout.containers[..idle as usize] {
             filter.set_policy(MEASURED_HOOK, c.id(), Vec::new().into_boxed_slice())?;
         }
     }
-    let slot_tasks: Vec<Box<TaskBox<CgroupTask>>> =
-        layout.leaves.iter().map(|&l| Box::new(TaskBox(CgroupTask::new(l)))).collect();
-    let extra = (0..u64::from(tasks) - slots).map(|e| slot_tasks[(e % slots) as usize].0.fork()).collect();
-    let params = Params { tasks, cgroups: layout.cgroups, ..*p };
-    let d = IdMapWorld { filter, slots: slot_tasks, extra };
-    Ok(Box::new(ModelWorld { mechanism: Mechanism::CgroupIdMap, params, slots: slots as usize, progs, d }))
+    let (tasks, params) = leaf_tasks(p, &layout);
+    ModelWorld::boxed(Mechanism::CgroupIdMap, params, progs, IdMapWorld { filter, tasks })
 }
 
 /// See [`crate::build_world`].
 pub(crate) fn build(mechanism: Mechanism, p: &Params) -> Result<Box<dyn World>, BuildError> {
     match mechanism {
-        Mechanism::ChainWalk => build_chain(p),
-        Mechanism::HookIndex => build_hook_array(p),
+        Mechanism::ChainWalk => build_per_task::<ChainTask>(p),
+        Mechanism::HookIndex => build_per_task::<HookArrayTask>(p),
         Mechanism::EffectiveArray => build_effective(p),
         Mechanism::HandleLoop => build_handle_loop(p),
         Mechanism::CgroupIdMap => build_id_map(p),

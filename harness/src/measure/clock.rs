@@ -120,9 +120,7 @@ impl Clock {
             });
         }
         let cpuinfo =
-            std::fs::read_to_string("/proc/cpuinfo").map_err(|e| ClockError::CpuInfo {
-                reason: e.to_string(),
-            })?;
+            std::fs::read_to_string("/proc/cpuinfo").map_err(|e| ClockError::CpuInfo { reason: e.to_string() })?;
         let missing = missing_invariant_tsc_flags(&cpuinfo);
         if !missing.is_empty() {
             return Err(ClockError::NotInvariant {
@@ -240,10 +238,7 @@ pub fn missing_invariant_tsc_flags(cpuinfo: &str) -> Vec<&'static str> {
 /// `clock_gettime(CLOCK_MONOTONIC_RAW)` in nanoseconds.
 #[inline(always)]
 pub(crate) fn monotonic_raw_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_RAW exists since Linux
     // 2.6.28, so the call cannot fail with EINVAL, and EFAULT is impossible for a stack local.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_RAW, &mut ts) };
@@ -384,8 +379,7 @@ mod tests {
     #[test]
     fn tsc_is_used_exactly_when_cpuinfo_says_invariant() {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let invariant =
-            cfg!(target_arch = "x86_64") && missing_invariant_tsc_flags(&cpuinfo).is_empty();
+        let invariant = cfg!(target_arch = "x86_64") && missing_invariant_tsc_flags(&cpuinfo).is_empty();
         match Clock::tsc() {
             Ok(c) => {
                 assert!(invariant);
@@ -407,10 +401,7 @@ mod tests {
         assert_eq!(missing_invariant_tsc_flags(one), vec!["nonstop_tsc"]);
         // `vmx flags` (a different key) must not count as the `flags` line.
         let vmx = "vmx flags\t: constant_tsc nonstop_tsc\n";
-        assert_eq!(
-            missing_invariant_tsc_flags(vmx),
-            vec!["constant_tsc", "nonstop_tsc"]
-        );
+        assert_eq!(missing_invariant_tsc_flags(vmx), vec!["constant_tsc", "nonstop_tsc"]);
         // A flag that merely contains the name is not the flag.
         let sub = "flags : xconstant_tsc nonstop_tsc_x\n";
         assert_eq!(missing_invariant_tsc_flags(sub).len(), 2);

@@ -28,7 +28,11 @@ impl HwCounters {
         let instructions = group
             .add(&Builder::new(Hardware::INSTRUCTIONS))
             .map_err(|e| describe("INSTRUCTIONS", e))?;
-        Ok(HwCounters { group, cycles, instructions })
+        Ok(HwCounters {
+            group,
+            cycles,
+            instructions,
+        })
     }
 
     /// Runs `f` once with the counters enabled, and returns the counts divided by `per`

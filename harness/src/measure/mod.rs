@@ -14,10 +14,9 @@ pub mod stats;
 pub use clock::{Clock, ClockError, ClockInfo, ClockKind};
 pub use pin::{allowed_cpus, pin_current_thread, run_pinned, PinError};
 pub use sampler::{
-    calibrate_batch, measure, measure_each, BatchCalibration, Measurement, SamplerConfig,
-    SamplerError, Warmup,
+    calibrate_batch, measure, measure_each, BatchCalibration, Measurement, SamplerConfig, SamplerError, Warmup,
 };
 pub use stats::{
-    fit_linear, histogram_from_base64, histogram_to_base64, new_histogram_ps, percentile_sorted,
-    record_ps, welch_t_test, FitError, HistogramCodecError, LinearFit, Summary, TTest, TTestError,
+    fit_linear, histogram_from_base64, histogram_to_base64, new_histogram_ps, percentile_sorted, record_ps,
+    welch_t_test, FitError, HistogramCodecError, LinearFit, Summary, TTest, TTestError,
 };

@@ -67,14 +67,8 @@ pub fn pin_current_thread(cpu: usize) -> Result<(), PinError> {
         return Err(PinError::NotAllowed { cpu, allowed });
     }
     let mut set = CpuSet::new();
-    let result = set
-        .set(cpu)
-        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set));
-    result.map_err(|errno| PinError::SetAffinity {
-        cpu,
-        allowed,
-        errno,
-    })
+    let result = set.set(cpu).and_then(|()| sched_setaffinity(Pid::from_raw(0), &set));
+    result.map_err(|errno| PinError::SetAffinity { cpu, allowed, errno })
 }
 
 /// Start gate: threads report ready, the coordinator opens it (`Some(true)`) or aborts
@@ -199,10 +193,7 @@ mod tests {
         assert!(cpus.windows(2).all(|w| w[0] < w[1]));
         // SAFETY: sysconf(3) has no preconditions.
         let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) } as usize;
-        assert!(
-            cpus.iter().all(|&c| c < configured.max(1)),
-            "{cpus:?} vs {configured}"
-        );
+        assert!(cpus.iter().all(|&c| c < configured.max(1)), "{cpus:?} vs {configured}");
     }
 
     #[test]
@@ -243,11 +234,7 @@ mod tests {
     fn run_pinned_runs_each_index_on_its_cpu_in_order() {
         let cpus = allowed_cpus().unwrap();
         let results = run_pinned(&cpus, |index| {
-            (
-                index,
-                nix::sched::sched_getcpu().unwrap(),
-                allowed_cpus().unwrap(),
-            )
+            (index, nix::sched::sched_getcpu().unwrap(), allowed_cpus().unwrap())
         })
         .unwrap();
         assert_eq!(results.len(), cpus.len());
@@ -266,10 +253,7 @@ mod tests {
     fn run_pinned_with_a_bad_cpu_runs_nothing() {
         let cpus = allowed_cpus().unwrap();
         let calls = AtomicUsize::new(0);
-        let err = run_pinned(&[cpus[0], 100_000], |_| {
-            calls.fetch_add(1, Ordering::SeqCst)
-        })
-        .unwrap_err();
+        let err = run_pinned(&[cpus[0], 100_000], |_| calls.fetch_add(1, Ordering::SeqCst)).unwrap_err();
         assert!(matches!(err, PinError::NotAllowed { cpu: 100_000, .. }));
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     }

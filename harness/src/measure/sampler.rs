@@ -85,8 +85,7 @@ impl SamplerConfig {
     ///
     /// Errors: [`SamplerError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<(), SamplerError> {
-        let bad =
-            |field, value: String, why| Err(SamplerError::InvalidConfig { field, value, why });
+        let bad = |field, value: String, why| Err(SamplerError::InvalidConfig { field, value, why });
         if self.samples == 0 {
             return bad("samples", "0".into(), "need at least 1");
         }
@@ -208,11 +207,7 @@ impl Measurement {
 
     /// Exact summary (ns) of the raw `samples_ps`, see [`Summary::from_values_ns`].
     pub fn exact_summary(&self) -> Summary {
-        let ns: Vec<f64> = self
-            .samples_ps
-            .iter()
-            .map(|&ps| ps as f64 / PS_PER_NS)
-            .collect();
+        let ns: Vec<f64> = self.samples_ps.iter().map(|&ps| ps as f64 / PS_PER_NS).collect();
         Summary::from_values_ns(&ns)
     }
 
@@ -265,11 +260,7 @@ where
 /// `clock.now()` pair around `f(K)`, recording `batch_ns / K` in picoseconds.
 ///
 /// Errors: [`SamplerError::InvalidConfig`] (see [`SamplerConfig::validate`]).
-pub fn measure<F>(
-    clock: &Clock,
-    config: &SamplerConfig,
-    f: &mut F,
-) -> Result<Measurement, SamplerError>
+pub fn measure<F>(clock: &Clock, config: &SamplerConfig, f: &mut F) -> Result<Measurement, SamplerError>
 where
     F: FnMut(u64) -> u64 + ?Sized,
 {
@@ -412,12 +403,7 @@ mod tests {
         for clock in [Clock::detect(), Clock::monotonic_raw()] {
             let mut f = near_free;
             let c = calibrate_batch(&clock, &SamplerConfig::default(), &mut f);
-            assert!(
-                c.k > 1,
-                "{}: K = {} for a near-free closure",
-                clock.kind(),
-                c.k
-            );
+            assert!(c.k > 1, "{}: K = {} for a near-free closure", clock.kind(), c.k);
             assert!(c.k.is_power_of_two());
             assert!(!c.capped);
             assert!(c.batch_net_ns >= c.target_ns);
@@ -476,14 +462,8 @@ mod tests {
         let e = m.exact_summary();
         assert_eq!(s.samples, 150);
         assert!(s.min_ns > 0.0);
-        assert!(
-            (s.p50_ns - e.p50_ns).abs() <= e.p50_ns / 1000.0 + 1e-3,
-            "{s:?} {e:?}"
-        );
-        assert!(
-            (s.max_ns - e.max_ns).abs() <= e.max_ns / 1000.0 + 1e-3,
-            "{s:?} {e:?}"
-        );
+        assert!((s.p50_ns - e.p50_ns).abs() <= e.p50_ns / 1000.0 + 1e-3, "{s:?} {e:?}");
+        assert!((s.max_ns - e.max_ns).abs() <= e.max_ns / 1000.0 + 1e-3, "{s:?} {e:?}");
         let mean_of_means = m.repetition_means_ns.iter().sum::<f64>() / 3.0;
         assert!((mean_of_means - e.mean_ns).abs() <= 1e-3 + e.mean_ns * 1e-6);
     }
@@ -548,11 +528,7 @@ mod tests {
         assert_eq!(m.samples_ps.len(), 25);
         assert_eq!(m.repetition_means_ns.len(), 1);
         let s = m.exact_summary();
-        assert!(
-            s.p50_ns < undo_spin / 2.0,
-            "op p50 {} includes undo?",
-            s.p50_ns
-        );
+        assert!(s.p50_ns < undo_spin / 2.0, "op p50 {} includes undo?", s.p50_ns);
     }
 
     #[test]
@@ -606,8 +582,7 @@ mod tests {
 
     #[test]
     fn config_serde_defaults_and_warmup_names() {
-        let c: SamplerConfig =
-            serde_json::from_str(r#"{"samples": 10, "warmup": {"invocations": 7}}"#).unwrap();
+        let c: SamplerConfig = serde_json::from_str(r#"{"samples": 10, "warmup": {"invocations": 7}}"#).unwrap();
         assert_eq!(c.samples, 10);
         assert_eq!(c.warmup, Warmup::Invocations(7));
         assert_eq!(c.repetitions, SamplerConfig::default().repetitions);

@@ -281,11 +281,7 @@ pub fn fit_linear(xs: &[f64], ys: &[f64]) -> Result<LinearFit, FitError> {
     if xs.iter().all(|&x| x == xs[0]) || sxx <= 0.0 {
         return Err(FitError::DegenerateX { x: xs[0] });
     }
-    let sxy: f64 = xs
-        .iter()
-        .zip(ys)
-        .map(|(x, y)| (x - x_mean) * (y - y_mean))
-        .sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - x_mean) * (y - y_mean)).sum();
     let slope = sxy / sxx;
     let intercept = y_mean - slope * x_mean;
     let sse: f64 = xs
@@ -306,10 +302,7 @@ pub fn fit_linear(xs: &[f64], ys: &[f64]) -> Result<LinearFit, FitError> {
         n,
         slope,
         intercept,
-        slope_ci95: (
-            slope - t_crit95 * slope_stderr,
-            slope + t_crit95 * slope_stderr,
-        ),
+        slope_ci95: (slope - t_crit95 * slope_stderr, slope + t_crit95 * slope_stderr),
         intercept_ci95: (
             intercept - t_crit95 * intercept_stderr,
             intercept + t_crit95 * intercept_stderr,
@@ -382,11 +375,7 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Result<TTest, TTestError> {
             return Err(TTestError::TooFewValues { sample, n: v.len() });
         }
         if let Some((index, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-            return Err(TTestError::NonFinite {
-                sample,
-                index,
-                value,
-            });
+            return Err(TTestError::NonFinite { sample, index, value });
         }
         let n = v.len() as f64;
         let mean = v.iter().sum::<f64>() / n;
@@ -483,10 +472,7 @@ mod tests {
         assert_eq!(s.mean_ns, 2.5);
         assert!(close(s.stddev_ns, 1.25f64.sqrt(), 1e-15));
         assert!(close(s.cv, 1.25f64.sqrt() / 2.5, 1e-15));
-        assert_eq!(
-            (s.min_ns, s.p50_ns, s.p90_ns, s.max_ns),
-            (1.0, 2.0, 4.0, 4.0)
-        );
+        assert_eq!((s.min_ns, s.p50_ns, s.p90_ns, s.max_ns), (1.0, 2.0, 4.0, 4.0));
         let e = Summary::from_values_ns(&[]);
         assert_eq!(e.samples, 0);
         assert!(e.mean_ns.is_nan() && e.p50_ns.is_nan());
@@ -578,10 +564,7 @@ mod tests {
         assert_eq!(d.min_ns, 30.0);
         // Subtracting itself gives zero shifts everywhere.
         let z = s.minus_baseline(&s);
-        assert_eq!(
-            (z.mean_ns, z.p50_ns, z.p999_ns, z.max_ns),
-            (0.0, 0.0, 0.0, 0.0)
-        );
+        assert_eq!((z.mean_ns, z.p50_ns, z.p999_ns, z.max_ns), (0.0, 0.0, 0.0, 0.0));
     }
 
     #[test]
@@ -613,11 +596,7 @@ mod tests {
             let xs: Vec<f64> = (0..n).map(|i| i as f64).collect();
             let ys: Vec<f64> = xs.iter().map(|x| x * x).collect();
             let fit = fit_linear(&xs, &ys).unwrap();
-            assert!(
-                close(fit.t_crit95, want, 1e-6 * want),
-                "n={n}: {}",
-                fit.t_crit95
-            );
+            assert!(close(fit.t_crit95, want, 1e-6 * want), "n={n}: {}", fit.t_crit95);
         }
     }
 
@@ -675,21 +654,15 @@ mod tests {
         // Wikipedia, "Welch's t-test", Examples, A1 vs A2: t = -2.46, df = 25.0, p = 0.021.
         // Precise values computed with mpmath (30 digits).
         let a1 = [
-            27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7,
-            21.4,
+            27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4,
         ];
         let a2 = [
-            27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5,
-            24.4,
+            27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4,
         ];
         let r = welch_t_test(&a1, &a2).unwrap();
         assert!(close(r.t, -2.455356398286005, 1e-9), "t = {}", r.t);
         assert!(close(r.df, 24.98852929023141, 1e-9), "df = {}", r.df);
-        assert!(
-            close(r.p_two_sided, 0.02137800146286703, 1e-7),
-            "p = {}",
-            r.p_two_sided
-        );
+        assert!(close(r.p_two_sided, 0.02137800146286703, 1e-7), "p = {}", r.p_two_sided);
         assert!(close(r.t * r.stderr, r.mean_diff, 1e-12));
         let swapped = welch_t_test(&a2, &a1).unwrap();
         assert!(close(swapped.t, -r.t, 1e-12) && close(swapped.p_two_sided, r.p_two_sided, 1e-12));
@@ -729,9 +702,7 @@ mod tests {
             hist.record_n(v, v % 7 + 1).unwrap();
         }
         let text = histogram_to_base64(&hist).unwrap();
-        assert!(text
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)));
+        assert!(text.bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)));
         let back = histogram_from_base64(&text).unwrap();
         assert_eq!(back, hist);
         assert_eq!(back.len(), hist.len());

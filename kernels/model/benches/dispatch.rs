@@ -35,8 +35,14 @@ fn bench_body(c: &mut Criterion, body: Body) {
         });
 
         let mut tree = CgroupTree::new(HOOKS);
-        let Ok(cg) = tree.add_cgroup(CgroupRef::ROOT) else { return };
-        if n > 0 && tree.attach_batch(cg, 0, progs(body, n), AttachFlags::ALLOW_MULTI).is_err() {
+        let Ok(cg) = tree.add_cgroup(CgroupRef::ROOT) else {
+            return;
+        };
+        if n > 0
+            && tree
+                .attach_batch(cg, 0, progs(body, n), AttachFlags::ALLOW_MULTI)
+                .is_err()
+        {
             return;
         }
         let task = CgroupTask::new(cg);

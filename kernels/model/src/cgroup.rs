@@ -140,7 +140,9 @@ impl AttachError {
             AttachError::NotAttached { .. } => 2,
             AttachError::TooManyProgs { .. } => 7,
             AttachError::NoSuchCgroup { .. } => 9,
-            AttachError::InvalidFlags { .. } | AttachError::AlreadyAttached { .. } | AttachError::NoSuchHook { .. } => 22,
+            AttachError::InvalidFlags { .. } | AttachError::AlreadyAttached { .. } | AttachError::NoSuchHook { .. } => {
+                22
+            }
         }
     }
 }
@@ -202,7 +204,9 @@ pub struct CgroupTask {
 impl CgroupTask {
     /// A task in its own new css_set for `cgroup`.
     pub fn new(cgroup: CgroupRef) -> CgroupTask {
-        CgroupTask { cgroups: Arc::new(CssSet { dfl_cgrp: cgroup }) }
+        CgroupTask {
+            cgroups: Arc::new(CssSet { dfl_cgrp: cgroup }),
+        }
     }
 
     /// `fork`: the child shares the css_set.
@@ -246,7 +250,10 @@ impl CgroupTree {
     /// A tree holding only the root cgroup, for `hooks` attach types (at least 1).
     pub fn new(hooks: u32) -> CgroupTree {
         let hooks = hooks.max(1);
-        let empty: EffectiveArray = Arc::from(vec![ProgArrayItem { prog: None, cgroup_storage: [0; 2] }]);
+        let empty: EffectiveArray = Arc::from(vec![ProgArrayItem {
+            prog: None,
+            cgroup_storage: [0; 2],
+        }]);
         let mut t = CgroupTree {
             hooks,
             nodes: Vec::new(),
@@ -300,15 +307,19 @@ impl CgroupTree {
     }
 
     fn node(&self, cg: CgroupRef) -> Result<&CgroupNode, AttachError> {
-        self.nodes
-            .get(cg.0 as usize)
-            .ok_or(AttachError::NoSuchCgroup { index: cg.0, count: self.nodes.len() })
+        self.nodes.get(cg.0 as usize).ok_or(AttachError::NoSuchCgroup {
+            index: cg.0,
+            count: self.nodes.len(),
+        })
     }
 
     fn slot(&self, cg: CgroupRef, hook: HookId) -> Result<usize, AttachError> {
         self.node(cg)?;
         if hook >= self.hooks {
-            return Err(AttachError::NoSuchHook { hook, hooks: self.hooks });
+            return Err(AttachError::NoSuchHook {
+                hook,
+                hooks: self.hooks,
+            });
         }
         Ok(cg.0 as usize * self.hooks as usize + hook as usize)
     }
@@ -393,7 +404,11 @@ impl CgroupTree {
                 return Ok(());
             }
             if hp.progs.len() == 1 {
-                return if hp.flags.contains(AttachFlags::ALLOW_OVERRIDE) { Ok(()) } else { Err(pc) };
+                return if hp.flags.contains(AttachFlags::ALLOW_OVERRIDE) {
+                    Ok(())
+                } else {
+                    Err(pc)
+                };
             }
             p = self.nodes[pc.0 as usize].parent;
         }
@@ -426,11 +441,17 @@ impl CgroupTree {
         let mut p = Some(cg);
         while let Some(pc) = p {
             if let Some(hp) = included(pc, items.len()) {
-                items.extend(hp.progs.iter().map(|prog| ProgArrayItem { prog: Some(prog.clone()), cgroup_storage: [0; 2] }));
+                items.extend(hp.progs.iter().map(|prog| ProgArrayItem {
+                    prog: Some(prog.clone()),
+                    cgroup_storage: [0; 2],
+                }));
             }
             p = self.nodes[pc.0 as usize].parent;
         }
-        items.push(ProgArrayItem { prog: None, cgroup_storage: [0; 2] });
+        items.push(ProgArrayItem {
+            prog: None,
+            cgroup_storage: [0; 2],
+        });
         Arc::from(items)
     }
 
@@ -457,7 +478,13 @@ impl CgroupTree {
     /// (EPERM); at most [`BPF_CGROUP_MAX_PROGS`] (E2BIG); under MULTI the same program twice is
     /// EINVAL; without MULTI the single attached program (if any) is replaced. Returns the number
     /// of effective arrays recomputed (the subtree size).
-    pub fn attach(&mut self, cg: CgroupRef, hook: HookId, prog: Arc<Prog>, flags: AttachFlags) -> Result<u64, AttachError> {
+    pub fn attach(
+        &mut self,
+        cg: CgroupRef,
+        hook: HookId,
+        prog: Arc<Prog>,
+        flags: AttachFlags,
+    ) -> Result<u64, AttachError> {
         self.attach_no_update(cg, hook, prog, flags)?;
         Ok(self.update_effective_progs(cg, hook))
     }
@@ -466,7 +493,13 @@ impl CgroupTree {
     /// [`CgroupTree::attach`], but recomputes the subtree's effective arrays once at the end
     /// (same final state as attaching one by one). Stops at the first refused program (those
     /// before it stay attached). Returns the number of effective arrays recomputed.
-    pub fn attach_batch(&mut self, cg: CgroupRef, hook: HookId, progs: Vec<Arc<Prog>>, flags: AttachFlags) -> Result<u64, AttachError> {
+    pub fn attach_batch(
+        &mut self,
+        cg: CgroupRef,
+        hook: HookId,
+        progs: Vec<Arc<Prog>>,
+        flags: AttachFlags,
+    ) -> Result<u64, AttachError> {
         let mut res = Ok(());
         for p in progs {
             res = self.attach_no_update(cg, hook, p, flags);
@@ -478,7 +511,13 @@ impl CgroupTree {
         res.map(|()| n)
     }
 
-    fn attach_no_update(&mut self, cg: CgroupRef, hook: HookId, prog: Arc<Prog>, flags: AttachFlags) -> Result<(), AttachError> {
+    fn attach_no_update(
+        &mut self,
+        cg: CgroupRef,
+        hook: HookId,
+        prog: Arc<Prog>,
+        flags: AttachFlags,
+    ) -> Result<(), AttachError> {
         let i = self.slot(cg, hook)?;
         if flags.0 & !(AttachFlags::ALLOW_OVERRIDE.0 | AttachFlags::ALLOW_MULTI.0) != 0
             || flags.contains(AttachFlags::ALLOW_OVERRIDE | AttachFlags::ALLOW_MULTI)
@@ -486,18 +525,35 @@ impl CgroupTree {
             return Err(AttachError::InvalidFlags { flags: flags.0 });
         }
         if let Err(anc) = self.hierarchy_allows_attach(cg, hook) {
-            return Err(AttachError::HierarchyDenies { cgroup: cg.id(), hook, ancestor: anc.id() });
+            return Err(AttachError::HierarchyDenies {
+                cgroup: cg.id(),
+                hook,
+                ancestor: anc.id(),
+            });
         }
         let hp = &mut self.attached[i];
         if !hp.progs.is_empty() && hp.flags != flags {
-            return Err(AttachError::FlagsMismatch { cgroup: cg.id(), hook, current: hp.flags.0, requested: flags.0 });
+            return Err(AttachError::FlagsMismatch {
+                cgroup: cg.id(),
+                hook,
+                current: hp.flags.0,
+                requested: flags.0,
+            });
         }
         if hp.progs.len() >= BPF_CGROUP_MAX_PROGS {
-            return Err(AttachError::TooManyProgs { cgroup: cg.id(), hook, max: BPF_CGROUP_MAX_PROGS });
+            return Err(AttachError::TooManyProgs {
+                cgroup: cg.id(),
+                hook,
+                max: BPF_CGROUP_MAX_PROGS,
+            });
         }
         if flags.contains(AttachFlags::ALLOW_MULTI) {
             if hp.progs.iter().any(|p| Arc::ptr_eq(p, &prog)) {
-                return Err(AttachError::AlreadyAttached { prog: prog.id(), cgroup: cg.id(), hook });
+                return Err(AttachError::AlreadyAttached {
+                    prog: prog.id(),
+                    cgroup: cg.id(),
+                    hook,
+                });
             }
             hp.progs.push(prog);
         } else {
@@ -523,7 +579,11 @@ impl CgroupTree {
             Some(0)
         };
         let Some(pos) = pos else {
-            return Err(AttachError::NotAttached { prog: prog.id(), cgroup: cg.id(), hook });
+            return Err(AttachError::NotAttached {
+                prog: prog.id(),
+                cgroup: cg.id(),
+                hook,
+            });
         };
         hp.progs.remove(pos);
         if hp.progs.is_empty() {
@@ -544,7 +604,11 @@ impl CgroupTree {
 
     /// The ids of the programs in effect on `cg` for `hook`, in run order (NULL slot excluded).
     pub fn effective_ids(&self, cg: CgroupRef, hook: HookId) -> Result<Vec<u64>, AttachError> {
-        Ok(self.effective(cg, hook)?.iter().map_while(|it| it.prog.as_ref().map(|p| p.id())).collect())
+        Ok(self
+            .effective(cg, hook)?
+            .iter()
+            .map_while(|it| it.prog.as_ref().map(|p| p.id()))
+            .collect())
     }
 
     /// Fires `ctx.hook` as `task`: `task->cgroups->dfl_cgrp->bpf.effective[hook]` (three
@@ -583,7 +647,11 @@ impl CgroupTree {
         }
         fp.add("attach-lists", lists);
         for arr in &self.effective {
-            fp.add_once("effective-arrays", arr.as_ptr() as usize, arc_slice_bytes::<ProgArrayItem>(arr.len()));
+            fp.add_once(
+                "effective-arrays",
+                arr.as_ptr() as usize,
+                arc_slice_bytes::<ProgArrayItem>(arr.len()),
+            );
         }
     }
 }
@@ -636,8 +704,18 @@ mod tests {
         let task = CgroupTask::new(c3);
         let mut acc = HookAccounting::default();
         t.run(&task, &HookCtx { hook: 0 }, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 4, programs_run: 4, ..Default::default() });
-        assert_eq!(p.iter().map(|x| x.run_count().unwrap()).collect::<Vec<_>>(), vec![1, 1, 1, 1]);
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 4,
+                programs_run: 4,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            p.iter().map(|x| x.run_count().unwrap()).collect::<Vec<_>>(),
+            vec![1, 1, 1, 1]
+        );
     }
 
     /// root(NONE a): a child attach is EPERM; root replaces its single program.
@@ -649,7 +727,14 @@ mod tests {
         let p = progs(3);
         t.attach(CgroupRef::ROOT, 0, p[0].clone(), N).unwrap();
         let err = t.attach(c2, 0, p[1].clone(), M).unwrap_err();
-        assert_eq!(err, AttachError::HierarchyDenies { cgroup: c2.id(), hook: 0, ancestor: 1 });
+        assert_eq!(
+            err,
+            AttachError::HierarchyDenies {
+                cgroup: c2.id(),
+                hook: 0,
+                ancestor: 1
+            }
+        );
         assert_eq!(err.errno(), 1);
         assert!(err.to_string().starts_with("EPERM"));
         assert_eq!(t.effective_ids(c2, 0).unwrap(), ids(&[&p[0]]));
@@ -658,8 +743,18 @@ mod tests {
         assert_eq!(t.attached(CgroupRef::ROOT, 0).unwrap().progs.len(), 1);
         assert_eq!(t.effective_ids(c2, 0).unwrap(), ids(&[&p[2]]));
         // Flags cannot change while attached.
-        assert!(matches!(t.attach(CgroupRef::ROOT, 0, p[1].clone(), M), Err(AttachError::FlagsMismatch { current: 0, requested: 2, .. })));
-        assert!(matches!(t.attach(CgroupRef::ROOT, 0, p[1].clone(), O | M), Err(AttachError::InvalidFlags { flags: 3 })));
+        assert!(matches!(
+            t.attach(CgroupRef::ROOT, 0, p[1].clone(), M),
+            Err(AttachError::FlagsMismatch {
+                current: 0,
+                requested: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            t.attach(CgroupRef::ROOT, 0, p[1].clone(), O | M),
+            Err(AttachError::InvalidFlags { flags: 3 })
+        ));
     }
 
     /// root(OVERRIDE a) -> c1(OVERRIDE b) -> c2: c1's program replaces root's below c1; a sibling
@@ -682,7 +777,9 @@ mod tests {
         // c2 (NONE, one prog) now blocks its new child.
         let c3 = t.add_cgroup(c2).unwrap();
         assert_eq!(t.effective_ids(c3, 0).unwrap(), ids(&[&p[2]]), "inherited at creation");
-        assert!(matches!(t.attach(c3, 0, Prog::new(Body::Null), M), Err(AttachError::HierarchyDenies { ancestor, .. }) if ancestor == c2.id()));
+        assert!(
+            matches!(t.attach(c3, 0, Prog::new(Body::Null), M), Err(AttachError::HierarchyDenies { ancestor, .. }) if ancestor == c2.id())
+        );
     }
 
     /// root(OVERRIDE a) -> c1(MULTI b, c) -> c2(MULTI d): a non-MULTI ancestor's program is not
@@ -697,13 +794,29 @@ mod tests {
         t.attach(CgroupRef::ROOT, 0, p[0].clone(), O).unwrap();
         t.attach(c1, 0, p[1].clone(), M).unwrap();
         t.attach(c1, 0, p[2].clone(), M).unwrap();
-        let before: Vec<Vec<u64>> = t.descendants_pre(CgroupRef::ROOT).iter().map(|&c| t.effective_ids(c, 0).unwrap()).collect();
-        assert_eq!(before, vec![ids(&[&p[0]]), ids(&[&p[1], &p[2]]), ids(&[&p[1], &p[2]]), ids(&[&p[1], &p[2]])]);
+        let before: Vec<Vec<u64>> = t
+            .descendants_pre(CgroupRef::ROOT)
+            .iter()
+            .map(|&c| t.effective_ids(c, 0).unwrap())
+            .collect();
+        assert_eq!(
+            before,
+            vec![
+                ids(&[&p[0]]),
+                ids(&[&p[1], &p[2]]),
+                ids(&[&p[1], &p[2]]),
+                ids(&[&p[1], &p[2]])
+            ]
+        );
         assert_eq!(t.attach(c2, 0, p[3].clone(), M).unwrap(), 1);
         assert_eq!(t.effective_ids(c2, 0).unwrap(), ids(&[&p[3], &p[1], &p[2]]));
         assert_eq!(t.effective_ids(c3, 0).unwrap(), ids(&[&p[1], &p[2]]));
         assert_eq!(t.detach(c2, 0, &p[3]).unwrap(), 1);
-        let after: Vec<Vec<u64>> = t.descendants_pre(CgroupRef::ROOT).iter().map(|&c| t.effective_ids(c, 0).unwrap()).collect();
+        let after: Vec<Vec<u64>> = t
+            .descendants_pre(CgroupRef::ROOT)
+            .iter()
+            .map(|&c| t.effective_ids(c, 0).unwrap())
+            .collect();
         assert_eq!(after, before);
         assert_eq!(t.attached(c2, 0).unwrap().flags, N, "empty list resets flags");
         // Detaching c1's programs brings back root's overridable one.
@@ -711,10 +824,16 @@ mod tests {
         assert_eq!(t.detach(c1, 0, &p[2]).unwrap(), 3);
         assert_eq!(t.effective_ids(c2, 0).unwrap(), ids(&[&p[0]]));
         assert_eq!(t.attached(c1, 0).unwrap().flags, N);
-        assert!(Arc::ptr_eq(t.effective(CgroupRef::ROOT, 0).unwrap(), t.effective(CgroupRef::ROOT, 0).unwrap()));
+        assert!(Arc::ptr_eq(
+            t.effective(CgroupRef::ROOT, 0).unwrap(),
+            t.effective(CgroupRef::ROOT, 0).unwrap()
+        ));
         assert_eq!(t.detach(c1, 0, &p[1]).unwrap_err().errno(), 2);
         t.detach(CgroupRef::ROOT, 0, &p[0]).unwrap();
-        assert!(Arc::ptr_eq(t.effective(c2, 0).unwrap(), &t.empty), "nothing in effect: the shared empty array");
+        assert!(
+            Arc::ptr_eq(t.effective(c2, 0).unwrap(), &t.empty),
+            "nothing in effect: the shared empty array"
+        );
     }
 
     #[test]
@@ -750,14 +869,34 @@ mod tests {
             t.attach(c1, 0, x.clone(), M).unwrap();
         }
         let err = t.attach(c1, 0, p[64].clone(), M).unwrap_err();
-        assert_eq!(err, AttachError::TooManyProgs { cgroup: c1.id(), hook: 0, max: 64 });
+        assert_eq!(
+            err,
+            AttachError::TooManyProgs {
+                cgroup: c1.id(),
+                hook: 0,
+                max: 64
+            }
+        );
         assert_eq!(err.errno(), 7);
         t.detach(c1, 0, &p[0]).unwrap();
-        assert_eq!(t.attach(c1, 0, p[1].clone(), M).unwrap_err(), AttachError::AlreadyAttached { prog: p[1].id(), cgroup: c1.id(), hook: 0 });
+        assert_eq!(
+            t.attach(c1, 0, p[1].clone(), M).unwrap_err(),
+            AttachError::AlreadyAttached {
+                prog: p[1].id(),
+                cgroup: c1.id(),
+                hook: 0
+            }
+        );
         t.attach(c1, 0, p[64].clone(), M).unwrap();
         assert_eq!(t.effective_ids(c1, 0).unwrap().len(), 64);
-        assert_eq!(t.attach(c1, 5, p[0].clone(), M).unwrap_err(), AttachError::NoSuchHook { hook: 5, hooks: 1 });
-        assert!(matches!(t.attach(CgroupRef(99), 0, p[0].clone(), M), Err(AttachError::NoSuchCgroup { index: 99, .. })));
+        assert_eq!(
+            t.attach(c1, 5, p[0].clone(), M).unwrap_err(),
+            AttachError::NoSuchHook { hook: 5, hooks: 1 }
+        );
+        assert!(matches!(
+            t.attach(CgroupRef(99), 0, p[0].clone(), M),
+            Err(AttachError::NoSuchCgroup { index: 99, .. })
+        ));
     }
 
     #[test]
@@ -799,7 +938,15 @@ mod tests {
         t.attach(c, 1, Prog::new(Body::Null), M).unwrap();
         let mut fp1 = Footprint::new();
         t.footprint(&mut fp1);
-        let eff = |fp: &Footprint| fp.breakdown().into_iter().find(|(n, _)| *n == "effective-arrays").map(|x| x.1);
-        assert_eq!(eff(&fp1).unwrap() - eff(&fp0).unwrap(), arc_slice_bytes::<ProgArrayItem>(2));
+        let eff = |fp: &Footprint| {
+            fp.breakdown()
+                .into_iter()
+                .find(|(n, _)| *n == "effective-arrays")
+                .map(|x| x.1)
+        };
+        assert_eq!(
+            eff(&fp1).unwrap() - eff(&fp0).unwrap(),
+            arc_slice_bytes::<ProgArrayItem>(2)
+        );
     }
 }

@@ -161,11 +161,25 @@ mod tests {
         let ctx = HookCtx { hook: 0 };
         let mut acc = HookAccounting::default();
         parent.run(&ctx, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 2, programs_run: 1, ..Default::default() });
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 2,
+                programs_run: 1,
+                ..Default::default()
+            }
+        );
         assert_eq!(c.run_count(), Some(0), "the parent never runs the child's program");
         let mut acc = HookAccounting::default();
         child.run(&ctx, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 3, programs_run: 2, ..Default::default() });
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 3,
+                programs_run: 2,
+                ..Default::default()
+            }
+        );
         assert_eq!(c.run_count(), Some(1));
         assert_eq!(a.run_count(), Some(2));
         assert_eq!(b.run_count(), Some(0), "hook-1 program never runs on hook 0");

@@ -43,7 +43,10 @@ pub struct HandleLoopFilter {
 impl HandleLoopFilter {
     /// An empty filter for `hooks` hooks.
     pub fn new(hooks: u32) -> HandleLoopFilter {
-        let lists = (0..hooks).map(|_| Arc::from(Vec::<GlobalProg>::new())).collect::<Vec<_>>().into_boxed_slice();
+        let lists = (0..hooks)
+            .map(|_| Arc::from(Vec::<GlobalProg>::new()))
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
         HandleLoopFilter { lists }
     }
 
@@ -57,7 +60,10 @@ impl HandleLoopFilter {
     /// [`ModelError::NoSuchHook`].
     pub fn append(&mut self, hook: HookId, prog: Arc<Prog>, handles: Arc<[CgroupRef]>) -> Result<u64, ModelError> {
         let hooks = self.lists.len() as u32;
-        let list = self.lists.get_mut(hook as usize).ok_or(ModelError::NoSuchHook { hook, hooks })?;
+        let list = self
+            .lists
+            .get_mut(hook as usize)
+            .ok_or(ModelError::NoSuchHook { hook, hooks })?;
         let written = handles.len() as u64;
         let mut v = Vec::with_capacity(list.len() + 1);
         v.extend(list.iter().cloned());
@@ -71,7 +77,10 @@ impl HandleLoopFilter {
     /// with [`ModelError::NoSuchHook`] or [`ModelError::NothingInstalled`].
     pub fn remove_newest(&mut self, hook: HookId) -> Result<u64, ModelError> {
         let hooks = self.lists.len() as u32;
-        let list = self.lists.get_mut(hook as usize).ok_or(ModelError::NoSuchHook { hook, hooks })?;
+        let list = self
+            .lists
+            .get_mut(hook as usize)
+            .ok_or(ModelError::NoSuchHook { hook, hooks })?;
         if list.is_empty() {
             return Err(ModelError::NothingInstalled { hook });
         }
@@ -104,9 +113,17 @@ impl HandleLoopFilter {
     pub fn footprint(&self, fp: &mut Footprint) {
         fp.add("global-lists", boxed_slice_bytes(&self.lists[..]));
         for list in self.lists.iter() {
-            fp.add_once("global-lists", list.as_ptr() as usize, arc_slice_bytes::<GlobalProg>(list.len()));
+            fp.add_once(
+                "global-lists",
+                list.as_ptr() as usize,
+                arc_slice_bytes::<GlobalProg>(list.len()),
+            );
             for gp in list.iter() {
-                fp.add_once("handle-arrays", gp.handles.as_ptr() as usize, arc_slice_bytes::<CgroupRef>(gp.handles.len()));
+                fp.add_once(
+                    "handle-arrays",
+                    gp.handles.as_ptr() as usize,
+                    arc_slice_bytes::<CgroupRef>(gp.handles.len()),
+                );
                 fp.program(&gp.prog);
             }
         }
@@ -129,7 +146,10 @@ impl CgroupIdMapFilter {
     /// A filter for `hooks` hooks whose maps hold at most `max_entries` cgroups each; a hook's
     /// global program (and map) exists once a policy is set on it.
     pub fn new(hooks: u32, max_entries: u32) -> CgroupIdMapFilter {
-        CgroupIdMapFilter { maps: (0..hooks).map(|_| None).collect::<Vec<_>>().into_boxed_slice(), max_entries }
+        CgroupIdMapFilter {
+            maps: (0..hooks).map(|_| None).collect::<Vec<_>>().into_boxed_slice(),
+            max_entries,
+        }
     }
 
     /// The policy of cgroup `cgroup_id` on `hook`, if any.
@@ -143,7 +163,10 @@ impl CgroupIdMapFilter {
     pub fn set_policy(&mut self, hook: HookId, cgroup_id: u64, policy: Policy) -> Result<u64, ModelError> {
         let hooks = self.maps.len() as u32;
         let max_entries = self.max_entries;
-        let map = self.maps.get_mut(hook as usize).ok_or(ModelError::NoSuchHook { hook, hooks })?;
+        let map = self
+            .maps
+            .get_mut(hook as usize)
+            .ok_or(ModelError::NoSuchHook { hook, hooks })?;
         let map = map.get_or_insert_with(|| Htab::with_capacity(max_entries, hook));
         let written = policy.len().max(1) as u64;
         map.update(cgroup_id, policy)?;
@@ -207,7 +230,15 @@ mod tests {
         let ctx = HookCtx { hook: 0 };
         let mut acc = HookAccounting::default();
         f.run(&tree, &CgroupTask::new(leaf), &ctx, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 3, programs_run: 3, handles_checked: 30, map_lookups: 0 });
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 3,
+                programs_run: 3,
+                handles_checked: 30,
+                map_lookups: 0
+            }
+        );
         // A task under the first handle stops after one check per program.
         let mut acc = HookAccounting::default();
         f.run(&tree, &CgroupTask::new(cgs[0]), &ctx, &mut acc);
@@ -233,10 +264,26 @@ mod tests {
         let ctx = HookCtx { hook: 0 };
         let mut acc = HookAccounting::default();
         f.run(&CgroupTask::new(a), &ctx, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 6, programs_run: 5, handles_checked: 0, map_lookups: 1 });
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 6,
+                programs_run: 5,
+                handles_checked: 0,
+                map_lookups: 1
+            }
+        );
         let mut acc = HookAccounting::default();
         f.run(&CgroupTask::new(b), &ctx, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 1, programs_run: 0, handles_checked: 0, map_lookups: 1 });
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 1,
+                programs_run: 0,
+                handles_checked: 0,
+                map_lookups: 1
+            }
+        );
         let mut acc = HookAccounting::default();
         f.run(&CgroupTask::new(a), &HookCtx { hook: 1 }, &mut acc);
         assert_eq!(acc, HookAccounting::default(), "no program on hook 1");

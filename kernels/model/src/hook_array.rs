@@ -27,7 +27,9 @@ impl HookArrayTask {
     pub fn new(hooks: u32) -> HookArrayTask {
         let empty: ProgList = Arc::from(Vec::<Arc<Prog>>::new());
         let lists = (0..hooks).map(|_| empty.clone()).collect::<Vec<_>>().into_boxed_slice();
-        HookArrayTask { table: Arc::new(HookTable { lists }) }
+        HookArrayTask {
+            table: Arc::new(HookTable { lists }),
+        }
     }
 
     /// A task whose table holds `lists[h]` on hook `h` (oldest first), built in one step (the
@@ -39,7 +41,9 @@ impl HookArrayTask {
             .map(|l| if l.is_empty() { empty.clone() } else { Arc::from(l) })
             .collect::<Vec<_>>()
             .into_boxed_slice();
-        HookArrayTask { table: Arc::new(HookTable { lists }) }
+        HookArrayTask {
+            table: Arc::new(HookTable { lists }),
+        }
     }
 
     /// `fork`: the child shares the table (one refcount).
@@ -66,13 +70,18 @@ impl HookArrayTask {
         let mut lists = self.table.lists.to_vec();
         let copied = lists.len() as u64;
         lists[hook as usize] = list;
-        self.table = Arc::new(HookTable { lists: lists.into_boxed_slice() });
+        self.table = Arc::new(HookTable {
+            lists: lists.into_boxed_slice(),
+        });
         copied
     }
 
     fn check_hook(&self, hook: HookId) -> Result<(), ModelError> {
         if hook >= self.hooks() {
-            return Err(ModelError::NoSuchHook { hook, hooks: self.hooks() });
+            return Err(ModelError::NoSuchHook {
+                hook,
+                hooks: self.hooks(),
+            });
         }
         Ok(())
     }
@@ -129,7 +138,11 @@ impl HookArrayTask {
             return;
         }
         for list in t.lists.iter() {
-            if fp.add_once("hook-lists", list.as_ptr() as usize, arc_slice_bytes::<Arc<Prog>>(list.len())) {
+            if fp.add_once(
+                "hook-lists",
+                list.as_ptr() as usize,
+                arc_slice_bytes::<Arc<Prog>>(list.len()),
+            ) {
                 for p in list.iter() {
                     fp.program(p);
                 }
@@ -156,12 +169,22 @@ mod tests {
         assert_eq!(child.install(0, b.clone()).unwrap(), 4 + 2);
         assert!(!Arc::ptr_eq(parent.table(), child.table()));
         assert_eq!(parent.list(0).len(), 1);
-        assert_eq!(child.list(0).iter().map(|p| p.id()).collect::<Vec<_>>(), vec![a.id(), b.id()]);
+        assert_eq!(
+            child.list(0).iter().map(|p| p.id()).collect::<Vec<_>>(),
+            vec![a.id(), b.id()]
+        );
 
         let ctx = HookCtx { hook: 0 };
         let mut acc = HookAccounting::default();
         child.run(&ctx, &mut acc);
-        assert_eq!(acc, HookAccounting { nodes_visited: 2, programs_run: 2, ..Default::default() });
+        assert_eq!(
+            acc,
+            HookAccounting {
+                nodes_visited: 2,
+                programs_run: 2,
+                ..Default::default()
+            }
+        );
         parent.run(&ctx, &mut crate::tally::NoTally);
         assert_eq!((a.run_count(), b.run_count()), (Some(2), Some(1)));
 

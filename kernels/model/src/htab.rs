@@ -69,7 +69,13 @@ impl<V> Htab<V> {
     pub fn with_capacity(max_entries: u32, hashrnd: u32) -> Htab<V> {
         let n_buckets = max_entries.max(1).next_power_of_two();
         let buckets = (0..n_buckets).map(|_| None).collect::<Vec<_>>().into_boxed_slice();
-        Htab { buckets, mask: n_buckets - 1, count: 0, max_entries, hashrnd }
+        Htab {
+            buckets,
+            mask: n_buckets - 1,
+            count: 0,
+            max_entries,
+            hashrnd,
+        }
     }
 
     #[inline(always)]
@@ -189,7 +195,13 @@ mod tests {
         for k in 0..100u64 {
             assert_eq!(m.update(k * 3, k).unwrap(), None);
         }
-        assert_eq!(m.update(1000, 1), Err(HtabError::Full { max_entries: 100, key: 1000 }));
+        assert_eq!(
+            m.update(1000, 1),
+            Err(HtabError::Full {
+                max_entries: 100,
+                key: 1000
+            })
+        );
         assert_eq!(m.update(3, 42).unwrap(), Some(1));
         assert_eq!(m.lookup(3), Some(&42));
         assert_eq!(m.lookup(4), None);

@@ -78,7 +78,13 @@ impl Prog {
                 (run_map_lookup, Some(map))
             }
         };
-        Arc::new(Prog { func, id, body, counter: AtomicU64::new(0), map })
+        Arc::new(Prog {
+            func,
+            id,
+            body,
+            counter: AtomicU64::new(0),
+            map,
+        })
     }
 
     /// Runs the program: one indirect call through its function pointer (`bpf_prog_run`).
