@@ -188,7 +188,11 @@ pub fn list_text() -> Result<String, UsageError> {
         let sizes: Vec<String> = suite
             .profiles
             .iter()
-            .map(|(name, plan)| format!("{name} {}", plan.points.len() * suite.model_mechanisms.len()))
+            .map(|(name, plan)| {
+                // Attach suites measure an attach cell and a detach cell per point.
+                let per_point = if suite.metric == suite::Metric::AttachLatency { 2 } else { 1 };
+                format!("{name} {}", plan.points.len() * suite.model_mechanisms.len() * per_point)
+            })
             .collect();
         let _ = writeln!(
             s,

@@ -483,7 +483,7 @@ impl Environment {
             "virtualization",
             if self.virtualization.available {
                 format!(
-                    "{} (timings include hypervisor effects; use the kmod backend on bare metal for final numbers)",
+                    "{} (timings include hypervisor effects; take final numbers on bare metal)",
                     self.virtualization
                 )
             } else {
@@ -598,7 +598,7 @@ impl Environment {
                 )
             } else {
                 format!(
-                    "{} (lsm, lsm_cgroup, fentry programs will be skipped by the kernel backend; run them in the qemu guest)",
+                    "{} (lsm, lsm_cgroup and fentry programs cannot run on this kernel; a kernel that allows trampolines is needed for them)",
                     self.bpf_trampolines
                 )
             },
@@ -623,7 +623,7 @@ impl Environment {
                 )
             } else {
                 format!(
-                    "{} (cycles not recorded; latencies from clock_gettime only)",
+                    "{} (cycles and instructions not recorded; latencies come from the clock only)",
                     self.perf_counters
                 )
             },

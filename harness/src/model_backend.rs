@@ -138,7 +138,10 @@ impl ModelBackend {
             counts = c;
         }
         drop(world);
-        let s = raw.summary.minus_baseline(&base.summary);
+        // Baseline subtraction shifts every sample by the baseline's mean, so the percentiles of
+        // the result stay ordered (p_q(X - b) = p_q(X) - b) and the fits see the same values.
+        let points: Vec<f64> = raw.samples_ns.iter().map(|v| v - base.summary.mean_ns).collect();
+        let s = Summary::from_values_ns(&points);
         let mut cell = new_cell(spec, params, "hook_latency_ns", "ns", &s);
         cell.cv = raw.summary.cv;
         cell.baseline_subtracted = true;
@@ -162,7 +165,6 @@ impl ModelBackend {
         });
         cell.throughput_hooks_per_sec = Some(raw.throughput_hooks_per_sec);
         cell.counters = counts;
-        let points = raw.samples_ns.iter().map(|v| v - base.summary.mean_ns).collect();
         Ok(vec![Measured { cell, points }])
     }
 

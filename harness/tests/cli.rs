@@ -44,9 +44,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     assert!(results.cells.len() > 50, "only {} cells", results.cells.len());
     for c in &results.cells {
         assert!(c.samples >= 1 && c.mean.is_finite() && c.stddev >= 0.0, "{}", c.id);
-        if !c.baseline_subtracted {
-            assert!(c.p50 <= c.p99 && c.p99 <= c.max, "{}: percentiles out of order", c.id);
-        }
+        assert!(c.p50 <= c.p90 && c.p90 <= c.p99 && c.p99 <= c.p999 && c.p999 <= c.max, "{}: percentiles out of order", c.id);
         if c.metric == "hook_latency_ns" {
             assert!(c.baseline.is_some() && c.batch_k.unwrap_or(0) >= 1, "{}", c.id);
         }

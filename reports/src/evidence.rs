@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 /// Widest line `evidence.txt` may hold (mailing-list replies wrap at 72 columns).
 pub const MAX_COLUMNS: usize = 72;
 
-/// Renders `evidence.txt` from `results`: a header (kernel, CPU, clock, hookbench version and
-/// command line), then per suite one line per cell (`mechanism axes: mean ± sd unit p50 .. p99 ..`)
+/// Renders `evidence.txt` (ASCII only, so that it survives any mail client) from `results`: a header (kernel, CPU, clock, backends, whether the
+/// machine is virtualized, hookbench version and command line), then per suite one line per cell (`mechanism axes: mean +- sd unit p50 .. p99 ..`)
 /// and one line per fit (slope with its 95% CI, intercept, r²), then the skipped mechanisms.
 /// Lines longer than [`MAX_COLUMNS`] are wrapped with a four-space continuation indent.
 /// Deterministic: the same results give the same text.
@@ -35,6 +35,21 @@ pub fn render(results: &Results) -> String {
         fmt_num(results.environment.get("clock_overhead_ns").and_then(|v| v.as_f64())),
         results.env_str("privileged")
     ));
+    let backends: std::collections::BTreeSet<&str> = results.cells.iter().map(|c| c.backend.as_str()).collect();
+    let backends: Vec<&str> = backends.into_iter().collect();
+    line(format!(
+        "backend: {}{}",
+        if backends.is_empty() { "none".to_string() } else { backends.join(", ") },
+        if backends == ["model"] { " (userspace model of the dispatch models, not kernel timings)" } else { "" }
+    ));
+    let virt = results
+        .environment
+        .get("virtualization")
+        .and_then(|v| v.get("available"))
+        .and_then(|v| v.as_bool())
+        .map(|v| if v { "yes (timings include hypervisor effects)" } else { "no" })
+        .unwrap_or("unknown");
+    line(format!("virtualized: {virt}"));
     line(format!("profile: {}, complete: {}", results.profile, results.complete));
     line(format!("command: {}", results.command_line.join(" ")));
     for suite in &results.suites {
@@ -52,7 +67,7 @@ pub fn render(results: &Results) -> String {
                 })
                 .collect();
             line(format!(
-                "{} {} {}: {} ± {} {} p50 {} p99 {}{}",
+                "{} {} {}: {} +- {} {} p50 {} p99 {}{}",
                 c.mechanism,
                 c.metric,
                 axes.join(","),

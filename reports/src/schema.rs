@@ -112,7 +112,8 @@ pub struct Cell {
     pub p999: f64,
     /// Largest sample, in `unit`.
     pub max: f64,
-    /// `true` when the zero-programs baseline (same trigger) was subtracted from mean and percentiles.
+    /// `true` when the zero-programs baseline (same trigger) was subtracted: every sample is shifted
+    /// by the baseline's mean, so mean and percentiles are the raw ones less that mean.
     pub baseline_subtracted: bool,
     /// The baseline that was subtracted, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -137,32 +137,6 @@ impl Summary {
             min_ns: percentile_sorted(&sorted, 0.0),
         }
     }
-
-    /// This summary with a baseline subtracted, quantile by quantile:
-    /// `mean_ns - b.mean_ns`, `p50_ns - b.p50_ns`, `p90_ns - b.p90_ns`, `p99_ns - b.p99_ns`,
-    /// `p999_ns - b.p999_ns`, `max_ns - b.max_ns`, `min_ns - b.min_ns`.
-    ///
-    /// `samples` and `stddev_ns` are kept from `self` (shifting a distribution does not change
-    /// its spread; the baseline's own spread is in the baseline's summary), and `cv` is
-    /// recomputed as `stddev_ns / (mean_ns - b.mean_ns)`. Nothing is clamped: a difference
-    /// below zero stays negative, so noise larger than the effect is visible. Quantile-wise
-    /// differences are not the quantiles of the difference of two random variables; they are
-    /// the shift between the two distributions at that quantile.
-    pub fn minus_baseline(&self, baseline: &Summary) -> Summary {
-        let mean_ns = self.mean_ns - baseline.mean_ns;
-        Summary {
-            samples: self.samples,
-            mean_ns,
-            stddev_ns: self.stddev_ns,
-            cv: self.stddev_ns / mean_ns,
-            p50_ns: self.p50_ns - baseline.p50_ns,
-            p90_ns: self.p90_ns - baseline.p90_ns,
-            p99_ns: self.p99_ns - baseline.p99_ns,
-            p999_ns: self.p999_ns - baseline.p999_ns,
-            max_ns: self.max_ns - baseline.max_ns,
-            min_ns: self.min_ns - baseline.min_ns,
-        }
-    }
 }
 
 /// The `q`-quantile (`0 <= q <= 1`) of ascending-sorted values by the nearest-rank rule used by
@@ -523,48 +497,6 @@ mod tests {
         assert_eq!(h.len(), 3);
         assert!(h.equivalent(h.value_at_quantile(0.5), 5_000_000));
         assert_eq!(h.min(), 3);
-    }
-
-    #[test]
-    fn minus_baseline_is_quantile_wise_and_unclamped() {
-        let s = Summary {
-            samples: 10,
-            mean_ns: 100.0,
-            stddev_ns: 8.0,
-            cv: 0.08,
-            p50_ns: 95.0,
-            p90_ns: 120.0,
-            p99_ns: 150.0,
-            p999_ns: 300.0,
-            max_ns: 1000.0,
-            min_ns: 80.0,
-        };
-        let b = Summary {
-            samples: 99,
-            mean_ns: 60.0,
-            stddev_ns: 3.0,
-            cv: 0.05,
-            p50_ns: 58.0,
-            p90_ns: 70.0,
-            p99_ns: 90.0,
-            p999_ns: 400.0,
-            max_ns: 2000.0,
-            min_ns: 50.0,
-        };
-        let d = s.minus_baseline(&b);
-        assert_eq!(d.samples, 10);
-        assert_eq!(d.mean_ns, 40.0);
-        assert_eq!(d.stddev_ns, 8.0);
-        assert_eq!(d.cv, 0.2);
-        assert_eq!(d.p50_ns, 37.0);
-        assert_eq!(d.p90_ns, 50.0);
-        assert_eq!(d.p99_ns, 60.0);
-        assert_eq!(d.p999_ns, -100.0);
-        assert_eq!(d.max_ns, -1000.0);
-        assert_eq!(d.min_ns, 30.0);
-        // Subtracting itself gives zero shifts everywhere.
-        let z = s.minus_baseline(&s);
-        assert_eq!((z.mean_ns, z.p50_ns, z.p999_ns, z.max_ns), (0.0, 0.0, 0.0, 0.0));
     }
 
     #[test]
