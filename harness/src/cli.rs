@@ -98,10 +98,7 @@ pub fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Run(args) => run(&args),
-        Command::List => {
-            print!("{}", list_text()?);
-            Ok(())
-        }
+        Command::List => emit(&list_text()?),
         Command::Doctor { json } => doctor(json),
     }
 }
@@ -154,7 +151,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = RunConfig {
         suites,
         profile: args.profile.as_str().to_string(),
-        command_line: std::env::args().collect(),
+        command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
         environment,
         progress: !args.no_progress,
     };
@@ -166,16 +163,15 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         dir.display()
     );
     let results = runner::run(&config, &mut backends, &mut run_dir)?;
-    println!(
-        "hookbench: {} cells, {} fits, {} skipped",
+    emit(&format!(
+        "hookbench: {} cells, {} fits, {} skipped\nresults:  {}\nevidence: {}\njournal:  {}\n",
         results.cells.len(),
         results.fits.len(),
-        results.skipped.len()
-    );
-    println!("results:  {}", run_dir.file(output::RESULTS_JSON).display());
-    println!("evidence: {}", run_dir.file(output::EVIDENCE_TXT).display());
-    println!("journal:  {}", run_dir.file(output::CELLS_JSONL).display());
-    Ok(())
+        results.skipped.len(),
+        run_dir.file(output::RESULTS_JSON).display(),
+        run_dir.file(output::EVIDENCE_TXT).display(),
+        run_dir.file(output::CELLS_JSONL).display()
+    ))
 }
 
 /// The text of `hookbench list`: suites (claim, metric, mechanisms, fit axes, cells per profile),
@@ -190,8 +186,15 @@ pub fn list_text() -> Result<String, UsageError> {
             .iter()
             .map(|(name, plan)| {
                 // Attach suites measure an attach cell and a detach cell per point.
-                let per_point = if suite.metric == suite::Metric::AttachLatency { 2 } else { 1 };
-                format!("{name} {}", plan.points.len() * suite.model_mechanisms.len() * per_point)
+                let per_point = if suite.metric == suite::Metric::AttachLatency {
+                    2
+                } else {
+                    1
+                };
+                format!(
+                    "{name} {}",
+                    plan.points.len() * suite.model_mechanisms.len() * per_point
+                )
             })
             .collect();
         let _ = writeln!(
@@ -256,11 +259,8 @@ fn doctor(json: bool) -> anyhow::Result<()> {
                 serde_json::to_value(clock.info()).context("cannot encode the clock")?,
             );
         }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).context("cannot encode the environment")?
-        );
-        return Ok(());
+        let text = serde_json::to_string_pretty(&v).context("cannot encode the environment")?;
+        return emit(&format!("{text}\n"));
     }
     let mut lines = env.doctor_lines();
     lines.push((
@@ -272,10 +272,22 @@ fn doctor(json: bool) -> anyhow::Result<()> {
         ),
     ));
     let width = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
-    for (label, value) in lines {
-        println!("{label:<width$}  {value}");
+    let text: String = lines
+        .iter()
+        .map(|(label, value)| format!("{label:<width$}  {value}\n"))
+        .collect();
+    emit(&text)
+}
+
+/// Writes `text` to stdout. A closed pipe (`hookbench list | head -1`) is not an error: the reader
+/// has what it wanted. Any other write error (a full disk) is, with exit code 1.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
     }
-    Ok(())
 }
 
 fn host_name() -> String {

@@ -114,9 +114,25 @@ pub fn axis_range(axis: &str) -> (u32, u32) {
 pub const MAX_SAMPLES: i64 = 10_000_000;
 /// Largest number of repetitions.
 pub const MAX_REPETITIONS: i64 = 1000;
-/// Largest number of model objects (chain nodes or effective-array items) one point may need:
-/// `working_set x cpus x (programs + foreign)`. Keeps a typo from allocating the machine away.
-pub const MAX_OBJECTS: u64 = 50_000_000;
+/// Largest number of model objects one point may need, estimated by [`objects_estimate`]. Keeps a
+/// typo from allocating the machine away (about 100 bytes an object: a few GiB at the limit).
+pub const MAX_OBJECTS: u64 = 20_000_000;
+/// Largest number of timed samples of one cell (`samples x repetitions`), each kept in memory.
+pub const MAX_SAMPLES_PER_CELL: i64 = 10_000_000;
+/// Largest number of points a profile's sweep may expand to.
+pub const MAX_POINTS: usize = 100_000;
+/// Largest suite file hookbench reads, in bytes.
+pub const MAX_SUITE_FILE_BYTES: u64 = 1 << 20;
+
+/// Objects a point needs in the largest model world: programs and chain nodes or array items for
+/// every slot at every level of its cgroup path (`working_set x cpus x depth x (programs + foreign)`),
+/// one effective array per cgroup and hook (`cgroups x hooks`), and one task each (`tasks`).
+pub fn objects_estimate(q: &Params) -> u64 {
+    let slots = u64::from(q.working_set) * u64::from(q.cpus);
+    slots * u64::from(q.depth.max(1)) * (u64::from(q.programs) + u64::from(q.foreign))
+        + u64::from(q.cgroups) * u64::from(q.hooks)
+        + u64::from(q.tasks)
+}
 
 impl Suite {
     /// Parses and validates a suite from TOML text; `source` names it in error messages.
@@ -143,6 +159,20 @@ impl Suite {
         if model_mechanisms.is_empty() {
             return Err(bad("no mechanisms: add [backend.model] mechanisms = [...]".into()));
         }
+        if let Some(other) = raw.backend.keys().find(|k| k.as_str() != "model") {
+            return Err(bad(format!(
+                "[backend.{other}]: this version of hookbench has only the model backend; use [backend.model]"
+            )));
+        }
+        if let Some(dup) = first_duplicate(&model_mechanisms) {
+            return Err(bad(format!("[backend.model] lists mechanism '{dup}' twice")));
+        }
+        if raw.name.trim().is_empty() {
+            return Err(bad("name = \"\" is empty: give the suite a name".into()));
+        }
+        if let Some(dup) = first_duplicate(&raw.fit.iter().map(|f| f.axis.as_str()).collect::<Vec<_>>()) {
+            return Err(bad(format!("[[fit]] axis '{dup}' is given twice")));
+        }
         let mut base = Params::default();
         for (key, value) in &raw.params {
             apply(&mut base, key, value).map_err(|e| bad(format!("[params] {e}")))?;
@@ -167,6 +197,12 @@ impl Suite {
         let mut profiles = BTreeMap::new();
         for (pname, p) in &raw.profiles {
             let ctx = |e: String| bad(format!("[profiles.{pname}] {e}"));
+            if !PROFILES.contains(&pname.as_str()) {
+                return Err(bad(format!(
+                    "unknown profile [profiles.{pname}]: expected {}",
+                    PROFILES.join(", ")
+                )));
+            }
             if !(1..=MAX_SAMPLES).contains(&p.samples) {
                 return Err(ctx(format!(
                     "samples = {} must be between 1 and {MAX_SAMPLES}",
@@ -179,7 +215,15 @@ impl Suite {
                     p.repetitions
                 )));
             }
-            let mut points = vec![base];
+            if p.samples * p.repetitions > MAX_SAMPLES_PER_CELL {
+                return Err(ctx(format!(
+                    "samples {} x repetitions {} = {} samples per cell, more than {MAX_SAMPLES_PER_CELL}: lower one of them",
+                    p.samples,
+                    p.repetitions,
+                    p.samples * p.repetitions
+                )));
+            }
+            let mut n_points: usize = 1;
             for (axis, values) in &p.sweep {
                 let arr = values
                     .as_array()
@@ -187,23 +231,35 @@ impl Suite {
                 if arr.is_empty() {
                     return Err(ctx(format!("sweep.{axis} is empty")));
                 }
+                if let Some(dup) = first_duplicate(arr) {
+                    return Err(ctx(format!("sweep.{axis} lists {dup} twice")));
+                }
+                n_points = n_points.saturating_mul(arr.len());
+            }
+            if n_points > MAX_POINTS {
+                return Err(ctx(format!(
+                    "the sweep expands to {n_points} points, more than {MAX_POINTS}: sweep fewer values"
+                )));
+            }
+            let mut points = vec![base];
+            for (axis, values) in &p.sweep {
+                let arr = values.as_array().map(Vec::as_slice).unwrap_or_default();
                 let mut next = Vec::with_capacity(points.len() * arr.len());
                 for point in &points {
                     for v in arr {
                         let mut q = *point;
-                        apply(&mut q, axis, v).map_err(|e| ctx(format!("sweep.{e}")))?;
+                        apply(&mut q, axis, v).map_err(|e| ctx(format!("sweep: {e}")))?;
                         next.push(q);
                     }
                 }
                 points = next;
             }
             for q in &points {
-                let objects =
-                    u64::from(q.working_set) * u64::from(q.cpus) * (u64::from(q.programs) + u64::from(q.foreign));
+                let objects = objects_estimate(q);
                 if objects > MAX_OBJECTS {
                     return Err(ctx(format!(
-                        "working_set {} x cpus {} x (programs {} + foreign {}) = {objects} objects, more than {MAX_OBJECTS}: lower one of them",
-                        q.working_set, q.cpus, q.programs, q.foreign
+                        "working_set {} x cpus {} x depth {} x (programs {} + foreign {}) + cgroups {} x hooks {} + tasks {} = {objects} objects, more than {MAX_OBJECTS}: lower one of them",
+                        q.working_set, q.cpus, q.depth, q.programs, q.foreign, q.cgroups, q.hooks, q.tasks
                     )));
                 }
                 if q.foreign > 0 && q.hooks < 2 {
@@ -285,6 +341,19 @@ pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
                 "--suite {arg} is a directory; give a suite TOML file or a suite name"
             )));
         }
+        let meta =
+            std::fs::metadata(path).map_err(|e| UsageError::new(format!("cannot read suite file {arg}: {e}")))?;
+        if !meta.is_file() {
+            return Err(UsageError::new(format!(
+                "--suite {arg} is not a regular file; give a suite TOML file or a suite name"
+            )));
+        }
+        if meta.len() > MAX_SUITE_FILE_BYTES {
+            return Err(UsageError::new(format!(
+                "--suite {arg} is {} bytes, more than a suite file's {MAX_SUITE_FILE_BYTES}: is it the right file?",
+                meta.len()
+            )));
+        }
         let text =
             std::fs::read_to_string(path).map_err(|e| UsageError::new(format!("cannot read suite file {arg}: {e}")))?;
         return Ok(vec![Suite::parse(&text, arg)?]);
@@ -300,6 +369,15 @@ pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
                 .join(", ")
         ))),
     }
+}
+
+/// The first value that appears twice in `items`, if any.
+fn first_duplicate<T: PartialEq + std::fmt::Display>(items: &[T]) -> Option<String> {
+    items
+        .iter()
+        .enumerate()
+        .find(|(i, a)| items[..*i].contains(a))
+        .map(|(_, a)| a.to_string())
 }
 
 /// Sets one axis (or `body`) of `p` from a TOML value, checking its range.
@@ -453,6 +531,52 @@ sweep.working_set = [1, 10, 100]
     }
 
     #[test]
+    fn sizes_that_would_exhaust_the_machine_and_silent_typos_are_refused() {
+        let prof = "[profiles.smoke]\nsamples = 5\nrepetitions = 1\n";
+        let e = err_of(&format!(
+            "{HEAD}[profiles.smoke]\nsamples = 10000000\nrepetitions = 1000\n"
+        ));
+        assert!(e.contains("samples per cell"), "{e}");
+        let many: Vec<String> = (1..=100).map(|v| v.to_string()).collect();
+        let many = many.join(", ");
+        let e = err_of(&format!(
+            "{HEAD}{prof}sweep.programs = [{many}]\nsweep.foreign = [{many}]\nsweep.tasks = [{many}]\nsweep.hooks = [{many}]\n"
+        ));
+        assert!(e.contains("100000000 points"), "{e}");
+        let e = err_of(&format!(
+            "{HEAD}[params]\nhooks = 4096\n{prof}sweep.cgroups = [1000000]\n"
+        ));
+        assert!(e.contains("cgroups 1000000 x hooks 4096"), "{e}");
+        let e = err_of(&format!("{HEAD}[params]\nprograms = 64000\ndepth = 1000\n{prof}"));
+        assert!(e.contains("depth 1000"), "{e}");
+        let e = err_of(&format!(
+            "{HEAD}[backend.kernel]\nmechanisms = [\"chain-walk\"]\n{prof}"
+        ));
+        assert!(e.contains("[backend.kernel]"), "{e}");
+        let e = err_of(&format!("{HEAD}{prof}[profiles.smok]\nsamples = 5\nrepetitions = 1\n"));
+        assert!(e.contains("unknown profile [profiles.smok]"), "{e}");
+        let e = err_of(&format!("{HEAD}{prof}sweep.programs = [1, 1, 2]\n"));
+        assert!(e.contains("sweep.programs lists 1 twice"), "{e}");
+        let e = err_of(&HEAD.replace("[\"chain-walk\"]", "[\"chain-walk\", \"chain-walk\"]"));
+        assert!(e.contains("'chain-walk' twice"), "{e}");
+        let e = err_of(&format!("{}{prof}", HEAD.replace("name = \"t\"", "name = \"\"")));
+        assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn shipped_profiles_stay_within_the_limits() {
+        for s in embedded().expect("shipped suites parse") {
+            for plan in s.profiles.values() {
+                assert!(
+                    plan.points.iter().all(|q| objects_estimate(q) <= MAX_OBJECTS),
+                    "{}",
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn resolve_names_files_and_unknowns() {
         assert_eq!(resolve(None).expect("default").len(), 7);
         assert_eq!(resolve(Some("attach")).expect("by name")[0].name, "attach");
@@ -460,5 +584,7 @@ sweep.working_set = [1, 10, 100]
         assert!(e.to_string().contains("unknown suite 'nosuch'"));
         let e = resolve(Some("/nonexistent/x.toml")).expect_err("missing file");
         assert!(e.to_string().contains("/nonexistent/x.toml"));
+        let e = resolve(Some("/dev/zero")).expect_err("a device is not a suite");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

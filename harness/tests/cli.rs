@@ -44,7 +44,11 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     assert!(results.cells.len() > 50, "only {} cells", results.cells.len());
     for c in &results.cells {
         assert!(c.samples >= 1 && c.mean.is_finite() && c.stddev >= 0.0, "{}", c.id);
-        assert!(c.p50 <= c.p90 && c.p90 <= c.p99 && c.p99 <= c.p999 && c.p999 <= c.max, "{}: percentiles out of order", c.id);
+        assert!(
+            c.p50 <= c.p90 && c.p90 <= c.p99 && c.p99 <= c.p999 && c.p999 <= c.max,
+            "{}: percentiles out of order",
+            c.id
+        );
         if c.metric == "hook_latency_ns" {
             assert!(c.baseline.is_some() && c.batch_k.unwrap_or(0) >= 1, "{}", c.id);
         }
@@ -174,6 +178,25 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
         .code(2)
         .stderr(predicate::str::contains("is a file"));
     assert!(!out.exists(), "nothing was created");
+}
+
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full exists on Linux");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+        .arg("list")
+        .stdout(full)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to standard output") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]

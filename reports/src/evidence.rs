@@ -39,15 +39,29 @@ pub fn render(results: &Results) -> String {
     let backends: Vec<&str> = backends.into_iter().collect();
     line(format!(
         "backend: {}{}",
-        if backends.is_empty() { "none".to_string() } else { backends.join(", ") },
-        if backends == ["model"] { " (userspace model of the dispatch models, not kernel timings)" } else { "" }
+        if backends.is_empty() {
+            "none".to_string()
+        } else {
+            backends.join(", ")
+        },
+        if backends == ["model"] {
+            " (userspace model of the dispatch models, not kernel timings)"
+        } else {
+            ""
+        }
     ));
     let virt = results
         .environment
         .get("virtualization")
         .and_then(|v| v.get("available"))
         .and_then(|v| v.as_bool())
-        .map(|v| if v { "yes (timings include hypervisor effects)" } else { "no" })
+        .map(|v| {
+            if v {
+                "yes (timings include hypervisor effects)"
+            } else {
+                "no"
+            }
+        })
         .unwrap_or("unknown");
     line(format!("virtualized: {virt}"));
     line(format!("profile: {}, complete: {}", results.profile, results.complete));

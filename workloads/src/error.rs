@@ -6,7 +6,7 @@ use hookbench_model::{AttachError, ModelError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// An axis is above what the library will allocate.
-    #[error("{axis} = {value} is too large: at most {max} ({why}); use a smaller {axis}")]
+    #[error("{axis} = {value} is too large: at most {max} ({why}); lower it")]
     TooLarge {
         /// The axis (or product of axes).
         axis: &'static str,

@@ -387,10 +387,10 @@ fn build_effective(p: &Params) -> Result<Box<dyn World>, BuildError> {
 fn resolve_cgroups(p: &Params, needed: u64, why: impl FnOnce() -> String) -> Result<u32, BuildError> {
     if needed > u64::from(crate::layout::MAX_CGROUPS) {
         return Err(BuildError::TooLarge {
-            axis: "cgroups needed",
+            axis: "cgroups needed (root + working_set x cpus x depth)",
             value: needed,
             max: crate::layout::MAX_CGROUPS.into(),
-            why: "cgroups the model will allocate",
+            why: "cgroups the model will allocate; lower working_set, cpus or depth",
         });
     }
     if p.cgroups == 0 {
@@ -443,10 +443,10 @@ fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
     let total = 1 + containers + path_cgroups;
     if total > u64::from(crate::layout::MAX_CGROUPS) {
         return Err(BuildError::TooLarge {
-            axis: "cgroups needed",
+            axis: "cgroups needed (root + containers + working_set x cpus x depth)",
             value: total,
             max: crate::layout::MAX_CGROUPS.into(),
-            why: "cgroups the model will allocate",
+            why: "cgroups the model will allocate; lower working_set, cpus or depth",
         });
     }
     let handles = containers * (u64::from(p.programs) + u64::from(p.foreign));
@@ -455,7 +455,7 @@ fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
             axis: "(programs + foreign) x containers",
             value: handles,
             max: MAX_HANDLES,
-            why: "cgroup handles, one per container in every global program",
+            why: "cgroup handles, one per container in every global program; lower programs, foreign or cgroups",
         });
     }
     let mut tree = CgroupTree::new(p.hooks);
