@@ -1,4 +1,5 @@
 //! hookbench's harness library: CLI, runner, measurement core, environment probe, suites and run output.
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod cli;

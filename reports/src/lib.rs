@@ -1,4 +1,5 @@
 //! hookbench's results contract and the renderers that read saved results (`evidence.txt`).
+#![warn(missing_docs)]
 
 pub mod evidence;
 pub mod schema;

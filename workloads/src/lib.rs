@@ -25,6 +25,7 @@
 //!   cgroup-id-map: hook 0 has one global program (when `programs > 0`) whose map has one entry
 //!   per slot cgroup (value: that slot's own `programs` bodies) and one per idle container (empty
 //!   policy); foreign bodies are in other hooks' maps, per slot.
+#![warn(missing_docs)]
 
 mod attach;
 pub mod error;

@@ -9,6 +9,7 @@
 //! Every traversal is generic over a [`Tally`]: [`NoTally`] on the measured path,
 //! [`HookAccounting`] for exact counts from the same walk. [`Footprint`] gives exact metadata
 //! bytes from the actual allocations.
+#![warn(missing_docs)]
 
 pub mod cgroup;
 pub mod chain;
