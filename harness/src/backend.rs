@@ -4,8 +4,8 @@
 //! measured cells. `model` is the userspace backend (`crate::model_backend`); the tests use a
 //! mock backend with known answers.
 
-use crate::suite::Suite;
-use hookbench_model::{Mechanism, Params};
+use crate::suite::{Suite, SuiteMechanism};
+use hookbench_model::Params;
 use hookbench_reports::Cell;
 
 /// One cell to measure: a mechanism at one point of a suite's sweep.
@@ -13,8 +13,8 @@ use hookbench_reports::Cell;
 pub struct CellSpec<'a> {
     /// The suite (its metric decides what is measured).
     pub suite: &'a Suite,
-    /// The mechanism to build.
-    pub mechanism: Mechanism,
+    /// The mechanism to build, as the suite names it for this backend.
+    pub mechanism: &'a SuiteMechanism,
     /// The scenario point as requested (`cgroups`/`tasks` may be 0 = auto).
     pub params: Params,
     /// Timed samples per repetition.
@@ -51,8 +51,11 @@ pub enum CellError {
 pub trait Backend {
     /// The backend's results name, e.g. "model".
     fn name(&self) -> &'static str;
-    /// The mechanisms of `suite` this backend measures.
-    fn mechanisms(&self, suite: &Suite) -> Vec<Mechanism>;
+    /// The mechanisms of `suite` this backend measures: by default, those the suite names under
+    /// `[backend.NAME]` for this backend's name.
+    fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
+        suite.mechanisms_for(self.name())
+    }
     /// Measures one cell; may return several cells (attach cells come with their detach cell).
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError>;
 }

@@ -193,7 +193,7 @@ pub fn list_text() -> Result<String, UsageError> {
                 };
                 format!(
                     "{name} {}",
-                    plan.points.len() * suite.model_mechanisms.len() * per_point
+                    plan.points.len() * suite.mechanisms.values().map(Vec::len).sum::<usize>() * per_point
                 )
             })
             .collect();
@@ -211,17 +211,11 @@ pub fn list_text() -> Result<String, UsageError> {
                 .join(", ")
         );
         let _ = writeln!(s, "      {}", suite.hypothesis);
-        let _ = writeln!(
-            s,
-            "      model: {}; cells: {}",
-            suite
-                .model_mechanisms
-                .iter()
-                .map(|m| format!("{} ({})", m, m.model()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            sizes.join(", ")
-        );
+        for (backend, list) in &suite.mechanisms {
+            let names: Vec<String> = list.iter().map(|m| format!("{} ({})", m.name, m.model)).collect();
+            let _ = writeln!(s, "      {backend}: {}", names.join(", "));
+        }
+        let _ = writeln!(s, "      cells: {}", sizes.join(", "));
     }
     let _ = writeln!(s, "\nbackends:");
     let _ = writeln!(

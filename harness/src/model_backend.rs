@@ -6,7 +6,7 @@ use crate::measure::counters::HwCounters;
 use crate::measure::pin;
 use crate::measure::sampler::{self, Measurement, SamplerConfig, Warmup};
 use crate::measure::stats::{histogram_to_base64, Summary};
-use crate::suite::{Metric, Suite};
+use crate::suite::Metric;
 use anyhow::Context as _;
 use hookbench_model::{Mechanism, Params};
 use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
@@ -34,6 +34,19 @@ pub struct ModelBackend {
 /// Hooks run with the hardware counters enabled, after the timed samples, for the per-hook counts.
 pub const COUNTED_HOOKS: u64 = 100_000;
 
+/// A cell spec with its mechanism parsed into the model's own type; derefs to the [`CellSpec`].
+struct ModelSpec<'a> {
+    spec: &'a CellSpec<'a>,
+    mechanism: Mechanism,
+}
+
+impl<'a> std::ops::Deref for ModelSpec<'a> {
+    type Target = CellSpec<'a>;
+    fn deref(&self) -> &CellSpec<'a> {
+        self.spec
+    }
+}
+
 /// Raw (unsubtracted) figures of one hook-latency measurement, over all CPUs of the cell.
 #[derive(Clone)]
 struct Raw {
@@ -60,7 +73,7 @@ impl ModelBackend {
         self.counters.as_ref().err().map(String::as_str)
     }
 
-    fn sampler_config(spec: &CellSpec<'_>) -> SamplerConfig {
+    fn sampler_config(spec: &ModelSpec<'_>) -> SamplerConfig {
         SamplerConfig {
             samples: spec.samples,
             repetitions: spec.repetitions,
@@ -71,7 +84,7 @@ impl ModelBackend {
 
     /// Measures the hook of `world` on `params.cpus` pinned CPUs, CPU c rotating through its own
     /// W slots in a seeded random order.
-    fn measure_hooks(&self, world: &dyn World, spec: &CellSpec<'_>) -> Result<Raw, CellError> {
+    fn measure_hooks(&self, world: &dyn World, spec: &ModelSpec<'_>) -> Result<Raw, CellError> {
         let p = world.params();
         let w = p.working_set as usize;
         let cpus = p.cpus as usize;
@@ -108,7 +121,7 @@ impl ModelBackend {
         Ok(merge_cpus(&per_cpu, self.clock.overhead_ns())?)
     }
 
-    fn baseline(&mut self, spec: &CellSpec<'_>) -> Result<Raw, CellError> {
+    fn baseline(&mut self, spec: &ModelSpec<'_>) -> Result<Raw, CellError> {
         let params = Params {
             programs: 0,
             foreign: 0,
@@ -123,7 +136,7 @@ impl ModelBackend {
         Ok(raw)
     }
 
-    fn hook_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    fn hook_cell(&mut self, spec: &ModelSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let world = build_world(spec.mechanism, &spec.params, spec.seed).map_err(|e| CellError::Skip(e.to_string()))?;
         let raw = self.measure_hooks(world.as_ref(), spec)?;
         let base = self.baseline(spec)?;
@@ -172,7 +185,7 @@ impl ModelBackend {
     /// `samples` timed attaches (each undone by an untimed detach), then `samples` timed detaches
     /// (each undone by an untimed attach). No baseline is subtracted; the clock read pair's own
     /// overhead (`clock_overhead_ns` in the environment) is included.
-    fn attach_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    fn attach_cells(&mut self, spec: &ModelSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let bench =
             build_attach_bench(spec.mechanism, &spec.params, spec.seed).map_err(|e| CellError::Skip(e.to_string()))?;
         let params = bench.params();
@@ -222,7 +235,7 @@ impl ModelBackend {
         Ok(out)
     }
 
-    fn metadata_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    fn metadata_cell(&mut self, spec: &ModelSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let world = build_world(spec.mechanism, &spec.params, spec.seed).map_err(|e| CellError::Skip(e.to_string()))?;
         let bytes = world.metadata_bytes() as f64;
         let s = Summary::from_values_ns(&[bytes]);
@@ -247,11 +260,13 @@ impl Backend for ModelBackend {
         NAME
     }
 
-    fn mechanisms(&self, suite: &Suite) -> Vec<Mechanism> {
-        suite.model_mechanisms.clone()
-    }
-
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let mechanism: Mechanism = spec
+            .mechanism
+            .name
+            .parse()
+            .map_err(|e: hookbench_model::UnknownName| CellError::Fatal(e.into()))?;
+        let spec = &ModelSpec { spec, mechanism };
         match spec.suite.metric {
             Metric::HookLatency => self.hook_cell(spec),
             Metric::AttachLatency => self.attach_cells(spec),
@@ -261,7 +276,7 @@ impl Backend for ModelBackend {
 }
 
 /// A cell of `spec` with the figures of `s` (in `unit`) and everything else empty.
-fn new_cell(spec: &CellSpec<'_>, params: Params, metric: &str, unit: &str, s: &Summary) -> Cell {
+fn new_cell(spec: &ModelSpec<'_>, params: Params, metric: &str, unit: &str, s: &Summary) -> Cell {
     Cell {
         id: cell_id(&spec.suite.name, NAME, spec.mechanism.as_str(), metric, &params),
         suite: spec.suite.name.clone(),

@@ -73,15 +73,10 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         let mut measured: Vec<Measured> = Vec::new();
         for backend in backends.iter_mut() {
             for mechanism in backend.mechanisms(suite) {
+                let name = mechanism.name.as_str();
                 for params in &plan.points {
-                    bar.set_message(format!("{} {} {}", suite.name, backend.name(), mechanism));
-                    let id = cell_id(
-                        &suite.name,
-                        backend.name(),
-                        mechanism.as_str(),
-                        suite.metric.as_str(),
-                        params,
-                    );
+                    bar.set_message(format!("{} {} {}", suite.name, backend.name(), name));
+                    let id = cell_id(&suite.name, backend.name(), name, suite.metric.as_str(), params);
                     let spec = CellSpec {
                         suite,
                         mechanism,
@@ -101,7 +96,7 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                         Err(CellError::Skip(reason)) => {
                             results.skipped.push(Skipped {
                                 backend: backend.name().to_string(),
-                                mechanism: mechanism.as_str().to_string(),
+                                mechanism: name.to_string(),
                                 suite: Some(suite.name.clone()),
                                 reason: format!("{id}: {reason}"),
                             });

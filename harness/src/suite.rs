@@ -6,7 +6,7 @@
 //! samples per repetition and the number of repetitions. See `suites/foreign.toml` for an example.
 
 use crate::error::UsageError;
-use hookbench_model::{Body, Mechanism, Params, NUMERIC_AXES};
+use hookbench_model::{Body, Mechanism, ModelKind, Params, NUMERIC_AXES};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -86,14 +86,35 @@ pub struct Suite {
     pub hypothesis: String,
     /// What it measures.
     pub metric: Metric,
-    /// The model backend's mechanisms.
-    pub model_mechanisms: Vec<Mechanism>,
+    /// The mechanisms to measure, by backend name (`[backend.NAME] mechanisms = [...]`).
+    pub mechanisms: BTreeMap<String, Vec<SuiteMechanism>>,
     /// The axes fits run over.
     pub fits: Vec<FitAxis>,
     /// Resolved plans by profile name.
     pub profiles: BTreeMap<String, Plan>,
     /// Where the suite came from ("embedded:foreign.toml" or a path).
     pub source: String,
+}
+
+/// A mechanism a suite names for one backend, with the DESIGN.md model it realises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteMechanism {
+    /// The mechanism's results name, e.g. "chain-walk" (model backend).
+    pub name: String,
+    /// The dispatch model it realises.
+    pub model: ModelKind,
+}
+
+/// Checks a mechanism name for one backend and returns the model it realises, or why not.
+pub type MechanismCheck = fn(&str) -> Result<ModelKind, String>;
+
+/// The backends a suite may name, with the check of their mechanism names.
+pub const BACKENDS: [(&str, MechanismCheck); 1] = [("model", model_mechanism)];
+
+fn model_mechanism(name: &str) -> Result<ModelKind, String> {
+    name.parse::<Mechanism>()
+        .map(Mechanism::model)
+        .map_err(|e| e.to_string())
 }
 
 /// Upper bounds on every axis; a value above them is rejected as absurd (exit code 2).
@@ -150,22 +171,32 @@ impl Suite {
                 raw.metric
             ))
         })?;
-        let mut model_mechanisms = Vec::new();
-        if let Some(model) = raw.backend.get("model") {
-            for m in &model.mechanisms {
-                model_mechanisms.push(m.parse::<Mechanism>().map_err(|e| bad(e.to_string()))?);
+        let mut mechanisms = BTreeMap::new();
+        for (backend, table) in &raw.backend {
+            let Some((_, check)) = BACKENDS.iter().find(|(b, _)| b == backend) else {
+                return Err(bad(format!(
+                    "[backend.{backend}]: unknown backend; this version of hookbench has {}",
+                    BACKENDS
+                        .iter()
+                        .map(|(b, _)| format!("[backend.{b}]"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            if let Some(dup) = first_duplicate(&table.mechanisms) {
+                return Err(bad(format!("[backend.{backend}] lists mechanism '{dup}' twice")));
+            }
+            let mut list = Vec::new();
+            for m in &table.mechanisms {
+                let model = check(m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
+                list.push(SuiteMechanism { name: m.clone(), model });
+            }
+            if !list.is_empty() {
+                mechanisms.insert(backend.clone(), list);
             }
         }
-        if model_mechanisms.is_empty() {
+        if mechanisms.is_empty() {
             return Err(bad("no mechanisms: add [backend.model] mechanisms = [...]".into()));
-        }
-        if let Some(other) = raw.backend.keys().find(|k| k.as_str() != "model") {
-            return Err(bad(format!(
-                "[backend.{other}]: this version of hookbench has only the model backend; use [backend.model]"
-            )));
-        }
-        if let Some(dup) = first_duplicate(&model_mechanisms) {
-            return Err(bad(format!("[backend.model] lists mechanism '{dup}' twice")));
         }
         if raw.name.trim().is_empty() {
             return Err(bad("name = \"\" is empty: give the suite a name".into()));
@@ -296,11 +327,16 @@ impl Suite {
             claim: raw.claim,
             hypothesis: raw.hypothesis,
             metric,
-            model_mechanisms,
+            mechanisms,
             fits,
             profiles,
             source: source.to_string(),
         })
+    }
+
+    /// The mechanisms this suite names for `backend` (empty when it names none).
+    pub fn mechanisms_for(&self, backend: &str) -> &[SuiteMechanism] {
+        self.mechanisms.get(backend).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// The plan for `profile`, or a [`UsageError`] naming the profiles this suite has.
@@ -552,7 +588,7 @@ sweep.working_set = [1, 10, 100]
         let e = err_of(&format!(
             "{HEAD}[backend.kernel]\nmechanisms = [\"chain-walk\"]\n{prof}"
         ));
-        assert!(e.contains("[backend.kernel]"), "{e}");
+        assert!(e.contains("[backend.kernel]: unknown backend"), "{e}");
         let e = err_of(&format!("{HEAD}{prof}[profiles.smok]\nsamples = 5\nrepetitions = 1\n"));
         assert!(e.contains("unknown profile [profiles.smok]"), "{e}");
         let e = err_of(&format!("{HEAD}{prof}sweep.programs = [1, 1, 2]\n"));

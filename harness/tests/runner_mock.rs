@@ -3,8 +3,7 @@
 use hookbench::backend::{Backend, CellError, CellSpec, Measured};
 use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_TXT, RESULTS_JSON};
 use hookbench::runner::{run, RunConfig};
-use hookbench::suite::Suite;
-use hookbench_model::Mechanism;
+use hookbench::suite::{Suite, SuiteMechanism};
 use hookbench_reports::{cell_id, Cell, Results};
 use std::collections::BTreeMap;
 
@@ -19,8 +18,8 @@ impl Backend for Mock {
     fn name(&self) -> &'static str {
         "mock"
     }
-    fn mechanisms(&self, suite: &Suite) -> Vec<Mechanism> {
-        suite.model_mechanisms.clone()
+    fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
+        suite.mechanisms_for("model")
     }
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
@@ -30,11 +29,7 @@ impl Backend for Mock {
         if Some(p.programs) == self.skip_at {
             return Err(CellError::Skip("mock limit reached: programs".into()));
         }
-        let scale = if spec.mechanism == Mechanism::ChainWalk {
-            2.0
-        } else {
-            1.0
-        };
+        let scale = if spec.mechanism.name == "chain-walk" { 2.0 } else { 1.0 };
         let truth = 5.0 + scale * f64::from(p.programs) + 0.5 * f64::from(p.foreign);
         let points: Vec<f64> = (0..spec.samples)
             .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
@@ -43,14 +38,14 @@ impl Backend for Mock {
             id: cell_id(
                 &spec.suite.name,
                 "mock",
-                spec.mechanism.as_str(),
+                &spec.mechanism.name,
                 spec.suite.metric.as_str(),
                 &p,
             ),
             suite: spec.suite.name.clone(),
             backend: "mock".into(),
-            model: spec.mechanism.model(),
-            mechanism: spec.mechanism.as_str().into(),
+            model: spec.mechanism.model,
+            mechanism: spec.mechanism.name.clone(),
             metric: spec.suite.metric.as_str().into(),
             unit: "ns".into(),
             params: p,
