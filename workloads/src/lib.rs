@@ -28,8 +28,10 @@
 #![warn(missing_docs)]
 
 mod attach;
+pub mod cgroupfs;
 pub mod error;
 pub mod layout;
+pub mod seccomp;
 mod world;
 
 pub use error::BuildError;
