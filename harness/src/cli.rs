@@ -3,6 +3,7 @@
 use crate::backend::Backend;
 use crate::env::Environment;
 use crate::error::UsageError;
+use crate::kernel_backend::KernelBackend;
 use crate::measure::clock::Clock;
 use crate::model_backend::ModelBackend;
 use crate::output::{self, RunDir};
@@ -36,15 +37,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Internal: a kernel-backend worker process (installs per-task state, measures, prints a
+    /// report line). Started by `hookbench run`; not for direct use.
+    #[command(hide = true)]
+    Worker {
+        /// Worker kind: "seccomp".
+        kind: String,
+        /// The request, as JSON.
+        request: String,
+    },
 }
 
 /// Which backend(s) to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
-    /// Every backend this machine can run (this version: the userspace model).
+    /// Every backend this machine can run: the userspace model, and the kernel backend.
     Auto,
     /// The userspace model of every dispatch model; unprivileged, runs anywhere.
     Model,
+    /// The running kernel's mechanisms (this version: seccomp filter stacks).
+    Kernel,
 }
 
 /// The profiles.
@@ -100,6 +112,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Run(args) => run(&args),
         Command::List => emit(&list_text()?),
         Command::Doctor { json } => doctor(json),
+        Command::Worker { kind, request } => worker(&kind, &request),
     }
 }
 
@@ -145,9 +158,23 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             serde_json::to_value(info).context("cannot encode the clock")?,
         );
     }
-    let mut backends: Vec<Box<dyn Backend>> = match args.backend {
-        BackendChoice::Auto | BackendChoice::Model => vec![Box::new(ModelBackend::new(clock))],
+    let exe = std::env::current_exe().context("cannot find this hookbench binary to start workers")?;
+    let seccomp = if env.seccomp.available {
+        Ok(())
+    } else {
+        Err(env
+            .seccomp
+            .reason
+            .clone()
+            .unwrap_or_else(|| "seccomp is not available".to_string()))
     };
+    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
+    if matches!(args.backend, BackendChoice::Auto | BackendChoice::Model) {
+        backends.push(Box::new(ModelBackend::new(clock)));
+    }
+    if matches!(args.backend, BackendChoice::Auto | BackendChoice::Kernel) {
+        backends.push(Box::new(KernelBackend::new(exe, seccomp)));
+    }
     let config = RunConfig {
         suites,
         profile: args.profile.as_str().to_string(),
@@ -218,11 +245,12 @@ pub fn list_text() -> Result<String, UsageError> {
         let _ = writeln!(s, "      cells: {}", sizes.join(", "));
     }
     let _ = writeln!(s, "\nbackends:");
+    let _ = writeln!(s, "  model   userspace model of every dispatch model, unprivileged");
     let _ = writeln!(
         s,
-        "  model   available: userspace model of every dispatch model, unprivileged"
+        "  kernel  the running kernel: seccomp filter stacks (cgroup-bpf, Landlock, BPF LSM to come)"
     );
-    let _ = writeln!(s, "  (kernel and kmod are not part of this version)");
+    let _ = writeln!(s, "  (kmod is not part of this version)");
     let _ = writeln!(s, "\naxes:");
     let meaning = [
         ("programs", "N programs in effect on the measured hook"),
@@ -271,6 +299,23 @@ fn doctor(json: bool) -> anyhow::Result<()> {
         .map(|(label, value)| format!("{label:<width$}  {value}\n"))
         .collect();
     emit(&text)
+}
+
+/// Runs a worker of the kernel backend in this (freshly exec'd, single-threaded) process.
+///
+/// Errors: an unknown kind or a request that is not valid JSON ([`UsageError`]).
+fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
+    use hookbench_workloads::seccomp;
+    match kind {
+        "seccomp" => {
+            let req: seccomp::WorkerRequest = serde_json::from_str(request)
+                .map_err(|e| UsageError::new(format!("worker seccomp: bad request '{request}': {e}")))?;
+            // Installs the filters on this (the main) thread, then measures on it.
+            let report = seccomp::run_worker(&req);
+            emit(&format!("{}\n", seccomp::format_report_line(&report)))
+        }
+        other => Err(UsageError::new(format!("unknown worker kind '{other}': expected seccomp")).into()),
+    }
 }
 
 /// Writes `text` to stdout. A closed pipe (`hookbench list | head -1`) is not an error: the reader

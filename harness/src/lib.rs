@@ -5,6 +5,7 @@ pub mod backend;
 pub mod cli;
 pub mod env;
 pub mod error;
+pub mod kernel_backend;
 pub mod measure;
 pub mod model_backend;
 pub mod output;

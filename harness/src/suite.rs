@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The suites shipped with hookbench, as (file name, TOML text): one per claim of DESIGN.md that
-/// the model can answer (1-6), in claim order, then `scaling` (throughput at P CPUs). Together they
-/// are the default suite of `hookbench run`.
-pub const EMBEDDED: [(&str, &str); 7] = [
+/// the model can answer (1-6), in claim order, then `scaling` (throughput at P CPUs), then the
+/// kernel backend's `seccomp` (claim 7). Together they are the default suite of `hookbench run`;
+/// each backend runs the mechanisms a suite names for it.
+pub const EMBEDDED: [(&str, &str); 8] = [
     ("foreign.toml", include_str!("../../suites/foreign.toml")),
     ("programs.toml", include_str!("../../suites/programs.toml")),
     ("cgroup-handles.toml", include_str!("../../suites/cgroup-handles.toml")),
@@ -21,6 +22,7 @@ pub const EMBEDDED: [(&str, &str); 7] = [
     ("metadata.toml", include_str!("../../suites/metadata.toml")),
     ("working-set.toml", include_str!("../../suites/working-set.toml")),
     ("scaling.toml", include_str!("../../suites/scaling.toml")),
+    ("seccomp.toml", include_str!("../../suites/seccomp.toml")),
 ];
 
 /// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
@@ -109,7 +111,10 @@ pub struct SuiteMechanism {
 pub type MechanismCheck = fn(&str) -> Result<ModelKind, String>;
 
 /// The backends a suite may name, with the check of their mechanism names.
-pub const BACKENDS: [(&str, MechanismCheck); 1] = [("model", model_mechanism)];
+pub const BACKENDS: [(&str, MechanismCheck); 2] = [
+    ("model", model_mechanism),
+    ("kernel", crate::kernel_backend::kernel_mechanism),
+];
 
 fn model_mechanism(name: &str) -> Result<ModelKind, String> {
     name.parse::<Mechanism>()
@@ -489,7 +494,7 @@ mod tests {
     #[test]
     fn every_shipped_suite_parses_with_all_profiles() {
         let suites = embedded().expect("shipped suites parse");
-        assert_eq!(suites.len(), 7);
+        assert_eq!(suites.len(), 8);
         for s in &suites {
             for p in PROFILES {
                 let plan = s.plan(p).expect("profile present");
@@ -497,7 +502,7 @@ mod tests {
             }
         }
         let claims: Vec<_> = suites.iter().filter_map(|s| s.claim).collect();
-        assert_eq!(claims, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(claims, vec![1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[test]
@@ -588,7 +593,9 @@ sweep.working_set = [1, 10, 100]
         let e = err_of(&format!(
             "{HEAD}[backend.kernel]\nmechanisms = [\"chain-walk\"]\n{prof}"
         ));
-        assert!(e.contains("[backend.kernel]: unknown backend"), "{e}");
+        assert!(e.contains("[backend.kernel] unknown mechanism 'chain-walk'"), "{e}");
+        let e = err_of(&format!("{HEAD}[backend.bogus]\nmechanisms = [\"x\"]\n{prof}"));
+        assert!(e.contains("[backend.bogus]: unknown backend"), "{e}");
         let e = err_of(&format!("{HEAD}{prof}[profiles.smok]\nsamples = 5\nrepetitions = 1\n"));
         assert!(e.contains("unknown profile [profiles.smok]"), "{e}");
         let e = err_of(&format!("{HEAD}{prof}sweep.programs = [1, 1, 2]\n"));
@@ -614,7 +621,7 @@ sweep.working_set = [1, 10, 100]
 
     #[test]
     fn resolve_names_files_and_unknowns() {
-        assert_eq!(resolve(None).expect("default").len(), 7);
+        assert_eq!(resolve(None).expect("default").len(), 8);
         assert_eq!(resolve(Some("attach")).expect("by name")[0].name, "attach");
         let e = resolve(Some("nosuch")).expect_err("unknown");
         assert!(e.to_string().contains("unknown suite 'nosuch'"));

@@ -113,7 +113,7 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
         &out,
     );
     assert_usage_error(&["run", "--profile", "huge", "--out", o], "huge", &out);
-    assert_usage_error(&["run", "--backend", "kernel", "--out", o], "kernel", &out);
+    assert_usage_error(&["run", "--backend", "kmod", "--out", o], "kmod", &out);
 
     let bad_toml = tmp.path().join("bad.toml");
     std::fs::write(&bad_toml, "name = \"x\"\n[[[ not toml").expect("write");
@@ -213,4 +213,51 @@ fn list_and_doctor_describe_suites_and_machine() {
         .success()
         .stdout(predicate::str::contains("cgroup v2").and(predicate::str::contains("perf counters")))
         .stdout(predicate::str::contains("clock"));
+}
+
+#[test]
+fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            "seccomp",
+            "--profile",
+            "smoke",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    if let Some(skip) = results
+        .skipped
+        .iter()
+        .find(|s| s.reason.contains("cannot be installed"))
+    {
+        eprintln!("SKIPPED: seccomp is not available on this machine: {}", skip.reason);
+        return;
+    }
+    assert!(results
+        .cells
+        .iter()
+        .all(|c| c.backend == "kernel" && c.model.as_str() == "task-chain"));
+    let arg = fit(&results, "seccomp", "seccomp-arg-load", "programs");
+    let nr = fit(&results, "seccomp", "seccomp-nr-only", "programs");
+    assert_eq!((arg.len(), nr.len()), (1, 1), "{:?}", results.skipped);
+    // Argument-loading filters all run: a positive per-filter cost whose CI excludes zero.
+    assert!(arg[0].slope_ci95[0] > 0.0, "arg-load slope {:?}", arg[0].slope_ci95);
+    // The action cache skips number-only filters: their slope is within noise of zero.
+    assert!(
+        nr[0].slope.abs() < arg[0].slope / 4.0,
+        "nr-only {} vs arg-load {}",
+        nr[0].slope,
+        arg[0].slope
+    );
+    let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
+    assert!(evidence.contains("backend: kernel"), "{evidence}");
 }
