@@ -3,9 +3,10 @@
 # otherwise prints the exact command to run. Sourced by scripts/run and scripts/test.
 set -euo pipefail
 
-# Debian/Ubuntu package names; dnf names follow in DNF_PACKAGES.
-APT_PACKAGES=(gcc libc6-dev pkg-config)
-DNF_PACKAGES=(gcc glibc-devel pkgconf-pkg-config)
+# Debian/Ubuntu package names (clang builds the BPF C programs; libelf and zlib headers are
+# needed by libbpf-rs's bundled libbpf); dnf names follow in DNF_PACKAGES.
+APT_PACKAGES=(gcc libc6-dev pkg-config clang libelf-dev zlib1g-dev)
+DNF_PACKAGES=(gcc glibc-devel pkgconf-pkg-config clang elfutils-libelf-devel zlib-devel)
 
 hookbench_deps() {
     if ! command -v cargo >/dev/null 2>&1; then

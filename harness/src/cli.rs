@@ -3,7 +3,7 @@
 use crate::backend::Backend;
 use crate::env::Environment;
 use crate::error::UsageError;
-use crate::kernel_backend::KernelBackend;
+use crate::kernel_backend::{KernelBackend, KernelSupport};
 use crate::measure::clock::Clock;
 use crate::model_backend::ModelBackend;
 use crate::output::{self, RunDir};
@@ -12,6 +12,8 @@ use crate::suite::{self, Suite};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// hookbench: measures per-task chains of security programs against per-cgroup effective arrays on
 /// kernel hooks, and writes results a kernel developer can paste into a reply.
@@ -37,11 +39,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove what killed runs left behind: their cgroup subtrees and worker processes.
+    Cleanup,
     /// Internal: a kernel-backend worker process (installs per-task state, measures, prints a
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
     Worker {
-        /// Worker kind: "seccomp".
+        /// Worker kind: "seccomp" or "landlock".
         kind: String,
         /// The request, as JSON.
         request: String,
@@ -113,6 +117,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::List => emit(&list_text()?),
         Command::Doctor { json } => doctor(json),
         Command::Worker { kind, request } => worker(&kind, &request),
+        Command::Cleanup => cleanup(),
     }
 }
 
@@ -159,21 +164,26 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         );
     }
     let exe = std::env::current_exe().context("cannot find this hookbench binary to start workers")?;
-    let seccomp = if env.seccomp.available {
-        Ok(())
-    } else {
-        Err(env
-            .seccomp
-            .reason
-            .clone()
-            .unwrap_or_else(|| "seccomp is not available".to_string()))
+    let available = |probe: &crate::env::Probe, what: &str| {
+        if probe.available {
+            Ok(())
+        } else {
+            Err(probe
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("{what} is not available")))
+        }
+    };
+    let support = KernelSupport {
+        seccomp: available(&env.seccomp, "seccomp"),
+        landlock: available(&env.landlock_abi, "Landlock"),
     };
     let mut backends: Vec<Box<dyn Backend>> = Vec::new();
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Model) {
         backends.push(Box::new(ModelBackend::new(clock)));
     }
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Kernel) {
-        backends.push(Box::new(KernelBackend::new(exe, seccomp)));
+        backends.push(Box::new(KernelBackend::new(exe, support)));
     }
     let config = RunConfig {
         suites,
@@ -181,6 +191,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
         environment,
         progress: !args.no_progress,
+        stop: stop_on_signals()?,
     };
     let mut run_dir = RunDir::create(&dir)?;
     eprintln!(
@@ -301,6 +312,38 @@ fn doctor(json: bool) -> anyhow::Result<()> {
     emit(&text)
 }
 
+/// Installs SIGINT and SIGTERM handlers that set the returned flag (the runner stops before the
+/// next cell and saves what it has); a second signal ends the process at once with exit code 130.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, crate::error::EXIT_INTERRUPTED, Arc::clone(&stop))
+            .context("cannot install the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install the signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// `hookbench cleanup`: removes what killed runs left behind (their `hookbench-<pid>-*` cgroup
+/// subtrees, and the processes in them). BPF programs were attached through links, which the
+/// kernel detaches when the process that held them dies.
+fn cleanup() -> anyhow::Result<()> {
+    use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2};
+    let cg = Cgroup2::detect().context("cannot find the cgroup v2 mount")?;
+    let removed = cleanup_stale(&cg).context("cannot remove stale hookbench cgroups")?;
+    let mut text = String::new();
+    for path in &removed {
+        text.push_str(&format!("removed {}\n", path.display()));
+    }
+    text.push_str(&format!(
+        "hookbench cleanup: {} stale run(s) removed under {}\n",
+        removed.len(),
+        cg.mount().display()
+    ));
+    emit(&text)
+}
+
 /// Runs a worker of the kernel backend in this (freshly exec'd, single-threaded) process.
 ///
 /// Errors: an unknown kind or a request that is not valid JSON ([`UsageError`]).
@@ -314,7 +357,15 @@ fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
             let report = seccomp::run_worker(&req);
             emit(&format!("{}\n", seccomp::format_report_line(&report)))
         }
-        other => Err(UsageError::new(format!("unknown worker kind '{other}': expected seccomp")).into()),
+        "landlock" => {
+            use hookbench_workloads::landlock;
+            let req: landlock::LandlockWorkerRequest = serde_json::from_str(request)
+                .map_err(|e| UsageError::new(format!("worker landlock: bad request '{request}': {e}")))?;
+            // Restricts this (the main) thread, then measures on it.
+            let report = landlock::run_landlock_worker(&req);
+            emit(&format!("{}\n", landlock::format_landlock_report_line(&report)))
+        }
+        other => Err(UsageError::new(format!("unknown worker kind '{other}': expected seccomp or landlock")).into()),
     }
 }
 

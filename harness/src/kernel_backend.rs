@@ -1,16 +1,18 @@
-//! The `kernel` backend: mechanisms that shipped, measured on the running kernel. This version: seccomp filter stacks (per-task chains), timed in re-exec'd worker processes.
+//! The `kernel` backend: mechanisms that shipped, measured on the running kernel: seccomp filter stacks and Landlock domains (per-task chains) timed in re-exec'd worker processes.
 //!
-//! Seccomp filters belong to the task that installs them and cannot be removed, so each
-//! measurement runs in a fresh `hookbench worker seccomp '<request>'` process (exec'd, never a
-//! fork of the multi-threaded harness) that installs N filters and times `getppid()`; the harness
-//! collects its samples. The zero-filter worker is the native syscall cost and is the baseline.
+//! Seccomp filters and Landlock layers belong to the task that installs them and cannot be
+//! removed, so each measurement runs in a fresh `hookbench worker KIND '<request>'` process
+//! (exec'd, never a fork of the multi-threaded harness) that installs the chain and times the
+//! trigger; the harness collects its samples. The worker with an empty chain (the native
+//! syscall) is the baseline.
 
 use crate::backend::{Backend, CellError, CellSpec, Measured};
 use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
 use crate::suite::Metric;
 use hookbench_model::{ModelKind, Params};
 use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
-use hookbench_workloads::seccomp::{spawn_worker, FilterBody, WorkerRequest};
+use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
+use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigger, WorkerRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -20,6 +22,9 @@ pub const NAME: &str = "kernel";
 /// Syscalls per timed sample in a seccomp worker (about 80 ns each natively, so a sample lasts
 /// tens of microseconds: the clock's own cost is negligible).
 pub const SECCOMP_BATCH: u64 = 500;
+
+/// `open()`+`close()` pairs per timed sample in a Landlock worker (about 1 us each).
+pub const LANDLOCK_BATCH: u64 = 50;
 
 /// The kernel backend's mechanisms, with the DESIGN.md model each realises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,29 +36,47 @@ pub enum KernelMechanism {
     /// A stack of filters whose result depends only on the syscall number and arch: the action
     /// cache (`seccomp_cache_check_allow`) skips the whole chain.
     SeccompNrOnly,
+    /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, the trigger of
+    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf.
+    SeccompSocket,
+    /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()` of an
+    /// allowed file `depth` directories down: every layer is checked for every path component
+    /// (security/landlock/fs.c `is_access_to_paths_allowed`).
+    Landlock,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 2] = [KernelMechanism::SeccompArgLoad, KernelMechanism::SeccompNrOnly];
+    pub const ALL: [KernelMechanism; 4] = [
+        KernelMechanism::SeccompArgLoad,
+        KernelMechanism::SeccompNrOnly,
+        KernelMechanism::SeccompSocket,
+        KernelMechanism::Landlock,
+    ];
 
-    /// The results name: "seccomp-arg-load" or "seccomp-nr-only".
+    /// The results name, e.g. "seccomp-arg-load".
     pub fn as_str(self) -> &'static str {
         match self {
             KernelMechanism::SeccompArgLoad => "seccomp-arg-load",
             KernelMechanism::SeccompNrOnly => "seccomp-nr-only",
+            KernelMechanism::SeccompSocket => "seccomp-socket",
+            KernelMechanism::Landlock => "landlock",
         }
     }
 
-    /// The dispatch model the mechanism realises (a seccomp stack is a per-task chain).
+    /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
+    /// per-task chains.
     pub fn model(self) -> ModelKind {
         ModelKind::TaskChain
     }
 
-    fn body(self) -> FilterBody {
+    /// The filter body and timed syscall of a seccomp mechanism, `None` for the others.
+    fn seccomp(self) -> Option<(FilterBody, Trigger)> {
         match self {
-            KernelMechanism::SeccompArgLoad => FilterBody::ArgLoad,
-            KernelMechanism::SeccompNrOnly => FilterBody::NrOnly,
+            KernelMechanism::SeccompArgLoad => Some((FilterBody::ArgLoad, Trigger::Getppid)),
+            KernelMechanism::SeccompNrOnly => Some((FilterBody::NrOnly, Trigger::Getppid)),
+            KernelMechanism::SeccompSocket => Some((FilterBody::ArgLoad, Trigger::Socket)),
+            KernelMechanism::Landlock => None,
         }
     }
 }
@@ -72,34 +95,77 @@ pub fn kernel_mechanism(name: &str) -> Result<ModelKind, String> {
         })
 }
 
-/// The kernel backend. Keeps the native (zero-filter) samples per repetition count, measured once.
+/// What the machine offers the kernel backend, from the environment probe: `Err(reason)` for a
+/// mechanism the kernel lacks.
+#[derive(Debug, Clone)]
+pub struct KernelSupport {
+    /// Seccomp filters can be installed.
+    pub seccomp: Result<(), String>,
+    /// Landlock is enabled.
+    pub landlock: Result<(), String>,
+}
+
+/// Per-repetition samples (ns) of one worker configuration.
+type Reps = Vec<Vec<f64>>;
+
+/// The kernel backend. Keeps the baselines (empty chains) it measured, keyed by what they depend
+/// on, so a sweep measures each once.
 pub struct KernelBackend {
     exe: PathBuf,
-    /// `Err(reason)` when seccomp filters cannot be installed here (from the environment probe).
-    seccomp: Result<(), String>,
-    native: HashMap<(usize, usize), Vec<Vec<f64>>>,
+    support: KernelSupport,
+    scratch: PathBuf,
+    baselines: HashMap<(KernelMechanism, u32, usize, usize), Reps>,
 }
 
 impl KernelBackend {
-    /// A kernel backend whose workers are `exe` (this binary); `seccomp` says whether seccomp
-    /// filters can be installed here, or why not.
-    pub fn new(exe: PathBuf, seccomp: Result<(), String>) -> KernelBackend {
+    /// A kernel backend whose workers are `exe` (this binary), on a machine offering `support`.
+    /// Landlock workers build their directory chains under a fresh directory in the system's
+    /// temporary directory, removed when the backend is dropped.
+    pub fn new(exe: PathBuf, support: KernelSupport) -> KernelBackend {
+        let scratch = std::env::temp_dir().join(format!(
+            "hookbench-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
         KernelBackend {
             exe,
-            seccomp,
-            native: HashMap::new(),
+            support,
+            scratch,
+            baselines: HashMap::new(),
         }
     }
 
-    /// Runs one worker per repetition and returns each one's per-syscall samples (ns).
-    fn workers(&self, body: FilterBody, filters: u32, spec: &CellSpec<'_>) -> Result<Vec<Vec<f64>>, CellError> {
+    fn check_support(&self, mechanism: KernelMechanism) -> Result<(), CellError> {
+        let (what, support) = match mechanism {
+            KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
+            _ => ("seccomp filters", &self.support.seccomp),
+        };
+        support
+            .clone()
+            .map_err(|reason| CellError::Skip(format!("{what} not available on this kernel: {reason}")))
+    }
+
+    /// Runs one seccomp worker per repetition; each returns `samples` per-syscall figures (ns),
+    /// or, with `install`, the time of each of its `filters` installs.
+    fn seccomp_workers(
+        &self,
+        (body, trigger): (FilterBody, Trigger),
+        filters: u32,
+        spec: &CellSpec<'_>,
+        install: bool,
+    ) -> Result<Reps, CellError> {
         let mut reps = Vec::with_capacity(spec.repetitions);
         for _ in 0..spec.repetitions {
             let req = WorkerRequest {
                 body,
                 filters,
-                samples: spec.samples,
-                batch: SECCOMP_BATCH,
+                // An install-only worker measures one syscall, to keep it short.
+                samples: if install { 1 } else { spec.samples },
+                batch: if install { 1 } else { SECCOMP_BATCH },
+                trigger,
             };
             let report = spawn_worker(&self.exe, &["worker", "seccomp"], &req)
                 .map_err(|e| CellError::Fatal(anyhow::anyhow!("seccomp worker failed: {e}")))?;
@@ -107,93 +173,209 @@ impl KernelBackend {
                 // The kernel refused (e.g. the seccomp instruction budget): this cell only.
                 return Err(CellError::Skip(error));
             }
-            reps.push(report.samples_ns);
+            reps.push(if install { report.install_ns } else { report.samples_ns });
         }
         Ok(reps)
     }
 
-    fn seccomp_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        if let Err(reason) = &self.seccomp {
-            return Err(CellError::Skip(format!(
-                "seccomp filters cannot be installed here: {reason}"
-            )));
+    /// Runs Landlock workers: per repetition one worker with `layers` layers timing `samples`
+    /// opens at `dir_depth`; with `install`, enough 16-layer workers to time `samples` installs.
+    fn landlock_workers(
+        &self,
+        layers: u32,
+        dir_depth: u32,
+        spec: &CellSpec<'_>,
+        install: bool,
+    ) -> Result<Reps, CellError> {
+        std::fs::create_dir_all(&self.scratch)
+            .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create {}: {e}", self.scratch.display())))?;
+        let mut reps = Vec::with_capacity(spec.repetitions);
+        for _ in 0..spec.repetitions {
+            let mut values = Vec::with_capacity(spec.samples);
+            while values.len() < spec.samples.max(1) {
+                let req = LandlockWorkerRequest {
+                    layers: if install { LANDLOCK_MAX_NUM_LAYERS } else { layers },
+                    dir_depth: dir_depth.max(1),
+                    samples: if install { 1 } else { spec.samples },
+                    batch: LANDLOCK_BATCH,
+                    root: self.scratch.clone(),
+                };
+                let report = spawn_landlock_worker(&self.exe, &["worker", "landlock"], &req)
+                    .map_err(|e| CellError::Fatal(anyhow::anyhow!("landlock worker failed: {e}")))?;
+                if let Some(error) = report.error {
+                    return Err(CellError::Skip(error));
+                }
+                if install {
+                    values.extend(report.install_ns);
+                } else {
+                    values = report.samples_ns;
+                    break;
+                }
+            }
+            values.truncate(spec.samples);
+            reps.push(values);
         }
+        Ok(reps)
+    }
+
+    fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
         if p.working_set != 1 || p.cpus != 1 || p.foreign != 0 {
             return Err(CellError::Skip(format!(
-                "seccomp cells measure one task on one CPU with every filter on the syscall: working_set = {}, cpus = {}, foreign = {} are not measured by this version",
-                p.working_set, p.cpus, p.foreign
+                "{} cells measure one task on one CPU with every program on the hook: working_set = {}, cpus = {}, foreign = {} are not measured by this version",
+                mechanism.as_str(),
+                p.working_set,
+                p.cpus,
+                p.foreign
             )));
         }
-        let key = (spec.samples, spec.repetitions);
-        let native = match self.native.get(&key) {
+        let depth = if mechanism == KernelMechanism::Landlock {
+            p.depth
+        } else {
+            0
+        };
+        let key = (mechanism, depth, spec.samples, spec.repetitions);
+        let native = match self.baselines.get(&key) {
             Some(n) => n.clone(),
             None => {
-                let n = self.workers(FilterBody::NrOnly, 0, spec)?;
-                self.native.insert(key, n.clone());
+                let n = match mechanism.seccomp() {
+                    Some((_, trigger)) => self.seccomp_workers((FilterBody::NrOnly, trigger), 0, spec, false)?,
+                    None => self.landlock_workers(0, depth, spec, false)?,
+                };
+                self.baselines.insert(key, n.clone());
                 n
             }
         };
-        let raw = self.workers(mechanism.body(), p.programs, spec)?;
-        let native_all: Vec<f64> = native.iter().flatten().copied().collect();
-        let base = Summary::from_values_ns(&native_all);
-        let raw_all: Vec<f64> = raw.iter().flatten().copied().collect();
-        let raw_summary = Summary::from_values_ns(&raw_all);
-        let points: Vec<f64> = raw_all.iter().map(|v| v - base.mean_ns).collect();
-        let s = Summary::from_values_ns(&points);
-        let mut hist = new_histogram_ps().map_err(|e| CellError::Fatal(anyhow::anyhow!("histogram: {e}")))?;
-        for v in &raw_all {
-            record_ps(&mut hist, (v.max(0.0) * PS_PER_NS).round() as u64);
-        }
-        let params = Params { tasks: 1, ..p };
-        let cell = Cell {
-            id: cell_id(&spec.suite.name, NAME, mechanism.as_str(), "hook_latency_ns", &params),
-            suite: spec.suite.name.clone(),
-            backend: NAME.to_string(),
-            model: mechanism.model(),
-            mechanism: mechanism.as_str().to_string(),
-            metric: "hook_latency_ns".to_string(),
-            unit: "ns".to_string(),
-            params,
-            samples: s.samples,
-            mean: s.mean_ns,
-            stddev: s.stddev_ns,
-            cv: raw_summary.cv,
-            p50: s.p50_ns,
-            p90: s.p90_ns,
-            p99: s.p99_ns,
-            p999: s.p999_ns,
-            max: s.max_ns,
-            baseline_subtracted: true,
-            baseline: Some(Baseline {
-                mean: base.mean_ns,
-                p50: base.p50_ns,
-                samples: base.samples,
-            }),
-            batch_k: Some(SECCOMP_BATCH),
-            repetitions: raw
-                .iter()
-                .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - base.mean_ns)
-                .collect(),
-            histogram_ps: histogram_to_base64(&hist).ok(),
-            accounting: Some(Accounting {
-                nodes_visited: match mechanism {
-                    KernelMechanism::SeccompArgLoad => u64::from(p.programs),
-                    KernelMechanism::SeccompNrOnly => 0,
-                },
-                programs_run: match mechanism {
-                    KernelMechanism::SeccompArgLoad => u64::from(p.programs),
-                    KernelMechanism::SeccompNrOnly => 0,
-                },
-                handles_checked: 0,
-                map_lookups: 0,
-            }),
-            breakdown: BTreeMap::new(),
-            throughput_hooks_per_sec: (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns),
-            counters: BTreeMap::new(),
+        let (raw, batch, runs) = match mechanism.seccomp() {
+            Some(seccomp) => {
+                let runs = if seccomp.0 == FilterBody::NrOnly {
+                    0
+                } else {
+                    u64::from(p.programs)
+                };
+                (
+                    self.seccomp_workers(seccomp, p.programs, spec, false)?,
+                    SECCOMP_BATCH,
+                    runs,
+                )
+            }
+            None => (
+                self.landlock_workers(p.programs, depth, spec, false)?,
+                LANDLOCK_BATCH,
+                u64::from(p.programs),
+            ),
         };
-        Ok(vec![Measured { cell, points }])
+        let params = Params {
+            tasks: 1,
+            cgroups: 0,
+            ..p
+        };
+        let mut m = build_cell(mechanism, spec, params, "hook_latency_ns", &raw, Some(&native))?;
+        m.cell.batch_k = Some(batch);
+        // Expected from the kernel's rules: the action cache skips a number-only chain; a
+        // Landlock check visits every layer.
+        m.cell.accounting = Some(Accounting {
+            nodes_visited: runs,
+            programs_run: runs,
+            handles_checked: 0,
+            map_lookups: 0,
+        });
+        Ok(vec![m])
     }
+
+    /// Install cost of one program on a task: a seccomp filter or a Landlock layer. A per-task
+    /// install touches only that task, so `cgroups` (descendants) does not enter; there is no
+    /// detach (neither can be removed).
+    fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let raw = match mechanism.seccomp() {
+            Some(seccomp) => {
+                let n = u32::try_from(spec.samples)
+                    .unwrap_or(u32::MAX)
+                    .min(max_filters(seccomp.0));
+                self.seccomp_workers(seccomp, n, spec, true)?
+            }
+            None => self.landlock_workers(LANDLOCK_MAX_NUM_LAYERS, spec.params.depth, spec, true)?,
+        };
+        let params = Params {
+            tasks: 1,
+            ..spec.params
+        };
+        let mut m = build_cell(mechanism, spec, params, "attach_latency_ns", &raw, None)?;
+        m.cell.batch_k = Some(1);
+        Ok(vec![m])
+    }
+}
+
+impl Drop for KernelBackend {
+    fn drop(&mut self) {
+        if self.scratch.exists() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+    }
+}
+
+/// A cell of `mechanism` from per-repetition samples (ns), less the mean of `baseline` when given
+/// (each sample shifted by it, so percentiles stay ordered).
+fn build_cell(
+    mechanism: KernelMechanism,
+    spec: &CellSpec<'_>,
+    params: Params,
+    metric: &str,
+    raw: &Reps,
+    baseline: Option<&Reps>,
+) -> Result<Measured, CellError> {
+    let raw_all: Vec<f64> = raw.iter().flatten().copied().collect();
+    if raw_all.is_empty() {
+        return Err(CellError::Skip(format!(
+            "{}: the workers returned no samples",
+            mechanism.as_str()
+        )));
+    }
+    let base = baseline.map(|b| Summary::from_values_ns(&b.iter().flatten().copied().collect::<Vec<_>>()));
+    let shift = base.as_ref().map(|b| b.mean_ns).unwrap_or(0.0);
+    let raw_summary = Summary::from_values_ns(&raw_all);
+    let points: Vec<f64> = raw_all.iter().map(|v| v - shift).collect();
+    let s = Summary::from_values_ns(&points);
+    let mut hist = new_histogram_ps().map_err(|e| CellError::Fatal(anyhow::anyhow!("histogram: {e}")))?;
+    for v in &raw_all {
+        record_ps(&mut hist, (v.max(0.0) * PS_PER_NS).round() as u64);
+    }
+    let cell = Cell {
+        id: cell_id(&spec.suite.name, NAME, mechanism.as_str(), metric, &params),
+        suite: spec.suite.name.clone(),
+        backend: NAME.to_string(),
+        model: mechanism.model(),
+        mechanism: mechanism.as_str().to_string(),
+        metric: metric.to_string(),
+        unit: "ns".to_string(),
+        params,
+        samples: s.samples,
+        mean: s.mean_ns,
+        stddev: s.stddev_ns,
+        cv: raw_summary.cv,
+        p50: s.p50_ns,
+        p90: s.p90_ns,
+        p99: s.p99_ns,
+        p999: s.p999_ns,
+        max: s.max_ns,
+        baseline_subtracted: base.is_some(),
+        baseline: base.as_ref().map(|b| Baseline {
+            mean: b.mean_ns,
+            p50: b.p50_ns,
+            samples: b.samples,
+        }),
+        batch_k: None,
+        repetitions: raw
+            .iter()
+            .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - shift)
+            .collect(),
+        histogram_ps: histogram_to_base64(&hist).ok(),
+        accounting: None,
+        breakdown: BTreeMap::new(),
+        throughput_hooks_per_sec: (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns),
+        counters: BTreeMap::new(),
+    };
+    Ok(Measured { cell, points })
 }
 
 impl Backend for KernelBackend {
@@ -202,16 +384,18 @@ impl Backend for KernelBackend {
     }
 
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        if spec.suite.metric != Metric::HookLatency {
-            return Err(CellError::Skip(format!(
-                "the kernel backend of this version measures hook_latency_ns only, not {}",
-                spec.suite.metric.as_str()
-            )));
-        }
         let mechanism = KernelMechanism::ALL
             .into_iter()
             .find(|m| m.as_str() == spec.mechanism.name)
             .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("unknown kernel mechanism {}", spec.mechanism.name)))?;
-        self.seccomp_cell(mechanism, spec)
+        self.check_support(mechanism)?;
+        match spec.suite.metric {
+            Metric::HookLatency => self.hook_cells(mechanism, spec),
+            Metric::AttachLatency => self.attach_cells(mechanism, spec),
+            Metric::MetadataBytes => Err(CellError::Skip(format!(
+                "{}: kernel-side metadata is measured as slab deltas, not in this version",
+                mechanism.as_str()
+            ))),
+        }
     }
 }

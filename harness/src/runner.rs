@@ -9,6 +9,8 @@ use hookbench_reports::{cell_id, Fit, Results, Skipped, SuiteInfo, SCHEMA};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -23,12 +25,15 @@ pub struct RunConfig {
     pub environment: serde_json::Value,
     /// Show progress bars (only when stderr is a terminal and not disabled).
     pub progress: bool,
+    /// Set by the SIGINT/SIGTERM handler: the run stops before the next cell, saving what it has.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Runs every suite of `config` on every backend into `dir`, journaling as it goes, and returns
 /// the finished results (also saved as `results.json` and `evidence.txt`).
 ///
-/// Errors: a backend's fatal error or an I/O error; everything measured before it stays saved.
+/// Errors: a backend's fatal error, an I/O error, or [`crate::error::Interrupted`] when
+/// `config.stop` was set; everything measured before it stays saved (`"complete": false`).
 pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunDir) -> anyhow::Result<Results> {
     let mut results = Results {
         schema: SCHEMA.to_string(),
@@ -75,6 +80,10 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
             for mechanism in backend.mechanisms(suite) {
                 let name = mechanism.name.as_str();
                 for params in &plan.points {
+                    if config.stop.load(Ordering::SeqCst) {
+                        bar.abandon();
+                        return Err(interrupted(dir));
+                    }
                     bar.set_message(format!("{} {} {}", suite.name, backend.name(), name));
                     let id = cell_id(&suite.name, backend.name(), name, suite.metric.as_str(), params);
                     let spec = CellSpec {
@@ -103,6 +112,11 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                         }
                         Err(CellError::Fatal(e)) => {
                             bar.abandon();
+                            // A signal also reaches the workers of the process group: report
+                            // the interruption, not the worker that died of it.
+                            if config.stop.load(Ordering::SeqCst) {
+                                return Err(interrupted(dir));
+                            }
                             return Err(e.context(format!("measuring {id}")));
                         }
                     }
@@ -182,6 +196,13 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
         }
     }
     fits
+}
+
+fn interrupted(dir: &RunDir) -> anyhow::Error {
+    crate::error::Interrupted {
+        dir: dir.path().display().to_string(),
+    }
+    .into()
 }
 
 /// A 64-bit FNV-1a hash of a cell id: the cell's seed, so reruns place objects identically.

@@ -261,3 +261,66 @@ fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
     let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
     assert!(evidence.contains("backend: kernel"), "{evidence}");
 }
+
+#[test]
+fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            "programs",
+            "--profile",
+            "smoke",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    if let Some(skip) = results
+        .skipped
+        .iter()
+        .find(|s| s.reason.contains("not available on this kernel"))
+    {
+        eprintln!("SKIPPED: {}", skip.reason);
+        return;
+    }
+    let layers: Vec<u32> = results
+        .cells
+        .iter()
+        .filter(|c| c.mechanism == "landlock")
+        .map(|c| c.params.programs)
+        .collect();
+    assert_eq!(layers, vec![0, 8, 16], "landlock cells");
+    let limit = results
+        .skipped
+        .iter()
+        .find(|s| s.mechanism == "landlock")
+        .expect("32 layers is past the kernel's limit");
+    assert!(
+        limit.reason.contains("LANDLOCK_MAX_NUM_LAYERS = 16") && limit.reason.contains("32"),
+        "{}",
+        limit.reason
+    );
+    // 16 layers cost more than none.
+    let mean_at = |n: u32| {
+        results
+            .cells
+            .iter()
+            .find(|c| c.mechanism == "landlock" && c.params.programs == n)
+            .map(|c| c.p50)
+            .expect("cell")
+    };
+    assert!(
+        mean_at(16) > mean_at(0),
+        "16 layers {} vs none {}",
+        mean_at(16),
+        mean_at(0)
+    );
+    let socket = fit(&results, "programs", "seccomp-socket", "programs");
+    assert!(socket.len() == 1 && socket[0].slope > 0.0, "{socket:?}");
+}

@@ -101,6 +101,7 @@ fn config() -> RunConfig {
         environment: serde_json::json!({"kernel_release": "test", "cpu_model": "mock", "nr_cpus": 1,
             "privileged": false, "clock": "mock", "clock_overhead_ns": 1.0}),
         progress: false,
+        stop: Default::default(),
     }
 }
 

@@ -28,8 +28,10 @@
 #![warn(missing_docs)]
 
 mod attach;
+pub mod cgroup_bpf;
 pub mod cgroupfs;
 pub mod error;
+pub mod landlock;
 pub mod layout;
 pub mod seccomp;
 mod world;

@@ -399,8 +399,15 @@ pub fn max_filters(body: FilterBody) -> u32 {
 /// [`max_filters`]), after installing the ones that fit; [`SeccompError::Install`] for any other
 /// errno.
 pub fn install_filters(body: FilterBody, n: u32) -> Result<(), SeccompError> {
+    install_filters_timed(body, n).map(|_| ())
+}
+
+/// [`install_filters`], returning the time of each `seccomp(SECCOMP_SET_MODE_FILTER)` call in ns,
+/// in install order (the per-task install cost held against a cgroup attach).
+pub fn install_filters_timed(body: FilterBody, n: u32) -> Result<Vec<f64>, SeccompError> {
+    let mut times_ns = Vec::with_capacity(n as usize);
     if n == 0 {
-        return Ok(());
+        return Ok(times_ns);
     }
     let inherited = thread_seccomp_filters().unwrap_or(0);
     nix::sys::prctl::set_no_new_privs().map_err(|errno| SeccompError::NoNewPrivs { errno })?;
@@ -410,6 +417,7 @@ pub fn install_filters(body: FilterBody, n: u32) -> Result<(), SeccompError> {
         filter: program.as_ptr().cast_mut(),
     };
     for index in 0..n {
+        let start = Instant::now();
         // SAFETY: `prog` points at `program`, which lives until the end of the function; the
         // kernel copies the instructions and does not keep the pointer.
         let rc = unsafe {
@@ -441,8 +449,9 @@ pub fn install_filters(body: FilterBody, n: u32) -> Result<(), SeccompError> {
                 }
             });
         }
+        times_ns.push(start.elapsed().as_nanos() as f64);
     }
-    Ok(())
+    Ok(times_ns)
 }
 
 /// `Seccomp_filters` of `/proc/thread-self/status` (the calling thread's chain length, Linux
@@ -455,27 +464,67 @@ fn thread_seccomp_filters() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Times the calling thread's syscalls: after one untimed warm-up batch, `n_samples` samples of
-/// `batch` calls each of `syscall(SYS_getppid, 0)` (a cheap syscall that always succeeds, with
-/// argument 0 = 0), timed with [`std::time::Instant`] (`CLOCK_MONOTONIC` through the vDSO, so
-/// the clock itself makes no syscall and runs no filter). Returns one value per sample: elapsed
-/// ns / `batch`, i.e. ns per syscall, including loop overhead (~1 ns). `batch = 0` is taken as 1.
+/// The syscall a worker times, so that the same trigger can be held against another mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// `getppid()`: the cheapest syscall, as the kernel's seccomp_benchmark.c uses.
+    #[default]
+    Getppid,
+    /// `socket(AF_INET, SOCK_DGRAM, 0)`: the syscall that fires `cgroup/sock_create` programs, so
+    /// seccomp chains and cgroup-bpf arrays are timed on the same trigger. Only `socket()` is
+    /// timed; the sockets of a sample are closed after it, untimed.
+    Socket,
+}
+
+/// Most sockets a `Socket` sample opens before closing them (file descriptors stay well under the
+/// usual limit of 1024).
+pub const MAX_SOCKET_BATCH: u64 = 512;
+
+/// Takes `n_samples` samples of `batch` calls of `getppid()` each (after one untimed warm-up batch)
+/// and returns the ns per call of each sample. Same as [`measure_trigger`] with [`Trigger::Getppid`].
 pub fn measure_syscall(n_samples: usize, batch: u64) -> Vec<f64> {
-    let batch = batch.max(1);
-    let run = || {
-        for _ in 0..batch {
-            // SAFETY: getppid takes no argument and cannot fail; the extra 0 is ignored.
-            std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid, 0 as libc::c_long) });
+    measure_trigger(Trigger::Getppid, n_samples, batch)
+}
+
+/// Takes `n_samples` samples of `batch` calls of `trigger` each (after one untimed warm-up batch),
+/// timed with `Instant` (CLOCK_MONOTONIC), and returns the ns per call of each sample. For
+/// [`Trigger::Socket`] the batch is capped at [`MAX_SOCKET_BATCH`] and the sockets are closed
+/// after each sample, outside the timed region; a failed `socket()` is not retried (its cost,
+/// usually an early EMFILE, is then what is timed).
+pub fn measure_trigger(trigger: Trigger, n_samples: usize, batch: u64) -> Vec<f64> {
+    let batch = match trigger {
+        Trigger::Getppid => batch.max(1),
+        Trigger::Socket => batch.clamp(1, MAX_SOCKET_BATCH),
+    };
+    let mut fds: Vec<libc::c_int> = Vec::with_capacity(batch as usize);
+    let mut run = || -> f64 {
+        let start = Instant::now();
+        match trigger {
+            Trigger::Getppid => {
+                for _ in 0..batch {
+                    // SAFETY: getppid takes no argument and cannot fail; the extra 0 is ignored.
+                    std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid, 0 as libc::c_long) });
+                }
+            }
+            Trigger::Socket => {
+                for _ in 0..batch {
+                    // SAFETY: plain socket(2) with constant arguments; the fd is closed below.
+                    fds.push(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) });
+                }
+            }
         }
+        let ns = start.elapsed().as_nanos() as f64 / batch as f64;
+        for fd in fds.drain(..) {
+            if fd >= 0 {
+                // SAFETY: fd was returned by socket() above and is closed once.
+                unsafe { libc::close(fd) };
+            }
+        }
+        ns
     };
     run();
-    (0..n_samples)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed().as_nanos() as f64 / batch as f64
-        })
-        .collect()
+    (0..n_samples).map(|_| run()).collect()
 }
 
 /// What a worker process is asked to do: install `filters` filters of `body`, then take
@@ -491,6 +540,9 @@ pub struct WorkerRequest {
     pub samples: usize,
     /// Syscalls per sample, 1..=[`MAX_WORKER_BATCH`].
     pub batch: u64,
+    /// The syscall timed (default `getppid`).
+    #[serde(default)]
+    pub trigger: Trigger,
 }
 
 /// What a worker reports, as one JSON line on its stdout ([`format_report_line`]).
@@ -504,6 +556,9 @@ pub struct WorkerReport {
     pub samples_ns: Vec<f64>,
     /// Why the worker could not measure (a [`SeccompError`] message), if it could not.
     pub error: Option<String>,
+    /// Time of each filter install, ns, in order ([`install_filters_timed`]).
+    #[serde(default)]
+    pub install_ns: Vec<f64>,
 }
 
 /// The worker's body: validates `req`, installs its filters into the *current* thread (and so
@@ -514,7 +569,7 @@ pub struct WorkerReport {
 pub fn run_worker(req: &WorkerRequest) -> WorkerReport {
     let outcome = validate_request(req).and_then(|()| {
         let before = thread_seccomp_filters();
-        install_filters(req.body, req.filters)?;
+        let install_ns = install_filters_timed(req.body, req.filters)?;
         if let (Some(before), Some(after)) = (before, thread_seccomp_filters()) {
             let expected = before.saturating_add(req.filters);
             if after != expected {
@@ -525,17 +580,18 @@ pub fn run_worker(req: &WorkerRequest) -> WorkerReport {
                 });
             }
         }
-        Ok(measure_syscall(req.samples, req.batch))
+        Ok((measure_trigger(req.trigger, req.samples, req.batch), install_ns))
     });
-    let (samples_ns, error) = match outcome {
-        Ok(samples) => (samples, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+    let (samples_ns, install_ns, error) = match outcome {
+        Ok((samples, install_ns)) => (samples, install_ns, None),
+        Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
     };
     WorkerReport {
         body: req.body,
         filters: req.filters,
         samples_ns,
         error,
+        install_ns,
     }
 }
 
@@ -567,6 +623,7 @@ pub fn format_report_line(report: &WorkerReport) -> String {
             filters: report.filters,
             samples_ns: Vec::new(),
             error: Some(format!("cannot serialize the report: {e}")),
+            install_ns: Vec::new(),
         };
         serde_json::to_string(&fallback).unwrap_or_default()
     });
@@ -807,6 +864,7 @@ mod tests {
                 filters: 0,
                 samples_ns: Vec::new(),
                 error: Some(format!("bad request argument: {other:?}")),
+                install_ns: Vec::new(),
             },
         };
         println!("\n{}", format_report_line(&report));
@@ -936,6 +994,7 @@ mod tests {
             filters: max + 1,
             samples: 1,
             batch: 1,
+            trigger: Trigger::Getppid,
         };
         let report = spawn_test_worker(&req);
         let err = report.error.expect("budget error");
@@ -959,6 +1018,7 @@ mod tests {
             filters: 1,
             samples: 0,
             batch: 1,
+            trigger: Trigger::Getppid,
         };
         let report = spawn_test_worker(&req);
         assert!(
@@ -974,6 +1034,7 @@ mod tests {
             filters: 0,
             samples: 1,
             batch: 1,
+            trigger: Trigger::Getppid,
         };
         let err = spawn_worker(Path::new("/bin/true"), &[], &req).expect_err("no report");
         assert!(matches!(err, SeccompError::NoReport { .. }), "{err}");
@@ -1010,6 +1071,7 @@ mod tests {
                         filters,
                         samples: SAMPLES_PER_ROUND,
                         batch: BATCH,
+                        trigger: Trigger::Getppid,
                     };
                     let report = spawn_test_worker(&req);
                     assert_eq!(report.error, None, "{req:?}");

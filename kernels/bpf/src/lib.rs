@@ -1,0 +1,543 @@
+//! hookbench's cgroup-bpf programs: BPF C (`src/bpf/hookbench.bpf.c`) beside Rust, one shared
+//! header (`src/bpf/hookbench.h`) as the C/Rust ABI, compiled by `build.rs` with clang and
+//! libbpf-cargo's `SkeletonBuilder`.
+//!
+//! The object holds one `cgroup/sock_create` program per [`SockBody`] (the measured hook:
+//! `BPF_CGROUP_INET_SOCK_CREATE`, run by `inet_create()` on every `socket(AF_INET*, ...)` of a
+//! task in the cgroup) and one program per [`ForeignHook`] (attach types that `socket()` and
+//! `close()` never run). A [`ProgramInstance`] opens the object and loads exactly one of its
+//! programs, with its own two maps (`hb_counter`, `hb_lookup`): N instances are N distinct
+//! kernel programs, as the DESIGN's "program" (each with its own counter or map) requires. One
+//! instance costs one ELF parse (~5.5 KiB), two `BPF_MAP_CREATE` and one `BPF_PROG_LOAD`
+//! (verification of a few instructions): well under a millisecond.
+//!
+//! Attachments are bpf_links ([`ProgramInstance::attach_cgroup`], `BPF_LINK_CREATE`): they are
+//! detached when the [`libbpf_rs::Link`] is dropped and by the kernel when the owning process
+//! dies, so a killed run leaves nothing attached. cgroup links always use `BPF_F_ALLOW_MULTI`
+//! semantics (`kernel/bpf/cgroup.c: cgroup_bpf_link_attach` -> `__cgroup_bpf_attach` with
+//! `BPF_F_ALLOW_MULTI`), and each attach recomputes the effective arrays of the cgroup and all
+//! its descendants (`update_effective_progs`). At most [`BPF_CGROUP_MAX_PROGS`] programs per
+//! cgroup and attach type (`-E2BIG`, reported as [`BpfError::MaxProgs`]).
+
+#![warn(missing_docs)]
+
+use std::ffi::c_void;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+pub use libbpf_rs;
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, Object, ObjectBuilder, Program};
+
+/// The libbpf-cargo skeleton of `hookbench.bpf.c` (generated into `OUT_DIR`), for typed access
+/// to the whole object. [`ProgramInstance`] loads the same object from [`OBJECT`] instead,
+/// because it needs owned objects (a skeleton borrows its storage).
+#[allow(clippy::all, clippy::pedantic, missing_docs, unsafe_op_in_unsafe_fn)]
+pub mod skel {
+    include!(concat!(env!("OUT_DIR"), "/hookbench.skel.rs"));
+}
+
+/// The compiled BPF object (ELF) of `src/bpf/hookbench.bpf.c`.
+pub static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hookbench.bpf.o"));
+
+/// The text of the C/Rust ABI header `src/bpf/hookbench.h`; the constants below mirror it (a
+/// unit test checks every one).
+pub const HEADER: &str = include_str!("bpf/hookbench.h");
+
+/// `HB_BODY_NULL`: the body returns "allow" at once.
+pub const HB_BODY_NULL: u32 = 0;
+/// `HB_BODY_COUNTER`: the body adds 1 to its counter map with an atomic add.
+pub const HB_BODY_COUNTER: u32 = 1;
+/// `HB_BODY_MAP_LOOKUP`: the body looks up [`HB_LOOKUP_KEY`] in its hash map.
+pub const HB_BODY_MAP_LOOKUP: u32 = 2;
+/// `HB_COUNTER_ENTRIES`: entries of each program's `hb_counter` array map (key `u32`, value `u64`).
+pub const HB_COUNTER_ENTRIES: u32 = 1;
+/// `HB_COUNTER_KEY`: the entry the counter body increments.
+pub const HB_COUNTER_KEY: u32 = 0;
+/// `HB_LOOKUP_ENTRIES`: entries of each program's `hb_lookup` hash map (key `u32`, value `u64`),
+/// all filled by [`ProgramInstance::load`].
+pub const HB_LOOKUP_ENTRIES: u32 = 16;
+/// `HB_LOOKUP_KEY`: the key the map-lookup body looks up (present).
+pub const HB_LOOKUP_KEY: u32 = 7;
+/// `HB_VERDICT_ALLOW`: what every program returns (1 = allow, for every attach type used).
+pub const HB_VERDICT_ALLOW: u32 = 1;
+
+// The keys the bodies use exist in their maps.
+const _: () = assert!(HB_LOOKUP_KEY < HB_LOOKUP_ENTRIES && HB_COUNTER_KEY < HB_COUNTER_ENTRIES);
+
+/// Most programs one cgroup may have attached per attach type (`BPF_CGROUP_MAX_PROGS` of
+/// `include/linux/bpf-cgroup-defs.h`, checked in `kernel/bpf/cgroup.c: __cgroup_bpf_attach`).
+pub const BPF_CGROUP_MAX_PROGS: usize = 64;
+
+/// The body of a measured (`cgroup/sock_create`) program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SockBody {
+    /// `hb_sock_null`: returns 1.
+    Null,
+    /// `hb_sock_counter`: atomic add on its `hb_counter` entry, returns 1.
+    Counter,
+    /// `hb_sock_lookup`: one `bpf_map_lookup_elem` on its `hb_lookup` hash map, returns 1.
+    MapLookup,
+}
+
+impl SockBody {
+    /// Every body.
+    pub const ALL: [SockBody; 3] = [SockBody::Null, SockBody::Counter, SockBody::MapLookup];
+
+    /// The program's name in the object.
+    pub fn prog_name(self) -> &'static str {
+        match self {
+            SockBody::Null => "hb_sock_null",
+            SockBody::Counter => "hb_sock_counter",
+            SockBody::MapLookup => "hb_sock_lookup",
+        }
+    }
+
+    /// The body's `HB_BODY_*` code of the ABI header.
+    pub fn abi_code(self) -> u32 {
+        match self {
+            SockBody::Null => HB_BODY_NULL,
+            SockBody::Counter => HB_BODY_COUNTER,
+            SockBody::MapLookup => HB_BODY_MAP_LOOKUP,
+        }
+    }
+
+    /// The results name: "null", "counter" or "map-lookup" (as hookbench-model's `Body`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SockBody::Null => "null",
+            SockBody::Counter => "counter",
+            SockBody::MapLookup => "map-lookup",
+        }
+    }
+}
+
+/// A "foreign" hook: a cgroup attach type whose programs never run on `socket()`/`close()`.
+/// Its program runs the counter body, so a test can check it did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ForeignHook {
+    /// `cgroup/sysctl` (`BPF_CGROUP_SYSCTL`): runs on /proc/sys reads and writes.
+    Sysctl,
+    /// `cgroup/getsockopt` (`BPF_CGROUP_GETSOCKOPT`): runs on `getsockopt(2)`.
+    Getsockopt,
+    /// `cgroup/dev` (`BPF_CGROUP_DEVICE`): runs on device node open/mknod (returns allow).
+    Device,
+}
+
+impl ForeignHook {
+    /// Every foreign hook, in the round-robin order used to place foreign programs.
+    pub const ALL: [ForeignHook; 3] = [ForeignHook::Sysctl, ForeignHook::Getsockopt, ForeignHook::Device];
+
+    /// The program's name in the object.
+    pub fn prog_name(self) -> &'static str {
+        match self {
+            ForeignHook::Sysctl => "hb_foreign_sysctl",
+            ForeignHook::Getsockopt => "hb_foreign_getsockopt",
+            ForeignHook::Device => "hb_foreign_dev",
+        }
+    }
+}
+
+/// Which program of the object an instance loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProgKind {
+    /// A measured `cgroup/sock_create` program.
+    Sock(SockBody),
+    /// A program on a foreign hook.
+    Foreign(ForeignHook),
+}
+
+impl ProgKind {
+    /// The program's name in the object.
+    pub fn prog_name(self) -> &'static str {
+        match self {
+            ProgKind::Sock(b) => b.prog_name(),
+            ProgKind::Foreign(h) => h.prog_name(),
+        }
+    }
+
+    /// The kernel's `enum bpf_attach_type` value of the program's hook.
+    pub fn attach_type(self) -> AttachType {
+        match self {
+            ProgKind::Sock(_) => AttachType::SockCreate,
+            ProgKind::Foreign(ForeignHook::Sysctl) => AttachType::Sysctl,
+            ProgKind::Foreign(ForeignHook::Getsockopt) => AttachType::Getsockopt,
+            ProgKind::Foreign(ForeignHook::Device) => AttachType::Device,
+        }
+    }
+}
+
+/// The cgroup attach types hookbench uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttachType {
+    /// `BPF_CGROUP_INET_SOCK_CREATE` (the measured hook).
+    SockCreate,
+    /// `BPF_CGROUP_SYSCTL`.
+    Sysctl,
+    /// `BPF_CGROUP_GETSOCKOPT`.
+    Getsockopt,
+    /// `BPF_CGROUP_DEVICE`.
+    Device,
+}
+
+impl AttachType {
+    /// Every attach type used.
+    pub const ALL: [AttachType; 4] = [
+        AttachType::SockCreate,
+        AttachType::Sysctl,
+        AttachType::Getsockopt,
+        AttachType::Device,
+    ];
+
+    /// The UAPI `enum bpf_attach_type` value.
+    pub fn raw(self) -> libbpf_sys::bpf_attach_type {
+        match self {
+            AttachType::SockCreate => libbpf_sys::BPF_CGROUP_INET_SOCK_CREATE,
+            AttachType::Sysctl => libbpf_sys::BPF_CGROUP_SYSCTL,
+            AttachType::Getsockopt => libbpf_sys::BPF_CGROUP_GETSOCKOPT,
+            AttachType::Device => libbpf_sys::BPF_CGROUP_DEVICE,
+        }
+    }
+
+    /// The UAPI name, e.g. `"BPF_CGROUP_INET_SOCK_CREATE"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachType::SockCreate => "BPF_CGROUP_INET_SOCK_CREATE",
+            AttachType::Sysctl => "BPF_CGROUP_SYSCTL",
+            AttachType::Getsockopt => "BPF_CGROUP_GETSOCKOPT",
+            AttachType::Device => "BPF_CGROUP_DEVICE",
+        }
+    }
+}
+
+impl std::fmt::Display for AttachType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Errors of loading, attaching and querying programs. Each names the program or attach type
+/// and the errno.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    /// libbpf could not open (parse) the embedded object.
+    #[error("opening the BPF object for {prog} failed: {source}")]
+    Open {
+        /// The program being instantiated.
+        prog: &'static str,
+        /// libbpf's error.
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    /// `BPF_MAP_CREATE` or `BPF_PROG_LOAD` failed (`EPERM`: not root / no `CAP_BPF` +
+    /// `CAP_NET_ADMIN`; `EINVAL`: the kernel lacks the program type).
+    #[error("loading BPF program {prog} failed: {source} (run as root; the kernel needs CONFIG_CGROUP_BPF)")]
+    Load {
+        /// The program.
+        prog: &'static str,
+        /// libbpf's error.
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    /// The loaded object has no program or map of that name (a build bug).
+    #[error("the BPF object has no {what} named {name}")]
+    Missing {
+        /// "program" or "map".
+        what: &'static str,
+        /// The name.
+        name: &'static str,
+    },
+    /// A map operation failed.
+    #[error("{op} on map {map} of {prog} failed: {source}")]
+    Map {
+        /// "lookup" or "update".
+        op: &'static str,
+        /// The map.
+        map: &'static str,
+        /// The program owning it.
+        prog: &'static str,
+        /// libbpf's error.
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    /// The cgroup already has [`BPF_CGROUP_MAX_PROGS`] programs of this attach type (`E2BIG`).
+    #[error(
+        "{attach_type}: a cgroup holds at most BPF_CGROUP_MAX_PROGS = {BPF_CGROUP_MAX_PROGS} programs per attach \
+         type (kernel/bpf/cgroup.c: __cgroup_bpf_attach returned E2BIG); spread programs over more levels"
+    )]
+    MaxProgs {
+        /// The attach type.
+        attach_type: AttachType,
+    },
+    /// `BPF_LINK_CREATE` on a cgroup failed for another reason.
+    #[error("attaching {prog} ({attach_type}) to a cgroup failed: {errno}")]
+    Attach {
+        /// The program.
+        prog: &'static str,
+        /// The attach type.
+        attach_type: AttachType,
+        /// The errno (`EPERM`: not root; `EBADF`: not a cgroup directory fd).
+        errno: std::io::Error,
+    },
+    /// `BPF_PROG_QUERY` failed.
+    #[error("BPF_PROG_QUERY ({attach_type}) failed: {errno}")]
+    Query {
+        /// The attach type.
+        attach_type: AttachType,
+        /// The errno.
+        errno: std::io::Error,
+    },
+}
+
+/// One loaded program: its own libbpf object with only that program loaded, and its own maps.
+/// Dropping it closes the program fd; the kernel frees the program once no link holds it.
+pub struct ProgramInstance {
+    object: Object,
+    kind: ProgKind,
+    id: u32,
+}
+
+impl std::fmt::Debug for ProgramInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgramInstance")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl ProgramInstance {
+    /// Opens [`OBJECT`], marks every program but `kind`'s not to autoload, loads (two
+    /// `BPF_MAP_CREATE`, one `BPF_PROG_LOAD`) and fills `hb_lookup` with keys
+    /// `0..HB_LOOKUP_ENTRIES` (value = key). Errors: [`BpfError::Open`], [`BpfError::Load`],
+    /// [`BpfError::Missing`], [`BpfError::Map`].
+    pub fn load(kind: ProgKind) -> Result<ProgramInstance, BpfError> {
+        let name = kind.prog_name();
+        let mut open = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(|source| BpfError::Open { prog: name, source })?;
+        let mut found = false;
+        for mut p in open.progs_mut() {
+            let me = p.name() == name;
+            found |= me;
+            p.set_autoload(me);
+        }
+        if !found {
+            return Err(BpfError::Missing { what: "program", name });
+        }
+        let object = open.load().map_err(|source| BpfError::Load { prog: name, source })?;
+        let mut inst = ProgramInstance { object, kind, id: 0 };
+        inst.id = prog_id(inst.program()?.as_fd()).unwrap_or(0);
+        let lookup = inst.map("hb_lookup")?;
+        for k in 0..HB_LOOKUP_ENTRIES {
+            lookup
+                .update(&k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), MapFlags::ANY)
+                .map_err(|source| BpfError::Map {
+                    op: "update",
+                    map: "hb_lookup",
+                    prog: name,
+                    source,
+                })?;
+        }
+        Ok(inst)
+    }
+
+    /// The program loaded.
+    pub fn kind(&self) -> ProgKind {
+        self.kind
+    }
+
+    /// The kernel's program id (`bpf_prog_info.id`; 0 if it could not be read).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn program(&self) -> Result<Program<'_>, BpfError> {
+        let name = self.kind.prog_name();
+        self.object
+            .progs()
+            .find(|p| p.name() == name)
+            .ok_or(BpfError::Missing { what: "program", name })
+    }
+
+    fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, BpfError> {
+        self.object
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or(BpfError::Missing { what: "map", name })
+    }
+
+    /// Attaches the program to the cgroup whose directory is open as `cgroup` with a bpf_link
+    /// (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE`, ALLOW_MULTI semantics). Dropping the
+    /// returned link detaches it. Errors: [`BpfError::MaxProgs`] on `E2BIG`, else
+    /// [`BpfError::Attach`] with the errno.
+    pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
+        let prog = self.program()?;
+        let attach_type = self.kind.attach_type();
+        // SAFETY: the program pointer is valid while `self.object` lives; libbpf returns a link
+        // pointer or NULL with errno set (libbpf 1.x error convention).
+        let ptr =
+            unsafe { libbpf_sys::bpf_program__attach_cgroup(prog.as_libbpf_object().as_ptr(), cgroup.as_raw_fd()) };
+        // SAFETY: libbpf_get_error only inspects the pointer value and errno.
+        let err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const c_void) };
+        match NonNull::new(ptr) {
+            Some(ptr) if err == 0 => {
+                // SAFETY: a non-NULL link from libbpf, owned by the Link from now on.
+                Ok(unsafe { Link::from_ptr(ptr) })
+            }
+            _ => {
+                let errno = i32::try_from(-err).unwrap_or(libc::EINVAL);
+                if errno == libc::E2BIG {
+                    Err(BpfError::MaxProgs { attach_type })
+                } else {
+                    Err(BpfError::Attach {
+                        prog: self.kind.prog_name(),
+                        attach_type,
+                        errno: std::io::Error::from_raw_os_error(errno),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The program's counter (`hb_counter[HB_COUNTER_KEY]`): its runs for the counter body and
+    /// foreign programs, 0 for the others. Errors: [`BpfError::Map`], [`BpfError::Missing`].
+    pub fn counter(&self) -> Result<u64, BpfError> {
+        let map = self.map("hb_counter")?;
+        let err = |source| BpfError::Map {
+            op: "lookup",
+            map: "hb_counter",
+            prog: self.kind.prog_name(),
+            source,
+        };
+        let v = map.lookup(&HB_COUNTER_KEY.to_ne_bytes(), MapFlags::ANY).map_err(err)?;
+        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0))
+    }
+}
+
+/// `bpf_prog_info.id` of the program open as `fd`.
+fn prog_id(fd: BorrowedFd<'_>) -> Option<u32> {
+    // SAFETY: bpf_prog_info is a plain C struct; zero is valid and the kernel fills at most `len`.
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: `info` and `len` outlive the call.
+    let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+    (rc == 0).then_some(info.id)
+}
+
+/// Ids of the programs attached to the cgroup open as `cgroup` for `attach_type`
+/// (`BPF_PROG_QUERY`): with `effective`, the cgroup's effective array (`BPF_F_QUERY_EFFECTIVE`:
+/// its own programs and its ancestors' under ALLOW_MULTI, in run order), else only its own
+/// attachments. Errors: [`BpfError::Query`].
+pub fn query_cgroup(cgroup: BorrowedFd<'_>, attach_type: AttachType, effective: bool) -> Result<Vec<u32>, BpfError> {
+    let mut ids = vec![0u32; 4 * BPF_CGROUP_MAX_PROGS * 64];
+    // SAFETY: bpf_prog_query_opts is a plain C struct; zero is a valid initial state.
+    let mut opts: libbpf_sys::bpf_prog_query_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_query_opts>() as _;
+    opts.query_flags = if effective {
+        libbpf_sys::BPF_F_QUERY_EFFECTIVE
+    } else {
+        0
+    };
+    opts.prog_ids = ids.as_mut_ptr();
+    opts.__bindgen_anon_1.count = ids.len() as u32;
+    // SAFETY: `opts` points at `ids`, which outlives the call; the kernel writes at most `count`.
+    let rc = unsafe { libbpf_sys::bpf_prog_query_opts(cgroup.as_raw_fd(), attach_type.raw(), &mut opts) };
+    if rc != 0 {
+        return Err(BpfError::Query {
+            attach_type,
+            errno: std::io::Error::from_raw_os_error(-rc),
+        });
+    }
+    // SAFETY: `count` (a u32 in a union with the same-sized `prog_cnt`) was initialized above.
+    let count = unsafe { opts.__bindgen_anon_1.count };
+    ids.truncate(count as usize);
+    Ok(ids)
+}
+
+/// Whether the kernel still has a program with id `id` (`BPF_PROG_GET_FD_BY_ID`; `false` on
+/// `ENOENT`, i.e. it was freed: no fd, link or attachment holds it any more).
+pub fn prog_exists(id: u32) -> bool {
+    // SAFETY: plain syscall wrapper; a returned fd is closed at once below.
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    if fd >= 0 {
+        // SAFETY: `fd` is a fresh fd owned by nobody else.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_define(name: &str) -> u32 {
+        HEADER
+            .lines()
+            .find_map(|l| {
+                let mut it = l.split_whitespace();
+                (it.next() == Some("#define") && it.next() == Some(name)).then(|| it.next())?
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not defined in hookbench.h"))
+    }
+
+    #[test]
+    fn abi_constants_match_the_header() {
+        for (name, v) in [
+            ("HB_BODY_NULL", HB_BODY_NULL),
+            ("HB_BODY_COUNTER", HB_BODY_COUNTER),
+            ("HB_BODY_MAP_LOOKUP", HB_BODY_MAP_LOOKUP),
+            ("HB_COUNTER_ENTRIES", HB_COUNTER_ENTRIES),
+            ("HB_COUNTER_KEY", HB_COUNTER_KEY),
+            ("HB_LOOKUP_ENTRIES", HB_LOOKUP_ENTRIES),
+            ("HB_LOOKUP_KEY", HB_LOOKUP_KEY),
+            ("HB_VERDICT_ALLOW", HB_VERDICT_ALLOW),
+        ] {
+            assert_eq!(header_define(name), v, "{name}");
+        }
+    }
+
+    #[test]
+    fn object_has_every_program_and_map() {
+        let open = ObjectBuilder::default().open_memory(OBJECT).expect("open object");
+        let progs: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
+        for b in SockBody::ALL {
+            assert!(progs.iter().any(|p| p == b.prog_name()), "{progs:?}");
+        }
+        for h in ForeignHook::ALL {
+            assert!(progs.iter().any(|p| p == h.prog_name()), "{progs:?}");
+        }
+        let maps: Vec<String> = open.maps().map(|m| m.name().to_string_lossy().into_owned()).collect();
+        assert!(
+            maps.iter().any(|m| m == "hb_counter") && maps.iter().any(|m| m == "hb_lookup"),
+            "{maps:?}"
+        );
+    }
+
+    #[test]
+    fn cgroup_bpf_instances_load_when_root() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED cgroup_bpf_instances_load_when_root: needs root to load BPF programs");
+            return;
+        }
+        let mut ids = Vec::new();
+        for kind in SockBody::ALL
+            .map(ProgKind::Sock)
+            .into_iter()
+            .chain(ForeignHook::ALL.map(ProgKind::Foreign))
+        {
+            let p = ProgramInstance::load(kind).expect("load");
+            assert!(p.id() > 0 && prog_exists(p.id()), "{p:?}");
+            assert_eq!(p.counter().expect("counter"), 0);
+            ids.push(p.id());
+        }
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "distinct programs: {ids:?}");
+    }
+}

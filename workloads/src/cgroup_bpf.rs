@@ -1,0 +1,989 @@
+//! cgroup-bpf on the running kernel: the `cgroup-effective` dispatch model as it shipped.
+//!
+//! [`CgroupBpfTree::build`] creates a chain of `depth` cgroups inside a [`RunTree`] and attaches
+//! `programs` distinct `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) with
+//! `BPF_F_ALLOW_MULTI` semantics, program `i` at level `i % depth` (level 0 = the top of the
+//! chain, `depth - 1` = the leaf), plus `foreign` programs on other attach types
+//! ([`ForeignHook::ALL`] round-robin, foreign program `j` at level `j % depth`). Every
+//! attachment is a bpf_link ([`libbpf_rs::Link`]): detached when dropped, and by the kernel when
+//! this process dies, so a killed run leaves nothing attached.
+//!
+//! Kernel side (`kernel/bpf/cgroup.c`): each attach goes through `__cgroup_bpf_attach`, which
+//! refuses a 65th program per cgroup and attach type (`BPF_CGROUP_MAX_PROGS`, `-E2BIG`) and
+//! then calls `update_effective_progs`, which recomputes the effective array
+//! (`cgrp->bpf.effective[atype]`: the cgroup's own programs after its ancestors', flat and
+//! NULL-terminated) of the cgroup **and every descendant** (`css_for_each_descendant_pre`). A
+//! `socket(AF_INET, ...)` of a task in the leaf runs `BPF_CGROUP_RUN_PROG_INET_SOCK` from
+//! `inet_create()`, which walks `current -> cgroups -> dfl_cgrp -> bpf.effective[atype]` and
+//! runs every program of the leaf's array (all `programs` of the chain, none of the foreign).
+//!
+//! Measurements never move the calling process: [`run_sock_worker`] (the body of `hookbench
+//! worker sock '<json>'`) moves *itself* into the requested cgroup and times
+//! `socket(AF_INET, SOCK_DGRAM, 0)` + `close`; [`spawn_sock_worker`] runs it as a fresh process.
+//! Update cost: [`wide_subtree`] builds a cgroup with K child cgroups, and [`AttachBench`] times
+//! one attach ([`AttachBench::attach_one_at`]) and one detach ([`AttachBench::detach_last`]) there.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hookbench_bpf::libbpf_rs::Link;
+use hookbench_bpf::{
+    query_cgroup, AttachType, BpfError, ForeignHook, ProgKind, ProgramInstance, SockBody, BPF_CGROUP_MAX_PROGS,
+};
+use hookbench_model::Body;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroupfs::{Cgroup2, CgroupError, RunTree, Shape, RUN_PREFIX};
+
+/// Marker that prefixes the socket worker's JSON report on its stdout line.
+pub const SOCK_REPORT_MARKER: &str = "HOOKBENCH-SOCK-REPORT ";
+
+/// Default time [`spawn_sock_worker`] lets a worker run before killing it: 60 s.
+pub const SOCK_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest `samples` a [`SockWorkerRequest`] may ask for.
+pub const MAX_SOCK_SAMPLES: usize = 1_000_000;
+
+/// Largest `batch` (socket() + close() pairs per sample) a [`SockWorkerRequest`] may ask for.
+pub const MAX_SOCK_BATCH: u64 = 10_000_000;
+
+/// Largest cgroup chain [`CgroupBpfTree::build`] accepts.
+pub const MAX_DEPTH: u32 = 256;
+
+/// Largest K of [`wide_subtree`].
+pub const MAX_WIDE: u32 = 100_000;
+
+const MAX_STDOUT: u64 = 64 << 20;
+const MAX_STDERR: u64 = 1 << 20;
+
+/// Errors of building trees, attaching, and running socket workers.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupBpfError {
+    /// A cgroup operation failed.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// Loading, attaching or querying a program failed at `cgroup`.
+    #[error("{cgroup}: {source}")]
+    Bpf {
+        /// The cgroup involved (the run root when none is).
+        cgroup: PathBuf,
+        /// The error.
+        #[source]
+        source: BpfError,
+    },
+    /// The layout would put more than `BPF_CGROUP_MAX_PROGS` programs of one attach type on
+    /// one cgroup.
+    #[error(
+        "{asked} {attach_type} programs on one cgroup (level {level} of {depth}) exceed the kernel's \
+         BPF_CGROUP_MAX_PROGS = {BPF_CGROUP_MAX_PROGS} per cgroup and attach type: use depth >= {min_depth}"
+    )]
+    MaxProgs {
+        /// The attach type.
+        attach_type: AttachType,
+        /// The level (0 = top).
+        level: u32,
+        /// The chain's depth.
+        depth: u32,
+        /// Programs that level would hold.
+        asked: usize,
+        /// Smallest depth that fits.
+        min_depth: usize,
+    },
+    /// A parameter is out of range.
+    #[error("{what} = {value} is invalid: {why}")]
+    Invalid {
+        /// The parameter.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// The accepted range.
+        why: &'static str,
+    },
+    /// A cgroup directory could not be opened, or a cgroup file written.
+    #[error("{op} {path} failed: {source}")]
+    Io {
+        /// `open`, `mkdir` or `write`.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The error (with its errno).
+        #[source]
+        source: std::io::Error,
+    },
+    /// The socket worker was asked to join a cgroup outside any hookbench run directory.
+    #[error(
+        "{path} is not inside a {RUN_PREFIX}* run directory of the cgroup2 mount {mount}: the socket worker only \
+         joins hookbench's own cgroups"
+    )]
+    OutsideRun {
+        /// The path refused.
+        path: PathBuf,
+        /// The cgroup2 mount.
+        mount: PathBuf,
+    },
+    /// `socket(AF_INET, SOCK_DGRAM, 0)` failed (`EPERM`: a sock_create program denied it).
+    #[error("socket(AF_INET, SOCK_DGRAM, 0) failed: {0}")]
+    Socket(std::io::Error),
+    /// The request could not be serialized.
+    #[error("cannot serialize the socket worker request: {0}")]
+    Serialize(#[source] serde_json::Error),
+    /// The worker could not be started or waited for.
+    #[error("socket worker {exe}: {what}: {source}")]
+    WorkerIo {
+        /// The executable.
+        exe: String,
+        /// What failed.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The worker ran longer than the timeout and was killed.
+    #[error("socket worker {exe} ran over {timeout_ms} ms and was killed")]
+    WorkerTimeout {
+        /// The executable.
+        exe: String,
+        /// The timeout, ms.
+        timeout_ms: u128,
+    },
+    /// The worker printed no report.
+    #[error("socket worker {exe} exited with {status} without a report; stderr tail: {stderr}")]
+    NoReport {
+        /// The executable.
+        exe: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The worker's report is not a [`SockWorkerReport`].
+    #[error("socket worker {exe} printed an unreadable report ({source}): {line}")]
+    BadReport {
+        /// The executable.
+        exe: String,
+        /// The line (truncated).
+        line: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn bpf_err(cgroup: &Path) -> impl FnOnce(BpfError) -> CgroupBpfError + '_ {
+    move |source| CgroupBpfError::Bpf {
+        cgroup: cgroup.to_path_buf(),
+        source,
+    }
+}
+
+fn open_dir(path: &Path) -> Result<File, CgroupBpfError> {
+    File::open(path).map_err(|source| CgroupBpfError::Io {
+        op: "open",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The BPF program body for a model body.
+pub fn sock_body(body: Body) -> SockBody {
+    match body {
+        Body::Null => SockBody::Null,
+        Body::Counter => SockBody::Counter,
+        Body::MapLookup => SockBody::MapLookup,
+    }
+}
+
+/// One attachment: the link (detached on drop), where, and which program.
+#[derive(Debug)]
+struct Attachment {
+    /// Held for its Drop, which detaches it.
+    _link: Link,
+    level: u32,
+}
+
+/// A chain of cgroups with programs attached along it. Dropping it detaches every link (links
+/// first, then the programs are closed); the cgroups belong to the [`RunTree`] and go with its
+/// tear-down.
+#[derive(Debug)]
+pub struct CgroupBpfTree {
+    // Field order is drop order: links before programs.
+    links: Vec<Attachment>,
+    programs: Vec<ProgramInstance>,
+    foreign: Vec<ProgramInstance>,
+    path: Vec<PathBuf>,
+    body: SockBody,
+}
+
+impl CgroupBpfTree {
+    /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
+    /// distinct sock_create programs of `body` ([`ProgramInstance::load`]: one object, two maps
+    /// and one program each) and attaches program `i` at level `i % depth`, then loads `foreign`
+    /// programs and attaches foreign program `j` (hook `ForeignHook::ALL[j % 3]`) at level
+    /// `j % depth`. All attachments are bpf_links (ALLOW_MULTI semantics).
+    ///
+    /// Errors: [`CgroupBpfError::Invalid`] (`depth` 0 or over [`MAX_DEPTH`]);
+    /// [`CgroupBpfError::MaxProgs`] when a level would hold more than 64 programs of one attach
+    /// type (checked before anything is created); [`CgroupBpfError::Cgroup`];
+    /// [`CgroupBpfError::Io`]; [`CgroupBpfError::Bpf`] naming the cgroup (a kernel `E2BIG`
+    /// there is [`BpfError::MaxProgs`]). On error, what was attached is detached again.
+    pub fn build(
+        run: &mut RunTree,
+        depth: u32,
+        programs: u32,
+        foreign: u32,
+        body: Body,
+    ) -> Result<CgroupBpfTree, CgroupBpfError> {
+        if depth == 0 || depth > MAX_DEPTH {
+            return Err(CgroupBpfError::Invalid {
+                what: "depth",
+                value: u64::from(depth),
+                why: "use 1..=256",
+            });
+        }
+        check_cap(AttachType::SockCreate, programs as usize, depth)?;
+        for (h, hook) in ForeignHook::ALL.iter().enumerate() {
+            // Foreign program j goes to hook j % 3 and level j % depth.
+            let on_hook = (0..foreign as usize).filter(|j| j % ForeignHook::ALL.len() == h);
+            let mut per_level = vec![0usize; depth as usize];
+            for j in on_hook {
+                per_level[j % depth as usize] += 1;
+            }
+            if let Some((level, &asked)) = per_level.iter().enumerate().find(|(_, &n)| n > BPF_CGROUP_MAX_PROGS) {
+                return Err(CgroupBpfError::MaxProgs {
+                    attach_type: ProgKind::Foreign(*hook).attach_type(),
+                    level: level as u32,
+                    depth,
+                    asked,
+                    min_depth: asked * depth as usize / BPF_CGROUP_MAX_PROGS + 1,
+                });
+            }
+        }
+        let path = run.build(Shape::Deep, depth)?;
+        let dirs = path.iter().map(|p| open_dir(p)).collect::<Result<Vec<File>, _>>()?;
+        let sock = sock_body(body);
+        let mut tree = CgroupBpfTree {
+            links: Vec::with_capacity((programs + foreign) as usize),
+            programs: Vec::with_capacity(programs as usize),
+            foreign: Vec::with_capacity(foreign as usize),
+            path,
+            body: sock,
+        };
+        for i in 0..programs {
+            let level = i % depth;
+            let cg = &tree.path[level as usize];
+            let prog = ProgramInstance::load(ProgKind::Sock(sock)).map_err(bpf_err(cg))?;
+            let link = prog.attach_cgroup(dirs[level as usize].as_fd()).map_err(bpf_err(cg))?;
+            tree.links.push(Attachment { _link: link, level });
+            tree.programs.push(prog);
+        }
+        for j in 0..foreign {
+            let level = j % depth;
+            let cg = &tree.path[level as usize];
+            let hook = ForeignHook::ALL[j as usize % ForeignHook::ALL.len()];
+            let prog = ProgramInstance::load(ProgKind::Foreign(hook)).map_err(bpf_err(cg))?;
+            let link = prog.attach_cgroup(dirs[level as usize].as_fd()).map_err(bpf_err(cg))?;
+            tree.links.push(Attachment { _link: link, level });
+            tree.foreign.push(prog);
+        }
+        Ok(tree)
+    }
+
+    /// The deepest cgroup (where the measured task goes).
+    pub fn leaf(&self) -> &Path {
+        // `build` refuses depth 0, so the chain is never empty.
+        self.path.last().map(PathBuf::as_path).unwrap_or(Path::new(""))
+    }
+
+    /// The chain, top first.
+    pub fn path(&self) -> &[PathBuf] {
+        &self.path
+    }
+
+    /// The body of the measured programs.
+    pub fn body(&self) -> SockBody {
+        self.body
+    }
+
+    /// The measured programs, in attach order (program `i` at level `i % depth`).
+    pub fn programs(&self) -> &[ProgramInstance] {
+        &self.programs
+    }
+
+    /// The foreign programs, in attach order.
+    pub fn foreign(&self) -> &[ProgramInstance] {
+        &self.foreign
+    }
+
+    /// Attachments (links) held at `level` (0 = top), measured and foreign.
+    pub fn links_at(&self, level: u32) -> usize {
+        self.links.iter().filter(|a| a.level == level).count()
+    }
+
+    /// Kernel ids of every program (measured, then foreign).
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.programs
+            .iter()
+            .chain(&self.foreign)
+            .map(ProgramInstance::id)
+            .collect()
+    }
+
+    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
+    /// effective array (`effective`) or attached there itself.
+    pub fn query_count(&self, level: u32, attach_type: AttachType, effective: bool) -> Result<usize, CgroupBpfError> {
+        let cg = self.path.get(level as usize).ok_or(CgroupBpfError::Invalid {
+            what: "level",
+            value: u64::from(level),
+            why: "use 0..depth",
+        })?;
+        let dir = open_dir(cg)?;
+        query_cgroup(dir.as_fd(), attach_type, effective)
+            .map(|ids| ids.len())
+            .map_err(bpf_err(cg))
+    }
+}
+
+fn check_cap(attach_type: AttachType, n: usize, depth: u32) -> Result<(), CgroupBpfError> {
+    // Program i at level i % depth: level 0 holds the most, ceil(n / depth).
+    let asked = n.div_ceil(depth as usize);
+    if asked > BPF_CGROUP_MAX_PROGS {
+        return Err(CgroupBpfError::MaxProgs {
+            attach_type,
+            level: 0,
+            depth,
+            asked,
+            min_depth: n.div_ceil(BPF_CGROUP_MAX_PROGS),
+        });
+    }
+    Ok(())
+}
+
+/// A cgroup of the run with `descendants` child cgroups, for update-cost benches.
+#[derive(Debug)]
+pub struct WideSubtree {
+    /// The attach point.
+    pub top: PathBuf,
+    /// Its children (all leaves).
+    pub descendants: u32,
+}
+
+/// Creates one cgroup in `run` (`Shape::Deep`, 1) and `k` child cgroups under it (`mkdir(2)`
+/// each, named `0..k`), so that an attach at `top` recomputes `k + 1` effective arrays. The
+/// children live inside the run and go with its tear-down. Errors:
+/// [`CgroupBpfError::Invalid`] for `k` over [`MAX_WIDE`], [`CgroupBpfError::Cgroup`],
+/// [`CgroupBpfError::Io`] (mkdir; `EAGAIN`: `cgroup.max.descendants`).
+pub fn wide_subtree(run: &mut RunTree, k: u32) -> Result<WideSubtree, CgroupBpfError> {
+    if k > MAX_WIDE {
+        return Err(CgroupBpfError::Invalid {
+            what: "descendants",
+            value: u64::from(k),
+            why: "use 0..=100000",
+        });
+    }
+    let top = run.build(Shape::Deep, 1)?.pop().ok_or(CgroupBpfError::Invalid {
+        what: "cgroups built",
+        value: 0,
+        why: "RunTree::build(Deep, 1) returned no cgroup",
+    })?;
+    for i in 0..k {
+        let p = top.join(i.to_string());
+        std::fs::create_dir(&p).map_err(|source| CgroupBpfError::Io {
+            op: "mkdir",
+            path: p,
+            source,
+        })?;
+    }
+    Ok(WideSubtree { top, descendants: k })
+}
+
+/// Times attach and detach of one preloaded program (update cost). Links it holds are detached
+/// when it is dropped.
+#[derive(Debug)]
+pub struct AttachBench {
+    links: Vec<Link>,
+    keepers: Vec<Link>,
+    program: ProgramInstance,
+}
+
+impl AttachBench {
+    /// Loads one sock_create program of `body`. Errors: [`CgroupBpfError::Bpf`].
+    pub fn new(body: Body) -> Result<AttachBench, CgroupBpfError> {
+        let program = ProgramInstance::load(ProgKind::Sock(sock_body(body))).map_err(bpf_err(Path::new("")))?;
+        Ok(AttachBench {
+            links: Vec::new(),
+            keepers: Vec::new(),
+            program,
+        })
+    }
+
+    /// Attaches the program at `cgroup` (one more bpf_link, ALLOW_MULTI; the same program may
+    /// be linked several times) and returns the wall time of the attach alone
+    /// (`bpf_program__attach_cgroup`: libbpf's allocation + `BPF_LINK_CREATE`, which runs
+    /// `__cgroup_bpf_attach` and `update_effective_progs` over the cgroup and all its
+    /// descendants); opening the directory is not timed. When no other program of the attach
+    /// type is attached anywhere, the time includes enabling the static key (see
+    /// [`AttachBench::keep_key_enabled_at`]). Errors: [`CgroupBpfError::Io`],
+    /// [`CgroupBpfError::Bpf`] (`BpfError::MaxProgs` after 64 outstanding attaches).
+    pub fn attach_one_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
+        let dir = open_dir(cgroup)?;
+        let start = Instant::now();
+        let link = self.program.attach_cgroup(dir.as_fd());
+        let took = start.elapsed();
+        self.links.push(link.map_err(bpf_err(cgroup))?);
+        Ok(took)
+    }
+
+    /// Detaches the most recent outstanding attach and returns the time of the detach alone
+    /// (`BPF_LINK_DETACH`: `cgroup_bpf_detach` -> `update_effective_progs` again; closing the
+    /// then-empty link fd afterwards is not timed). `None` when nothing is outstanding;
+    /// `Some(Err)` when the kernel refused (the link is dropped anyway, which detaches it).
+    pub fn detach_last(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
+        let link = self.links.pop()?;
+        let start = Instant::now();
+        let r = link.detach();
+        let took = start.elapsed();
+        drop(link);
+        Some(r.map(|()| took).map_err(|source| CgroupBpfError::Io {
+            op: "BPF_LINK_DETACH",
+            path: PathBuf::new(),
+            source: std::io::Error::other(source),
+        }))
+    }
+
+    /// Attaches the program once at `cgroup` for as long as the bench lives, outside the
+    /// outstanding attaches. Use a cgroup outside the measured subtree: while any program of the
+    /// attach type is attached, the kernel's `cgroup_bpf_enabled_key[atype]` static key stays
+    /// on, so measured attaches and detaches do not include flipping it (`static_branch_inc` /
+    /// `_dec`: code patching, tens of µs, on the 0 <-> 1 transitions). Errors: as
+    /// [`AttachBench::attach_one_at`].
+    pub fn keep_key_enabled_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
+        let dir = open_dir(cgroup)?;
+        let link = self.program.attach_cgroup(dir.as_fd()).map_err(bpf_err(cgroup))?;
+        self.keepers.push(link);
+        Ok(())
+    }
+
+    /// Attaches outstanding.
+    pub fn outstanding(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The program's kernel id.
+    pub fn program_id(&self) -> u32 {
+        self.program.id()
+    }
+}
+
+/// Times `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)` + `close` in the calling process (in
+/// whatever cgroup it is): one untimed warm-up batch, then `samples` samples of `batch` pairs;
+/// returns ns per pair per sample. Runs `(samples + 1) * batch` socket() calls. Call it only in
+/// a worker ([`run_sock_worker`]). Errors: [`CgroupBpfError::Socket`].
+pub fn measure_socket(samples: usize, batch: u64) -> Result<Vec<f64>, CgroupBpfError> {
+    let batch = batch.max(1);
+    let run = || -> Result<(), CgroupBpfError> {
+        for _ in 0..batch {
+            // SAFETY: plain syscalls; the fd is closed at once.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+            if fd < 0 {
+                return Err(CgroupBpfError::Socket(std::io::Error::last_os_error()));
+            }
+            // SAFETY: `fd` is ours.
+            unsafe { libc::close(fd) };
+        }
+        Ok(())
+    };
+    run()?;
+    let mut out = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        run()?;
+        out.push(start.elapsed().as_nanos() as f64 / batch as f64);
+    }
+    Ok(out)
+}
+
+/// What a socket worker is asked to do: join `cgroup`, then measure `samples` samples of
+/// `batch` socket()+close() pairs. JSON on the worker's command line, e.g.
+/// `{"cgroup":"/sys/fs/cgroup/unified/hookbench-1-2/d0/d0","samples":100,"batch":1000}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SockWorkerRequest {
+    /// The cgroup to join (inside a `hookbench-*` run directory of the cgroup2 mount).
+    pub cgroup: PathBuf,
+    /// Samples, 1..=[`MAX_SOCK_SAMPLES`].
+    pub samples: usize,
+    /// Pairs per sample, 1..=[`MAX_SOCK_BATCH`].
+    pub batch: u64,
+}
+
+/// What a socket worker reports, one JSON line on stdout ([`format_sock_report_line`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SockWorkerReport {
+    /// The cgroup requested.
+    pub cgroup: PathBuf,
+    /// The worker's pid (it was in `cgroup` while measuring).
+    pub pid: u32,
+    /// ns per socket()+close() pair, per sample; empty on error.
+    pub samples_ns: Vec<f64>,
+    /// socket() calls made in the cgroup (warm-up included): `(samples + 1) * batch`.
+    pub calls: u64,
+    /// Why it could not measure, if it could not.
+    pub error: Option<String>,
+}
+
+/// Checks that `cgroup` is a directory under `<mount>/hookbench-*` (no `..`, after resolving
+/// symlinks) and returns it resolved.
+fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
+    let cg = Cgroup2::detect()?;
+    let mount = cg.mount().canonicalize().unwrap_or_else(|_| cg.mount().to_path_buf());
+    let refuse = || CgroupBpfError::OutsideRun {
+        path: cgroup.to_path_buf(),
+        mount: mount.clone(),
+    };
+    if cgroup.components().any(|c| c == Component::ParentDir) {
+        return Err(refuse());
+    }
+    let real = cgroup.canonicalize().map_err(|source| CgroupBpfError::Io {
+        op: "open",
+        path: cgroup.to_path_buf(),
+        source,
+    })?;
+    let rel = real.strip_prefix(&mount).map_err(|_| refuse())?;
+    match rel.components().next() {
+        Some(Component::Normal(first)) if first.to_string_lossy().starts_with(RUN_PREFIX) => Ok(real),
+        _ => Err(refuse()),
+    }
+}
+
+/// The socket worker's body: validates `req`, writes its own pid to `<cgroup>/cgroup.procs`
+/// (refusing any cgroup not inside a `hookbench-*` run directory of the cgroup2 mount), and
+/// measures ([`measure_socket`]). Never fails: errors go to the report. Call it only in a fresh
+/// process that exits afterwards (`hookbench worker sock '<json>'`): it moves the whole process.
+pub fn run_sock_worker(req: &SockWorkerRequest) -> SockWorkerReport {
+    let pid = std::process::id();
+    let outcome = (|| {
+        if req.samples == 0 || req.samples > MAX_SOCK_SAMPLES {
+            return Err(CgroupBpfError::Invalid {
+                what: "samples",
+                value: req.samples as u64,
+                why: "use 1..=1000000",
+            });
+        }
+        if req.batch == 0 || req.batch > MAX_SOCK_BATCH {
+            return Err(CgroupBpfError::Invalid {
+                what: "batch",
+                value: req.batch,
+                why: "use 1..=10000000",
+            });
+        }
+        let cg = check_in_run(&req.cgroup)?;
+        let procs = cg.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).map_err(|source| CgroupBpfError::Io {
+            op: "write",
+            path: procs,
+            source,
+        })?;
+        measure_socket(req.samples, req.batch)
+    })();
+    let (samples_ns, calls, error) = match outcome {
+        Ok(s) => (s, (req.samples as u64 + 1) * req.batch, None),
+        Err(e) => (Vec::new(), 0, Some(e.to_string())),
+    };
+    SockWorkerReport {
+        cgroup: req.cgroup.clone(),
+        pid,
+        samples_ns,
+        calls,
+        error,
+    }
+}
+
+/// The worker's stdout line: [`SOCK_REPORT_MARKER`] + the report as JSON.
+pub fn format_sock_report_line(report: &SockWorkerReport) -> String {
+    let json = serde_json::to_string(report).unwrap_or_else(|e| {
+        format!(
+            "{{\"cgroup\":\"\",\"pid\":{},\"samples_ns\":[],\"calls\":0,\"error\":{:?}}}",
+            report.pid,
+            e.to_string()
+        )
+    });
+    format!("{SOCK_REPORT_MARKER}{json}")
+}
+
+/// Runs `exe args_prefix... <request JSON>` (fork + exec), waits at most
+/// [`SOCK_WORKER_TIMEOUT`] and parses the report after the last [`SOCK_REPORT_MARKER`]. A report
+/// with `error` set is `Ok`: the caller decides. Errors: [`CgroupBpfError::WorkerIo`],
+/// [`CgroupBpfError::WorkerTimeout`], [`CgroupBpfError::NoReport`],
+/// [`CgroupBpfError::BadReport`], [`CgroupBpfError::Serialize`].
+pub fn spawn_sock_worker(
+    exe: &Path,
+    args_prefix: &[&str],
+    req: &SockWorkerRequest,
+) -> Result<SockWorkerReport, CgroupBpfError> {
+    spawn_sock_worker_with(exe, args_prefix, &[], req, SOCK_WORKER_TIMEOUT)
+}
+
+/// [`spawn_sock_worker`] with extra environment variables and a timeout.
+pub fn spawn_sock_worker_with(
+    exe: &Path,
+    args_prefix: &[&str],
+    envs: &[(&str, &str)],
+    req: &SockWorkerRequest,
+    timeout: Duration,
+) -> Result<SockWorkerReport, CgroupBpfError> {
+    let exe_name = exe.display().to_string();
+    let io_err = |what: &'static str| {
+        let exe = exe_name.clone();
+        move |source| CgroupBpfError::WorkerIo { exe, what, source }
+    };
+    let json = serde_json::to_string(req).map_err(CgroupBpfError::Serialize)?;
+    let mut child = Command::new(exe)
+        .args(args_prefix)
+        .arg(&json)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err("spawn"))?;
+    let reader = |r: Option<Box<dyn Read + Send>>, limit: u64| {
+        r.map(|r| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.take(limit).read_to_end(&mut buf);
+                buf
+            })
+        })
+    };
+    let stdout = reader(
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        MAX_STDOUT,
+    );
+    let stderr = reader(
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        MAX_STDERR,
+    );
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CgroupBpfError::WorkerTimeout {
+                    exe: exe_name,
+                    timeout_ms: timeout.as_millis(),
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io_err("wait")(e));
+            }
+        }
+    };
+    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.and_then(|h| h.join().ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let out = join(stdout);
+    let err = join(stderr);
+    let Some(line) = out
+        .lines()
+        .rev()
+        .find_map(|l| l.rfind(SOCK_REPORT_MARKER).map(|i| &l[i + SOCK_REPORT_MARKER.len()..]))
+    else {
+        let chars: Vec<char> = err.chars().collect();
+        return Err(CgroupBpfError::NoReport {
+            exe: exe_name,
+            status: status.to_string(),
+            stderr: chars[chars.len().saturating_sub(2000)..].iter().collect(),
+        });
+    };
+    serde_json::from_str(line.trim()).map_err(|source| CgroupBpfError::BadReport {
+        exe: exe_name,
+        line: line.chars().take(500).collect(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookbench_bpf::prog_exists;
+
+    /// Env var that turns [`worker_entry`] into a socket worker.
+    const WORKER_ENV: &str = "HOOKBENCH_SOCK_WORKER";
+
+    /// Serializes the root tests (they measure and check the mount for leftovers).
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The worker mode of this test binary (does nothing without `HOOKBENCH_SOCK_WORKER`).
+    #[test]
+    fn worker_entry() {
+        if std::env::var_os(WORKER_ENV).is_none() {
+            return;
+        }
+        let report = match std::env::args()
+            .next_back()
+            .map(|a| serde_json::from_str::<SockWorkerRequest>(&a))
+        {
+            Some(Ok(req)) => run_sock_worker(&req),
+            other => SockWorkerReport {
+                cgroup: PathBuf::new(),
+                pid: std::process::id(),
+                samples_ns: Vec::new(),
+                calls: 0,
+                error: Some(format!("bad request argument: {other:?}")),
+            },
+        };
+        println!("\n{}", format_sock_report_line(&report));
+    }
+
+    fn spawn_test_worker(cgroup: &Path, samples: usize, batch: u64) -> SockWorkerReport {
+        let exe = std::env::current_exe().expect("current_exe");
+        let req = SockWorkerRequest {
+            cgroup: cgroup.to_path_buf(),
+            samples,
+            batch,
+        };
+        spawn_sock_worker_with(
+            &exe,
+            &[
+                "--exact",
+                "cgroup_bpf::tests::worker_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ],
+            &[(WORKER_ENV, "1")],
+            &req,
+            SOCK_WORKER_TIMEOUT,
+        )
+        .expect("worker ran")
+    }
+
+    fn root_or_skip(test: &str) -> Option<Cgroup2> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED {test}: needs root (cgroups and BPF programs)");
+            return None;
+        }
+        match Cgroup2::detect() {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                eprintln!("SKIPPED {test}: {e}");
+                None
+            }
+        }
+    }
+
+    fn our_run_dirs(cg: &Cgroup2) -> Vec<String> {
+        let mine = format!("{RUN_PREFIX}{}-", std::process::id());
+        std::fs::read_dir(cg.mount())
+            .expect("read mount")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with(&mine))
+            .collect()
+    }
+
+    fn slope(points: &[(f64, f64)]) -> f64 {
+        let n = points.len() as f64;
+        let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+        let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+        let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        sxy / sxx
+    }
+
+    fn median(v: &mut [f64]) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    #[test]
+    fn cgroup_bpf_effective_counts_runs_and_cleanup() {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("cgroup_bpf_effective_counts_runs_and_cleanup") else {
+            return;
+        };
+        let mut run = RunTree::create(&cg).expect("run tree");
+        let tree = CgroupBpfTree::build(&mut run, 3, 6, 4, Body::Counter).expect("build");
+        let ids = tree.program_ids();
+        assert_eq!(ids.len(), 10);
+        assert!(ids.iter().all(|&id| id > 0 && prog_exists(id)), "{ids:?}");
+        let sc = AttachType::SockCreate;
+        assert_eq!(tree.query_count(2, sc, true).expect("query"), 6, "leaf effective");
+        assert_eq!(tree.query_count(0, sc, true).expect("query"), 2, "top effective");
+        assert_eq!(tree.query_count(2, sc, false).expect("query"), 2, "leaf own");
+        // Foreign j: hook j % 3, level j % 3 -> sysctl at 0 and 0 (j = 0, 3), getsockopt at 1, dev at 2.
+        assert_eq!(tree.query_count(2, AttachType::Sysctl, true).expect("query"), 2);
+        assert_eq!(tree.query_count(2, AttachType::Getsockopt, true).expect("query"), 1);
+        assert_eq!(tree.query_count(2, AttachType::Device, true).expect("query"), 1);
+        assert_eq!((tree.links_at(0), tree.links_at(1), tree.links_at(2)), (4, 3, 3));
+
+        let report = spawn_test_worker(tree.leaf(), 10, 100);
+        assert_eq!(report.error, None, "{report:?}");
+        assert_eq!(report.calls, 1100);
+        let counters: Vec<u64> = tree.programs().iter().map(|p| p.counter().expect("counter")).collect();
+        eprintln!(
+            "cgroup_bpf: {} socket() calls in the leaf, per-program counters {counters:?}",
+            report.calls
+        );
+        assert!(counters.iter().all(|&c| c == report.calls), "{counters:?}");
+        assert_eq!(counters.iter().sum::<u64>(), 6 * report.calls);
+        let foreign: Vec<u64> = tree.foreign().iter().map(|p| p.counter().expect("counter")).collect();
+        assert!(
+            foreign.iter().all(|&c| c == 0),
+            "foreign programs ran on socket(): {foreign:?}"
+        );
+
+        drop(tree);
+        run.teardown().expect("teardown");
+        assert!(our_run_dirs(&cg).is_empty(), "{:?}", our_run_dirs(&cg));
+        let alive: Vec<u32> = ids.iter().copied().filter(|&id| prog_exists(id)).collect();
+        assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
+    }
+
+    #[test]
+    fn cgroup_bpf_cap_is_named() {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("cgroup_bpf_cap_is_named") else {
+            return;
+        };
+        let mut run = RunTree::create(&cg).expect("run tree");
+        let e = CgroupBpfTree::build(&mut run, 1, 65, 0, Body::Null).expect_err("65 on one cgroup");
+        assert!(e.to_string().contains("BPF_CGROUP_MAX_PROGS"), "{e}");
+        assert!(
+            matches!(
+                e,
+                CgroupBpfError::MaxProgs {
+                    asked: 65,
+                    min_depth: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // The kernel's own E2BIG: 64 via the tree, one more via AttachBench.
+        let tree = CgroupBpfTree::build(&mut run, 1, 64, 0, Body::Null).expect("64 fit");
+        let mut bench = AttachBench::new(Body::Null).expect("load");
+        let e = bench.attach_one_at(tree.leaf()).expect_err("65th");
+        assert!(
+            matches!(
+                e,
+                CgroupBpfError::Bpf {
+                    source: BpfError::MaxProgs { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("BPF_CGROUP_MAX_PROGS"), "{e}");
+        drop((bench, tree));
+        run.teardown().expect("teardown");
+    }
+
+    #[test]
+    fn cgroup_bpf_worker_refuses_foreign_cgroups() {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("cgroup_bpf_worker_refuses_foreign_cgroups") else {
+            return;
+        };
+        for p in [
+            cg.mount().to_path_buf(),
+            cg.mount().join(format!("{RUN_PREFIX}x/../..")),
+        ] {
+            let r = spawn_test_worker(&p, 1, 1);
+            let e = r.error.expect("refused");
+            assert!(e.contains("not inside a hookbench-") || e.contains("open"), "{e}");
+        }
+        let r = spawn_test_worker(Path::new("/tmp"), 1, 1);
+        assert!(r.error.is_some_and(|e| e.contains("not inside")));
+    }
+
+    #[test]
+    fn cgroup_bpf_per_program_slope() {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("cgroup_bpf_per_program_slope") else {
+            return;
+        };
+        const COUNTS: [u32; 4] = [0, 8, 16, 32];
+        for body in [Body::Null, Body::Counter] {
+            let mut points = Vec::new();
+            let mut means = vec![Vec::new(); COUNTS.len()];
+            for _round in 0..3 {
+                for (i, &n) in COUNTS.iter().enumerate() {
+                    let mut run = RunTree::create(&cg).expect("run tree");
+                    let tree = CgroupBpfTree::build(&mut run, 2, n, 0, body).expect("build");
+                    let r = spawn_test_worker(tree.leaf(), 20, 2000);
+                    assert_eq!(r.error, None, "{r:?}");
+                    means[i].extend(r.samples_ns.iter().copied());
+                    points.extend(r.samples_ns.iter().map(|&y| (f64::from(n), y)));
+                    drop(tree);
+                    run.teardown().expect("teardown");
+                }
+            }
+            let s = slope(&points);
+            let m: Vec<String> = COUNTS
+                .iter()
+                .zip(&mut means)
+                .map(|(n, v)| format!("N={n}: {:.1} ns", median(v)))
+                .collect();
+            eprintln!(
+                "cgroup_bpf {body}: socket()+close() median {}; slope {s:.2} ns/program",
+                m.join(", ")
+            );
+            assert!(s > 0.0, "{body}: slope {s}");
+        }
+    }
+
+    #[test]
+    fn cgroup_bpf_attach_latency_grows_with_descendants() {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("cgroup_bpf_attach_latency_grows_with_descendants") else {
+            return;
+        };
+        let mut run = RunTree::create(&cg).expect("run tree");
+        let small = wide_subtree(&mut run, 0).expect("K=0");
+        let big = wide_subtree(&mut run, 1000).expect("K=1000");
+        let keeper = wide_subtree(&mut run, 0).expect("keeper");
+        let mut bench = AttachBench::new(Body::Null).expect("load");
+        let id = bench.program_id();
+        let mut res = Vec::new();
+        for (i, sub) in [&small, &big, &small, &big].into_iter().enumerate() {
+            if i == 2 {
+                bench.keep_key_enabled_at(&keeper.top).expect("keeper attach");
+            }
+            let key = if i >= 2 { "static key held" } else { "static key flips" };
+            let (mut a, mut d) = (Vec::new(), Vec::new());
+            for _ in 0..21 {
+                a.push(bench.attach_one_at(&sub.top).expect("attach").as_nanos() as f64);
+                d.push(bench.detach_last().expect("outstanding").expect("detach").as_nanos() as f64);
+            }
+            let (a, d) = (median(&mut a), median(&mut d));
+            eprintln!(
+                "cgroup_bpf attach at K={} ({key}): median attach {:.1} us, detach {:.1} us",
+                sub.descendants,
+                a / 1e3,
+                d / 1e3
+            );
+            res.push((a, d));
+        }
+        assert_eq!(bench.outstanding(), 0);
+        assert!(res[1].0 > res[0].0, "attach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
+        assert!(
+            res[3].0 > res[2].0,
+            "held key: attach K=1000 {:?} vs K=0 {:?}",
+            res[3],
+            res[2]
+        );
+        drop(bench);
+        run.teardown().expect("teardown");
+        assert!(!prog_exists(id));
+        assert!(our_run_dirs(&cg).is_empty());
+    }
+}
