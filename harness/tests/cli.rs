@@ -324,3 +324,44 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
     let socket = fit(&results, "programs", "seccomp-socket", "programs");
     assert!(socket.len() == 1 && socket[0].slope > 0.0, "{socket:?}");
 }
+
+#[test]
+fn sigint_stops_the_run_and_keeps_what_was_measured() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+        .args(["run", "--backend", "model", "--profile", "quick", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    // Wait until at least one cell is journaled, then interrupt.
+    let journal = out.join("cells.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&journal)
+        .map(|j| j.lines().count())
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "no cell measured within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal delivered");
+    let output = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let results = Results::read(&out.join("results.json")).expect("results.json is whole");
+    assert!(!results.complete);
+    let lines = std::fs::read_to_string(&journal).expect("journal");
+    assert!(lines.lines().count() >= 2);
+    for line in lines.lines() {
+        serde_json::from_str::<hookbench_reports::Cell>(line).expect("every journal line is a whole cell");
+    }
+    assert_eq!(results.cells.len(), lines.lines().count());
+}
