@@ -45,7 +45,7 @@ pub enum Command {
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
     Worker {
-        /// Worker kind: "seccomp" or "landlock".
+        /// Worker kind: "seccomp", "landlock" or "sock".
         kind: String,
         /// The request, as JSON.
         request: String,
@@ -177,6 +177,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let support = KernelSupport {
         seccomp: available(&env.seccomp, "seccomp"),
         landlock: available(&env.landlock_abi, "Landlock"),
+        cgroup_bpf: if !env.privileged {
+            Err("needs root (CAP_SYS_ADMIN and CAP_BPF) to load and attach cgroup programs".to_string())
+        } else if env.cgroup2_mount.is_none() {
+            Err("no cgroup v2 mount in /proc/self/mountinfo".to_string())
+        } else {
+            available(&env.bpf, "BPF")
+        },
     };
     let mut backends: Vec<Box<dyn Backend>> = Vec::new();
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Model) {
@@ -365,7 +372,18 @@ fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
             let report = landlock::run_landlock_worker(&req);
             emit(&format!("{}\n", landlock::format_landlock_report_line(&report)))
         }
-        other => Err(UsageError::new(format!("unknown worker kind '{other}': expected seccomp or landlock")).into()),
+        "sock" => {
+            use hookbench_workloads::cgroup_bpf;
+            let req: cgroup_bpf::SockWorkerRequest = serde_json::from_str(request)
+                .map_err(|e| UsageError::new(format!("worker sock: bad request '{request}': {e}")))?;
+            // Joins the run's cgroup, then times socket().
+            let report = cgroup_bpf::run_sock_worker(&req);
+            emit(&format!("{}\n", cgroup_bpf::format_sock_report_line(&report)))
+        }
+        other => Err(UsageError::new(format!(
+            "unknown worker kind '{other}': expected seccomp, landlock or sock"
+        ))
+        .into()),
     }
 }
 

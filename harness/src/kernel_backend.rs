@@ -1,4 +1,4 @@
-//! The `kernel` backend: mechanisms that shipped, measured on the running kernel: seccomp filter stacks and Landlock domains (per-task chains) timed in re-exec'd worker processes.
+//! The `kernel` backend: mechanisms that shipped, measured on the running kernel: seccomp filter stacks and Landlock domains (per-task chains) against cgroup-bpf effective arrays, timed in re-exec'd worker processes.
 //!
 //! Seccomp filters and Landlock layers belong to the task that installs them and cannot be
 //! removed, so each measurement runs in a fresh `hookbench worker KIND '<request>'` process
@@ -11,6 +11,8 @@ use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Su
 use crate::suite::Metric;
 use hookbench_model::{ModelKind, Params};
 use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
+use hookbench_workloads::cgroup_bpf::{spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfTree, SockWorkerRequest};
+use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2, RunTree};
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
 use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigger, WorkerRequest};
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +27,9 @@ pub const SECCOMP_BATCH: u64 = 500;
 
 /// `open()`+`close()` pairs per timed sample in a Landlock worker (about 1 us each).
 pub const LANDLOCK_BATCH: u64 = 50;
+
+/// `socket()` calls per timed sample in a socket worker (a few us each).
+pub const SOCKET_BATCH: u64 = 100;
 
 /// The kernel backend's mechanisms, with the DESIGN.md model each realises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,15 +48,21 @@ pub enum KernelMechanism {
     /// allowed file `depth` directories down: every layer is checked for every path component
     /// (security/landlock/fs.c `is_access_to_paths_allowed`).
     Landlock,
+    /// N `cgroup/sock_create` programs attached with `BPF_F_ALLOW_MULTI` over a path of `depth`
+    /// cgroups (program i at level i % depth) plus `foreign` programs on other attach types,
+    /// timed on `socket()` from a task in the deepest cgroup: the kernel runs
+    /// `cgroup->bpf.effective[CGROUP_INET_SOCK_CREATE]` (kernel/bpf/cgroup.c).
+    CgroupBpf,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 4] = [
+    pub const ALL: [KernelMechanism; 5] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
         KernelMechanism::Landlock,
+        KernelMechanism::CgroupBpf,
     ];
 
     /// The results name, e.g. "seccomp-arg-load".
@@ -61,13 +72,17 @@ impl KernelMechanism {
             KernelMechanism::SeccompNrOnly => "seccomp-nr-only",
             KernelMechanism::SeccompSocket => "seccomp-socket",
             KernelMechanism::Landlock => "landlock",
+            KernelMechanism::CgroupBpf => "cgroup-bpf",
         }
     }
 
     /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
-    /// per-task chains.
+    /// per-task chains, cgroup-bpf is per-cgroup effective arrays.
     pub fn model(self) -> ModelKind {
-        ModelKind::TaskChain
+        match self {
+            KernelMechanism::CgroupBpf => ModelKind::CgroupEffective,
+            _ => ModelKind::TaskChain,
+        }
     }
 
     /// The filter body and timed syscall of a seccomp mechanism, `None` for the others.
@@ -76,7 +91,7 @@ impl KernelMechanism {
             KernelMechanism::SeccompArgLoad => Some((FilterBody::ArgLoad, Trigger::Getppid)),
             KernelMechanism::SeccompNrOnly => Some((FilterBody::NrOnly, Trigger::Getppid)),
             KernelMechanism::SeccompSocket => Some((FilterBody::ArgLoad, Trigger::Socket)),
-            KernelMechanism::Landlock => None,
+            KernelMechanism::Landlock | KernelMechanism::CgroupBpf => None,
         }
     }
 }
@@ -103,6 +118,8 @@ pub struct KernelSupport {
     pub seccomp: Result<(), String>,
     /// Landlock is enabled.
     pub landlock: Result<(), String>,
+    /// cgroup-bpf programs can be loaded and attached (root, a cgroup v2 mount, BPF).
+    pub cgroup_bpf: Result<(), String>,
 }
 
 /// Per-repetition samples (ns) of one worker configuration.
@@ -115,6 +132,8 @@ pub struct KernelBackend {
     support: KernelSupport,
     scratch: PathBuf,
     baselines: HashMap<(KernelMechanism, u32, usize, usize), Reps>,
+    /// This run's own cgroup subtree, made at the first cgroup-bpf cell and torn down on drop.
+    run: Option<RunTree>,
 }
 
 impl KernelBackend {
@@ -135,12 +154,14 @@ impl KernelBackend {
             support,
             scratch,
             baselines: HashMap::new(),
+            run: None,
         }
     }
 
     fn check_support(&self, mechanism: KernelMechanism) -> Result<(), CellError> {
         let (what, support) = match mechanism {
             KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
+            KernelMechanism::CgroupBpf => ("cgroup-bpf", &self.support.cgroup_bpf),
             _ => ("seccomp filters", &self.support.seccomp),
         };
         support
@@ -218,8 +239,58 @@ impl KernelBackend {
         Ok(reps)
     }
 
+    /// This run's cgroup subtree, created on first use after removing what killed runs left.
+    fn run_tree(&mut self) -> Result<&mut RunTree, CellError> {
+        if self.run.is_none() {
+            let cg = Cgroup2::detect().map_err(|e| CellError::Skip(e.to_string()))?;
+            if let Err(e) = cleanup_stale(&cg) {
+                eprintln!("hookbench: warning: could not remove stale hookbench cgroups: {e}");
+            }
+            let run = RunTree::create(&cg)
+                .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create this run's cgroup subtree: {e}")))?;
+            self.run = Some(run);
+        }
+        self.run
+            .as_mut()
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
+    }
+
+    /// Builds a path of `depth` cgroups with `programs` + `foreign` programs and runs one
+    /// `socket()` worker per repetition in its deepest cgroup; the programs are detached (links
+    /// dropped) before returning.
+    fn cgroup_bpf_workers(
+        &mut self,
+        p: &Params,
+        programs: u32,
+        foreign: u32,
+        spec: &CellSpec<'_>,
+    ) -> Result<Reps, CellError> {
+        let exe = self.exe.clone();
+        let run = self.run_tree()?;
+        let tree = CgroupBpfTree::build(run, p.depth.max(1), programs, foreign, p.body)
+            .map_err(|e| CellError::Skip(e.to_string()))?;
+        let mut reps = Vec::with_capacity(spec.repetitions);
+        for _ in 0..spec.repetitions {
+            let req = SockWorkerRequest {
+                cgroup: tree.leaf().to_path_buf(),
+                samples: spec.samples,
+                batch: SOCKET_BATCH,
+            };
+            let report = spawn_sock_worker(&exe, &["worker", "sock"], &req)
+                .map_err(|e| CellError::Fatal(anyhow::anyhow!("socket worker failed: {e}")))?;
+            if let Some(error) = report.error {
+                return Err(CellError::Skip(error));
+            }
+            reps.push(report.samples_ns);
+        }
+        Ok(reps)
+    }
+
     fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
+        if mechanism == KernelMechanism::CgroupBpf {
+            return self.cgroup_bpf_hook_cell(spec);
+        }
         if p.working_set != 1 || p.cpus != 1 || p.foreign != 0 {
             return Err(CellError::Skip(format!(
                 "{} cells measure one task on one CPU with every program on the hook: working_set = {}, cpus = {}, foreign = {} are not measured by this version",
@@ -283,10 +354,95 @@ impl KernelBackend {
         Ok(vec![m])
     }
 
+    fn cgroup_bpf_hook_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let mechanism = KernelMechanism::CgroupBpf;
+        let p = spec.params;
+        if p.working_set != 1 || p.cpus != 1 {
+            return Err(CellError::Skip(format!(
+                "cgroup-bpf cells measure one task on one CPU: working_set = {}, cpus = {} are not measured by this version",
+                p.working_set, p.cpus
+            )));
+        }
+        let key = (mechanism, p.depth, spec.samples, spec.repetitions);
+        let native = match self.baselines.get(&key) {
+            Some(n) => n.clone(),
+            None => {
+                let n = self.cgroup_bpf_workers(&p, 0, 0, spec)?;
+                self.baselines.insert(key, n.clone());
+                n
+            }
+        };
+        let raw = self.cgroup_bpf_workers(&p, p.programs, p.foreign, spec)?;
+        let params = Params {
+            tasks: 1,
+            cgroups: p.depth.max(1),
+            ..p
+        };
+        let mut m = build_cell(mechanism, spec, params, "hook_latency_ns", &raw, Some(&native))?;
+        m.cell.batch_k = Some(SOCKET_BATCH);
+        let runs = u64::from(p.programs);
+        m.cell.accounting = Some(Accounting {
+            nodes_visited: runs,
+            programs_run: runs,
+            handles_checked: 0,
+            map_lookups: 0,
+        });
+        Ok(vec![m])
+    }
+
+    /// Attach and detach latency of one `cgroup/sock_create` program at the top of a subtree
+    /// with `cgroups` descendants (ALLOW_MULTI, so every descendant's effective array is
+    /// recomputed), with one program kept attached in a sibling cgroup so the kernel's static
+    /// key stays on and is not part of the figure.
+    fn cgroup_bpf_attach_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let mechanism = KernelMechanism::CgroupBpf;
+        let p = spec.params;
+        let run = self.run_tree()?;
+        let sub = wide_subtree(run, p.cgroups).map_err(|e| CellError::Skip(e.to_string()))?;
+        let keeper = wide_subtree(run, 0).map_err(|e| CellError::Skip(e.to_string()))?;
+        let mut bench = AttachBench::new(p.body).map_err(|e| CellError::Skip(e.to_string()))?;
+        bench
+            .keep_key_enabled_at(&keeper.top)
+            .map_err(|e| CellError::Skip(e.to_string()))?;
+        let fail = |e: hookbench_workloads::cgroup_bpf::CgroupBpfError| CellError::Skip(e.to_string());
+        let warmup = (spec.samples / 10).clamp(1, 20);
+        for _ in 0..warmup {
+            bench.attach_one_at(&sub.top).map_err(fail)?;
+            if let Some(r) = bench.detach_last() {
+                r.map_err(fail)?;
+            }
+        }
+        let (mut attach, mut detach): (Reps, Reps) = (Vec::new(), Vec::new());
+        for _ in 0..spec.repetitions {
+            let (mut a, mut d) = (Vec::with_capacity(spec.samples), Vec::with_capacity(spec.samples));
+            for _ in 0..spec.samples {
+                a.push(bench.attach_one_at(&sub.top).map_err(fail)?.as_nanos() as f64);
+                match bench.detach_last() {
+                    Some(r) => d.push(r.map_err(fail)?.as_nanos() as f64),
+                    None => return Err(CellError::Fatal(anyhow::anyhow!("attach left nothing to detach"))),
+                }
+            }
+            attach.push(a);
+            detach.push(d);
+        }
+        drop(bench);
+        let params = Params { tasks: 0, ..p };
+        let mut out = Vec::with_capacity(2);
+        for (metric, reps) in [("attach_latency_ns", &attach), ("detach_latency_ns", &detach)] {
+            let mut m = build_cell(mechanism, spec, params, metric, reps, None)?;
+            m.cell.batch_k = Some(1);
+            out.push(m);
+        }
+        Ok(out)
+    }
+
     /// Install cost of one program on a task: a seccomp filter or a Landlock layer. A per-task
     /// install touches only that task, so `cgroups` (descendants) does not enter; there is no
     /// detach (neither can be removed).
     fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        if mechanism == KernelMechanism::CgroupBpf {
+            return self.cgroup_bpf_attach_cells(spec);
+        }
         let raw = match mechanism.seccomp() {
             Some(seccomp) => {
                 let n = u32::try_from(spec.samples)
@@ -307,7 +463,14 @@ impl KernelBackend {
 }
 
 impl Drop for KernelBackend {
+    /// Tears down this run's cgroup subtree (killing any worker left in it) and removes the
+    /// Landlock scratch directory.
     fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            if let Err(e) = run.teardown() {
+                eprintln!("hookbench: warning: tearing down this run's cgroups: {e}; run `hookbench cleanup`");
+            }
+        }
         if self.scratch.exists() {
             let _ = std::fs::remove_dir_all(&self.scratch);
         }

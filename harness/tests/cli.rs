@@ -329,7 +329,7 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
 fn sigint_stops_the_run_and_keeps_what_was_measured() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
         .args(["run", "--backend", "model", "--profile", "quick", "--out"])
         .arg(&out)
         .stdout(std::process::Stdio::null())

@@ -48,7 +48,7 @@ pub const SOCK_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest `samples` a [`SockWorkerRequest`] may ask for.
 pub const MAX_SOCK_SAMPLES: usize = 1_000_000;
 
-/// Largest `batch` (socket() + close() pairs per sample) a [`SockWorkerRequest`] may ask for.
+/// Largest `batch` (socket() calls per sample) a [`SockWorkerRequest`] may ask for (the worker caps it further at `seccomp::MAX_SOCKET_BATCH`).
 pub const MAX_SOCK_BATCH: u64 = 10_000_000;
 
 /// Largest cgroup chain [`CgroupBpfTree::build`] accepts.
@@ -478,36 +478,42 @@ impl AttachBench {
     }
 }
 
-/// Times `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)` + `close` in the calling process (in
-/// whatever cgroup it is): one untimed warm-up batch, then `samples` samples of `batch` pairs;
-/// returns ns per pair per sample. Runs `(samples + 1) * batch` socket() calls. Call it only in
-/// a worker ([`run_sock_worker`]). Errors: [`CgroupBpfError::Socket`].
+/// Times `socket(AF_INET, SOCK_DGRAM)` in the calling process: one untimed warm-up batch, then
+/// `samples` samples of `batch` calls (capped at `seccomp::MAX_SOCKET_BATCH`), ns per call each.
+/// Only `socket()` is timed, the same trigger as `seccomp::Trigger::Socket`, so cgroup-bpf and
+/// seccomp chains compare call for call; each sample's sockets are closed afterwards, untimed.
+/// Only for worker processes: the `cgroup/sock_create` programs that run are those of the
+/// caller's cgroup. Errors: a `socket()` that fails (e.g. EMFILE), with the OS error.
 pub fn measure_socket(samples: usize, batch: u64) -> Result<Vec<f64>, CgroupBpfError> {
-    let batch = batch.max(1);
-    let run = || -> Result<(), CgroupBpfError> {
+    let batch = batch.clamp(1, crate::seccomp::MAX_SOCKET_BATCH);
+    let mut fds: Vec<libc::c_int> = Vec::with_capacity(batch as usize);
+    let mut run = || -> Result<f64, CgroupBpfError> {
+        let start = Instant::now();
         for _ in 0..batch {
-            // SAFETY: plain syscalls; the fd is closed at once.
-            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-            if fd < 0 {
-                return Err(CgroupBpfError::Socket(std::io::Error::last_os_error()));
-            }
-            // SAFETY: `fd` is ours.
-            unsafe { libc::close(fd) };
+            // SAFETY: plain socket(2) with constant arguments; every fd is closed below.
+            fds.push(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) });
         }
-        Ok(())
+        let ns = start.elapsed().as_nanos() as f64 / batch as f64;
+        let mut failed = None;
+        for fd in fds.drain(..) {
+            if fd < 0 {
+                failed.get_or_insert_with(std::io::Error::last_os_error);
+            } else {
+                // SAFETY: `fd` came from socket() above and is closed once.
+                unsafe { libc::close(fd) };
+            }
+        }
+        match failed {
+            Some(e) => Err(CgroupBpfError::Socket(e)),
+            None => Ok(ns),
+        }
     };
     run()?;
-    let mut out = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let start = Instant::now();
-        run()?;
-        out.push(start.elapsed().as_nanos() as f64 / batch as f64);
-    }
-    Ok(out)
+    (0..samples).map(|_| run()).collect()
 }
 
 /// What a socket worker is asked to do: join `cgroup`, then measure `samples` samples of
-/// `batch` socket()+close() pairs. JSON on the worker's command line, e.g.
+/// `batch` socket() calls. JSON on the worker's command line, e.g.
 /// `{"cgroup":"/sys/fs/cgroup/unified/hookbench-1-2/d0/d0","samples":100,"batch":1000}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SockWorkerRequest {
@@ -526,9 +532,10 @@ pub struct SockWorkerReport {
     pub cgroup: PathBuf,
     /// The worker's pid (it was in `cgroup` while measuring).
     pub pid: u32,
-    /// ns per socket()+close() pair, per sample; empty on error.
+    /// ns per socket() call, per sample; empty on error.
     pub samples_ns: Vec<f64>,
-    /// socket() calls made in the cgroup (warm-up included): `(samples + 1) * batch`.
+    /// socket() calls made in the cgroup (warm-up included): `(samples + 1) * batch`, with `batch`
+    /// capped at `seccomp::MAX_SOCKET_BATCH`.
     pub calls: u64,
     /// Why it could not measure, if it could not.
     pub error: Option<String>,
@@ -589,7 +596,11 @@ pub fn run_sock_worker(req: &SockWorkerRequest) -> SockWorkerReport {
         measure_socket(req.samples, req.batch)
     })();
     let (samples_ns, calls, error) = match outcome {
-        Ok(s) => (s, (req.samples as u64 + 1) * req.batch, None),
+        Ok(s) => (
+            s,
+            (req.samples as u64 + 1) * req.batch.clamp(1, crate::seccomp::MAX_SOCKET_BATCH),
+            None,
+        ),
         Err(e) => (Vec::new(), 0, Some(e.to_string())),
     };
     SockWorkerReport {
@@ -934,7 +945,7 @@ mod tests {
                 .map(|(n, v)| format!("N={n}: {:.1} ns", median(v)))
                 .collect();
             eprintln!(
-                "cgroup_bpf {body}: socket()+close() median {}; slope {s:.2} ns/program",
+                "cgroup_bpf {body}: socket() median {}; slope {s:.2} ns/program",
                 m.join(", ")
             );
             assert!(s > 0.0, "{body}: slope {s}");
