@@ -5,6 +5,14 @@ use hookbench_reports::Results;
 use predicates::prelude::*;
 use std::path::Path;
 
+/// Kernel-backend tests run one at a time: a starting kernel run removes the residue of dead
+/// runs, which the SIGKILL test must still see before it runs `hookbench cleanup` itself.
+static KERNEL_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
+    KERNEL_RUNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn hookbench() -> Command {
     Command::cargo_bin("hookbench").expect("hookbench binary is built")
 }
@@ -217,6 +225,7 @@ fn list_and_doctor_describe_suites_and_machine() {
 
 #[test]
 fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
+    let _kernel = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
     hookbench()
@@ -264,6 +273,7 @@ fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
 
 #[test]
 fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
+    let _kernel = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
     hookbench()
@@ -364,4 +374,148 @@ fn sigint_stops_the_run_and_keeps_what_was_measured() {
         serde_json::from_str::<hookbench_reports::Cell>(line).expect("every journal line is a whole cell");
     }
     assert_eq!(results.cells.len(), lines.lines().count());
+}
+
+/// The run directories (`hookbench-<pid>-*`) of process `pid` under the cgroup v2 mount.
+fn run_dirs_of(mount: &Path, pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("hookbench-{pid}-");
+    std::fs::read_dir(mount)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
+    let _kernel = kernel_lock();
+    let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
+        eprintln!("SKIPPED: no cgroup v2 mount");
+        return;
+    };
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: cgroup-bpf needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            "attach",
+            "--profile",
+            "smoke",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    let attach = fit(&results, "attach", "cgroup-bpf", "descendants");
+    let attach = attach
+        .iter()
+        .find(|f| f.metric == "attach_latency_ns")
+        .expect("cgroup-bpf attach fit");
+    assert!(
+        attach.slope_ci95[0] > 0.0,
+        "attach cost grows with descendants: {:?}",
+        attach.slope_ci95
+    );
+    assert_eq!(attach.model.as_str(), "cgroup-effective");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            "programs",
+            "--profile",
+            "smoke",
+            "--out",
+        ])
+        .arg(tmp.path().join("programs"))
+        .assert()
+        .success();
+    let results = Results::read(&tmp.path().join("programs").join("results.json")).expect("results.json reads");
+    let programs = fit(&results, "programs", "cgroup-bpf", "programs");
+    assert!(programs.len() == 1 && programs[0].slope > 0.0, "{programs:?}");
+    // Nothing of the runs is left: their cgroup subtrees are gone.
+    let left: Vec<_> = std::fs::read_dir(cg.mount())
+        .expect("mount readable")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("hookbench-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
+    let _kernel = kernel_lock();
+    let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
+        eprintln!("SKIPPED: no cgroup v2 mount");
+        return;
+    };
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: cgroup-bpf needs root");
+        return;
+    }
+    // Kill at several points: as soon as the run's cgroups exist, and after cells were measured.
+    for cells_before_kill in [0usize, 2] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path().join("run");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+            .args([
+                "run",
+                "--backend",
+                "kernel",
+                "--suite",
+                "attach",
+                "--profile",
+                "quick",
+                "--out",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let journal = out.join("cells.jsonl");
+        loop {
+            let cells = std::fs::read_to_string(&journal)
+                .map(|j| j.lines().count())
+                .unwrap_or(0);
+            if !run_dirs_of(cg.mount(), pid).is_empty() && cells >= cells_before_kill {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run made no cgroups within 120 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        assert!(
+            !run_dirs_of(cg.mount(), pid).is_empty(),
+            "a SIGKILLed run leaves its cgroups"
+        );
+        hookbench()
+            .arg("cleanup")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(format!("hookbench-{pid}-")));
+        assert!(
+            run_dirs_of(cg.mount(), pid).is_empty(),
+            "cleanup removed the run's cgroups"
+        );
+    }
 }

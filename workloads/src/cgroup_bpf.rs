@@ -27,7 +27,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hookbench_bpf::libbpf_rs::Link;
@@ -651,7 +651,7 @@ pub fn spawn_sock_worker_with(
         move |source| CgroupBpfError::WorkerIo { exe, what, source }
     };
     let json = serde_json::to_string(req).map_err(CgroupBpfError::Serialize)?;
-    let mut child = Command::new(exe)
+    let mut child = crate::seccomp::worker_command(exe)
         .args(args_prefix)
         .arg(&json)
         .envs(envs.iter().copied())

@@ -28,7 +28,7 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ::landlock::{
@@ -650,7 +650,7 @@ pub fn spawn_landlock_worker_with(
         move |source| LandlockError::WorkerIo { exe, what, source }
     };
     let json = serde_json::to_string(req).map_err(LandlockError::Serialize)?;
-    let mut child = Command::new(exe)
+    let mut child = crate::seccomp::worker_command(exe)
         .args(args_prefix)
         .arg(&json)
         .envs(envs.iter().copied())

@@ -630,6 +630,25 @@ pub fn format_report_line(report: &WorkerReport) -> String {
     format!("{REPORT_MARKER}{json}")
 }
 
+/// A `Command` for a worker process of `exe` that the kernel kills when the process that
+/// started it dies (`prctl(PR_SET_DEATHSIG, SIGKILL)` in the child before exec), so a SIGKILLed
+/// run leaves no worker behind. Used by every worker kind (seccomp, Landlock, socket).
+pub fn worker_command(exe: &Path) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(exe);
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
 /// Runs `exe args_prefix... <request JSON>` ([`std::process::Command`]: fork + exec, so no
 /// fork-after-threads hazard), waits at most [`WORKER_TIMEOUT_SECS`] (killing it when over), and
 /// parses its report: the rest of the line after the last [`REPORT_MARKER`] on stdout, or else
@@ -654,7 +673,7 @@ pub fn spawn_worker_with(
         move |source| SeccompError::WorkerIo { exe, what, source }
     };
     let json = serde_json::to_string(req).map_err(SeccompError::Serialize)?;
-    let mut child = Command::new(exe)
+    let mut child = worker_command(exe)
         .args(args_prefix)
         .arg(&json)
         .envs(envs.iter().copied())
