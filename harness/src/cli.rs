@@ -184,6 +184,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         } else {
             available(&env.bpf, "BPF")
         },
+        trampolines: available(&env.bpf_trampolines, "BPF trampolines"),
     };
     let mut backends: Vec<Box<dyn Backend>> = Vec::new();
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Model) {

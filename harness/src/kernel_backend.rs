@@ -53,16 +53,24 @@ pub enum KernelMechanism {
     /// timed on `socket()` from a task in the deepest cgroup: the kernel runs
     /// `cgroup->bpf.effective[CGROUP_INET_SOCK_CREATE]` (kernel/bpf/cgroup.c).
     CgroupBpf,
+    /// `lsm_cgroup/socket_create` programs attached per cgroup (`BPF_LSM_CGROUP`: an effective
+    /// array per cgroup behind a BPF trampoline). Needs a kernel that allows trampolines.
+    LsmCgroup,
+    /// One global `lsm/socket_create` program walking a per-task chain kept in task storage
+    /// (the RFC's design expressed in BPF). Needs a kernel that allows trampolines.
+    LsmGlobal,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 5] = [
+    pub const ALL: [KernelMechanism; 7] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
         KernelMechanism::Landlock,
         KernelMechanism::CgroupBpf,
+        KernelMechanism::LsmCgroup,
+        KernelMechanism::LsmGlobal,
     ];
 
     /// The results name, e.g. "seccomp-arg-load".
@@ -73,6 +81,8 @@ impl KernelMechanism {
             KernelMechanism::SeccompSocket => "seccomp-socket",
             KernelMechanism::Landlock => "landlock",
             KernelMechanism::CgroupBpf => "cgroup-bpf",
+            KernelMechanism::LsmCgroup => "lsm-cgroup",
+            KernelMechanism::LsmGlobal => "lsm-global",
         }
     }
 
@@ -80,7 +90,7 @@ impl KernelMechanism {
     /// per-task chains, cgroup-bpf is per-cgroup effective arrays.
     pub fn model(self) -> ModelKind {
         match self {
-            KernelMechanism::CgroupBpf => ModelKind::CgroupEffective,
+            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => ModelKind::CgroupEffective,
             _ => ModelKind::TaskChain,
         }
     }
@@ -91,7 +101,10 @@ impl KernelMechanism {
             KernelMechanism::SeccompArgLoad => Some((FilterBody::ArgLoad, Trigger::Getppid)),
             KernelMechanism::SeccompNrOnly => Some((FilterBody::NrOnly, Trigger::Getppid)),
             KernelMechanism::SeccompSocket => Some((FilterBody::ArgLoad, Trigger::Socket)),
-            KernelMechanism::Landlock | KernelMechanism::CgroupBpf => None,
+            KernelMechanism::Landlock
+            | KernelMechanism::CgroupBpf
+            | KernelMechanism::LsmCgroup
+            | KernelMechanism::LsmGlobal => None,
         }
     }
 }
@@ -120,6 +133,8 @@ pub struct KernelSupport {
     pub landlock: Result<(), String>,
     /// cgroup-bpf programs can be loaded and attached (root, a cgroup v2 mount, BPF).
     pub cgroup_bpf: Result<(), String>,
+    /// BPF trampolines (lsm, lsm_cgroup, fentry programs) are allowed; the probe's result.
+    pub trampolines: Result<(), String>,
 }
 
 /// Per-repetition samples (ns) of one worker configuration.
@@ -162,6 +177,7 @@ impl KernelBackend {
         let (what, support) = match mechanism {
             KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
             KernelMechanism::CgroupBpf => ("cgroup-bpf", &self.support.cgroup_bpf),
+            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal => ("BPF LSM programs", &self.support.trampolines),
             _ => ("seccomp filters", &self.support.seccomp),
         };
         support
@@ -552,6 +568,12 @@ impl Backend for KernelBackend {
             .find(|m| m.as_str() == spec.mechanism.name)
             .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("unknown kernel mechanism {}", spec.mechanism.name)))?;
         self.check_support(mechanism)?;
+        if matches!(mechanism, KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal) {
+            return Err(CellError::Skip(format!(
+                "{}: this kernel allows BPF trampolines, but this version of hookbench does not measure BPF LSM programs yet",
+                mechanism.as_str()
+            )));
+        }
         match spec.suite.metric {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
             Metric::AttachLatency => self.attach_cells(mechanism, spec),
