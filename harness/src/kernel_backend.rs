@@ -12,9 +12,10 @@ use crate::suite::Metric;
 use hookbench_model::{ModelKind, Params};
 use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
 use hookbench_workloads::cgroup_bpf::{spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfTree, SockWorkerRequest};
-use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2, RunTree};
+use hookbench_workloads::cgroupfs::{cleanup_stale, mkdir_floor, Cgroup2, RunTree, Shape};
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
 use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigger, WorkerRequest};
+use hookbench_workloads::taskpool::{task_floor, TaskPool};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -30,6 +31,16 @@ pub const LANDLOCK_BATCH: u64 = 50;
 
 /// `socket()` calls per timed sample in a socket worker (a few us each).
 pub const SOCKET_BATCH: u64 = 100;
+
+/// Most samples per repetition the kernel backend takes, whatever the suite asks (the model's
+/// profiles ask for thousands of sub-microsecond samples; a kernel sample is a batch of syscalls
+/// of tens to hundreds of microseconds). Each cell's `samples` says how many were taken.
+pub const KERNEL_MAX_SAMPLES: usize = 2000;
+
+/// Samples per repetition for a kernel cell of `spec`.
+fn kernel_samples(spec: &CellSpec<'_>) -> usize {
+    spec.samples.clamp(1, KERNEL_MAX_SAMPLES)
+}
 
 /// The kernel backend's mechanisms, with the DESIGN.md model each realises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,11 +70,17 @@ pub enum KernelMechanism {
     /// One global `lsm/socket_create` program walking a per-task chain kept in task storage
     /// (the RFC's design expressed in BPF). Needs a kernel that allows trampolines.
     LsmGlobal,
+    /// Set-up and tear-down of C cgroups (containers shape: a slice of containers, each with a
+    /// few children) in a fresh run subtree, against the floor: a plain mkdir/rmdir loop.
+    SetupCgroups,
+    /// Set-up and tear-down of T idle tasks spread over cgroups (`clone3(CLONE_INTO_CGROUP)`),
+    /// against the floor: fork + write to `cgroup.procs`, then kill + reap.
+    SetupTasks,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 7] = [
+    pub const ALL: [KernelMechanism; 9] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -71,6 +88,8 @@ impl KernelMechanism {
         KernelMechanism::CgroupBpf,
         KernelMechanism::LsmCgroup,
         KernelMechanism::LsmGlobal,
+        KernelMechanism::SetupCgroups,
+        KernelMechanism::SetupTasks,
     ];
 
     /// The results name, e.g. "seccomp-arg-load".
@@ -83,6 +102,8 @@ impl KernelMechanism {
             KernelMechanism::CgroupBpf => "cgroup-bpf",
             KernelMechanism::LsmCgroup => "lsm-cgroup",
             KernelMechanism::LsmGlobal => "lsm-global",
+            KernelMechanism::SetupCgroups => "setup-cgroups",
+            KernelMechanism::SetupTasks => "setup-tasks",
         }
     }
 
@@ -90,7 +111,9 @@ impl KernelMechanism {
     /// per-task chains, cgroup-bpf is per-cgroup effective arrays.
     pub fn model(self) -> ModelKind {
         match self {
-            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => ModelKind::CgroupEffective,
+            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup | KernelMechanism::SetupCgroups => {
+                ModelKind::CgroupEffective
+            }
             _ => ModelKind::TaskChain,
         }
     }
@@ -104,7 +127,9 @@ impl KernelMechanism {
             KernelMechanism::Landlock
             | KernelMechanism::CgroupBpf
             | KernelMechanism::LsmCgroup
-            | KernelMechanism::LsmGlobal => None,
+            | KernelMechanism::LsmGlobal
+            | KernelMechanism::SetupCgroups
+            | KernelMechanism::SetupTasks => None,
         }
     }
 }
@@ -176,7 +201,9 @@ impl KernelBackend {
     fn check_support(&self, mechanism: KernelMechanism) -> Result<(), CellError> {
         let (what, support) = match mechanism {
             KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
-            KernelMechanism::CgroupBpf => ("cgroup-bpf", &self.support.cgroup_bpf),
+            KernelMechanism::CgroupBpf | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => {
+                ("cgroup v2 trees", &self.support.cgroup_bpf)
+            }
             KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal => ("BPF LSM programs", &self.support.trampolines),
             _ => ("seccomp filters", &self.support.seccomp),
         };
@@ -200,8 +227,12 @@ impl KernelBackend {
                 body,
                 filters,
                 // An install-only worker measures one syscall, to keep it short.
-                samples: if install { 1 } else { spec.samples },
-                batch: if install { 1 } else { SECCOMP_BATCH },
+                samples: if install { 1 } else { kernel_samples(spec) },
+                batch: match (install, trigger) {
+                    (true, _) => 1,
+                    (false, Trigger::Getppid) => SECCOMP_BATCH,
+                    (false, Trigger::Socket) => SOCKET_BATCH,
+                },
                 trigger,
             };
             let report = spawn_worker(&self.exe, &["worker", "seccomp"], &req)
@@ -228,12 +259,13 @@ impl KernelBackend {
             .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create {}: {e}", self.scratch.display())))?;
         let mut reps = Vec::with_capacity(spec.repetitions);
         for _ in 0..spec.repetitions {
-            let mut values = Vec::with_capacity(spec.samples);
-            while values.len() < spec.samples.max(1) {
+            let wanted = kernel_samples(spec);
+            let mut values = Vec::with_capacity(wanted);
+            while values.len() < wanted {
                 let req = LandlockWorkerRequest {
                     layers: if install { LANDLOCK_MAX_NUM_LAYERS } else { layers },
                     dir_depth: dir_depth.max(1),
-                    samples: if install { 1 } else { spec.samples },
+                    samples: if install { 1 } else { wanted },
                     batch: LANDLOCK_BATCH,
                     root: self.scratch.clone(),
                 };
@@ -249,7 +281,7 @@ impl KernelBackend {
                     break;
                 }
             }
-            values.truncate(spec.samples);
+            values.truncate(wanted);
             reps.push(values);
         }
         Ok(reps)
@@ -289,7 +321,7 @@ impl KernelBackend {
         for _ in 0..spec.repetitions {
             let req = SockWorkerRequest {
                 cgroup: tree.leaf().to_path_buf(),
-                samples: spec.samples,
+                samples: kernel_samples(spec),
                 batch: SOCKET_BATCH,
             };
             let report = spawn_sock_worker(&exe, &["worker", "sock"], &req)
@@ -342,7 +374,11 @@ impl KernelBackend {
                 };
                 (
                     self.seccomp_workers(seccomp, p.programs, spec, false)?,
-                    SECCOMP_BATCH,
+                    if seccomp.1 == Trigger::Socket {
+                        SOCKET_BATCH
+                    } else {
+                        SECCOMP_BATCH
+                    },
                     runs,
                 )
             }
@@ -421,7 +457,8 @@ impl KernelBackend {
             .keep_key_enabled_at(&keeper.top)
             .map_err(|e| CellError::Skip(e.to_string()))?;
         let fail = |e: hookbench_workloads::cgroup_bpf::CgroupBpfError| CellError::Skip(e.to_string());
-        let warmup = (spec.samples / 10).clamp(1, 20);
+        let samples = kernel_samples(spec);
+        let warmup = (samples / 10).clamp(1, 20);
         for _ in 0..warmup {
             bench.attach_one_at(&sub.top).map_err(fail)?;
             if let Some(r) = bench.detach_last() {
@@ -430,8 +467,8 @@ impl KernelBackend {
         }
         let (mut attach, mut detach): (Reps, Reps) = (Vec::new(), Vec::new());
         for _ in 0..spec.repetitions {
-            let (mut a, mut d) = (Vec::with_capacity(spec.samples), Vec::with_capacity(spec.samples));
-            for _ in 0..spec.samples {
+            let (mut a, mut d) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+            for _ in 0..samples {
                 a.push(bench.attach_one_at(&sub.top).map_err(fail)?.as_nanos() as f64);
                 match bench.detach_last() {
                     Some(r) => d.push(r.map_err(fail)?.as_nanos() as f64),
@@ -461,7 +498,7 @@ impl KernelBackend {
         }
         let raw = match mechanism.seccomp() {
             Some(seccomp) => {
-                let n = u32::try_from(spec.samples)
+                let n = u32::try_from(kernel_samples(spec))
                     .unwrap_or(u32::MAX)
                     .min(max_filters(seccomp.0));
                 self.seccomp_workers(seccomp, n, spec, true)?
@@ -475,6 +512,82 @@ impl KernelBackend {
         let mut m = build_cell(mechanism, spec, params, "attach_latency_ns", &raw, None)?;
         m.cell.batch_k = Some(1);
         Ok(vec![m])
+    }
+}
+
+impl KernelBackend {
+    /// Set-up and tear-down seconds of C cgroups or T tasks, and the kernel's floor for the same
+    /// syscalls, measured `repetitions` times (at most 3) in fresh run subtrees: four cells,
+    /// `setup_seconds` and `teardown_seconds` for the mechanism and for `<mechanism>-floor`.
+    fn setup_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let p = spec.params;
+        let cg = Cgroup2::detect().map_err(|e| CellError::Skip(e.to_string()))?;
+        let fail = |what: &str, e: String| CellError::Skip(format!("{what}: {e}"));
+        let reps = spec.repetitions.clamp(1, 3);
+        let mut own: [Reps; 2] = [Vec::new(), Vec::new()];
+        let mut floor: [Reps; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..reps {
+            let mut run = RunTree::create(&cg).map_err(|e| fail("run subtree", e.to_string()))?;
+            let (setup, teardown, floor_setup, floor_teardown) = match mechanism {
+                KernelMechanism::SetupCgroups => {
+                    let count = p.cgroups.max(1);
+                    let shape = Shape::Containers {
+                        children_per_container: 3,
+                    };
+                    let (_, built) = run
+                        .build_timed(shape, count)
+                        .map_err(|e| fail("building cgroups", e.to_string()))?;
+                    let floor_parent = run.root().to_path_buf();
+                    let (fm, fr) = mkdir_floor(&floor_parent, count).map_err(|e| fail("mkdir floor", e.to_string()))?;
+                    let stats = run
+                        .teardown()
+                        .map_err(|e| fail("tearing down cgroups", e.to_string()))?;
+                    (built, stats.duration, fm, fr)
+                }
+                _ => {
+                    let tasks = p.tasks.max(1);
+                    let cgroups = run
+                        .build(Shape::Wide, p.cgroups.clamp(1, 1000))
+                        .map_err(|e| fail("building cgroups", e.to_string()))?;
+                    let (pool, spawned) =
+                        TaskPool::spawn(&run, &cgroups, tasks).map_err(|e| fail("spawning tasks", e.to_string()))?;
+                    let killed = pool.teardown().map_err(|e| fail("killing tasks", e.to_string()))?;
+                    let (fs, fk) = task_floor(&cgroups[0], tasks).map_err(|e| fail("task floor", e.to_string()))?;
+                    run.teardown()
+                        .map_err(|e| fail("tearing down cgroups", e.to_string()))?;
+                    (spawned, killed, fs, fk)
+                }
+            };
+            own[0].push(vec![setup.as_secs_f64()]);
+            own[1].push(vec![teardown.as_secs_f64()]);
+            floor[0].push(vec![floor_setup.as_secs_f64()]);
+            floor[1].push(vec![floor_teardown.as_secs_f64()]);
+        }
+        let params = Params {
+            cgroups: p.cgroups.max(1),
+            tasks: if mechanism == KernelMechanism::SetupTasks {
+                p.tasks.max(1)
+            } else {
+                0
+            },
+            ..p
+        };
+        let mut out = Vec::with_capacity(4);
+        for (suffix, values) in [("", &own), ("-floor", &floor)] {
+            for (metric, reps) in [("setup_seconds", &values[0]), ("teardown_seconds", &values[1])] {
+                let flat: Reps = vec![reps.iter().flatten().copied().collect()];
+                let mut m = build_cell(mechanism, spec, params, metric, &flat, None)?;
+                let name = format!("{}{suffix}", mechanism.as_str());
+                m.cell.id = cell_id(&spec.suite.name, NAME, &name, metric, &params);
+                m.cell.mechanism = name;
+                m.cell.unit = "s".to_string();
+                m.cell.repetitions = reps.iter().flatten().copied().collect();
+                m.cell.histogram_ps = None;
+                m.cell.throughput_hooks_per_sec = None;
+                out.push(m);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -577,6 +690,7 @@ impl Backend for KernelBackend {
         match spec.suite.metric {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
             Metric::AttachLatency => self.attach_cells(mechanism, spec),
+            Metric::SetupSeconds => self.setup_cells(mechanism, spec),
             Metric::MetadataBytes => Err(CellError::Skip(format!(
                 "{}: kernel-side metadata is measured as slab deltas, not in this version",
                 mechanism.as_str()

@@ -271,6 +271,9 @@ impl Backend for ModelBackend {
             Metric::HookLatency => self.hook_cell(spec),
             Metric::AttachLatency => self.attach_cells(spec),
             Metric::MetadataBytes => self.metadata_cell(spec),
+            Metric::SetupSeconds => Err(CellError::Skip(
+                "the model backend has no set-up cost to measure; setup_seconds is the kernel backend's".into(),
+            )),
         }
     }
 }

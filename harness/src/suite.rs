@@ -12,9 +12,9 @@ use std::path::Path;
 
 /// The suites shipped with hookbench, as (file name, TOML text): one per claim of DESIGN.md that
 /// the model can answer (1-6), in claim order, then `scaling` (throughput at P CPUs), then the
-/// kernel backend's `seccomp` (claim 7). Together they are the default suite of `hookbench run`;
+/// kernel backend's `seccomp` (claim 7) and set-up suites. Together they are the default suite of `hookbench run`;
 /// each backend runs the mechanisms a suite names for it.
-pub const EMBEDDED: [(&str, &str); 8] = [
+pub const EMBEDDED: [(&str, &str); 10] = [
     ("foreign.toml", include_str!("../../suites/foreign.toml")),
     ("programs.toml", include_str!("../../suites/programs.toml")),
     ("cgroup-handles.toml", include_str!("../../suites/cgroup-handles.toml")),
@@ -23,6 +23,8 @@ pub const EMBEDDED: [(&str, &str); 8] = [
     ("working-set.toml", include_str!("../../suites/working-set.toml")),
     ("scaling.toml", include_str!("../../suites/scaling.toml")),
     ("seccomp.toml", include_str!("../../suites/seccomp.toml")),
+    ("setup-cgroups.toml", include_str!("../../suites/setup-cgroups.toml")),
+    ("setup-tasks.toml", include_str!("../../suites/setup-tasks.toml")),
 ];
 
 /// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
@@ -38,6 +40,9 @@ pub enum Metric {
     AttachLatency,
     /// Exact bytes of the dispatch metadata: `metadata_bytes`.
     MetadataBytes,
+    /// Seconds to set a workload up (C cgroups, T tasks), with `teardown_seconds` cells and the
+    /// kernel's floor for the same syscalls: `setup_seconds`.
+    SetupSeconds,
 }
 
 impl Metric {
@@ -47,13 +52,19 @@ impl Metric {
             Metric::HookLatency => "hook_latency_ns",
             Metric::AttachLatency => "attach_latency_ns",
             Metric::MetadataBytes => "metadata_bytes",
+            Metric::SetupSeconds => "setup_seconds",
         }
     }
 
     fn parse(s: &str) -> Option<Metric> {
-        [Metric::HookLatency, Metric::AttachLatency, Metric::MetadataBytes]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [
+            Metric::HookLatency,
+            Metric::AttachLatency,
+            Metric::MetadataBytes,
+            Metric::SetupSeconds,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 }
 
@@ -172,7 +183,7 @@ impl Suite {
         let bad = |what: String| UsageError::new(format!("suite {source}: {what}"));
         let metric = Metric::parse(&raw.metric).ok_or_else(|| {
             bad(format!(
-                "unknown metric '{}': expected hook_latency_ns, attach_latency_ns or metadata_bytes",
+                "unknown metric '{}': expected hook_latency_ns, attach_latency_ns, metadata_bytes or setup_seconds",
                 raw.metric
             ))
         })?;
@@ -494,7 +505,7 @@ mod tests {
     #[test]
     fn every_shipped_suite_parses_with_all_profiles() {
         let suites = embedded().expect("shipped suites parse");
-        assert_eq!(suites.len(), 8);
+        assert_eq!(suites.len(), 10);
         for s in &suites {
             for p in PROFILES {
                 let plan = s.plan(p).expect("profile present");
@@ -621,7 +632,7 @@ sweep.working_set = [1, 10, 100]
 
     #[test]
     fn resolve_names_files_and_unknowns() {
-        assert_eq!(resolve(None).expect("default").len(), 8);
+        assert_eq!(resolve(None).expect("default").len(), 10);
         assert_eq!(resolve(Some("attach")).expect("by name")[0].name, "attach");
         let e = resolve(Some("nosuch")).expect_err("unknown");
         assert!(e.to_string().contains("unknown suite 'nosuch'"));

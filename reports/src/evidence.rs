@@ -156,6 +156,7 @@ pub fn fmt_num(v: Option<f64>) -> String {
         Some(x) if x.abs() >= 1000.0 => format!("{x:.0}"),
         Some(x) if x.abs() >= 100.0 => format!("{x:.1}"),
         Some(x) if x.abs() >= 1.0 => format!("{x:.2}"),
+        Some(x) if x != 0.0 && x.abs() < 0.001 => format!("{x:.2e}"),
         Some(x) => format!("{x:.3}"),
     }
 }
@@ -220,6 +221,8 @@ mod tests {
         assert_eq!(fmt_num(Some(123.45)), "123.5");
         assert_eq!(fmt_num(Some(1.2345)), "1.23");
         assert_eq!(fmt_num(Some(0.01234)), "0.012");
+        assert_eq!(fmt_num(Some(0.0000151)), "1.51e-5");
+        assert_eq!(fmt_num(Some(0.0)), "0.000");
         assert_eq!(fmt_num(Some(f64::NAN)), "n/a");
         assert_eq!(fmt_num(None), "n/a");
     }

@@ -34,6 +34,7 @@ pub mod error;
 pub mod landlock;
 pub mod layout;
 pub mod seccomp;
+pub mod taskpool;
 mod world;
 
 pub use error::BuildError;
