@@ -231,15 +231,9 @@ pub fn list_text() -> Result<String, UsageError> {
             .profiles
             .iter()
             .map(|(name, plan)| {
-                // Attach suites measure an attach cell and a detach cell per point.
-                let per_point = if suite.metric == suite::Metric::AttachLatency {
-                    2
-                } else {
-                    1
-                };
                 format!(
                     "{name} {}",
-                    plan.points.len() * suite.mechanisms.values().map(Vec::len).sum::<usize>() * per_point
+                    plan.points.len() * suite.mechanisms.values().map(Vec::len).sum::<usize>()
                 )
             })
             .collect();
@@ -261,7 +255,8 @@ pub fn list_text() -> Result<String, UsageError> {
             let names: Vec<String> = list.iter().map(|m| format!("{} ({})", m.name, m.model)).collect();
             let _ = writeln!(s, "      {backend}: {}", names.join(", "));
         }
-        let _ = writeln!(s, "      cells: {}", sizes.join(", "));
+        // Attach suites give an attach and a detach cell per run, set-up suites four.
+        let _ = writeln!(s, "      points x mechanisms: {}", sizes.join(", "));
     }
     let _ = writeln!(s, "\nbackends:");
     let _ = writeln!(s, "  model   userspace model of every dispatch model, unprivileged");

@@ -444,7 +444,7 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
         .success();
     let results = Results::read(&tmp.path().join("programs").join("results.json")).expect("results.json reads");
     let programs = fit(&results, "programs", "cgroup-bpf", "programs");
-    assert!(programs.len() == 1 && programs[0].slope > 0.0, "{programs:?}");
+    assert!(programs.len() == 1 && programs[0].slope_ci95[0] > 0.0, "{programs:?}");
     // Nothing of the runs is left: their cgroup subtrees are gone.
     let left: Vec<_> = std::fs::read_dir(cg.mount())
         .expect("mount readable")
