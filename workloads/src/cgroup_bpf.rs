@@ -5,7 +5,7 @@
 //! `BPF_F_ALLOW_MULTI` semantics, program `i` at level `i % depth` (level 0 = the top of the
 //! chain, `depth - 1` = the leaf), plus `foreign` programs on other attach types
 //! ([`ForeignHook::ALL`] round-robin, foreign program `j` at level `j % depth`). Every
-//! attachment is a bpf_link ([`libbpf_rs::Link`]): detached when dropped, and by the kernel when
+//! attachment is a bpf_link (`libbpf_rs::Link`): detached when dropped, and by the kernel when
 //! this process dies, so a killed run leaves nothing attached.
 //!
 //! Kernel side (`kernel/bpf/cgroup.c`): each attach goes through `__cgroup_bpf_attach`, which
@@ -24,10 +24,8 @@
 //! one attach ([`AttachBench::attach_one_at`]) and one detach ([`AttachBench::detach_last`]) there.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hookbench_bpf::libbpf_rs::Link;
@@ -38,6 +36,7 @@ use hookbench_model::Body;
 use serde::{Deserialize, Serialize};
 
 use crate::cgroupfs::{Cgroup2, CgroupError, RunTree, Shape, RUN_PREFIX};
+use crate::worker::{run_json_worker, WorkerFailure, WorkerRun};
 
 /// Marker that prefixes the socket worker's JSON report on its stdout line.
 pub const SOCK_REPORT_MARKER: &str = "HOOKBENCH-SOCK-REPORT ";
@@ -56,9 +55,6 @@ pub const MAX_DEPTH: u32 = 256;
 
 /// Largest K of [`wide_subtree`].
 pub const MAX_WIDE: u32 = 100_000;
-
-const MAX_STDOUT: u64 = 64 << 20;
-const MAX_STDERR: u64 = 1 << 20;
 
 /// Errors of building trees, attaching, and running socket workers.
 #[derive(Debug, thiserror::Error)]
@@ -645,82 +641,27 @@ pub fn spawn_sock_worker_with(
     req: &SockWorkerRequest,
     timeout: Duration,
 ) -> Result<SockWorkerReport, CgroupBpfError> {
-    let exe_name = exe.display().to_string();
-    let io_err = |what: &'static str| {
-        let exe = exe_name.clone();
-        move |source| CgroupBpfError::WorkerIo { exe, what, source }
-    };
     let json = serde_json::to_string(req).map_err(CgroupBpfError::Serialize)?;
-    let mut child = crate::seccomp::worker_command(exe)
-        .args(args_prefix)
-        .arg(&json)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("spawn"))?;
-    let reader = |r: Option<Box<dyn Read + Send>>, limit: u64| {
-        r.map(|r| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = r.take(limit).read_to_end(&mut buf);
-                buf
-            })
-        })
+    let run = WorkerRun {
+        exe,
+        args_prefix,
+        envs,
+        timeout,
+        poll: Duration::from_millis(2),
+        marker: SOCK_REPORT_MARKER,
+        bare_json_fallback: false,
     };
-    let stdout = reader(
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        MAX_STDOUT,
-    );
-    let stderr = reader(
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        MAX_STDERR,
-    );
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(CgroupBpfError::WorkerTimeout {
-                    exe: exe_name,
-                    timeout_ms: timeout.as_millis(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io_err("wait")(e));
-            }
-        }
-    };
-    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        h.and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let out = join(stdout);
-    let err = join(stderr);
-    let Some(line) = out
-        .lines()
-        .rev()
-        .find_map(|l| l.rfind(SOCK_REPORT_MARKER).map(|i| &l[i + SOCK_REPORT_MARKER.len()..]))
-    else {
-        let chars: Vec<char> = err.chars().collect();
-        return Err(CgroupBpfError::NoReport {
-            exe: exe_name,
-            status: status.to_string(),
-            stderr: chars[chars.len().saturating_sub(2000)..].iter().collect(),
-        });
-    };
-    serde_json::from_str(line.trim()).map_err(|source| CgroupBpfError::BadReport {
-        exe: exe_name,
-        line: line.chars().take(500).collect(),
-        source,
-    })
+    run_json_worker(&run, &json).map_err(worker_error)
+}
+
+/// Maps a worker failure into the matching [`CgroupBpfError`] variant.
+fn worker_error(f: WorkerFailure) -> CgroupBpfError {
+    match f {
+        WorkerFailure::Io { exe, what, source } => CgroupBpfError::WorkerIo { exe, what, source },
+        WorkerFailure::Timeout { exe, timeout_ms } => CgroupBpfError::WorkerTimeout { exe, timeout_ms },
+        WorkerFailure::NoReport { exe, status, stderr } => CgroupBpfError::NoReport { exe, status, stderr },
+        WorkerFailure::BadReport { exe, line, source } => CgroupBpfError::BadReport { exe, line, source },
+    }
 }
 
 #[cfg(test)]
@@ -779,17 +720,7 @@ mod tests {
     }
 
     fn root_or_skip(test: &str) -> Option<Cgroup2> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED {test}: needs root (cgroups and BPF programs)");
-            return None;
-        }
-        match Cgroup2::detect() {
-            Ok(cg) => Some(cg),
-            Err(e) => {
-                eprintln!("SKIPPED {test}: {e}");
-                None
-            }
-        }
+        crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF programs)")
     }
 
     fn our_run_dirs(cg: &Cgroup2) -> Vec<String> {

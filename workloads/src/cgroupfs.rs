@@ -836,6 +836,23 @@ pub fn mkdir_floor(parent: &Path, count: u32) -> Result<(Duration, Duration), Cg
     Ok((made, removed))
 }
 
+/// For tests that need root and a cgroup2 mount: the mount, or `None` after printing
+/// `SKIPPED <test>: <needs_root>` (not root) or `SKIPPED <test>: <why>` (no mount) on stderr.
+#[cfg(test)]
+pub(crate) fn cgroup2_or_skip(test: &str, needs_root: &str) -> Option<Cgroup2> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED {test}: {needs_root}");
+        return None;
+    }
+    match Cgroup2::detect() {
+        Ok(cg) => Some(cg),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -933,17 +950,7 @@ mod tests {
 
     /// The cgroup2 mount when running as root with one, else an explanation on stderr.
     fn v2_or_skip(test: &str) -> Option<Cgroup2> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED {test}: needs root to create cgroups");
-            return None;
-        }
-        match Cgroup2::detect() {
-            Ok(cg) => Some(cg),
-            Err(e) => {
-                eprintln!("SKIPPED {test}: {e}");
-                None
-            }
-        }
+        crate::cgroupfs::cgroup2_or_skip(test, "needs root to create cgroups")
     }
 
     /// Kills and reaps a child on every exit path.

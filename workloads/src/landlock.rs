@@ -25,10 +25,8 @@
 //! default best-effort mode, so an older kernel enforces the subset it knows.
 
 use std::ffi::CString;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ::landlock::{
@@ -39,6 +37,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::seccomp::{MAX_WORKER_BATCH, MAX_WORKER_SAMPLES, WORKER_TIMEOUT_SECS};
+use crate::worker::{run_json_worker, WorkerFailure, WorkerRun};
 
 /// Most layers a Landlock domain can stack (`LANDLOCK_MAX_NUM_LAYERS` of
 /// `security/landlock/limits.h`); `landlock_restrict_self` returns `E2BIG` beyond it.
@@ -66,12 +65,6 @@ pub const PROBE_FILE_NAME: &str = "hookbench-landlock-probe";
 
 /// `LANDLOCK_CREATE_RULESET_VERSION` of `include/uapi/linux/landlock.h`.
 const CREATE_RULESET_VERSION: libc::c_uint = 1;
-
-/// Largest worker stdout read, in bytes.
-const MAX_WORKER_STDOUT: u64 = 64 << 20;
-
-/// Largest worker stderr kept for error messages, in bytes.
-const MAX_WORKER_STDERR: u64 = 1 << 20;
 
 /// Errors of building the chain, stacking layers, measuring and running workers.
 #[derive(Debug, thiserror::Error)]
@@ -644,79 +637,27 @@ pub fn spawn_landlock_worker_with(
     req: &LandlockWorkerRequest,
     timeout: Duration,
 ) -> Result<LandlockWorkerReport, LandlockError> {
-    let exe_name = exe.display().to_string();
-    let io_err = |what: &'static str| {
-        let exe = exe_name.clone();
-        move |source| LandlockError::WorkerIo { exe, what, source }
-    };
     let json = serde_json::to_string(req).map_err(LandlockError::Serialize)?;
-    let mut child = crate::seccomp::worker_command(exe)
-        .args(args_prefix)
-        .arg(&json)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("spawn"))?;
-    let stdout = child.stdout.take().map(|s| reader_thread(s, MAX_WORKER_STDOUT));
-    let stderr = child.stderr.take().map(|s| reader_thread(s, MAX_WORKER_STDERR));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(LandlockError::WorkerTimeout {
-                    exe: exe_name,
-                    timeout_ms: timeout.as_millis(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io_err("wait")(e));
-            }
-        }
+    let run = WorkerRun {
+        exe,
+        args_prefix,
+        envs,
+        timeout,
+        poll: Duration::from_millis(5),
+        marker: LANDLOCK_REPORT_MARKER,
+        bare_json_fallback: true,
     };
-    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        h.and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let out = join(stdout);
-    let err = join(stderr);
-    let line = out
-        .lines()
-        .rev()
-        .find_map(|l| {
-            l.rfind(LANDLOCK_REPORT_MARKER)
-                .map(|i| &l[i + LANDLOCK_REPORT_MARKER.len()..])
-        })
-        .or_else(|| out.lines().rev().map(str::trim).find(|l| l.starts_with('{')));
-    let Some(line) = line else {
-        let chars: Vec<char> = err.chars().collect();
-        return Err(LandlockError::NoReport {
-            exe: exe_name,
-            status: status.to_string(),
-            stderr: chars[chars.len().saturating_sub(2000)..].iter().collect(),
-        });
-    };
-    serde_json::from_str(line.trim()).map_err(|source| LandlockError::BadReport {
-        exe: exe_name,
-        line: line.chars().take(500).collect(),
-        source,
-    })
+    run_json_worker(&run, &json).map_err(worker_error)
 }
 
-fn reader_thread<R: Read + Send + 'static>(r: R, limit: u64) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.take(limit).read_to_end(&mut buf);
-        buf
-    })
+/// Maps a worker failure into the matching [`LandlockError`] variant.
+fn worker_error(f: WorkerFailure) -> LandlockError {
+    match f {
+        WorkerFailure::Io { exe, what, source } => LandlockError::WorkerIo { exe, what, source },
+        WorkerFailure::Timeout { exe, timeout_ms } => LandlockError::WorkerTimeout { exe, timeout_ms },
+        WorkerFailure::NoReport { exe, status, stderr } => LandlockError::NoReport { exe, status, stderr },
+        WorkerFailure::BadReport { exe, line, source } => LandlockError::BadReport { exe, line, source },
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod landlock;
 pub mod layout;
 pub mod seccomp;
 pub mod taskpool;
+mod worker;
 mod world;
 
 pub use error::BuildError;

@@ -16,14 +16,14 @@
 //! syscall into a native part (no filter), a fixed entry part (the seccomp slow path) and a
 //! per-filter part, and checks that the parts add up to what was measured.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::worker::{run_json_worker, WorkerFailure, WorkerRun};
 
 /// Upper bound on the total instructions of a task's filter chain, counting 4 extra per filter
 /// already attached (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct sock_filter)` in
@@ -48,12 +48,6 @@ pub const MAX_WORKER_SAMPLES: usize = 1_000_000;
 
 /// Largest `batch` (syscalls per sample) a [`WorkerRequest`] may ask for.
 pub const MAX_WORKER_BATCH: u64 = 100_000_000;
-
-/// Largest worker stdout [`spawn_worker`] reads, in bytes.
-const MAX_WORKER_STDOUT: u64 = 64 << 20;
-
-/// Largest worker stderr [`spawn_worker`] keeps for error messages, in bytes.
-const MAX_WORKER_STDERR: u64 = 1 << 20;
 
 /// Offset of `seccomp_data.nr` (`include/uapi/linux/seccomp.h`).
 const NR_OFFSET: u32 = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
@@ -630,24 +624,7 @@ pub fn format_report_line(report: &WorkerReport) -> String {
     format!("{REPORT_MARKER}{json}")
 }
 
-/// A `Command` for a worker process of `exe` that the kernel kills when the process that
-/// started it dies (`prctl(PR_SET_DEATHSIG, SIGKILL)` in the child before exec), so a SIGKILLed
-/// run leaves no worker behind. Used by every worker kind (seccomp, Landlock, socket).
-pub fn worker_command(exe: &Path) -> Command {
-    use std::os::unix::process::CommandExt as _;
-    let mut cmd = Command::new(exe);
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
-    // is async-signal-safe; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd
-}
+pub use crate::worker::worker_command;
 
 /// Runs `exe args_prefix... <request JSON>` ([`std::process::Command`]: fork + exec, so no
 /// fork-after-threads hazard), waits at most [`WORKER_TIMEOUT_SECS`] (killing it when over), and
@@ -667,79 +644,27 @@ pub fn spawn_worker_with(
     req: &WorkerRequest,
     timeout: Duration,
 ) -> Result<WorkerReport, SeccompError> {
-    let exe_name = exe.display().to_string();
-    let io_err = |what: &'static str| {
-        let exe = exe_name.clone();
-        move |source| SeccompError::WorkerIo { exe, what, source }
-    };
     let json = serde_json::to_string(req).map_err(SeccompError::Serialize)?;
-    let mut child = worker_command(exe)
-        .args(args_prefix)
-        .arg(&json)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("spawn"))?;
-    let stdout = child.stdout.take().map(|s| reader_thread(s, MAX_WORKER_STDOUT));
-    let stderr = child.stderr.take().map(|s| reader_thread(s, MAX_WORKER_STDERR));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(SeccompError::WorkerTimeout {
-                    exe: exe_name,
-                    timeout_ms: timeout.as_millis(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io_err("wait")(e));
-            }
-        }
+    let run = WorkerRun {
+        exe,
+        args_prefix,
+        envs,
+        timeout,
+        poll: Duration::from_millis(5),
+        marker: REPORT_MARKER,
+        bare_json_fallback: true,
     };
-    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        h.and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let out = join(stdout);
-    let err = join(stderr);
-    let line = out
-        .lines()
-        .rev()
-        .find_map(|l| l.rfind(REPORT_MARKER).map(|i| &l[i + REPORT_MARKER.len()..]))
-        .or_else(|| out.lines().rev().map(str::trim).find(|l| l.starts_with('{')));
-    let Some(line) = line else {
-        let tail: String = {
-            let chars: Vec<char> = err.chars().collect();
-            chars[chars.len().saturating_sub(2000)..].iter().collect()
-        };
-        return Err(SeccompError::NoReport {
-            exe: exe_name,
-            status: status.to_string(),
-            stderr: tail,
-        });
-    };
-    serde_json::from_str(line.trim()).map_err(|source| SeccompError::BadReport {
-        exe: exe_name,
-        line: line.chars().take(500).collect(),
-        source,
-    })
+    run_json_worker(&run, &json).map_err(worker_error)
 }
 
-fn reader_thread<R: Read + Send + 'static>(r: R, limit: u64) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.take(limit).read_to_end(&mut buf);
-        buf
-    })
+/// Maps a worker failure into the matching [`SeccompError`] variant.
+fn worker_error(f: WorkerFailure) -> SeccompError {
+    match f {
+        WorkerFailure::Io { exe, what, source } => SeccompError::WorkerIo { exe, what, source },
+        WorkerFailure::Timeout { exe, timeout_ms } => SeccompError::WorkerTimeout { exe, timeout_ms },
+        WorkerFailure::NoReport { exe, status, stderr } => SeccompError::NoReport { exe, status, stderr },
+        WorkerFailure::BadReport { exe, line, source } => SeccompError::BadReport { exe, line, source },
+    }
 }
 
 /// The split of a syscall's cost with a chain of n filters into

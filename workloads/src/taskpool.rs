@@ -640,17 +640,7 @@ mod tests {
     use crate::cgroupfs::{Cgroup2, Shape};
 
     fn v2_or_skip(test: &str) -> Option<Cgroup2> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED {test}: needs root to create cgroups and place tasks");
-            return None;
-        }
-        match Cgroup2::detect() {
-            Ok(cg) => Some(cg),
-            Err(e) => {
-                eprintln!("SKIPPED {test}: {e}");
-                None
-            }
-        }
+        crate::cgroupfs::cgroup2_or_skip(test, "needs root to create cgroups and place tasks")
     }
 
     fn procs_of(cgroup: &Path) -> Vec<i32> {
