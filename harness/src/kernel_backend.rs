@@ -209,7 +209,7 @@ impl KernelBackend {
         };
         support
             .clone()
-            .map_err(|reason| CellError::Skip(format!("{what} not available on this kernel: {reason}")))
+            .map_err(|reason| CellError::Skip(format!("{what} not available here: {reason}")))
     }
 
     /// Runs one seccomp worker per repetition; each returns `samples` per-syscall figures (ns),

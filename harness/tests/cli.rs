@@ -291,11 +291,7 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
         .assert()
         .success();
     let results = Results::read(&out.join("results.json")).expect("results.json reads");
-    if let Some(skip) = results
-        .skipped
-        .iter()
-        .find(|s| s.reason.contains("not available on this kernel"))
-    {
+    if let Some(skip) = results.skipped.iter().find(|s| s.reason.contains("not available here")) {
         eprintln!("SKIPPED: {}", skip.reason);
         return;
     }
@@ -516,6 +512,55 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
         assert!(
             run_dirs_of(cg.mount(), pid).is_empty(),
             "cleanup removed the run's cgroups"
+        );
+    }
+}
+
+#[test]
+fn without_root_the_kernel_backend_skips_cgroup_bpf_and_runs_the_rest() {
+    let _kernel = kernel_lock();
+    if !nix::unistd::geteuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and setpriv to drop to an unprivileged user");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let out = tmp.path().join("run");
+    let status = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(assert_cmd::cargo::cargo_bin("hookbench"))
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            "attach",
+            "--profile",
+            "smoke",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("runs as nobody");
+    assert!(status.success(), "unprivileged run failed: {status}");
+    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    assert_eq!(
+        results.environment.get("privileged"),
+        Some(&serde_json::Value::Bool(false))
+    );
+    let skip = results
+        .skipped
+        .iter()
+        .find(|s| s.mechanism == "cgroup-bpf")
+        .expect("cgroup-bpf is skipped without root");
+    assert!(skip.reason.contains("needs root"), "{}", skip.reason);
+    // seccomp filters and Landlock layers need no privilege: they were measured.
+    for mechanism in ["seccomp-arg-load", "landlock"] {
+        assert!(
+            results.cells.iter().any(|c| c.mechanism == mechanism),
+            "{mechanism} not measured"
         );
     }
 }

@@ -119,6 +119,18 @@ pub fn render(results: &Results) -> String {
                 f.r2,
                 f.n
             ));
+            if let Some(d) = decompose(results, f) {
+                line(format!(
+                    "  {}: native {} ns + entry {} ns + {} ns per {}; parts add up within {:.1}% (limit 10%: {})",
+                    f.mechanism,
+                    fmt_num(Some(d.native_ns)),
+                    fmt_num(Some(f.intercept)),
+                    fmt_num(Some(f.slope)),
+                    f.x,
+                    d.max_relative_error * 100.0,
+                    if d.max_relative_error <= 0.10 { "ok" } else { "FAILED" }
+                ));
+            }
         }
     }
     if !results.skipped.is_empty() {
@@ -130,6 +142,46 @@ pub fn render(results: &Results) -> String {
         }
     }
     out
+}
+
+/// A syscall's cost split the way the kernel's seccomp_benchmark.c splits it: native (the empty
+/// chain), entry (the fit's intercept) and per program (its slope), with the largest relative
+/// gap between `native + entry + n * slope` and a measured total.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decomposition {
+    /// Mean cost with no programs (the cells' baseline), ns.
+    pub native_ns: f64,
+    /// Largest `|predicted - measured| / measured` over the fit's cells, totals including native.
+    pub max_relative_error: f64,
+}
+
+/// The decomposition of a baseline-subtracted `hook_latency_ns` fit over `programs` of the kernel
+/// backend, from the fit and its cells; `None` for other fits or without baselines.
+pub fn decompose(results: &Results, fit: &crate::schema::Fit) -> Option<Decomposition> {
+    if fit.backend != "kernel" || fit.metric != "hook_latency_ns" || fit.x_axis != "programs" {
+        return None;
+    }
+    let cells: Vec<&Cell> = results
+        .cells
+        .iter()
+        .filter(|c| {
+            c.suite == fit.suite && c.backend == fit.backend && c.mechanism == fit.mechanism && c.metric == fit.metric
+        })
+        .collect();
+    let native_ns = cells.iter().find_map(|c| c.baseline.map(|b| b.mean))?;
+    let max_relative_error = cells
+        .iter()
+        .filter_map(|c| {
+            let n = f64::from(c.params.programs);
+            let measured = native_ns + c.mean;
+            let predicted = native_ns + fit.intercept + fit.slope * n;
+            (measured > 0.0).then(|| ((predicted - measured) / measured).abs())
+        })
+        .fold(0.0_f64, f64::max);
+    Some(Decomposition {
+        native_ns,
+        max_relative_error,
+    })
 }
 
 /// The numeric axes (and `body`) whose value differs between `cells`, in `NUMERIC_AXES` order.
@@ -213,6 +265,47 @@ mod tests {
         let lines = wrap(&long);
         assert!(lines.iter().all(|l| l.chars().count() <= MAX_COLUMNS));
         assert_eq!(lines.iter().map(|l| l.trim().len()).sum::<usize>(), 200);
+    }
+
+    fn kernel_results(means: &[(u32, f64)], native: f64, slope: f64, intercept: f64) -> Results {
+        let cells: Vec<serde_json::Value> = means
+            .iter()
+            .map(|&(n, mean)| {
+                serde_json::json!({"id": format!("s/kernel/seccomp-arg-load/{n}"), "suite": "s", "backend": "kernel",
+                    "model": "task-chain", "mechanism": "seccomp-arg-load", "metric": "hook_latency_ns", "unit": "ns",
+                    "params": {"programs": n, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
+                               "working_set": 1, "cpus": 1, "body": "null"},
+                    "samples": 10, "mean": mean, "stddev": 1.0, "cv": 0.1, "p50": mean, "p90": mean, "p99": mean,
+                    "p999": mean, "max": mean, "baseline_subtracted": true,
+                    "baseline": {"mean": native, "p50": native, "samples": 10}})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "schema": crate::SCHEMA, "hookbench_version": "0", "command_line": [], "started_at": "",
+            "finished_at": null, "complete": true, "profile": "smoke",
+            "suites": [{"name": "s", "claim": 7, "hypothesis": "h", "fit_x": ["programs"]}],
+            "environment": {}, "cells": cells,
+            "fits": [{"suite": "s", "backend": "kernel", "model": "task-chain", "mechanism": "seccomp-arg-load",
+                      "metric": "hook_latency_ns", "x": "programs", "x_axis": "programs", "fixed": {}, "n": 30,
+                      "slope": slope, "slope_ci95": [slope - 1.0, slope + 1.0], "intercept": intercept, "r2": 0.9,
+                      "points": []}],
+            "skipped": []}))
+        .expect("hand-made results parse")
+    }
+
+    #[test]
+    fn seccomp_parts_add_up_when_the_line_fits_and_not_otherwise() {
+        // native 80, entry 5, 16 per filter: exact cells.
+        let exact = kernel_results(&[(1, 21.0), (8, 133.0), (32, 517.0)], 80.0, 16.0, 5.0);
+        let d = decompose(&exact, &exact.fits[0]).expect("a kernel programs fit decomposes");
+        assert_eq!(d.native_ns, 80.0);
+        assert!(d.max_relative_error < 1e-12, "{d:?}");
+        assert!(render(&exact).contains("parts add up within 0.0% (limit 10%: ok)"));
+        // One cell 50% above the line: total 80+5+16*8 = 213 predicted against 80+133*1.5.
+        let off = kernel_results(&[(1, 21.0), (8, 199.5), (32, 517.0)], 80.0, 16.0, 5.0);
+        let d = decompose(&off, &off.fits[0]).expect("decomposes");
+        assert!((d.max_relative_error - (279.5 - 213.0) / 279.5).abs() < 1e-12, "{d:?}");
+        assert!(render(&off).contains("FAILED"));
     }
 
     #[test]
