@@ -441,8 +441,21 @@ impl RunTree {
     /// (see [`remove_subtree`]: `cgroup.kill` or `SIGKILL` per pid of `cgroup.procs`, wait up to
     /// [`KILL_TIMEOUT`] for `cgroup.events` `populated 0`, `rmdir` deepest first). On error the
     /// drop retries once, best effort.
+    ///
+    /// When `cgroup.stat` says the subtree holds exactly the cgroups this tree created, the
+    /// recorded list is used instead of walking the directories (each cgroup directory lists
+    /// dozens of interface files, so the walk dominates tear-down of thousands of cgroups).
     pub fn teardown(mut self) -> Result<TeardownStats, CgroupError> {
-        let stats = remove_subtree(&self.root)?;
+        let known = match read_stat_key(&self.root.join("cgroup.stat"), "nr_descendants") {
+            Ok(n) if n == self.created.len() as u64 => {
+                let mut list = Vec::with_capacity(self.created.len() + 1);
+                list.push(self.root.clone());
+                list.extend(self.created.iter().cloned());
+                Some(list)
+            }
+            _ => None,
+        };
+        let stats = remove_subtree_with(&self.root, true, known)?;
         self.done = true;
         Ok(stats)
     }
@@ -612,11 +625,17 @@ fn populated(root: &Path, cgroups: &[PathBuf]) -> Result<bool, CgroupError> {
 /// never remove anything hookbench did not create. Processes are not reaped: a parent still has
 /// to `wait` for its killed children.
 pub fn remove_subtree(root: &Path) -> Result<TeardownStats, CgroupError> {
-    remove_subtree_with(root, true)
+    remove_subtree_with(root, true, None)
 }
 
-/// [`remove_subtree`]; `prefer_kill_file: false` forces the pre-5.14 `SIGKILL` loop.
-fn remove_subtree_with(root: &Path, prefer_kill_file: bool) -> Result<TeardownStats, CgroupError> {
+/// [`remove_subtree`]; `prefer_kill_file: false` forces the pre-5.14 `SIGKILL` loop; `known` is
+/// the subtree's cgroups with every parent before its children (root first), when the caller
+/// knows them all, else the directories are walked.
+fn remove_subtree_with(
+    root: &Path,
+    prefer_kill_file: bool,
+    known: Option<Vec<PathBuf>>,
+) -> Result<TeardownStats, CgroupError> {
     let start = Instant::now();
     let named = root
         .file_name()
@@ -634,7 +653,10 @@ fn remove_subtree_with(root: &Path, prefer_kill_file: bool) -> Result<TeardownSt
             ..TeardownStats::default()
         });
     }
-    let cgroups = walk(root)?;
+    let cgroups = match known {
+        Some(list) => list,
+        None => walk(root)?,
+    };
     let deadline = start + KILL_TIMEOUT;
 
     // Kill.
@@ -1122,7 +1144,7 @@ mod tests {
             run.move_pid(k.0.id(), p).expect("move pid");
         }
         let root = run.root().to_path_buf();
-        let stats = remove_subtree_with(&root, false).expect("SIGKILL teardown");
+        let stats = remove_subtree_with(&root, false, None).expect("SIGKILL teardown");
         assert_eq!((stats.cgroups_removed, stats.processes_killed), (8, 3));
         assert!(!root.exists());
         for k in &mut kids {
