@@ -591,6 +591,68 @@ impl KernelBackend {
     }
 }
 
+/// The kernel's slab memory now, bytes (`Slab:` of /proc/meminfo, which the kernel gives in kB).
+fn slab_bytes() -> Result<i64, CellError> {
+    let text = std::fs::read_to_string("/proc/meminfo")
+        .map_err(|e| CellError::Skip(format!("cannot read /proc/meminfo: {e}")))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Slab:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| CellError::Skip("no Slab: line in /proc/meminfo".to_string()))
+}
+
+impl KernelBackend {
+    /// Kernel memory of cgroup-bpf's dispatch metadata, measured as a delta: a subtree of
+    /// `cgroups` descendants is built first, then the slab total (/proc/meminfo `Slab:`) is read
+    /// before and after attaching `programs` links of one `cgroup/sock_create` program at its top
+    /// with ALLOW_MULTI (every descendant gets a new effective array: `bpf_prog_array_alloc`
+    /// in `compute_effective_progs`), and the links are detached again. Each repetition is one
+    /// sample; the slab total moves with the rest of the system, so small trees are in the noise
+    /// and the fit over `cgroups` is the figure to read (bytes per cgroup).
+    fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let p = spec.params;
+        let programs = p.programs.clamp(1, 64);
+        let run = self.run_tree()?;
+        let sub = wide_subtree(run, p.cgroups).map_err(|e| CellError::Skip(e.to_string()))?;
+        let keeper = wide_subtree(run, 0).map_err(|e| CellError::Skip(e.to_string()))?;
+        let mut bench = AttachBench::new(p.body).map_err(|e| CellError::Skip(e.to_string()))?;
+        bench
+            .keep_key_enabled_at(&keeper.top)
+            .map_err(|e| CellError::Skip(e.to_string()))?;
+        let fail = |e: hookbench_workloads::cgroup_bpf::CgroupBpfError| CellError::Skip(e.to_string());
+        let mut deltas = Vec::with_capacity(spec.repetitions.max(3));
+        for _ in 0..spec.repetitions.max(3) {
+            let before = slab_bytes()?;
+            for _ in 0..programs {
+                bench.attach_one_at(&sub.top).map_err(fail)?;
+            }
+            let after = slab_bytes()?;
+            while let Some(r) = bench.detach_last() {
+                r.map_err(fail)?;
+            }
+            deltas.push((after - before) as f64);
+        }
+        drop(bench);
+        // `hooks` and `tasks` do not enter (one attach type, no tasks) but stay in the params so
+        // every point of the suite's sweep keeps its own cell id.
+        let params = Params { programs, ..p };
+        let mut m = build_cell(
+            KernelMechanism::CgroupBpf,
+            spec,
+            params,
+            "metadata_bytes",
+            &vec![deltas],
+            None,
+        )?;
+        m.cell.unit = "bytes".to_string();
+        m.cell.histogram_ps = None;
+        m.cell.throughput_hooks_per_sec = None;
+        m.cell.batch_k = None;
+        Ok(vec![m])
+    }
+}
+
 impl Drop for KernelBackend {
     /// Tears down this run's cgroup subtree (killing any worker left in it) and removes the
     /// Landlock scratch directory.
@@ -691,8 +753,9 @@ impl Backend for KernelBackend {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
             Metric::AttachLatency => self.attach_cells(mechanism, spec),
             Metric::SetupSeconds => self.setup_cells(mechanism, spec),
+            Metric::MetadataBytes if mechanism == KernelMechanism::CgroupBpf => self.cgroup_bpf_metadata_cell(spec),
             Metric::MetadataBytes => Err(CellError::Skip(format!(
-                "{}: kernel-side metadata is measured as slab deltas, not in this version",
+                "{}: kernel-side metadata is measured for cgroup-bpf only in this version",
                 mechanism.as_str()
             ))),
         }
