@@ -448,13 +448,25 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
     let programs = fit(&results, "programs", "cgroup-bpf", "programs");
     assert!(programs.len() == 1 && programs[0].slope_ci95[0] > 0.0, "{programs:?}");
     hookbench()
-        .args(["run", "--backend", "kernel", "--suite", "metadata", "--profile", "smoke", "--out"])
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            "metadata",
+            "--profile",
+            "smoke",
+            "--out",
+        ])
         .arg(tmp.path().join("metadata"))
         .assert()
         .success();
     let results = Results::read(&tmp.path().join("metadata").join("results.json")).expect("results.json reads");
     let memory: Vec<_> = results.cells.iter().filter(|c| c.mechanism == "cgroup-bpf").collect();
-    assert!(!memory.is_empty() && memory.iter().all(|c| c.unit == "bytes" && c.samples >= 3), "{memory:?}");
+    assert!(
+        !memory.is_empty() && memory.iter().all(|c| c.unit == "bytes" && c.samples >= 3),
+        "{memory:?}"
+    );
     // Nothing of the runs is left: their cgroup subtrees are gone.
     let left: Vec<_> = std::fs::read_dir(cg.mount())
         .expect("mount readable")

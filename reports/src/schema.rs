@@ -4,6 +4,26 @@ use hookbench_model::{ModelKind, Params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Reads a figure that JSON may hold as `null`: serde_json writes NaN and infinities as `null`
+/// (e.g. the coefficient of variation of a cell whose mean is 0), and they read back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// [`f64_or_nan`] for a pair (a confidence interval).
+fn pair_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+    let [a, b] = <[Option<f64>; 2]>::deserialize(d)?;
+    Ok([a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)])
+}
+
+/// [`f64_or_nan`] for a list.
+fn vec_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
 /// The schema tag at the top of every `results.json`.
 pub const SCHEMA: &str = "hookbench.results/1";
 
@@ -68,8 +88,10 @@ pub struct Accounting {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     /// Baseline mean, in the cell's unit.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mean: f64,
     /// Baseline median, in the cell's unit.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p50: f64,
     /// Baseline samples.
     pub samples: u64,
@@ -97,20 +119,28 @@ pub struct Cell {
     /// Number of samples behind the figures (batches for hook latency, operations for attach).
     pub samples: u64,
     /// Mean, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mean: f64,
     /// Standard deviation of the samples, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub stddev: f64,
     /// Coefficient of variation of the samples (stddev / mean of the raw, unsubtracted samples).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub cv: f64,
     /// Median, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p50: f64,
     /// 90th percentile, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p90: f64,
     /// 99th percentile, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p99: f64,
     /// 99.9th percentile, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p999: f64,
     /// Largest sample, in `unit`.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub max: f64,
     /// `true` when the zero-programs baseline (same trigger) was subtracted: every sample is shifted
     /// by the baseline's mean, so mean and percentiles are the raw ones less that mean.
@@ -122,7 +152,7 @@ pub struct Cell {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_k: Option<u64>,
     /// Mean of each repetition, in `unit` (after baseline subtraction when `baseline_subtracted`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "vec_or_nan")]
     pub repetitions: Vec<f64>,
     /// Raw (unsubtracted) per-invocation latency histogram, picoseconds, hdrhistogram V2+deflate, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,12 +197,16 @@ pub struct Fit {
     /// Number of points in the fit (one per sample or repetition).
     pub n: u64,
     /// Slope, in the metric's unit per unit of x (e.g. ns per program).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub slope: f64,
     /// 95% confidence interval of the slope (Student's t, n-2 degrees of freedom).
+    #[serde(deserialize_with = "pair_or_nan")]
     pub slope_ci95: [f64; 2],
     /// Intercept, in the metric's unit (the fixed cost at x = 0).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub intercept: f64,
     /// Coefficient of determination.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub r2: f64,
     /// The distinct x values and the mean y at each, for plotting.
     pub points: Vec<[f64; 2]>,
@@ -264,4 +298,33 @@ pub fn cell_id(suite: &str, backend: &str, mechanism: &str, metric: &str, params
         .chain(std::iter::once(format!("body={}", params.body)))
         .collect();
     format!("{suite}/{backend}/{mechanism}/{metric}/{}", axes.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_figures_survive_a_round_trip_as_nan() {
+        let base = Baseline {
+            mean: 1.0,
+            p50: 1.0,
+            samples: 3,
+        };
+        let mut v = serde_json::to_value(base).expect("encodes");
+        v["mean"] = serde_json::Value::Null;
+        let back: Baseline = serde_json::from_value(v).expect("null reads as NaN");
+        assert!(back.mean.is_nan());
+        assert_eq!(back.p50, 1.0);
+        // serde_json writes NaN as null; reading it back must not fail.
+        let text = serde_json::to_string(&Baseline {
+            mean: f64::NAN,
+            p50: 2.0,
+            samples: 1,
+        })
+        .expect("encodes");
+        assert!(text.contains("null"), "{text}");
+        let back: Baseline = serde_json::from_str(&text).expect("reads");
+        assert!(back.mean.is_nan() && back.p50 == 2.0);
+    }
 }
