@@ -477,6 +477,44 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// Ids of every BPF program loaded in the kernel (`BPF_PROG_GET_NEXT_ID`).
+fn bpf_prog_ids() -> std::collections::BTreeSet<u32> {
+    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+    let mut ids = std::collections::BTreeSet::new();
+    // union bpf_attr { start_id; next_id; open_flags; }, zero-padded.
+    let mut attr = [0u32; 4];
+    loop {
+        attr[1] = 0;
+        // SAFETY: `attr` is a valid, 16-byte, zero-padded bpf_attr for this command.
+        let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_GET_NEXT_ID, attr.as_mut_ptr(), 16u32) };
+        if rc != 0 {
+            break;
+        }
+        ids.insert(attr[1]);
+        attr[0] = attr[1];
+    }
+    ids
+}
+
+/// Pids of processes whose command line is a hookbench worker.
+fn hookbench_workers() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| {
+                            let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+                            args.len() > 1 && args[0].ends_with(b"hookbench") && args[1] == b"worker"
+                        })
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
     let _kernel = kernel_lock();
@@ -488,6 +526,7 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
         eprintln!("SKIPPED: cgroup-bpf needs root");
         return;
     }
+    let programs_before = bpf_prog_ids();
     // Kill at several points: as soon as the run's cgroups exist, and after cells were measured.
     for cells_before_kill in [0usize, 2] {
         let tmp = tempfile::tempdir().expect("tempdir");
