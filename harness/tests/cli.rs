@@ -578,6 +578,19 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
             run_dirs_of(cg.mount(), pid).is_empty(),
             "cleanup removed the run's cgroups"
         );
+        // Workers die with the run (PDEATHSIG) or with its cgroups; give the kernel a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !hookbench_workers().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(hookbench_workers(), Vec::<u32>::new(), "worker processes left");
+        // Programs were held by the dead process's links and fds: the kernel freed them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while bpf_prog_ids() != programs_before && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let extra: Vec<u32> = bpf_prog_ids().difference(&programs_before).copied().collect();
+        assert!(extra.is_empty(), "BPF programs left loaded: {extra:?}");
     }
 }
 
