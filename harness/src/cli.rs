@@ -59,7 +59,7 @@ pub enum BackendChoice {
     Auto,
     /// The userspace model of every dispatch model; unprivileged, runs anywhere.
     Model,
-    /// The running kernel's mechanisms (this version: seccomp filter stacks).
+    /// The running kernel's mechanisms: seccomp filter stacks, Landlock domains, cgroup-bpf.
     Kernel,
 }
 
@@ -262,7 +262,7 @@ pub fn list_text() -> Result<String, UsageError> {
     let _ = writeln!(s, "  model   userspace model of every dispatch model, unprivileged");
     let _ = writeln!(
         s,
-        "  kernel  the running kernel: seccomp filter stacks (cgroup-bpf, Landlock, BPF LSM to come)"
+        "  kernel  the running kernel: seccomp, Landlock and cgroup-bpf (BPF LSM where trampolines are allowed: not yet)"
     );
     let _ = writeln!(s, "  (kmod is not part of this version)");
     let _ = writeln!(s, "\naxes:");
