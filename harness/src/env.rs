@@ -847,26 +847,7 @@ struct MountEntry {
 /// Undo the octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash) that
 /// fs/proc_namespace.c (mangle / seq_escape) applies to paths.
 fn unescape_mount_path(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            let digits = &b[i + 1..i + 4];
-            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let v =
-                    u32::from(digits[0] - b'0') * 64 + u32::from(digits[1] - b'0') * 8 + u32::from(digits[2] - b'0');
-                if let Ok(byte) = u8::try_from(v) {
-                    out.push(byte);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&hookbench_workloads::cgroupfs::unescape_octal(s)).into_owned()
 }
 
 fn parse_mountinfo(text: &str) -> impl Iterator<Item = MountEntry> + '_ {

@@ -11,7 +11,9 @@ use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Su
 use crate::suite::Metric;
 use hookbench_model::{ModelKind, Params};
 use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
-use hookbench_workloads::cgroup_bpf::{spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfTree, SockWorkerRequest};
+use hookbench_workloads::cgroup_bpf::{
+    spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, SockWorkerRequest, WideSubtree,
+};
 use hookbench_workloads::cgroupfs::{cleanup_stale, mkdir_floor, Cgroup2, RunTree, Shape};
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
 use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigger, WorkerRequest};
@@ -354,17 +356,10 @@ impl KernelBackend {
             0
         };
         let key = (mechanism, depth, spec.samples, spec.repetitions);
-        let native = match self.baselines.get(&key) {
-            Some(n) => n.clone(),
-            None => {
-                let n = match mechanism.seccomp() {
-                    Some((_, trigger)) => self.seccomp_workers((FilterBody::NrOnly, trigger), 0, spec, false)?,
-                    None => self.landlock_workers(0, depth, spec, false)?,
-                };
-                self.baselines.insert(key, n.clone());
-                n
-            }
-        };
+        let native = self.baseline(key, |b| match mechanism.seccomp() {
+            Some((_, trigger)) => b.seccomp_workers((FilterBody::NrOnly, trigger), 0, spec, false),
+            None => b.landlock_workers(0, depth, spec, false),
+        })?;
         let (raw, batch, runs) = match mechanism.seccomp() {
             Some(seccomp) => {
                 let runs = if seccomp.0 == FilterBody::NrOnly {
@@ -393,17 +388,9 @@ impl KernelBackend {
             cgroups: 0,
             ..p
         };
-        let mut m = build_cell(mechanism, spec, params, "hook_latency_ns", &raw, Some(&native))?;
-        m.cell.batch_k = Some(batch);
         // Expected from the kernel's rules: the action cache skips a number-only chain; a
         // Landlock check visits every layer.
-        m.cell.accounting = Some(Accounting {
-            nodes_visited: runs,
-            programs_run: runs,
-            handles_checked: 0,
-            map_lookups: 0,
-        });
-        Ok(vec![m])
+        hook_cell(mechanism, spec, params, (&raw, &native), batch, runs)
     }
 
     fn cgroup_bpf_hook_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
@@ -416,30 +403,47 @@ impl KernelBackend {
             )));
         }
         let key = (mechanism, p.depth, spec.samples, spec.repetitions);
-        let native = match self.baselines.get(&key) {
-            Some(n) => n.clone(),
-            None => {
-                let n = self.cgroup_bpf_workers(&p, 0, 0, spec)?;
-                self.baselines.insert(key, n.clone());
-                n
-            }
-        };
+        let native = self.baseline(key, |b| b.cgroup_bpf_workers(&p, 0, 0, spec))?;
         let raw = self.cgroup_bpf_workers(&p, p.programs, p.foreign, spec)?;
         let params = Params {
             tasks: 1,
             cgroups: p.depth.max(1),
             ..p
         };
-        let mut m = build_cell(mechanism, spec, params, "hook_latency_ns", &raw, Some(&native))?;
-        m.cell.batch_k = Some(SOCKET_BATCH);
-        let runs = u64::from(p.programs);
-        m.cell.accounting = Some(Accounting {
-            nodes_visited: runs,
-            programs_run: runs,
-            handles_checked: 0,
-            map_lookups: 0,
-        });
-        Ok(vec![m])
+        hook_cell(
+            mechanism,
+            spec,
+            params,
+            (&raw, &native),
+            SOCKET_BATCH,
+            u64::from(p.programs),
+        )
+    }
+
+    /// A subtree with `p.cgroups` descendants to attach at, and an attach bench for one program
+    /// of `p.body` that keeps one link in a sibling cgroup (so the static key stays on).
+    fn attach_point(&mut self, p: &Params) -> Result<(WideSubtree, AttachBench), CellError> {
+        let skip = |e: CgroupBpfError| CellError::Skip(e.to_string());
+        let run = self.run_tree()?;
+        let sub = wide_subtree(run, p.cgroups).map_err(skip)?;
+        let keeper = wide_subtree(run, 0).map_err(skip)?;
+        let mut bench = AttachBench::new(p.body).map_err(skip)?;
+        bench.keep_key_enabled_at(&keeper.top).map_err(skip)?;
+        Ok((sub, bench))
+    }
+
+    /// The baseline samples under `key`, measured by `measure` the first time only.
+    fn baseline(
+        &mut self,
+        key: (KernelMechanism, u32, usize, usize),
+        measure: impl FnOnce(&mut Self) -> Result<Reps, CellError>,
+    ) -> Result<Reps, CellError> {
+        if let Some(n) = self.baselines.get(&key) {
+            return Ok(n.clone());
+        }
+        let n = measure(self)?;
+        self.baselines.insert(key, n.clone());
+        Ok(n)
     }
 
     /// Attach and detach latency of one `cgroup/sock_create` program at the top of a subtree
@@ -449,14 +453,8 @@ impl KernelBackend {
     fn cgroup_bpf_attach_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let mechanism = KernelMechanism::CgroupBpf;
         let p = spec.params;
-        let run = self.run_tree()?;
-        let sub = wide_subtree(run, p.cgroups).map_err(|e| CellError::Skip(e.to_string()))?;
-        let keeper = wide_subtree(run, 0).map_err(|e| CellError::Skip(e.to_string()))?;
-        let mut bench = AttachBench::new(p.body).map_err(|e| CellError::Skip(e.to_string()))?;
-        bench
-            .keep_key_enabled_at(&keeper.top)
-            .map_err(|e| CellError::Skip(e.to_string()))?;
-        let fail = |e: hookbench_workloads::cgroup_bpf::CgroupBpfError| CellError::Skip(e.to_string());
+        let (sub, mut bench) = self.attach_point(&p)?;
+        let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
         let samples = kernel_samples(spec);
         let warmup = (samples / 10).clamp(1, 20);
         for _ in 0..warmup {
@@ -613,14 +611,8 @@ impl KernelBackend {
     fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
         let programs = p.programs.clamp(1, 64);
-        let run = self.run_tree()?;
-        let sub = wide_subtree(run, p.cgroups).map_err(|e| CellError::Skip(e.to_string()))?;
-        let keeper = wide_subtree(run, 0).map_err(|e| CellError::Skip(e.to_string()))?;
-        let mut bench = AttachBench::new(p.body).map_err(|e| CellError::Skip(e.to_string()))?;
-        bench
-            .keep_key_enabled_at(&keeper.top)
-            .map_err(|e| CellError::Skip(e.to_string()))?;
-        let fail = |e: hookbench_workloads::cgroup_bpf::CgroupBpfError| CellError::Skip(e.to_string());
+        let (sub, mut bench) = self.attach_point(&p)?;
+        let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
         let mut deltas = Vec::with_capacity(spec.repetitions.max(3));
         for _ in 0..spec.repetitions.max(3) {
             let before = slab_bytes()?;
@@ -666,6 +658,27 @@ impl Drop for KernelBackend {
             let _ = std::fs::remove_dir_all(&self.scratch);
         }
     }
+}
+
+/// A `hook_latency_ns` cell from `(raw, baseline)` samples, with its batch size and the programs
+/// the kernel runs per trigger (`runs`, from the kernel's rules) as the accounting.
+fn hook_cell(
+    mechanism: KernelMechanism,
+    spec: &CellSpec<'_>,
+    params: Params,
+    (raw, native): (&Reps, &Reps),
+    batch: u64,
+    runs: u64,
+) -> Result<Vec<Measured>, CellError> {
+    let mut m = build_cell(mechanism, spec, params, "hook_latency_ns", raw, Some(native))?;
+    m.cell.batch_k = Some(batch);
+    m.cell.accounting = Some(Accounting {
+        nodes_visited: runs,
+        programs_run: runs,
+        handles_checked: 0,
+        map_lookups: 0,
+    });
+    Ok(vec![m])
 }
 
 /// A cell of `mechanism` from per-repetition samples (ns), less the mean of `baseline` when given

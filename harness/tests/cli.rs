@@ -378,6 +378,20 @@ fn sigint_stops_the_run_and_keeps_what_was_measured() {
     assert_eq!(results.cells.len(), lines.lines().count());
 }
 
+/// The cgroup v2 mount when this test runs as root with one; otherwise prints why the test is
+/// skipped and returns `None`.
+fn root_with_cgroup2() -> Option<hookbench_workloads::cgroupfs::Cgroup2> {
+    let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
+        eprintln!("SKIPPED: no cgroup v2 mount");
+        return None;
+    };
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: cgroup-bpf needs root");
+        return None;
+    }
+    Some(cg)
+}
+
 /// The run directories (`hookbench-<pid>-*`) of process `pid` under the cgroup v2 mount.
 fn run_dirs_of(mount: &Path, pid: u32) -> Vec<std::path::PathBuf> {
     let prefix = format!("hookbench-{pid}-");
@@ -394,14 +408,7 @@ fn run_dirs_of(mount: &Path, pid: u32) -> Vec<std::path::PathBuf> {
 #[test]
 fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
     let _kernel = kernel_lock();
-    let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
-        eprintln!("SKIPPED: no cgroup v2 mount");
-        return;
-    };
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: cgroup-bpf needs root");
-        return;
-    }
+    let Some(cg) = root_with_cgroup2() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
     hookbench()
@@ -518,14 +525,7 @@ fn hookbench_workers() -> Vec<u32> {
 #[test]
 fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
     let _kernel = kernel_lock();
-    let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
-        eprintln!("SKIPPED: no cgroup v2 mount");
-        return;
-    };
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: cgroup-bpf needs root");
-        return;
-    }
+    let Some(cg) = root_with_cgroup2() else { return };
     let programs_before = bpf_prog_ids();
     // Kill at several points: as soon as the run's cgroups exist, and after cells were measured.
     for cells_before_kill in [0usize, 2] {

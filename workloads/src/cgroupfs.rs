@@ -171,7 +171,9 @@ pub fn find_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
     })
 }
 
-fn unescape_octal(s: &str) -> Vec<u8> {
+/// Undoes the octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash) that
+/// the kernel applies to paths in /proc/self/mountinfo (fs/proc_namespace.c, `seq_escape`).
+pub fn unescape_octal(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
