@@ -41,6 +41,21 @@ pub enum Command {
     },
     /// Remove what killed runs left behind: their cgroup subtrees and worker processes.
     Cleanup,
+    /// Compare two runs cell by cell; exit 1 when a cell regressed (significant and beyond the
+    /// threshold), 0 otherwise, 2 for bad input.
+    Compare {
+        /// The base run: a run directory or its results.json.
+        base: PathBuf,
+        /// The new run: a run directory or its results.json.
+        new: PathBuf,
+        /// Smallest change that counts as a regression, percent (default: 3x the median noise of
+        /// BASE's repetitions, at least 5%).
+        #[arg(long, value_name = "PCT")]
+        threshold: Option<f64>,
+        /// Print JSON instead of the text table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: a kernel-backend worker process (installs per-task state, measures, prints a
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
@@ -118,6 +133,12 @@ pub fn main() -> anyhow::Result<()> {
         Command::Doctor { json } => doctor(json),
         Command::Worker { kind, request } => worker(&kind, &request),
         Command::Cleanup => cleanup(),
+        Command::Compare {
+            base,
+            new,
+            threshold,
+            json,
+        } => compare(&base, &new, threshold, json),
     }
 }
 
@@ -345,6 +366,30 @@ fn cleanup() -> anyhow::Result<()> {
         cg.mount().display()
     ));
     emit(&text)
+}
+
+/// `hookbench compare`: exit code 1 when a cell regressed.
+fn compare(base: &std::path::Path, new: &std::path::Path, threshold: Option<f64>, json: bool) -> anyhow::Result<()> {
+    if let Some(t) = threshold {
+        if !t.is_finite() || t < 0.0 {
+            return Err(UsageError::new(format!("--threshold {t} must be a percentage >= 0")).into());
+        }
+    }
+    let base_run = crate::compare::read_run(base)?;
+    let new_run = crate::compare::read_run(new)?;
+    let c = crate::compare::compare(&base_run, &new_run, threshold)?;
+    if json {
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&c).context("cannot encode the comparison")?
+        ))?;
+    } else {
+        emit(&crate::compare::render_text(&c))?;
+    }
+    if c.regressions().next().is_some() {
+        std::process::exit(crate::error::EXIT_FAILURE);
+    }
+    Ok(())
 }
 
 /// Runs a worker of the kernel backend in this (freshly exec'd, single-threaded) process.

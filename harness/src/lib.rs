@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod compare;
 pub mod env;
 pub mod error;
 pub mod kernel_backend;

@@ -650,3 +650,81 @@ fn without_root_the_kernel_backend_skips_cgroup_bpf_and_runs_the_rest() {
         );
     }
 }
+
+#[test]
+fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
+    let _runs = kernel_lock();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = tmp.path().join("base");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "model",
+            "--suite",
+            "programs",
+            "--profile",
+            "smoke",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(&base)
+        .assert()
+        .success();
+    hookbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&base)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 regression(s)"));
+    // A copy whose every latency is 30% higher.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).expect("read")).expect("json");
+    for cell in v["cells"].as_array_mut().expect("cells") {
+        for key in ["mean", "p50", "p90", "p99", "p999", "max"] {
+            let x = cell[key].as_f64().expect("figure");
+            cell[key] = serde_json::json!(x * 1.3);
+        }
+        let base_mean = cell["baseline"]["mean"].as_f64().unwrap_or(0.0);
+        cell["baseline"]["mean"] = serde_json::json!(base_mean * 1.3);
+        let reps: Vec<f64> = cell["repetitions"]
+            .as_array()
+            .expect("repetitions")
+            .iter()
+            .map(|r| r.as_f64().expect("number") * 1.3)
+            .collect();
+        cell["repetitions"] = serde_json::json!(reps);
+    }
+    let slower = tmp.path().join("slower.json");
+    std::fs::write(&slower, serde_json::to_string(&v).expect("encode")).expect("write");
+    let out = hookbench().arg("compare").arg(&base).arg(&slower).assert().code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("+30.0% **"), "{text}");
+    // Another schema, and runs with nothing in common, are bad input.
+    v["schema"] = serde_json::json!("hookbench.results/0");
+    let other = tmp.path().join("other.json");
+    std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
+    hookbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("hookbench.results/0"));
+    v["schema"] = serde_json::json!("hookbench.results/1");
+    v["cells"] = serde_json::json!([]);
+    std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
+    hookbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no cell in common"));
+    hookbench()
+        .args(["compare", "/nonexistent/a", "/nonexistent/b"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/a"));
+}
