@@ -56,6 +56,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a run's cells for a continuous-benchmarking service: Bencher Metric Format (bmf) or
+    /// github-action-benchmark's customSmallerIsBetter (gab).
+    Export {
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: crate::compare::ExportFormat,
+        /// The run: a run directory or its results.json.
+        run: PathBuf,
+    },
     /// Internal: a kernel-backend worker process (installs per-task state, measures, prints a
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
@@ -139,6 +148,14 @@ pub fn main() -> anyhow::Result<()> {
             threshold,
             json,
         } => compare(&base, &new, threshold, json),
+        Command::Export { format, run } => {
+            let results = crate::compare::read_run(&run)?;
+            let value = crate::compare::export(&results, format);
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&value).context("cannot encode the export")?
+            ))
+        }
     }
 }
 

@@ -215,6 +215,47 @@ pub fn render_text(c: &Comparison) -> String {
     s
 }
 
+/// Formats of `hookbench export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Bencher Metric Format: `{cell id: {metric: {value, lower_value, upper_value}}}`.
+    Bmf,
+    /// github-action-benchmark's `customSmallerIsBetter`: `[{name, unit, value, range}]`.
+    Gab,
+}
+
+/// The cells of `results` in an external benchmark service's JSON format. Values are each
+/// cell's raw total (baseline added back, as in [`compare`]); BMF's bounds and GAB's range are
+/// the mean plus or minus one standard deviation.
+pub fn export(results: &Results, format: ExportFormat) -> serde_json::Value {
+    match format {
+        ExportFormat::Bmf => {
+            let mut out = serde_json::Map::new();
+            for c in &results.cells {
+                let (total, _) = totals(c);
+                let mut measure = serde_json::Map::new();
+                measure.insert(
+                    c.metric.clone(),
+                    serde_json::json!({"value": total, "lower_value": total - c.stddev, "upper_value": total + c.stddev}),
+                );
+                out.insert(c.id.clone(), serde_json::Value::Object(measure));
+            }
+            serde_json::Value::Object(out)
+        }
+        ExportFormat::Gab => serde_json::Value::Array(
+            results
+                .cells
+                .iter()
+                .map(|c| {
+                    let (total, _) = totals(c);
+                    serde_json::json!({"name": c.id, "unit": c.unit, "value": total,
+                                       "range": format!("± {}", c.stddev), "extra": c.metric})
+                })
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

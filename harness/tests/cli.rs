@@ -728,3 +728,57 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
         .code(2)
         .stderr(predicate::str::contains("/nonexistent/a"));
 }
+
+#[test]
+fn export_writes_bencher_and_github_action_benchmark_json() {
+    let _runs = kernel_lock();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = tmp.path().join("run");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "model",
+            "--suite",
+            "attach",
+            "--profile",
+            "smoke",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(&run)
+        .assert()
+        .success();
+    let results = Results::read(&run.join("results.json")).expect("results");
+    let out = hookbench()
+        .args(["export", "--format", "bmf"])
+        .arg(&run)
+        .assert()
+        .success();
+    let bmf: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("bmf is JSON");
+    let first = &results.cells[0];
+    let entry = &bmf[first.id.as_str()][first.metric.as_str()];
+    assert_eq!(
+        entry["value"].as_f64(),
+        Some(first.mean),
+        "attach cells carry no baseline: value is the mean"
+    );
+    assert!(entry["lower_value"].as_f64() <= entry["value"].as_f64());
+    assert_eq!(bmf.as_object().map(|o| o.len()), Some(results.cells.len()));
+    let out = hookbench()
+        .args(["export", "--format", "gab"])
+        .arg(&run)
+        .assert()
+        .success();
+    let gab: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("gab is JSON");
+    let list = gab.as_array().expect("a list");
+    assert_eq!(list.len(), results.cells.len());
+    assert!(list
+        .iter()
+        .all(|e| e["name"].is_string() && e["unit"] == "ns" && e["value"].is_number()));
+    hookbench()
+        .args(["export", "--format", "csv"])
+        .arg(&run)
+        .assert()
+        .code(2);
+}
