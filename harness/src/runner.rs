@@ -57,6 +57,7 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         cells: Vec::new(),
         fits: Vec::new(),
         skipped: Vec::new(),
+        claims: Vec::new(),
     };
     dir.write_results(&results)?;
 
@@ -129,6 +130,7 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         dir.write_results(&results)?;
     }
     bar.finish_and_clear();
+    results.claims = hookbench_reports::claims::evaluate(&results);
     results.complete = true;
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
     dir.write_results(&results)?;

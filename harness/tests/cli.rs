@@ -101,6 +101,24 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
     assert!(evidence.lines().all(|l| l.chars().count() <= 72));
     assert!(evidence.contains("chain-walk hook_latency_ns"));
+    // Every claim has a verdict for the model backend, in results.json and in evidence.txt.
+    let model_claims: Vec<_> = results.claims.iter().filter(|c| c.backend == "model").collect();
+    assert_eq!(
+        model_claims.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
+    for c in &model_claims {
+        assert!(
+            evidence.contains(&format!("claim {} [model]: ", c.id)),
+            "no verdict line for claim {}",
+            c.id
+        );
+    }
+    // Claims 1 and 4 come out as the model says they must.
+    for id in [1, 4] {
+        let c = model_claims.iter().find(|c| c.id == id).expect("claim");
+        assert_eq!(c.verdict.as_str(), "supported", "claim {id}: {}", c.evidence);
+    }
 }
 
 fn assert_usage_error(args: &[&str], needle: &str, out: &Path) {

@@ -133,6 +133,19 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    if !results.claims.is_empty() {
+        line(String::new());
+        line("== claims (verdicts from the fits above)".to_string());
+        for c in &results.claims {
+            line(format!(
+                "claim {} [{}]: {}: {}",
+                c.id,
+                c.backend,
+                c.verdict.as_str().to_uppercase(),
+                c.evidence
+            ));
+        }
+    }
     if !results.skipped.is_empty() {
         line(String::new());
         line("skipped:".to_string());

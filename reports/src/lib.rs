@@ -1,6 +1,7 @@
 //! hookbench's results contract and the renderers that read saved results (`evidence.txt`).
 #![warn(missing_docs)]
 
+pub mod claims;
 pub mod evidence;
 pub mod schema;
 

@@ -56,6 +56,9 @@ pub struct Results {
     pub fits: Vec<Fit>,
     /// What could not be run, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Every claim of DESIGN.md evaluated on every backend of the run (written at the end).
+    #[serde(default)]
+    pub claims: Vec<crate::claims::ClaimResult>,
 }
 
 /// A suite as it was run: its name, the claim of DESIGN.md it answers and its hypothesis.
