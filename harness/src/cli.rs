@@ -56,6 +56,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-render evidence.txt and report.html of a run directory from its results.json.
+    Report {
+        /// The run directory.
+        dir: PathBuf,
+    },
     /// Print a run's cells for a continuous-benchmarking service: Bencher Metric Format (bmf) or
     /// github-action-benchmark's customSmallerIsBetter (gab).
     Export {
@@ -148,6 +153,20 @@ pub fn main() -> anyhow::Result<()> {
             threshold,
             json,
         } => compare(&base, &new, threshold, json),
+        Command::Report { dir } => {
+            let results = crate::compare::read_run(&dir)?;
+            let dir = if dir.is_dir() {
+                dir
+            } else {
+                dir.parent().map(PathBuf::from).unwrap_or_default()
+            };
+            output::render_reports(&dir, &results)?;
+            emit(&format!(
+                "report:   {}\nevidence: {}\n",
+                dir.join(output::REPORT_HTML).display(),
+                dir.join(output::EVIDENCE_TXT).display()
+            ))
+        }
         Command::Export { format, run } => {
             let results = crate::compare::read_run(&run)?;
             let value = crate::compare::export(&results, format);
@@ -248,10 +267,11 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     let results = runner::run(&config, &mut backends, &mut run_dir)?;
     emit(&format!(
-        "hookbench: {} cells, {} fits, {} skipped\nresults:  {}\nevidence: {}\njournal:  {}\n",
+        "hookbench: {} cells, {} fits, {} skipped\nreport:   {}\nresults:  {}\nevidence: {}\njournal:  {}\n",
         results.cells.len(),
         results.fits.len(),
         results.skipped.len(),
+        run_dir.file(output::REPORT_HTML).display(),
         run_dir.file(output::RESULTS_JSON).display(),
         run_dir.file(output::EVIDENCE_TXT).display(),
         run_dir.file(output::CELLS_JSONL).display()

@@ -4,7 +4,8 @@
 //! - `cells.jsonl`: one JSON cell per line, appended and flushed (fsync) after every finished cell;
 //! - `results.json`: the whole run, rewritten atomically (temp file + rename) after every cell with
 //!   `"complete": false`, and a last time with `"complete": true`;
-//! - `evidence.txt`: plain text for a mailing-list reply, rendered from `results.json` at the end.
+//! - `evidence.txt`: plain text for a mailing-list reply, rendered from `results.json` at the end;
+//! - `report.html`: one self-contained HTML file with the verdicts and inline SVG charts.
 
 use crate::error::UsageError;
 use anyhow::Context as _;
@@ -19,6 +20,8 @@ pub const CELLS_JSONL: &str = "cells.jsonl";
 pub const RESULTS_JSON: &str = "results.json";
 /// File name of the plain-text evidence.
 pub const EVIDENCE_TXT: &str = "evidence.txt";
+/// File name of the self-contained HTML report.
+pub const REPORT_HTML: &str = "report.html";
 
 /// The default run directory: `results/<UTC timestamp>-<host>/` under the current directory.
 pub fn default_dir(now: chrono::DateTime<chrono::Utc>, host: &str) -> PathBuf {
@@ -109,10 +112,23 @@ impl RunDir {
         write_atomic(&self.file(RESULTS_JSON), text.as_bytes())
     }
 
-    /// Writes `evidence.txt` atomically.
-    pub fn write_evidence(&self, text: &str) -> anyhow::Result<()> {
-        write_atomic(&self.file(EVIDENCE_TXT), text.as_bytes())
+    /// Renders `evidence.txt` and `report.html` of `results` into this directory.
+    pub fn write_reports(&self, results: &Results) -> anyhow::Result<()> {
+        render_reports(&self.dir, results)
     }
+}
+
+/// Renders `evidence.txt` and `report.html` from `results` into `dir` (atomically each): the one
+/// place reports are written from, used at the end of a run and by `hookbench report DIR`.
+pub fn render_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
+    write_atomic(
+        &dir.join(EVIDENCE_TXT),
+        hookbench_reports::evidence::render(results).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join(REPORT_HTML),
+        hookbench_reports::html::render(results).as_bytes(),
+    )
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a

@@ -134,7 +134,7 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
     results.complete = true;
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
     dir.write_results(&results)?;
-    dir.write_evidence(&hookbench_reports::evidence::render(&results))?;
+    dir.write_reports(&results)?;
     Ok(results)
 }
 

@@ -114,6 +114,29 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
             c.id
         );
     }
+    // report.html: self-contained, with charts and the verdict table; `report DIR` re-renders
+    // the same bytes from results.json.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.matches("<svg").count() >= 6, "fewer than six charts");
+    assert!(html.contains("Summary: verdicts") && html.contains("class=\"supported\""));
+    for attr in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "href=\"//",
+        "<script",
+        "@import",
+        "url(",
+    ] {
+        assert!(!html.contains(attr), "report.html refers outside itself: {attr}");
+    }
+    let before = (html.clone(), evidence.clone());
+    hookbench().arg("report").arg(&out).assert().success();
+    let after = (
+        std::fs::read_to_string(out.join("report.html")).expect("report.html"),
+        std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt"),
+    );
+    assert!(before == after, "report DIR re-rendered different files");
     // Claims 1 and 4 come out as the model says they must.
     for id in [1, 4] {
         let c = model_claims.iter().find(|c| c.id == id).expect("claim");

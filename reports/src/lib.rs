@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod evidence;
+pub mod html;
 pub mod schema;
 
 pub use schema::{cell_id, Accounting, Baseline, Cell, Fit, ReadError, Results, Skipped, SuiteInfo, SCHEMA};
