@@ -106,7 +106,14 @@ fn fit_series(results: &Results, suite: &str, metric: &str, x: &str) -> Vec<Seri
             }
             (name, f.points.iter().map(|p| (p[0], p[1])).collect())
         })
-        .collect()
+        // One series per name: fits that differ only in an axis the name leaves out (e.g. the
+        // tasks of a metadata sweep) would draw the same curve again.
+        .fold(Vec::new(), |mut acc: Vec<Series>, s| {
+            if !acc.iter().any(|(n, _)| *n == s.0) {
+                acc.push(s);
+            }
+            acc
+        })
 }
 
 /// Percentile profile (p50..p99.9) of each mechanism's cell with the most programs in `suite`.
