@@ -59,3 +59,43 @@ pub trait Backend {
     /// Measures one cell; may return several cells (attach cells come with their detach cell).
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError>;
 }
+
+/// A cell of `spec` on `backend` with the figures of `s` (in `unit`) and every optional field
+/// empty: the one place both backends build cells from; each then fills in what it measured.
+pub fn summary_cell(
+    spec: &CellSpec<'_>,
+    backend: &str,
+    metric: &str,
+    unit: &str,
+    params: Params,
+    s: &crate::measure::stats::Summary,
+) -> Cell {
+    Cell {
+        id: hookbench_reports::cell_id(&spec.suite.name, backend, &spec.mechanism.name, metric, &params),
+        suite: spec.suite.name.clone(),
+        backend: backend.to_string(),
+        model: spec.mechanism.model,
+        mechanism: spec.mechanism.name.clone(),
+        metric: metric.to_string(),
+        unit: unit.to_string(),
+        params,
+        samples: s.samples,
+        mean: s.mean_ns,
+        stddev: s.stddev_ns,
+        cv: s.cv,
+        p50: s.p50_ns,
+        p90: s.p90_ns,
+        p99: s.p99_ns,
+        p999: s.p999_ns,
+        max: s.max_ns,
+        baseline_subtracted: false,
+        baseline: None,
+        batch_k: None,
+        repetitions: Vec::new(),
+        histogram_ps: None,
+        accounting: None,
+        breakdown: std::collections::BTreeMap::new(),
+        throughput_hooks_per_sec: None,
+        counters: std::collections::BTreeMap::new(),
+    }
+}

@@ -6,11 +6,11 @@
 //! trigger; the harness collects its samples. The worker with an empty chain (the native
 //! syscall) is the baseline.
 
-use crate::backend::{Backend, CellError, CellSpec, Measured};
+use crate::backend::{summary_cell, Backend, CellError, CellSpec, Measured};
 use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
 use crate::suite::Metric;
 use hookbench_model::{ModelKind, Params};
-use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
+use hookbench_reports::{cell_id, Accounting, Baseline};
 use hookbench_workloads::cgroup_bpf::{
     spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, SockWorkerRequest, WideSubtree,
 };
@@ -18,7 +18,7 @@ use hookbench_workloads::cgroupfs::{cleanup_stale, mkdir_floor, Cgroup2, RunTree
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
 use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigger, WorkerRequest};
 use hookbench_workloads::taskpool::{task_floor, TaskPool};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Name of this backend in the results.
@@ -707,41 +707,20 @@ fn build_cell(
     for v in &raw_all {
         record_ps(&mut hist, (v.max(0.0) * PS_PER_NS).round() as u64);
     }
-    let cell = Cell {
-        id: cell_id(&spec.suite.name, NAME, mechanism.as_str(), metric, &params),
-        suite: spec.suite.name.clone(),
-        backend: NAME.to_string(),
-        model: mechanism.model(),
-        mechanism: mechanism.as_str().to_string(),
-        metric: metric.to_string(),
-        unit: "ns".to_string(),
-        params,
-        samples: s.samples,
-        mean: s.mean_ns,
-        stddev: s.stddev_ns,
-        cv: raw_summary.cv,
-        p50: s.p50_ns,
-        p90: s.p90_ns,
-        p99: s.p99_ns,
-        p999: s.p999_ns,
-        max: s.max_ns,
-        baseline_subtracted: base.is_some(),
-        baseline: base.as_ref().map(|b| Baseline {
-            mean: b.mean_ns,
-            p50: b.p50_ns,
-            samples: b.samples,
-        }),
-        batch_k: None,
-        repetitions: raw
-            .iter()
-            .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - shift)
-            .collect(),
-        histogram_ps: histogram_to_base64(&hist).ok(),
-        accounting: None,
-        breakdown: BTreeMap::new(),
-        throughput_hooks_per_sec: (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns),
-        counters: BTreeMap::new(),
-    };
+    let mut cell = summary_cell(spec, NAME, metric, "ns", params, &s);
+    cell.cv = raw_summary.cv;
+    cell.baseline_subtracted = base.is_some();
+    cell.baseline = base.as_ref().map(|b| Baseline {
+        mean: b.mean_ns,
+        p50: b.p50_ns,
+        samples: b.samples,
+    });
+    cell.repetitions = raw
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - shift)
+        .collect();
+    cell.histogram_ps = histogram_to_base64(&hist).ok();
+    cell.throughput_hooks_per_sec = (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns);
     Ok(Measured { cell, points })
 }
 

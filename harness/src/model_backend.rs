@@ -1,6 +1,6 @@
 //! The `model` backend: builds userspace worlds of every dispatch model (hookbench-workloads) and measures them with the measurement core.
 
-use crate::backend::{Backend, CellError, CellSpec, Measured};
+use crate::backend::{summary_cell, Backend, CellError, CellSpec, Measured};
 use crate::measure::clock::Clock;
 use crate::measure::counters::HwCounters;
 use crate::measure::pin;
@@ -9,7 +9,7 @@ use crate::measure::stats::{histogram_to_base64, Summary};
 use crate::suite::Metric;
 use anyhow::Context as _;
 use hookbench_model::{Mechanism, Params};
-use hookbench_reports::{cell_id, Accounting, Baseline, Cell};
+use hookbench_reports::{Accounting, Baseline, Cell};
 use hookbench_workloads::{build_attach_bench, build_world, World};
 use rand::seq::SliceRandom as _;
 use rand::SeedableRng as _;
@@ -280,34 +280,7 @@ impl Backend for ModelBackend {
 
 /// A cell of `spec` with the figures of `s` (in `unit`) and everything else empty.
 fn new_cell(spec: &ModelSpec<'_>, params: Params, metric: &str, unit: &str, s: &Summary) -> Cell {
-    Cell {
-        id: cell_id(&spec.suite.name, NAME, spec.mechanism.as_str(), metric, &params),
-        suite: spec.suite.name.clone(),
-        backend: NAME.to_string(),
-        model: spec.mechanism.model(),
-        mechanism: spec.mechanism.as_str().to_string(),
-        metric: metric.to_string(),
-        unit: unit.to_string(),
-        params,
-        samples: s.samples,
-        mean: s.mean_ns,
-        stddev: s.stddev_ns,
-        cv: s.cv,
-        p50: s.p50_ns,
-        p90: s.p90_ns,
-        p99: s.p99_ns,
-        p999: s.p999_ns,
-        max: s.max_ns,
-        baseline_subtracted: false,
-        baseline: None,
-        batch_k: None,
-        repetitions: Vec::new(),
-        histogram_ps: None,
-        accounting: None,
-        breakdown: BTreeMap::new(),
-        throughput_hooks_per_sec: None,
-        counters: BTreeMap::new(),
-    }
+    summary_cell(spec, NAME, metric, unit, params, s)
 }
 
 /// Merges per-CPU measurements: samples concatenated, each less the clock read pair's share

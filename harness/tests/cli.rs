@@ -14,6 +14,26 @@ fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
     KERNEL_RUNS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `hookbench run --backend BACKEND --suite SUITE --profile smoke` into `out` and asserts
+/// that it succeeds.
+fn run_smoke(backend: &str, suite: &str, out: impl AsRef<Path>) {
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            backend,
+            "--suite",
+            suite,
+            "--profile",
+            "smoke",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(out.as_ref())
+        .assert()
+        .success();
+}
+
 fn hookbench() -> Command {
     Command::cargo_bin("hookbench").expect("hookbench binary is built")
 }
@@ -272,20 +292,7 @@ fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
     let _kernel = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            "seccomp",
-            "--profile",
-            "smoke",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    run_smoke("kernel", "seccomp", &out);
     let results = Results::read(&out.join("results.json")).expect("results.json reads");
     if let Some(skip) = results
         .skipped
@@ -320,20 +327,7 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
     let _kernel = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            "programs",
-            "--profile",
-            "smoke",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    run_smoke("kernel", "programs", &out);
     let results = Results::read(&out.join("results.json")).expect("results.json reads");
     // Only Landlock's own absence skips the test (lsm-* are always skipped where trampolines
     // are refused, and must not hide the checks below).
@@ -456,20 +450,7 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
     let Some(cg) = root_with_cgroup2() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            "attach",
-            "--profile",
-            "smoke",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    run_smoke("kernel", "attach", &out);
     let results = Results::read(&out.join("results.json")).expect("results.json reads");
     let attach = fit(&results, "attach", "cgroup-bpf", "descendants");
     let attach = attach
@@ -503,20 +484,7 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
     let results = Results::read(&tmp.path().join("programs").join("results.json")).expect("results.json reads");
     let programs = fit(&results, "programs", "cgroup-bpf", "programs");
     assert!(programs.len() == 1 && programs[0].slope_ci95[0] > 0.0, "{programs:?}");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            "metadata",
-            "--profile",
-            "smoke",
-            "--out",
-        ])
-        .arg(tmp.path().join("metadata"))
-        .assert()
-        .success();
+    run_smoke("kernel", "metadata", tmp.path().join("metadata"));
     let results = Results::read(&tmp.path().join("metadata").join("results.json")).expect("results.json reads");
     let memory: Vec<_> = results.cells.iter().filter(|c| c.mechanism == "cgroup-bpf").collect();
     assert!(
@@ -697,21 +665,7 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     let _runs = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let base = tmp.path().join("base");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "model",
-            "--suite",
-            "programs",
-            "--profile",
-            "smoke",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&base)
-        .assert()
-        .success();
+    run_smoke("model", "programs", &base);
     hookbench()
         .arg("compare")
         .arg(&base)
@@ -775,21 +729,7 @@ fn export_writes_bencher_and_github_action_benchmark_json() {
     let _runs = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let run = tmp.path().join("run");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "model",
-            "--suite",
-            "attach",
-            "--profile",
-            "smoke",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&run)
-        .assert()
-        .success();
+    run_smoke("model", "attach", &run);
     let results = Results::read(&run.join("results.json")).expect("results");
     let out = hookbench()
         .args(["export", "--format", "bmf"])
