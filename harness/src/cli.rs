@@ -55,6 +55,9 @@ pub enum Command {
         /// Print JSON instead of the text table.
         #[arg(long)]
         json: bool,
+        /// Also write the comparison as a self-contained HTML page to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Re-render evidence.txt and report.html of a run directory from its results.json.
     Report {
@@ -152,7 +155,8 @@ pub fn main() -> anyhow::Result<()> {
             new,
             threshold,
             json,
-        } => compare(&base, &new, threshold, json),
+            html,
+        } => compare(&base, &new, threshold, json, html.as_deref()),
         Command::Report { dir } => {
             let results = crate::compare::read_run(&dir)?;
             let dir = if dir.is_dir() {
@@ -406,7 +410,13 @@ fn cleanup() -> anyhow::Result<()> {
 }
 
 /// `hookbench compare`: exit code 1 when a cell regressed.
-fn compare(base: &std::path::Path, new: &std::path::Path, threshold: Option<f64>, json: bool) -> anyhow::Result<()> {
+fn compare(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    threshold: Option<f64>,
+    json: bool,
+    html: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     if let Some(t) = threshold {
         if !t.is_finite() || t < 0.0 {
             return Err(UsageError::new(format!("--threshold {t} must be a percentage >= 0")).into());
@@ -415,6 +425,15 @@ fn compare(base: &std::path::Path, new: &std::path::Path, threshold: Option<f64>
     let base_run = crate::compare::read_run(base)?;
     let new_run = crate::compare::read_run(new)?;
     let c = crate::compare::compare(&base_run, &new_run, threshold)?;
+    if let Some(path) = html {
+        let page = crate::compare::render_html(&c, &base.display().to_string(), &new.display().to_string());
+        std::fs::write(path, page).map_err(|e| {
+            UsageError::new(format!(
+                "--html {}: cannot write the page: {e} (pick a writable file path)",
+                path.display()
+            ))
+        })?;
+    }
     if json {
         emit(&format!(
             "{}\n",

@@ -215,6 +215,73 @@ pub fn render_text(c: &Comparison) -> String {
     s
 }
 
+/// The comparison as one self-contained HTML page (inline styles, no script, no external URL):
+/// the same columns as [`render_text`], regressions shaded red, improvements green, significant
+/// changes within the threshold marked `*`, then the summary.
+pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
+    use hookbench_reports::html::esc;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hookbench compare</title>\
+         <style>body{{font-family:sans-serif;max-width:1200px;margin:1em auto;color:#222}}\
+         table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}\
+         td.n{{text-align:right;font-family:monospace}}.regression{{background:#f7d4d4}}\
+         .improvement{{background:#d9f2d9}}</style></head><body>\n<h1>hookbench compare</h1>\n\
+         <p>base: {}<br>new: {}</p>\n<p>Significance: Welch's t-test on the repetition means, p &lt; {ALPHA}; \
+         threshold {:.1}%{}.</p>\n<table><tr><th>base</th><th>%stddev</th><th>%change</th><th></th><th>new</th>\
+         <th>%stddev</th><th>p</th><th>cell</th><th>unit</th></tr>\n",
+        esc(base),
+        esc(new),
+        c.threshold_pct,
+        if c.threshold_from_noise {
+            " (3x the median noise of BASE, at least 5%)"
+        } else {
+            ""
+        }
+    );
+    let pct = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.0}%")
+        } else {
+            String::new()
+        }
+    };
+    for r in &c.rows {
+        let (class, mark) = if r.regression {
+            ("regression", "**")
+        } else if r.improvement {
+            ("improvement", "++")
+        } else if r.p_value.is_some_and(|p| p < ALPHA) {
+            ("", "*")
+        } else {
+            ("", "")
+        };
+        let _ = writeln!(
+            h,
+            "<tr class=\"{class}\"><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{:+.1}%</td>\
+             <td>{mark}</td><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            r.base,
+            pct(r.base_stddev_pct),
+            r.change_pct,
+            r.new,
+            pct(r.new_stddev_pct),
+            r.p_value.map(|p| format!("{p:.3}")).unwrap_or_default(),
+            esc(&r.id),
+            esc(&r.unit)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "</table>\n<p>{} cells compared, {} unmatched; {} regression(s), {} improvement(s).</p></body></html>",
+        c.rows.len(),
+        c.unmatched,
+        c.regressions().count(),
+        c.rows.iter().filter(|r| r.improvement).count()
+    );
+    h
+}
+
 /// Formats of `hookbench export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {

@@ -693,9 +693,32 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     }
     let slower = tmp.path().join("slower.json");
     std::fs::write(&slower, serde_json::to_string(&v).expect("encode")).expect("write");
-    let out = hookbench().arg("compare").arg(&base).arg(&slower).assert().code(1);
+    let page = tmp.path().join("compare.html");
+    let out = hookbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&slower)
+        .arg("--html")
+        .arg(&page)
+        .assert()
+        .code(1);
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(text.contains("+30.0% **"), "{text}");
+    // The HTML variant: one row per compared cell, every one shaded as a regression, no URL.
+    let html = std::fs::read_to_string(&page).expect("compare --html writes the page");
+    let rows = text.lines().filter(|l| l.contains(" ** ")).count();
+    assert!(rows > 0);
+    assert_eq!(html.matches("<tr class=\"regression\">").count(), rows, "{html}");
+    assert!(html.contains("+30.0%") && !html.contains("http") && !html.contains("<script"));
+    hookbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&base)
+        .arg("--html")
+        .arg(tmp.path().join("no-such-dir/compare.html"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no-such-dir"));
     // Another schema, and runs with nothing in common, are bad input.
     v["schema"] = serde_json::json!("hookbench.results/0");
     let other = tmp.path().join("other.json");

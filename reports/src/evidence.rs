@@ -1,43 +1,217 @@
-//! Renders the first plain-text `evidence.txt` from saved results: a machine header, one line per cell, one per fit.
+//! Renders the plain-text `evidence.txt` from saved results: a robot-style header, per claim a fixed-width table and verdicts, one line per cell, and how to reproduce.
 
-use crate::schema::{Cell, Results};
+use crate::claims::HYPOTHESES;
+use crate::schema::{Cell, Fit, Results, SuiteInfo};
 use std::collections::BTreeSet;
 
 /// Widest line `evidence.txt` may hold (mailing-list replies wrap at 72 columns).
 pub const MAX_COLUMNS: usize = 72;
 
-/// Renders `evidence.txt` (ASCII only, so that it survives any mail client) from `results`: a header (kernel, CPU, clock, backends, whether the
-/// machine is virtualized, hookbench version and command line), then per suite one line per cell (`mechanism axes: mean +- sd unit p50 .. p99 ..`)
-/// and one line per fit (slope with its 95% CI, intercept, r²), then the skipped mechanisms.
+/// Renders `evidence.txt` (ASCII only, so that it survives any mail client) from `results`, in
+/// the manner of a kernel test robot report:
+/// 1. a header: kernel release, the relevant kernel config, CPU model and count, mitigations,
+///    CPU frequency governor, BPF JIT, active LSMs, clock and its overhead, privileges,
+///    virtualization, backends, hookbench version, profile and command line;
+/// 2. per claim of DESIGN.md: its hypothesis, one fixed-width table per backend and fitted axis
+///    (one row per mechanism: slope +- 95% CI half-width, intercept, p50 and p99 of the cell at
+///    the largest x), the seccomp native/entry/per-filter split where it applies, and one verdict
+///    line per backend;
+/// 3. the suites answering no claim (scaling, set-up), as tables too;
+/// 4. one line per measured cell (`mechanism axes: p50 .. p99 .. mean .. sd .. unit`);
+/// 5. what was skipped and why, and how to reproduce the run (the exact command).
+///
 /// Lines longer than [`MAX_COLUMNS`] are wrapped with a four-space continuation indent.
 /// Deterministic: the same results give the same text.
 pub fn render(results: &Results) -> String {
-    let mut out = String::new();
-    let mut line = |s: String| {
-        for l in wrap(&s) {
-            out.push_str(&l);
-            out.push('\n');
+    let mut out = Out::default();
+    header(&mut out, results);
+    for (id, hypothesis) in HYPOTHESES {
+        out.blank();
+        out.line(format!("== claim {id}: {hypothesis}"));
+        let suites: Vec<&SuiteInfo> = results.suites.iter().filter(|s| s.claim == Some(id)).collect();
+        for suite in &suites {
+            fit_tables(&mut out, results, suite);
         }
+        if suites.is_empty() {
+            out.line("  (no suite of this run answers it)".to_string());
+        }
+        for c in results.claims.iter().filter(|c| c.id == id) {
+            out.line(format!(
+                "verdict [{}]: {}: {}",
+                c.backend,
+                c.verdict.as_str().to_uppercase(),
+                c.evidence
+            ));
+        }
+    }
+    for suite in results.suites.iter().filter(|s| s.claim.is_none()) {
+        out.blank();
+        out.line(format!("== {}: {}", suite.name, suite.hypothesis));
+        fit_tables(&mut out, results, suite);
+    }
+    out.blank();
+    out.line("== cells (one line per measured cell; -b: baseline subtracted)".to_string());
+    for suite in &results.suites {
+        let cells: Vec<&Cell> = results.cells.iter().filter(|c| c.suite == suite.name).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        out.line(format!("[{}]", suite.name));
+        let varying = varying_axes(&cells);
+        for c in &cells {
+            let axes: Vec<String> = varying
+                .iter()
+                .map(|a| match c.params.axis(a) {
+                    Some(v) => format!("{a}={v}"),
+                    None => format!("{a}={}", c.params.body),
+                })
+                .collect();
+            out.line(format!(
+                "{} {} {} {}: p50 {} p99 {} mean {} sd {} {}{}",
+                c.backend,
+                c.mechanism,
+                short_metric(&c.metric),
+                axes.join(","),
+                fmt_num(Some(c.p50)),
+                fmt_num(Some(c.p99)),
+                fmt_num(Some(c.mean)),
+                fmt_num(Some(c.stddev)),
+                c.unit,
+                if c.baseline_subtracted { " -b" } else { "" }
+            ));
+        }
+    }
+    if !results.skipped.is_empty() {
+        out.blank();
+        out.line("== skipped".to_string());
+        for s in &results.skipped {
+            let suite = s.suite.as_deref().map(|x| format!(" [{x}]")).unwrap_or_default();
+            out.line(format!("{} {}{}: {}", s.backend, s.mechanism, suite, s.reason));
+        }
+    }
+    out.blank();
+    out.line(format!("== reproduce (hookbench {})", results.hookbench_version));
+    out.line(reproduce_command(&results.command_line));
+    out.text
+}
+
+/// The text being built, one wrapped line at a time.
+#[derive(Default)]
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn line(&mut self, s: String) {
+        for l in wrap(&s) {
+            self.text.push_str(&l);
+            self.text.push('\n');
+        }
+    }
+
+    /// A line written as is (already within [`MAX_COLUMNS`], spacing kept: tables).
+    fn raw(&mut self, s: String) {
+        if s.chars().count() <= MAX_COLUMNS {
+            self.text.push_str(s.trim_end());
+            self.text.push('\n');
+        } else {
+            self.line(s);
+        }
+    }
+
+    fn blank(&mut self) {
+        self.text.push('\n');
+    }
+}
+
+/// The header: the machine, kernel and run, one `name: value` line each.
+fn header(out: &mut Out, r: &Results) {
+    let env = &r.environment;
+    out.line(format!("hookbench {} evidence ({})", r.hookbench_version, r.schema));
+    out.line(format!(
+        "kernel: {} ({})",
+        r.env_str("kernel_release"),
+        r.env_str("machine")
+    ));
+    let config: Vec<String> = env
+        .get("kernel_config_options")
+        .and_then(|v| v.as_array())
+        .map(|opts| {
+            opts.iter()
+                .filter_map(|o| {
+                    let name = o.get(0)?.as_str()?;
+                    let value = o.get(1)?.as_str()?;
+                    Some(format!("{}={value}", name.trim_start_matches("CONFIG_")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.line(format!(
+        "config: {}",
+        if config.is_empty() {
+            format!("unknown ({})", probe_text(env.get("kernel_config")))
+        } else {
+            config.join(" ")
+        }
+    ));
+    out.line(format!("cpu: {} x {}", r.env_str("nr_cpus"), r.env_str("cpu_model")));
+    let mitigations: Vec<String> = env
+        .get("mitigations")
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| Some((m.get(0)?.as_str()?, m.get(1)?.as_str()?)))
+                .filter(|(_, status)| *status != "Not affected")
+                .map(|(name, status)| format!("{name}: {status};"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.line(format!(
+        "mitigations: {}",
+        if mitigations.is_empty() {
+            "none reported (every entry 'Not affected', or unreadable)".to_string()
+        } else {
+            mitigations.join(" ").trim_end_matches(';').to_string()
+        }
+    ));
+    // The governor's reason ends with what it means ("...: the CPU frequency is not under this
+    // kernel's control"); the errno and path before it are in results.json.
+    let governor = probe_text(env.get("governor"));
+    let governor = match governor.strip_prefix("n/a (") {
+        Some(reason) => format!("n/a ({}", reason.rsplit(": ").next().unwrap_or(reason)),
+        None => governor,
     };
-    line(format!(
-        "hookbench {} evidence ({})",
-        results.hookbench_version, results.schema
+    out.line(format!("governor: {governor}"));
+    out.line(format!(
+        "bpf jit: {}, lsm: {}",
+        probe_text(env.get("bpf_jit")),
+        probe_text(env.get("lsm_list"))
     ));
-    line(format!("kernel: {}", results.env_str("kernel_release")));
-    line(format!(
-        "cpu: {} x {}",
-        results.env_str("nr_cpus"),
-        results.env_str("cpu_model")
-    ));
-    line(format!(
+    out.line(format!(
         "clock: {} (overhead {} ns), privileged: {}",
-        results.env_str("clock"),
-        fmt_num(results.environment.get("clock_overhead_ns").and_then(|v| v.as_f64())),
-        results.env_str("privileged")
+        r.env_str("clock"),
+        fmt_num(env.get("clock_overhead_ns").and_then(|v| v.as_f64())),
+        r.env_str("privileged")
     ));
-    let backends: std::collections::BTreeSet<&str> = results.cells.iter().map(|c| c.backend.as_str()).collect();
+    let virt = env
+        .get("virtualization")
+        .and_then(|v| v.get("available"))
+        .and_then(|v| v.as_bool())
+        .map(|v| {
+            if v {
+                "yes (timings include hypervisor effects)"
+            } else {
+                "no"
+            }
+        })
+        .unwrap_or("unknown");
+    out.line(format!("virtualized: {virt}"));
+    if let Some(e) = env.get("emulated").and_then(|v| v.as_str()) {
+        out.line(format!("emulated: {e} (timings not comparable with bare metal)"));
+    }
+    let backends: BTreeSet<&str> = r.cells.iter().map(|c| c.backend.as_str()).collect();
     let backends: Vec<&str> = backends.into_iter().collect();
-    line(format!(
+    out.line(format!(
         "backend: {}{}",
         if backends.is_empty() {
             "none".to_string()
@@ -50,77 +224,97 @@ pub fn render(results: &Results) -> String {
             ""
         }
     ));
-    let virt = results
-        .environment
-        .get("virtualization")
-        .and_then(|v| v.get("available"))
-        .and_then(|v| v.as_bool())
-        .map(|v| {
-            if v {
-                "yes (timings include hypervisor effects)"
-            } else {
-                "no"
-            }
-        })
-        .unwrap_or("unknown");
-    line(format!("virtualized: {virt}"));
-    line(format!("profile: {}, complete: {}", results.profile, results.complete));
-    line(format!("command: {}", results.command_line.join(" ")));
-    for suite in &results.suites {
-        line(String::new());
-        let claim = suite.claim.map(|c| format!("claim {c}: ")).unwrap_or_default();
-        line(format!("== {} ({}{})", suite.name, claim, suite.hypothesis));
-        let cells: Vec<&Cell> = results.cells.iter().filter(|c| c.suite == suite.name).collect();
-        let varying = varying_axes(&cells);
-        for c in &cells {
-            let axes: Vec<String> = varying
-                .iter()
-                .map(|a| match c.params.axis(a) {
-                    Some(v) => format!("{a}={v}"),
-                    None => format!("{a}={}", c.params.body),
-                })
-                .collect();
-            line(format!(
-                "{} {} {}: {} +- {} {} p50 {} p99 {}{}",
-                c.mechanism,
-                c.metric,
-                axes.join(","),
-                fmt_num(Some(c.mean)),
-                fmt_num(Some(c.stddev)),
-                c.unit,
-                fmt_num(Some(c.p50)),
-                fmt_num(Some(c.p99)),
-                if c.baseline_subtracted { " (-baseline)" } else { "" }
-            ));
+    out.line(format!(
+        "hookbench: {}, profile {}, {}",
+        r.hookbench_version,
+        r.profile,
+        if r.complete { "complete" } else { "INCOMPLETE (stopped)" }
+    ));
+    out.line(format!("command: {}", r.command_line.join(" ")));
+}
+
+/// An environment probe (`{"available", "value", "reason"}`) as text: its value, or "n/a (why)".
+fn probe_text(p: Option<&serde_json::Value>) -> String {
+    let Some(p) = p else {
+        return "unknown".to_string();
+    };
+    match p.get("value").and_then(|v| v.as_str()) {
+        Some(v) if p.get("available").and_then(|a| a.as_bool()) != Some(false) => v.to_string(),
+        _ => format!(
+            "n/a ({})",
+            p.get("reason").and_then(|r| r.as_str()).unwrap_or("no reason recorded")
+        ),
+    }
+}
+
+/// "hook_latency_ns" -> "hook", "attach_latency_ns" -> "attach", "metadata_bytes" -> "metadata".
+fn short_metric(metric: &str) -> &str {
+    metric
+        .strip_suffix("_latency_ns")
+        .or_else(|| metric.strip_suffix("_bytes"))
+        .or_else(|| metric.strip_suffix("_ns"))
+        .unwrap_or(metric)
+}
+
+/// The fixed-width tables of `suite`'s fits: one per backend, metric and x, one row per fit
+/// (`mechanism[ qualifiers]  slope +-CI  intercept  p50  p99`, p50/p99 of the cell at the largest
+/// x), followed by the seccomp decomposition lines where they apply.
+fn fit_tables(out: &mut Out, r: &Results, suite: &SuiteInfo) {
+    let fits: Vec<&Fit> = r.fits.iter().filter(|f| f.suite == suite.name).collect();
+    let mut groups: Vec<(&str, &str, &str)> = Vec::new();
+    for f in &fits {
+        let key = (f.backend.as_str(), f.metric.as_str(), f.x.as_str());
+        if !groups.contains(&key) {
+            groups.push(key);
         }
-        for f in results.fits.iter().filter(|f| f.suite == suite.name) {
-            let fixed: Vec<String> = f
-                .fixed
-                .iter()
-                .filter(|(k, _)| varying.contains(k.as_str()))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let at = if fixed.is_empty() {
+    }
+    for (backend, metric, x) in groups {
+        let group: Vec<&Fit> = fits
+            .iter()
+            .copied()
+            .filter(|f| f.backend == backend && f.metric == metric && f.x == x)
+            .collect();
+        let unit = r
+            .cells
+            .iter()
+            .find(|c| c.metric == metric)
+            .map(|c| c.unit.as_str())
+            .unwrap_or("");
+        out.line(format!(
+            "[{}] {} {} ({}) vs {}: slope per {}, 95% CI",
+            suite.name,
+            backend,
+            short_metric(metric),
+            unit,
+            x,
+            x
+        ));
+        out.raw(format!(
+            "  {:<24} {:>8}   {:<7} {:>7} {:>7} {:>7}",
+            "mechanism", "slope", "95%CI", "icept", "p50@max", "p99@max"
+        ));
+        for f in &group {
+            let label = fit_label(f, &group);
+            let last = r.cells_of(f).into_iter().max_by_key(|c| c.params.axis(&f.x_axis));
+            let label = if label.chars().count() > 24 {
+                out.raw(format!("  {label}"));
                 String::new()
             } else {
-                format!(" at {}", fixed.join(","))
+                label
             };
-            line(format!(
-                "fit {} {} vs {}{}: slope {} [{}, {}] per {}, intercept {}, r2 {:.3}, n {}",
-                f.mechanism,
-                f.metric,
-                f.x,
-                at,
+            out.raw(format!(
+                "  {:<24} {:>8} +-{:<7} {:>7} {:>7} {:>7}",
+                label,
                 fmt_num(Some(f.slope)),
-                fmt_num(Some(f.slope_ci95[0])),
-                fmt_num(Some(f.slope_ci95[1])),
-                f.x,
+                fmt_num(Some((f.slope_ci95[1] - f.slope_ci95[0]) / 2.0)),
                 fmt_num(Some(f.intercept)),
-                f.r2,
-                f.n
+                fmt_num(last.map(|c| c.p50)),
+                fmt_num(last.map(|c| c.p99)),
             ));
-            if let Some(d) = decompose(results, f) {
-                line(format!(
+        }
+        for f in &group {
+            if let Some(d) = decompose(r, f) {
+                out.line(format!(
                     "  {}: native {} ns + entry {} ns + {} ns per {}; parts add up within {:.1}% (limit 10%: {})",
                     f.mechanism,
                     fmt_num(Some(d.native_ns)),
@@ -133,28 +327,44 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
-    if !results.claims.is_empty() {
-        line(String::new());
-        line("== claims (verdicts from the fits above)".to_string());
-        for c in &results.claims {
-            line(format!(
-                "claim {} [{}]: {}: {}",
-                c.id,
-                c.backend,
-                c.verdict.as_str().to_uppercase(),
-                c.evidence
-            ));
+}
+
+/// A fit's row label: its mechanism, plus `axis=value` for every fixed axis whose value differs
+/// among the group's fits of the same mechanism (e.g. `chain-walk W=16384`).
+fn fit_label(f: &Fit, group: &[&Fit]) -> String {
+    let same: Vec<&&Fit> = group.iter().filter(|g| g.mechanism == f.mechanism).collect();
+    let mut label = f.mechanism.clone();
+    for (axis, value) in &f.fixed {
+        if same.iter().any(|g| g.fixed.get(axis) != Some(value)) {
+            let short = match axis.as_str() {
+                "working_set" => "W",
+                "cpus" => "P",
+                "cgroups" => "C",
+                "tasks" => "T",
+                "hooks" => "H",
+                "depth" => "D",
+                other => other,
+            };
+            let v = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            label.push_str(&format!(" {short}={v}"));
         }
     }
-    if !results.skipped.is_empty() {
-        line(String::new());
-        line("skipped:".to_string());
-        for s in &results.skipped {
-            let suite = s.suite.as_deref().map(|x| format!(" [{x}]")).unwrap_or_default();
-            line(format!("{} {}{}: {}", s.backend, s.mechanism, suite, s.reason));
+    label
+}
+
+/// The command that reproduces the run: the saved command line with the program named
+/// `hookbench` (it was run as e.g. `./target/release/hookbench`).
+fn reproduce_command(argv: &[String]) -> String {
+    let mut words: Vec<String> = argv.to_vec();
+    if let Some(first) = words.first_mut() {
+        if first.ends_with("hookbench") {
+            *first = "hookbench".to_string();
         }
     }
-    out
+    if words.is_empty() {
+        return "(the command line was not recorded)".to_string();
+    }
+    words.join(" ")
 }
 
 /// A syscall's cost split the way the kernel's seccomp_benchmark.c splits it: native (the empty
@@ -174,13 +384,7 @@ pub fn decompose(results: &Results, fit: &crate::schema::Fit) -> Option<Decompos
     if fit.backend != "kernel" || fit.metric != "hook_latency_ns" || fit.x_axis != "programs" {
         return None;
     }
-    let cells: Vec<&Cell> = results
-        .cells
-        .iter()
-        .filter(|c| {
-            c.suite == fit.suite && c.backend == fit.backend && c.mechanism == fit.mechanism && c.metric == fit.metric
-        })
-        .collect();
+    let cells = results.cells_of(fit);
     let native_ns = cells.iter().find_map(|c| c.baseline.map(|b| b.mean))?;
     let max_relative_error = cells
         .iter()

@@ -5,8 +5,65 @@ use crate::schema::{Fit, Results};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 
-/// One series of a chart: a legend name and its (x, y) points, sorted by x.
-type Series = (String, Vec<(f64, f64)>);
+/// One series of a chart: a legend name, its measured (x, y) points sorted by x, and, when it
+/// comes from a fit, the fitted line with its 95% confidence band.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend name (backend, mechanism, model, qualifiers).
+    pub name: String,
+    /// Measured points: the mean y at each distinct x.
+    pub points: Vec<(f64, f64)>,
+    /// The fitted line `(intercept, slope)`, drawn instead of joining the points.
+    pub fit: Option<(f64, f64)>,
+    /// The fit's 95% confidence band for the mean response, `(x, lo, hi)` sorted by x; empty
+    /// without a fit.
+    pub band: Vec<(f64, f64, f64)>,
+}
+
+impl Series {
+    /// A series of measured points joined by straight lines (no fit, no band).
+    pub fn points(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            points,
+            fit: None,
+            band: Vec::new(),
+        }
+    }
+
+    /// A fit's series: its points, its line and its 95% confidence band for the mean response,
+    /// `y(x) +- h * sqrt(var_x + (x - mean_x)^2)` where `h` is the slope's CI half-width and
+    /// `var_x`, `mean_x` are over the fit's distinct x values. This is the textbook band
+    /// `t * s * sqrt(1/n + (x - mean_x)^2 / Sxx)` rewritten with `h = t * s / sqrt(Sxx)` and
+    /// `Sxx = n * var_x`, which holds when every x has the same number of samples (every sweep
+    /// measures each point with the same sample count).
+    pub fn from_fit(name: impl Into<String>, f: &Fit) -> Series {
+        let points: Vec<(f64, f64)> = f.points.iter().map(|p| (p[0], p[1])).collect();
+        let k = points.len().max(1) as f64;
+        let mean_x = points.iter().map(|p| p.0).sum::<f64>() / k;
+        let var_x = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum::<f64>() / k;
+        let h = (f.slope_ci95[1] - f.slope_ci95[0]) / 2.0;
+        let (x0, x1) = points
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let mut band = Vec::new();
+        if h.is_finite() && x1 > x0 {
+            const STEPS: usize = 24;
+            for i in 0..=STEPS {
+                let x = x0 + (x1 - x0) * i as f64 / STEPS as f64;
+                let y = f.intercept + f.slope * x;
+                let w = h * (var_x + (x - mean_x).powi(2)).sqrt();
+                band.push((x, y - w, y + w));
+            }
+        }
+        Series {
+            name: name.into(),
+            points,
+            fit: (f.slope.is_finite() && f.intercept.is_finite()).then_some((f.intercept, f.slope)),
+            band,
+        }
+    }
+}
 
 /// Palette of the series (colour-blind-safe Okabe-Ito).
 const COLORS: [RGBColor; 7] = [
@@ -19,17 +76,27 @@ const COLORS: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
-fn esc(s: &str) -> String {
+/// `s` with the HTML special characters (`& < > "`) escaped, for text and attribute values.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-/// An SVG line chart of `series` (points and lines) with the axes labelled, or a short note when
+/// An SVG line chart of `series` (points, fitted lines with shaded 95% bands, or joined points)
+/// with the axes labelled, or a short note when
 /// there is nothing to draw. Deterministic: the same input gives the same SVG text.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
-    let points: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let points: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .copied()
+                .chain(s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]))
+        })
+        .collect();
     if points.is_empty() {
         return format!("<p class=\"note\">{}: no data in this run.</p>", esc(title));
     }
@@ -60,13 +127,28 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
                 .y_label_area_size(60)
                 .build_cartesian_2d(x0..x1, y0..y1)?;
             chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
-            for (i, (name, pts)) in series.iter().enumerate() {
+            for (i, s) in series.iter().enumerate() {
                 let color = COLORS[i % COLORS.len()];
+                if !s.band.is_empty() {
+                    let outline: Vec<(f64, f64)> = s
+                        .band
+                        .iter()
+                        .map(|&(x, lo, _)| (x, lo))
+                        .chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                        .collect();
+                    chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
+                }
+                let line: Vec<(f64, f64)> = match (s.fit, s.points.first(), s.points.last()) {
+                    (Some((a, b)), Some(first), Some(last)) => {
+                        vec![(first.0, a + b * first.0), (last.0, a + b * last.0)]
+                    }
+                    _ => s.points.clone(),
+                };
                 chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
-                    .label(name.as_str())
+                    .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+                    .label(s.name.as_str())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
             }
             chart
                 .configure_series_labels()
@@ -104,12 +186,12 @@ fn fit_series(results: &Results, suite: &str, metric: &str, x: &str) -> Vec<Seri
                     let _ = write!(name, " hooks={h}");
                 }
             }
-            (name, f.points.iter().map(|p| (p[0], p[1])).collect())
+            Series::from_fit(name, f)
         })
         // One series per name: fits that differ only in an axis the name leaves out (e.g. the
         // tasks of a metadata sweep) would draw the same curve again.
         .fold(Vec::new(), |mut acc: Vec<Series>, s| {
-            if !acc.iter().any(|(n, _)| *n == s.0) {
+            if !acc.iter().any(|a| a.name == s.name) {
                 acc.push(s);
             }
             acc
@@ -134,7 +216,10 @@ fn percentile_series(results: &Results, suite: &str) -> Vec<Series> {
             .max_by_key(|c| c.params.programs);
         if let Some(c) = best {
             let pts = vec![(50.0, c.p50), (90.0, c.p90), (99.0, c.p99), (99.9, c.p999)];
-            out.push((format!("{backend} {mechanism} N={}", c.params.programs), pts));
+            out.push(Series::points(
+                format!("{backend} {mechanism} N={}", c.params.programs),
+                pts,
+            ));
         }
     }
     out
@@ -320,8 +405,8 @@ mod tests {
             "Hook latency",
             "programs",
             "ns",
-            &[(
-                "model chain-walk (task-chain)".into(),
+            &[Series::points(
+                "model chain-walk (task-chain)",
                 vec![(0.0, 1.0), (8.0, 9.0), (16.0, 17.0)],
             )],
         );
@@ -333,13 +418,38 @@ mod tests {
                 "Hook latency",
                 "programs",
                 "ns",
-                &[(
-                    "model chain-walk (task-chain)".into(),
+                &[Series::points(
+                    "model chain-walk (task-chain)",
                     vec![(0.0, 1.0), (8.0, 9.0), (16.0, 17.0)]
                 )]
             )
         );
         let empty = line_chart("Nothing <here>", "x", "y", &[]);
         assert!(!empty.contains("<svg") && empty.contains("Nothing &lt;here&gt;: no data"));
+    }
+
+    #[test]
+    fn a_fit_band_is_narrowest_at_the_mean_x_and_holds_the_line() {
+        let fit: Fit = serde_json::from_value(serde_json::json!({
+            "suite": "programs", "backend": "model", "model": "task-chain", "mechanism": "chain-walk",
+            "metric": "hook_latency_ns", "x": "programs", "x_axis": "programs", "fixed": {}, "n": 300,
+            "slope": 2.0, "slope_ci95": [1.5, 2.5], "intercept": 10.0, "r2": 0.9,
+            "points": [[0.0, 10.0], [10.0, 30.0], [20.0, 50.0]]}))
+        .expect("hand-made fit");
+        let s = Series::from_fit("chain", &fit);
+        assert_eq!(s.fit, Some((10.0, 2.0)));
+        let width = |x: f64| {
+            let &(_, lo, hi) = s.band.iter().find(|b| (b.0 - x).abs() < 1e-9).expect("band point");
+            assert!(
+                lo <= 10.0 + 2.0 * x && 10.0 + 2.0 * x <= hi,
+                "band holds the line at {x}"
+            );
+            hi - lo
+        };
+        // var_x = 200/3 over {0, 10, 20}; at the mean x the half-width is 0.5 * sqrt(var_x).
+        assert!((width(10.0) - 2.0 * 0.5 * (200.0f64 / 3.0).sqrt()).abs() < 1e-9);
+        assert!(width(0.0) > width(10.0) && width(20.0) > width(10.0));
+        let svg = line_chart("t", "x", "y", &[s]);
+        assert!(svg.contains("<polygon"), "the band is drawn");
     }
 }

@@ -283,6 +283,27 @@ impl Results {
         serde_json::from_value(value).map_err(|source| ReadError::Parse { path: shown, source })
     }
 
+    /// The cells a fit was made from: same suite, backend, mechanism and metric, and every axis
+    /// the fit holds fixed at the fit's value (numeric axes compared as numbers, `body` by name).
+    pub fn cells_of(&self, fit: &Fit) -> Vec<&Cell> {
+        self.cells
+            .iter()
+            .filter(|c| {
+                c.suite == fit.suite
+                    && c.backend == fit.backend
+                    && c.mechanism == fit.mechanism
+                    && c.metric == fit.metric
+            })
+            .filter(|c| {
+                fit.fixed.iter().all(|(axis, value)| match c.params.axis(axis) {
+                    Some(v) => value.as_f64() == Some(f64::from(v)),
+                    None if axis == "body" => value.as_str() == Some(c.params.body.to_string().as_str()),
+                    None => true,
+                })
+            })
+            .collect()
+    }
+
     /// A string field of the environment, or "unknown".
     pub fn env_str(&self, key: &str) -> String {
         match self.environment.get(key) {
