@@ -219,6 +219,11 @@ pub struct Environment {
     /// Running under a hypervisor: the `hypervisor` CPU flag of `/proc/cpuinfo`, with
     /// `/sys/class/dmi/id/sys_vendor` and `product_name` when readable.
     pub virtualization: Probe,
+    /// Set when the CPU is emulated (qemu TCG), whose timings are not comparable with bare metal:
+    /// what said so (the hookbench rig's `hookbench_rig.emulated=1` on the kernel command line,
+    /// or a `QEMU TCG` CPU model); `None` on real or hardware-virtualized CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulated: Option<String>,
     /// Where the kernel configuration was read from (`/proc/config.gz` or
     /// `/boot/config-<release>`), or why it could not be.
     pub kernel_config: Probe,
@@ -401,6 +406,10 @@ impl Environment {
             "no cpufreq driver for cpu0 (usual in VMs): the CPU frequency is not under this kernel's control",
         );
         let virtualization = probe_virtualization(flags.as_deref());
+        let emulated = detect_emulation(
+            &std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
+            cpu_model.as_deref(),
+        );
         let (kernel_config, kernel_config_options) = probe_kernel_config(&kernel_release);
 
         let probe_duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -436,6 +445,7 @@ impl Environment {
             governor,
             tsc,
             virtualization,
+            emulated,
             kernel_config,
             kernel_config_options,
             probe_duration_us,
@@ -490,6 +500,12 @@ impl Environment {
                 format!("{} (bare metal assumed)", self.virtualization)
             },
         );
+        if let Some(e) = &self.emulated {
+            push(
+                "emulated",
+                format!("{e}: timings are not comparable with bare metal (use them for correctness only)"),
+            );
+        }
         push(
             "root",
             if self.privileged {
@@ -1554,6 +1570,25 @@ fn read_mitigations(notes: &mut Vec<String>) -> Vec<(String, String)> {
     out
 }
 
+/// Whether the CPU is emulated, from the kernel command line (the hookbench qemu rig passes
+/// `hookbench_rig.emulated=1 hookbench_rig.accel=tcg`) and the CPU model (qemu's TCG models are
+/// named "QEMU TCG CPU ..."); a description of what said so, or `None`.
+pub fn detect_emulation(cmdline: &str, cpu_model: Option<&str>) -> Option<String> {
+    let param = |name: &str| {
+        cmdline
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .next_back()
+    };
+    if param("hookbench_rig.emulated") == Some("1") {
+        let accel = param("hookbench_rig.accel").unwrap_or("tcg");
+        return Some(format!("qemu {accel} (hookbench rig guest)"));
+    }
+    cpu_model
+        .filter(|m| m.contains("QEMU TCG"))
+        .map(|m| format!("qemu tcg (CPU model '{m}')"))
+}
+
 fn probe_virtualization(flags: Option<&[&str]>) -> Probe {
     let dmi = |f: &str| -> Result<String, String> {
         let path = format!("/sys/class/dmi/id/{f}");
@@ -2052,5 +2087,16 @@ mod tests {
         let _ = Environment::probe();
         let after = count();
         assert_eq!(after, before, "fds before {before}, after {after}");
+    }
+
+    #[test]
+    fn emulation_is_told_by_the_rig_or_the_cpu_model() {
+        assert_eq!(
+            detect_emulation("console=ttyS0 hookbench_rig.accel=tcg hookbench_rig.emulated=1", None).as_deref(),
+            Some("qemu tcg (hookbench rig guest)")
+        );
+        assert_eq!(detect_emulation("hookbench_rig.accel=kvm hookbench_rig.emulated=0", Some("Intel(R) Xeon(R)")), None);
+        assert!(detect_emulation("", Some("QEMU TCG CPU version 2.5+")).is_some_and(|e| e.contains("tcg")));
+        assert_eq!(detect_emulation("quiet", Some("AMD EPYC 7763")), None);
     }
 }

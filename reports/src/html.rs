@@ -252,6 +252,14 @@ pub fn render(results: &Results) -> String {
             "INCOMPLETE (the run was stopped)"
         }
     );
+    if let Some(e) = results.environment.get("emulated").and_then(|v| v.as_str()) {
+        let _ = writeln!(
+            h,
+            "<p class=\"refuted\"><b>Emulated CPU</b>: {}. These timings come from an emulated guest and are not \
+             comparable with bare metal; they show that the code paths run, not what they cost.</p>",
+            esc(e)
+        );
+    }
     let _ = writeln!(h, "<h2 id=\"summary\">Summary: verdicts</h2><table><tr><th>claim</th><th>backend</th><th>verdict</th><th>evidence</th></tr>");
     for c in &results.claims {
         let class = c.verdict.as_str();

@@ -107,3 +107,12 @@ fn report_html_is_self_contained_with_six_charts() {
         }
     }
 }
+
+#[test]
+fn an_emulated_guest_is_marked_in_both_renderings() {
+    let mut r = fixture();
+    assert!(!render(&r).contains("emulated:"), "the fixture is not emulated");
+    r.environment["emulated"] = serde_json::json!("qemu tcg (hookbench rig guest)");
+    assert!(render(&r).contains("emulated: qemu tcg (hookbench rig guest) (timings not comparable"));
+    assert!(hookbench_reports::html::render(&r).contains("<b>Emulated CPU</b>: qemu tcg"));
+}
