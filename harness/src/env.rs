@@ -348,7 +348,7 @@ impl Environment {
         }
         let cgroup_v1_mounts: Vec<String> = parse_mountinfo(mi)
             .filter(|m| m.fstype == "cgroup")
-            .map(|m| m.mount_point)
+            .map(|m| m.mount_point.to_string_lossy().into_owned())
             .collect();
         let cgroup_layout = cgroup_layout(mi);
         let own_cgroup_v2 = match std::fs::read_to_string("/proc/self/cgroup") {
@@ -852,51 +852,13 @@ fn physical_memory_bytes(notes: &mut Vec<String>) -> u64 {
 // mountinfo
 // ---------------------------------------------------------------------------------------------
 
-/// One line of `/proc/self/mountinfo` (fs/proc_namespace.c: show_mountinfo).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct MountEntry {
-    root: String,
-    mount_point: String,
-    fstype: String,
-}
+use hookbench_workloads::cgroupfs::parse_mountinfo;
 
-/// Undo the octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash) that
-/// fs/proc_namespace.c (mangle / seq_escape) applies to paths.
-fn unescape_mount_path(s: &str) -> String {
-    String::from_utf8_lossy(&hookbench_workloads::cgroupfs::unescape_octal(s)).into_owned()
-}
-
-fn parse_mountinfo(text: &str) -> impl Iterator<Item = MountEntry> + '_ {
-    text.lines().filter_map(|line| {
-        let fields: Vec<&str> = line.split(' ').filter(|f| !f.is_empty()).collect();
-        if fields.len() < 7 {
-            return None;
-        }
-        // fields 6.. are optional fields up to the "-" separator, then fstype, source, options.
-        let sep = fields.iter().skip(6).position(|f| *f == "-")? + 6;
-        let fstype = fields.get(sep + 1)?;
-        Some(MountEntry {
-            root: unescape_mount_path(fields[3]),
-            mount_point: unescape_mount_path(fields[4]),
-            fstype: (*fstype).to_owned(),
-        })
-    })
-}
-
-/// Mount point of the cgroup v2 hierarchy in the text of `/proc/self/mountinfo` (fstype
-/// `cgroup2`), with octal escapes such as `\040` undone. When several are mounted, the first
-/// mount of the hierarchy's root (`/`) wins, else the first one. Never assumes `/sys/fs/cgroup`.
+/// Mount point of the cgroup v2 hierarchy in the text of `/proc/self/mountinfo`, as text: see
+/// `hookbench_workloads::cgroupfs::find_cgroup2_mount` (the one parser; the root mount of the
+/// hierarchy is preferred over a bind mount of a subtree; never assumes `/sys/fs/cgroup`).
 pub fn find_cgroup2_mount(mountinfo: &str) -> Option<String> {
-    let mut first: Option<String> = None;
-    for m in parse_mountinfo(mountinfo).filter(|m| m.fstype == "cgroup2") {
-        if m.root == "/" {
-            return Some(m.mount_point);
-        }
-        if first.is_none() {
-            first = Some(m.mount_point);
-        }
-    }
-    first
+    hookbench_workloads::cgroupfs::find_cgroup2_mount(mountinfo).map(|p| p.to_string_lossy().into_owned())
 }
 
 /// Classify the cgroup layout from the text of `/proc/self/mountinfo`: `cgroup2` and `cgroup`
@@ -1502,7 +1464,7 @@ fn lsm_list_syscall() -> Result<String, String> {
 fn probe_lsm_list(mountinfo: &str) -> Probe {
     let securityfs = parse_mountinfo(mountinfo)
         .find(|m| m.fstype == "securityfs")
-        .map(|m| m.mount_point);
+        .map(|m| m.mount_point.to_string_lossy().into_owned());
     let file_reason = match &securityfs {
         Some(mp) => {
             let path = format!("{mp}/lsm");
@@ -1752,13 +1714,6 @@ mod tests {
         assert_eq!(find_cgroup2_mount(mi4), None);
     }
 
-    #[test]
-    fn unescape_edge_cases() {
-        assert_eq!(unescape_mount_path("a\\040b"), "a b");
-        assert_eq!(unescape_mount_path("trailing\\04"), "trailing\\04");
-        assert_eq!(unescape_mount_path("\\"), "\\");
-        assert_eq!(unescape_mount_path("\\999"), "\\999");
-    }
 
     /// Builds a BTF blob in the given byte order.
     struct BtfBuilder {

@@ -156,19 +156,48 @@ const HINT_PROCS: &str = "check that the pid is alive, that you are root, and th
 const HINT_RMDIR: &str = "the cgroup may still hold processes or children; see its cgroup.procs and retry \
                           cleanup_stale";
 
-/// Returns the mount point of the first `cgroup2` filesystem in `mountinfo` (the text of
-/// `/proc/<pid>/mountinfo`, see proc(5)), with the kernel's octal escapes (`\040` space, `\011`
-/// tab, `\012` newline, `\134` backslash) decoded; `None` when there is none. Pure.
-pub fn find_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let sep = fields.iter().position(|f| *f == "-")?;
-        // Field 5 (index 4) is the mount point; the first field after " - " is the fstype.
-        if sep < 5 || fields.get(sep + 1).copied() != Some("cgroup2") {
-            return None;
-        }
-        Some(PathBuf::from(std::ffi::OsStr::from_bytes(&unescape_octal(fields[4]))))
+/// One line of `/proc/<pid>/mountinfo` (proc(5); written by `show_mountinfo` in
+/// fs/proc_namespace.c), with the kernel's octal escapes undone in the paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Field 4: the root of the mount within its filesystem (`/` for a whole hierarchy).
+    pub root: PathBuf,
+    /// Field 5: the mount point.
+    pub mount_point: PathBuf,
+    /// The first field after the ` - ` separator: the filesystem type (`cgroup2`, `cgroup`, ...).
+    pub fstype: String,
+}
+
+/// The entries of `mountinfo` (the text of `/proc/<pid>/mountinfo`); lines that do not parse
+/// (fewer than the fixed fields, no ` - ` separator after the optional fields) are skipped. Pure.
+pub fn parse_mountinfo(mountinfo: &str) -> impl Iterator<Item = MountEntry> + '_ {
+    mountinfo.lines().filter_map(|line| {
+        let fields: Vec<&str> = line.split(' ').filter(|f| !f.is_empty()).collect();
+        // Fields 7.. are optional fields up to the "-" separator, then fstype, source, options.
+        let sep = fields.iter().skip(6).position(|f| *f == "-")? + 6;
+        let path = |f: &str| PathBuf::from(std::ffi::OsStr::from_bytes(&unescape_octal(f)));
+        Some(MountEntry {
+            root: path(fields[3]),
+            mount_point: path(fields[4]),
+            fstype: (*fields.get(sep + 1)?).to_owned(),
+        })
     })
+}
+
+/// Returns the mount point of the cgroup v2 hierarchy in `mountinfo` (fstype `cgroup2`), with
+/// the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash)
+/// decoded: the first mount of the hierarchy's root (`/`) when there is one (a bind mount of a
+/// subtree may come first), else the first `cgroup2` mount; `None` when there is none. Never
+/// assumes `/sys/fs/cgroup`. Pure.
+pub fn find_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    let mut first = None;
+    for m in parse_mountinfo(mountinfo).filter(|m| m.fstype == "cgroup2") {
+        if m.root.as_os_str() == "/" {
+            return Some(m.mount_point);
+        }
+        first.get_or_insert(m.mount_point);
+    }
+    first
 }
 
 /// Undoes the octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash) that
