@@ -172,8 +172,12 @@ fn not_run(what: &str) -> (Verdict, String, BTreeMap<String, f64>) {
     )
 }
 
-const CHAIN: [&str; 2] = ["chain-walk", "seccomp-socket"];
-const EFFECTIVE: [&str; 2] = ["effective-array", "cgroup-bpf"];
+/// Mechanisms realising a task chain, in preference order: the model's walk, seccomp on the
+/// same trigger as cgroup-bpf (kernel), hookbench.ko's `task-chain` (kmod: mechanism = model).
+const CHAIN: [&str; 3] = ["chain-walk", "seccomp-socket", "task-chain"];
+/// Mechanisms realising per-cgroup effective arrays: the model's, cgroup-bpf (kernel),
+/// hookbench.ko's `cgroup-effective` (kmod).
+const EFFECTIVE: [&str; 3] = ["effective-array", "cgroup-bpf", "cgroup-effective"];
 const HOOK: &str = "hook_latency_ns";
 
 fn evaluate_one(r: &Results, b: &str, id: u32) -> (Verdict, String, BTreeMap<String, f64>) {
@@ -228,7 +232,7 @@ fn evaluate_one(r: &Results, b: &str, id: u32) -> (Verdict, String, BTreeMap<Str
                 find(
                     r,
                     b,
-                    &["chain-walk", "seccomp-arg-load", "landlock"],
+                    &["chain-walk", "seccomp-arg-load", "landlock", "task-chain"],
                     a,
                     "descendants",
                     |_| true,
