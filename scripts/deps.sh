@@ -7,8 +7,18 @@ set -euo pipefail
 # needed by libbpf-rs's bundled libbpf); dnf names follow in DNF_PACKAGES.
 APT_PACKAGES=(gcc libc6-dev pkg-config clang libelf-dev zlib1g-dev)
 DNF_PACKAGES=(gcc glibc-devel pkgconf-pkg-config clang elfutils-libelf-devel zlib-devel)
+# Only the tests need these (`hookbench_deps test`): chromium is the headless browser that
+# harness/tests/chromium.rs opens report.html in.
+TEST_APT_PACKAGES=(chromium)
+TEST_DNF_PACKAGES=(chromium)
 
+# hookbench_deps [test]: installs what hookbench needs to build and run; with "test", also what
+# the test suite needs.
 hookbench_deps() {
+    if [ "${1:-}" = test ]; then
+        APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
+        DNF_PACKAGES+=("${TEST_DNF_PACKAGES[@]}")
+    fi
     if ! command -v cargo >/dev/null 2>&1; then
         echo "hookbench: cargo not found: install the Rust toolchain (https://rustup.rs) and retry" >&2
         return 1

@@ -120,7 +120,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     );
     let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
     assert!(evidence.lines().all(|l| l.chars().count() <= 72));
-    assert!(evidence.contains("chain-walk hook_latency_ns"));
+    assert!(evidence.contains("model chain-walk hook "), "one line per cell");
     // Every claim has a verdict for the model backend, in results.json and in evidence.txt.
     let model_claims: Vec<_> = results.claims.iter().filter(|c| c.backend == "model").collect();
     assert_eq!(
@@ -128,8 +128,13 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
         vec![1, 2, 3, 4, 5, 6, 7]
     );
     for c in &model_claims {
+        let section = evidence
+            .split(&format!("== claim {}: ", c.id))
+            .nth(1)
+            .and_then(|s| s.split("\n== ").next())
+            .unwrap_or("");
         assert!(
-            evidence.contains(&format!("claim {} [model]: ", c.id)),
+            section.contains(&format!("verdict [model]: {}:", c.verdict.as_str().to_uppercase())),
             "no verdict line for claim {}",
             c.id
         );

@@ -137,7 +137,17 @@ fn fits_recover_the_mock_slopes_per_group() {
     assert_eq!(journal.lines().count(), 16);
     let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
     assert!(evidence.lines().all(|l| l.chars().count() <= 72));
-    assert!(evidence.contains("fit chain-walk hook_latency_ns vs programs"));
+    assert!(evidence.contains("hook (ns) vs programs"), "{evidence}");
+    let row = evidence
+        .lines()
+        .find(|l| l.trim_start().starts_with("chain-walk ") && l.contains("+-"))
+        .unwrap_or_else(|| panic!("no table row for chain-walk:\n{evidence}"));
+    // The label may carry qualifiers (`chain-walk foreign=4`); the slope is the first number.
+    let slope: f64 = row
+        .split_whitespace()
+        .find_map(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no slope in {row}"));
+    assert!((slope - 2.0).abs() < 0.05, "{row}");
 }
 
 #[test]

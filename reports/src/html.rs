@@ -150,8 +150,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
                 chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
             }
+            // Upper left: every sweep's curves rise to the right, so that corner is the emptiest.
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()?;
@@ -215,7 +217,14 @@ fn percentile_series(results: &Results, suite: &str) -> Vec<Series> {
             .filter(|c| c.suite == suite && c.backend == backend && c.mechanism == mechanism)
             .max_by_key(|c| c.params.programs);
         if let Some(c) = best {
-            let pts = vec![(50.0, c.p50), (90.0, c.p90), (99.0, c.p99), (99.9, c.p999)];
+            // x in "nines", -log10(1 - p): p50 0.3, p90 1, p99 2, p99.9 3, evenly spread.
+            let nines = |p: f64| -(1.0 - p / 100.0).log10();
+            let pts = vec![
+                (nines(50.0), c.p50),
+                (nines(90.0), c.p90),
+                (nines(99.0), c.p99),
+                (nines(99.9), c.p999),
+            ];
             out.push(Series::points(
                 format!("{backend} {mechanism} N={}", c.params.programs),
                 pts,
@@ -233,7 +242,7 @@ pub fn render(results: &Results) -> String {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hookbench report</title>\
          <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}\
-         table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}\
+         table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left;overflow-wrap:anywhere}}th{{white-space:nowrap}}\
          .supported{{background:#d9f2d9}}.refuted{{background:#f7d4d4}}.inconclusive{{background:#fff2cc}}\
          .not-run{{color:#777}}.note{{color:#777}}svg{{display:block;margin:8px 0}}</style></head><body>\n"
     );
@@ -367,18 +376,30 @@ pub fn render(results: &Results) -> String {
         if let Some(info) = results.suites.iter().find(|s| s.name == suite) {
             let _ = writeln!(h, "<p>{}</p>", esc(&info.hypothesis));
         }
-        h.push_str(&line_chart(
-            title,
-            x_label,
-            y_label,
-            &fit_series(results, suite, metric, x),
-        ));
-        h.push('\n');
+        // One chart per backend: a kernel's microseconds would flatten a model's nanoseconds.
+        let series = fit_series(results, suite, metric, x);
+        let mut backends: Vec<&str> = results
+            .fits
+            .iter()
+            .filter(|f| f.suite == suite && f.metric == metric && f.x == x)
+            .map(|f| f.backend.as_str())
+            .collect();
+        backends.sort_unstable();
+        backends.dedup();
+        if backends.is_empty() {
+            h.push_str(&line_chart(title, x_label, y_label, &series));
+        }
+        for backend in backends {
+            let prefix = format!("{backend} ");
+            let mine: Vec<Series> = series.iter().filter(|s| s.name.starts_with(&prefix)).cloned().collect();
+            h.push_str(&line_chart(&format!("{title} ({backend})"), x_label, y_label, &mine));
+            h.push('\n');
+        }
     }
     let _ = writeln!(h, "<h2 id=\"percentiles\">Latency percentiles per model</h2>");
     h.push_str(&line_chart(
         "Percentiles at the most programs (programs suite)",
-        "percentile",
+        "percentile as nines (0.3 = p50, 1 = p90, 2 = p99, 3 = p99.9)",
         "ns per hook (baseline subtracted)",
         &percentile_series(results, "programs"),
     ));
