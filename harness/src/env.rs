@@ -1714,7 +1714,6 @@ mod tests {
         assert_eq!(find_cgroup2_mount(mi4), None);
     }
 
-
     /// Builds a BTF blob in the given byte order.
     struct BtfBuilder {
         little: bool,
@@ -2050,7 +2049,13 @@ mod tests {
             detect_emulation("console=ttyS0 hookbench_rig.accel=tcg hookbench_rig.emulated=1", None).as_deref(),
             Some("qemu tcg (hookbench rig guest)")
         );
-        assert_eq!(detect_emulation("hookbench_rig.accel=kvm hookbench_rig.emulated=0", Some("Intel(R) Xeon(R)")), None);
+        assert_eq!(
+            detect_emulation(
+                "hookbench_rig.accel=kvm hookbench_rig.emulated=0",
+                Some("Intel(R) Xeon(R)")
+            ),
+            None
+        );
         assert!(detect_emulation("", Some("QEMU TCG CPU version 2.5+")).is_some_and(|e| e.contains("tcg")));
         assert_eq!(detect_emulation("quiet", Some("AMD EPYC 7763")), None);
     }
