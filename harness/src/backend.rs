@@ -47,7 +47,7 @@ pub enum CellError {
     Fatal(#[from] anyhow::Error),
 }
 
-/// A way of measuring the mechanisms: `model` now, `kernel` and `kmod` later.
+/// A way of measuring the mechanisms: `model`, `kernel`, `kmod`.
 pub trait Backend {
     /// The backend's results name, e.g. "model".
     fn name(&self) -> &'static str;
@@ -98,4 +98,51 @@ pub fn summary_cell(
         throughput_hooks_per_sec: None,
         counters: std::collections::BTreeMap::new(),
     }
+}
+
+/// A cell of `spec` on `backend` from per-repetition values (`raw[r][i]`, in ns), less the mean
+/// of `baseline` when given: every value is shifted by that mean, so the percentiles stay
+/// ordered and the baseline is saved in the cell. The raw values go into the histogram
+/// (picoseconds) and the throughput; `points` (for the fits) are the shifted values. Used by the
+/// backends whose workers return raw samples (`kmod`).
+///
+/// Errors: [`CellError::Skip`] naming `label` when `raw` holds no value.
+pub fn cell_from_reps(
+    spec: &CellSpec<'_>,
+    backend: &str,
+    label: &str,
+    params: Params,
+    metric: &str,
+    raw: &[Vec<f64>],
+    baseline: Option<&[Vec<f64>]>,
+) -> Result<Measured, CellError> {
+    use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
+    let raw_all: Vec<f64> = raw.iter().flatten().copied().collect();
+    if raw_all.is_empty() {
+        return Err(CellError::Skip(format!("{label}: the workers returned no samples")));
+    }
+    let base = baseline.map(|b| Summary::from_values_ns(&b.iter().flatten().copied().collect::<Vec<_>>()));
+    let shift = base.as_ref().map(|b| b.mean_ns).unwrap_or(0.0);
+    let raw_summary = Summary::from_values_ns(&raw_all);
+    let points: Vec<f64> = raw_all.iter().map(|v| v - shift).collect();
+    let s = Summary::from_values_ns(&points);
+    let mut hist = new_histogram_ps().map_err(|e| CellError::Fatal(anyhow::anyhow!("histogram: {e}")))?;
+    for v in &raw_all {
+        record_ps(&mut hist, (v.max(0.0) * PS_PER_NS).round() as u64);
+    }
+    let mut cell = summary_cell(spec, backend, metric, "ns", params, &s);
+    cell.cv = raw_summary.cv;
+    cell.baseline_subtracted = base.is_some();
+    cell.baseline = base.as_ref().map(|b| hookbench_reports::Baseline {
+        mean: b.mean_ns,
+        p50: b.p50_ns,
+        samples: b.samples,
+    });
+    cell.repetitions = raw
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - shift)
+        .collect();
+    cell.histogram_ps = histogram_to_base64(&hist).ok();
+    cell.throughput_hooks_per_sec = (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns);
+    Ok(Measured { cell, points })
 }

@@ -41,6 +41,17 @@ pub enum Command {
     },
     /// Remove what killed runs left behind: their cgroup subtrees and worker processes.
     Cleanup,
+    /// Test the loaded hookbench.ko (root, /dev/hookbench): every model dispatches the expected
+    /// programs on hand-built cgroup trees and forked tasks, bad ioctl arguments are refused and
+    /// leave it usable, and a seeded fuzz loop of random ioctls; exit 1 when a check fails.
+    KmodCheck {
+        /// Seconds of the random-ioctl fuzz loop (0 skips it).
+        #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+        fuzz_secs: f64,
+        /// Seed of the fuzz loop.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Compare two runs cell by cell; exit 1 when a cell regressed (significant and beyond the
     /// threshold), 0 otherwise, 2 for bad input.
     Compare {
@@ -93,6 +104,9 @@ pub enum BackendChoice {
     Model,
     /// The running kernel's mechanisms: seccomp filter stacks, Landlock domains, cgroup-bpf.
     Kernel,
+    /// Every dispatch model inside the kernel, in hookbench.ko (/dev/hookbench; root; the module
+    /// must be loaded: `auto` includes it only then).
+    Kmod,
 }
 
 /// The profiles.
@@ -150,6 +164,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Doctor { json } => doctor(json),
         Command::Worker { kind, request } => worker(&kind, &request),
         Command::Cleanup => cleanup(),
+        Command::KmodCheck { fuzz_secs, seed } => kmod_check(fuzz_secs, seed),
         Command::Compare {
             base,
             new,
@@ -252,7 +267,14 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         backends.push(Box::new(ModelBackend::new(clock)));
     }
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Kernel) {
-        backends.push(Box::new(KernelBackend::new(exe, support)));
+        backends.push(Box::new(KernelBackend::new(exe.clone(), support)));
+    }
+    let kmod = crate::kmod_backend::probe();
+    match (&kmod, args.backend) {
+        (_, BackendChoice::Kmod) | (Ok(_), BackendChoice::Auto) => {
+            backends.push(Box::new(crate::kmod_backend::KmodBackend::new(exe, kmod)));
+        }
+        _ => {}
     }
     let config = RunConfig {
         suites,
@@ -324,9 +346,13 @@ pub fn list_text() -> Result<String, UsageError> {
     let _ = writeln!(s, "  model   userspace model of every dispatch model, unprivileged");
     let _ = writeln!(
         s,
-        "  kernel  the running kernel: seccomp, Landlock and cgroup-bpf (BPF LSM where trampolines are allowed: not yet)"
+        "  kernel  the running kernel: seccomp, Landlock, cgroup-bpf, and BPF LSM (lsm_cgroup, global lsm with task \
+         storage) where trampolines are allowed and bpf is an active LSM"
     );
-    let _ = writeln!(s, "  (kmod is not part of this version)");
+    let _ = writeln!(
+        s,
+        "  kmod    hookbench.ko (/dev/hookbench): every dispatch model inside the kernel; root, module loaded"
+    );
     let _ = writeln!(s, "\naxes:");
     let meaning = [
         ("programs", "N programs in effect on the measured hook"),
@@ -448,6 +474,28 @@ fn compare(
     Ok(())
 }
 
+/// `hookbench kmod-check`: runs hookbench-kmod's checks against the loaded module and prints
+/// one PASS/FAIL line per check. Errors: a bad `--fuzz-secs` ([`UsageError`]); any failed
+/// check (exit 1, after the report).
+fn kmod_check(fuzz_secs: f64, seed: u64) -> anyhow::Result<()> {
+    if !fuzz_secs.is_finite() || !(0.0..=3600.0).contains(&fuzz_secs) {
+        return Err(UsageError::new(format!("--fuzz-secs {fuzz_secs} must be 0..=3600 seconds")).into());
+    }
+    if let Err(reason) = crate::kmod_backend::probe() {
+        anyhow::bail!("hookbench.ko is not usable: {reason}");
+    }
+    let opts = hookbench_kmod::check::CheckOptions {
+        fuzz: std::time::Duration::from_secs_f64(fuzz_secs),
+        seed,
+    };
+    let report = hookbench_kmod::check::run_all(&opts);
+    emit(&format!("{report}\n"))?;
+    if !report.passed() {
+        anyhow::bail!("{} kmod check(s) failed", report.failures().count());
+    }
+    Ok(())
+}
+
 /// Runs a worker of the kernel backend in this (freshly exec'd, single-threaded) process.
 ///
 /// Errors: an unknown kind or a request that is not valid JSON ([`UsageError`]).
@@ -477,8 +525,16 @@ fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
             let report = cgroup_bpf::run_sock_worker(&req);
             emit(&format!("{}\n", cgroup_bpf::format_sock_report_line(&report)))
         }
+        "kmod" => {
+            use hookbench_workloads::kmod;
+            let req: kmod::KmodWorkerRequest = serde_json::from_str(request)
+                .map_err(|e| UsageError::new(format!("worker kmod: bad request '{request}': {e}")))?;
+            // Joins the run's cgroup, opens its own /dev/hookbench session, attaches, times.
+            let report = kmod::run_kmod_worker(&req);
+            emit(&format!("{}\n", kmod::format_kmod_report_line(&report)))
+        }
         other => Err(UsageError::new(format!(
-            "unknown worker kind '{other}': expected seccomp, landlock or sock"
+            "unknown worker kind '{other}': expected seccomp, landlock, sock or kmod"
         ))
         .into()),
     }

@@ -54,6 +54,11 @@ impl Probe {
         }
     }
 
+    /// A probe result read from a file written before the probe existed.
+    pub fn unknown() -> Probe {
+        Probe::absent("not probed by the hookbench that wrote this file")
+    }
+
     /// An absent capability and the reason (errno and what it means).
     pub fn absent(reason: impl Into<String>) -> Probe {
         Probe {
@@ -219,6 +224,10 @@ pub struct Environment {
     /// Running under a hypervisor: the `hypervisor` CPU flag of `/proc/cpuinfo`, with
     /// `/sys/class/dmi/id/sys_vendor` and `product_name` when readable.
     pub virtualization: Probe,
+    /// hookbench.ko (`/dev/hookbench`, the kmod backend): its ABI version and limits when loaded
+    /// and usable, else why not (not loaded, not root, ABI mismatch).
+    #[serde(default = "Probe::unknown")]
+    pub kmod: Probe,
     /// Set when the CPU is emulated (qemu TCG), whose timings are not comparable with bare metal:
     /// what said so (the hookbench rig's `hookbench_rig.emulated=1` on the kernel command line,
     /// or a `QEMU TCG` CPU model); `None` on real or hardware-virtualized CPUs.
@@ -406,6 +415,10 @@ impl Environment {
             "no cpufreq driver for cpu0 (usual in VMs): the CPU frequency is not under this kernel's control",
         );
         let virtualization = probe_virtualization(flags.as_deref());
+        let kmod = match crate::kmod_backend::probe() {
+            Ok(v) => Probe::yes(v),
+            Err(reason) => Probe::absent(reason),
+        };
         let emulated = detect_emulation(
             &std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
             cpu_model.as_deref(),
@@ -445,6 +458,7 @@ impl Environment {
             governor,
             tsc,
             virtualization,
+            kmod,
             emulated,
             kernel_config,
             kernel_config_options,
@@ -645,6 +659,7 @@ impl Environment {
             },
         );
         push("perf_event_paranoid", probe_short(&self.perf_event_paranoid));
+        push("hookbench.ko (kmod backend)", probe_short(&self.kmod));
         push(
             "cpufreq governor",
             match self.governor.value_if_available() {

@@ -1,25 +1,36 @@
-//! The `kernel` backend: mechanisms that shipped, measured on the running kernel: seccomp filter stacks and Landlock domains (per-task chains) against cgroup-bpf effective arrays, timed in re-exec'd worker processes.
+//! The `kernel` backend: mechanisms that shipped, measured on the running kernel: seccomp filter stacks and Landlock domains (per-task chains) against cgroup-bpf and BPF LSM (`lsm_cgroup`) effective arrays and global BPF LSM programs, timed in re-exec'd worker processes.
 //!
 //! Seccomp filters and Landlock layers belong to the task that installs them and cannot be
 //! removed, so each measurement runs in a fresh `hookbench worker KIND '<request>'` process
 //! (exec'd, never a fork of the multi-threaded harness) that installs the chain and times the
 //! trigger; the harness collects its samples. The worker with an empty chain (the native
 //! syscall) is the baseline.
+//!
+//! BPF LSM programs (`lsm-cgroup`, `lsm-global`, `lsm-global-unmarked`) run behind a BPF
+//! trampoline: where the kernel refuses trampolines, where `bpf` is not an active LSM (the
+//! programs would attach and never run) or, for `lsm_cgroup`, before Linux 6.0, their cells are
+//! skipped with the reason. With the counter body every cell checks that each program ran
+//! exactly once per `socket()` of the worker (and, unmarked, never), so a cell never reports
+//! programs that did not run.
 
 use crate::backend::{summary_cell, Backend, CellError, CellSpec, Measured};
 use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
 use crate::suite::Metric;
-use hookbench_model::{ModelKind, Params};
+use hookbench_model::{Body, ModelKind, Params};
 use hookbench_reports::{cell_id, Accounting, Baseline};
 use hookbench_workloads::cgroup_bpf::{
     spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, SockWorkerRequest, WideSubtree,
 };
 use hookbench_workloads::cgroupfs::{cleanup_stale, mkdir_floor, Cgroup2, RunTree, Shape};
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
+use hookbench_workloads::lsm::{
+    bpf_lsm_active, lsm_cgroup_kernel_ok, GlobalLsmRequest, LsmAttachBench, LsmCgroupTree, MAX_GLOBAL_PROGRAMS,
+};
 use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigger, WorkerRequest};
 use hookbench_workloads::taskpool::{task_floor, TaskPool};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Name of this backend in the results.
 pub const NAME: &str = "kernel";
@@ -66,12 +77,23 @@ pub enum KernelMechanism {
     /// timed on `socket()` from a task in the deepest cgroup: the kernel runs
     /// `cgroup->bpf.effective[CGROUP_INET_SOCK_CREATE]` (kernel/bpf/cgroup.c).
     CgroupBpf,
-    /// `lsm_cgroup/socket_create` programs attached per cgroup (`BPF_LSM_CGROUP`: an effective
-    /// array per cgroup behind a BPF trampoline). Needs a kernel that allows trampolines.
+    /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`, Linux >= 6.0) attached with
+    /// links over a path of `depth` cgroups (program i at level i % depth), timed on `socket()`
+    /// from a task in the deepest cgroup: the LSM hook enters the BPF trampoline of
+    /// `bpf_lsm_socket_create`, whose shim `__cgroup_bpf_run_lsm_current` runs
+    /// `cgroup->bpf.effective[<the hook's lsm atype>]` (kernel/bpf/cgroup.c, bpf_lsm.c). Needs a
+    /// kernel that allows trampolines, with `bpf` an active LSM.
     LsmCgroup,
-    /// One global `lsm/socket_create` program walking a per-task chain kept in task storage
-    /// (the RFC's design expressed in BPF). Needs a kernel that allows trampolines.
+    /// N global `lsm/socket_create` programs (`BPF_LSM_MAC`, N entries of the trampoline, run
+    /// for every task of the machine), each checking first whether it applies to the current
+    /// task (a `bpf_task_storage_get` of its own task storage, where the worker marked itself)
+    /// and then running its body; timed on `socket()` from the marked worker. The programs are
+    /// attached by the worker itself for as long as it measures. Needs a kernel that allows
+    /// trampolines, with `bpf` an active LSM; at most `BPF_MAX_TRAMP_LINKS` (38) programs.
     LsmGlobal,
+    /// The same N global programs timed from a worker that is *not* marked: every check misses
+    /// and no body runs, which is what every other task of the machine pays per `socket()`.
+    LsmGlobalUnmarked,
     /// Set-up and tear-down of C cgroups (containers shape: a slice of containers, each with a
     /// few children) in a fresh run subtree, against the floor: a plain mkdir/rmdir loop.
     SetupCgroups,
@@ -82,7 +104,7 @@ pub enum KernelMechanism {
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 9] = [
+    pub const ALL: [KernelMechanism; 10] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -90,6 +112,7 @@ impl KernelMechanism {
         KernelMechanism::CgroupBpf,
         KernelMechanism::LsmCgroup,
         KernelMechanism::LsmGlobal,
+        KernelMechanism::LsmGlobalUnmarked,
         KernelMechanism::SetupCgroups,
         KernelMechanism::SetupTasks,
     ];
@@ -104,20 +127,31 @@ impl KernelMechanism {
             KernelMechanism::CgroupBpf => "cgroup-bpf",
             KernelMechanism::LsmCgroup => "lsm-cgroup",
             KernelMechanism::LsmGlobal => "lsm-global",
+            KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
             KernelMechanism::SetupCgroups => "setup-cgroups",
             KernelMechanism::SetupTasks => "setup-tasks",
         }
     }
 
     /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
-    /// per-task chains, cgroup-bpf is per-cgroup effective arrays.
+    /// per-task chains, cgroup-bpf and `lsm_cgroup` are per-cgroup effective arrays, global BPF
+    /// LSM programs that each check whether they apply (task storage) are global filters.
     pub fn model(self) -> ModelKind {
         match self {
             KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup | KernelMechanism::SetupCgroups => {
                 ModelKind::CgroupEffective
             }
+            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
             _ => ModelKind::TaskChain,
         }
+    }
+
+    /// Whether the mechanism is a BPF LSM one (needs trampolines and the `bpf` LSM).
+    fn is_lsm(self) -> bool {
+        matches!(
+            self,
+            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked
+        )
     }
 
     /// The filter body and timed syscall of a seccomp mechanism, `None` for the others.
@@ -130,6 +164,7 @@ impl KernelMechanism {
             | KernelMechanism::CgroupBpf
             | KernelMechanism::LsmCgroup
             | KernelMechanism::LsmGlobal
+            | KernelMechanism::LsmGlobalUnmarked
             | KernelMechanism::SetupCgroups
             | KernelMechanism::SetupTasks => None,
         }
@@ -176,6 +211,8 @@ pub struct KernelBackend {
     baselines: HashMap<(KernelMechanism, u32, usize, usize), Reps>,
     /// This run's own cgroup subtree, made at the first cgroup-bpf cell and torn down on drop.
     run: Option<RunTree>,
+    /// Whether `bpf` is an active LSM, checked at the first BPF LSM cell.
+    bpf_lsm: Option<Result<(), String>>,
 }
 
 impl KernelBackend {
@@ -197,21 +234,32 @@ impl KernelBackend {
             scratch,
             baselines: HashMap::new(),
             run: None,
+            bpf_lsm: None,
         }
     }
 
-    fn check_support(&self, mechanism: KernelMechanism) -> Result<(), CellError> {
+    fn check_support(&mut self, mechanism: KernelMechanism) -> Result<(), CellError> {
         let (what, support) = match mechanism {
             KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
             KernelMechanism::CgroupBpf | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => {
                 ("cgroup v2 trees", &self.support.cgroup_bpf)
             }
-            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal => ("BPF LSM programs", &self.support.trampolines),
+            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => {
+                ("BPF LSM programs", &self.support.trampolines)
+            }
             _ => ("seccomp filters", &self.support.seccomp),
         };
-        support
-            .clone()
-            .map_err(|reason| CellError::Skip(format!("{what} not available here: {reason}")))
+        let skip = |reason: String| CellError::Skip(format!("{what} not available here: {reason}"));
+        support.clone().map_err(skip)?;
+        if mechanism.is_lsm() {
+            // Trampolines first: where they are refused that is the reason, whatever the rest.
+            self.support.cgroup_bpf.clone().map_err(skip)?;
+            self.bpf_lsm.get_or_insert_with(bpf_lsm_active).clone().map_err(skip)?;
+            if mechanism == KernelMechanism::LsmCgroup {
+                lsm_cgroup_kernel_ok().map_err(skip)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs one seccomp worker per repetition; each returns `samples` per-syscall figures (ns),
@@ -325,6 +373,7 @@ impl KernelBackend {
                 cgroup: tree.leaf().to_path_buf(),
                 samples: kernel_samples(spec),
                 batch: SOCKET_BATCH,
+                global_lsm: None,
             };
             let report = spawn_sock_worker(&exe, &["worker", "sock"], &req)
                 .map_err(|e| CellError::Fatal(anyhow::anyhow!("socket worker failed: {e}")))?;
@@ -340,6 +389,9 @@ impl KernelBackend {
         let p = spec.params;
         if mechanism == KernelMechanism::CgroupBpf {
             return self.cgroup_bpf_hook_cell(spec);
+        }
+        if mechanism.is_lsm() {
+            return self.lsm_hook_cell(mechanism, spec);
         }
         if p.working_set != 1 || p.cpus != 1 || p.foreign != 0 {
             return Err(CellError::Skip(format!(
@@ -420,6 +472,19 @@ impl KernelBackend {
         )
     }
 
+    /// A subtree with `p.cgroups` descendants to attach at, and an `lsm_cgroup` attach bench for
+    /// one program of `p.body` that keeps one link in a sibling cgroup (so the hook's shim stays
+    /// linked into the trampoline).
+    fn lsm_attach_point(&mut self, p: &Params) -> Result<(WideSubtree, LsmAttachBench), CellError> {
+        let skip = |e: CgroupBpfError| CellError::Skip(e.to_string());
+        let run = self.run_tree()?;
+        let sub = wide_subtree(run, p.cgroups).map_err(skip)?;
+        let keeper = wide_subtree(run, 0).map_err(skip)?;
+        let mut bench = LsmAttachBench::new(p.body).map_err(skip)?;
+        bench.keep_shim_at(&keeper.top).map_err(skip)?;
+        Ok((sub, bench))
+    }
+
     /// A subtree with `p.cgroups` descendants to attach at, and an attach bench for one program
     /// of `p.body` that keeps one link in a sibling cgroup (so the static key stays on).
     fn attach_point(&mut self, p: &Params) -> Result<(WideSubtree, AttachBench), CellError> {
@@ -446,20 +511,31 @@ impl KernelBackend {
         Ok(n)
     }
 
-    /// Attach and detach latency of one `cgroup/sock_create` program at the top of a subtree
-    /// with `cgroups` descendants (ALLOW_MULTI, so every descendant's effective array is
-    /// recomputed), with one program kept attached in a sibling cgroup so the kernel's static
-    /// key stays on and is not part of the figure.
-    fn cgroup_bpf_attach_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        let mechanism = KernelMechanism::CgroupBpf;
+    /// Attach and detach latency of one `cgroup/sock_create` program (cgroup-bpf) or one
+    /// `lsm_cgroup/socket_create` program (lsm-cgroup) at the top of a subtree with `cgroups`
+    /// descendants (ALLOW_MULTI, so every descendant's effective array is recomputed), with the
+    /// same program kept attached in a sibling cgroup so that the kernel's one-off work of a
+    /// first program is not part of the figure (cgroup-bpf: the static key; lsm-cgroup: linking
+    /// the hook's shim into the BPF trampoline).
+    fn cgroup_attach_cells(
+        &mut self,
+        mechanism: KernelMechanism,
+        spec: &CellSpec<'_>,
+    ) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
-        let (sub, mut bench) = self.attach_point(&p)?;
+        let (sub, mut bench): (WideSubtree, Box<dyn CgroupAttach>) = if mechanism == KernelMechanism::LsmCgroup {
+            let (sub, bench) = self.lsm_attach_point(&p)?;
+            (sub, Box::new(bench))
+        } else {
+            let (sub, bench) = self.attach_point(&p)?;
+            (sub, Box::new(bench))
+        };
         let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
         let samples = kernel_samples(spec);
         let warmup = (samples / 10).clamp(1, 20);
         for _ in 0..warmup {
-            bench.attach_one_at(&sub.top).map_err(fail)?;
-            if let Some(r) = bench.detach_last() {
+            bench.attach_at(&sub.top).map_err(fail)?;
+            if let Some(r) = bench.detach() {
                 r.map_err(fail)?;
             }
         }
@@ -467,8 +543,8 @@ impl KernelBackend {
         for _ in 0..spec.repetitions {
             let (mut a, mut d) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
             for _ in 0..samples {
-                a.push(bench.attach_one_at(&sub.top).map_err(fail)?.as_nanos() as f64);
-                match bench.detach_last() {
+                a.push(bench.attach_at(&sub.top).map_err(fail)?.as_nanos() as f64);
+                match bench.detach() {
                     Some(r) => d.push(r.map_err(fail)?.as_nanos() as f64),
                     None => return Err(CellError::Fatal(anyhow::anyhow!("attach left nothing to detach"))),
                 }
@@ -491,8 +567,18 @@ impl KernelBackend {
     /// install touches only that task, so `cgroups` (descendants) does not enter; there is no
     /// detach (neither can be removed).
     fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        if mechanism == KernelMechanism::CgroupBpf {
-            return self.cgroup_bpf_attach_cells(spec);
+        match mechanism {
+            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => {
+                return self.cgroup_attach_cells(mechanism, spec)
+            }
+            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => {
+                return Err(CellError::Skip(format!(
+                    "{}: attaching a global lsm program regenerates the hook's trampoline and touches no cgroup, so \
+                     it does not vary with descendants; not measured by this version",
+                    mechanism.as_str()
+                )))
+            }
+            _ => {}
         }
         let raw = match mechanism.seccomp() {
             Some(seccomp) => {
@@ -645,6 +731,219 @@ impl KernelBackend {
     }
 }
 
+/// One attach and one detach of a program at a cgroup, timed: cgroup-bpf's [`AttachBench`] and
+/// lsm-cgroup's [`LsmAttachBench`].
+trait CgroupAttach {
+    /// Attaches once more at `cgroup`; the time of the attach alone.
+    fn attach_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError>;
+    /// Detaches the last outstanding attach; the time of the detach alone (`None`: none left).
+    fn detach(&mut self) -> Option<Result<Duration, CgroupBpfError>>;
+}
+
+impl CgroupAttach for AttachBench {
+    fn attach_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
+        self.attach_one_at(cgroup)
+    }
+    fn detach(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
+        self.detach_last()
+    }
+}
+
+impl CgroupAttach for LsmAttachBench {
+    fn attach_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
+        self.attach_one_at(cgroup)
+    }
+    fn detach(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
+        self.detach_last()
+    }
+}
+
+/// What the programs of an LSM cell did per `socket()`, from the kernel's rules and, with the
+/// counter body, checked against the programs' counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LsmRuns {
+    /// Programs entered per trigger (trampoline entries for global programs, effective-array
+    /// entries for lsm_cgroup).
+    entered: u64,
+    /// Bodies run per trigger.
+    bodies: u64,
+    /// Task-storage lookups per trigger (the global programs' "does it apply" check).
+    lookups: u64,
+}
+
+/// Checks the counter body's counters of one cell: every program ran its body exactly
+/// `expected` times. `Err` (a skip) names the counts otherwise.
+fn check_counters(mechanism: KernelMechanism, counters: &[u64], expected: u64, calls: u64) -> Result<(), CellError> {
+    if counters.iter().all(|&c| c == expected) {
+        return Ok(());
+    }
+    Err(CellError::Skip(format!(
+        "{}: the counter programs' bodies ran {counters:?} times for {calls} socket() calls of the worker, \
+         expected {expected} each: the kernel did not run the programs as attached, so the cell is not reported",
+        mechanism.as_str()
+    )))
+}
+
+impl KernelBackend {
+    /// Runs one socket worker per repetition in `cgroup`, with the global programs of
+    /// `global_lsm` (attached by the worker itself) if any; returns the samples per repetition,
+    /// the socket() calls made in all, and the global programs' counters summed per program.
+    fn lsm_sock_workers(
+        &self,
+        cgroup: &Path,
+        global_lsm: Option<GlobalLsmRequest>,
+        spec: &CellSpec<'_>,
+    ) -> Result<(Reps, u64, Vec<u64>), CellError> {
+        let mut reps = Vec::with_capacity(spec.repetitions);
+        let mut calls = 0;
+        let mut counters: Vec<u64> = Vec::new();
+        for _ in 0..spec.repetitions {
+            let req = SockWorkerRequest {
+                cgroup: cgroup.to_path_buf(),
+                samples: kernel_samples(spec),
+                batch: SOCKET_BATCH,
+                global_lsm,
+            };
+            let report = spawn_sock_worker(&self.exe, &["worker", "sock"], &req)
+                .map_err(|e| CellError::Fatal(anyhow::anyhow!("socket worker failed: {e}")))?;
+            if let Some(error) = report.error {
+                return Err(CellError::Skip(error));
+            }
+            calls += report.calls;
+            counters.resize(report.counters.len().max(counters.len()), 0);
+            for (sum, c) in counters.iter_mut().zip(&report.counters) {
+                *sum += c;
+            }
+            reps.push(report.samples_ns);
+        }
+        Ok((reps, calls, counters))
+    }
+
+    /// `lsm_cgroup` programs over a path of `depth` cgroups, timed from the leaf; with the
+    /// counter body, every program's counter is checked against the worker's socket() calls.
+    /// The links are dropped (detached) before returning.
+    fn lsm_cgroup_workers(
+        &mut self,
+        p: &Params,
+        programs: u32,
+        spec: &CellSpec<'_>,
+    ) -> Result<(Reps, LsmRuns), CellError> {
+        let mechanism = KernelMechanism::LsmCgroup;
+        let run = self.run_tree()?;
+        let tree = LsmCgroupTree::build(run, p.depth.max(1), programs, p.body)
+            .map_err(|e| CellError::Skip(format!("{}: {e}", mechanism.as_str())))?;
+        let (reps, calls, _) = self.lsm_sock_workers(tree.leaf(), None, spec)?;
+        if p.body == Body::Counter && programs > 0 {
+            let counters = tree
+                .counters()
+                .map_err(|e| CellError::Skip(format!("{}: {e}", mechanism.as_str())))?;
+            check_counters(mechanism, &counters, calls, calls)?;
+        }
+        drop(tree);
+        let n = u64::from(programs);
+        Ok((
+            reps,
+            LsmRuns {
+                entered: n,
+                bodies: n,
+                lookups: 0,
+            },
+        ))
+    }
+
+    /// Global `lsm` programs attached by the worker, in a leaf of `depth` cgroups (without
+    /// programs); `mark_self` says whether the programs apply to the worker. With the counter
+    /// body, the counters are checked: `calls` each when marked, 0 when not.
+    fn lsm_global_workers(
+        &mut self,
+        p: &Params,
+        programs: u32,
+        mark_self: bool,
+        spec: &CellSpec<'_>,
+    ) -> Result<(Reps, LsmRuns), CellError> {
+        let mechanism = if mark_self {
+            KernelMechanism::LsmGlobal
+        } else {
+            KernelMechanism::LsmGlobalUnmarked
+        };
+        let run = self.run_tree()?;
+        let leaf = LsmCgroupTree::build(run, p.depth.max(1), 0, p.body)
+            .map_err(|e| CellError::Skip(format!("{}: {e}", mechanism.as_str())))?
+            .leaf()
+            .to_path_buf();
+        let global = (programs > 0).then_some(GlobalLsmRequest {
+            programs,
+            body: p.body,
+            mark_self,
+        });
+        let (reps, calls, counters) = self.lsm_sock_workers(&leaf, global, spec)?;
+        if p.body == Body::Counter && programs > 0 {
+            if counters.len() != programs as usize {
+                return Err(CellError::Skip(format!(
+                    "{}: the worker reported {} counters for {programs} programs",
+                    mechanism.as_str(),
+                    counters.len()
+                )));
+            }
+            check_counters(mechanism, &counters, if mark_self { calls } else { 0 }, calls)?;
+        }
+        let n = u64::from(programs);
+        Ok((
+            reps,
+            LsmRuns {
+                entered: n,
+                bodies: if mark_self { n } else { 0 },
+                lookups: n,
+            },
+        ))
+    }
+
+    /// A `hook_latency_ns` cell of a BPF LSM mechanism: N programs against none (the baseline,
+    /// same worker and cgroup depth), one task on one CPU, every program on the measured hook.
+    fn lsm_hook_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let p = spec.params;
+        if p.working_set != 1 || p.cpus != 1 || p.foreign != 0 {
+            return Err(CellError::Skip(format!(
+                "{} cells measure one task on one CPU with every program on the hook: working_set = {}, cpus = {}, \
+                 foreign = {} are not measured by this version",
+                mechanism.as_str(),
+                p.working_set,
+                p.cpus,
+                p.foreign
+            )));
+        }
+        if mechanism != KernelMechanism::LsmCgroup && p.programs > MAX_GLOBAL_PROGRAMS {
+            return Err(CellError::Skip(format!(
+                "{}: {} global programs on one hook: a BPF trampoline holds at most BPF_MAX_TRAMP_LINKS = \
+                 {MAX_GLOBAL_PROGRAMS} (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returns E2BIG)",
+                mechanism.as_str(),
+                p.programs
+            )));
+        }
+        // One baseline (no program anywhere on the hook) for every LSM mechanism at this depth.
+        let key = (KernelMechanism::LsmCgroup, p.depth, spec.samples, spec.repetitions);
+        let native = self.baseline(key, |b| b.lsm_cgroup_workers(&p, 0, spec).map(|(r, _)| r))?;
+        let (raw, runs) = match mechanism {
+            KernelMechanism::LsmCgroup => self.lsm_cgroup_workers(&p, p.programs, spec)?,
+            _ => self.lsm_global_workers(&p, p.programs, mechanism == KernelMechanism::LsmGlobal, spec)?,
+        };
+        let params = Params {
+            tasks: 1,
+            cgroups: p.depth.max(1),
+            ..p
+        };
+        let mut m = build_cell(mechanism, spec, params, "hook_latency_ns", &raw, Some(&native))?;
+        m.cell.batch_k = Some(SOCKET_BATCH);
+        m.cell.accounting = Some(Accounting {
+            nodes_visited: runs.entered,
+            programs_run: runs.bodies,
+            handles_checked: 0,
+            map_lookups: runs.lookups,
+        });
+        Ok(vec![m])
+    }
+}
+
 impl Drop for KernelBackend {
     /// Tears down this run's cgroup subtree (killing any worker left in it) and removes the
     /// Landlock scratch directory.
@@ -735,12 +1034,6 @@ impl Backend for KernelBackend {
             .find(|m| m.as_str() == spec.mechanism.name)
             .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("unknown kernel mechanism {}", spec.mechanism.name)))?;
         self.check_support(mechanism)?;
-        if matches!(mechanism, KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal) {
-            return Err(CellError::Skip(format!(
-                "{}: this kernel allows BPF trampolines, but this version of hookbench does not measure BPF LSM programs yet",
-                mechanism.as_str()
-            )));
-        }
         match spec.suite.metric {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
             Metric::AttachLatency => self.attach_cells(mechanism, spec),
@@ -750,6 +1043,103 @@ impl Backend for KernelBackend {
                 "{}: kernel-side metadata is measured for cgroup-bpf only in this version",
                 mechanism.as_str()
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::Suite;
+
+    const LSM_SUITE: &str = include_str!("../../suites/lsm.toml");
+
+    #[test]
+    fn lsm_mechanisms_name_their_models() {
+        assert_eq!(kernel_mechanism("lsm-cgroup"), Ok(ModelKind::CgroupEffective));
+        assert_eq!(kernel_mechanism("lsm-global"), Ok(ModelKind::GlobalFilter));
+        assert_eq!(kernel_mechanism("lsm-global-unmarked"), Ok(ModelKind::GlobalFilter));
+        let suite = Suite::parse(LSM_SUITE, "lsm.toml").expect("lsm suite parses");
+        let names: Vec<&str> = suite.mechanisms_for(NAME).iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["lsm-cgroup", "lsm-global", "lsm-global-unmarked"]);
+        assert!(suite.mechanisms_for("model").is_empty());
+    }
+
+    fn support_of(env: &crate::env::Environment) -> KernelSupport {
+        let available = |p: &crate::env::Probe| {
+            if p.available {
+                Ok(())
+            } else {
+                Err(p.reason.clone().unwrap_or_else(|| "not available".to_string()))
+            }
+        };
+        KernelSupport {
+            seccomp: available(&env.seccomp),
+            landlock: available(&env.landlock_abi),
+            cgroup_bpf: if env.privileged && env.cgroup2_mount.is_some() {
+                available(&env.bpf)
+            } else {
+                Err("needs root and a cgroup v2 mount".to_string())
+            },
+            trampolines: available(&env.bpf_trampolines),
+        }
+    }
+
+    /// Where the kernel refuses BPF trampolines (this project's development host: EPERM), every
+    /// BPF LSM cell is skipped with the probe's reason, before anything is loaded or created.
+    #[test]
+    fn lsm_cells_are_skipped_with_the_trampoline_probes_reason() {
+        let env = crate::env::Environment::probe();
+        if env.bpf_trampolines.available {
+            eprintln!(
+                "SKIPPED lsm_cells_are_skipped_with_the_trampoline_probes_reason: this kernel allows trampolines \
+                 ({}); the lsm integration test measures them",
+                env.bpf_trampolines
+            );
+            return;
+        }
+        let reason = env.bpf_trampolines.reason.clone().unwrap_or_default();
+        let suite = Suite::parse(LSM_SUITE, "lsm.toml").expect("lsm suite parses");
+        let exe = PathBuf::from("/nonexistent/hookbench");
+        let mut backend = KernelBackend::new(exe, support_of(&env));
+        for mechanism in suite.mechanisms_for(NAME) {
+            let spec = CellSpec {
+                suite: &suite,
+                mechanism,
+                params: Params {
+                    programs: 8,
+                    ..suite.plan("smoke").expect("smoke").points[0]
+                },
+                samples: 10,
+                repetitions: 1,
+                seed: 0,
+            };
+            match backend.measure(&spec) {
+                Err(CellError::Skip(why)) => {
+                    eprintln!("{}: {why}", mechanism.name);
+                    assert!(
+                        why.starts_with("BPF LSM programs not available here: ") && why.contains(&reason),
+                        "{why}"
+                    );
+                    if reason.contains("EPERM") {
+                        assert!(why.contains("refused (EPERM)"), "{why}");
+                    }
+                }
+                Err(CellError::Fatal(e)) => panic!("{}: fatal: {e:#}", mechanism.name),
+                Ok(cells) => panic!("{}: measured without trampolines: {cells:?}", mechanism.name),
+            }
+        }
+        // Nothing was created for them.
+        assert!(backend.run.is_none());
+    }
+
+    #[test]
+    fn counter_check_names_the_counts() {
+        assert!(check_counters(KernelMechanism::LsmCgroup, &[10, 10], 10, 10).is_ok());
+        assert!(check_counters(KernelMechanism::LsmGlobalUnmarked, &[0, 0, 0], 0, 10).is_ok());
+        match check_counters(KernelMechanism::LsmGlobal, &[10, 0], 10, 10) {
+            Err(CellError::Skip(why)) => assert!(why.contains("[10, 0]") && why.contains("lsm-global"), "{why}"),
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod env;
 pub mod error;
 pub mod kernel_backend;
+pub mod kmod_backend;
 pub mod measure;
 pub mod model_backend;
 pub mod output;

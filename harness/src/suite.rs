@@ -12,9 +12,9 @@ use std::path::Path;
 
 /// The suites shipped with hookbench, as (file name, TOML text): one per claim of DESIGN.md that
 /// the model can answer (1-6), in claim order, then `scaling` (throughput at P CPUs), then the
-/// kernel backend's `seccomp` (claim 7) and set-up suites. Together they are the default suite of `hookbench run`;
+/// kernel backend's `seccomp` (claim 7), set-up and `lsm` (BPF LSM programs) suites. Together they are the default suite of `hookbench run`;
 /// each backend runs the mechanisms a suite names for it.
-pub const EMBEDDED: [(&str, &str); 10] = [
+pub const EMBEDDED: [(&str, &str); 11] = [
     ("foreign.toml", include_str!("../../suites/foreign.toml")),
     ("programs.toml", include_str!("../../suites/programs.toml")),
     ("cgroup-handles.toml", include_str!("../../suites/cgroup-handles.toml")),
@@ -25,6 +25,7 @@ pub const EMBEDDED: [(&str, &str); 10] = [
     ("seccomp.toml", include_str!("../../suites/seccomp.toml")),
     ("setup-cgroups.toml", include_str!("../../suites/setup-cgroups.toml")),
     ("setup-tasks.toml", include_str!("../../suites/setup-tasks.toml")),
+    ("lsm.toml", include_str!("../../suites/lsm.toml")),
 ];
 
 /// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
@@ -122,9 +123,10 @@ pub struct SuiteMechanism {
 pub type MechanismCheck = fn(&str) -> Result<ModelKind, String>;
 
 /// The backends a suite may name, with the check of their mechanism names.
-pub const BACKENDS: [(&str, MechanismCheck); 2] = [
+pub const BACKENDS: [(&str, MechanismCheck); 3] = [
     ("model", model_mechanism),
     ("kernel", crate::kernel_backend::kernel_mechanism),
+    ("kmod", crate::kmod_backend::kmod_mechanism),
 ];
 
 fn model_mechanism(name: &str) -> Result<ModelKind, String> {
@@ -505,7 +507,7 @@ mod tests {
     #[test]
     fn every_shipped_suite_parses_with_all_profiles() {
         let suites = embedded().expect("shipped suites parse");
-        assert_eq!(suites.len(), 10);
+        assert_eq!(suites.len(), 11);
         for s in &suites {
             for p in PROFILES {
                 let plan = s.plan(p).expect("profile present");
@@ -632,7 +634,7 @@ sweep.working_set = [1, 10, 100]
 
     #[test]
     fn resolve_names_files_and_unknowns() {
-        assert_eq!(resolve(None).expect("default").len(), 10);
+        assert_eq!(resolve(None).expect("default").len(), 11);
         assert_eq!(resolve(Some("attach")).expect("by name")[0].name, "attach");
         let e = resolve(Some("nosuch")).expect_err("unknown");
         assert!(e.to_string().contains("unknown suite 'nosuch'"));

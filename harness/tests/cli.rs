@@ -190,7 +190,7 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
         &out,
     );
     assert_usage_error(&["run", "--profile", "huge", "--out", o], "huge", &out);
-    assert_usage_error(&["run", "--backend", "kmod", "--out", o], "kmod", &out);
+    assert_usage_error(&["run", "--backend", "ebpf", "--out", o], "ebpf", &out);
 
     let bad_toml = tmp.path().join("bad.toml");
     std::fs::write(&bad_toml, "name = \"x\"\n[[[ not toml").expect("write");
@@ -790,4 +790,64 @@ fn export_writes_bencher_and_github_action_benchmark_json() {
         .arg(&run)
         .assert()
         .code(2);
+}
+
+#[test]
+fn kmod_backend_without_the_module_skips_every_cell_saying_what_to_load() {
+    if Path::new("/dev/hookbench").exists() {
+        eprintln!("skipped: hookbench.ko is loaded here; the rig tests the kmod backend with it");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "kmod",
+            "--profile",
+            "smoke",
+            "--suite",
+            "programs",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(0);
+    let results = Results::read(&out.join("results.json")).expect("results.json");
+    assert!(results.cells.is_empty());
+    assert!(!results.skipped.is_empty());
+    for s in &results.skipped {
+        assert_eq!(s.backend, "kmod");
+        assert!(
+            s.reason.contains("insmod") && s.reason.contains("hookbench.ko"),
+            "{}",
+            s.reason
+        );
+    }
+    // auto leaves the kmod backend out when the module is not loaded.
+    let auto = tmp.path().join("auto");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "auto",
+            "--profile",
+            "smoke",
+            "--suite",
+            "cgroup-handles",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(&auto)
+        .assert()
+        .code(0);
+    let results = Results::read(&auto.join("results.json")).expect("results.json");
+    assert!(
+        results.skipped.iter().all(|s| s.backend != "kmod"),
+        "{:?}",
+        results.skipped
+    );
+    assert!(results.cells.iter().all(|c| c.backend != "kmod"));
 }

@@ -1,5 +1,6 @@
 //! Compiles `src/bpf/hookbench.bpf.c` with clang into `OUT_DIR/hookbench.bpf.o` and generates
-//! the skeleton `OUT_DIR/hookbench.skel.rs`. libbpf-cargo passes libbpf's bundled `bpf/*.h`
+//! the skeleton `OUT_DIR/hookbench.skel.rs`; likewise the BPF LSM programs `src/bpf/lsm.bpf.c`
+//! into `OUT_DIR/lsm.bpf.o` and `OUT_DIR/lsm.skel.rs` (a separate object). libbpf-cargo passes libbpf's bundled `bpf/*.h`
 //! with `-I`; the UAPI `<linux/bpf.h>` comes from the system (linux-libc-dev), whose
 //! `<asm/types.h>` lives in the multiarch directory (`/usr/include/<triple>`), which
 //! `clang -target bpf` does not search by itself: it is added here when it exists.
@@ -13,12 +14,19 @@ fn main() {
         args.push(format!("-I{}", multiarch.display()));
     }
     println!("cargo:rerun-if-changed=src/bpf");
-    libbpf_cargo::SkeletonBuilder::new()
-        .source("src/bpf/hookbench.bpf.c")
-        .obj(out.join("hookbench.bpf.o"))
-        .clang_args(args)
-        .build_and_generate(out.join("hookbench.skel.rs"))
-        .expect("building src/bpf/hookbench.bpf.c (needs clang and linux-libc-dev; libelf-dev, zlib1g-dev, pkg-config for libbpf-sys)");
+    for name in ["hookbench", "lsm"] {
+        libbpf_cargo::SkeletonBuilder::new()
+            .source(format!("src/bpf/{name}.bpf.c"))
+            .obj(out.join(format!("{name}.bpf.o")))
+            .clang_args(args.clone())
+            .build_and_generate(out.join(format!("{name}.skel.rs")))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "building src/bpf/{name}.bpf.c (needs clang and linux-libc-dev; libelf-dev, zlib1g-dev, \
+                     pkg-config for libbpf-sys): {e}"
+                )
+            });
+    }
 }
 
 /// The multiarch triple's first part for a Rust target arch (Debian's naming).

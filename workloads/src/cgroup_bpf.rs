@@ -22,6 +22,10 @@
 //! `socket(AF_INET, SOCK_DGRAM, 0)` + `close`; [`spawn_sock_worker`] runs it as a fresh process.
 //! Update cost: [`wide_subtree`] builds a cgroup with K child cgroups, and [`AttachBench`] times
 //! one attach ([`AttachBench::attach_one_at`]) and one detach ([`AttachBench::detach_last`]) there.
+//!
+//! The same socket worker measures BPF LSM programs (`crate::lsm`): `lsm_cgroup` programs are
+//! attached along the path by the caller like cgroup-bpf ones, and global `lsm` programs are
+//! attached by the worker itself for as long as it measures ([`SockWorkerRequest::global_lsm`]).
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -124,6 +128,26 @@ pub enum CgroupBpfError {
     /// `socket(AF_INET, SOCK_DGRAM, 0)` failed (`EPERM`: a sock_create program denied it).
     #[error("socket(AF_INET, SOCK_DGRAM, 0) failed: {0}")]
     Socket(std::io::Error),
+    /// Loading, attaching or marking global BPF LSM programs failed (`crate::lsm::GlobalLsm`).
+    #[error("global BPF LSM programs: {0}")]
+    Global(#[source] BpfError),
+    /// The socket worker's thread could not be named by a pidfd, so the global programs cannot
+    /// be told it is the task they apply to (`crate::lsm::GlobalLsm::mark_current`).
+    #[error(
+        "cannot mark thread {tid} for the global BPF LSM programs: pidfd_open{} failed: {source} (task storage \
+         belongs to a thread, and a pidfd names a thread other than the main one only from Linux 6.9: measure on \
+         the process's main thread, as `hookbench worker sock` does)",
+        if *main { "" } else { "(PIDFD_THREAD)" }
+    )]
+    MarkThread {
+        /// The thread.
+        tid: libc::pid_t,
+        /// Whether it is the process's main thread.
+        main: bool,
+        /// The errno.
+        #[source]
+        source: std::io::Error,
+    },
     /// The request could not be serialized.
     #[error("cannot serialize the socket worker request: {0}")]
     Serialize(#[source] serde_json::Error),
@@ -169,14 +193,14 @@ pub enum CgroupBpfError {
     },
 }
 
-fn bpf_err(cgroup: &Path) -> impl FnOnce(BpfError) -> CgroupBpfError + '_ {
+pub(crate) fn bpf_err(cgroup: &Path) -> impl FnOnce(BpfError) -> CgroupBpfError + '_ {
     move |source| CgroupBpfError::Bpf {
         cgroup: cgroup.to_path_buf(),
         source,
     }
 }
 
-fn open_dir(path: &Path) -> Result<File, CgroupBpfError> {
+pub(crate) fn open_dir(path: &Path) -> Result<File, CgroupBpfError> {
     File::open(path).map_err(|source| CgroupBpfError::Io {
         op: "open",
         path: path.to_path_buf(),
@@ -343,7 +367,9 @@ impl CgroupBpfTree {
     }
 }
 
-fn check_cap(attach_type: AttachType, n: usize, depth: u32) -> Result<(), CgroupBpfError> {
+/// Refuses `n` programs of `attach_type` spread over `depth` levels (program `i` at level
+/// `i % depth`) when a level would hold more than [`BPF_CGROUP_MAX_PROGS`].
+pub(crate) fn check_cap(attach_type: AttachType, n: usize, depth: u32) -> Result<(), CgroupBpfError> {
     // Program i at level i % depth: level 0 holds the most, ceil(n / depth).
     let asked = n.div_ceil(depth as usize);
     if asked > BPF_CGROUP_MAX_PROGS {
@@ -510,7 +536,8 @@ pub fn measure_socket(samples: usize, batch: u64) -> Result<Vec<f64>, CgroupBpfE
 
 /// What a socket worker is asked to do: join `cgroup`, then measure `samples` samples of
 /// `batch` socket() calls. JSON on the worker's command line, e.g.
-/// `{"cgroup":"/sys/fs/cgroup/unified/hookbench-1-2/d0/d0","samples":100,"batch":1000}`.
+/// `{"cgroup":"/sys/fs/cgroup/unified/hookbench-1-2/d0/d0","samples":100,"batch":1000}`, plus
+/// `"global_lsm":{"programs":8,"body":"counter","mark_self":true}` for lsm-global cells.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SockWorkerRequest {
     /// The cgroup to join (inside a `hookbench-*` run directory of the cgroup2 mount).
@@ -519,6 +546,10 @@ pub struct SockWorkerRequest {
     pub samples: usize,
     /// Pairs per sample, 1..=[`MAX_SOCK_BATCH`].
     pub batch: u64,
+    /// Global BPF LSM programs the worker attaches itself, after joining `cgroup` and before
+    /// measuring, and detaches when done (lsm-global cells); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_lsm: Option<crate::lsm::GlobalLsmRequest>,
 }
 
 /// What a socket worker reports, one JSON line on stdout ([`format_sock_report_line`]).
@@ -533,13 +564,18 @@ pub struct SockWorkerReport {
     /// socket() calls made in the cgroup (warm-up included): `(samples + 1) * batch`, with `batch`
     /// capped at `seccomp::MAX_SOCKET_BATCH`.
     pub calls: u64,
+    /// The counters of the global BPF LSM programs of the request, read after measuring (runs
+    /// of the counter body: `calls` each when the worker marked itself, else 0); empty without
+    /// them.
+    #[serde(default)]
+    pub counters: Vec<u64>,
     /// Why it could not measure, if it could not.
     pub error: Option<String>,
 }
 
 /// Checks that `cgroup` is a directory under `<mount>/hookbench-*` (no `..`, after resolving
 /// symlinks) and returns it resolved.
-fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
+pub(crate) fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
     let cg = Cgroup2::detect()?;
     let mount = cg.mount().canonicalize().unwrap_or_else(|_| cg.mount().to_path_buf());
     let refuse = || CgroupBpfError::OutsideRun {
@@ -562,8 +598,9 @@ fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
 }
 
 /// The socket worker's body: validates `req`, writes its own pid to `<cgroup>/cgroup.procs`
-/// (refusing any cgroup not inside a `hookbench-*` run directory of the cgroup2 mount), and
-/// measures ([`measure_socket`]). Never fails: errors go to the report. Call it only in a fresh
+/// (refusing any cgroup not inside a `hookbench-*` run directory of the cgroup2 mount), attaches
+/// the global BPF LSM programs of [`SockWorkerRequest::global_lsm`] (and marks itself for them
+/// if asked), measures ([`measure_socket`]) and reads those programs' counters. Never fails: errors go to the report. Call it only in a fresh
 /// process that exits afterwards (`hookbench worker sock '<json>'`): it moves the whole process.
 pub fn run_sock_worker(req: &SockWorkerRequest) -> SockWorkerReport {
     let pid = std::process::id();
@@ -589,21 +626,31 @@ pub fn run_sock_worker(req: &SockWorkerRequest) -> SockWorkerReport {
             path: procs,
             source,
         })?;
-        measure_socket(req.samples, req.batch)
+        // Global programs run for every task of the machine: attached only now, detached when
+        // `global` is dropped at the end of this closure (or by the kernel if the worker dies).
+        let global = req.global_lsm.as_ref().map(crate::lsm::worker_setup).transpose()?;
+        let samples = measure_socket(req.samples, req.batch)?;
+        let counters = match &global {
+            Some(g) => g.counters()?,
+            None => Vec::new(),
+        };
+        Ok((samples, counters))
     })();
-    let (samples_ns, calls, error) = match outcome {
-        Ok(s) => (
+    let (samples_ns, counters, calls, error) = match outcome {
+        Ok((s, counters)) => (
             s,
+            counters,
             (req.samples as u64 + 1) * req.batch.clamp(1, crate::seccomp::MAX_SOCKET_BATCH),
             None,
         ),
-        Err(e) => (Vec::new(), 0, Some(e.to_string())),
+        Err(e) => (Vec::new(), Vec::new(), 0, Some(e.to_string())),
     };
     SockWorkerReport {
         cgroup: req.cgroup.clone(),
         pid,
         samples_ns,
         calls,
+        counters,
         error,
     }
 }
@@ -612,7 +659,7 @@ pub fn run_sock_worker(req: &SockWorkerRequest) -> SockWorkerReport {
 pub fn format_sock_report_line(report: &SockWorkerReport) -> String {
     let json = serde_json::to_string(report).unwrap_or_else(|e| {
         format!(
-            "{{\"cgroup\":\"\",\"pid\":{},\"samples_ns\":[],\"calls\":0,\"error\":{:?}}}",
+            "{{\"cgroup\":\"\",\"pid\":{},\"samples_ns\":[],\"calls\":0,\"counters\":[],\"error\":{:?}}}",
             report.pid,
             e.to_string()
         )
@@ -691,6 +738,7 @@ mod tests {
                 pid: std::process::id(),
                 samples_ns: Vec::new(),
                 calls: 0,
+                counters: Vec::new(),
                 error: Some(format!("bad request argument: {other:?}")),
             },
         };
@@ -703,6 +751,7 @@ mod tests {
             cgroup: cgroup.to_path_buf(),
             samples,
             batch,
+            global_lsm: None,
         };
         spawn_sock_worker_with(
             &exe,

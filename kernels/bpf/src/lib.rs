@@ -18,6 +18,9 @@
 //! `BPF_F_ALLOW_MULTI`), and each attach recomputes the effective arrays of the cgroup and all
 //! its descendants (`update_effective_progs`). At most [`BPF_CGROUP_MAX_PROGS`] programs per
 //! cgroup and attach type (`-E2BIG`, reported as [`BpfError::MaxProgs`]).
+//!
+//! The BPF LSM programs (`lsm_cgroup` and global `lsm` on the `socket_create` hook) are a
+//! separate object, `src/bpf/lsm.bpf.c`, loaded by [`lsm::LsmProgram`].
 
 #![warn(missing_docs)]
 
@@ -26,6 +29,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 pub use libbpf_rs;
+
+pub mod lsm;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, Object, ObjectBuilder, Program};
 
@@ -178,15 +183,19 @@ pub enum AttachType {
     Getsockopt,
     /// `BPF_CGROUP_DEVICE`.
     Device,
+    /// `BPF_LSM_CGROUP` (the `lsm_cgroup` programs of [`lsm::LsmProgram`]; one effective array
+    /// per cgroup and LSM hook).
+    LsmCgroup,
 }
 
 impl AttachType {
     /// Every attach type used.
-    pub const ALL: [AttachType; 4] = [
+    pub const ALL: [AttachType; 5] = [
         AttachType::SockCreate,
         AttachType::Sysctl,
         AttachType::Getsockopt,
         AttachType::Device,
+        AttachType::LsmCgroup,
     ];
 
     /// The UAPI `enum bpf_attach_type` value.
@@ -196,6 +205,7 @@ impl AttachType {
             AttachType::Sysctl => libbpf_sys::BPF_CGROUP_SYSCTL,
             AttachType::Getsockopt => libbpf_sys::BPF_CGROUP_GETSOCKOPT,
             AttachType::Device => libbpf_sys::BPF_CGROUP_DEVICE,
+            AttachType::LsmCgroup => libbpf_sys::BPF_LSM_CGROUP,
         }
     }
 
@@ -206,6 +216,7 @@ impl AttachType {
             AttachType::Sysctl => "BPF_CGROUP_SYSCTL",
             AttachType::Getsockopt => "BPF_CGROUP_GETSOCKOPT",
             AttachType::Device => "BPF_CGROUP_DEVICE",
+            AttachType::LsmCgroup => "BPF_LSM_CGROUP",
         }
     }
 }
@@ -238,6 +249,40 @@ pub enum BpfError {
         /// libbpf's error.
         #[source]
         source: libbpf_rs::Error,
+    },
+    /// `BPF_PROG_LOAD` of a BPF LSM program failed (`EPERM`: not root, or the kernel refuses
+    /// BPF trampolines; `EINVAL`/`ESRCH`: no `CONFIG_BPF_LSM`, no kernel BTF, or for
+    /// `lsm_cgroup` a kernel older than 6.0). [`lsm::is_permission_denied`] tells `EPERM`.
+    #[error(
+        "loading BPF LSM program {prog} failed: {source} (run as root; the kernel needs CONFIG_BPF_LSM, BTF and \
+         BPF trampolines, and 6.0 or later for lsm_cgroup)"
+    )]
+    LoadLsm {
+        /// The program.
+        prog: &'static str,
+        /// libbpf's error.
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    /// The trampoline of the LSM hook already holds [`lsm::BPF_MAX_TRAMP_LINKS`] programs
+    /// (`E2BIG` from `bpf_trampoline_link_prog`).
+    #[error(
+        "attaching {prog} failed: a BPF trampoline holds at most BPF_MAX_TRAMP_LINKS = {} programs per kernel \
+         function (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returned E2BIG); attach fewer global lsm programs",
+        lsm::BPF_MAX_TRAMP_LINKS
+    )]
+    MaxTrampolineLinks {
+        /// The program.
+        prog: &'static str,
+    },
+    /// Attaching a global BPF LSM program (`BPF_LSM_MAC`) to its hook failed for another reason.
+    #[error("attaching {prog} (BPF_LSM_MAC, global) failed: {errno}")]
+    AttachLsm {
+        /// The program.
+        prog: &'static str,
+        /// The errno (`EPERM`: trampolines refused; `EBUSY`/`ENOTSUPP`: the trampoline cannot be
+        /// changed).
+        errno: std::io::Error,
     },
     /// The loaded object has no program or map of that name (a build bug).
     #[error("the BPF object has no {what} named {name}")]

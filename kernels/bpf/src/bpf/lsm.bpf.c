@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/* lsm.bpf.c: hookbench's BPF LSM programs, a separate object from hookbench.bpf.c. As there,
+ * the Rust side (hookbench-bpf's src/lsm.rs) opens the object once per program instance and
+ * loads only the one program it needs, so every instance has its own program and its own maps.
+ *
+ * Measured hook: the LSM hook socket_create (security_socket_create(), called by
+ * __sock_create() on every socket(2) before the family's create function), reached through
+ * the BPF LSM's stub bpf_lsm_socket_create (kernel/bpf/bpf_lsm.c) and a BPF trampoline on it:
+ *
+ *   lsm_cgroup/socket_create (BPF_LSM_CGROUP, kernel >= 6.0): attached per cgroup with a link;
+ *     the trampoline runs a shim (__cgroup_bpf_run_lsm_current: the hook's first argument is
+ *     not a socket) that runs current's cgroup's effective array for the hook, like
+ *     cgroup-bpf. One program per body; each returns HB_LSM_CGROUP_VERDICT_ALLOW.
+ *   lsm/socket_create (BPF_LSM_MAC): attached globally, every program runs for every task on
+ *     the machine. Each first checks whether it applies to the current task (its hb_task task
+ *     storage: bpf_task_storage_get on bpf_get_current_task_btf(), no create) and, only if
+ *     so, runs the body. One program per body; each returns HB_LSM_VERDICT_ALLOW.
+ *
+ * Bodies as in hookbench.bpf.c: null, counter (atomic add on hb_counter[HB_COUNTER_KEY]),
+ * map lookup (bpf_map_lookup_elem of HB_LOOKUP_KEY in hb_lookup). No vmlinux.h is needed:
+ * the programs never read the hook's arguments (ctx), and struct task_struct is only passed
+ * through as a pointer.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "hookbench.h"
+#include "lsm.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HB_COUNTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} hb_counter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HB_LOOKUP_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} hb_lookup SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} hb_task SEC(".maps");
+
+/* A compiler barrier: keeps a branch whose two sides return the same verdict. */
+#define hb_barrier() asm volatile("" ::: "memory")
+
+static __always_inline void hb_count(void)
+{
+	__u32 key = HB_COUNTER_KEY;
+	__u64 *v = bpf_map_lookup_elem(&hb_counter, &key);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline void hb_lookup_body(void)
+{
+	__u32 key = HB_LOOKUP_KEY;
+	__u64 *v = bpf_map_lookup_elem(&hb_lookup, &key);
+
+	/* The verdict does not depend on the value: only the lookup is measured. */
+	if (v && *v == (__u64)-1)
+		hb_barrier();
+}
+
+/* Whether the global programs apply to the current task: its hb_task storage holds
+ * HB_TASK_MARK_APPLIES (tasks without storage get NULL: nothing is created). */
+static __always_inline int hb_applies(void)
+{
+	__u64 *mark = bpf_task_storage_get(&hb_task, bpf_get_current_task_btf(), 0, 0);
+
+	return mark && *mark == HB_TASK_MARK_APPLIES;
+}
+
+SEC("lsm_cgroup/socket_create")
+int hb_lsmcg_null(void *ctx)
+{
+	return HB_LSM_CGROUP_VERDICT_ALLOW;
+}
+
+SEC("lsm_cgroup/socket_create")
+int hb_lsmcg_counter(void *ctx)
+{
+	hb_count();
+	return HB_LSM_CGROUP_VERDICT_ALLOW;
+}
+
+SEC("lsm_cgroup/socket_create")
+int hb_lsmcg_lookup(void *ctx)
+{
+	hb_lookup_body();
+	return HB_LSM_CGROUP_VERDICT_ALLOW;
+}
+
+SEC("lsm/socket_create")
+int hb_lsm_null(void *ctx)
+{
+	/* The check stays (the barrier is the null body); nothing else runs. */
+	if (hb_applies())
+		hb_barrier();
+	return HB_LSM_VERDICT_ALLOW;
+}
+
+SEC("lsm/socket_create")
+int hb_lsm_counter(void *ctx)
+{
+	if (hb_applies())
+		hb_count();
+	return HB_LSM_VERDICT_ALLOW;
+}
+
+SEC("lsm/socket_create")
+int hb_lsm_lookup(void *ctx)
+{
+	if (hb_applies())
+		hb_lookup_body();
+	return HB_LSM_VERDICT_ALLOW;
+}

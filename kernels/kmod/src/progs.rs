@@ -1,0 +1,282 @@
+//! The eBPF programs hookbench.ko runs: `src/bpf/kmod.bpf.c`, compiled by `build.rs`, loaded
+//! here as `BPF_PROG_TYPE_RAW_TRACEPOINT` programs that are never attached to a tracepoint; the
+//! module gets them by fd ([`KmodProgram::prog_ref`]) and runs them with `bpf_prog_run()`.
+//!
+//! As in `hookbench-bpf`, every [`KmodProgram`] opens the object and loads exactly one of its
+//! programs with its own maps: N instances are N distinct kernel programs, one per attachment.
+//! Loading needs root (`CAP_BPF` + `CAP_PERFMON`, or `CAP_SYS_ADMIN`).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Program};
+
+use crate::device::ProgRef;
+use crate::KmodError;
+
+pub use hookbench_bpf::{HB_COUNTER_KEY, HB_LOOKUP_ENTRIES, HB_LOOKUP_KEY, HB_VERDICT_ALLOW};
+pub use hookbench_model::Body;
+
+/// The compiled BPF object (ELF) of `src/bpf/kmod.bpf.c`.
+pub static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kmod.bpf.o"));
+
+/// The libbpf-cargo skeleton of `kmod.bpf.c` (generated into `OUT_DIR`), for typed access to
+/// the whole object; [`KmodProgram`] loads [`OBJECT`] itself because it needs owned objects.
+#[allow(clippy::all, clippy::pedantic, missing_docs, unsafe_op_in_unsafe_fn)]
+pub mod skel {
+    include!(concat!(env!("OUT_DIR"), "/kmod.skel.rs"));
+}
+
+/// Which program of the object an instance loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProgKind {
+    /// `hb_kmod_null`: returns 1.
+    Null,
+    /// `hb_kmod_counter`: atomic add on its `hb_counter` entry, returns 1.
+    Counter,
+    /// `hb_kmod_lookup`: one `bpf_map_lookup_elem` on its `hb_lookup` hash map, returns 1.
+    MapLookup,
+    /// `hb_kmod_ctx` (checks): records the context's four values in `hb_ctx`, counts, returns 1.
+    CtxRecorder,
+    /// `hb_kmod_overread` (checks): reads one value past the context; the module must refuse it.
+    CtxOverread,
+    /// `hb_kmod_socket` (checks): a socket filter; the module must refuse its type.
+    WrongType,
+}
+
+impl ProgKind {
+    /// The program's name in the object.
+    pub fn prog_name(self) -> &'static str {
+        match self {
+            ProgKind::Null => "hb_kmod_null",
+            ProgKind::Counter => "hb_kmod_counter",
+            ProgKind::MapLookup => "hb_kmod_lookup",
+            ProgKind::CtxRecorder => "hb_kmod_ctx",
+            ProgKind::CtxOverread => "hb_kmod_overread",
+            ProgKind::WrongType => "hb_kmod_socket",
+        }
+    }
+
+    /// The program of a DESIGN.md body.
+    pub fn from_body(body: Body) -> ProgKind {
+        match body {
+            Body::Null => ProgKind::Null,
+            Body::Counter => ProgKind::Counter,
+            Body::MapLookup => ProgKind::MapLookup,
+        }
+    }
+
+    /// The maps the program uses (the others are not created).
+    fn maps(self) -> &'static [&'static str] {
+        match self {
+            ProgKind::Null | ProgKind::WrongType => &[],
+            ProgKind::Counter => &["hb_counter"],
+            ProgKind::MapLookup => &["hb_lookup"],
+            ProgKind::CtxRecorder => &["hb_counter", "hb_ctx"],
+            ProgKind::CtxOverread => &["hb_ctx"],
+        }
+    }
+}
+
+/// One loaded program with its own maps. Dropping it closes the program fd; the kernel frees
+/// the program once the module holds no attachment of it either.
+pub struct KmodProgram {
+    object: Object,
+    kind: ProgKind,
+}
+
+impl std::fmt::Debug for KmodProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmodProgram")
+            .field("kind", &self.kind)
+            .field("fd", &self.raw_fd())
+            .finish()
+    }
+}
+
+impl KmodProgram {
+    /// Loads the program of a DESIGN.md body ([`KmodProgram::load_kind`]).
+    pub fn load(body: Body) -> Result<KmodProgram, KmodError> {
+        KmodProgram::load_kind(ProgKind::from_body(body))
+    }
+
+    /// Opens [`OBJECT`], loads only `kind`'s program and the maps it uses, and fills
+    /// `hb_lookup` with keys `0..HB_LOOKUP_ENTRIES` (value = key) when it has it. Errors:
+    /// [`KmodError::Bpf`] (not root, no BPF support).
+    pub fn load_kind(kind: ProgKind) -> Result<KmodProgram, KmodError> {
+        let name = kind.prog_name();
+        let bpf = |what: &'static str| {
+            move |source| KmodError::Bpf {
+                prog: name,
+                what,
+                source,
+            }
+        };
+        let mut open = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(bpf("opening the object"))?;
+        let mut found = false;
+        for mut p in open.progs_mut() {
+            let me = p.name() == name;
+            found |= me;
+            p.set_autoload(me);
+        }
+        if !found {
+            return Err(KmodError::BpfMissing { what: "program", name });
+        }
+        for mut m in open.maps_mut() {
+            let keep = kind.maps().iter().any(|n| m.name() == *n);
+            m.set_autocreate(keep).map_err(bpf("configuring maps"))?;
+        }
+        let object = open.load().map_err(bpf("loading (BPF_PROG_LOAD; run as root)"))?;
+        let prog = KmodProgram { object, kind };
+        if kind.maps().contains(&"hb_lookup") {
+            let map = prog.map("hb_lookup")?;
+            for k in 0..HB_LOOKUP_ENTRIES {
+                map.update(&k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), MapFlags::ANY)
+                    .map_err(bpf("filling hb_lookup"))?;
+            }
+        }
+        Ok(prog)
+    }
+
+    /// The program loaded.
+    pub fn kind(&self) -> ProgKind {
+        self.kind
+    }
+
+    fn program(&self) -> Option<Program<'_>> {
+        let name = self.kind.prog_name();
+        self.object.progs().find(|p| p.name() == name)
+    }
+
+    fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, KmodError> {
+        self.object
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or(KmodError::BpfMissing { what: "map", name })
+    }
+
+    /// The program fd (-1 if the program vanished from the object, which cannot happen after
+    /// a successful load).
+    pub fn raw_fd(&self) -> i32 {
+        self.program().map(|p| p.as_fd().as_raw_fd()).unwrap_or(-1)
+    }
+
+    /// The program fd, borrowed.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        let fd = self.raw_fd();
+        // SAFETY: the fd is owned by `self.object`, which outlives the borrow.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// The kernel's program id (`bpf_prog_info.id`), if it can be read.
+    pub fn id(&self) -> Option<u32> {
+        let fd = self.raw_fd();
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: bpf_prog_info is a plain C struct; zero is valid and the kernel fills at most `len`.
+        let mut info: libbpf_rs::libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: `info` and `len` outlive the call.
+        let rc = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+        (rc == 0).then_some(info.id)
+    }
+
+    /// The program as an ioctl argument.
+    pub fn prog_ref(&self) -> ProgRef<'_> {
+        match self.fd() {
+            Some(fd) => ProgRef::Bpf(fd),
+            // A load without the program is refused by `load_kind`; -2 makes the module say EBADF.
+            None => ProgRef::Raw(-2),
+        }
+    }
+
+    /// A map fd of the program (for checks that pass a BPF object of the wrong kind), if it has
+    /// one.
+    pub fn map_fd(&self) -> Option<BorrowedFd<'_>> {
+        let name = self.kind.maps().first()?;
+        let fd = self.object.maps().find(|m| m.name() == *name)?.as_fd().as_raw_fd();
+        // SAFETY: the fd is owned by `self.object`, which outlives the borrow.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// The program's run counter (`hb_counter[HB_COUNTER_KEY]`): the runs of a counter or
+    /// context-recorder program, 0 for the others.
+    pub fn counter(&self) -> Result<u64, KmodError> {
+        if !self.kind.maps().contains(&"hb_counter") {
+            return Ok(0);
+        }
+        let v = self
+            .map("hb_counter")?
+            .lookup(&HB_COUNTER_KEY.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| KmodError::Bpf {
+                prog: self.kind.prog_name(),
+                what: "reading hb_counter",
+                source,
+            })?;
+        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0))
+    }
+
+    /// The last context a [`ProgKind::CtxRecorder`] program was run with (zeros before its
+    /// first run).
+    pub fn recorded_ctx(&self) -> Result<[u64; 4], KmodError> {
+        let map = self.map("hb_ctx")?;
+        let mut out = [0u64; 4];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let key = i as u32;
+            let v = map
+                .lookup(&key.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|source| KmodError::Bpf {
+                    prog: self.kind.prog_name(),
+                    what: "reading hb_ctx",
+                    source,
+                })?;
+            *slot = v.and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_has_every_program() {
+        let open = ObjectBuilder::default().open_memory(OBJECT).expect("open object");
+        let progs: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
+        for k in [
+            ProgKind::Null,
+            ProgKind::Counter,
+            ProgKind::MapLookup,
+            ProgKind::CtxRecorder,
+            ProgKind::CtxOverread,
+            ProgKind::WrongType,
+        ] {
+            assert!(progs.iter().any(|p| p == k.prog_name()), "{k:?} in {progs:?}");
+        }
+        for b in Body::ALL {
+            assert_ne!(ProgKind::from_body(b).prog_name(), "");
+        }
+    }
+
+    #[test]
+    fn programs_load_when_root() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED programs_load_when_root: needs root to load BPF programs");
+            return;
+        }
+        for k in [
+            ProgKind::Null,
+            ProgKind::Counter,
+            ProgKind::MapLookup,
+            ProgKind::CtxRecorder,
+        ] {
+            let p = KmodProgram::load_kind(k).expect("load");
+            assert!(p.raw_fd() >= 0);
+            assert_eq!(p.counter().expect("counter"), 0);
+        }
+    }
+}
