@@ -13,11 +13,10 @@
 //! exactly once per `socket()` of the worker (and, unmarked, never), so a cell never reports
 //! programs that did not run.
 
-use crate::backend::{summary_cell, Backend, CellError, CellSpec, Measured};
-use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
+use crate::backend::{cell_from_reps, Backend, CellError, CellSpec, Measured};
 use crate::suite::Metric;
 use hookbench_model::{Body, ModelKind, Params};
-use hookbench_reports::{cell_id, Accounting, Baseline};
+use hookbench_reports::{cell_id, Accounting};
 use hookbench_workloads::cgroup_bpf::{
     spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, SockWorkerRequest, WideSubtree,
 };
@@ -981,7 +980,7 @@ fn hook_cell(
 }
 
 /// A cell of `mechanism` from per-repetition samples (ns), less the mean of `baseline` when given
-/// (each sample shifted by it, so percentiles stay ordered).
+/// (each sample shifted by it, so percentiles stay ordered): [`cell_from_reps`] on this backend.
 fn build_cell(
     mechanism: KernelMechanism,
     spec: &CellSpec<'_>,
@@ -990,37 +989,15 @@ fn build_cell(
     raw: &Reps,
     baseline: Option<&Reps>,
 ) -> Result<Measured, CellError> {
-    let raw_all: Vec<f64> = raw.iter().flatten().copied().collect();
-    if raw_all.is_empty() {
-        return Err(CellError::Skip(format!(
-            "{}: the workers returned no samples",
-            mechanism.as_str()
-        )));
-    }
-    let base = baseline.map(|b| Summary::from_values_ns(&b.iter().flatten().copied().collect::<Vec<_>>()));
-    let shift = base.as_ref().map(|b| b.mean_ns).unwrap_or(0.0);
-    let raw_summary = Summary::from_values_ns(&raw_all);
-    let points: Vec<f64> = raw_all.iter().map(|v| v - shift).collect();
-    let s = Summary::from_values_ns(&points);
-    let mut hist = new_histogram_ps().map_err(|e| CellError::Fatal(anyhow::anyhow!("histogram: {e}")))?;
-    for v in &raw_all {
-        record_ps(&mut hist, (v.max(0.0) * PS_PER_NS).round() as u64);
-    }
-    let mut cell = summary_cell(spec, NAME, metric, "ns", params, &s);
-    cell.cv = raw_summary.cv;
-    cell.baseline_subtracted = base.is_some();
-    cell.baseline = base.as_ref().map(|b| Baseline {
-        mean: b.mean_ns,
-        p50: b.p50_ns,
-        samples: b.samples,
-    });
-    cell.repetitions = raw
-        .iter()
-        .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - shift)
-        .collect();
-    cell.histogram_ps = histogram_to_base64(&hist).ok();
-    cell.throughput_hooks_per_sec = (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns);
-    Ok(Measured { cell, points })
+    cell_from_reps(
+        spec,
+        NAME,
+        mechanism.as_str(),
+        params,
+        metric,
+        raw,
+        baseline.map(Vec::as_slice),
+    )
 }
 
 impl Backend for KernelBackend {
