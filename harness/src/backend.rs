@@ -146,3 +146,26 @@ pub fn cell_from_reps(
     cell.throughput_hooks_per_sec = (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns);
     Ok(Measured { cell, points })
 }
+
+/// The run's cgroup subtree held in `slot`, created on first use (after removing what killed
+/// runs left, [`hookbench_workloads::cgroupfs::cleanup_stale`]) under the cgroup2 mount found in
+/// mountinfo. Shared by the backends that build cgroup trees (`kernel`, `kmod`).
+///
+/// Errors: [`CellError::Skip`] without a cgroup2 mount; [`CellError::Fatal`] when the subtree
+/// cannot be created.
+pub fn lazy_run_tree(
+    slot: &mut Option<hookbench_workloads::cgroupfs::RunTree>,
+) -> Result<&mut hookbench_workloads::cgroupfs::RunTree, CellError> {
+    use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2, RunTree};
+    if slot.is_none() {
+        let cg = Cgroup2::detect().map_err(|e| CellError::Skip(e.to_string()))?;
+        if let Err(e) = cleanup_stale(&cg) {
+            eprintln!("hookbench: warning: could not remove stale hookbench cgroups: {e}");
+        }
+        let run = RunTree::create(&cg)
+            .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create this run's cgroup subtree: {e}")))?;
+        *slot = Some(run);
+    }
+    slot.as_mut()
+        .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
+}

@@ -20,7 +20,7 @@ use hookbench_reports::{cell_id, Accounting};
 use hookbench_workloads::cgroup_bpf::{
     spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, SockWorkerRequest, WideSubtree,
 };
-use hookbench_workloads::cgroupfs::{cleanup_stale, mkdir_floor, Cgroup2, RunTree, Shape};
+use hookbench_workloads::cgroupfs::{mkdir_floor, Cgroup2, RunTree, Shape};
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
 use hookbench_workloads::lsm::{
     bpf_lsm_active, lsm_cgroup_kernel_ok, GlobalLsmRequest, LsmAttachBench, LsmCgroupTree, MAX_GLOBAL_PROGRAMS,
@@ -336,20 +336,9 @@ impl KernelBackend {
         Ok(reps)
     }
 
-    /// This run's cgroup subtree, created on first use after removing what killed runs left.
+    /// This run's cgroup subtree ([`crate::backend::lazy_run_tree`]).
     fn run_tree(&mut self) -> Result<&mut RunTree, CellError> {
-        if self.run.is_none() {
-            let cg = Cgroup2::detect().map_err(|e| CellError::Skip(e.to_string()))?;
-            if let Err(e) = cleanup_stale(&cg) {
-                eprintln!("hookbench: warning: could not remove stale hookbench cgroups: {e}");
-            }
-            let run = RunTree::create(&cg)
-                .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create this run's cgroup subtree: {e}")))?;
-            self.run = Some(run);
-        }
-        self.run
-            .as_mut()
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
+        crate::backend::lazy_run_tree(&mut self.run)
     }
 
     /// Builds a path of `depth` cgroups with `programs` + `foreign` programs and runs one

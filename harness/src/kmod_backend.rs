@@ -16,7 +16,7 @@ use hookbench_kmod::{AttachFlags, Device, KmodProgram, Model};
 use hookbench_model::{ModelKind, Params};
 use hookbench_reports::Accounting;
 use hookbench_workloads::cgroup_bpf::wide_subtree;
-use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2, RunTree, Shape};
+use hookbench_workloads::cgroupfs::{RunTree, Shape};
 use hookbench_workloads::kmod::{spawn_kmod_worker, FireMode, KmodWorkerRequest, MEASURED_HOOK};
 use std::os::fd::AsFd as _;
 use std::path::PathBuf;
@@ -103,20 +103,9 @@ impl KmodBackend {
         }
     }
 
-    /// This run's cgroup subtree, created on first use after removing what killed runs left.
+    /// This run's cgroup subtree ([`crate::backend::lazy_run_tree`]).
     fn run_tree(&mut self) -> Result<&mut RunTree, CellError> {
-        if self.run.is_none() {
-            let cg = Cgroup2::detect().map_err(|e| CellError::Skip(e.to_string()))?;
-            if let Err(e) = cleanup_stale(&cg) {
-                eprintln!("hookbench: warning: could not remove stale hookbench cgroups: {e}");
-            }
-            let run = RunTree::create(&cg)
-                .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create this run's cgroup subtree: {e}")))?;
-            self.run = Some(run);
-        }
-        self.run
-            .as_mut()
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
+        crate::backend::lazy_run_tree(&mut self.run)
     }
 
     /// Fires per sample: enough for [`SAMPLE_TARGET_NS`] at a guessed cost per fire.
