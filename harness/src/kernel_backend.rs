@@ -18,7 +18,8 @@ use crate::suite::Metric;
 use hookbench_model::{Body, ModelKind, Params};
 use hookbench_reports::{cell_id, Accounting};
 use hookbench_workloads::cgroup_bpf::{
-    spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, SockWorkerRequest, WideSubtree,
+    spawn_sock_worker, wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, CgroupProgram, SockWorkerRequest,
+    WideSubtree,
 };
 use hookbench_workloads::cgroupfs::{mkdir_floor, Cgroup2, RunTree, Shape};
 use hookbench_workloads::landlock::{spawn_landlock_worker, LandlockWorkerRequest, LANDLOCK_MAX_NUM_LAYERS};
@@ -29,7 +30,6 @@ use hookbench_workloads::seccomp::{max_filters, spawn_worker, FilterBody, Trigge
 use hookbench_workloads::taskpool::{task_floor, TaskPool};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Name of this backend in the results.
 pub const NAME: &str = "kernel";
@@ -460,28 +460,17 @@ impl KernelBackend {
         )
     }
 
-    /// A subtree with `p.cgroups` descendants to attach at, and an `lsm_cgroup` attach bench for
-    /// one program of `p.body` that keeps one link in a sibling cgroup (so the hook's shim stays
-    /// linked into the trampoline).
-    fn lsm_attach_point(&mut self, p: &Params) -> Result<(WideSubtree, LsmAttachBench), CellError> {
-        let skip = |e: CgroupBpfError| CellError::Skip(e.to_string());
-        let run = self.run_tree()?;
-        let sub = wide_subtree(run, p.cgroups).map_err(skip)?;
-        let keeper = wide_subtree(run, 0).map_err(skip)?;
-        let mut bench = LsmAttachBench::new(p.body).map_err(skip)?;
-        bench.keep_shim_at(&keeper.top).map_err(skip)?;
-        Ok((sub, bench))
-    }
-
     /// A subtree with `p.cgroups` descendants to attach at, and an attach bench for one program
-    /// of `p.body` that keeps one link in a sibling cgroup (so the static key stays on).
-    fn attach_point(&mut self, p: &Params) -> Result<(WideSubtree, AttachBench), CellError> {
+    /// of `p.body` (cgroup-bpf's or, with [`LsmAttachBench`], `lsm_cgroup`'s) that keeps one link
+    /// in a sibling cgroup (so the kernel's one-off work of a hook's first program, the static
+    /// key or the trampoline shim, stays done).
+    fn attach_point<P: CgroupProgram>(&mut self, p: &Params) -> Result<(WideSubtree, AttachBench<P>), CellError> {
         let skip = |e: CgroupBpfError| CellError::Skip(e.to_string());
         let run = self.run_tree()?;
         let sub = wide_subtree(run, p.cgroups).map_err(skip)?;
         let keeper = wide_subtree(run, 0).map_err(skip)?;
-        let mut bench = AttachBench::new(p.body).map_err(skip)?;
-        bench.keep_key_enabled_at(&keeper.top).map_err(skip)?;
+        let mut bench = AttachBench::<P>::new(p.body).map_err(skip)?;
+        bench.keep_attached_at(&keeper.top).map_err(skip)?;
         Ok((sub, bench))
     }
 
@@ -510,20 +499,29 @@ impl KernelBackend {
         mechanism: KernelMechanism,
         spec: &CellSpec<'_>,
     ) -> Result<Vec<Measured>, CellError> {
-        let p = spec.params;
-        let (sub, mut bench): (WideSubtree, Box<dyn CgroupAttach>) = if mechanism == KernelMechanism::LsmCgroup {
-            let (sub, bench) = self.lsm_attach_point(&p)?;
-            (sub, Box::new(bench))
+        if mechanism == KernelMechanism::LsmCgroup {
+            let (sub, bench): (WideSubtree, LsmAttachBench) = self.attach_point(&spec.params)?;
+            Self::time_cgroup_attach(mechanism, spec, &sub, bench)
         } else {
-            let (sub, bench) = self.attach_point(&p)?;
-            (sub, Box::new(bench))
-        };
+            let (sub, bench): (WideSubtree, AttachBench) = self.attach_point(&spec.params)?;
+            Self::time_cgroup_attach(mechanism, spec, &sub, bench)
+        }
+    }
+
+    /// [`KernelBackend::cgroup_attach_cells`] with the subtree and bench of one kind of program.
+    fn time_cgroup_attach<P: CgroupProgram>(
+        mechanism: KernelMechanism,
+        spec: &CellSpec<'_>,
+        sub: &WideSubtree,
+        mut bench: AttachBench<P>,
+    ) -> Result<Vec<Measured>, CellError> {
+        let p = spec.params;
         let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
         let samples = kernel_samples(spec);
         let warmup = (samples / 10).clamp(1, 20);
         for _ in 0..warmup {
-            bench.attach_at(&sub.top).map_err(fail)?;
-            if let Some(r) = bench.detach() {
+            bench.attach_one_at(&sub.top).map_err(fail)?;
+            if let Some(r) = bench.detach_last() {
                 r.map_err(fail)?;
             }
         }
@@ -531,8 +529,8 @@ impl KernelBackend {
         for _ in 0..spec.repetitions {
             let (mut a, mut d) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
             for _ in 0..samples {
-                a.push(bench.attach_at(&sub.top).map_err(fail)?.as_nanos() as f64);
-                match bench.detach() {
+                a.push(bench.attach_one_at(&sub.top).map_err(fail)?.as_nanos() as f64);
+                match bench.detach_last() {
                     Some(r) => d.push(r.map_err(fail)?.as_nanos() as f64),
                     None => return Err(CellError::Fatal(anyhow::anyhow!("attach left nothing to detach"))),
                 }
@@ -685,7 +683,7 @@ impl KernelBackend {
     fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
         let programs = p.programs.clamp(1, 64);
-        let (sub, mut bench) = self.attach_point(&p)?;
+        let (sub, mut bench): (WideSubtree, AttachBench) = self.attach_point(&p)?;
         let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
         let mut deltas = Vec::with_capacity(spec.repetitions.max(3));
         for _ in 0..spec.repetitions.max(3) {
@@ -716,33 +714,6 @@ impl KernelBackend {
         m.cell.throughput_hooks_per_sec = None;
         m.cell.batch_k = None;
         Ok(vec![m])
-    }
-}
-
-/// One attach and one detach of a program at a cgroup, timed: cgroup-bpf's [`AttachBench`] and
-/// lsm-cgroup's [`LsmAttachBench`].
-trait CgroupAttach {
-    /// Attaches once more at `cgroup`; the time of the attach alone.
-    fn attach_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError>;
-    /// Detaches the last outstanding attach; the time of the detach alone (`None`: none left).
-    fn detach(&mut self) -> Option<Result<Duration, CgroupBpfError>>;
-}
-
-impl CgroupAttach for AttachBench {
-    fn attach_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
-        self.attach_one_at(cgroup)
-    }
-    fn detach(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
-        self.detach_last()
-    }
-}
-
-impl CgroupAttach for LsmAttachBench {
-    fn attach_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
-        self.attach_one_at(cgroup)
-    }
-    fn detach(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
-        self.detach_last()
     }
 }
 

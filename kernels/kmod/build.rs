@@ -1,7 +1,8 @@
 //! Compiles `src/bpf/kmod.bpf.c` (the raw_tp program bodies hookbench.ko runs) with clang into
 //! `OUT_DIR/kmod.bpf.o` through libbpf-cargo's `SkeletonBuilder`, as `kernels/bpf/build.rs`
 //! does (including the multiarch `<asm/types.h>` directory that `clang -target bpf` does not
-//! search by itself).
+//! search by itself). The shared maps and bodies (`hb_bodies.h`) and the ABI header
+//! (`hookbench.h`) come from `kernels/bpf/src/bpf`, added with `-I`.
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -12,13 +13,15 @@ fn main() {
         other => other,
     };
     let multiarch = std::path::PathBuf::from(format!("/usr/include/{triple_arch}-linux-gnu"));
-    let args: Vec<String> = if multiarch.join("asm/types.h").exists() {
-        vec![format!("-I{}", multiarch.display())]
-    } else {
-        Vec::new()
-    };
+    let manifest =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let shared = manifest.join("../bpf/src/bpf");
+    let mut args = vec![format!("-I{}", shared.display())];
+    if multiarch.join("asm/types.h").exists() {
+        args.push(format!("-I{}", multiarch.display()));
+    }
     println!("cargo:rerun-if-changed=src/bpf");
-    println!("cargo:rerun-if-changed=../bpf/src/bpf/hookbench.h");
+    println!("cargo:rerun-if-changed={}", shared.display());
     println!("cargo:rerun-if-changed=uapi/hookbench_kmod.h");
     libbpf_cargo::SkeletonBuilder::new()
         .source("src/bpf/kmod.bpf.c")

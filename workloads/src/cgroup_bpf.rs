@@ -21,18 +21,20 @@
 //! worker sock '<json>'`) moves *itself* into the requested cgroup and times
 //! `socket(AF_INET, SOCK_DGRAM, 0)` + `close`; [`spawn_sock_worker`] runs it as a fresh process.
 //! Update cost: [`wide_subtree`] builds a cgroup with K child cgroups, and [`AttachBench`] times
-//! one attach ([`AttachBench::attach_one_at`]) and one detach ([`AttachBench::detach_last`]) there.
+//! one attach ([`AttachBench::attach_one_at`]) and one detach ([`AttachBench::detach_last`]) there, for
+//! any [`CgroupProgram`] (cgroup-bpf's and the BPF LSM's `lsm_cgroup` programs).
 //!
 //! The same socket worker measures BPF LSM programs (`crate::lsm`): `lsm_cgroup` programs are
 //! attached along the path by the caller like cgroup-bpf ones, and global `lsm` programs are
 //! attached by the worker itself for as long as it measures ([`SockWorkerRequest::global_lsm`]).
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hookbench_bpf::libbpf_rs::Link;
+use hookbench_bpf::lsm::{LsmAttach, LsmProgram};
 use hookbench_bpf::{
     query_cgroup, AttachType, BpfError, ForeignHook, ProgKind, ProgramInstance, SockBody, BPF_CGROUP_MAX_PROGS,
 };
@@ -217,7 +219,46 @@ pub fn sock_body(body: Body) -> SockBody {
     }
 }
 
-/// One attachment: the link (detached on drop), where, and which program.
+/// A loaded program that attaches to a cgroup with a bpf_link (ALLOW_MULTI semantics):
+/// cgroup-bpf's [`ProgramInstance`] (`cgroup/sock_create`) and the BPF LSM's `lsm_cgroup`
+/// [`LsmProgram`]. [`CgroupBpfTree`], [`crate::lsm::LsmCgroupTree`] and [`AttachBench`] are
+/// built over it.
+pub trait CgroupProgram: std::fmt::Debug + Sized {
+    /// Loads one measured program of `body` (its own object, maps and kernel program).
+    fn load_for(body: Body) -> Result<Self, BpfError>;
+    /// Attaches the program to the cgroup whose directory is open as `cgroup`; dropping the link
+    /// detaches it.
+    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError>;
+    /// The kernel's program id (0 if it could not be read).
+    fn id(&self) -> u32;
+}
+
+impl CgroupProgram for ProgramInstance {
+    fn load_for(body: Body) -> Result<Self, BpfError> {
+        ProgramInstance::load(ProgKind::Sock(sock_body(body)))
+    }
+    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
+        ProgramInstance::attach_cgroup(self, cgroup)
+    }
+    fn id(&self) -> u32 {
+        ProgramInstance::id(self)
+    }
+}
+
+impl CgroupProgram for LsmProgram {
+    /// An `lsm_cgroup/socket_create` program ([`LsmAttach::Cgroup`]).
+    fn load_for(body: Body) -> Result<Self, BpfError> {
+        LsmProgram::load(LsmAttach::Cgroup, sock_body(body))
+    }
+    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
+        LsmProgram::attach_cgroup(self, cgroup)
+    }
+    fn id(&self) -> u32 {
+        LsmProgram::id(self)
+    }
+}
+
+/// One attachment: the link (detached on drop) and its level.
 #[derive(Debug)]
 struct Attachment {
     /// Held for its Drop, which detaches it.
@@ -225,16 +266,137 @@ struct Attachment {
     level: u32,
 }
 
+/// Refuses a chain `depth` of 0 or over [`MAX_DEPTH`].
+pub(crate) fn check_depth(depth: u32) -> Result<(), CgroupBpfError> {
+    if depth == 0 || depth > MAX_DEPTH {
+        return Err(CgroupBpfError::Invalid {
+            what: "depth",
+            value: u64::from(depth),
+            why: "use 1..=256",
+        });
+    }
+    Ok(())
+}
+
+/// A chain of cgroups with measured programs attached along it (program `i` at level
+/// `i % depth`): what [`CgroupBpfTree`] and [`crate::lsm::LsmCgroupTree`] share. Dropping it
+/// detaches every link (links first, then the programs are closed); the cgroups belong to the
+/// [`RunTree`] and go with its tear-down.
+#[derive(Debug)]
+pub(crate) struct CgroupChain<P> {
+    // Field order is drop order: links before programs.
+    links: Vec<Attachment>,
+    programs: Vec<P>,
+    path: Vec<PathBuf>,
+}
+
+impl<P: CgroupProgram> CgroupChain<P> {
+    /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
+    /// distinct programs of `body` ([`CgroupProgram::load_for`]) and attaches program `i` at
+    /// level `i % depth`. Returns the chain and its levels' open directories (for more
+    /// attachments, [`attach_spread`]). Check the depth ([`check_depth`]) and the
+    /// caps first. Errors: [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`],
+    /// [`CgroupBpfError::Bpf`] naming the cgroup. On error, what was attached is detached again.
+    pub(crate) fn build(
+        run: &mut RunTree,
+        depth: u32,
+        programs: u32,
+        body: Body,
+    ) -> Result<(CgroupChain<P>, Vec<File>), CgroupBpfError> {
+        let path = run.build(Shape::Deep, depth)?;
+        let dirs = path.iter().map(|p| open_dir(p)).collect::<Result<Vec<File>, _>>()?;
+        let mut chain = CgroupChain {
+            links: Vec::with_capacity(programs as usize),
+            programs: Vec::with_capacity(programs as usize),
+            path,
+        };
+        attach_spread(
+            &chain.path,
+            &dirs,
+            programs,
+            &mut chain.links,
+            &mut chain.programs,
+            |_| P::load_for(body),
+        )?;
+        Ok((chain, dirs))
+    }
+
+    /// The deepest cgroup (where the measured task goes).
+    pub(crate) fn leaf(&self) -> &Path {
+        // `check_depth` refuses depth 0, so the chain is never empty.
+        self.path.last().map(PathBuf::as_path).unwrap_or(Path::new(""))
+    }
+
+    /// The chain, top first.
+    pub(crate) fn path(&self) -> &[PathBuf] {
+        &self.path
+    }
+
+    /// The measured programs, in attach order.
+    pub(crate) fn programs(&self) -> &[P] {
+        &self.programs
+    }
+
+    /// Attachments (links) held at `level` (0 = top).
+    pub(crate) fn links_at(&self, level: u32) -> usize {
+        self.links.iter().filter(|a| a.level == level).count()
+    }
+
+    /// Kernel ids of the measured programs.
+    pub(crate) fn program_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.programs.iter().map(P::id)
+    }
+
+    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
+    /// effective array (`effective`) or attached there itself.
+    pub(crate) fn query_count(
+        &self,
+        level: u32,
+        attach_type: AttachType,
+        effective: bool,
+    ) -> Result<usize, CgroupBpfError> {
+        let cg = self.path.get(level as usize).ok_or(CgroupBpfError::Invalid {
+            what: "level",
+            value: u64::from(level),
+            why: "use 0..depth",
+        })?;
+        let dir = open_dir(cg)?;
+        query_cgroup(dir.as_fd(), attach_type, effective)
+            .map(|ids| ids.len())
+            .map_err(bpf_err(cg))
+    }
+}
+
+/// Loads `count` programs (`load(i)` for program `i`) into `out` and attaches program `i` at
+/// level `i % depth` of `path` (open as `dirs`), pushing the links onto `links`.
+fn attach_spread<Q: CgroupProgram>(
+    path: &[PathBuf],
+    dirs: &[File],
+    count: u32,
+    links: &mut Vec<Attachment>,
+    out: &mut Vec<Q>,
+    mut load: impl FnMut(u32) -> Result<Q, BpfError>,
+) -> Result<(), CgroupBpfError> {
+    let depth = path.len() as u32;
+    for i in 0..count {
+        let level = i % depth;
+        let cg = &path[level as usize];
+        let prog = load(i).map_err(bpf_err(cg))?;
+        let link = prog.attach_cgroup(dirs[level as usize].as_fd()).map_err(bpf_err(cg))?;
+        links.push(Attachment { _link: link, level });
+        out.push(prog);
+    }
+    Ok(())
+}
+
 /// A chain of cgroups with programs attached along it. Dropping it detaches every link (links
 /// first, then the programs are closed); the cgroups belong to the [`RunTree`] and go with its
 /// tear-down.
 #[derive(Debug)]
 pub struct CgroupBpfTree {
-    // Field order is drop order: links before programs.
-    links: Vec<Attachment>,
-    programs: Vec<ProgramInstance>,
+    // Field order is drop order: the chain (with every link, foreign ones too) first.
+    chain: CgroupChain<ProgramInstance>,
     foreign: Vec<ProgramInstance>,
-    path: Vec<PathBuf>,
     body: SockBody,
 }
 
@@ -257,13 +419,7 @@ impl CgroupBpfTree {
         foreign: u32,
         body: Body,
     ) -> Result<CgroupBpfTree, CgroupBpfError> {
-        if depth == 0 || depth > MAX_DEPTH {
-            return Err(CgroupBpfError::Invalid {
-                what: "depth",
-                value: u64::from(depth),
-                why: "use 1..=256",
-            });
-        }
+        check_depth(depth)?;
         check_cap(AttachType::SockCreate, programs as usize, depth)?;
         for (h, hook) in ForeignHook::ALL.iter().enumerate() {
             // Foreign program j goes to hook j % 3 and level j % depth.
@@ -282,45 +438,31 @@ impl CgroupBpfTree {
                 });
             }
         }
-        let path = run.build(Shape::Deep, depth)?;
-        let dirs = path.iter().map(|p| open_dir(p)).collect::<Result<Vec<File>, _>>()?;
-        let sock = sock_body(body);
+        let (chain, dirs) = CgroupChain::build(run, depth, programs, body)?;
         let mut tree = CgroupBpfTree {
-            links: Vec::with_capacity((programs + foreign) as usize),
-            programs: Vec::with_capacity(programs as usize),
+            chain,
             foreign: Vec::with_capacity(foreign as usize),
-            path,
-            body: sock,
+            body: sock_body(body),
         };
-        for i in 0..programs {
-            let level = i % depth;
-            let cg = &tree.path[level as usize];
-            let prog = ProgramInstance::load(ProgKind::Sock(sock)).map_err(bpf_err(cg))?;
-            let link = prog.attach_cgroup(dirs[level as usize].as_fd()).map_err(bpf_err(cg))?;
-            tree.links.push(Attachment { _link: link, level });
-            tree.programs.push(prog);
-        }
-        for j in 0..foreign {
-            let level = j % depth;
-            let cg = &tree.path[level as usize];
-            let hook = ForeignHook::ALL[j as usize % ForeignHook::ALL.len()];
-            let prog = ProgramInstance::load(ProgKind::Foreign(hook)).map_err(bpf_err(cg))?;
-            let link = prog.attach_cgroup(dirs[level as usize].as_fd()).map_err(bpf_err(cg))?;
-            tree.links.push(Attachment { _link: link, level });
-            tree.foreign.push(prog);
-        }
+        attach_spread(
+            &tree.chain.path,
+            &dirs,
+            foreign,
+            &mut tree.chain.links,
+            &mut tree.foreign,
+            |j| ProgramInstance::load(ProgKind::Foreign(ForeignHook::ALL[j as usize % ForeignHook::ALL.len()])),
+        )?;
         Ok(tree)
     }
 
     /// The deepest cgroup (where the measured task goes).
     pub fn leaf(&self) -> &Path {
-        // `build` refuses depth 0, so the chain is never empty.
-        self.path.last().map(PathBuf::as_path).unwrap_or(Path::new(""))
+        self.chain.leaf()
     }
 
     /// The chain, top first.
     pub fn path(&self) -> &[PathBuf] {
-        &self.path
+        self.chain.path()
     }
 
     /// The body of the measured programs.
@@ -330,7 +472,7 @@ impl CgroupBpfTree {
 
     /// The measured programs, in attach order (program `i` at level `i % depth`).
     pub fn programs(&self) -> &[ProgramInstance] {
-        &self.programs
+        self.chain.programs()
     }
 
     /// The foreign programs, in attach order.
@@ -340,30 +482,21 @@ impl CgroupBpfTree {
 
     /// Attachments (links) held at `level` (0 = top), measured and foreign.
     pub fn links_at(&self, level: u32) -> usize {
-        self.links.iter().filter(|a| a.level == level).count()
+        self.chain.links_at(level)
     }
 
     /// Kernel ids of every program (measured, then foreign).
     pub fn program_ids(&self) -> Vec<u32> {
-        self.programs
-            .iter()
-            .chain(&self.foreign)
-            .map(ProgramInstance::id)
+        self.chain
+            .program_ids()
+            .chain(self.foreign.iter().map(ProgramInstance::id))
             .collect()
     }
 
     /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
     /// effective array (`effective`) or attached there itself.
     pub fn query_count(&self, level: u32, attach_type: AttachType, effective: bool) -> Result<usize, CgroupBpfError> {
-        let cg = self.path.get(level as usize).ok_or(CgroupBpfError::Invalid {
-            what: "level",
-            value: u64::from(level),
-            why: "use 0..depth",
-        })?;
-        let dir = open_dir(cg)?;
-        query_cgroup(dir.as_fd(), attach_type, effective)
-            .map(|ids| ids.len())
-            .map_err(bpf_err(cg))
+        self.chain.query_count(level, attach_type, effective)
     }
 }
 
@@ -422,19 +555,21 @@ pub fn wide_subtree(run: &mut RunTree, k: u32) -> Result<WideSubtree, CgroupBpfE
     Ok(WideSubtree { top, descendants: k })
 }
 
-/// Times attach and detach of one preloaded program (update cost). Links it holds are detached
-/// when it is dropped.
+/// Times attach and detach of one preloaded program (update cost): a `cgroup/sock_create`
+/// program ([`ProgramInstance`], the default) or an `lsm_cgroup/socket_create` one
+/// ([`crate::lsm::LsmAttachBench`]). Links it holds are detached when it is dropped.
 #[derive(Debug)]
-pub struct AttachBench {
+pub struct AttachBench<P: CgroupProgram = ProgramInstance> {
     links: Vec<Link>,
     keepers: Vec<Link>,
-    program: ProgramInstance,
+    program: P,
 }
 
-impl AttachBench {
-    /// Loads one sock_create program of `body`. Errors: [`CgroupBpfError::Bpf`].
-    pub fn new(body: Body) -> Result<AttachBench, CgroupBpfError> {
-        let program = ProgramInstance::load(ProgKind::Sock(sock_body(body))).map_err(bpf_err(Path::new("")))?;
+impl<P: CgroupProgram> AttachBench<P> {
+    /// Loads one program of `body` ([`CgroupProgram::load_for`]). Errors:
+    /// [`CgroupBpfError::Bpf`].
+    pub fn new(body: Body) -> Result<AttachBench<P>, CgroupBpfError> {
+        let program = P::load_for(body).map_err(bpf_err(Path::new("")))?;
         Ok(AttachBench {
             links: Vec::new(),
             keepers: Vec::new(),
@@ -447,8 +582,8 @@ impl AttachBench {
     /// (`bpf_program__attach_cgroup`: libbpf's allocation + `BPF_LINK_CREATE`, which runs
     /// `__cgroup_bpf_attach` and `update_effective_progs` over the cgroup and all its
     /// descendants); opening the directory is not timed. When no other program of the attach
-    /// type is attached anywhere, the time includes enabling the static key (see
-    /// [`AttachBench::keep_key_enabled_at`]). Errors: [`CgroupBpfError::Io`],
+    /// type is attached anywhere, the time includes the kernel's one-off work of a first
+    /// program (see [`AttachBench::keep_attached_at`]). Errors: [`CgroupBpfError::Io`],
     /// [`CgroupBpfError::Bpf`] (`BpfError::MaxProgs` after 64 outstanding attaches).
     pub fn attach_one_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
         let dir = open_dir(cgroup)?;
@@ -477,12 +612,14 @@ impl AttachBench {
     }
 
     /// Attaches the program once at `cgroup` for as long as the bench lives, outside the
-    /// outstanding attaches. Use a cgroup outside the measured subtree: while any program of the
-    /// attach type is attached, the kernel's `cgroup_bpf_enabled_key[atype]` static key stays
-    /// on, so measured attaches and detaches do not include flipping it (`static_branch_inc` /
-    /// `_dec`: code patching, tens of µs, on the 0 <-> 1 transitions). Errors: as
-    /// [`AttachBench::attach_one_at`].
-    pub fn keep_key_enabled_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
+    /// outstanding attaches, so that measured attaches and detaches do not include the kernel's
+    /// one-off work of a hook's first program and its undoing after the last. Use a cgroup
+    /// outside the measured subtree. For cgroup-bpf that work is flipping the
+    /// `cgroup_bpf_enabled_key[atype]` static key (`static_branch_inc` / `_dec`: code patching,
+    /// tens of µs, on the 0 <-> 1 transitions); for `lsm_cgroup` it is linking the hook's shim
+    /// into the BPF trampoline and regenerating it (`bpf_trampoline_link_cgroup_shim`). Errors:
+    /// as [`AttachBench::attach_one_at`].
+    pub fn keep_attached_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
         let dir = open_dir(cgroup)?;
         let link = self.program.attach_cgroup(dir.as_fd()).map_err(bpf_err(cgroup))?;
         self.keepers.push(link);
@@ -712,7 +849,7 @@ fn worker_error(f: WorkerFailure) -> CgroupBpfError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hookbench_bpf::prog_exists;
 
@@ -772,7 +909,8 @@ mod tests {
         crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF programs)")
     }
 
-    fn our_run_dirs(cg: &Cgroup2) -> Vec<String> {
+    /// Shared with the BPF LSM tests (`crate::lsm`).
+    pub(crate) fn our_run_dirs(cg: &Cgroup2) -> Vec<String> {
         let mine = format!("{RUN_PREFIX}{}-", std::process::id());
         std::fs::read_dir(cg.mount())
             .expect("read mount")
@@ -781,7 +919,8 @@ mod tests {
             .collect()
     }
 
-    fn slope(points: &[(f64, f64)]) -> f64 {
+    /// Shared with the BPF LSM tests (`crate::lsm`).
+    pub(crate) fn slope(points: &[(f64, f64)]) -> f64 {
         let n = points.len() as f64;
         let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
         let my = points.iter().map(|p| p.1).sum::<f64>() / n;
@@ -790,7 +929,8 @@ mod tests {
         sxy / sxx
     }
 
-    fn median(v: &mut [f64]) -> f64 {
+    /// Shared with the BPF LSM tests (`crate::lsm`).
+    pub(crate) fn median(v: &mut [f64]) -> f64 {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     }
@@ -861,7 +1001,7 @@ mod tests {
         );
         // The kernel's own E2BIG: 64 via the tree, one more via AttachBench.
         let tree = CgroupBpfTree::build(&mut run, 1, 64, 0, Body::Null).expect("64 fit");
-        let mut bench = AttachBench::new(Body::Null).expect("load");
+        let mut bench: AttachBench = AttachBench::new(Body::Null).expect("load");
         let e = bench.attach_one_at(tree.leaf()).expect_err("65th");
         assert!(
             matches!(
@@ -942,12 +1082,12 @@ mod tests {
         let small = wide_subtree(&mut run, 0).expect("K=0");
         let big = wide_subtree(&mut run, 1000).expect("K=1000");
         let keeper = wide_subtree(&mut run, 0).expect("keeper");
-        let mut bench = AttachBench::new(Body::Null).expect("load");
+        let mut bench: AttachBench = AttachBench::new(Body::Null).expect("load");
         let id = bench.program_id();
         let mut res = Vec::new();
         for (i, sub) in [&small, &big, &small, &big].into_iter().enumerate() {
             if i == 2 {
-                bench.keep_key_enabled_at(&keeper.top).expect("keeper attach");
+                bench.keep_attached_at(&keeper.top).expect("keeper attach");
             }
             let key = if i >= 2 { "static key held" } else { "static key flips" };
             let (mut a, mut d) = (Vec::new(), Vec::new());

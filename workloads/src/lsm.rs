@@ -22,19 +22,17 @@
 //! programs attach but the hook never reaches them. [`LsmAttachBench`] times one `lsm_cgroup`
 //! attach and detach at a cgroup with K descendants.
 
-use std::fs::File;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use hookbench_bpf::libbpf_rs::Link;
 use hookbench_bpf::lsm::{LsmAttach, LsmProgram, BPF_MAX_TRAMP_LINKS};
-use hookbench_bpf::{query_cgroup, AttachType, BpfError};
+use hookbench_bpf::{AttachType, BpfError};
 use hookbench_model::Body;
 use serde::{Deserialize, Serialize};
 
-use crate::cgroup_bpf::{bpf_err, check_cap, open_dir, sock_body, CgroupBpfError, MAX_DEPTH};
-use crate::cgroupfs::{parse_mountinfo, RunTree, Shape};
+use crate::cgroup_bpf::{bpf_err, check_cap, check_depth, sock_body, AttachBench, CgroupBpfError, CgroupChain};
+use crate::cgroupfs::{parse_mountinfo, RunTree};
 
 /// Most global `lsm/socket_create` programs [`GlobalLsm::attach`] attaches: the trampoline's
 /// limit, [`BPF_MAX_TRAMP_LINKS`] (38 on x86_64).
@@ -110,23 +108,12 @@ pub fn lsm_cgroup_kernel_ok() -> Result<(), String> {
     }
 }
 
-/// One `lsm_cgroup` attachment: the link (detached on drop) and its level.
-#[derive(Debug)]
-struct Attachment {
-    /// Held for its Drop, which detaches it.
-    _link: Link,
-    level: u32,
-}
-
 /// A chain of cgroups with `lsm_cgroup/socket_create` programs attached along it. Dropping it
 /// detaches every link (links first, then the programs are closed); the cgroups belong to the
 /// [`RunTree`] and go with its tear-down.
 #[derive(Debug)]
 pub struct LsmCgroupTree {
-    // Field order is drop order: links before programs.
-    links: Vec<Attachment>,
-    programs: Vec<LsmProgram>,
-    path: Vec<PathBuf>,
+    chain: CgroupChain<LsmProgram>,
 }
 
 impl LsmCgroupTree {
@@ -134,69 +121,47 @@ impl LsmCgroupTree {
     /// distinct `lsm_cgroup/socket_create` programs of `body` ([`LsmProgram::load`]: one object,
     /// two maps and one program each) and attaches program `i` at level `i % depth` with a link.
     ///
-    /// Errors: [`CgroupBpfError::Invalid`] (`depth` 0 or over [`MAX_DEPTH`]);
+    /// Errors: [`CgroupBpfError::Invalid`] (`depth` 0 or over [`crate::cgroup_bpf::MAX_DEPTH`]);
     /// [`CgroupBpfError::MaxProgs`] when a level would hold more than 64 programs (checked before
     /// anything is created); [`CgroupBpfError::Cgroup`]; [`CgroupBpfError::Io`];
     /// [`CgroupBpfError::Bpf`] naming the cgroup ([`BpfError::LoadLsm`] where the kernel refuses
     /// the program, [`BpfError::MaxProgs`] on the kernel's `E2BIG`). On error, what was attached
     /// is detached again.
     pub fn build(run: &mut RunTree, depth: u32, programs: u32, body: Body) -> Result<LsmCgroupTree, CgroupBpfError> {
-        if depth == 0 || depth > MAX_DEPTH {
-            return Err(CgroupBpfError::Invalid {
-                what: "depth",
-                value: u64::from(depth),
-                why: "use 1..=256",
-            });
-        }
+        check_depth(depth)?;
         check_cap(AttachType::LsmCgroup, programs as usize, depth)?;
-        let path = run.build(Shape::Deep, depth)?;
-        let dirs = path.iter().map(|p| open_dir(p)).collect::<Result<Vec<File>, _>>()?;
-        let sock = sock_body(body);
-        let mut tree = LsmCgroupTree {
-            links: Vec::with_capacity(programs as usize),
-            programs: Vec::with_capacity(programs as usize),
-            path,
-        };
-        for i in 0..programs {
-            let level = i % depth;
-            let cg = &tree.path[level as usize];
-            let prog = LsmProgram::load(LsmAttach::Cgroup, sock).map_err(bpf_err(cg))?;
-            let link = prog.attach_cgroup(dirs[level as usize].as_fd()).map_err(bpf_err(cg))?;
-            tree.links.push(Attachment { _link: link, level });
-            tree.programs.push(prog);
-        }
-        Ok(tree)
+        let (chain, _dirs) = CgroupChain::build(run, depth, programs, body)?;
+        Ok(LsmCgroupTree { chain })
     }
 
     /// The deepest cgroup (where the measured task goes).
     pub fn leaf(&self) -> &Path {
-        // `build` refuses depth 0, so the chain is never empty.
-        self.path.last().map(PathBuf::as_path).unwrap_or(Path::new(""))
+        self.chain.leaf()
     }
 
     /// The chain, top first.
     pub fn path(&self) -> &[PathBuf] {
-        &self.path
+        self.chain.path()
     }
 
     /// The programs, in attach order (program `i` at level `i % depth`).
     pub fn programs(&self) -> &[LsmProgram] {
-        &self.programs
+        self.chain.programs()
     }
 
     /// Links held at `level` (0 = top).
     pub fn links_at(&self, level: u32) -> usize {
-        self.links.iter().filter(|a| a.level == level).count()
+        self.chain.links_at(level)
     }
 
     /// Kernel ids of every program.
     pub fn program_ids(&self) -> Vec<u32> {
-        self.programs.iter().map(LsmProgram::id).collect()
+        self.chain.program_ids().collect()
     }
 
     /// Every program's counter ([`LsmProgram::counter`]), in attach order.
     pub fn counters(&self) -> Result<Vec<u64>, CgroupBpfError> {
-        self.programs
+        self.programs()
             .iter()
             .map(|p| p.counter().map_err(bpf_err(self.leaf())))
             .collect()
@@ -207,92 +172,16 @@ impl LsmCgroupTree {
     /// used). The kernel refuses the non-effective query of `BPF_LSM_CGROUP` without
     /// per-program attach flags, so only the effective one is offered.
     pub fn effective_count(&self, level: u32) -> Result<usize, CgroupBpfError> {
-        let cg = self.path.get(level as usize).ok_or(CgroupBpfError::Invalid {
-            what: "level",
-            value: u64::from(level),
-            why: "use 0..depth",
-        })?;
-        let dir = open_dir(cg)?;
-        query_cgroup(dir.as_fd(), AttachType::LsmCgroup, true)
-            .map(|ids| ids.len())
-            .map_err(bpf_err(cg))
+        self.chain.query_count(level, AttachType::LsmCgroup, true)
     }
 }
 
-/// Times attach and detach of one preloaded `lsm_cgroup/socket_create` program (update cost).
-/// Links it holds are detached when it is dropped.
-#[derive(Debug)]
-pub struct LsmAttachBench {
-    links: Vec<Link>,
-    keepers: Vec<Link>,
-    program: LsmProgram,
-}
-
-impl LsmAttachBench {
-    /// Loads one `lsm_cgroup/socket_create` program of `body`. Errors: [`CgroupBpfError::Bpf`].
-    pub fn new(body: Body) -> Result<LsmAttachBench, CgroupBpfError> {
-        let program = LsmProgram::load(LsmAttach::Cgroup, sock_body(body)).map_err(bpf_err(Path::new("")))?;
-        Ok(LsmAttachBench {
-            links: Vec::new(),
-            keepers: Vec::new(),
-            program,
-        })
-    }
-
-    /// Attaches the program at `cgroup` (one more link, ALLOW_MULTI; the same program may be
-    /// linked several times) and returns the wall time of the attach alone
-    /// (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE` -> `__cgroup_bpf_attach`: the shim's
-    /// link into the trampoline when the hook has no `lsm_cgroup` program anywhere, see
-    /// [`LsmAttachBench::keep_shim_at`], then `update_effective_progs` over the cgroup and all
-    /// its descendants); opening the directory is not timed. Errors: [`CgroupBpfError::Io`],
-    /// [`CgroupBpfError::Bpf`] (`BpfError::MaxProgs` after 64 outstanding attaches).
-    pub fn attach_one_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
-        let dir = open_dir(cgroup)?;
-        let start = Instant::now();
-        let link = self.program.attach_cgroup(dir.as_fd());
-        let took = start.elapsed();
-        self.links.push(link.map_err(bpf_err(cgroup))?);
-        Ok(took)
-    }
-
-    /// Detaches the most recent outstanding attach and returns the time of the detach alone
-    /// (`BPF_LINK_DETACH`: `cgroup_bpf_detach` -> `update_effective_progs`). `None` when nothing
-    /// is outstanding; `Some(Err)` when the kernel refused (the link is dropped anyway).
-    pub fn detach_last(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
-        let link = self.links.pop()?;
-        let start = Instant::now();
-        let r = link.detach();
-        let took = start.elapsed();
-        drop(link);
-        Some(r.map(|()| took).map_err(|source| CgroupBpfError::Io {
-            op: "BPF_LINK_DETACH",
-            path: PathBuf::new(),
-            source: std::io::Error::other(source),
-        }))
-    }
-
-    /// Attaches the program once at `cgroup` for as long as the bench lives, outside the
-    /// outstanding attaches, so that measured attaches do not include linking the hook's shim
-    /// into the trampoline (and regenerating it: `bpf_trampoline_link_cgroup_shim`, done on the
-    /// hook's first `lsm_cgroup` program and undone on its last). Use a cgroup outside the
-    /// measured subtree. Errors: as [`LsmAttachBench::attach_one_at`].
-    pub fn keep_shim_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
-        let dir = open_dir(cgroup)?;
-        let link = self.program.attach_cgroup(dir.as_fd()).map_err(bpf_err(cgroup))?;
-        self.keepers.push(link);
-        Ok(())
-    }
-
-    /// Attaches outstanding.
-    pub fn outstanding(&self) -> usize {
-        self.links.len()
-    }
-
-    /// The program's kernel id.
-    pub fn program_id(&self) -> u32 {
-        self.program.id()
-    }
-}
+/// Times attach and detach of one preloaded `lsm_cgroup/socket_create` program (update cost):
+/// [`AttachBench`] over [`LsmProgram`]. In [`AttachBench::attach_one_at`] the kernel's
+/// `__cgroup_bpf_attach` also links the hook's shim into the trampoline when the hook has no
+/// `lsm_cgroup` program anywhere, which [`AttachBench::keep_attached_at`] keeps out of the
+/// measured attaches.
+pub type LsmAttachBench = AttachBench<LsmProgram>;
 
 /// The global LSM programs a socket worker attaches for itself before measuring (lsm-global
 /// cells). Part of the worker's request (`SockWorkerRequest::global_lsm`).
@@ -397,8 +286,9 @@ pub(crate) fn worker_setup(req: &GlobalLsmRequest) -> Result<GlobalLsm, CgroupBp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup_bpf::tests::{median, our_run_dirs, slope};
     use crate::cgroup_bpf::{spawn_sock_worker_with, SockWorkerReport, SockWorkerRequest, SOCK_WORKER_TIMEOUT};
-    use crate::cgroupfs::{Cgroup2, RUN_PREFIX};
+    use crate::cgroupfs::{Cgroup2, Shape};
     use hookbench_bpf::lsm::is_permission_denied;
     use hookbench_bpf::prog_exists;
 
@@ -472,29 +362,6 @@ mod tests {
             return None;
         }
         Some(cg)
-    }
-
-    fn our_run_dirs(cg: &Cgroup2) -> Vec<String> {
-        let mine = format!("{RUN_PREFIX}{}-", std::process::id());
-        std::fs::read_dir(cg.mount())
-            .expect("read mount")
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .filter(|n| n.starts_with(&mine))
-            .collect()
-    }
-
-    fn slope(points: &[(f64, f64)]) -> f64 {
-        let n = points.len() as f64;
-        let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-        let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-        let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-        sxy / sxx
-    }
-
-    fn median(v: &mut [f64]) -> f64 {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
     }
 
     #[test]
@@ -623,7 +490,7 @@ mod tests {
         let big = crate::cgroup_bpf::wide_subtree(&mut run, 500).expect("K=500");
         let keeper = crate::cgroup_bpf::wide_subtree(&mut run, 0).expect("keeper");
         let mut bench = LsmAttachBench::new(Body::Null).expect("load");
-        bench.keep_shim_at(&keeper.top).expect("keeper");
+        bench.keep_attached_at(&keeper.top).expect("keeper");
         let id = bench.program_id();
         let mut res = Vec::new();
         for sub in [&small, &big] {

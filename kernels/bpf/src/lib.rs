@@ -20,19 +20,24 @@
 //! cgroup and attach type (`-E2BIG`, reported as [`BpfError::MaxProgs`]).
 //!
 //! The BPF LSM programs (`lsm_cgroup` and global `lsm` on the `socket_create` hook) are a
-//! separate object, `src/bpf/lsm.bpf.c`, loaded by [`lsm::LsmProgram`].
+//! separate object, `src/bpf/lsm.bpf.c`, loaded by [`lsm::LsmProgram`]. Every object (these two
+//! and hookbench-kmod's) takes its maps and bodies from `src/bpf/hb_bodies.h`, and every loader
+//! opens and loads one program of it with [`LoadedProgram`].
 
 #![warn(missing_docs)]
 
 use std::ffi::c_void;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 pub use libbpf_rs;
 
+pub mod loaded;
 pub mod lsm;
+
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, Object, ObjectBuilder, Program};
+use libbpf_rs::{AsRawLibbpf, Link};
+pub use loaded::{LoadError, LoadStep, LoadedProgram};
 
 /// The libbpf-cargo skeleton of `hookbench.bpf.c` (generated into `OUT_DIR`), for typed access
 /// to the whole object. [`ProgramInstance`] loads the same object from [`OBJECT`] instead,
@@ -337,7 +342,7 @@ pub enum BpfError {
 /// One loaded program: its own libbpf object with only that program loaded, and its own maps.
 /// Dropping it closes the program fd; the kernel frees the program once no link holds it.
 pub struct ProgramInstance {
-    object: Object,
+    loaded: LoadedProgram,
     kind: ProgKind,
     id: u32,
 }
@@ -354,37 +359,12 @@ impl std::fmt::Debug for ProgramInstance {
 impl ProgramInstance {
     /// Opens [`OBJECT`], marks every program but `kind`'s not to autoload, loads (two
     /// `BPF_MAP_CREATE`, one `BPF_PROG_LOAD`) and fills `hb_lookup` with keys
-    /// `0..HB_LOOKUP_ENTRIES` (value = key). Errors: [`BpfError::Open`], [`BpfError::Load`],
-    /// [`BpfError::Missing`], [`BpfError::Map`].
+    /// `0..HB_LOOKUP_ENTRIES` (value = key) ([`LoadedProgram::load`]). Errors:
+    /// [`BpfError::Open`], [`BpfError::Load`], [`BpfError::Missing`], [`BpfError::Map`].
     pub fn load(kind: ProgKind) -> Result<ProgramInstance, BpfError> {
-        let name = kind.prog_name();
-        let mut open = ObjectBuilder::default()
-            .open_memory(OBJECT)
-            .map_err(|source| BpfError::Open { prog: name, source })?;
-        let mut found = false;
-        for mut p in open.progs_mut() {
-            let me = p.name() == name;
-            found |= me;
-            p.set_autoload(me);
-        }
-        if !found {
-            return Err(BpfError::Missing { what: "program", name });
-        }
-        let object = open.load().map_err(|source| BpfError::Load { prog: name, source })?;
-        let mut inst = ProgramInstance { object, kind, id: 0 };
-        inst.id = prog_id(inst.program()?.as_fd()).unwrap_or(0);
-        let lookup = inst.map("hb_lookup")?;
-        for k in 0..HB_LOOKUP_ENTRIES {
-            lookup
-                .update(&k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), MapFlags::ANY)
-                .map_err(|source| BpfError::Map {
-                    op: "update",
-                    map: "hb_lookup",
-                    prog: name,
-                    source,
-                })?;
-        }
-        Ok(inst)
+        let loaded = LoadedProgram::load(OBJECT, kind.prog_name(), |_| true).map_err(|e| e.into_bpf(false))?;
+        let id = loaded.id().unwrap_or(0);
+        Ok(ProgramInstance { loaded, kind, id })
     }
 
     /// The program loaded.
@@ -397,66 +377,47 @@ impl ProgramInstance {
         self.id
     }
 
-    fn program(&self) -> Result<Program<'_>, BpfError> {
-        let name = self.kind.prog_name();
-        self.object
-            .progs()
-            .find(|p| p.name() == name)
-            .ok_or(BpfError::Missing { what: "program", name })
-    }
-
-    fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, BpfError> {
-        self.object
-            .maps()
-            .find(|m| m.name() == name)
-            .ok_or(BpfError::Missing { what: "map", name })
-    }
-
     /// Attaches the program to the cgroup whose directory is open as `cgroup` with a bpf_link
     /// (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE`, ALLOW_MULTI semantics). Dropping the
     /// returned link detaches it. Errors: [`BpfError::MaxProgs`] on `E2BIG`, else
     /// [`BpfError::Attach`] with the errno.
     pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        let prog = self.program()?;
+        let prog = self.loaded.program().map_err(|e| e.into_bpf(false))?;
         let attach_type = self.kind.attach_type();
-        // SAFETY: the program pointer is valid while `self.object` lives; libbpf returns a link
-        // pointer or NULL with errno set (libbpf 1.x error convention).
+        // SAFETY: the program pointer is valid while `self.loaded` lives.
         let ptr =
             unsafe { libbpf_sys::bpf_program__attach_cgroup(prog.as_libbpf_object().as_ptr(), cgroup.as_raw_fd()) };
-        // SAFETY: libbpf_get_error only inspects the pointer value and errno.
-        let err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const c_void) };
-        match NonNull::new(ptr) {
-            Some(ptr) if err == 0 => {
-                // SAFETY: a non-NULL link from libbpf, owned by the Link from now on.
-                Ok(unsafe { Link::from_ptr(ptr) })
-            }
-            _ => {
-                let errno = i32::try_from(-err).unwrap_or(libc::EINVAL);
-                if errno == libc::E2BIG {
-                    Err(BpfError::MaxProgs { attach_type })
-                } else {
-                    Err(BpfError::Attach {
-                        prog: self.kind.prog_name(),
-                        attach_type,
-                        errno: std::io::Error::from_raw_os_error(errno),
-                    })
+        link_or_errno(ptr).map_err(|errno| {
+            if errno == libc::E2BIG {
+                BpfError::MaxProgs { attach_type }
+            } else {
+                BpfError::Attach {
+                    prog: self.kind.prog_name(),
+                    attach_type,
+                    errno: std::io::Error::from_raw_os_error(errno),
                 }
             }
-        }
+        })
     }
 
     /// The program's counter (`hb_counter[HB_COUNTER_KEY]`): its runs for the counter body and
     /// foreign programs, 0 for the others. Errors: [`BpfError::Map`], [`BpfError::Missing`].
     pub fn counter(&self) -> Result<u64, BpfError> {
-        let map = self.map("hb_counter")?;
-        let err = |source| BpfError::Map {
-            op: "lookup",
-            map: "hb_counter",
-            prog: self.kind.prog_name(),
-            source,
-        };
-        let v = map.lookup(&HB_COUNTER_KEY.to_ne_bytes(), MapFlags::ANY).map_err(err)?;
-        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0))
+        self.loaded.counter().map_err(|e| e.into_bpf(false))
+    }
+}
+
+/// The [`Link`] of a libbpf `bpf_program__attach_*` result, or its errno (libbpf 1.x error
+/// convention: a link pointer, or NULL with errno set; `EINVAL` when the errno is unusable).
+fn link_or_errno(ptr: *mut libbpf_sys::bpf_link) -> Result<Link, i32> {
+    // SAFETY: libbpf_get_error only inspects the pointer value and errno.
+    let err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const c_void) };
+    match NonNull::new(ptr) {
+        Some(ptr) if err == 0 => {
+            // SAFETY: a non-NULL link from libbpf, owned by the Link from now on.
+            Ok(unsafe { Link::from_ptr(ptr) })
+        }
+        _ => Err(i32::try_from(-err).unwrap_or(libc::EINVAL)),
     }
 }
 
@@ -517,6 +478,7 @@ pub fn prog_exists(id: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libbpf_rs::ObjectBuilder;
 
     fn header_define(name: &str) -> u32 {
         HEADER

@@ -27,14 +27,12 @@
 //! of its programs with its own maps, so N instances are N distinct kernel programs. Links
 //! detach when dropped and when the owning process dies.
 
-use std::ffi::c_void;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::ptr::NonNull;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, Object, ObjectBuilder, Program};
+use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, Program};
 
-use crate::{AttachType, BpfError, SockBody, BPF_CGROUP_MAX_PROGS, HB_LOOKUP_ENTRIES};
+use crate::{AttachType, BpfError, LoadedProgram, SockBody, BPF_CGROUP_MAX_PROGS};
 
 /// The libbpf-cargo skeleton of `lsm.bpf.c` (generated into `OUT_DIR`), for typed access to the
 /// whole object. [`LsmProgram`] loads the same object from [`LSM_OBJECT`] instead.
@@ -105,7 +103,7 @@ impl LsmAttach {
 /// maps (`hb_counter`, `hb_lookup`, and for global programs `hb_task`). Dropping it closes the
 /// program fd; the kernel frees the program once no link holds it.
 pub struct LsmProgram {
-    object: Object,
+    loaded: LoadedProgram,
     attach: LsmAttach,
     body: SockBody,
     id: u32,
@@ -126,51 +124,21 @@ impl LsmProgram {
     /// autoload (and, for [`LsmAttach::Cgroup`], the unused `hb_task` map not to be created),
     /// loads it (libbpf resolves `bpf_lsm_socket_create` in the kernel's BTF; the verifier checks
     /// the program against the hook) and fills `hb_lookup` with keys `0..HB_LOOKUP_ENTRIES`
-    /// (value = key). Errors: [`BpfError::Open`], [`BpfError::LoadLsm`] (`EPERM` where the kernel
-    /// refuses trampolines or without root; `EINVAL`/`ESRCH` where it lacks `CONFIG_BPF_LSM` or,
-    /// for `lsm_cgroup`, is older than 6.0), [`BpfError::Missing`], [`BpfError::Map`].
+    /// (value = key) ([`LoadedProgram::load`]). Errors: [`BpfError::Open`],
+    /// [`BpfError::LoadLsm`] (`EPERM` where the kernel refuses trampolines or without root;
+    /// `EINVAL`/`ESRCH` where it lacks `CONFIG_BPF_LSM` or, for `lsm_cgroup`, is older than
+    /// 6.0), [`BpfError::Missing`], [`BpfError::Map`].
     pub fn load(attach: LsmAttach, body: SockBody) -> Result<LsmProgram, BpfError> {
-        let name = attach.prog_name(body);
-        let mut open = ObjectBuilder::default()
-            .open_memory(LSM_OBJECT)
-            .map_err(|source| BpfError::Open { prog: name, source })?;
-        let mut found = false;
-        for mut p in open.progs_mut() {
-            let me = p.name() == name;
-            found |= me;
-            p.set_autoload(me);
-        }
-        if !found {
-            return Err(BpfError::Missing { what: "program", name });
-        }
-        if attach == LsmAttach::Cgroup {
-            for mut m in open.maps_mut() {
-                if m.name() == "hb_task" {
-                    m.set_autocreate(false)
-                        .map_err(|source| BpfError::LoadLsm { prog: name, source })?;
-                }
-            }
-        }
-        let object = open.load().map_err(|source| BpfError::LoadLsm { prog: name, source })?;
-        let mut prog = LsmProgram {
-            object,
+        let create_map = |m: &str| attach != LsmAttach::Cgroup || m != "hb_task";
+        let loaded =
+            LoadedProgram::load(LSM_OBJECT, attach.prog_name(body), create_map).map_err(|e| e.into_bpf(true))?;
+        let id = loaded.id().unwrap_or(0);
+        Ok(LsmProgram {
+            loaded,
             attach,
             body,
-            id: 0,
-        };
-        prog.id = crate::prog_id(prog.program()?.as_fd()).unwrap_or(0);
-        let lookup = prog.map("hb_lookup")?;
-        for k in 0..HB_LOOKUP_ENTRIES {
-            lookup
-                .update(&k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), MapFlags::ANY)
-                .map_err(|source| BpfError::Map {
-                    op: "update",
-                    map: "hb_lookup",
-                    prog: name,
-                    source,
-                })?;
-        }
-        Ok(prog)
+            id,
+        })
     }
 
     /// How the program attaches.
@@ -193,18 +161,7 @@ impl LsmProgram {
     }
 
     fn program(&self) -> Result<Program<'_>, BpfError> {
-        let name = self.name();
-        self.object
-            .progs()
-            .find(|p| p.name() == name)
-            .ok_or(BpfError::Missing { what: "program", name })
-    }
-
-    fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, BpfError> {
-        self.object
-            .maps()
-            .find(|m| m.name() == name)
-            .ok_or(BpfError::Missing { what: "map", name })
+        self.loaded.program().map_err(|e| e.into_bpf(true))
     }
 
     /// Attaches an [`LsmAttach::Cgroup`] program to the cgroup whose directory is open as
@@ -219,11 +176,10 @@ impl LsmProgram {
         if self.attach != LsmAttach::Cgroup {
             return Err(self.attach_error(libc::EINVAL));
         }
-        // SAFETY: the program pointer is valid while `self.object` lives; libbpf returns a link
-        // pointer or NULL with errno set (libbpf 1.x error convention).
+        // SAFETY: the program pointer is valid while `self.loaded` lives.
         let ptr =
             unsafe { libbpf_sys::bpf_program__attach_cgroup(prog.as_libbpf_object().as_ptr(), cgroup.as_raw_fd()) };
-        self.link_or_error(ptr)
+        crate::link_or_errno(ptr).map_err(|errno| self.attach_error(errno))
     }
 
     /// Attaches an [`LsmAttach::Global`] program to its hook for every task
@@ -239,7 +195,7 @@ impl LsmProgram {
         }
         // SAFETY: as in `attach_cgroup`.
         let ptr = unsafe { libbpf_sys::bpf_program__attach_lsm(prog.as_libbpf_object().as_ptr()) };
-        self.link_or_error(ptr)
+        crate::link_or_errno(ptr).map_err(|errno| self.attach_error(errno))
     }
 
     fn attach_error(&self, errno: i32) -> BpfError {
@@ -260,24 +216,12 @@ impl LsmProgram {
         }
     }
 
-    fn link_or_error(&self, ptr: *mut libbpf_sys::bpf_link) -> Result<Link, BpfError> {
-        // SAFETY: libbpf_get_error only inspects the pointer value and errno.
-        let err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const c_void) };
-        match NonNull::new(ptr) {
-            Some(ptr) if err == 0 => {
-                // SAFETY: a non-NULL link from libbpf, owned by the Link from now on.
-                Ok(unsafe { Link::from_ptr(ptr) })
-            }
-            _ => Err(self.attach_error(i32::try_from(-err).unwrap_or(libc::EINVAL))),
-        }
-    }
-
     /// Marks the task whose pidfd is `pidfd` as one this global program applies to: writes
     /// [`HB_TASK_MARK_APPLIES`] into its `hb_task` task storage (`BPF_MAP_UPDATE_ELEM` keyed by
     /// the pidfd; the storage is freed with the task or the map). Errors: [`BpfError::Map`],
     /// [`BpfError::Missing`] (an `lsm_cgroup` program has no `hb_task`).
     pub fn mark_task(&self, pidfd: BorrowedFd<'_>) -> Result<(), BpfError> {
-        let map = self.map("hb_task")?;
+        let map = self.loaded.map("hb_task").map_err(|e| e.into_bpf(true))?;
         let key: libc::c_int = pidfd.as_raw_fd();
         map.update(&key.to_ne_bytes(), &HB_TASK_MARK_APPLIES.to_ne_bytes(), MapFlags::ANY)
             .map_err(|source| BpfError::Map {
@@ -292,16 +236,7 @@ impl LsmProgram {
     /// body (for a global program: on marked tasks only), 0 for the others. Errors:
     /// [`BpfError::Map`], [`BpfError::Missing`].
     pub fn counter(&self) -> Result<u64, BpfError> {
-        let map = self.map("hb_counter")?;
-        let v = map
-            .lookup(&crate::HB_COUNTER_KEY.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| BpfError::Map {
-                op: "lookup",
-                map: "hb_counter",
-                prog: self.name(),
-                source,
-            })?;
-        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0))
+        self.loaded.counter().map_err(|e| e.into_bpf(true))
     }
 }
 
@@ -317,6 +252,7 @@ const _: () = assert!(BPF_CGROUP_MAX_PROGS == 64 && BPF_MAX_TRAMP_LINKS < BPF_CG
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libbpf_rs::ObjectBuilder;
 
     fn header_define(name: &str) -> u64 {
         LSM_HEADER

@@ -2,13 +2,15 @@
 //! here as `BPF_PROG_TYPE_RAW_TRACEPOINT` programs that are never attached to a tracepoint; the
 //! module gets them by fd ([`KmodProgram::prog_ref`]) and runs them with `bpf_prog_run()`.
 //!
-//! As in `hookbench-bpf`, every [`KmodProgram`] opens the object and loads exactly one of its
-//! programs with its own maps: N instances are N distinct kernel programs, one per attachment.
+//! As in `hookbench-bpf`, and with its [`LoadedProgram`], every [`KmodProgram`] opens the object
+//! and loads exactly one of its programs with its own maps: N instances are N distinct kernel
+//! programs, one per attachment.
 //! Loading needs root (`CAP_BPF` + `CAP_PERFMON`, or `CAP_SYS_ADMIN`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Program};
+use hookbench_bpf::{LoadError, LoadedProgram};
+use libbpf_rs::{MapCore, MapFlags};
 
 use crate::device::ProgRef;
 use crate::KmodError;
@@ -80,7 +82,7 @@ impl ProgKind {
 /// One loaded program with its own maps. Dropping it closes the program fd; the kernel frees
 /// the program once the module holds no attachment of it either.
 pub struct KmodProgram {
-    object: Object,
+    loaded: LoadedProgram,
     kind: ProgKind,
 }
 
@@ -93,6 +95,18 @@ impl std::fmt::Debug for KmodProgram {
     }
 }
 
+/// A [`LoadError`] as a [`KmodError`] (the step names what failed).
+fn kmod_error(e: LoadError) -> KmodError {
+    match e {
+        LoadError::Libbpf { prog, step, source } => KmodError::Bpf {
+            prog,
+            what: step.what(),
+            source,
+        },
+        LoadError::Missing { what, name } => KmodError::BpfMissing { what, name },
+    }
+}
+
 impl KmodProgram {
     /// Loads the program of a DESIGN.md body ([`KmodProgram::load_kind`]).
     pub fn load(body: Body) -> Result<KmodProgram, KmodError> {
@@ -100,43 +114,11 @@ impl KmodProgram {
     }
 
     /// Opens [`OBJECT`], loads only `kind`'s program and the maps it uses, and fills
-    /// `hb_lookup` with keys `0..HB_LOOKUP_ENTRIES` (value = key) when it has it. Errors:
-    /// [`KmodError::Bpf`] (not root, no BPF support).
+    /// `hb_lookup` with keys `0..HB_LOOKUP_ENTRIES` (value = key) when it has it
+    /// ([`LoadedProgram::load`]). Errors: [`KmodError::Bpf`] (not root, no BPF support).
     pub fn load_kind(kind: ProgKind) -> Result<KmodProgram, KmodError> {
-        let name = kind.prog_name();
-        let bpf = |what: &'static str| {
-            move |source| KmodError::Bpf {
-                prog: name,
-                what,
-                source,
-            }
-        };
-        let mut open = ObjectBuilder::default()
-            .open_memory(OBJECT)
-            .map_err(bpf("opening the object"))?;
-        let mut found = false;
-        for mut p in open.progs_mut() {
-            let me = p.name() == name;
-            found |= me;
-            p.set_autoload(me);
-        }
-        if !found {
-            return Err(KmodError::BpfMissing { what: "program", name });
-        }
-        for mut m in open.maps_mut() {
-            let keep = kind.maps().iter().any(|n| m.name() == *n);
-            m.set_autocreate(keep).map_err(bpf("configuring maps"))?;
-        }
-        let object = open.load().map_err(bpf("loading (BPF_PROG_LOAD; run as root)"))?;
-        let prog = KmodProgram { object, kind };
-        if kind.maps().contains(&"hb_lookup") {
-            let map = prog.map("hb_lookup")?;
-            for k in 0..HB_LOOKUP_ENTRIES {
-                map.update(&k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), MapFlags::ANY)
-                    .map_err(bpf("filling hb_lookup"))?;
-            }
-        }
-        Ok(prog)
+        let loaded = LoadedProgram::load(OBJECT, kind.prog_name(), |m| kind.maps().contains(&m)).map_err(kmod_error)?;
+        Ok(KmodProgram { loaded, kind })
     }
 
     /// The program loaded.
@@ -144,43 +126,20 @@ impl KmodProgram {
         self.kind
     }
 
-    fn program(&self) -> Option<Program<'_>> {
-        let name = self.kind.prog_name();
-        self.object.progs().find(|p| p.name() == name)
-    }
-
-    fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, KmodError> {
-        self.object
-            .maps()
-            .find(|m| m.name() == name)
-            .ok_or(KmodError::BpfMissing { what: "map", name })
-    }
-
     /// The program fd (-1 if the program vanished from the object, which cannot happen after
     /// a successful load).
     pub fn raw_fd(&self) -> i32 {
-        self.program().map(|p| p.as_fd().as_raw_fd()).unwrap_or(-1)
+        self.fd().map(|fd| fd.as_raw_fd()).unwrap_or(-1)
     }
 
     /// The program fd, borrowed.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        let fd = self.raw_fd();
-        // SAFETY: the fd is owned by `self.object`, which outlives the borrow.
-        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+        self.loaded.fd()
     }
 
     /// The kernel's program id (`bpf_prog_info.id`), if it can be read.
     pub fn id(&self) -> Option<u32> {
-        let fd = self.raw_fd();
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: bpf_prog_info is a plain C struct; zero is valid and the kernel fills at most `len`.
-        let mut info: libbpf_rs::libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_prog_info>() as u32;
-        // SAFETY: `info` and `len` outlive the call.
-        let rc = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
-        (rc == 0).then_some(info.id)
+        self.loaded.id()
     }
 
     /// The program as an ioctl argument.
@@ -196,8 +155,8 @@ impl KmodProgram {
     /// one.
     pub fn map_fd(&self) -> Option<BorrowedFd<'_>> {
         let name = self.kind.maps().first()?;
-        let fd = self.object.maps().find(|m| m.name() == *name)?.as_fd().as_raw_fd();
-        // SAFETY: the fd is owned by `self.object`, which outlives the borrow.
+        let fd = self.loaded.map(name).ok()?.as_fd().as_raw_fd();
+        // SAFETY: the fd is owned by `self.loaded`, which outlives the borrow.
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
@@ -207,21 +166,13 @@ impl KmodProgram {
         if !self.kind.maps().contains(&"hb_counter") {
             return Ok(0);
         }
-        let v = self
-            .map("hb_counter")?
-            .lookup(&HB_COUNTER_KEY.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| KmodError::Bpf {
-                prog: self.kind.prog_name(),
-                what: "reading hb_counter",
-                source,
-            })?;
-        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0))
+        self.loaded.counter().map_err(kmod_error)
     }
 
     /// The last context a [`ProgKind::CtxRecorder`] program was run with (zeros before its
     /// first run).
     pub fn recorded_ctx(&self) -> Result<[u64; 4], KmodError> {
-        let map = self.map("hb_ctx")?;
+        let map = self.loaded.map("hb_ctx").map_err(kmod_error)?;
         let mut out = [0u64; 4];
         for (i, slot) in out.iter_mut().enumerate() {
             let key = i as u32;
@@ -241,6 +192,7 @@ impl KmodProgram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libbpf_rs::ObjectBuilder;
 
     #[test]
     fn object_has_every_program() {

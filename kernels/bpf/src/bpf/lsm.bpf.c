@@ -16,31 +16,18 @@
  *     storage: bpf_task_storage_get on bpf_get_current_task_btf(), no create) and, only if
  *     so, runs the body. One program per body; each returns HB_LSM_VERDICT_ALLOW.
  *
- * Bodies as in hookbench.bpf.c: null, counter (atomic add on hb_counter[HB_COUNTER_KEY]),
- * map lookup (bpf_map_lookup_elem of HB_LOOKUP_KEY in hb_lookup). No vmlinux.h is needed:
+ * Bodies and their maps from hb_bodies.h, as in hookbench.bpf.c: null, counter (atomic add on
+ * hb_counter[HB_COUNTER_KEY]), map lookup (bpf_map_lookup_elem of HB_LOOKUP_KEY in hb_lookup,
+ * exactly as the cgroup-bpf and kmod programs run it). No vmlinux.h is needed:
  * the programs never read the hook's arguments (ctx), and struct task_struct is only passed
  * through as a pointer.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-#include "hookbench.h"
+#include "hb_bodies.h"
 #include "lsm.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, HB_COUNTER_ENTRIES);
-	__type(key, __u32);
-	__type(value, __u64);
-} hb_counter SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HB_LOOKUP_ENTRIES);
-	__type(key, __u32);
-	__type(value, __u64);
-} hb_lookup SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -51,25 +38,6 @@ struct {
 
 /* A compiler barrier: keeps a branch whose two sides return the same verdict. */
 #define hb_barrier() asm volatile("" ::: "memory")
-
-static __always_inline void hb_count(void)
-{
-	__u32 key = HB_COUNTER_KEY;
-	__u64 *v = bpf_map_lookup_elem(&hb_counter, &key);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
-static __always_inline void hb_lookup_body(void)
-{
-	__u32 key = HB_LOOKUP_KEY;
-	__u64 *v = bpf_map_lookup_elem(&hb_lookup, &key);
-
-	/* The verdict does not depend on the value: only the lookup is measured. */
-	if (v && *v == (__u64)-1)
-		hb_barrier();
-}
 
 /* Whether the global programs apply to the current task: its hb_task storage holds
  * HB_TASK_MARK_APPLIES (tasks without storage get NULL: nothing is created). */

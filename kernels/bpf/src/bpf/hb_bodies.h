@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR MIT */
+/* hb_bodies.h: the maps and program bodies every hookbench BPF object shares (hookbench.bpf.c,
+ * lsm.bpf.c, and kernels/kmod's kmod.bpf.c, which adds this directory with -I), so that the
+ * same "program" runs in every dispatch model. Include it after <linux/bpf.h> and
+ * <bpf/bpf_helpers.h>; the layouts are those of the ABI header hookbench.h.
+ *
+ * The maps are defined here, so every object that includes this header has its own hb_counter
+ * and hb_lookup (the Rust side finds them by name in each object and creates them per program
+ * instance).
+ */
+#ifndef HOOKBENCH_HB_BODIES_H
+#define HOOKBENCH_HB_BODIES_H
+
+#include "hookbench.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HB_COUNTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} hb_counter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HB_LOOKUP_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} hb_lookup SEC(".maps");
+
+/* The counter body: an atomic add on hb_counter[HB_COUNTER_KEY]. */
+static __always_inline void hb_count(void)
+{
+	__u32 key = HB_COUNTER_KEY;
+	__u64 *v = bpf_map_lookup_elem(&hb_counter, &key);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* The map-lookup body: one bpf_map_lookup_elem of HB_LOOKUP_KEY in hb_lookup. The verdict
+ * does not depend on the value: only the lookup is measured. Returns the value found (NULL if
+ * none), which callers may ignore. */
+static __always_inline __u64 *hb_lookup_body(void)
+{
+	__u32 key = HB_LOOKUP_KEY;
+
+	return bpf_map_lookup_elem(&hb_lookup, &key);
+}
+
+#endif /* HOOKBENCH_HB_BODIES_H */
