@@ -64,7 +64,7 @@ pub fn kmod_mechanism(name: &str) -> Result<ModelKind, String> {
             .iter()
             .flat_map(|m| [m.as_str().to_string(), format!("{}{IOCTL_SUFFIX}", m.as_str())])
             .collect();
-        format!("expected one of {}", names.join(", "))
+        format!("unknown mechanism '{name}': expected one of {}", names.join(", "))
     })
 }
 

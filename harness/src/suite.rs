@@ -340,6 +340,11 @@ impl Suite {
                 "no profiles: add [profiles.smoke], [profiles.quick], [profiles.full]".into(),
             ));
         }
+        if let Some(c) = raw.claim.filter(|c| !(1..=7).contains(c)) {
+            return Err(bad(format!(
+                "claim = {c}: DESIGN.md has claims 1 to 7; leave `claim` out for a suite that answers none"
+            )));
+        }
         Ok(Suite {
             name: raw.name,
             claim: raw.claim,
@@ -582,6 +587,15 @@ sweep.working_set = [1, 10, 100]
             "{HEAD}[[fit]]\naxis = \"foreign\"\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"
         ));
         assert!(e.contains("does not sweep"), "{e}");
+        let e = err_of(&format!(
+            "claim = 99\n{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"
+        ));
+        assert!(e.contains("claim = 99"), "{e}");
+        let e = err_of(
+            "name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.kmod]\nmechanisms = [\"bogus-mech\"]\n\
+             [profiles.smoke]\nsamples = 5\nrepetitions = 1\n",
+        );
+        assert!(e.contains("'bogus-mech'"), "{e}");
     }
 
     #[test]

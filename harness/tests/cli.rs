@@ -765,6 +765,14 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no cell in common"));
+    // Devices and FIFOs are not read (a `compare /dev/zero` would hold memory without end).
+    hookbench()
+        .arg("compare")
+        .arg("/dev/zero")
+        .arg(&base)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/dev/zero is not a regular file"));
     hookbench()
         .args(["compare", "/nonexistent/a", "/nonexistent/b"])
         .assert()

@@ -101,9 +101,21 @@ struct Out {
     text: String,
 }
 
+/// `s` as printable ASCII: tabs become spaces, every other control or non-ASCII character `?`
+/// (suite names, labels and paths come from user files; evidence.txt must survive any mailer).
+fn ascii(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 impl Out {
     fn line(&mut self, s: String) {
-        for l in wrap(&s) {
+        for l in wrap(&ascii(&s)) {
             self.text.push_str(&l);
             self.text.push('\n');
         }
@@ -111,6 +123,7 @@ impl Out {
 
     /// A line written as is (already within [`MAX_COLUMNS`], spacing kept: tables).
     fn raw(&mut self, s: String) {
+        let s = ascii(&s);
         if s.chars().count() <= MAX_COLUMNS {
             self.text.push_str(s.trim_end());
             self.text.push('\n');
@@ -364,7 +377,17 @@ fn reproduce_command(argv: &[String]) -> String {
     if words.is_empty() {
         return "(the command line was not recorded)".to_string();
     }
-    words.join(" ")
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+/// `w` quoted for a POSIX shell when it holds anything but `[A-Za-z0-9_./=:,@%+-]`.
+fn shell_quote(w: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./=:,@%+-".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
 }
 
 /// A syscall's cost split the way the kernel's seccomp_benchmark.c splits it: native (the empty
@@ -523,6 +546,21 @@ mod tests {
         let d = decompose(&off, &off.fits[0]).expect("decomposes");
         assert!((d.max_relative_error - (279.5 - 213.0) / 279.5).abs() < 1e-12, "{d:?}");
         assert!(render(&off).contains("FAILED"));
+    }
+
+    #[test]
+    fn user_text_is_made_ascii_and_the_command_is_quoted() {
+        assert_eq!(ascii("s\u{fc}ite\u{7}\tx\ny"), "s?ite? x?y");
+        assert_eq!(
+            reproduce_command(&[
+                "./target/release/hookbench".into(),
+                "run".into(),
+                "--out".into(),
+                "/tmp/a b".into(),
+                "it's".into()
+            ]),
+            "hookbench run --out '/tmp/a b' 'it'\\''s'"
+        );
     }
 
     #[test]

@@ -65,6 +65,9 @@ impl Series {
     }
 }
 
+/// Largest absolute coordinate a chart draws.
+pub const MAX_PLOTTED: f64 = 1e15;
+
 /// Palette of the series (colour-blind-safe Okabe-Ito).
 const COLORS: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
@@ -99,6 +102,17 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         .collect();
     if points.is_empty() {
         return format!("<p class=\"note\">{}: no data in this run.</p>", esc(title));
+    }
+    // plotters' axis key points loop (or overflow) on ranges near f64's limits: such figures
+    // come from a damaged or hand-edited results file; the tables below still show them.
+    if points
+        .iter()
+        .any(|p| !(p.0.abs() <= MAX_PLOTTED && p.1.abs() <= MAX_PLOTTED))
+    {
+        return format!(
+            "<p class=\"note\">{}: not drawn: a figure is not finite or beyond {MAX_PLOTTED:e} (see the tables).</p>",
+            esc(title)
+        );
     }
     let (mut x0, mut x1) = points
         .iter()
@@ -480,5 +494,10 @@ mod tests {
         assert!(width(0.0) > width(10.0) && width(20.0) > width(10.0));
         let svg = line_chart("t", "x", "y", &[s]);
         assert!(svg.contains("<polygon"), "the band is drawn");
+        // A figure near f64's limits is not drawn (plotters' axis loop would not end).
+        let huge = line_chart("t", "x", "y", &[Series::points("s", vec![(0.0, 1.0), (1.0, 1e308)])]);
+        assert!(huge.contains("not drawn") && !huge.contains("<svg"), "{huge}");
+        let nan = line_chart("t", "x", "y", &[Series::points("s", vec![(0.0, f64::NAN)])]);
+        assert!(nan.contains("not drawn"), "{nan}");
     }
 }

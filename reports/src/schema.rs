@@ -24,6 +24,10 @@ fn vec_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Err
         .collect())
 }
 
+/// Largest `results.json` [`Results::read`] reads, bytes (a full-profile run with histograms is
+/// tens of MB; anything far larger is not a results file, and would be held in memory whole).
+pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
+
 /// The schema tag at the top of every `results.json`.
 pub const SCHEMA: &str = "hookbench.results/1";
 
@@ -248,6 +252,20 @@ pub enum ReadError {
         /// The cause.
         source: serde_json::Error,
     },
+    /// The path is not a regular file (a device, a FIFO, a directory without results.json).
+    #[error("{path} is not a regular file: give a run directory or its results.json")]
+    NotRegular {
+        /// The path.
+        path: String,
+    },
+    /// The file is larger than [`MAX_RESULTS_BYTES`].
+    #[error("{path} holds {bytes} bytes, more than the {MAX_RESULTS_BYTES} a results file may: is it a results.json?")]
+    TooLarge {
+        /// The path.
+        path: String,
+        /// Its size.
+        bytes: u64,
+    },
     /// The schema tag is not [`SCHEMA`].
     #[error("{path} has schema '{found}', this hookbench reads '{SCHEMA}'")]
     Schema {
@@ -261,10 +279,25 @@ pub enum ReadError {
 impl Results {
     /// Reads and checks a `results.json`.
     ///
-    /// Errors: [`ReadError::Io`] when unreadable, [`ReadError::Parse`] when not this schema's JSON,
+    /// Errors: [`ReadError::Io`] when unreadable, [`ReadError::NotRegular`] for devices, FIFOs
+    /// and directories, [`ReadError::TooLarge`] over [`MAX_RESULTS_BYTES`],
+    /// [`ReadError::Parse`] when not this schema's JSON,
     /// [`ReadError::Schema`] when the schema tag differs.
     pub fn read(path: &std::path::Path) -> Result<Results, ReadError> {
         let shown = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|source| ReadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(ReadError::NotRegular { path: shown });
+        }
+        if meta.len() > MAX_RESULTS_BYTES {
+            return Err(ReadError::TooLarge {
+                path: shown,
+                bytes: meta.len(),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
             path: shown.clone(),
             source,
