@@ -162,6 +162,9 @@ pub fn lazy_run_tree(
         if let Err(e) = cleanup_stale(&cg) {
             eprintln!("hookbench: warning: could not remove stale hookbench cgroups: {e}");
         }
+        if let Err(e) = hookbench_workloads::cgroupfs::cleanup_stale_scratch(&std::env::temp_dir()) {
+            eprintln!("hookbench: warning: could not remove stale hookbench scratch directories: {e}");
+        }
         let run = RunTree::create(&cg)
             .map_err(|e| CellError::Fatal(anyhow::anyhow!("cannot create this run's cgroup subtree: {e}")))?;
         *slot = Some(run);

@@ -423,8 +423,11 @@ fn cleanup() -> anyhow::Result<()> {
     use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2};
     let cg = Cgroup2::detect().context("cannot find the cgroup v2 mount")?;
     let removed = cleanup_stale(&cg).context("cannot remove stale hookbench cgroups")?;
+    let tmp = std::env::temp_dir();
+    let scratch = hookbench_workloads::cgroupfs::cleanup_stale_scratch(&tmp)
+        .with_context(|| format!("cannot remove stale hookbench scratch directories in {}", tmp.display()))?;
     let mut text = String::new();
-    for path in &removed {
+    for path in removed.iter().chain(&scratch) {
         text.push_str(&format!("removed {}\n", path.display()));
     }
     text.push_str(&format!(

@@ -517,12 +517,8 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
         "{memory:?}"
     );
     // Nothing of the runs is left: their cgroup subtrees are gone.
-    let left: Vec<_> = std::fs::read_dir(cg.mount())
-        .expect("mount readable")
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("hookbench-"))
-        .map(|e| e.path())
-        .collect();
+    // Runs of other processes still alive (another test, another user) are not ours.
+    let left = hookbench_workloads::cgroupfs::stale_run_dirs(cg.mount()).expect("mount readable");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -619,6 +615,10 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
         assert!(
             run_dirs_of(cg.mount(), pid).is_empty(),
             "cleanup removed the run's cgroups"
+        );
+        assert!(
+            run_dirs_of(&std::env::temp_dir(), pid).is_empty(),
+            "cleanup removed the run's scratch directory"
         );
         // Workers die with the run (PDEATHSIG) or with its cgroups; give the kernel a moment.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

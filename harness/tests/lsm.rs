@@ -145,12 +145,8 @@ fn lsm_suite_measures_bpf_lsm_programs_or_names_why_not() {
         .collect();
     assert!(lsm_after.is_empty(), "LSM programs left loaded: {lsm_after:?}");
     if let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() {
-        let left: Vec<_> = std::fs::read_dir(cg.mount())
-            .expect("mount readable")
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("hookbench-"))
-            .map(|e| e.path())
-            .collect();
+        // Runs of other processes still alive (another test, another user) are not ours.
+        let left = hookbench_workloads::cgroupfs::stale_run_dirs(cg.mount()).expect("mount readable");
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }

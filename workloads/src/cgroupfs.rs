@@ -785,10 +785,22 @@ fn run_dir_pid(name: &[u8]) -> Option<u32> {
 /// Caveat: in a PID namespace, runs of other namespaces look dead. Errors: the first failure
 /// (reading the mount, or tearing down one directory; earlier removals are done).
 pub fn cleanup_stale(cg: &Cgroup2) -> Result<Vec<PathBuf>, CgroupError> {
-    let rd = fs::read_dir(&cg.mount).map_err(|e| CgroupError::sys("open", &cg.mount, &e, HINT_READ))?;
+    let stale = stale_run_dirs(&cg.mount).map_err(|e| CgroupError::sys("read", &cg.mount, &e, HINT_READ))?;
+    let mut removed = Vec::new();
+    for dir in stale {
+        remove_subtree(&dir)?;
+        removed.push(dir);
+    }
+    Ok(removed)
+}
+
+/// The `hookbench-<pid>-*` directories directly under `parent` whose `<pid>` is neither this
+/// process nor a live one, sorted: what runs that were killed left (run subtrees under the
+/// cgroup2 mount, scratch directories under the temporary directory). Errors: reading `parent`.
+pub fn stale_run_dirs(parent: &Path) -> io::Result<Vec<PathBuf>> {
     let mut stale = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| CgroupError::sys("read", &cg.mount, &e, HINT_READ))?;
+    for entry in fs::read_dir(parent)? {
+        let entry = entry?;
         if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             continue;
         }
@@ -799,9 +811,16 @@ pub fn cleanup_stale(cg: &Cgroup2) -> Result<Vec<PathBuf>, CgroupError> {
         }
     }
     stale.sort();
+    Ok(stale)
+}
+
+/// Removes the scratch directories (`hookbench-<pid>-*` under `tmp`, e.g. the kernel backend's
+/// Landlock file trees) of runs that are no longer alive; returns what it removed. Errors:
+/// reading `tmp` or removing one directory (earlier removals are done).
+pub fn cleanup_stale_scratch(tmp: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for dir in stale {
-        remove_subtree(&dir)?;
+    for dir in stale_run_dirs(tmp)? {
+        fs::remove_dir_all(&dir)?;
         removed.push(dir);
     }
     Ok(removed)
