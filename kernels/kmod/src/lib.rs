@@ -34,9 +34,9 @@ pub use progs::{KmodProgram, ProgKind};
 pub enum KmodError {
     /// `/dev/hookbench` does not exist: the module is not loaded.
     #[error(
-        "{path} does not exist: load hookbench.ko first (build it with `make -C kernels/kmod \
-         KDIR=/lib/modules/$(uname -r)/build` from a copy of the directory, then `insmod kernels/kmod/hookbench.ko`); \
-         kernels without module support cannot run the kmod backend"
+        "{path} does not exist: load hookbench.ko first (`cp -r kernels/kmod /tmp/hb-kmod && make -C /tmp/hb-kmod \
+         KDIR=/lib/modules/$(uname -r)/build && insmod /tmp/hb-kmod/hookbench.ko`, as root); kernels without \
+         module support cannot run the kmod backend (scripts/qemu-rig runs it in a Debian guest)"
     )]
     DeviceMissing {
         /// The path tried.
@@ -71,7 +71,7 @@ pub enum KmodError {
     /// The module speaks another ABI version.
     #[error(
         "hookbench.ko speaks ABI version {kernel}, this hookbench speaks {ours}: rebuild the module from this tree and \
-         reload it (`rmmod hookbench; insmod kernels/kmod/hookbench.ko`)"
+         reload it (`rmmod hookbench`, then build and insmod it as `hookbench doctor` says)"
     )]
     AbiMismatch {
         /// The module's version.
