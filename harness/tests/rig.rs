@@ -7,6 +7,13 @@ fn rig() -> Command {
     Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/qemu-rig"))
 }
 
+/// The rig installs its host packages with apt-get: two rigs at once would race for apt's lock.
+static RIG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_rig_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    RIG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -33,6 +40,7 @@ fn an_unreachable_archive_with_an_empty_cache_says_which_mirror_to_fix() {
         eprintln!("skipped: the rig installs its host packages as root first; run as root");
         return;
     }
+    let _rig = one_rig_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = rig()
         .args(["--quiet", "--cache"])
@@ -67,6 +75,7 @@ fn a_missing_qemu_binary_is_named() {
         eprintln!("skipped: the rig installs its host packages as root first; run as root");
         return;
     }
+    let _rig = one_rig_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = rig()
         .args(["--quiet", "--out"])
