@@ -19,6 +19,25 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Runs the rig as root (it installs its host packages first), one at a time, with
+/// `--quiet --out <tmp>/out`, `args` and `envs`; returns its exit code and stderr, or `None`
+/// (with a printed reason) when not root.
+fn run_root_rig(tmp: &Path, args: &[&str], envs: &[(&str, &str)]) -> Option<(Option<i32>, String)> {
+    if !is_root() {
+        eprintln!("skipped: the rig installs its host packages as root first; run as root");
+        return None;
+    }
+    let _rig = one_rig_at_a_time();
+    let out = rig()
+        .args(["--quiet", "--out"])
+        .arg(tmp.join("out"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run the rig");
+    Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
 #[test]
 fn bad_options_exit_2_and_name_the_value() {
     for (args, named) in [
@@ -36,23 +55,19 @@ fn bad_options_exit_2_and_name_the_value() {
 
 #[test]
 fn an_unreachable_archive_with_an_empty_cache_says_which_mirror_to_fix() {
-    if !is_root() {
-        eprintln!("skipped: the rig installs its host packages as root first; run as root");
-        return;
-    }
-    let _rig = one_rig_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let out = rig()
-        .args(["--quiet", "--cache"])
-        .arg(tmp.path().join("cache"))
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .env("HOOKBENCH_RIG_MIRROR", "http://127.0.0.1:9/debian")
-        .env("HOOKBENCH_RIG_SECURITY_MIRROR", "none")
-        .output()
-        .expect("run the rig");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let cache = tmp.path().join("cache");
+    let Some((code, err)) = run_root_rig(
+        tmp.path(),
+        &["--cache", cache.to_str().expect("utf-8 temp path")],
+        &[
+            ("HOOKBENCH_RIG_MIRROR", "http://127.0.0.1:9/debian"),
+            ("HOOKBENCH_RIG_SECURITY_MIRROR", "none"),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("127.0.0.1:9") && err.contains("HOOKBENCH_RIG_MIRROR"),
         "{err}"
@@ -71,20 +86,15 @@ fn an_unreachable_archive_with_an_empty_cache_says_which_mirror_to_fix() {
 
 #[test]
 fn a_missing_qemu_binary_is_named() {
-    if !is_root() {
-        eprintln!("skipped: the rig installs its host packages as root first; run as root");
-        return;
-    }
-    let _rig = one_rig_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let out = rig()
-        .args(["--quiet", "--out"])
-        .arg(tmp.path().join("out"))
-        .env("HOOKBENCH_RIG_QEMU", "/nonexistent/qemu-system-x86_64")
-        .output()
-        .expect("run the rig");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let Some((code, err)) = run_root_rig(
+        tmp.path(),
+        &[],
+        &[("HOOKBENCH_RIG_QEMU", "/nonexistent/qemu-system-x86_64")],
+    ) else {
+        return;
+    };
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("/nonexistent/qemu-system-x86_64") || err.contains("HOOKBENCH_RIG_QEMU"),
         "{err}"

@@ -883,12 +883,23 @@ pub(crate) mod tests {
     }
 
     fn spawn_test_worker(cgroup: &Path, samples: usize, batch: u64) -> SockWorkerReport {
+        spawn_test_worker_with(cgroup, samples, batch, None)
+    }
+
+    /// A socket worker (this test binary's [`worker_entry`]) in `cgroup`, attaching the global
+    /// BPF LSM programs of `global_lsm` first (shared with the LSM tests, `crate::lsm`).
+    pub(crate) fn spawn_test_worker_with(
+        cgroup: &Path,
+        samples: usize,
+        batch: u64,
+        global_lsm: Option<crate::lsm::GlobalLsmRequest>,
+    ) -> SockWorkerReport {
         let exe = std::env::current_exe().expect("current_exe");
         let req = SockWorkerRequest {
             cgroup: cgroup.to_path_buf(),
             samples,
             batch,
-            global_lsm: None,
+            global_lsm,
         };
         spawn_sock_worker_with(
             &exe,

@@ -287,62 +287,23 @@ pub(crate) fn worker_setup(req: &GlobalLsmRequest) -> Result<GlobalLsm, CgroupBp
 mod tests {
     use super::*;
     use crate::cgroup_bpf::tests::{median, our_run_dirs, slope};
-    use crate::cgroup_bpf::{spawn_sock_worker_with, SockWorkerReport, SockWorkerRequest, SOCK_WORKER_TIMEOUT};
+    use crate::cgroup_bpf::SockWorkerReport;
     use crate::cgroupfs::{Cgroup2, Shape};
     use hookbench_bpf::lsm::is_permission_denied;
     use hookbench_bpf::prog_exists;
-
-    /// Env var that turns [`worker_entry`] into a socket worker.
-    const WORKER_ENV: &str = "HOOKBENCH_LSM_SOCK_WORKER";
 
     /// Serializes the measuring tests of this module (the cgroup_bpf tests use their own lock:
     /// global programs cost them a little, never their correctness).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// The worker mode of this test binary (does nothing without [`WORKER_ENV`]).
-    #[test]
-    fn worker_entry() {
-        if std::env::var_os(WORKER_ENV).is_none() {
-            return;
-        }
-        let report = match std::env::args()
-            .next_back()
-            .map(|a| serde_json::from_str::<SockWorkerRequest>(&a))
-        {
-            Some(Ok(req)) => crate::cgroup_bpf::run_sock_worker(&req),
-            other => SockWorkerReport {
-                cgroup: PathBuf::new(),
-                pid: std::process::id(),
-                samples_ns: Vec::new(),
-                calls: 0,
-                counters: Vec::new(),
-                error: Some(format!("bad request argument: {other:?}")),
-            },
-        };
-        println!("\n{}", crate::cgroup_bpf::format_sock_report_line(&report));
-    }
-
+    /// A socket worker in `cgroup` (the cgroup_bpf tests' worker mode of this test binary).
     fn spawn_test_worker(
         cgroup: &Path,
         samples: usize,
         batch: u64,
         global_lsm: Option<GlobalLsmRequest>,
     ) -> SockWorkerReport {
-        let exe = std::env::current_exe().expect("current_exe");
-        let req = SockWorkerRequest {
-            cgroup: cgroup.to_path_buf(),
-            samples,
-            batch,
-            global_lsm,
-        };
-        spawn_sock_worker_with(
-            &exe,
-            &["--exact", "lsm::tests::worker_entry", "--nocapture", "--test-threads=1"],
-            &[(WORKER_ENV, "1")],
-            &req,
-            SOCK_WORKER_TIMEOUT,
-        )
-        .expect("worker ran")
+        crate::cgroup_bpf::tests::spawn_test_worker_with(cgroup, samples, batch, global_lsm)
     }
 
     /// The cgroup2 mount when this machine can run BPF LSM programs (root, cgroup v2, `bpf` an
