@@ -269,7 +269,11 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Kernel) {
         backends.push(Box::new(KernelBackend::new(exe.clone(), support)));
     }
-    let kmod = crate::kmod_backend::probe();
+    // The environment probe already opened /dev/hookbench (Environment::kmod).
+    let kmod = match env.kmod.value_if_available() {
+        Some(v) => Ok(v.to_string()),
+        None => Err(env.kmod.reason.clone().unwrap_or_else(|| env.kmod.to_string())),
+    };
     match (&kmod, args.backend) {
         (_, BackendChoice::Kmod) | (Ok(_), BackendChoice::Auto) => {
             backends.push(Box::new(crate::kmod_backend::KmodBackend::new(exe, kmod)));
