@@ -8,7 +8,9 @@ pub mod env;
 pub mod error;
 pub mod kernel_backend;
 pub mod kmod_backend;
-pub mod measure;
+/// The measurement core lives in its own crate so that workers use the same clock, sampler and
+/// statistics as the harness.
+pub use hookbench_measure as measure;
 pub mod model_backend;
 pub mod output;
 pub mod runner;

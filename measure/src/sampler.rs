@@ -14,8 +14,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::clock::{Clock, ClockInfo};
-use super::stats::{new_histogram_ps, record_ps, Summary, PS_PER_NS};
+use crate::clock::{Clock, ClockInfo};
+use crate::stats::{new_histogram_ps, record_ps, Summary, PS_PER_NS};
 
 /// How long to run the measured closure, untimed, before calibrating and measuring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Integration tests of `hookbench::measure::stats`: the least-squares fit on synthetic data
 //! with known noise, through the public API.
 
-use hookbench::measure::{fit_linear, welch_t_test};
+use hookbench_measure::{fit_linear, welch_t_test};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// Standard normal deviate by Box-Muller (rand_distr is not a dependency).

@@ -1,9 +1,10 @@
-//! Measurement core: a calibrated clock, the batched sampling loop, statistics, CPU pinning.
+//! hookbench's one measurement core: calibrated clock, batched sampler, statistics and fits, CPU pinning.
 //!
 //! Independent of what is measured: backends hand [`sampler::measure`] a closure of shape
 //! `FnMut(iterations: u64) -> u64` (or [`sampler::measure_each`] an operation and its untimed
 //! undo) and get back per-invocation latencies in picoseconds, an hdrhistogram, and summaries
 //! in nanoseconds. See each submodule for the sources it follows.
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod counters;
