@@ -154,6 +154,30 @@ impl Clock {
         clock
     }
 
+    /// The clock the harness calibrated, rebuilt in a worker from its [`ClockInfo`] so that
+    /// every worker reads the same clock without spending 30 ms recalibrating; the overhead is
+    /// measured again here, in the worker's own process (about 1 ms).
+    ///
+    /// Falls back to [`Clock::monotonic_raw`] when `info` names a TSC without a plausible
+    /// frequency or this machine is not x86_64.
+    pub fn from_info(info: &ClockInfo) -> Clock {
+        match (info.kind, info.tsc_hz) {
+            (ClockKind::Tsc, Some(hz))
+                if cfg!(target_arch = "x86_64") && hz.is_finite() && (1e8..=1e11).contains(&hz) =>
+            {
+                let mut clock = Clock {
+                    kind: ClockKind::Tsc,
+                    ns_per_tick: 1e9 / hz,
+                    tsc_hz: Some(hz),
+                    overhead_ns: 0.0,
+                };
+                clock.overhead_ns = clock.measure_overhead_ns();
+                clock
+            }
+            _ => Clock::monotonic_raw(),
+        }
+    }
+
     /// Which clock this is.
     pub fn kind(&self) -> ClockKind {
         self.kind

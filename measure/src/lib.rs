@@ -10,6 +10,7 @@ pub mod clock;
 pub mod counters;
 pub mod pin;
 pub mod sampler;
+pub mod sampleset;
 pub mod stats;
 
 pub use clock::{Clock, ClockError, ClockInfo, ClockKind};
@@ -17,6 +18,7 @@ pub use pin::{allowed_cpus, pin_current_thread, run_pinned, PinError};
 pub use sampler::{
     calibrate_batch, measure, measure_each, BatchCalibration, Measurement, SamplerConfig, SamplerError, Warmup,
 };
+pub use sampleset::{SampleSet, Speculation, TimingRequest};
 pub use stats::{
     fit_linear, histogram_from_base64, histogram_to_base64, new_histogram_ps, percentile_sorted, record_ps,
     welch_t_test, FitError, HistogramCodecError, LinearFit, Summary, TTest, TTestError,

@@ -38,9 +38,15 @@ pub struct SamplerConfig {
     pub samples: usize,
     /// Repetitions of the `samples` batches (for between-repetition spread). Default: 5.
     pub repetitions: usize,
-    /// A batch's work must last at least this multiple of the clock overhead, so the clock's
-    /// own cost is at most 1/factor of each sample. Default: 20.0.
-    pub min_batch_ns_factor: f64,
+    /// Largest share of one timed sample the clock-read pair may take: K is the smallest power
+    /// of two whose batch lasts at least `overhead / max_clock_share`. Default: 0.05 (5%).
+    pub max_clock_share: f64,
+    /// Each repetition takes at least this many nanoseconds of samples: `samples` is raised to
+    /// `ceil(min_duration_ns / batch_ns)` (at most `max_samples`), so a small K does not leave
+    /// a repetition with too few calls. Default: 0 (exactly `samples`).
+    pub min_duration_ns: u64,
+    /// Upper bound on samples per repetition when `min_duration_ns` raises them. Default: 200 000.
+    pub max_samples: usize,
     /// Upper bound on the batch size K. Default: 2^20.
     pub max_batch: u64,
     /// Use this K instead of calibrating (e.g. reuse the baseline's K so both carry the same
@@ -54,7 +60,9 @@ impl Default for SamplerConfig {
             warmup: Warmup::DurationNs(50_000_000),
             samples: 2000,
             repetitions: 5,
-            min_batch_ns_factor: 20.0,
+            max_clock_share: 0.05,
+            min_duration_ns: 0,
+            max_samples: 200_000,
             max_batch: 1 << 20,
             fixed_batch: None,
         }
@@ -81,7 +89,7 @@ pub enum SamplerError {
 
 impl SamplerConfig {
     /// Checks the ranges: `samples >= 1`, `repetitions >= 1`, `max_batch >= 1`,
-    /// `min_batch_ns_factor` finite and `>= 0`, `fixed_batch` (if set) `>= 1`.
+    /// `max_clock_share` in (0, 1], `max_samples >= samples`, `fixed_batch` (if set) `>= 1`.
     ///
     /// Errors: [`SamplerError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<(), SamplerError> {
@@ -95,12 +103,11 @@ impl SamplerConfig {
         if self.max_batch == 0 {
             return bad("max_batch", "0".into(), "need at least 1");
         }
-        if !self.min_batch_ns_factor.is_finite() || self.min_batch_ns_factor < 0.0 {
-            return bad(
-                "min_batch_ns_factor",
-                self.min_batch_ns_factor.to_string(),
-                "must be finite and >= 0",
-            );
+        if !(self.max_clock_share > 0.0 && self.max_clock_share <= 1.0) {
+            return bad("max_clock_share", self.max_clock_share.to_string(), "must be in (0, 1]");
+        }
+        if self.max_samples < self.samples {
+            return bad("max_samples", self.max_samples.to_string(), "must be >= samples");
         }
         if self.fixed_batch == Some(0) {
             return bad("fixed_batch", "0".into(), "need at least 1");
@@ -118,7 +125,7 @@ pub struct BatchCalibration {
     pub single_ns: f64,
     /// Median time of a K-invocation batch minus the clock overhead, ns.
     pub batch_net_ns: f64,
-    /// Required net batch time, `min_batch_ns_factor * overhead_ns`, ns.
+    /// Required net batch time, `overhead_ns * (1 / max_clock_share - 1)`, ns.
     pub target_ns: f64,
     /// True when K hit `max_batch` before the batch reached `target_ns`.
     pub capped: bool,
@@ -148,7 +155,8 @@ where
 ///
 /// Doubling search: starting at K = 1, time 31 batches of K invocations and take the median
 /// minus `clock.overhead_ns()`; stop at the first K whose net batch time is at least
-/// `config.min_batch_ns_factor * clock.overhead_ns()`. So K = 1 when one invocation already
+/// `overhead * (1 / config.max_clock_share - 1)`, i.e. the clock pair is at most
+/// `max_clock_share` of the sample. So K = 1 when one invocation already
 /// lasts that long, else the smallest power of two that does (or `max_batch`, flagged
 /// `capped`). `config.fixed_batch` is ignored here (see [`measure`]). Invalid configurations
 /// are not checked here: a zero `max_batch` acts as 1.
@@ -157,7 +165,7 @@ where
     F: FnMut(u64) -> u64 + ?Sized,
 {
     let overhead_ns = clock.overhead_ns();
-    let target_ns = config.min_batch_ns_factor * overhead_ns;
+    let target_ns = overhead_ns * (1.0 / config.max_clock_share.clamp(1e-6, 1.0) - 1.0);
     let max_batch = config.max_batch.max(1);
     let single_ns = median_batch_ns(clock, f, 1);
     let mut k = 1u64;
@@ -187,9 +195,9 @@ pub struct Measurement {
     pub batch_k: u64,
     /// How K was chosen; `None` when fixed by the configuration or by [`measure_each`].
     pub calibration: Option<BatchCalibration>,
-    /// Per-invocation time of each sample, picoseconds (`batch_ns * 1000 / K`, rounded),
-    /// repetition-major: sample `s` of repetition `r` is at `r * samples + s`. Each value
-    /// includes `clock.overhead_ns / K` of clock cost.
+    /// Per-invocation time of each sample, picoseconds (`(batch_ns - overhead) * 1000 / K`,
+    /// rounded, never below 0), repetition-major: sample `s` of repetition `r` is at
+    /// `r * samples_per_repetition + s`. The clock-read pair is removed from each value.
     pub samples_ps: Vec<u64>,
     /// Mean per-invocation time of each repetition, ns (from the unrounded values).
     pub repetition_means_ns: Vec<f64>,
@@ -197,6 +205,14 @@ pub struct Measurement {
     pub histogram: Histogram<u64>,
     /// Total timed invocations (`samples * repetitions * K`).
     pub invocations: u64,
+    /// Samples per repetition actually taken (`config.samples`, raised by `min_duration_ns`).
+    pub samples_per_repetition: usize,
+    /// The CPU the first sample ran on (`sched_getcpu`), when known.
+    pub cpu: Option<u32>,
+    /// Times the CPU changed between consecutive samples (read outside the timed interval).
+    pub cpu_migrations: u64,
+    /// The clock-read pair's share of the median timed interval (`overhead / interval`).
+    pub clock_share: f64,
 }
 
 impl Measurement {
@@ -256,8 +272,10 @@ where
 /// `iterations` times, return a value that is passed to `black_box`).
 ///
 /// Warm-up per `config.warmup`; K from `config.fixed_batch` or [`calibrate_batch`]; then for
-/// each of `config.repetitions` repetitions, `config.samples` batches, each timed as one
-/// `clock.now()` pair around `f(K)`, recording `batch_ns / K` in picoseconds.
+/// each of `config.repetitions` repetitions, `config.samples` batches (raised by
+/// `config.min_duration_ns`), each timed as one `clock.now()` pair around `f(K)`, recording
+/// `(batch_ns - clock overhead) / K` in picoseconds (never below 0). The CPU is read with
+/// `sched_getcpu` between samples, outside the timed interval, to count migrations.
 ///
 /// Errors: [`SamplerError::InvalidConfig`] (see [`SamplerConfig::validate`]).
 pub fn measure<F>(clock: &Clock, config: &SamplerConfig, f: &mut F) -> Result<Measurement, SamplerError>
@@ -275,21 +293,30 @@ where
         }
     };
     let kf = k as f64;
-    let mut samples_ps = Vec::with_capacity(config.samples * config.repetitions);
+    let overhead_ns = clock.overhead_ns();
+    let samples = samples_for(config, calibration.map(|c| c.batch_net_ns + overhead_ns));
+    let mut samples_ps = Vec::with_capacity(samples * config.repetitions);
+    let mut intervals_ns = Vec::with_capacity(samples * config.repetitions);
     let mut repetition_means_ns = Vec::with_capacity(config.repetitions);
+    let mut cpus = CpuTracker::new();
     for _ in 0..config.repetitions {
         let mut sum_ns = 0.0;
-        for _ in 0..config.samples {
+        for _ in 0..samples {
+            cpus.check();
             let t0 = clock.now();
             let v = f(black_box(k));
             let t1 = clock.now();
             black_box(v);
-            let per_invocation_ns = clock.elapsed_ns(t0, t1) / kf;
+            let interval_ns = clock.elapsed_ns(t0, t1);
+            intervals_ns.push(interval_ns);
+            // The clock-read pair is not part of the K invocations: remove it, never below 0.
+            let per_invocation_ns = (interval_ns - overhead_ns).max(0.0) / kf;
             sum_ns += per_invocation_ns;
             samples_ps.push((per_invocation_ns * PS_PER_NS).round() as u64);
         }
-        repetition_means_ns.push(sum_ns / config.samples as f64);
+        repetition_means_ns.push(sum_ns / samples as f64);
     }
+    cpus.check();
     for &ps in &samples_ps {
         record_ps(&mut histogram, ps);
     }
@@ -300,10 +327,71 @@ where
         samples_ps,
         repetition_means_ns,
         histogram,
-        invocations: (config.samples as u64)
+        invocations: (samples as u64)
             .saturating_mul(config.repetitions as u64)
             .saturating_mul(k),
+        samples_per_repetition: samples,
+        cpu: cpus.first,
+        cpu_migrations: cpus.migrations,
+        clock_share: clock_share(overhead_ns, &mut intervals_ns),
     })
+}
+
+/// Samples per repetition: `config.samples`, raised so a repetition lasts `min_duration_ns`
+/// when the batch time is known (at most `max_samples`).
+fn samples_for(config: &SamplerConfig, batch_ns: Option<f64>) -> usize {
+    match batch_ns {
+        Some(b) if b > 0.0 && config.min_duration_ns > 0 => {
+            let wanted = (config.min_duration_ns as f64 / b).ceil() as usize;
+            wanted.clamp(config.samples, config.max_samples.max(config.samples))
+        }
+        _ => config.samples,
+    }
+}
+
+/// The clock pair's share of the median interval (0 when there is none).
+fn clock_share(overhead_ns: f64, intervals_ns: &mut [f64]) -> f64 {
+    if intervals_ns.is_empty() {
+        return 0.0;
+    }
+    intervals_ns.sort_by(f64::total_cmp);
+    let median = intervals_ns[intervals_ns.len() / 2];
+    if median > 0.0 {
+        (overhead_ns / median).min(1.0)
+    } else {
+        1.0
+    }
+}
+
+/// Counts CPU changes between samples with `sched_getcpu(3)` (vDSO `getcpu`, a few ns),
+/// always called outside the timed interval.
+struct CpuTracker {
+    first: Option<u32>,
+    last: Option<u32>,
+    migrations: u64,
+}
+
+impl CpuTracker {
+    fn new() -> CpuTracker {
+        CpuTracker {
+            first: None,
+            last: None,
+            migrations: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn check(&mut self) {
+        // SAFETY: sched_getcpu takes no argument and only returns a number or -1.
+        let cpu = unsafe { libc::sched_getcpu() };
+        let Ok(cpu) = u32::try_from(cpu) else { return };
+        match self.last {
+            Some(last) if last != cpu => self.migrations += 1,
+            None => self.first = Some(cpu),
+            _ => {}
+        }
+        self.last = Some(cpu);
+    }
 }
 
 /// Measures a non-batchable operation (attach, detach, install): `warmup` untimed rounds, then
@@ -337,17 +425,24 @@ where
         undo();
     }
     let mut samples_ps = Vec::with_capacity(samples);
+    let mut intervals_ns = Vec::with_capacity(samples);
     let mut sum_ns = 0.0;
+    let overhead_ns = clock.overhead_ns();
+    let mut cpus = CpuTracker::new();
     for _ in 0..samples {
+        cpus.check();
         let t0 = clock.now();
         let v = op();
         let t1 = clock.now();
         black_box(v);
         undo();
-        let ns = clock.elapsed_ns(t0, t1);
+        let interval_ns = clock.elapsed_ns(t0, t1);
+        intervals_ns.push(interval_ns);
+        let ns = (interval_ns - overhead_ns).max(0.0);
         sum_ns += ns;
         samples_ps.push((ns * PS_PER_NS).round() as u64);
     }
+    cpus.check();
     for &ps in &samples_ps {
         record_ps(&mut histogram, ps);
     }
@@ -359,6 +454,10 @@ where
         repetition_means_ns: vec![sum_ns / samples as f64],
         histogram,
         invocations: samples as u64,
+        samples_per_repetition: samples,
+        cpu: cpus.first,
+        cpu_migrations: cpus.migrations,
+        clock_share: clock_share(overhead_ns, &mut intervals_ns),
     })
 }
 
@@ -407,7 +506,7 @@ mod tests {
             assert!(c.k.is_power_of_two());
             assert!(!c.capped);
             assert!(c.batch_net_ns >= c.target_ns);
-            assert_eq!(c.target_ns, 20.0 * clock.overhead_ns());
+            assert!((c.target_ns - 19.0 * clock.overhead_ns()).abs() < 1e-9);
         }
     }
 
@@ -426,7 +525,7 @@ mod tests {
         let clock = Clock::detect();
         let config = SamplerConfig {
             max_batch: 3,
-            min_batch_ns_factor: 1e9,
+            max_clock_share: 1e-9,
             ..SamplerConfig::default()
         };
         let mut f = near_free;
@@ -488,12 +587,74 @@ mod tests {
             assert_eq!(m.batch_k, k);
             assert!(m.calibration.is_none());
             let p50 = m.exact_summary().p50_ns;
-            assert!(p50 >= spin_ns, "K={k}: p50 {p50} < spin {spin_ns}");
+            assert!(
+                p50 >= spin_ns - clock.overhead_ns(),
+                "K={k}: p50 {p50} < spin {spin_ns}"
+            );
             assert!(
                 p50 <= spin_ns + 3.0 * clock.overhead_ns() + 0.5 * spin_ns,
                 "K={k}: p50 {p50} vs spin {spin_ns}"
             );
         }
+    }
+
+    #[test]
+    fn min_duration_raises_samples_and_clock_share_is_bounded() {
+        let clock = Clock::detect();
+        let spin_ns = 100.0 * clock.overhead_ns().max(1.0);
+        let config = SamplerConfig {
+            warmup: Warmup::DurationNs(0),
+            samples: 10,
+            repetitions: 2,
+            min_duration_ns: (spin_ns * 300.0) as u64,
+            ..SamplerConfig::default()
+        };
+        let mut f = spinner(clock, spin_ns);
+        let m = measure(&clock, &config, &mut f).unwrap();
+        // About 300 samples of one spin each (K = 1: one spin is far above 19 x overhead).
+        assert_eq!(m.batch_k, 1);
+        assert!(
+            (200..=400).contains(&m.samples_per_repetition),
+            "{} samples",
+            m.samples_per_repetition
+        );
+        assert_eq!(m.samples_ps.len(), 2 * m.samples_per_repetition);
+        assert!(m.clock_share > 0.0 && m.clock_share <= 0.05, "share {}", m.clock_share);
+        // No minimum duration: exactly `samples`.
+        let m = measure(
+            &clock,
+            &SamplerConfig {
+                min_duration_ns: 0,
+                ..config
+            },
+            &mut f,
+        )
+        .unwrap();
+        assert_eq!(m.samples_per_repetition, 10);
+        let capped = SamplerConfig {
+            max_samples: 5,
+            ..config
+        };
+        assert!(
+            measure(&clock, &capped, &mut f).is_err(),
+            "max_samples < samples is refused"
+        );
+    }
+
+    #[test]
+    fn pinned_measurement_counts_no_migration() {
+        let Ok(cpus) = crate::pin::allowed_cpus() else { return };
+        let clock = Clock::detect();
+        let m = std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::pin::pin_current_thread(cpus[0]).expect("pin");
+                measure(&clock, &quick_config(), &mut near_free).expect("measures")
+            })
+            .join()
+            .expect("thread")
+        });
+        assert_eq!(m.cpu, Some(cpus[0] as u32));
+        assert_eq!(m.cpu_migrations, 0);
     }
 
     #[test]
@@ -559,10 +720,10 @@ mod tests {
             ),
             (
                 SamplerConfig {
-                    min_batch_ns_factor: f64::NAN,
+                    max_clock_share: f64::NAN,
                     ..quick_config()
                 },
-                "min_batch_ns_factor",
+                "max_clock_share",
             ),
             (
                 SamplerConfig {
@@ -586,7 +747,7 @@ mod tests {
         assert_eq!(c.samples, 10);
         assert_eq!(c.warmup, Warmup::Invocations(7));
         assert_eq!(c.repetitions, SamplerConfig::default().repetitions);
-        assert_eq!(c.min_batch_ns_factor, 20.0);
+        assert_eq!(c.max_clock_share, 0.05);
         let json = serde_json::to_string(&Warmup::DurationNs(5)).unwrap();
         assert_eq!(json, r#"{"duration_ns":5}"#);
     }
