@@ -461,6 +461,89 @@ where
     })
 }
 
+/// [`measure_each`] driven by a [`SamplerConfig`]: warm-up by `config.warmup` (operation and
+/// undo, untimed), then `config.samples` timed operations per repetition (raised to reach
+/// `config.min_duration_ns`, estimated from the warm-up's median operation), each followed by
+/// its untimed `undo`. For operations that cannot be batched because something must be undone
+/// between two of them (a socket to close, a file to close): K = 1 always.
+///
+/// Errors: [`SamplerError::InvalidConfig`] (see [`SamplerConfig::validate`]).
+pub fn measure_each_config<Op, Undo>(
+    clock: &Clock,
+    config: &SamplerConfig,
+    mut op: Op,
+    mut undo: Undo,
+) -> Result<Measurement, SamplerError>
+where
+    Op: FnMut() -> u64,
+    Undo: FnMut(),
+{
+    config.validate()?;
+    let mut warm: Vec<f64> = Vec::new();
+    let time_one = |op: &mut Op, undo: &mut Undo| {
+        let t0 = clock.now();
+        black_box(op());
+        let t1 = clock.now();
+        undo();
+        clock.elapsed_ns(t0, t1)
+    };
+    match config.warmup {
+        Warmup::Invocations(n) => {
+            for _ in 0..n {
+                warm.push(time_one(&mut op, &mut undo));
+            }
+        }
+        Warmup::DurationNs(total) => {
+            let start = clock.now();
+            while clock.elapsed_ns(start, clock.now()) < total as f64 {
+                warm.push(time_one(&mut op, &mut undo));
+            }
+        }
+    }
+    let estimate = if warm.is_empty() {
+        None
+    } else {
+        warm.sort_by(f64::total_cmp);
+        Some(warm[warm.len() / 2])
+    };
+    let samples = samples_for(config, estimate);
+    let overhead_ns = clock.overhead_ns();
+    let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
+    let mut samples_ps = Vec::with_capacity(samples * config.repetitions);
+    let mut intervals_ns = Vec::with_capacity(samples * config.repetitions);
+    let mut repetition_means_ns = Vec::with_capacity(config.repetitions);
+    let mut cpus = CpuTracker::new();
+    for _ in 0..config.repetitions {
+        let mut sum_ns = 0.0;
+        for _ in 0..samples {
+            cpus.check();
+            let interval_ns = time_one(&mut op, &mut undo);
+            intervals_ns.push(interval_ns);
+            let ns = (interval_ns - overhead_ns).max(0.0);
+            sum_ns += ns;
+            samples_ps.push((ns * PS_PER_NS).round() as u64);
+        }
+        repetition_means_ns.push(sum_ns / samples as f64);
+    }
+    cpus.check();
+    for &ps in &samples_ps {
+        record_ps(&mut histogram, ps);
+    }
+    Ok(Measurement {
+        clock: clock.info(),
+        batch_k: 1,
+        calibration: None,
+        invocations: samples_ps.len() as u64,
+        samples_ps,
+        repetition_means_ns,
+        histogram,
+        samples_per_repetition: samples,
+        cpu: cpus.first,
+        cpu_migrations: cpus.migrations,
+        clock_share: clock_share(overhead_ns, &mut intervals_ns),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,6 +773,41 @@ mod tests {
         assert_eq!(m.repetition_means_ns.len(), 1);
         let s = m.exact_summary();
         assert!(s.p50_ns < undo_spin / 2.0, "op p50 {} includes undo?", s.p50_ns);
+    }
+
+    #[test]
+    fn measure_each_config_raises_samples_and_keeps_undo_out() {
+        let clock = Clock::detect();
+        let op_spin = 50.0 * clock.overhead_ns().max(1.0);
+        let undo_spin = 4.0 * op_spin;
+        let mut undone = 0u64;
+        let config = SamplerConfig {
+            warmup: Warmup::Invocations(20),
+            samples: 5,
+            repetitions: 2,
+            min_duration_ns: (op_spin * 100.0) as u64,
+            ..SamplerConfig::default()
+        };
+        let m = measure_each_config(
+            &clock,
+            &config,
+            || {
+                let start = clock.now();
+                while clock.elapsed_ns(start, clock.now()) < op_spin {}
+                1
+            },
+            || {
+                undone += 1;
+                let start = clock.now();
+                while clock.elapsed_ns(start, clock.now()) < undo_spin {}
+            },
+        )
+        .expect("measures");
+        assert_eq!(m.batch_k, 1);
+        assert!((60..=140).contains(&m.samples_per_repetition), "{}", m.samples_per_repetition);
+        assert_eq!(undone, 20 + 2 * m.samples_per_repetition as u64);
+        let p50 = m.exact_summary().p50_ns;
+        assert!(p50 < 2.0 * op_spin, "p50 {p50} includes the undo ({undo_spin})?");
     }
 
     #[test]

@@ -56,6 +56,27 @@ pub struct ClaimResult {
     pub evidence: String,
     /// The numbers behind it (slopes, CI bounds, differences), by name.
     pub numbers: BTreeMap<String, f64>,
+    /// The fits the verdict compared, so a reader can find them (and their cells).
+    #[serde(default)]
+    pub compared: Vec<Compared>,
+    /// The equivalence margin a "the same" or "flat" test used, in the fits' unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
+}
+
+/// One fit a claim compared: where it comes from and what it was over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compared {
+    /// Suite of the fit.
+    pub suite: String,
+    /// Backend of the fit.
+    pub backend: String,
+    /// Mechanism of the fit.
+    pub mechanism: String,
+    /// The program body the fit's cells ran (`null`, `counter`, `map-lookup`).
+    pub body: String,
+    /// The fit's x axis.
+    pub x: String,
 }
 
 /// The claims of DESIGN.md, by number.

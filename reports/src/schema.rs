@@ -1,4 +1,9 @@
-//! The `results.json` / `cells.jsonl` contract (schema "hookbench.results/1"): what a run writes and every renderer reads.
+//! The `results.json` / `cells.jsonl` contract (schema "hookbench.results/2"): what a run writes and every renderer reads.
+//!
+//! Version 2 (this one) saves raw percentiles: a cell's `p50`..`max` are of its own samples,
+//! never shifted by a baseline; the baseline's own percentiles sit beside them and the cost over
+//! the baseline is a separate estimate with its interval (`overhead`). Version 1 shifted every
+//! sample by the baseline's mean, so its percentiles could go negative; it is not read.
 
 use hookbench_model::{ModelKind, Params};
 use serde::{Deserialize, Serialize};
@@ -29,7 +34,7 @@ fn vec_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Err
 pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
 
 /// The schema tag at the top of every `results.json`.
-pub const SCHEMA: &str = "hookbench.results/1";
+pub const SCHEMA: &str = "hookbench.results/2";
 
 /// A whole run: environment, every measured cell, the fits over swept axes, and what was skipped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +68,88 @@ pub struct Results {
     /// Every claim of DESIGN.md evaluated on every backend of the run (written at the end).
     #[serde(default)]
     pub claims: Vec<crate::claims::ClaimResult>,
+    /// Seed of the run's measurement order: the (mechanism, point) pairs of every suite and
+    /// backend are measured in an order shuffled with it, so drift cannot look like a slope.
+    #[serde(default)]
+    pub order_seed: u64,
+    /// How each repeated baseline moved over the run (written at the end).
+    #[serde(default)]
+    pub drift: Vec<DriftEntry>,
+    /// Native, entry and per-program parts of a mechanism's cost, by method (fit, selftest).
+    #[serde(default)]
+    pub decompositions: Vec<Decomposition>,
+}
+
+/// How a baseline configuration (one trigger with no programs) moved over a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftEntry {
+    /// Backend name.
+    pub backend: String,
+    /// The mechanism whose baselines these are.
+    pub mechanism: String,
+    /// What the baselines have in common (trigger, depth...), as a short label.
+    pub label: String,
+    /// The baseline medians over the run's time, `[seconds since start, p50]`, in measurement order.
+    pub points: Vec<[f64; 2]>,
+    /// The drift statistics of those points.
+    pub drift: hookbench_measure::drift::Drift,
+}
+
+/// A mechanism's cost split into native + entry + per-program parts, as the kernel's
+/// tools/testing/selftests/seccomp/seccomp_benchmark.c splits seccomp's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decomposition {
+    /// Backend name.
+    pub backend: String,
+    /// Mechanism name (of the fit, or of the selftest-method cells).
+    pub mechanism: String,
+    /// `fit` (from a sweep's baseline, smallest points and slope) or `selftest` (the selftest's
+    /// own steps: native, 1 and 2 cacheable filters, a 3rd and 4th full filter).
+    pub method: String,
+    /// The trigger with no program, ns.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub native_ns: f64,
+    /// The fixed cost of entering the mechanism at all, ns, never negative.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub entry_ns: f64,
+    /// The entry estimate was below zero and is shown as 0.
+    #[serde(default)]
+    pub entry_clamped: bool,
+    /// Marginal cost of one more program, ns.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub per_program_ns: f64,
+    /// 95% confidence interval of `per_program_ns`.
+    #[serde(deserialize_with = "pair_or_nan")]
+    pub per_program_ci95: [f64; 2],
+    /// The program counts the parts were taken from, smallest and largest.
+    pub range: [u32; 2],
+    /// Largest relative error of native + entry + N x per-program against the measured cost
+    /// at the points used (the selftest's "parts add up" check).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub max_relative_error: f64,
+    /// Agreement with the other method's decomposition of the same mechanism, when both exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
+}
+
+/// Whether two methods' decompositions of one mechanism agree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// The other method.
+    pub other_method: String,
+    /// The other method's mechanism (the selftest cells have their own name).
+    pub other_mechanism: String,
+    /// |this - other| / other for the per-program cost.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub per_program_rel_diff: f64,
+    /// |this - other| / other for the entry cost (NaN when the other entry is 0).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub entry_rel_diff: f64,
+    /// The relative limit the parts must agree within (0.15).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub limit: f64,
+    /// Both parts agree within `limit`.
+    pub agrees: bool,
 }
 
 /// A suite as it was run: its name, the claim of DESIGN.md it answers and its hypothesis.
@@ -76,6 +163,10 @@ pub struct SuiteInfo {
     pub hypothesis: String,
     /// The axis the suite's fits are over, as named in the fits' `x` (e.g. "descendants").
     pub fit_x: Vec<String>,
+    /// The equivalence margin the suite's claim uses for "the same" and "flat" (absolute in the
+    /// metric's unit per unit of x, and relative to the reference slope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<hookbench_measure::estimate::Margin>,
 }
 
 /// Exact per-hook accounting from the model's own walk (nodes visited, programs run, ...).
@@ -91,17 +182,99 @@ pub struct Accounting {
     pub map_lookups: u64,
 }
 
-/// The zero-programs baseline a cell's figures were reduced by.
+/// The baseline a cell was measured against (same trigger, no programs), with its own raw figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     /// Baseline mean, in the cell's unit.
     #[serde(deserialize_with = "f64_or_nan")]
     pub mean: f64,
+    /// Baseline standard deviation, in the cell's unit.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub stddev: f64,
     /// Baseline median, in the cell's unit.
     #[serde(deserialize_with = "f64_or_nan")]
     pub p50: f64,
+    /// Baseline 90th percentile.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub p90: f64,
+    /// Baseline 99th percentile.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub p99: f64,
+    /// Baseline 99.9th percentile.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub p999: f64,
+    /// Baseline largest sample.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub max: f64,
     /// Baseline samples.
     pub samples: u64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// A cell's cost over its baseline, estimated on its own: never read off shifted percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Overhead {
+    /// mean(cell) - mean(baseline), ns.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mean_ns: f64,
+    /// 95% confidence interval of `mean_ns` (Welch).
+    #[serde(deserialize_with = "pair_or_nan")]
+    pub mean_ci95_ns: [f64; 2],
+    /// median(cell) - median(baseline), ns.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub p50_ns: f64,
+    /// 95% confidence interval of `p50_ns` (Price & Bonett 2002 standard errors of the medians).
+    #[serde(deserialize_with = "pair_or_nan")]
+    pub p50_ci95_ns: [f64; 2],
+}
+
+/// What a cell's percentiles are percentiles of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PercentileBasis {
+    /// Single invocations (batch K = 1, or one operation per sample: attach, set-up).
+    #[default]
+    Calls,
+    /// Means of batches of K invocations (K in `batch_k`): their tails are thinner than single calls'.
+    BatchMeans,
+}
+
+/// One reason a cell may not measure what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidityFlag {
+    /// Short code: `mitigation-differs`, `cpu-migration`, `programs-not-run`, `expensive-clock`.
+    pub code: String,
+    /// One sentence with the facts.
+    pub why: String,
+}
+
+/// The facts a cell's validity is judged on, and the flags raised (empty = nothing found).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Validity {
+    /// Why the cell may be invalid; empty when no check failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<ValidityFlag>,
+    /// `Speculation_Store_Bypass` of /proc/PID/status of the measuring task(s) of the cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation_store_bypass: Option<String>,
+    /// `SpeculationIndirectBranch` of /proc/PID/status of the measuring task(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation_indirect_branch: Option<String>,
+    /// The same two lines for the baseline's task(s), when the cell has a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_speculation: Option<[String; 2]>,
+    /// CPU migrations of the measuring task(s) during the timed samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_migrations: Option<u64>,
+    /// The clock-read pair's share of one timed sample (overhead / sample interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_share: Option<f64>,
+    /// Program runs counted by the kernel or the programs (expected, observed), when checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_runs: Option<[u64; 2]>,
 }
 
 /// One measured point: a mechanism at one point of the scenario space, for one metric.
@@ -149,16 +322,22 @@ pub struct Cell {
     /// Largest sample, in `unit`.
     #[serde(deserialize_with = "f64_or_nan")]
     pub max: f64,
-    /// `true` when the zero-programs baseline (same trigger) was subtracted: every sample is shifted
-    /// by the baseline's mean, so mean and percentiles are the raw ones less that mean.
-    pub baseline_subtracted: bool,
-    /// The baseline that was subtracted, when it was.
+    /// Smallest sample, in `unit`.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub min: f64,
+    /// What the percentiles are of: single calls or means of batches of `batch_k` calls.
+    #[serde(default)]
+    pub percentile_basis: PercentileBasis,
+    /// The baseline (same trigger, no programs) measured interleaved with this cell's repetitions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// The cell's cost over its baseline, with intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<Overhead>,
     /// Hook invocations per timed batch (K), when invocations were batched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_k: Option<u64>,
-    /// Mean of each repetition, in `unit` (after baseline subtraction when `baseline_subtracted`).
+    /// Mean of each repetition, in `unit` (raw).
     #[serde(default, deserialize_with = "vec_or_nan")]
     pub repetitions: Vec<f64>,
     /// Raw (unsubtracted) per-invocation latency histogram, picoseconds, hdrhistogram V2+deflate, base64.
@@ -179,6 +358,16 @@ pub struct Cell {
     /// absent counters are absent here, never zero (the environment's `perf_counters` says why).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, f64>,
+    /// Validity checks of the cell (mitigation state against the baseline's, CPU migrations,
+    /// programs that ran, the clock's share).
+    #[serde(default)]
+    pub validity: Validity,
+    /// Position of the cell in the run's measurement order (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u64>,
+    /// Seconds from the run's start to the end of the cell's measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_at_s: Option<f64>,
 }
 
 /// A least-squares fit of a metric against one swept axis, the other axes held fixed.
@@ -209,14 +398,27 @@ pub struct Fit {
     /// 95% confidence interval of the slope (Student's t, n-2 degrees of freedom).
     #[serde(deserialize_with = "pair_or_nan")]
     pub slope_ci95: [f64; 2],
-    /// Intercept, in the metric's unit (the fixed cost at x = 0).
+    /// Intercept, in the metric's unit: with `y` = "overhead" the cost over the baseline at x = 0.
     #[serde(deserialize_with = "f64_or_nan")]
     pub intercept: f64,
     /// Coefficient of determination.
     #[serde(deserialize_with = "f64_or_nan")]
     pub r2: f64,
+    /// What was fitted: "overhead" (each cell's samples less its own interleaved baseline's mean,
+    /// so drift between cells cancels) or "raw" (cells without a baseline: attach, set-up, bytes).
+    #[serde(default)]
+    pub y: String,
     /// The distinct x values and the mean y at each, for plotting.
     pub points: Vec<[f64; 2]>,
+    /// Whether a straight line holds over the points (lack-of-fit F test and relative deviation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lack_of_fit: Option<hookbench_measure::fitcheck::LackOfFit>,
+    /// Marginal cost between consecutive x values, with intervals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<hookbench_measure::fitcheck::Segment>,
+    /// Entry cost from the two smallest x >= 1 against the baseline (never negative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<hookbench_measure::fitcheck::Entry>,
 }
 
 /// Something a run could not measure, and why.
@@ -266,6 +468,15 @@ pub enum ReadError {
         /// Its size.
         bytes: u64,
     },
+    /// A results file of schema 1, whose percentiles were shifted by the baseline.
+    #[error(
+        "{path} is a results file of schema hookbench.results/1, whose percentiles were shifted by the baseline's \
+         mean: they cannot be compared with raw ones; re-run it with this hookbench"
+    )]
+    OldSchema {
+        /// The file.
+        path: String,
+    },
     /// The schema tag is not [`SCHEMA`].
     #[error("{path} has schema '{found}', this hookbench reads '{SCHEMA}'")]
     Schema {
@@ -307,6 +518,9 @@ impl Results {
             source,
         })?;
         let found = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
+        if found == "hookbench.results/1" {
+            return Err(ReadError::OldSchema { path: shown });
+        }
         if found != SCHEMA {
             return Err(ReadError::Schema {
                 path: shown,
@@ -365,7 +579,12 @@ mod tests {
     fn non_finite_figures_survive_a_round_trip_as_nan() {
         let base = Baseline {
             mean: 1.0,
+            stddev: 0.0,
             p50: 1.0,
+            p90: 1.0,
+            p99: 1.0,
+            p999: 1.0,
+            max: 1.0,
             samples: 3,
         };
         let mut v = serde_json::to_value(base).expect("encodes");
@@ -378,6 +597,7 @@ mod tests {
             mean: f64::NAN,
             p50: 2.0,
             samples: 1,
+            ..base
         })
         .expect("encodes");
         assert!(text.contains("null"), "{text}");

@@ -3,26 +3,22 @@
 //! The module finds per-task state by the calling task and per-cgroup state by the calling
 //! task's cgroup v2 cgroup, so the task that fires must be the one the programs were installed
 //! on or the one inside the cgroup they were attached to: a fresh worker process (`hookbench
-//! worker kmod '<json>'`) does everything, and its session (and every attachment in it) is freed
-//! by the module when the worker exits, however it exits.
+//! worker kmod '<json>'`) does everything, and its sessions (and every attachment in them) are
+//! freed by the module when the worker exits, however it exits. The baseline is a second session
+//! of the same worker with nothing attached (the module keeps state per session), measured
+//! alternately with the programs' session, repetition by repetition.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookbench_kmod::{AttachFlags, Device, KmodError, KmodProgram, Model};
 use hookbench_model::Body;
 use serde::{Deserialize, Serialize};
 
-use crate::worker::{run_json_worker, WorkerFailure, WorkerRun};
+use hookbench_measure::{SampleSet, Speculation, TimingRequest};
 
 /// The hook every measured program is attached to; foreign programs go to hooks 1..hooks-1.
 pub const MEASURED_HOOK: u32 = 0;
-
-/// Marker before the worker's JSON report on stdout.
-pub const KMOD_REPORT_MARKER: &str = "hookbench-kmod-report: ";
-
-/// Longest a kmod worker may run.
-pub const KMOD_WORKER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Largest samples per repetition a worker takes.
 pub const MAX_KMOD_SAMPLES: usize = 1 << 20;
@@ -43,7 +39,7 @@ pub enum FireMode {
 }
 
 /// What a kmod worker is asked to do. JSON on the worker's command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KmodWorkerRequest {
     /// The model, by its DESIGN.md name (`task-chain`, `task-hook-array`, `cgroup-effective`,
     /// `global-filter`).
@@ -70,19 +66,22 @@ pub struct KmodWorkerRequest {
     pub samples: usize,
     /// Repetitions.
     pub repetitions: usize,
-    /// Fires per sample.
+    /// Fires per sample (in-kernel loop).
     pub batch: u32,
+    /// The clock and CPU for the ioctl mode (timed in userspace) and the pinning of both modes.
+    pub timing: TimingRequest,
 }
 
-/// What a kmod worker reports, one JSON line on stdout after [`KMOD_REPORT_MARKER`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// What a kmod worker reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KmodWorkerReport {
     /// The worker's pid.
     pub pid: u32,
-    /// ns per fire with nothing attached (same model, same task/cgroup), per repetition.
-    pub baseline_ns: Vec<Vec<f64>>,
-    /// ns per fire with the programs attached, per repetition.
-    pub samples_ns: Vec<Vec<f64>>,
+    /// Per repetition, ns per fire with nothing attached (a second session of the same model,
+    /// task and cgroup), measured alternately with `samples`.
+    pub baseline: Vec<SampleSet>,
+    /// Per repetition, ns per fire with the programs attached.
+    pub samples: Vec<SampleSet>,
     /// Programs one fire of the measured hook ran (the module's count).
     pub progs_per_fire: u32,
     /// Fires of the measured hook made with the programs attached (warm-up included).
@@ -93,8 +92,6 @@ pub struct KmodWorkerReport {
     pub foreign_counters: Vec<u64>,
     /// Bytes of dispatch metadata in the session with everything attached (the module's STATS).
     pub metadata_bytes: u64,
-    /// Why it could not measure, if it could not.
-    pub error: Option<String>,
 }
 
 /// Errors of the kmod workloads.
@@ -132,17 +129,9 @@ pub enum KmodWorkloadError {
         /// Programs attached on the measured hook.
         want: u32,
     },
-    /// The worker could not be run or gave no report.
-    #[error("kmod worker {exe}: {what}")]
-    Worker {
-        /// The executable.
-        exe: String,
-        /// What went wrong.
-        what: String,
-    },
-    /// The request could not be encoded.
-    #[error("cannot encode the kmod worker request: {0}")]
-    Serialize(#[from] serde_json::Error),
+    /// Pinning or the sampler failed.
+    #[error("timing: {0}")]
+    Timing(String),
 }
 
 impl KmodWorkerRequest {
@@ -185,22 +174,22 @@ impl KmodWorkerRequest {
     }
 }
 
-/// The worker's body: validates `req`, joins `req.cgroup`, opens a session, measures the
-/// baseline (nothing attached), attaches the programs, checks the module runs exactly
-/// `programs` per fire, measures, and reads the counters and the session's metadata bytes.
-/// Never fails: errors go to the report. Call it only in a fresh process that exits afterwards
-/// (`hookbench worker kmod '<json>'`): it moves the whole process into the cgroup.
-pub fn run_kmod_worker(req: &KmodWorkerRequest) -> KmodWorkerReport {
-    let mut report = KmodWorkerReport {
-        pid: std::process::id(),
-        ..Default::default()
-    };
-    if let Err(e) = measure(req, &mut report) {
-        report.error = Some(e.to_string());
-        report.samples_ns.clear();
-        report.baseline_ns.clear();
+/// The kmod worker kind: validates the request, joins the cgroup, opens two sessions (one
+/// stays empty: the baseline), attaches the programs in the other, checks the module runs exactly
+/// `programs` per fire, measures both alternately, and reads the counters and the session's
+/// metadata bytes. Run only in a fresh process that exits afterwards: it moves the whole process
+/// into the cgroup.
+pub struct KmodWorker;
+
+impl crate::worker::Worker for KmodWorker {
+    const KIND: &'static str = "kmod";
+    const TIMEOUT: Duration = Duration::from_secs(300);
+    type Request = KmodWorkerRequest;
+    type Report = KmodWorkerReport;
+
+    fn run(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, String> {
+        measure(req).map_err(|e| e.to_string())
     }
-    report
 }
 
 fn join_cgroup(cgroup: &Path) -> Result<(), KmodWorkloadError> {
@@ -225,57 +214,84 @@ fn open_dir(path: &Path) -> Result<std::fs::File, KmodWorkloadError> {
     })
 }
 
-/// `samples` samples of `batch` fires of the measured hook, as ns per fire.
+/// `samples` samples of `batch` fires of the measured hook in session `dev`, as ns per fire,
+/// with the number of programs one fire ran.
 fn sample(
     dev: &Device,
     model: Model,
-    mode: FireMode,
-    batch: u32,
+    req: &KmodWorkerRequest,
     samples: usize,
     fires: &mut u64,
-) -> Result<(Vec<f64>, u32), KmodWorkloadError> {
-    let per = f64::from(batch);
-    match mode {
+) -> Result<(SampleSet, u32), KmodWorkloadError> {
+    match req.mode {
         FireMode::InKernel => {
-            let run = dev.run(model, MEASURED_HOOK, batch, samples)?;
+            let per = f64::from(req.batch);
+            let run = dev.run(model, MEASURED_HOOK, req.batch, samples)?;
             // RUN fires once, untimed, before its loop (that fire's count is progs_per_fire).
-            *fires += u64::from(batch) * samples as u64 + 1;
-            Ok((
-                run.samples_ns.iter().map(|&ns| ns as f64 / per).collect(),
-                run.summary.progs_per_fire,
-            ))
+            *fires += u64::from(req.batch) * samples as u64 + 1;
+            // SAFETY: sched_getcpu takes no argument.
+            let cpu = u32::try_from(unsafe { libc::sched_getcpu() }).ok();
+            let set = SampleSet {
+                values_ns: run.samples_ns.iter().map(|&ns| ns as f64 / per).collect(),
+                batch_k: u64::from(req.batch),
+                // Timed in the kernel with ktime_get_ns() around the loop, preemption disabled.
+                clock_overhead_ns: 0.0,
+                clock_share: 0.0,
+                cpu,
+                cpu_migrations: 0,
+                speculation: Speculation::of_self(),
+            };
+            Ok((set, run.summary.progs_per_fire))
         }
         FireMode::Ioctl => {
-            let mut out = Vec::with_capacity(samples);
+            let clock = req.timing.clock();
+            let config = hookbench_measure::SamplerConfig {
+                samples,
+                ..req.timing.sampler_config()
+            };
             let mut progs = 0;
-            for _ in 0..samples {
-                let start = Instant::now();
-                for _ in 0..batch {
-                    progs = dev.fire(model, MEASURED_HOOK)?.progs_run;
+            let mut failed = None;
+            let m = hookbench_measure::measure(&clock, &config, &mut |k| {
+                for _ in 0..k {
+                    match dev.fire(model, MEASURED_HOOK) {
+                        Ok(f) => progs = f.progs_run,
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
+                    }
                 }
-                out.push(start.elapsed().as_nanos() as f64 / per);
+                *fires += k;
+                u64::from(progs)
+            })
+            .map_err(|e| KmodWorkloadError::Timing(e.to_string()))?;
+            if let Some(e) = failed {
+                return Err(e.into());
             }
-            *fires += u64::from(batch) * samples as u64;
-            Ok((out, progs))
+            Ok((SampleSet::from_measurement(&m, Speculation::of_self()), progs))
         }
     }
 }
 
-fn measure(req: &KmodWorkerRequest, report: &mut KmodWorkerReport) -> Result<(), KmodWorkloadError> {
+fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadError> {
     let model = req.validate()?;
     if let Some(cg) = &req.cgroup {
         join_cgroup(cg)?;
     }
+    req.timing.pin().map_err(|e| KmodWorkloadError::Timing(e.to_string()))?;
     let dev = Device::open()?;
+    let base = Device::open()?;
+    let mut report = KmodWorkerReport {
+        pid: std::process::id(),
+        baseline: Vec::new(),
+        samples: Vec::new(),
+        progs_per_fire: 0,
+        fires: 0,
+        counters: Vec::new(),
+        foreign_counters: Vec::new(),
+        metadata_bytes: 0,
+    };
     let warm = (req.samples / 10).max(1);
     let mut unused = 0;
-    // Baseline: the same model, task and cgroup with nothing attached.
-    sample(&dev, model, req.mode, req.batch, warm, &mut unused)?;
-    for _ in 0..req.repetitions {
-        report
-            .baseline_ns
-            .push(sample(&dev, model, req.mode, req.batch, req.samples, &mut unused)?.0);
-    }
     let dirs: Vec<std::fs::File> = req.path.iter().map(|p| open_dir(p)).collect::<Result<_, _>>()?;
     let attach = |prog: &KmodProgram, hook: u32, i: usize| -> Result<(), KmodWorkloadError> {
         match model {
@@ -310,7 +326,8 @@ fn measure(req: &KmodWorkerRequest, report: &mut KmodWorkerReport) -> Result<(),
         attach(&prog, MEASURED_HOOK, i)?;
         programs.push(prog);
     }
-    let (_, got) = sample(&dev, model, req.mode, req.batch, warm, &mut report.fires)?;
+    sample(&base, model, req, warm, &mut unused)?;
+    let (_, got) = sample(&dev, model, req, warm, &mut report.fires)?;
     if got != req.programs {
         return Err(KmodWorkloadError::WrongCount {
             got,
@@ -318,58 +335,22 @@ fn measure(req: &KmodWorkerRequest, report: &mut KmodWorkerReport) -> Result<(),
         });
     }
     report.progs_per_fire = got;
-    for _ in 0..req.repetitions {
-        let (s, _) = sample(&dev, model, req.mode, req.batch, req.samples, &mut report.fires)?;
-        report.samples_ns.push(s);
+    // Baseline and programs alternate, the baseline first in even repetitions.
+    for r in 0..req.repetitions {
+        if r % 2 == 0 {
+            report.baseline.push(sample(&base, model, req, req.samples, &mut unused)?.0);
+        }
+        report.samples.push(sample(&dev, model, req, req.samples, &mut report.fires)?.0);
+        if r % 2 == 1 {
+            report.baseline.push(sample(&base, model, req, req.samples, &mut unused)?.0);
+        }
     }
     if req.body == Body::Counter {
         report.counters = programs.iter().map(|p| p.counter()).collect::<Result<_, _>>()?;
     }
     report.foreign_counters = foreign.iter().map(|p| p.counter()).collect::<Result<_, _>>()?;
     report.metadata_bytes = dev.stats()?.bytes;
-    Ok(())
-}
-
-/// The worker's stdout line: [`KMOD_REPORT_MARKER`] + the report as JSON.
-pub fn format_kmod_report_line(report: &KmodWorkerReport) -> String {
-    match serde_json::to_string(report) {
-        Ok(json) => format!("{KMOD_REPORT_MARKER}{json}"),
-        Err(e) => format!(
-            "{KMOD_REPORT_MARKER}{{\"pid\":{},\"baseline_ns\":[],\"samples_ns\":[],\"progs_per_fire\":0,\"fires\":0,\
-             \"counters\":[],\"foreign_counters\":[],\"metadata_bytes\":0,\"error\":{:?}}}",
-            report.pid,
-            e.to_string()
-        ),
-    }
-}
-
-/// Runs `exe args_prefix... <request JSON>` (fork + exec; killed with its parent), waits at most
-/// [`KMOD_WORKER_TIMEOUT`] and parses the report. A report with `error` set is `Ok`: the caller
-/// decides. Errors: [`KmodWorkloadError::Worker`], [`KmodWorkloadError::Serialize`].
-pub fn spawn_kmod_worker(
-    exe: &Path,
-    args_prefix: &[&str],
-    req: &KmodWorkerRequest,
-) -> Result<KmodWorkerReport, KmodWorkloadError> {
-    let json = serde_json::to_string(req)?;
-    let run = WorkerRun {
-        exe,
-        args_prefix,
-        envs: &[],
-        timeout: KMOD_WORKER_TIMEOUT,
-        poll: Duration::from_millis(2),
-        marker: KMOD_REPORT_MARKER,
-        bare_json_fallback: false,
-    };
-    run_json_worker(&run, &json).map_err(|f| {
-        let (exe, what) = match f {
-            WorkerFailure::Io { exe, what, source } => (exe, format!("{what} failed: {source}")),
-            WorkerFailure::Timeout { exe, timeout_ms } => (exe, format!("killed after {timeout_ms} ms")),
-            WorkerFailure::NoReport { exe, status, stderr } => (exe, format!("no report ({status}): {stderr}")),
-            WorkerFailure::BadReport { exe, line, source } => (exe, format!("bad report '{line}': {source}")),
-        };
-        KmodWorkloadError::Worker { exe, what }
-    })
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -389,6 +370,7 @@ mod tests {
             samples: 100,
             repetitions: 2,
             batch: 64,
+            timing: TimingRequest::new(hookbench_measure::Clock::monotonic_raw().info(), None, 100, 0),
         }
     }
 
@@ -412,20 +394,10 @@ mod tests {
     }
 
     #[test]
-    fn the_report_line_round_trips_and_a_worker_without_the_module_says_what_to_load() {
-        let rep = KmodWorkerReport {
-            pid: 7,
-            samples_ns: vec![vec![1.5, 2.5]],
-            ..Default::default()
-        };
-        let line = format_kmod_report_line(&rep);
-        let json = line.strip_prefix(KMOD_REPORT_MARKER).expect("marker");
-        assert_eq!(serde_json::from_str::<KmodWorkerReport>(json).expect("parses"), rep);
+    fn a_worker_without_the_module_says_what_to_load() {
         if !Path::new(hookbench_kmod::abi::HB_KMOD_DEVICE).exists() {
-            let r = run_kmod_worker(&req());
-            let e = r.error.expect("no module, no measurement");
+            let e = <KmodWorker as crate::worker::Worker>::run(&req()).expect_err("no module, no measurement");
             assert!(e.contains("insmod") || e.contains("hookbench.ko"), "{e}");
-            assert!(r.samples_ns.is_empty());
         }
     }
 }

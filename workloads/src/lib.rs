@@ -35,9 +35,14 @@ pub mod kmod;
 pub mod landlock;
 pub mod layout;
 pub mod lsm;
+pub mod model_worker;
 pub mod seccomp;
+pub mod sock_worker;
 pub mod taskpool;
-mod worker;
+#[cfg(test)]
+mod test_support;
+pub mod trigger;
+pub mod worker;
 mod world;
 
 pub use error::BuildError;

@@ -286,8 +286,8 @@ pub(crate) fn worker_setup(req: &GlobalLsmRequest) -> Result<GlobalLsm, CgroupBp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cgroup_bpf::tests::{median, our_run_dirs, slope};
-    use crate::cgroup_bpf::SockWorkerReport;
+    use crate::sock_worker::SockReport;
+    use crate::test_support::{median, slope, spawn_sock};
     use crate::cgroupfs::{Cgroup2, Shape};
     use hookbench_bpf::lsm::is_permission_denied;
     use hookbench_bpf::prog_exists;
@@ -296,14 +296,14 @@ mod tests {
     /// global programs cost them a little, never their correctness).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// A socket worker in `cgroup` (the cgroup_bpf tests' worker mode of this test binary).
+    /// A socket worker in `cgroup` timing at least `samples` socket() calls; `Err` is the
+    /// worker's reason.
     fn spawn_test_worker(
         cgroup: &Path,
         samples: usize,
-        batch: u64,
         global_lsm: Option<GlobalLsmRequest>,
-    ) -> SockWorkerReport {
-        crate::cgroup_bpf::tests::spawn_test_worker_with(cgroup, samples, batch, global_lsm)
+    ) -> Result<SockReport, String> {
+        spawn_sock(cgroup, samples, global_lsm).map_err(|e| e.to_string())
     }
 
     /// The cgroup2 mount when this machine can run BPF LSM programs (root, cgroup v2, `bpf` an
@@ -361,8 +361,9 @@ mod tests {
             }
             Err(e) => panic!("neither built nor refused with EPERM: {e}"),
         }
+        let root = run.root().to_path_buf();
         run.teardown().expect("teardown");
-        assert!(our_run_dirs(&cg).is_empty(), "{:?}", our_run_dirs(&cg));
+        assert!(!root.exists(), "{} left behind", root.display());
     }
 
     #[test]
@@ -380,9 +381,7 @@ mod tests {
         assert_eq!(tree.effective_count(1).expect("query"), 5, "middle effective");
         assert_eq!(tree.effective_count(0).expect("query"), 3, "top effective");
 
-        let report = spawn_test_worker(tree.leaf(), 10, 100, None);
-        assert_eq!(report.error, None, "{report:?}");
-        assert_eq!(report.calls, 1100);
+        let report = spawn_test_worker(tree.leaf(), 100, None).expect("worker ran");
         let counters = tree.counters().expect("counters");
         eprintln!(
             "lsm_cgroup: {} socket() calls in the leaf, per-program counters {counters:?}",
@@ -391,16 +390,16 @@ mod tests {
         assert!(counters.iter().all(|&c| c == report.calls), "{counters:?}");
         assert_eq!(counters.iter().sum::<u64>(), 7 * report.calls);
         // A worker in the middle cgroup runs only the 5 programs of levels 0 and 1.
-        let mid = spawn_test_worker(&tree.path()[1], 1, 10, None);
-        assert_eq!(mid.error, None, "{mid:?}");
+        let mid = spawn_test_worker(&tree.path()[1], 10, None).expect("worker ran");
         let after = tree.counters().expect("counters");
         let ran: Vec<u64> = after.iter().zip(&counters).map(|(a, b)| a - b).collect();
         let expected: Vec<u64> = (0..7u32).map(|i| if i % 3 < 2 { mid.calls } else { 0 }).collect();
         assert_eq!(ran, expected, "runs per program from the middle cgroup");
 
         drop(tree);
+        let root = run.root().to_path_buf();
         run.teardown().expect("teardown");
-        assert!(our_run_dirs(&cg).is_empty(), "{:?}", our_run_dirs(&cg));
+        assert!(!root.exists(), "{} left behind", root.display());
         let alive: Vec<u32> = ids.iter().copied().filter(|&id| prog_exists(id)).collect();
         assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
     }
@@ -419,16 +418,16 @@ mod tests {
                 body: Body::Counter,
                 mark_self,
             };
-            let report = spawn_test_worker(&leaf, 10, 100, Some(req));
-            // libtest runs every test on a thread of its own: before Linux 6.9 no pidfd names
-            // that thread, so it cannot be marked (hookbench's worker measures on its main
-            // thread; the kernel backend's own counter check covers it there).
-            if mark_self && report.error.as_deref().is_some_and(|e| e.contains("PIDFD_THREAD")) {
-                eprintln!("SKIPPED the marked case: {:?}", report.error);
-                continue;
-            }
-            assert_eq!(report.error, None, "{report:?}");
-            assert_eq!(report.calls, 1100);
+            let report = match spawn_test_worker(&leaf, 100, Some(req)) {
+                // libtest runs every test on a thread of its own: before Linux 6.9 no pidfd
+                // names that thread, so it cannot be marked (hookbench's worker measures on its
+                // main thread; the kernel backend's own counter check covers it there).
+                Err(e) if mark_self && e.contains("PIDFD_THREAD") => {
+                    eprintln!("SKIPPED the marked case: {e}");
+                    continue;
+                }
+                other => other.expect("worker ran"),
+            };
             eprintln!(
                 "lsm_global (marked: {mark_self}): {} socket() calls, per-program counters {:?}",
                 report.calls, report.counters
@@ -436,8 +435,9 @@ mod tests {
             let want = if mark_self { report.calls } else { 0 };
             assert_eq!(report.counters, vec![want; 3], "marked: {mark_self}");
         }
+        let root = run.root().to_path_buf();
         run.teardown().expect("teardown");
-        assert!(our_run_dirs(&cg).is_empty());
+        assert!(!root.exists(), "{} left behind", root.display());
     }
 
     #[test]
@@ -493,12 +493,12 @@ mod tests {
                 body: Body::Null,
                 mark_self: true,
             };
-            let r = spawn_test_worker(&leaf, 1, 1, Some(req));
+            let r = spawn_test_worker(&leaf, 1, Some(req));
             probe.teardown().expect("teardown");
-            match r.error {
-                Some(e) if e.contains("PIDFD_THREAD") => false,
+            match r {
+                Err(e) if e.contains("PIDFD_THREAD") => false,
                 other => {
-                    assert_eq!(other, None);
+                    other.expect("worker ran");
                     true
                 }
             }
@@ -516,14 +516,14 @@ mod tests {
                             body: Body::Counter,
                             mark_self,
                         };
-                        spawn_test_worker(&leaf, 20, 1000, Some(req))
+                        spawn_test_worker(&leaf, 2000, Some(req))
                     } else {
                         let tree = LsmCgroupTree::build(&mut run, 2, n, Body::Counter).expect("build");
-                        spawn_test_worker(tree.leaf(), 20, 1000, None)
+                        spawn_test_worker(tree.leaf(), 2000, None)
                     };
-                    assert_eq!(r.error, None, "{r:?}");
-                    means[i].extend(r.samples_ns.iter().copied());
-                    points.extend(r.samples_ns.iter().map(|&y| (f64::from(n), y)));
+                    let r = r.expect("worker ran");
+                    means[i].extend(r.samples.values_ns.iter().copied());
+                    points.extend(r.samples.values_ns.iter().map(|&y| (f64::from(n), y)));
                     run.teardown().expect("teardown");
                 }
             }

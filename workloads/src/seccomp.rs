@@ -10,20 +10,18 @@
 //! so one is provably constant to the cache and the other is not.
 //!
 //! Filters are inherited across fork and cannot be removed, so measurements happen in a freshly
-//! exec'd worker process ([`spawn_worker`] runs it, [`run_worker`] is its body), never in the
-//! harness itself. Following the idea of the kernel's
-//! `tools/testing/selftests/seccomp/seccomp_benchmark.c`, [`decompose`] splits the cost of a
-//! syscall into a native part (no filter), a fixed entry part (the seccomp slow path) and a
-//! per-filter part, and checks that the parts add up to what was measured.
+//! exec'd worker process ([`SeccompWorker`], `hookbench worker seccomp`), never in the harness
+//! itself. A request is a list of steps that grow the chain, each timed on a trigger: one step
+//! for an ordinary cell, and the steps of the kernel's
+//! `tools/testing/selftests/seccomp/seccomp_benchmark.c` (native, one and two cacheable
+//! filters, a third and fourth full filter) for its native + entry + per-filter split, which the
+//! harness computes.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::worker::{run_json_worker, WorkerFailure, WorkerRun};
 
 /// Upper bound on the total instructions of a task's filter chain, counting 4 extra per filter
 /// already attached (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct sock_filter)` in
@@ -34,20 +32,6 @@ pub const MAX_INSNS_PER_PATH: u32 = 32768;
 /// Instructions the kernel charges per attached filter on top of its own length (the
 /// "4 instr penalty" of `seccomp_attach_filter`).
 pub const FILTER_PENALTY_INSNS: u32 = 4;
-
-/// Marker that prefixes the worker's JSON report on its stdout line ([`format_report_line`]), so
-/// the report can be found among other output (libtest's, for instance).
-pub const REPORT_MARKER: &str = "HOOKBENCH-REPORT ";
-
-/// Default time [`spawn_worker`] lets a worker run before killing it, in seconds.
-pub const WORKER_TIMEOUT_SECS: u64 = 60;
-
-/// Largest `samples` a [`WorkerRequest`] may ask for (bounds the report's size: ~25 bytes of
-/// JSON per sample).
-pub const MAX_WORKER_SAMPLES: usize = 1_000_000;
-
-/// Largest `batch` (syscalls per sample) a [`WorkerRequest`] may ask for.
-pub const MAX_WORKER_BATCH: u64 = 100_000_000;
 
 /// Offset of `seccomp_data.nr` (`include/uapi/linux/seccomp.h`).
 const NR_OFFSET: u32 = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
@@ -198,102 +182,31 @@ pub enum SeccompError {
         /// `CAP_SYS_ADMIN`; `EFAULT`: bad program).
         errno: Errno,
     },
-    /// A worker request field is out of range.
-    #[error("worker request {field} = {value} is invalid: {why}")]
+    /// A request field is out of range.
+    #[error("seccomp worker request {field} = {value} is invalid: {why}")]
     InvalidRequest {
         /// The field.
         field: &'static str,
         /// Its value.
         value: u64,
-        /// The accepted range.
+        /// What is required.
         why: &'static str,
     },
-    /// The kernel's filter count after installing is not what was installed.
+    /// The kernel reports a filter count other than the one installed.
     #[error(
         "after installing {installed} filters the kernel reports Seccomp_filters = {reported}, expected {expected}"
     )]
     FilterCountMismatch {
-        /// Filters installed by this call.
+        /// Filters installed by this worker.
         installed: u32,
-        /// `Seccomp_filters` of `/proc/thread-self/status` after the install.
+        /// `Seccomp_filters` of /proc/thread-self/status.
         reported: u32,
-        /// The count before plus `installed`.
+        /// What it should be.
         expected: u32,
     },
-    /// The request could not be serialized (not expected).
-    #[error("cannot serialize the worker request: {0}")]
-    Serialize(#[source] serde_json::Error),
-    /// The worker could not be started or waited for.
-    #[error("worker {exe}: {what}: {source}")]
-    WorkerIo {
-        /// The worker executable.
-        exe: String,
-        /// What failed.
-        what: &'static str,
-        /// The I/O error (with its errno).
-        #[source]
-        source: std::io::Error,
-    },
-    /// The worker ran longer than the timeout and was killed.
-    #[error("worker {exe} ran over {timeout_ms} ms and was killed")]
-    WorkerTimeout {
-        /// The worker executable.
-        exe: String,
-        /// The timeout, in ms.
-        timeout_ms: u128,
-    },
-    /// The worker printed no report.
-    #[error(
-        "worker {exe} exited with {status} without a {REPORT_MARKER:?} line or JSON report; stderr tail: {stderr}"
-    )]
-    NoReport {
-        /// The worker executable.
-        exe: String,
-        /// Its exit status.
-        status: String,
-        /// The end of its stderr.
-        stderr: String,
-    },
-    /// The worker's report is not valid JSON of a [`WorkerReport`].
-    #[error("worker {exe} printed an unreadable report ({source}): {line}")]
-    BadReport {
-        /// The worker executable.
-        exe: String,
-        /// The report line (truncated).
-        line: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// [`decompose`] needs samples at 0 filters.
-    #[error("decompose: no samples at 0 filters, so the native cost is unknown")]
-    NoBaseline,
-    /// [`decompose`] needs samples at two or more filter counts >= 1 (and 3 or more samples).
-    #[error("decompose: {distinct} distinct filter counts >= 1 with {samples} samples; need >= 2 counts and >= 3 samples for a slope")]
-    TooFewPoints {
-        /// Distinct filter counts >= 1.
-        distinct: usize,
-        /// Samples at those counts.
-        samples: usize,
-    },
-    /// A sample is not a positive finite time.
-    #[error("decompose: sample {index} at {filters} filters is {value} ns; samples must be finite and > 0")]
-    BadSample {
-        /// The filter count of the point.
-        filters: u32,
-        /// Index of the sample in the point.
-        index: usize,
-        /// Its value.
-        value: f64,
-    },
-    /// statrs refused the t distribution (not expected for 1 or more degrees of freedom).
-    #[error("decompose: Student's t distribution with {df} degrees of freedom: {why}")]
-    Distribution {
-        /// Degrees of freedom.
-        df: f64,
-        /// statrs' message.
-        why: String,
-    },
+    /// The trigger could not be timed.
+    #[error(transparent)]
+    Trigger(#[from] crate::trigger::TriggerError),
 }
 
 /// Instructions of every [`filter_program`] (both bodies have the same length).
@@ -382,23 +295,33 @@ pub fn max_filters(body: FilterBody) -> u32 {
     (MAX_INSNS_PER_PATH - len) / (len + FILTER_PENALTY_INSNS) + 1
 }
 
+/// Largest filters one worker request may add in all (bounds the report; the kernel's own
+/// budget, [`max_filters`], is lower for every shipped body).
+pub const MAX_REQUEST_FILTERS: u32 = 100_000;
+
+/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (include/uapi/linux/seccomp.h): install without forcing
+/// the speculative-store-bypass mitigation on the task (`arch_seccomp_spec_mitigate`), so a
+/// measured chain and its baseline run in the same mitigation state.
+pub const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
+
 /// Sets no_new_privs (`prctl(PR_SET_NO_NEW_PRIVS, 1)`) and installs `n` copies of
-/// [`filter_program`]`(body)` on the calling thread, one `seccomp(SECCOMP_SET_MODE_FILTER, 0,
-/// &prog)` each, so the chain grows by `n` (`kernel/seccomp.c: seccomp_set_mode_filter`).
-/// Filters apply to the calling thread and to threads and processes it creates afterwards, and
-/// can never be removed: call this only in a worker process. `n = 0` does nothing.
+/// [`filter_program`]`(body)` on the calling thread, one `seccomp(SECCOMP_SET_MODE_FILTER,
+/// flags, &prog)` each (with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` when `spec_allow`), so the chain
+/// grows by `n` (`kernel/seccomp.c: seccomp_set_mode_filter`), and returns the time of each
+/// install in ns, read with `clock`. Filters apply to the calling thread and to what it creates
+/// afterwards, and can never be removed: call this only in a worker process. `n = 0` does
+/// nothing.
 ///
 /// Errors: [`SeccompError::NoNewPrivs`]; [`SeccompError::InstructionBudget`] when the kernel
 /// refuses a filter with `ENOMEM` (the chain would exceed [`MAX_INSNS_PER_PATH`]; see
 /// [`max_filters`]), after installing the ones that fit; [`SeccompError::Install`] for any other
 /// errno.
-pub fn install_filters(body: FilterBody, n: u32) -> Result<(), SeccompError> {
-    install_filters_timed(body, n).map(|_| ())
-}
-
-/// [`install_filters`], returning the time of each `seccomp(SECCOMP_SET_MODE_FILTER)` call in ns,
-/// in install order (the per-task install cost held against a cgroup attach).
-pub fn install_filters_timed(body: FilterBody, n: u32) -> Result<Vec<f64>, SeccompError> {
+pub fn install_filters(
+    clock: &hookbench_measure::Clock,
+    body: FilterBody,
+    n: u32,
+    spec_allow: bool,
+) -> Result<Vec<f64>, SeccompError> {
     let mut times_ns = Vec::with_capacity(n as usize);
     if n == 0 {
         return Ok(times_ns);
@@ -410,18 +333,20 @@ pub fn install_filters_timed(body: FilterBody, n: u32) -> Result<Vec<f64>, Secco
         len: program.len() as libc::c_ushort,
         filter: program.as_ptr().cast_mut(),
     };
+    let flags = if spec_allow { SECCOMP_FILTER_FLAG_SPEC_ALLOW } else { 0 };
     for index in 0..n {
-        let start = Instant::now();
+        let t0 = clock.now();
         // SAFETY: `prog` points at `program`, which lives until the end of the function; the
         // kernel copies the instructions and does not keep the pointer.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                0 as libc::c_ulong,
+                flags,
                 &prog as *const libc::sock_fprog,
             )
         };
+        let t1 = clock.now();
         if rc != 0 {
             let errno = Errno::last();
             return Err(if errno == Errno::ENOMEM {
@@ -443,13 +368,13 @@ pub fn install_filters_timed(body: FilterBody, n: u32) -> Result<Vec<f64>, Secco
                 }
             });
         }
-        times_ns.push(start.elapsed().as_nanos() as f64);
+        times_ns.push((clock.elapsed_ns(t0, t1) - clock.overhead_ns()).max(0.0));
     }
     Ok(times_ns)
 }
 
-/// `Seccomp_filters` of `/proc/thread-self/status` (the calling thread's chain length, Linux
-/// 5.9+), or `None` when unavailable.
+/// `Seccomp_filters:` of `/proc/thread-self/status` (Linux 5.9+): the length of the calling
+/// thread's chain, or `None` when the kernel does not show it.
 fn thread_seccomp_filters() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
     status
@@ -458,378 +383,130 @@ fn thread_seccomp_filters() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The syscall a worker times, so that the same trigger can be held against another mechanism.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Trigger {
-    /// `getppid()`: the cheapest syscall, as the kernel's seccomp_benchmark.c uses.
-    #[default]
-    Getppid,
-    /// `socket(AF_INET, SOCK_DGRAM, 0)`: the syscall that fires `cgroup/sock_create` programs, so
-    /// seccomp chains and cgroup-bpf arrays are timed on the same trigger. Only `socket()` is
-    /// timed; the sockets of a sample are closed after it, untimed.
-    Socket,
-}
-
-/// Most sockets a `Socket` sample opens before closing them (file descriptors stay well under the
-/// usual limit of 1024).
-pub const MAX_SOCKET_BATCH: u64 = 512;
-
-/// Takes `n_samples` samples of `batch` calls of `getppid()` each (after one untimed warm-up batch)
-/// and returns the ns per call of each sample. Same as [`measure_trigger`] with [`Trigger::Getppid`].
-pub fn measure_syscall(n_samples: usize, batch: u64) -> Vec<f64> {
-    measure_trigger(Trigger::Getppid, n_samples, batch)
-}
-
-/// Takes `n_samples` samples of `batch` calls of `trigger` each (after one untimed warm-up batch),
-/// timed with `Instant` (CLOCK_MONOTONIC), and returns the ns per call of each sample. For
-/// [`Trigger::Socket`] the batch is capped at [`MAX_SOCKET_BATCH`] and the sockets are closed
-/// after each sample, outside the timed region; a failed `socket()` is not retried (its cost,
-/// usually an early EMFILE, is then what is timed).
-pub fn measure_trigger(trigger: Trigger, n_samples: usize, batch: u64) -> Vec<f64> {
-    let batch = match trigger {
-        Trigger::Getppid => batch.max(1),
-        Trigger::Socket => batch.clamp(1, MAX_SOCKET_BATCH),
-    };
-    let mut fds: Vec<libc::c_int> = Vec::with_capacity(batch as usize);
-    let mut run = || -> f64 {
-        let start = Instant::now();
-        match trigger {
-            Trigger::Getppid => {
-                for _ in 0..batch {
-                    // SAFETY: getppid takes no argument and cannot fail; the extra 0 is ignored.
-                    std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid, 0 as libc::c_long) });
-                }
-            }
-            Trigger::Socket => {
-                for _ in 0..batch {
-                    // SAFETY: plain socket(2) with constant arguments; the fd is closed below.
-                    fds.push(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) });
-                }
-            }
-        }
-        let ns = start.elapsed().as_nanos() as f64 / batch as f64;
-        for fd in fds.drain(..) {
-            if fd >= 0 {
-                // SAFETY: fd was returned by socket() above and is closed once.
-                unsafe { libc::close(fd) };
-            }
-        }
-        ns
-    };
-    run();
-    (0..n_samples).map(|_| run()).collect()
-}
-
-/// What a worker process is asked to do: install `filters` filters of `body`, then take
-/// `samples` samples of `batch` syscalls each ([`measure_syscall`]). Serialized as JSON on the
-/// worker's command line, e.g. `{"body":"arg-load","filters":8,"samples":200,"batch":1000}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerRequest {
-    /// The filter body.
+/// One step of a seccomp worker: add `add` filters of `body` to the chain, then (when the
+/// request times) time the trigger under the whole chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeccompStep {
+    /// The filters' shape.
     pub body: FilterBody,
-    /// Filters to install (the chain length measured).
-    pub filters: u32,
-    /// Samples to take, 1..=[`MAX_WORKER_SAMPLES`].
-    pub samples: usize,
-    /// Syscalls per sample, 1..=[`MAX_WORKER_BATCH`].
-    pub batch: u64,
-    /// The syscall timed (default `getppid`).
-    #[serde(default)]
-    pub trigger: Trigger,
+    /// Filters to add at this step (0 = time the chain as it is: the native cost first).
+    pub add: u32,
 }
 
-/// What a worker reports, as one JSON line on its stdout ([`format_report_line`]).
+/// What a seccomp worker is asked: steps that grow its chain, each timed on `trigger`. One
+/// step is an ordinary cell; the kernel selftest's method is five steps (native, one and two
+/// cacheable filters, a third and fourth full filter) in one process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerReport {
-    /// The filter body of the request.
-    pub body: FilterBody,
-    /// The filters requested.
-    pub filters: u32,
-    /// Per-sample ns per syscall ([`measure_syscall`]); empty when `error` is set.
-    pub samples_ns: Vec<f64>,
-    /// Why the worker could not measure (a [`SeccompError`] message), if it could not.
-    pub error: Option<String>,
-    /// Time of each filter install, ns, in order ([`install_filters_timed`]).
+pub struct SeccompRequest {
+    /// The steps, in order.
+    pub steps: Vec<SeccompStep>,
+    /// The syscall timed after each step.
+    pub trigger: crate::trigger::Trigger,
+    /// How to time it (and the clock the installs are timed with).
+    pub timing: hookbench_measure::TimingRequest,
+    /// Time only the installs, not the trigger (attach cells).
     #[serde(default)]
+    pub installs_only: bool,
+    /// Install with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the default), so that the task's
+    /// speculation-mitigation state stays the baseline's.
+    #[serde(default = "yes")]
+    pub spec_allow: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeccompStepReport {
+    /// Filters in the chain after the step (the kernel's count when it shows one).
+    pub filters: u32,
+    /// Time of each install of the step, ns.
     pub install_ns: Vec<f64>,
+    /// The trigger's samples under the chain, when the request timed it.
+    pub samples: Option<hookbench_measure::SampleSet>,
 }
 
-/// The worker's body: validates `req`, installs its filters into the *current* thread (and so
-/// this process's future threads; see [`install_filters`]), checks the kernel's
-/// `Seccomp_filters` count grew by `req.filters`, and measures. Never fails: errors are in the
-/// report's `error`. Call it only in a freshly exec'd process that will exit afterwards (the
-/// filters cannot be removed), such as `hookbench worker seccomp '<json>'`.
-pub fn run_worker(req: &WorkerRequest) -> WorkerReport {
-    let outcome = validate_request(req).and_then(|()| {
-        let before = thread_seccomp_filters();
-        let install_ns = install_filters_timed(req.body, req.filters)?;
-        if let (Some(before), Some(after)) = (before, thread_seccomp_filters()) {
-            let expected = before.saturating_add(req.filters);
-            if after != expected {
-                return Err(SeccompError::FilterCountMismatch {
-                    installed: req.filters,
-                    reported: after,
-                    expected,
-                });
-            }
-        }
-        Ok((measure_trigger(req.trigger, req.samples, req.batch), install_ns))
-    });
-    let (samples_ns, install_ns, error) = match outcome {
-        Ok((samples, install_ns)) => (samples, install_ns, None),
-        Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
-    };
-    WorkerReport {
-        body: req.body,
-        filters: req.filters,
-        samples_ns,
-        error,
-        install_ns,
-    }
-}
-
-fn validate_request(req: &WorkerRequest) -> Result<(), SeccompError> {
-    if req.samples == 0 || req.samples > MAX_WORKER_SAMPLES {
-        return Err(SeccompError::InvalidRequest {
-            field: "samples",
-            value: req.samples as u64,
-            why: "use 1..=1000000",
-        });
-    }
-    if req.batch == 0 || req.batch > MAX_WORKER_BATCH {
-        return Err(SeccompError::InvalidRequest {
-            field: "batch",
-            value: req.batch,
-            why: "use 1..=100000000",
-        });
-    }
-    Ok(())
-}
-
-/// The line a worker prints on stdout: [`REPORT_MARKER`] followed by the report as JSON (no
-/// trailing newline). Serializing a report does not fail in practice; if it did, the line
-/// carries a report with no samples and the serialization error in `error`.
-pub fn format_report_line(report: &WorkerReport) -> String {
-    let json = serde_json::to_string(report).unwrap_or_else(|e| {
-        let fallback = WorkerReport {
-            body: report.body,
-            filters: report.filters,
-            samples_ns: Vec::new(),
-            error: Some(format!("cannot serialize the report: {e}")),
-            install_ns: Vec::new(),
-        };
-        serde_json::to_string(&fallback).unwrap_or_default()
-    });
-    format!("{REPORT_MARKER}{json}")
-}
-
-pub use crate::worker::worker_command;
-
-/// Runs `exe args_prefix... <request JSON>` ([`std::process::Command`]: fork + exec, so no
-/// fork-after-threads hazard), waits at most [`WORKER_TIMEOUT_SECS`] (killing it when over), and
-/// parses its report: the rest of the line after the last [`REPORT_MARKER`] on stdout, or else
-/// the last non-empty stdout line as bare JSON. A report whose `error` is set is returned as
-/// `Ok`: the caller decides. Errors: [`SeccompError::WorkerIo`], [`SeccompError::WorkerTimeout`],
-/// [`SeccompError::NoReport`], [`SeccompError::BadReport`].
-pub fn spawn_worker(exe: &Path, args_prefix: &[&str], req: &WorkerRequest) -> Result<WorkerReport, SeccompError> {
-    spawn_worker_with(exe, args_prefix, &[], req, Duration::from_secs(WORKER_TIMEOUT_SECS))
-}
-
-/// [`spawn_worker`] with extra environment variables `envs` for the worker and a `timeout`.
-pub fn spawn_worker_with(
-    exe: &Path,
-    args_prefix: &[&str],
-    envs: &[(&str, &str)],
-    req: &WorkerRequest,
-    timeout: Duration,
-) -> Result<WorkerReport, SeccompError> {
-    let json = serde_json::to_string(req).map_err(SeccompError::Serialize)?;
-    let run = WorkerRun {
-        exe,
-        args_prefix,
-        envs,
-        timeout,
-        poll: Duration::from_millis(5),
-        marker: REPORT_MARKER,
-        bare_json_fallback: true,
-    };
-    run_json_worker(&run, &json).map_err(worker_error)
-}
-
-/// Maps a worker failure into the matching [`SeccompError`] variant.
-fn worker_error(f: WorkerFailure) -> SeccompError {
-    match f {
-        WorkerFailure::Io { exe, what, source } => SeccompError::WorkerIo { exe, what, source },
-        WorkerFailure::Timeout { exe, timeout_ms } => SeccompError::WorkerTimeout { exe, timeout_ms },
-        WorkerFailure::NoReport { exe, status, stderr } => SeccompError::NoReport { exe, status, stderr },
-        WorkerFailure::BadReport { exe, line, source } => SeccompError::BadReport { exe, line, source },
-    }
-}
-
-/// The split of a syscall's cost with a chain of n filters into
-/// `native + entry + n * per_filter` (the model of the kernel's `seccomp_benchmark.c`), all in
-/// ns per syscall.
+/// What a seccomp worker reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decomposition {
-    /// Mean ns per syscall with no filter (n = 0): the syscall itself.
-    pub native_ns: f64,
-    /// Fixed cost of having any filter (seccomp's slow-path entry, the action-cache check),
-    /// ns: the least-squares intercept over n >= 1 minus `native_ns`.
-    pub entry_ns: f64,
-    /// Marginal cost per filter in the chain, ns: the least-squares slope over n >= 1.
-    pub per_filter_ns: f64,
-    /// 95% confidence interval of `per_filter_ns` (Student's t on samples - 2 degrees of
-    /// freedom), ns.
-    pub per_filter_ci95: (f64, f64),
-    /// For each distinct n >= 1, ascending: (n, predicted `native + entry + n * per_filter` ns,
-    /// measured mean ns).
-    pub predicted_total_ns_at: Vec<(u32, f64, f64)>,
-    /// Largest `|predicted - measured| / measured` over `predicted_total_ns_at` (0 = the parts
-    /// add up exactly).
-    pub max_relative_error: f64,
+pub struct SeccompReport {
+    /// One entry per step of the request.
+    pub steps: Vec<SeccompStepReport>,
 }
 
-/// Splits per-sample syscall times at several chain lengths (`points`: (filters, samples in ns
-/// per syscall); several points may share a filter count, their samples are pooled) into
-/// [`Decomposition`]: native = mean at n = 0; an ordinary least-squares line through every
-/// sample at n >= 1 gives the per-filter slope (95% CI from Student's t, `statrs`) and the
-/// intercept, entry = intercept - native; then, as `seccomp_benchmark.c` does, checks that
-/// native + entry + n * per_filter predicts each measured mean.
-///
-/// Errors: [`SeccompError::NoBaseline`] (no sample at n = 0), [`SeccompError::TooFewPoints`]
-/// (fewer than 2 distinct n >= 1 or 3 samples there), [`SeccompError::BadSample`] (a sample not
-/// finite and > 0), [`SeccompError::Distribution`].
-pub fn decompose(points: &[(u32, Vec<f64>)]) -> Result<Decomposition, SeccompError> {
-    for (filters, samples) in points {
-        if let Some((index, &value)) = samples.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
-            return Err(SeccompError::BadSample {
-                filters: *filters,
-                index,
-                value,
-            });
-        }
+/// The seccomp worker (`hookbench worker seccomp`): grows its own chain step by step and times
+/// the trigger under it.
+pub struct SeccompWorker;
+
+impl crate::worker::Worker for SeccompWorker {
+    const KIND: &'static str = "seccomp";
+    const TIMEOUT: Duration = Duration::from_secs(120);
+    type Request = SeccompRequest;
+    type Report = SeccompReport;
+
+    fn run(req: &SeccompRequest) -> Result<SeccompReport, String> {
+        run_seccomp(req).map_err(|e| e.to_string())
     }
-    let native: Vec<f64> = points
-        .iter()
-        .filter(|(n, _)| *n == 0)
-        .flat_map(|(_, s)| s.iter().copied())
-        .collect();
-    if native.is_empty() {
-        return Err(SeccompError::NoBaseline);
-    }
-    let native_ns = mean(&native);
-    let mut counts: Vec<u32> = points.iter().map(|(n, _)| *n).filter(|&n| n >= 1).collect();
-    counts.sort_unstable();
-    counts.dedup();
-    let (xs, ys): (Vec<f64>, Vec<f64>) = points
-        .iter()
-        .filter(|(n, _)| *n >= 1)
-        .flat_map(|(n, s)| s.iter().map(move |&y| (f64::from(*n), y)))
-        .unzip();
-    if counts.len() < 2 || xs.len() < 3 {
-        return Err(SeccompError::TooFewPoints {
-            distinct: counts.len(),
-            samples: xs.len(),
+}
+
+/// The worker's body: checks the request, then per step installs and (optionally) times.
+fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
+    let total: u64 = req.steps.iter().map(|s| u64::from(s.add)).sum();
+    if req.steps.is_empty() || total > u64::from(MAX_REQUEST_FILTERS) {
+        return Err(SeccompError::InvalidRequest {
+            field: "steps",
+            value: total,
+            why: "give 1 or more steps adding at most 100000 filters in all",
         });
     }
-    let nf = xs.len() as f64;
-    let x_mean = mean(&xs);
-    let y_mean = mean(&ys);
-    let sxx: f64 = xs.iter().map(|x| (x - x_mean).powi(2)).sum();
-    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - x_mean) * (y - y_mean)).sum();
-    let slope = sxy / sxx;
-    let intercept = y_mean - slope * x_mean;
-    let sse: f64 = xs
-        .iter()
-        .zip(&ys)
-        .map(|(x, y)| (y - (intercept + slope * x)).powi(2))
-        .sum();
-    let df = nf - 2.0;
-    let slope_stderr = (sse / df).sqrt() / sxx.sqrt();
-    let t = StudentsT::new(0.0, 1.0, df)
-        .map_err(|e| SeccompError::Distribution { df, why: e.to_string() })?
-        .inverse_cdf(0.975);
-    let entry_ns = intercept - native_ns;
-    let predicted_total_ns_at: Vec<(u32, f64, f64)> = counts
-        .iter()
-        .map(|&n| {
-            let at: Vec<f64> = points
-                .iter()
-                .filter(|(m, _)| *m == n)
-                .flat_map(|(_, s)| s.iter().copied())
-                .collect();
-            (n, native_ns + entry_ns + f64::from(n) * slope, mean(&at))
-        })
-        .collect();
-    let max_relative_error = predicted_total_ns_at
-        .iter()
-        .map(|&(_, p, m)| (p - m).abs() / m)
-        .fold(0.0, f64::max);
-    Ok(Decomposition {
-        native_ns,
-        entry_ns,
-        per_filter_ns: slope,
-        per_filter_ci95: (slope - t * slope_stderr, slope + t * slope_stderr),
-        predicted_total_ns_at,
-        max_relative_error,
-    })
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
+    let t = &req.timing;
+    t.pin()
+        .map_err(|source| crate::trigger::TriggerError::Pin { cpu: t.cpu, source })?;
+    let clock = t.clock();
+    let mut steps = Vec::with_capacity(req.steps.len());
+    let mut installed = 0u32;
+    let before = thread_seccomp_filters();
+    for step in &req.steps {
+        let install_ns = install_filters(&clock, step.body, step.add, req.spec_allow)?;
+        installed += step.add;
+        let filters = match (before, thread_seccomp_filters()) {
+            (Some(b), Some(after)) => {
+                if after != b + installed {
+                    return Err(SeccompError::FilterCountMismatch {
+                        installed,
+                        reported: after,
+                        expected: b + installed,
+                    });
+                }
+                after
+            }
+            _ => installed,
+        };
+        let samples = if req.installs_only {
+            None
+        } else {
+            Some(crate::trigger::time_trigger(req.trigger, t)?.0)
+        };
+        steps.push(SeccompStepReport {
+            filters,
+            install_ns,
+            samples,
+        });
+    }
+    Ok(SeccompReport { steps })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Env var that turns [`worker_entry`] into a worker.
-    const WORKER_ENV: &str = "HOOKBENCH_SECCOMP_WORKER";
+    use crate::trigger::Trigger;
+    use crate::test_support::spawn_test;
+    use crate::worker::WorkerError;
+    use hookbench_measure::{Clock, TimingRequest};
 
     /// Serializes the tests that spawn workers, so measurements do not compete for CPUs.
     static WORKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    /// The worker mode of this test binary: with `HOOKBENCH_SECCOMP_WORKER` set, reads the
-    /// request JSON from the last argument, runs the worker and prints its report line. Without
-    /// it, does nothing (so a normal test run never installs filters in the test process).
-    #[test]
-    fn worker_entry() {
-        if std::env::var_os(WORKER_ENV).is_none() {
-            return;
-        }
-        let report = match std::env::args()
-            .next_back()
-            .map(|a| serde_json::from_str::<WorkerRequest>(&a))
-        {
-            Some(Ok(req)) => run_worker(&req),
-            other => WorkerReport {
-                body: FilterBody::NrOnly,
-                filters: 0,
-                samples_ns: Vec::new(),
-                error: Some(format!("bad request argument: {other:?}")),
-                install_ns: Vec::new(),
-            },
-        };
-        println!("\n{}", format_report_line(&report));
-    }
-
-    fn spawn_test_worker(req: &WorkerRequest) -> WorkerReport {
-        let exe = std::env::current_exe().expect("current_exe");
-        spawn_worker_with(
-            &exe,
-            &[
-                "--exact",
-                "seccomp::tests::worker_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ],
-            &[(WORKER_ENV, "1")],
-            req,
-            Duration::from_secs(WORKER_TIMEOUT_SECS),
-        )
-        .expect("worker ran")
-    }
 
     /// Follows every path of a classic-BPF program with only LD/JEQ/RET (checking jumps stay
     /// inside it) and returns the RET constants reached.
@@ -888,174 +565,76 @@ mod tests {
         assert!(err.to_string().contains("\"null\""), "{err}");
     }
 
-    #[test]
-    fn decompose_recovers_exact_synthetic_parts() {
-        let (native, entry, per) = (100.0, 30.0, 7.0);
-        let mut points = vec![(0, vec![native; 5])];
-        for n in [1u32, 8, 32, 64] {
-            points.push((n, vec![native + entry + per * f64::from(n); 5]));
+    fn timing(samples: usize) -> TimingRequest {
+        TimingRequest {
+            warmup_ns: 2_000_000,
+            ..TimingRequest::new(Clock::detect().info(), None, samples, 5_000_000)
         }
-        let d = decompose(&points).expect("decomposes");
-        assert!((d.native_ns - native).abs() < 1e-9, "{d:?}");
-        assert!((d.entry_ns - entry).abs() < 1e-9, "{d:?}");
-        assert!((d.per_filter_ns - per).abs() < 1e-9, "{d:?}");
-        assert!((d.per_filter_ci95.0 - per).abs() < 1e-6 && (d.per_filter_ci95.1 - per).abs() < 1e-6);
-        assert!(d.max_relative_error < 1e-12, "{d:?}");
-        assert_eq!(
-            d.predicted_total_ns_at.iter().map(|p| p.0).collect::<Vec<_>>(),
-            [1, 8, 32, 64]
-        );
+    }
+
+    fn one_step(body: FilterBody, add: u32, samples: usize) -> SeccompRequest {
+        SeccompRequest {
+            steps: vec![SeccompStep { body, add }],
+            trigger: Trigger::Getppid,
+            timing: timing(samples.max(1)),
+            installs_only: samples == 0,
+            spec_allow: true,
+        }
     }
 
     #[test]
-    fn decompose_ci_covers_noisy_slope_and_refuses_bad_input() {
-        let mut points = vec![(0, vec![99.0, 101.0])];
-        for n in [1u32, 2, 4, 8] {
-            let y = 120.0 + 3.0 * f64::from(n);
-            points.push((n, vec![y - 1.0, y + 1.0, y - 0.5, y + 0.5]));
-        }
-        let d = decompose(&points).expect("decomposes");
-        assert!(d.per_filter_ci95.0 < 3.0 && 3.0 < d.per_filter_ci95.1, "{d:?}");
-        assert!((d.entry_ns - 20.0).abs() < 1e-9, "{d:?}");
-        assert!(matches!(decompose(&points[1..]), Err(SeccompError::NoBaseline)));
-        assert!(matches!(
-            decompose(&points[..2]),
-            Err(SeccompError::TooFewPoints { .. })
-        ));
-        let bad = vec![(0, vec![1.0]), (1, vec![f64::NAN])];
-        assert!(matches!(
-            decompose(&bad),
-            Err(SeccompError::BadSample { filters: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn worker_beyond_instruction_budget_reports_budget_error() {
+    fn worker_beyond_instruction_budget_is_refused_with_the_budget() {
         let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let max = max_filters(FilterBody::ArgLoad);
-        let req = WorkerRequest {
-            body: FilterBody::ArgLoad,
-            filters: max + 1,
-            samples: 1,
-            batch: 1,
-            trigger: Trigger::Getppid,
-        };
-        let report = spawn_test_worker(&req);
-        let err = report.error.expect("budget error");
+        let err = spawn_test::<SeccompWorker>(&one_step(FilterBody::ArgLoad, max + 1, 0)).expect_err("budget");
+        let WorkerError::Refused(err) = err else { panic!("{err}") };
         eprintln!("seccomp budget: {err}");
         assert!(err.contains("seccomp instruction budget"), "{err}");
         assert!(err.contains(&format!("{} arg-load filters", max + 1)), "{err}");
         assert!(err.contains(&format!("at most {max} fit")), "{err}");
         // The kernel agrees with max_filters: it accepted exactly `max` on a fresh chain.
-        assert!(
-            err.contains(&format!("after {max} were installed (0 inherited)")),
-            "{err}"
-        );
-        assert!(report.samples_ns.is_empty());
+        assert!(err.contains(&format!("after {max} were installed (0 inherited)")), "{err}");
     }
 
     #[test]
-    fn worker_rejects_invalid_request() {
-        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let req = WorkerRequest {
-            body: FilterBody::NrOnly,
-            filters: 1,
-            samples: 0,
-            batch: 1,
-            trigger: Trigger::Getppid,
+    fn worker_rejects_an_empty_request() {
+        let req = SeccompRequest {
+            steps: Vec::new(),
+            ..one_step(FilterBody::NrOnly, 0, 0)
         };
-        let report = spawn_test_worker(&req);
-        assert!(
-            report.error.as_deref().is_some_and(|e| e.contains("samples = 0")),
-            "{report:?}"
-        );
+        let err = run_seccomp(&req).expect_err("no steps");
+        assert!(err.to_string().contains("steps = 0"), "{err}");
     }
 
     #[test]
-    fn spawn_worker_reports_missing_report_and_timeout() {
-        let req = WorkerRequest {
-            body: FilterBody::NrOnly,
-            filters: 0,
-            samples: 1,
-            batch: 1,
-            trigger: Trigger::Getppid,
-        };
-        let err = spawn_worker(Path::new("/bin/true"), &[], &req).expect_err("no report");
-        assert!(matches!(err, SeccompError::NoReport { .. }), "{err}");
-        let err = spawn_worker_with(
-            Path::new("/bin/sh"),
-            &["-c", "sleep 5"],
-            &[],
-            &req,
-            Duration::from_millis(200),
-        )
-        .expect_err("timeout");
-        assert!(matches!(err, SeccompError::WorkerTimeout { .. }), "{err}");
-        let err = spawn_worker(Path::new("/nonexistent/hookbench"), &[], &req).expect_err("spawn");
-        assert!(err.to_string().contains("/nonexistent/hookbench"), "{err}");
-    }
-
-    #[test]
-    fn chain_cost_grows_per_filter_unless_the_action_cache_proves_it() {
+    fn steps_grow_the_chain_and_keep_the_mitigation_state() {
         let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        const COUNTS: [u32; 5] = [0, 1, 8, 32, 64];
-        const ROUNDS: usize = 10;
-        const SAMPLES_PER_ROUND: usize = 20;
-        const BATCH: u64 = 1000;
-        let mut points: Vec<Vec<(u32, Vec<f64>)>> = FilterBody::ALL
-            .iter()
-            .map(|_| COUNTS.iter().map(|&n| (n, Vec::new())).collect())
-            .collect();
-        // Rounds interleave every configuration, so drift over time does not bias the slope.
-        for _ in 0..ROUNDS {
-            for (b, body) in FilterBody::ALL.into_iter().enumerate() {
-                for (i, &filters) in COUNTS.iter().enumerate() {
-                    let req = WorkerRequest {
-                        body,
-                        filters,
-                        samples: SAMPLES_PER_ROUND,
-                        batch: BATCH,
-                        trigger: Trigger::Getppid,
-                    };
-                    let report = spawn_test_worker(&req);
-                    assert_eq!(report.error, None, "{req:?}");
-                    assert_eq!((report.body, report.filters), (body, filters));
-                    assert_eq!(report.samples_ns.len(), SAMPLES_PER_ROUND);
-                    points[b][i].1.extend(report.samples_ns);
-                }
-            }
-        }
-        // 0 filters is the same configuration for both bodies: pool their baselines.
-        let baseline: Vec<f64> = points.iter().flat_map(|p| p[0].1.iter().copied()).collect();
-        for p in &mut points {
-            p[0].1.clone_from(&baseline);
-        }
-        let d: Vec<Decomposition> = points.iter().map(|p| decompose(p).expect("decomposes")).collect();
-        for (body, d) in FilterBody::ALL.iter().zip(&d) {
-            eprintln!(
-                "seccomp {body:>8}: native {:.1} ns, entry {:.1} ns, per-filter {:.2} ns [{:.2}, {:.2}] (95% CI), \
-                 max relative error {:.3}",
-                d.native_ns,
-                d.entry_ns,
-                d.per_filter_ns,
-                d.per_filter_ci95.0,
-                d.per_filter_ci95.1,
-                d.max_relative_error
-            );
-            for (n, p, m) in &d.predicted_total_ns_at {
-                eprintln!("seccomp {body:>8}: n = {n:>2}: predicted {p:.1} ns, measured {m:.1} ns");
-            }
-        }
-        let (nr, arg) = (&d[0], &d[1]);
-        assert!(
-            arg.per_filter_ns > 0.0 && arg.per_filter_ci95.0 > 0.0,
-            "arg-load: {arg:?}"
-        );
-        assert!(
-            nr.per_filter_ns.abs() < arg.per_filter_ns / 4.0,
-            "nr-only per-filter {} vs arg-load {}",
-            nr.per_filter_ns,
-            arg.per_filter_ns
-        );
+        let req = SeccompRequest {
+            steps: vec![
+                SeccompStep {
+                    body: FilterBody::NrOnly,
+                    add: 0,
+                },
+                SeccompStep {
+                    body: FilterBody::NrOnly,
+                    add: 2,
+                },
+                SeccompStep {
+                    body: FilterBody::ArgLoad,
+                    add: 3,
+                },
+            ],
+            ..one_step(FilterBody::NrOnly, 0, 100)
+        };
+        let report = spawn_test::<SeccompWorker>(&req).expect("worker ran");
+        let filters: Vec<u32> = report.steps.iter().map(|s| s.filters).collect();
+        assert_eq!(filters, [0, 2, 5]);
+        assert_eq!(report.steps[2].install_ns.len(), 3);
+        let sets: Vec<_> = report.steps.iter().map(|s| s.samples.clone().expect("timed")).collect();
+        assert!(sets.iter().all(|s| s.values_ns.len() >= 100));
+        // SPEC_ALLOW: installing filters leaves the store-bypass state as it was natively.
+        assert_eq!(sets[0].speculation, sets[2].speculation);
+        // Five full filters cost more than none.
+        assert!(sets[2].mean_ns() > sets[0].mean_ns(), "{} vs {}", sets[2].mean_ns(), sets[0].mean_ns());
     }
 }

@@ -1,4 +1,15 @@
-//! Running a measurement worker process: spawn it with a JSON request argument, collect its output, kill it on timeout and parse the report line it prints.
+//! The one worker protocol: every kind of timed worker is an exec'd `hookbench worker KIND '<json>'`
+//! process that runs one request and prints one report line.
+//!
+//! Timed work never runs in the harness nor in a fork of it: the harness starts a fresh process
+//! of its own binary ([`spawn`]: fork + exec, with `PR_SET_PDEATHSIG = SIGKILL`, so a killed
+//! run leaves no worker), the worker runs [`Worker::run`] on the request given as the last
+//! argument, and prints [`REPORT_MARKER`] followed by a JSON [`Envelope`]: the report, or the
+//! reason it could not measure (a limit the kernel enforces, a program it refused). The harness
+//! reads the last marker line of the worker's stdout, so other output (libtest's, in tests)
+//! does not matter. Each kind is a type implementing [`Worker`]; [`dispatch`] finds it by name
+//! for the CLI's `hookbench worker KIND`, and the tests use the same dispatch from their own
+//! test binary (`crate::test_support`).
 
 use std::io::Read;
 use std::path::Path;
@@ -7,6 +18,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The prefix of the one report line a worker prints on stdout.
+pub const REPORT_MARKER: &str = "HOOKBENCH-REPORT ";
 
 /// Largest worker stdout read, in bytes.
 const MAX_WORKER_STDOUT: u64 = 64 << 20;
@@ -14,15 +29,134 @@ const MAX_WORKER_STDOUT: u64 = 64 << 20;
 /// Largest worker stderr kept for error messages, in bytes.
 const MAX_WORKER_STDERR: u64 = 1 << 20;
 
-/// Characters of stderr kept in [`WorkerFailure::NoReport`].
+/// Characters of stderr kept in [`WorkerError::NoReport`].
 const STDERR_TAIL_CHARS: usize = 2000;
 
-/// Characters of the report line kept in [`WorkerFailure::BadReport`].
+/// Characters of the report line kept in [`WorkerError::BadReport`].
 const BAD_LINE_CHARS: usize = 500;
 
+/// How often [`spawn`] checks whether the worker has exited.
+const POLL: Duration = Duration::from_millis(2);
+
+/// One kind of worker: its name on the command line, its request and report, and its body.
+pub trait Worker {
+    /// The kind's name: `hookbench worker NAME`.
+    const KIND: &'static str;
+    /// Longest a worker of this kind may run before it is killed.
+    const TIMEOUT: Duration;
+    /// What the worker is asked (JSON on its command line).
+    type Request: Serialize + DeserializeOwned;
+    /// What it sends back (JSON after [`REPORT_MARKER`]).
+    type Report: Serialize + DeserializeOwned;
+    /// Runs `req` in this fresh, single-threaded process, which exits afterwards (a worker may
+    /// install seccomp filters or Landlock layers, or move itself into a cgroup). `Err` is the
+    /// reason it could not measure, in words a user can act on.
+    fn run(req: &Self::Request) -> Result<Self::Report, String>;
+}
+
+/// What a worker prints after [`REPORT_MARKER`]: its report, or why it has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope<R> {
+    /// The worker measured.
+    Report(R),
+    /// The worker could not measure; the reason.
+    Refused(String),
+}
+
+/// Why a worker gave no report. The harness skips a cell on [`WorkerError::Refused`] and stops
+/// the run on the others.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The request given to `hookbench worker KIND` is not valid JSON for the kind.
+    #[error("worker {kind}: bad request {request:?}: {source}")]
+    BadRequest {
+        /// The worker kind.
+        kind: String,
+        /// The request text (truncated).
+        request: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `hookbench worker KIND` with a kind that does not exist.
+    #[error("unknown worker kind '{kind}': expected one of {known}")]
+    UnknownKind {
+        /// The kind given.
+        kind: String,
+        /// The kinds there are.
+        known: String,
+    },
+    /// The request could not be encoded (not expected).
+    #[error("cannot encode the {kind} worker request: {source}")]
+    Serialize {
+        /// The worker kind.
+        kind: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The worker could not be started (`what` = "spawn") or waited for ("wait").
+    #[error("worker {exe}: {what}: {source}")]
+    Io {
+        /// The executable.
+        exe: String,
+        /// What failed.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The worker ran longer than its timeout and was killed.
+    #[error("worker {exe} ran over {timeout:?} and was killed")]
+    Timeout {
+        /// The executable.
+        exe: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The worker printed no report line; `stderr` is the end of its stderr.
+    #[error("worker {exe} exited with {status} without a {REPORT_MARKER:?} line; stderr tail: {stderr}")]
+    NoReport {
+        /// The executable.
+        exe: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The report line (truncated) is not valid JSON of the report type.
+    #[error("worker {exe} printed an unreadable report ({source}): {line}")]
+    BadReport {
+        /// The executable.
+        exe: String,
+        /// The line (truncated).
+        line: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The worker ran and could not measure: the reason (a kernel limit, a refused program).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Where and how to start a worker: the executable, arguments before the kind, environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch<'a> {
+    /// The executable (the harness's own binary, or a test binary).
+    pub exe: &'a Path,
+    /// Arguments before the request JSON (`["worker", KIND]` for the harness binary).
+    pub args_prefix: &'a [&'a str],
+    /// Extra environment variables.
+    pub envs: &'a [(&'a str, &'a str)],
+    /// Overrides [`Worker::TIMEOUT`] when set.
+    pub timeout: Option<Duration>,
+}
+
 /// A `Command` for a worker process of `exe` that the kernel kills when the process that
-/// started it dies (`prctl(PR_SET_DEATHSIG, SIGKILL)` in the child before exec), so a SIGKILLed
-/// run leaves no worker behind. Used by every worker kind (seccomp, Landlock, socket).
+/// started it dies (`prctl(PR_SET_PDEATHSIG, SIGKILL)` in the child before exec), so a SIGKILLed
+/// run leaves no worker behind.
 pub fn worker_command(exe: &Path) -> Command {
     use std::os::unix::process::CommandExt as _;
     let mut cmd = Command::new(exe);
@@ -39,66 +173,40 @@ pub fn worker_command(exe: &Path) -> Command {
     cmd
 }
 
-/// How to run one worker and find its report.
-pub(crate) struct WorkerRun<'a> {
-    /// The worker executable.
-    pub exe: &'a Path,
-    /// Arguments before the request JSON.
-    pub args_prefix: &'a [&'a str],
-    /// Extra environment variables for the worker.
-    pub envs: &'a [(&'a str, &'a str)],
-    /// Longest the worker may run before it is killed.
-    pub timeout: Duration,
-    /// How often to check whether the worker has exited.
-    pub poll: Duration,
-    /// The report is the rest of the line after the last occurrence of this marker.
-    pub marker: &'a str,
-    /// Without a marker line, take the last stdout line starting with `{` as the report.
-    pub bare_json_fallback: bool,
+/// Starts `hookbench worker W::KIND '<req>'` from `exe` (the harness's own binary) and returns
+/// its report. See [`spawn_with`].
+///
+/// Errors: see [`WorkerError`].
+pub fn spawn<W: Worker>(exe: &Path, req: &W::Request) -> Result<W::Report, WorkerError> {
+    spawn_with::<W>(
+        &Launch {
+            exe,
+            args_prefix: &["worker", W::KIND],
+            envs: &[],
+            timeout: None,
+        },
+        req,
+    )
 }
 
-/// Why a worker produced no readable report; each worker kind maps it into its own error.
-#[derive(Debug)]
-pub(crate) enum WorkerFailure {
-    /// The worker could not be started (`what` = "spawn") or waited for ("wait").
-    Io {
-        exe: String,
-        what: &'static str,
-        source: std::io::Error,
-    },
-    /// The worker ran longer than the timeout and was killed.
-    Timeout { exe: String, timeout_ms: u128 },
-    /// The worker printed no report; `stderr` is the end of its stderr.
-    NoReport {
-        exe: String,
-        status: String,
-        stderr: String,
-    },
-    /// The report line (truncated) is not valid JSON of the report type.
-    BadReport {
-        exe: String,
-        line: String,
-        source: serde_json::Error,
-    },
-}
-
-/// Runs `exe args_prefix... <request_json>` ([`std::process::Command`]: fork + exec, so no
-/// fork-after-threads hazard), waits at most `run.timeout` (killing it when over), and parses
-/// its report: the rest of the line after the last `run.marker` on stdout, or else (with
-/// `run.bare_json_fallback`) the last stdout line starting with `{`.
-pub(crate) fn run_json_worker<Rep: DeserializeOwned>(
-    run: &WorkerRun<'_>,
-    request_json: &str,
-) -> Result<Rep, WorkerFailure> {
-    let exe_name = run.exe.display().to_string();
+/// Runs `exe args_prefix... <request JSON>` (fork + exec: no fork-after-threads hazard), waits
+/// at most the timeout (killing it when over), and reads the [`Envelope`] after the last
+/// [`REPORT_MARKER`] of its stdout.
+///
+/// Errors: [`WorkerError::Refused`] when the worker says why it could not measure; the other
+/// variants when it could not be run or gave no readable report.
+pub fn spawn_with<W: Worker>(launch: &Launch<'_>, req: &W::Request) -> Result<W::Report, WorkerError> {
+    let json = serde_json::to_string(req).map_err(|source| WorkerError::Serialize { kind: W::KIND, source })?;
+    let timeout = launch.timeout.unwrap_or(W::TIMEOUT);
+    let exe = launch.exe.display().to_string();
     let io_err = |what: &'static str| {
-        let exe = exe_name.clone();
-        move |source| WorkerFailure::Io { exe, what, source }
+        let exe = exe.clone();
+        move |source| WorkerError::Io { exe, what, source }
     };
-    let mut child = worker_command(run.exe)
-        .args(run.args_prefix)
-        .arg(request_json)
-        .envs(run.envs.iter().copied())
+    let mut child = worker_command(launch.exe)
+        .args(launch.args_prefix)
+        .arg(&json)
+        .envs(launch.envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,15 +218,12 @@ pub(crate) fn run_json_worker<Rep: DeserializeOwned>(
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > run.timeout => {
+            Ok(None) if start.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(WorkerFailure::Timeout {
-                    exe: exe_name,
-                    timeout_ms: run.timeout.as_millis(),
-                });
+                return Err(WorkerError::Timeout { exe, timeout });
             }
-            Ok(None) => std::thread::sleep(run.poll),
+            Ok(None) => std::thread::sleep(POLL),
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -127,30 +232,75 @@ pub(crate) fn run_json_worker<Rep: DeserializeOwned>(
         }
     };
     let out = join_text(stdout);
-    let err = join_text(stderr);
-    let marker = run.marker;
-    let line = out
+    let Some(line) = out
         .lines()
         .rev()
-        .find_map(|l| l.rfind(marker).map(|i| &l[i + marker.len()..]))
-        .or_else(|| {
-            run.bare_json_fallback
-                .then(|| out.lines().rev().map(str::trim).find(|l| l.starts_with('{')))
-                .flatten()
-        });
-    let Some(line) = line else {
+        .find_map(|l| l.rfind(REPORT_MARKER).map(|i| &l[i + REPORT_MARKER.len()..]))
+    else {
+        let err = join_text(stderr);
         let chars: Vec<char> = err.chars().collect();
-        return Err(WorkerFailure::NoReport {
-            exe: exe_name,
+        return Err(WorkerError::NoReport {
+            exe,
             status: status.to_string(),
             stderr: chars[chars.len().saturating_sub(STDERR_TAIL_CHARS)..].iter().collect(),
         });
     };
-    serde_json::from_str(line.trim()).map_err(|source| WorkerFailure::BadReport {
-        exe: exe_name,
-        line: line.chars().take(BAD_LINE_CHARS).collect(),
+    match serde_json::from_str::<Envelope<W::Report>>(line.trim()) {
+        Ok(Envelope::Report(r)) => Ok(r),
+        Ok(Envelope::Refused(why)) => Err(WorkerError::Refused(why)),
+        Err(source) => Err(WorkerError::BadReport {
+            exe,
+            line: line.chars().take(BAD_LINE_CHARS).collect(),
+            source,
+        }),
+    }
+}
+
+/// The report line of an envelope: [`REPORT_MARKER`] + JSON.
+pub fn report_line<R: Serialize>(envelope: &Envelope<R>) -> String {
+    let json = serde_json::to_string(envelope).unwrap_or_else(|e| {
+        serde_json::to_string(&Envelope::<()>::Refused(format!("cannot encode the report: {e}"))).unwrap_or_default()
+    });
+    format!("{REPORT_MARKER}{json}")
+}
+
+/// The body of `hookbench worker W::KIND '<request>'`: parses the request, runs it and returns
+/// the report line to print.
+///
+/// Errors: [`WorkerError::BadRequest`] when `request` is not the kind's JSON.
+pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
+    let req: W::Request = serde_json::from_str(request).map_err(|source| WorkerError::BadRequest {
+        kind: W::KIND.to_string(),
+        request: request.chars().take(BAD_LINE_CHARS).collect(),
         source,
+    })?;
+    Ok(match W::run(&req) {
+        Ok(report) => report_line(&Envelope::Report(report)),
+        Err(why) => report_line(&Envelope::<W::Report>::Refused(why)),
     })
+}
+
+/// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
+/// `hookbench worker KIND` and the tests' worker entry dispatch through.
+pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 5] = [
+    (crate::seccomp::SeccompWorker::KIND, serve::<crate::seccomp::SeccompWorker>),
+    (crate::landlock::LandlockWorker::KIND, serve::<crate::landlock::LandlockWorker>),
+    (crate::sock_worker::SockWorker::KIND, serve::<crate::sock_worker::SockWorker>),
+    (crate::kmod::KmodWorker::KIND, serve::<crate::kmod::KmodWorker>),
+    (crate::model_worker::ModelWorker::KIND, serve::<crate::model_worker::ModelWorker>),
+];
+
+/// Runs the worker `kind` on `request` and returns the report line to print.
+///
+/// Errors: [`WorkerError::UnknownKind`], [`WorkerError::BadRequest`].
+pub fn dispatch(kind: &str, request: &str) -> Result<String, WorkerError> {
+    match KINDS.iter().find(|(k, _)| *k == kind) {
+        Some((_, serve)) => serve(request),
+        None => Err(WorkerError::UnknownKind {
+            kind: kind.to_string(),
+            known: KINDS.map(|(k, _)| k).join(", "),
+        }),
+    }
 }
 
 /// Reads at most `limit` bytes of `r` on a new thread.
@@ -168,4 +318,84 @@ fn join_text(h: Option<JoinHandle<Vec<u8>>>) -> String {
     h.and_then(|h| h.join().ok())
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker kind for the protocol's own tests.
+    struct Echo;
+    impl Worker for Echo {
+        const KIND: &'static str = "echo";
+        const TIMEOUT: Duration = Duration::from_secs(5);
+        type Request = u32;
+        type Report = u32;
+        fn run(req: &u32) -> Result<u32, String> {
+            if *req == 0 {
+                Err("zero refused".to_string())
+            } else {
+                Ok(req + 1)
+            }
+        }
+    }
+
+    #[test]
+    fn serve_wraps_reports_and_refusals_and_names_bad_requests() {
+        let line = serve::<Echo>("41").expect("served");
+        assert_eq!(line, format!("{REPORT_MARKER}{{\"report\":42}}"));
+        let line = serve::<Echo>("0").expect("served");
+        assert_eq!(line, format!("{REPORT_MARKER}{{\"refused\":\"zero refused\"}}"));
+        let err = serve::<Echo>("{nope").expect_err("bad request");
+        assert!(err.to_string().contains("{nope"), "{err}");
+        let err = dispatch("nonesuch", "1").expect_err("unknown kind");
+        assert!(err.to_string().contains("'nonesuch'") && err.to_string().contains("seccomp"), "{err}");
+    }
+
+    #[test]
+    fn spawn_reads_the_last_marker_line_and_reports_failures() {
+        // A shell "worker" that prints noise, a stale line and the real report.
+        let sh = Path::new("/bin/sh");
+        let script = format!("echo noise; echo '{REPORT_MARKER}{{\"report\":1}}'; echo '{REPORT_MARKER}{{\"report\":7}}'");
+        let launch = Launch {
+            exe: sh,
+            args_prefix: &["-c", &script],
+            envs: &[],
+            timeout: None,
+        };
+        assert_eq!(spawn_with::<Echo>(&launch, &3).expect("report"), 7);
+        let script = format!("echo '{REPORT_MARKER}{{\"refused\":\"limit reached\"}}'");
+        let launch = Launch {
+            args_prefix: &["-c", &script],
+            ..launch
+        };
+        match spawn_with::<Echo>(&launch, &3) {
+            Err(WorkerError::Refused(why)) => assert_eq!(why, "limit reached"),
+            other => panic!("{other:?}"),
+        }
+        let launch = Launch {
+            args_prefix: &["-c", "echo oops >&2; exit 3"],
+            ..launch
+        };
+        match spawn_with::<Echo>(&launch, &3) {
+            Err(WorkerError::NoReport { stderr, status, .. }) => {
+                assert!(stderr.contains("oops") && status.contains('3'), "{stderr} {status}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let launch = Launch {
+            args_prefix: &["-c", "sleep 5"],
+            timeout: Some(Duration::from_millis(200)),
+            ..launch
+        };
+        assert!(matches!(spawn_with::<Echo>(&launch, &3), Err(WorkerError::Timeout { .. })));
+        let launch = Launch {
+            exe: Path::new("/nonexistent/hookbench"),
+            ..launch
+        };
+        assert!(matches!(
+            spawn_with::<Echo>(&launch, &3),
+            Err(WorkerError::Io { what: "spawn", .. })
+        ));
+    }
 }

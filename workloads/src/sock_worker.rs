@@ -1,0 +1,89 @@
+//! The socket worker (`hookbench worker sock`): joins a cgroup of the run and times a trigger
+//! there, for cgroup-bpf and BPF LSM programs attached along its cgroup path or globally.
+//!
+//! cgroup-bpf and `lsm_cgroup` programs run for the tasks of the cgroups they are attached
+//! above, so the worker first writes its own pid to `<cgroup>/cgroup.procs` (refusing any cgroup
+//! outside a `hookbench-*` run directory: [`crate::cgroup_bpf::check_in_run`]). Global BPF LSM
+//! programs run for every task of the machine, so the worker attaches them itself, after joining
+//! its cgroup, and they are detached when it exits however it exits (the links die with it).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cgroup_bpf::{check_in_run, CgroupBpfError};
+use crate::trigger::{time_trigger, Trigger};
+
+/// What a socket worker is asked: join `cgroup`, attach `global_lsm` programs if any, time
+/// `trigger`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SockRequest {
+    /// The cgroup to join (inside a `hookbench-*` run directory of the cgroup2 mount).
+    pub cgroup: PathBuf,
+    /// The syscall that fires the programs.
+    pub trigger: Trigger,
+    /// How to time it.
+    pub timing: hookbench_measure::TimingRequest,
+    /// Global BPF LSM programs the worker attaches itself, after joining `cgroup` and before
+    /// measuring, and detaches when done (lsm-global cells); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_lsm: Option<crate::lsm::GlobalLsmRequest>,
+}
+
+/// What a socket worker reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SockReport {
+    /// The worker's pid (it was in the cgroup while measuring).
+    pub pid: u32,
+    /// The trigger's samples.
+    pub samples: hookbench_measure::SampleSet,
+    /// Trigger calls made in the cgroup, warm-up included (what counter programs must count).
+    pub calls: u64,
+    /// The counters of the global BPF LSM programs of the request, read after measuring (runs
+    /// of the counter body: `calls` each when the worker marked itself, else 0); empty without
+    /// them.
+    #[serde(default)]
+    pub counters: Vec<u64>,
+}
+
+/// The socket worker kind.
+pub struct SockWorker;
+
+impl crate::worker::Worker for SockWorker {
+    const KIND: &'static str = "sock";
+    const TIMEOUT: Duration = Duration::from_secs(120);
+    type Request = SockRequest;
+    type Report = SockReport;
+
+    /// Moves this whole process into the cgroup, attaches the global programs, measures and
+    /// reads their counters.
+    fn run(req: &SockRequest) -> Result<SockReport, String> {
+        (|| -> Result<SockReport, CgroupBpfError> {
+            let pid = std::process::id();
+            let cg = check_in_run(&req.cgroup)?;
+            let procs = cg.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(|source| CgroupBpfError::Io {
+                op: "write",
+                path: procs,
+                source,
+            })?;
+            // Global programs run for every task of the machine: attached only now, detached
+            // when `global` is dropped at the end of this closure (or by the kernel if the
+            // worker dies).
+            let global = req.global_lsm.as_ref().map(crate::lsm::worker_setup).transpose()?;
+            let (samples, calls) = time_trigger(req.trigger, &req.timing).map_err(CgroupBpfError::Trigger)?;
+            let counters = match &global {
+                Some(g) => g.counters()?,
+                None => Vec::new(),
+            };
+            Ok(SockReport {
+                pid,
+                samples,
+                calls,
+                counters,
+            })
+        })()
+        .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,81 @@
+//! Helpers the workloads tests share: running workers from the test binary, the root-test
+//! preamble, and checks for what a test left behind.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hookbench_measure::{Clock, TimingRequest};
+
+use crate::sock_worker::{SockReport, SockRequest, SockWorker};
+use crate::trigger::Trigger;
+use crate::worker::{dispatch, report_line, spawn_with, Envelope, Launch, Worker, WorkerError};
+
+/// Env var naming the worker kind [`worker_entry`] runs.
+const KIND_ENV: &str = "HOOKBENCH_TEST_WORKER";
+
+/// The worker mode of this test binary (does nothing without `HOOKBENCH_TEST_WORKER`): reads
+/// the request from the last argument and dispatches like `hookbench worker KIND`.
+#[test]
+fn worker_entry() {
+    let Some(kind) = std::env::var_os(KIND_ENV) else { return };
+    let request = std::env::args().next_back().unwrap_or_default();
+    match dispatch(&kind.to_string_lossy(), &request) {
+        Ok(line) => println!("\n{line}"),
+        Err(e) => println!("\n{}", report_line(&Envelope::<()>::Refused(e.to_string()))),
+    }
+}
+
+/// Runs `req` in a worker of kind `W` started from this test binary, with extra `envs`.
+pub(crate) fn spawn_test_with<W: Worker>(
+    req: &W::Request,
+    envs: &[(&str, &str)],
+    timeout: Option<Duration>,
+) -> Result<W::Report, WorkerError> {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut all: Vec<(&str, &str)> = vec![(KIND_ENV, W::KIND)];
+    all.extend_from_slice(envs);
+    spawn_with::<W>(
+        &Launch {
+            exe: &exe,
+            args_prefix: &["--exact", "test_support::worker_entry", "--nocapture", "--test-threads=1"],
+            envs: &all,
+            timeout,
+        },
+        req,
+    )
+}
+
+/// Runs `req` in a worker of kind `W` started from this test binary.
+pub(crate) fn spawn_test<W: Worker>(req: &W::Request) -> Result<W::Report, WorkerError> {
+    spawn_test_with::<W>(req, &[], None)
+}
+
+/// A socket worker in `cgroup` timing `socket()` for at least `samples` samples, attaching
+/// the global BPF LSM programs of `global_lsm` first.
+pub(crate) fn spawn_sock(
+    cgroup: &Path,
+    samples: usize,
+    global_lsm: Option<crate::lsm::GlobalLsmRequest>,
+) -> Result<SockReport, WorkerError> {
+    spawn_test::<SockWorker>(&SockRequest {
+        cgroup: cgroup.to_path_buf(),
+        trigger: Trigger::Socket,
+        timing: TimingRequest {
+            warmup_ns: 1_000_000,
+            ..TimingRequest::new(Clock::detect().info(), None, samples, 0)
+        },
+        global_lsm,
+    })
+}
+
+/// Least-squares slope of `(x, y)` points, with the measurement crate's fit.
+pub(crate) fn slope(points: &[(f64, f64)]) -> f64 {
+    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+    hookbench_measure::fit_linear(&xs, &ys).expect("fit").slope
+}
+
+/// Median of `v` (sorted in place).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
