@@ -398,6 +398,9 @@ pub struct Fit {
     /// 95% confidence interval of the slope (Student's t, n-2 degrees of freedom).
     #[serde(deserialize_with = "pair_or_nan")]
     pub slope_ci95: [f64; 2],
+    /// Standard error of the slope (degrees of freedom: `n - 2`), for equivalence tests.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub slope_se: f64,
     /// Intercept, in the metric's unit: with `y` = "overhead" the cost over the baseline at x = 0.
     #[serde(deserialize_with = "f64_or_nan")]
     pub intercept: f64,
