@@ -4,9 +4,13 @@
 //! measured cells. `model` is the userspace backend (`crate::model_backend`); the tests use a
 //! mock backend with known answers.
 
+use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
 use crate::suite::{Suite, SuiteMechanism};
+use hookbench_measure::estimate::TRIM;
+use hookbench_measure::{SampleSet, TimingRequest};
 use hookbench_model::Params;
-use hookbench_reports::Cell;
+use hookbench_reports::{Baseline, Cell, Overhead, PercentileBasis, Validity, ValidityFlag};
+use std::collections::BTreeMap;
 
 /// One cell to measure: a mechanism at one point of a suite's sweep.
 #[derive(Debug, Clone)]
@@ -25,8 +29,8 @@ pub struct CellSpec<'a> {
     pub seed: u64,
 }
 
-/// A measured cell plus the per-sample values (in the cell's unit, baseline subtracted when the cell
-/// is) that fits are computed from.
+/// A measured cell plus the per-sample values that fits are computed from (in the cell's unit:
+/// each sample less its baseline's mean for cells with a baseline, raw otherwise).
 #[derive(Debug, Clone)]
 pub struct Measured {
     /// The cell as it is saved.
@@ -60,22 +64,75 @@ pub trait Backend {
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError>;
 }
 
-/// A cell of `spec` on `backend` with the figures of `s` (in `unit`) and every optional field
-/// empty: the one place both backends build cells from; each then fills in what it measured.
-pub fn summary_cell(
+/// How the run's workers time: the harness's calibrated clock, the CPU workers are pinned to,
+/// and how long a repetition lasts at least. One value for the whole run, shared by every
+/// backend, so every worker of every backend times the same way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// The clock the harness calibrated (workers rebuild it: [`hookbench_measure::Clock::from_info`]).
+    pub clock: hookbench_measure::ClockInfo,
+    /// The CPU every timed worker is pinned to (the last CPU this process may use), so a cell
+    /// and its baseline run on the same CPU.
+    pub cpu: Option<u32>,
+    /// A repetition of a kernel cell lasts at least this long, ns.
+    pub kernel_min_duration_ns: u64,
+    /// Warm-up before each measurement of a model cell, ns.
+    pub model_warmup_ns: u64,
+}
+
+impl Timing {
+    /// The run's timing with `clock`, pinning workers to the last allowed CPU.
+    pub fn new(clock: hookbench_measure::ClockInfo) -> Timing {
+        let cpu = hookbench_measure::pin::allowed_cpus()
+            .ok()
+            .and_then(|c| c.last().copied())
+            .and_then(|c| u32::try_from(c).ok());
+        Timing {
+            clock,
+            cpu,
+            kernel_min_duration_ns: 20_000_000,
+            model_warmup_ns: 5_000_000,
+        }
+    }
+
+    /// A worker's timing request for `samples` samples of at least `min_duration_ns` in all.
+    pub fn request(&self, samples: usize, min_duration_ns: u64) -> TimingRequest {
+        TimingRequest {
+            clock: self.clock,
+            cpu: self.cpu,
+            samples: samples.max(1),
+            min_duration_ns,
+            warmup_ns: 5_000_000,
+            max_clock_share: MAX_CLOCK_SHARE,
+            single: false,
+        }
+    }
+}
+
+/// The largest share of a timed sample the clock-read pair may take (K is chosen for it); a
+/// cell whose samples went over it (K capped) is flagged `expensive-clock`.
+pub const MAX_CLOCK_SHARE: f64 = 0.05;
+
+/// A clock whose read pair costs more than this, ns, is flagged as expensive for single-call cells.
+pub const EXPENSIVE_CLOCK_NS: f64 = 100.0;
+
+/// A cell of `spec` on `backend` named `mechanism`, with the raw figures of `s` (in `unit`) and
+/// every optional field empty: the one place the backends build cells from.
+pub fn base_cell(
     spec: &CellSpec<'_>,
     backend: &str,
+    mechanism: &str,
     metric: &str,
     unit: &str,
     params: Params,
-    s: &crate::measure::stats::Summary,
+    s: &Summary,
 ) -> Cell {
     Cell {
-        id: hookbench_reports::cell_id(&spec.suite.name, backend, &spec.mechanism.name, metric, &params),
+        id: hookbench_reports::cell_id(&spec.suite.name, backend, mechanism, metric, &params),
         suite: spec.suite.name.clone(),
         backend: backend.to_string(),
         model: spec.mechanism.model,
-        mechanism: spec.mechanism.name.clone(),
+        mechanism: mechanism.to_string(),
         metric: metric.to_string(),
         unit: unit.to_string(),
         params,
@@ -88,63 +145,200 @@ pub fn summary_cell(
         p99: s.p99_ns,
         p999: s.p999_ns,
         max: s.max_ns,
-        baseline_subtracted: false,
+        min: s.min_ns,
+        percentile_basis: PercentileBasis::Calls,
         baseline: None,
+        overhead: None,
         batch_k: None,
         repetitions: Vec::new(),
         histogram_ps: None,
         accounting: None,
-        breakdown: std::collections::BTreeMap::new(),
+        breakdown: BTreeMap::new(),
         throughput_hooks_per_sec: None,
-        counters: std::collections::BTreeMap::new(),
+        counters: BTreeMap::new(),
+        validity: Validity::default(),
+        order: None,
+        measured_at_s: None,
     }
 }
 
-/// A cell of `spec` on `backend` from per-repetition values (`raw[r][i]`, in ns), less the mean
-/// of `baseline` when given: every value is shifted by that mean, so the percentiles stay
-/// ordered and the baseline is saved in the cell. The raw values go into the histogram
-/// (picoseconds) and the throughput; `points` (for the fits) are the shifted values. Used by the
-/// backends whose workers return raw samples (`kmod`).
+/// A cell from raw sample sets (one per repetition, or per repetition and CPU) and, for hook
+/// cells, the sets of its interleaved baseline: raw percentiles of the cell and of the baseline,
+/// the overhead estimated on its own ([`hookbench_measure::estimate::overhead`]: Yuen's trimmed
+/// means, Price-Bonett for the medians), the validity flags from what the workers saw, and the
+/// fit points (each sample of the cell's 1%-trimmed body less the baseline's trimmed mean, so
+/// drift between cells and rare preemptions do not bend a fit; raw without a baseline). `mechanism` names the cell (the suite's mechanism or a derived name).
 ///
-/// Errors: [`CellError::Skip`] naming `label` when `raw` holds no value.
-pub fn cell_from_reps(
+/// Errors: [`CellError::Skip`] naming the mechanism when the workers returned no sample.
+pub fn cell_from_sets(
     spec: &CellSpec<'_>,
     backend: &str,
-    label: &str,
+    mechanism: &str,
     params: Params,
     metric: &str,
-    raw: &[Vec<f64>],
-    baseline: Option<&[Vec<f64>]>,
+    cell: &[SampleSet],
+    baseline: &[SampleSet],
 ) -> Result<Measured, CellError> {
-    use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
-    let raw_all: Vec<f64> = raw.iter().flatten().copied().collect();
-    if raw_all.is_empty() {
-        return Err(CellError::Skip(format!("{label}: the workers returned no samples")));
+    let raw: Vec<f64> = cell.iter().flat_map(|s| s.values_ns.iter().copied()).collect();
+    if raw.is_empty() {
+        return Err(CellError::Skip(format!("{mechanism}: the workers returned no samples")));
     }
-    let base = baseline.map(|b| Summary::from_values_ns(&b.iter().flatten().copied().collect::<Vec<_>>()));
-    let shift = base.as_ref().map(|b| b.mean_ns).unwrap_or(0.0);
-    let raw_summary = Summary::from_values_ns(&raw_all);
-    let points: Vec<f64> = raw_all.iter().map(|v| v - shift).collect();
-    let s = Summary::from_values_ns(&points);
+    let base: Vec<f64> = baseline.iter().flat_map(|s| s.values_ns.iter().copied()).collect();
+    let s = Summary::from_values_ns(&raw);
+    let mut c = base_cell(spec, backend, mechanism, metric, "ns", params, &s);
+    let batch_k = cell.iter().map(|s| s.batch_k).max().unwrap_or(1);
+    c.batch_k = Some(batch_k);
+    c.percentile_basis = if batch_k > 1 {
+        PercentileBasis::BatchMeans
+    } else {
+        PercentileBasis::Calls
+    };
+    c.repetitions = cell.iter().map(SampleSet::mean_ns).collect();
     let mut hist = new_histogram_ps().map_err(|e| CellError::Fatal(anyhow::anyhow!("histogram: {e}")))?;
-    for v in &raw_all {
+    for v in &raw {
         record_ps(&mut hist, (v.max(0.0) * PS_PER_NS).round() as u64);
     }
-    let mut cell = summary_cell(spec, backend, metric, "ns", params, &s);
-    cell.cv = raw_summary.cv;
-    cell.baseline_subtracted = base.is_some();
-    cell.baseline = base.as_ref().map(|b| hookbench_reports::Baseline {
-        mean: b.mean_ns,
-        p50: b.p50_ns,
-        samples: b.samples,
-    });
-    cell.repetitions = raw
+    c.histogram_ps = histogram_to_base64(&hist).ok();
+    c.throughput_hooks_per_sec = (s.mean_ns > 0.0).then(|| 1e9 / s.mean_ns);
+    c.validity = validity(cell, baseline);
+    let points = if base.is_empty() {
+        raw
+    } else {
+        let b = Summary::from_values_ns(&base);
+        c.baseline = Some(Baseline {
+            mean: b.mean_ns,
+            stddev: b.stddev_ns,
+            p50: b.p50_ns,
+            p90: b.p90_ns,
+            p99: b.p99_ns,
+            p999: b.p999_ns,
+            max: b.max_ns,
+            samples: b.samples,
+        });
+        if let Ok(o) = hookbench_measure::estimate::overhead(&raw, &base) {
+            c.overhead = Some(Overhead {
+                mean_ns: o.mean.value,
+                mean_ci95_ns: o.mean.ci(0.95),
+                p50_ns: o.p50.value,
+                p50_ci95_ns: o.p50.ci(0.95),
+            });
+        }
+        // The fit sees each sample of the cell's trimmed body less the baseline's trimmed mean:
+        // the same estimator as the overhead's mean, so slopes and overheads agree.
+        let base_mean = hookbench_measure::estimate::trimmed_mean_with_se(&base, TRIM)
+            .map(|e| e.value)
+            .unwrap_or(b.mean_ns);
+        hookbench_measure::estimate::trimmed(&raw, TRIM)
+            .into_iter()
+            .map(|v| v - base_mean)
+            .collect()
+    };
+    Ok(Measured { cell: c, points })
+}
+
+/// A cell of values that are not latencies of a trigger (seconds, bytes): raw figures in `unit`,
+/// no histogram, no baseline. `reps` holds one value list per repetition.
+pub fn plain_cell(
+    spec: &CellSpec<'_>,
+    backend: &str,
+    mechanism: &str,
+    params: Params,
+    metric: &str,
+    unit: &str,
+    reps: &[Vec<f64>],
+) -> Result<Measured, CellError> {
+    let raw: Vec<f64> = reps.iter().flatten().copied().collect();
+    if raw.is_empty() {
+        return Err(CellError::Skip(format!("{mechanism}: nothing was measured")));
+    }
+    let s = Summary::from_values_ns(&raw);
+    let mut c = base_cell(spec, backend, mechanism, metric, unit, params, &s);
+    c.repetitions = reps
         .iter()
-        .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64 - shift)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.iter().sum::<f64>() / r.len() as f64)
         .collect();
-    cell.histogram_ps = histogram_to_base64(&hist).ok();
-    cell.throughput_hooks_per_sec = (raw_summary.mean_ns > 0.0).then(|| 1e9 / raw_summary.mean_ns);
-    Ok(Measured { cell, points })
+    Ok(Measured { cell: c, points: raw })
+}
+
+/// The validity facts of a cell's sample sets against its baseline's, and the flags they raise:
+/// a speculation-mitigation state that differs between the two (installing a seccomp filter can
+/// switch SSBD on for the task), CPU migrations during the samples, a clock-read pair above
+/// [`MAX_CLOCK_SHARE`] of a sample or above [`EXPENSIVE_CLOCK_NS`].
+pub fn validity(cell: &[SampleSet], baseline: &[SampleSet]) -> Validity {
+    let mut v = Validity::default();
+    let state = |sets: &[SampleSet]| -> Option<[String; 2]> {
+        sets.first().map(|s| {
+            [
+                s.speculation.store_bypass.clone().unwrap_or_default(),
+                s.speculation.indirect_branch.clone().unwrap_or_default(),
+            ]
+        })
+    };
+    let mixed = |sets: &[SampleSet]| sets.windows(2).any(|w| w[0].speculation != w[1].speculation);
+    if let Some([ssb, ib]) = state(cell) {
+        v.speculation_store_bypass = Some(ssb);
+        v.speculation_indirect_branch = Some(ib);
+    }
+    v.baseline_speculation = state(baseline);
+    if mixed(cell) || mixed(baseline) {
+        v.flags.push(ValidityFlag {
+            code: "mitigation-differs".into(),
+            why: "the measuring tasks' speculation-mitigation state changed between repetitions".into(),
+        });
+    } else if let (Some(c), Some(b)) = (state(cell), &v.baseline_speculation) {
+        if &c != b {
+            v.flags.push(ValidityFlag {
+                code: "mitigation-differs".into(),
+                why: format!(
+                    "the cell ran with Speculation_Store_Bypass '{}' / SpeculationIndirectBranch '{}', its baseline \
+                     with '{}' / '{}'",
+                    c[0], c[1], b[0], b[1]
+                ),
+            });
+        }
+    }
+    let migrations: u64 = cell.iter().chain(baseline).map(|s| s.cpu_migrations).sum();
+    v.cpu_migrations = Some(migrations);
+    if migrations > 0 {
+        v.flags.push(ValidityFlag {
+            code: "cpu-migration".into(),
+            why: format!("{migrations} CPU migration(s) during the timed samples of the cell or its baseline"),
+        });
+    }
+    let share = cell
+        .iter()
+        .chain(baseline)
+        .map(|s| s.clock_share)
+        .fold(0.0_f64, f64::max);
+    v.clock_share = Some(share);
+    let overhead = cell
+        .iter()
+        .chain(baseline)
+        .map(|s| s.clock_overhead_ns)
+        .fold(0.0_f64, f64::max);
+    if share > MAX_CLOCK_SHARE * 1.2 || overhead > EXPENSIVE_CLOCK_NS {
+        v.flags.push(ValidityFlag {
+            code: "expensive-clock".into(),
+            why: format!(
+                "the clock-read pair ({overhead:.1} ns) took {:.1}% of a sample (limit {:.0}%)",
+                share * 100.0,
+                MAX_CLOCK_SHARE * 100.0
+            ),
+        });
+    }
+    v
+}
+
+/// Records program runs `[expected, observed]` in `cell` and flags it when they differ.
+pub fn check_program_runs(cell: &mut Cell, expected: u64, observed: u64, what: &str) {
+    cell.validity.program_runs = Some([expected, observed]);
+    if expected != observed {
+        cell.validity.flags.push(ValidityFlag {
+            code: "programs-not-run".into(),
+            why: format!("{what}: the programs ran {observed} times, {expected} expected"),
+        });
+    }
 }
 
 /// The run's cgroup subtree held in `slot`, created on first use (after removing what killed
@@ -171,4 +365,38 @@ pub fn lazy_run_tree(
     }
     slot.as_mut()
         .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
+}
+
+/// Measures `reps` pairs of (baseline, cell) sample sets, the baseline first or second in each
+/// pair by a seeded coin flip, so that whatever drifts over the cell's time falls on both.
+/// `measure(true)` measures the baseline, `measure(false)` the cell.
+///
+/// Errors: the first error of `measure`.
+pub fn interleaved(
+    seed: u64,
+    reps: usize,
+    mut measure: impl FnMut(bool) -> Result<SampleSet, CellError>,
+) -> Result<(Vec<SampleSet>, Vec<SampleSet>), CellError> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed.rotate_left(29));
+    let (mut base, mut cell) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for _ in 0..reps.max(1) {
+        if rng.random_bool(0.5) {
+            base.push(measure(true)?);
+            cell.push(measure(false)?);
+        } else {
+            cell.push(measure(false)?);
+            base.push(measure(true)?);
+        }
+    }
+    Ok((base, cell))
+}
+
+/// A worker's failure as a cell error: a worker that says why it could not measure (a kernel
+/// limit, a refused program) skips the cell with that reason; anything else stops the run.
+pub fn worker_failure(what: &str, e: hookbench_workloads::worker::WorkerError) -> CellError {
+    match e {
+        hookbench_workloads::worker::WorkerError::Refused(why) => CellError::Skip(why),
+        other => CellError::Fatal(anyhow::anyhow!("{what} worker failed: {other}")),
+    }
 }

@@ -3,7 +3,7 @@
 use crate::backend::Backend;
 use crate::env::Environment;
 use crate::error::UsageError;
-use crate::kernel_backend::{KernelBackend, KernelSupport};
+use crate::kernel::{KernelBackend, KernelSupport};
 use crate::measure::clock::Clock;
 use crate::model_backend::ModelBackend;
 use crate::output::{self, RunDir};
@@ -88,7 +88,7 @@ pub enum Command {
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
     Worker {
-        /// Worker kind: "seccomp", "landlock" or "sock".
+        /// Worker kind: seccomp, landlock, sock, kmod or model (`hookbench_workloads::worker::KINDS`).
         kind: String,
         /// The request, as JSON.
         request: String,
@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// Never draw progress bars (they are drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Seed of the measurement order (the points of every sweep are measured in a random order
+    /// drawn from it). Default: from the clock. Saved in results.json as `order_seed`.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 /// Parses the command line and runs it. Errors carry a [`UsageError`] for bad input (exit 2).
@@ -262,12 +266,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         },
         trampolines: available(&env.bpf_trampolines, "BPF trampolines"),
     };
+    let timing = crate::backend::Timing::new(clock.info());
     let mut backends: Vec<Box<dyn Backend>> = Vec::new();
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Model) {
-        backends.push(Box::new(ModelBackend::new(clock)));
+        backends.push(Box::new(ModelBackend::new(exe.clone(), timing)));
     }
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Kernel) {
-        backends.push(Box::new(KernelBackend::new(exe.clone(), support)));
+        backends.push(Box::new(KernelBackend::new(exe.clone(), support, timing)));
     }
     // The environment probe already opened /dev/hookbench (Environment::kmod).
     let kmod = match env.kmod.value_if_available() {
@@ -276,7 +281,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     match (&kmod, args.backend) {
         (_, BackendChoice::Kmod) | (Ok(_), BackendChoice::Auto) => {
-            backends.push(Box::new(crate::kmod_backend::KmodBackend::new(exe, kmod)));
+            backends.push(Box::new(crate::kmod_backend::KmodBackend::new(exe, kmod, timing)));
         }
         _ => {}
     }
@@ -287,6 +292,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         environment,
         progress: !args.no_progress,
         stop: stop_on_signals()?,
+        order_seed: args.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        }),
     };
     let mut run_dir = RunDir::create(&dir)?;
     eprintln!(
@@ -503,48 +514,13 @@ fn kmod_check(fuzz_secs: f64, seed: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a worker of the kernel backend in this (freshly exec'd, single-threaded) process.
+/// Runs a timed worker in this (freshly exec'd, single-threaded) process through the one worker
+/// protocol ([`hookbench_workloads::worker::dispatch`]) and prints its report line.
 ///
 /// Errors: an unknown kind or a request that is not valid JSON ([`UsageError`]).
 fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
-    use hookbench_workloads::seccomp;
-    match kind {
-        "seccomp" => {
-            let req: seccomp::WorkerRequest = serde_json::from_str(request)
-                .map_err(|e| UsageError::new(format!("worker seccomp: bad request '{request}': {e}")))?;
-            // Installs the filters on this (the main) thread, then measures on it.
-            let report = seccomp::run_worker(&req);
-            emit(&format!("{}\n", seccomp::format_report_line(&report)))
-        }
-        "landlock" => {
-            use hookbench_workloads::landlock;
-            let req: landlock::LandlockWorkerRequest = serde_json::from_str(request)
-                .map_err(|e| UsageError::new(format!("worker landlock: bad request '{request}': {e}")))?;
-            // Restricts this (the main) thread, then measures on it.
-            let report = landlock::run_landlock_worker(&req);
-            emit(&format!("{}\n", landlock::format_landlock_report_line(&report)))
-        }
-        "sock" => {
-            use hookbench_workloads::cgroup_bpf;
-            let req: cgroup_bpf::SockWorkerRequest = serde_json::from_str(request)
-                .map_err(|e| UsageError::new(format!("worker sock: bad request '{request}': {e}")))?;
-            // Joins the run's cgroup, then times socket().
-            let report = cgroup_bpf::run_sock_worker(&req);
-            emit(&format!("{}\n", cgroup_bpf::format_sock_report_line(&report)))
-        }
-        "kmod" => {
-            use hookbench_workloads::kmod;
-            let req: kmod::KmodWorkerRequest = serde_json::from_str(request)
-                .map_err(|e| UsageError::new(format!("worker kmod: bad request '{request}': {e}")))?;
-            // Joins the run's cgroup, opens its own /dev/hookbench session, attaches, times.
-            let report = kmod::run_kmod_worker(&req);
-            emit(&format!("{}\n", kmod::format_kmod_report_line(&report)))
-        }
-        other => Err(UsageError::new(format!(
-            "unknown worker kind '{other}': expected seccomp, landlock, sock or kmod"
-        ))
-        .into()),
-    }
+    let line = hookbench_workloads::worker::dispatch(kind, request).map_err(|e| UsageError::new(e.to_string()))?;
+    emit(&format!("{line}\n"))
 }
 
 /// Writes `text` to stdout. A closed pipe (`hookbench list | head -1`) is not an error: the reader

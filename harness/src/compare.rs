@@ -76,14 +76,9 @@ pub fn read_run(path: &Path) -> Result<Results, UsageError> {
     Results::read(&file).map_err(|e| UsageError::new(e.to_string()))
 }
 
-/// The raw total of a cell and of each repetition (baseline mean added back when subtracted).
+/// The raw mean of a cell and of each repetition (schema 2 saves raw figures).
 fn totals(c: &Cell) -> (f64, Vec<f64>) {
-    let add = if c.baseline_subtracted {
-        c.baseline.map(|b| b.mean).unwrap_or(0.0)
-    } else {
-        0.0
-    };
-    (c.mean + add, c.repetitions.iter().map(|r| r + add).collect())
+    (c.mean, c.repetitions.clone())
 }
 
 fn rel_stddev_pct(values: &[f64]) -> f64 {

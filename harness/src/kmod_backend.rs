@@ -10,14 +10,14 @@
 //! with K descendants (timed by the module around `update_effective_progs`-style recompute)
 //! against an install on the calling task.
 
-use crate::backend::{cell_from_reps, Backend, CellError, CellSpec, Measured};
+use crate::backend::{cell_from_sets, plain_cell, worker_failure, Backend, CellError, CellSpec, Measured, Timing};
 use crate::suite::Metric;
 use hookbench_kmod::{AttachFlags, Device, KmodProgram, Model};
 use hookbench_model::{ModelKind, Params};
 use hookbench_reports::Accounting;
 use hookbench_workloads::cgroup_bpf::wide_subtree;
 use hookbench_workloads::cgroupfs::{RunTree, Shape};
-use hookbench_workloads::kmod::{spawn_kmod_worker, FireMode, KmodWorkerRequest, MEASURED_HOOK};
+use hookbench_workloads::kmod::{FireMode, KmodWorker, KmodWorkerRequest, MEASURED_HOOK};
 use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 
@@ -90,15 +90,18 @@ pub fn probe() -> Result<String, String> {
 pub struct KmodBackend {
     exe: PathBuf,
     available: Result<String, String>,
+    timing: Timing,
     run: Option<RunTree>,
 }
 
 impl KmodBackend {
-    /// A backend running its workers as `exe worker kmod ...`; `available` is [`probe`]'s result.
-    pub fn new(exe: PathBuf, available: Result<String, String>) -> KmodBackend {
+    /// A backend running its workers as `exe worker kmod ...` timed as `timing` says;
+    /// `available` is [`probe`]'s result.
+    pub fn new(exe: PathBuf, available: Result<String, String>, timing: Timing) -> KmodBackend {
         KmodBackend {
             exe,
             available,
+            timing,
             run: None,
         }
     }
@@ -142,13 +145,16 @@ impl KmodBackend {
             samples,
             repetitions: spec.repetitions.max(1),
             batch: Self::batch(m.mode, &p),
+            timing: self.timing.request(samples, 0),
         };
         let name = &spec.mechanism.name;
-        let report = spawn_kmod_worker(&self.exe, &["worker", "kmod"], &req)
-            .map_err(|e| CellError::Skip(format!("{name}: {e}")))?;
-        if let Some(e) = report.error {
-            return Err(CellError::Skip(format!("{name}: {e}")));
-        }
+        let report =
+            hookbench_workloads::worker::spawn::<KmodWorker>(&self.exe, &req).map_err(|e| {
+                match worker_failure("kmod", e) {
+                    CellError::Skip(why) => CellError::Skip(format!("{name}: {why}")),
+                    CellError::Fatal(e) => CellError::Skip(format!("{name}: {e}")),
+                }
+            })?;
         // Exact checks: every measured counter program ran once per fire, no foreign one ran.
         if let Some(c) = report.counters.iter().find(|&&c| c != report.fires) {
             return Err(CellError::Fatal(anyhow::anyhow!(
@@ -161,20 +167,19 @@ impl KmodBackend {
                 "{name}: a foreign program ran {c} times: the module ran a program of another hook"
             )));
         }
-        let mut m_cell = cell_from_reps(
+        let mut m_cell = cell_from_sets(
             spec,
             NAME,
             name,
             p,
             "hook_latency_ns",
-            &report.samples_ns,
-            Some(&report.baseline_ns),
+            &report.samples,
+            &report.baseline,
         )?;
         let nodes = match m.model {
             Model::TaskChain => u64::from(p.programs + p.foreign),
             _ => u64::from(report.progs_per_fire),
         };
-        m_cell.cell.batch_k = Some(u64::from(req.batch));
         m_cell.cell.accounting = Some(Accounting {
             nodes_visited: nodes,
             programs_run: u64::from(report.progs_per_fire),
@@ -260,24 +265,25 @@ impl KmodBackend {
         }
         drop(dev);
         let params = Params { tasks: 0, ..p };
-        let mut out = vec![cell_from_reps(
+        let name = &spec.mechanism.name;
+        let mut out = vec![plain_cell(
             spec,
             NAME,
-            &spec.mechanism.name,
+            name,
             params,
             "attach_latency_ns",
+            "ns",
             &attach,
-            None,
         )?];
         if has_detach {
-            out.push(cell_from_reps(
+            out.push(plain_cell(
                 spec,
                 NAME,
-                &spec.mechanism.name,
+                name,
                 params,
                 "detach_latency_ns",
+                "ns",
                 &detach,
-                None,
             )?);
         }
         for m in &mut out {

@@ -1,13 +1,19 @@
-//! The runner: expands suites into cells, asks a backend to measure each, journals every cell as it finishes, fits slopes and writes the run.
+//! The runner: expands suites into cells, measures them in a seeded random order, journals
+//! every cell as it finishes, fits slopes and writes the run.
+//!
+//! Within each suite and backend, the (mechanism, point) pairs are measured in an order shuffled
+//! with the run's `order_seed` (saved in results.json), so a machine that drifts during a sweep
+//! spreads its drift over the points instead of drawing a slope; each cell records its place in
+//! that order and when it finished. The analysis (fits with lack-of-fit and segments, entry
+//! costs, decompositions, baseline drift) is in `crate::analysis`.
 
 use crate::backend::{Backend, CellError, CellSpec, Measured};
-use crate::measure::stats::fit_linear;
 use crate::output::RunDir;
 use crate::suite::Suite;
-use hookbench_model::Params;
-use hookbench_reports::{cell_id, Fit, Results, Skipped, SuiteInfo, SCHEMA};
+use hookbench_reports::{cell_id, Results, Skipped, SuiteInfo, SCHEMA};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::BTreeMap;
+use rand::seq::SliceRandom as _;
+use rand::SeedableRng as _;
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,6 +33,8 @@ pub struct RunConfig {
     pub progress: bool,
     /// Set by the SIGINT/SIGTERM handler: the run stops before the next cell, saving what it has.
     pub stop: Arc<AtomicBool>,
+    /// Seed of the measurement order (saved in results.json as `order_seed`).
+    pub order_seed: u64,
 }
 
 /// Runs every suite of `config` on every backend into `dir`, journaling as it goes, and returns
@@ -51,6 +59,7 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                 claim: s.claim,
                 hypothesis: s.hypothesis.clone(),
                 fit_x: s.fits.iter().map(|f| f.label.clone()).collect(),
+                margin: s.margin,
             })
             .collect(),
         environment: config.environment.clone(),
@@ -58,6 +67,9 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         fits: Vec::new(),
         skipped: Vec::new(),
         claims: Vec::new(),
+        order_seed: config.order_seed,
+        drift: Vec::new(),
+        decompositions: Vec::new(),
     };
     dir.write_results(&results)?;
 
@@ -74,130 +86,84 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         .sum();
     let bar = progress_bar(total, config.progress);
 
+    let started = std::time::Instant::now();
+    let mut order = 0u64;
     for suite in &config.suites {
         let plan = suite.plan(&config.profile)?;
         let mut measured: Vec<Measured> = Vec::new();
         for backend in backends.iter_mut() {
-            for mechanism in backend.mechanisms(suite) {
+            let mechanisms = backend.mechanisms(suite);
+            let mut pairs: Vec<(usize, usize)> = (0..mechanisms.len())
+                .flat_map(|m| (0..plan.points.len()).map(move |p| (m, p)))
+                .collect();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(
+                config.order_seed ^ seed_of(&format!("{}/{}", suite.name, backend.name())),
+            );
+            pairs.shuffle(&mut rng);
+            for (mi, pi) in pairs {
+                let mechanism = &mechanisms[mi];
+                let params = &suite.params_for(backend.name(), &plan.points[pi]);
                 let name = mechanism.name.as_str();
-                for params in &plan.points {
-                    if config.stop.load(Ordering::SeqCst) {
-                        bar.abandon();
-                        return Err(interrupted(dir));
-                    }
-                    bar.set_message(format!("{} {} {}", suite.name, backend.name(), name));
-                    let id = cell_id(&suite.name, backend.name(), name, suite.metric.as_str(), params);
-                    let spec = CellSpec {
-                        suite,
-                        mechanism,
-                        params: *params,
-                        samples: plan.samples,
-                        repetitions: plan.repetitions,
-                        seed: seed_of(&id),
-                    };
-                    match backend.measure(&spec) {
-                        Ok(cells) => {
-                            for m in cells {
-                                dir.append_cell(&m.cell)?;
-                                results.cells.push(m.cell.clone());
-                                measured.push(m);
-                            }
-                        }
-                        Err(CellError::Skip(reason)) => {
-                            results.skipped.push(Skipped {
-                                backend: backend.name().to_string(),
-                                mechanism: name.to_string(),
-                                suite: Some(suite.name.clone()),
-                                reason: format!("{id}: {reason}"),
-                            });
-                        }
-                        Err(CellError::Fatal(e)) => {
-                            bar.abandon();
-                            // A signal also reaches the workers of the process group: report
-                            // the interruption, not the worker that died of it.
-                            if config.stop.load(Ordering::SeqCst) {
-                                return Err(interrupted(dir));
-                            }
-                            return Err(e.context(format!("measuring {id}")));
-                        }
-                    }
-                    dir.write_results(&results)?;
-                    bar.inc(1);
+                if config.stop.load(Ordering::SeqCst) {
+                    bar.abandon();
+                    return Err(interrupted(dir));
                 }
+                bar.set_message(progress_message(&suite.name, backend.name(), name));
+                let id = cell_id(&suite.name, backend.name(), name, suite.metric.as_str(), params);
+                let spec = CellSpec {
+                    suite,
+                    mechanism,
+                    params: *params,
+                    samples: plan.samples,
+                    repetitions: plan.repetitions,
+                    seed: seed_of(&id),
+                };
+                match backend.measure(&spec) {
+                    Ok(cells) => {
+                        let at = started.elapsed().as_secs_f64();
+                        for mut m in cells {
+                            m.cell.order = Some(order);
+                            m.cell.measured_at_s = Some(at);
+                            order += 1;
+                            dir.append_cell(&m.cell)?;
+                            results.cells.push(m.cell.clone());
+                            measured.push(m);
+                        }
+                    }
+                    Err(CellError::Skip(reason)) => {
+                        results.skipped.push(Skipped {
+                            backend: backend.name().to_string(),
+                            mechanism: name.to_string(),
+                            suite: Some(suite.name.clone()),
+                            reason: format!("{id}: {reason}"),
+                        });
+                    }
+                    Err(CellError::Fatal(e)) => {
+                        bar.abandon();
+                        // A signal also reaches the workers of the process group: report
+                        // the interruption, not the worker that died of it.
+                        if config.stop.load(Ordering::SeqCst) {
+                            return Err(interrupted(dir));
+                        }
+                        return Err(e.context(format!("measuring {id}")));
+                    }
+                }
+                dir.write_results(&results)?;
+                bar.inc(1);
             }
         }
-        results.fits.extend(fits_for(suite, &measured));
+        results.fits.extend(crate::analysis::fits_for(suite, &measured));
         dir.write_results(&results)?;
     }
     bar.finish_and_clear();
+    results.drift = crate::analysis::drift(&results.cells);
+    results.decompositions = crate::analysis::decompositions(&results);
     results.claims = hookbench_reports::claims::evaluate(&results);
     results.complete = true;
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
     dir.write_results(&results)?;
     dir.write_reports(&results)?;
     Ok(results)
-}
-
-/// Least-squares fits of each group of cells that differ only in a fit axis of `suite`: one fit per
-/// (backend, mechanism, metric, the other axes), over every sample of every cell in the group.
-/// Groups with fewer than two distinct x values or three samples give no fit.
-pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
-    let mut fits = Vec::new();
-    for axis in &suite.fits {
-        let mut groups: BTreeMap<(String, String, String, Params), Vec<&Measured>> = BTreeMap::new();
-        for m in measured {
-            let mut key_params = m.cell.params;
-            key_params.set_axis(&axis.axis, 0);
-            let key = (
-                m.cell.backend.clone(),
-                m.cell.mechanism.clone(),
-                m.cell.metric.clone(),
-                key_params,
-            );
-            groups.entry(key).or_default().push(m);
-        }
-        for ((backend, mechanism, metric, fixed_params), group) in groups {
-            let mut xs = Vec::new();
-            let mut ys = Vec::new();
-            let mut points = Vec::new();
-            for m in &group {
-                let x = f64::from(m.cell.params.axis(&axis.axis).unwrap_or(0));
-                for &y in &m.points {
-                    xs.push(x);
-                    ys.push(y);
-                }
-                points.push([x, m.cell.mean]);
-            }
-            points.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            let Ok(fit) = fit_linear(&xs, &ys) else { continue };
-            let mut fixed = BTreeMap::new();
-            for a in hookbench_model::NUMERIC_AXES {
-                if a != axis.axis {
-                    if let Some(v) = fixed_params.axis(a) {
-                        fixed.insert(a.to_string(), serde_json::Value::from(v));
-                    }
-                }
-            }
-            fixed.insert("body".to_string(), serde_json::Value::from(fixed_params.body.as_str()));
-            fits.push(Fit {
-                suite: suite.name.clone(),
-                backend,
-                model: group[0].cell.model,
-                mechanism,
-                metric,
-                x: axis.label.clone(),
-                x_axis: axis.axis.clone(),
-                fixed,
-                n: xs.len() as u64,
-                slope: fit.slope,
-                slope_ci95: [fit.slope_ci95.0, fit.slope_ci95.1],
-                intercept: fit.intercept,
-                r2: fit.r2,
-                points,
-            });
-        }
-    }
-    fits
 }
 
 fn interrupted(dir: &RunDir) -> anyhow::Error {
@@ -212,6 +178,12 @@ pub fn seed_of(id: &str) -> u64 {
     id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The progress bar's message, kept short enough that the bar stays on one 80-column line.
+fn progress_message(suite: &str, backend: &str, mechanism: &str) -> String {
+    let text = format!("{suite} {backend} {mechanism}");
+    text.chars().take(32).collect()
 }
 
 fn progress_bar(total: u64, enabled: bool) -> ProgressBar {

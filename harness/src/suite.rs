@@ -108,6 +108,12 @@ pub struct Suite {
     pub profiles: BTreeMap<String, Plan>,
     /// Where the suite came from ("embedded:foreign.toml" or a path).
     pub source: String,
+    /// Axes a backend overrides in every point (`[backend.NAME] params = { body = "null" }`), so
+    /// that a claim compares the same program body across mechanisms.
+    pub backend_params: BTreeMap<String, toml::Table>,
+    /// The equivalence margin of the suite's claim (`margin = { abs = 0.5, rel = 0.10 }`): two
+    /// slopes are "the same", or a slope "flat", within max(abs, rel x the reference slope).
+    pub margin: Option<hookbench_measure::estimate::Margin>,
 }
 
 /// A mechanism a suite names for one backend, with the DESIGN.md model it realises.
@@ -125,7 +131,7 @@ pub type MechanismCheck = fn(&str) -> Result<ModelKind, String>;
 /// The backends a suite may name, with the check of their mechanism names.
 pub const BACKENDS: [(&str, MechanismCheck); 3] = [
     ("model", model_mechanism),
-    ("kernel", crate::kernel_backend::kernel_mechanism),
+    ("kernel", crate::kernel::kernel_mechanism),
     ("kmod", crate::kmod_backend::kmod_mechanism),
 ];
 
@@ -190,6 +196,7 @@ impl Suite {
             ))
         })?;
         let mut mechanisms = BTreeMap::new();
+        let mut backend_params = BTreeMap::new();
         for (backend, table) in &raw.backend {
             let Some((_, check)) = BACKENDS.iter().find(|(b, _)| b == backend) else {
                 return Err(bad(format!(
@@ -209,8 +216,15 @@ impl Suite {
                 let model = check(m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
                 list.push(SuiteMechanism { name: m.clone(), model });
             }
+            let mut probe = Params::default();
+            for (key, value) in &table.params {
+                apply(&mut probe, key, value).map_err(|e| bad(format!("[backend.{backend}] params: {e}")))?;
+            }
             if !list.is_empty() {
                 mechanisms.insert(backend.clone(), list);
+                if !table.params.is_empty() {
+                    backend_params.insert(backend.clone(), table.params.clone());
+                }
             }
         }
         if mechanisms.is_empty() {
@@ -345,6 +359,18 @@ impl Suite {
                 "claim = {c}: DESIGN.md has claims 1 to 7; leave `claim` out for a suite that answers none"
             )));
         }
+        let margin = match raw.margin {
+            Some(m) if m.abs.is_finite() && m.rel.is_finite() && m.abs >= 0.0 && (0.0..1.0).contains(&m.rel) => {
+                Some(hookbench_measure::estimate::Margin { abs: m.abs, rel: m.rel })
+            }
+            Some(m) => {
+                return Err(bad(format!(
+                    "margin = {{ abs = {}, rel = {} }}: abs must be >= 0 and rel in [0, 1)",
+                    m.abs, m.rel
+                )))
+            }
+            None => None,
+        };
         Ok(Suite {
             name: raw.name,
             claim: raw.claim,
@@ -354,7 +380,21 @@ impl Suite {
             fits,
             profiles,
             source: source.to_string(),
+            backend_params,
+            margin,
         })
+    }
+
+    /// `point` with the axes `backend` overrides applied (`[backend.NAME] params`).
+    pub fn params_for(&self, backend: &str, point: &Params) -> Params {
+        let mut p = *point;
+        if let Some(table) = self.backend_params.get(backend) {
+            for (key, value) in table {
+                // Checked when the suite was parsed.
+                let _ = apply(&mut p, key, value);
+            }
+        }
+        p
     }
 
     /// The mechanisms this suite names for `backend` (empty when it names none).
@@ -481,12 +521,23 @@ struct RawSuite {
     params: toml::Table,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
+    #[serde(default)]
+    margin: Option<RawMargin>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMargin {
+    abs: f64,
+    rel: f64,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBackend {
     mechanisms: Vec<String>,
+    #[serde(default)]
+    params: toml::Table,
 }
 
 #[derive(serde::Deserialize)]

@@ -1,11 +1,10 @@
 //! Runner tests with a mock backend of known answers: journaling, fits, skips, and a run that fails mid-way.
 
-use hookbench::backend::{Backend, CellError, CellSpec, Measured};
+use hookbench::backend::{base_cell, Backend, CellError, CellSpec, Measured};
 use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_TXT, RESULTS_JSON};
 use hookbench::runner::{run, RunConfig};
 use hookbench::suite::{Suite, SuiteMechanism};
-use hookbench_reports::{cell_id, Cell, Results};
-use std::collections::BTreeMap;
+use hookbench_reports::{Cell, Results};
 
 /// Latency = 5 + 2 * programs + 0.5 * foreign ns, with deterministic +-0.1 ns noise per sample;
 /// fails (fatally) on programs == `fail_at`, skips programs == `skip_at`.
@@ -34,40 +33,17 @@ impl Backend for Mock {
         let points: Vec<f64> = (0..spec.samples)
             .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
             .collect();
-        let cell = Cell {
-            id: cell_id(
-                &spec.suite.name,
-                "mock",
-                &spec.mechanism.name,
-                spec.suite.metric.as_str(),
-                &p,
-            ),
-            suite: spec.suite.name.clone(),
-            backend: "mock".into(),
-            model: spec.mechanism.model,
-            mechanism: spec.mechanism.name.clone(),
-            metric: spec.suite.metric.as_str().into(),
-            unit: "ns".into(),
-            params: p,
-            samples: points.len() as u64,
-            mean: truth,
-            stddev: 0.1,
-            cv: 0.1 / truth,
-            p50: truth,
-            p90: truth,
-            p99: truth,
-            p999: truth,
-            max: truth + 0.1,
-            baseline_subtracted: false,
-            baseline: None,
-            batch_k: None,
-            repetitions: vec![truth],
-            histogram_ps: None,
-            accounting: None,
-            breakdown: BTreeMap::new(),
-            throughput_hooks_per_sec: None,
-            counters: BTreeMap::new(),
-        };
+        let summary = hookbench::measure::stats::Summary::from_values_ns(&points);
+        let mut cell = base_cell(
+            spec,
+            "mock",
+            &spec.mechanism.name,
+            spec.suite.metric.as_str(),
+            "ns",
+            p,
+            &summary,
+        );
+        cell.repetitions = vec![truth];
         Ok(vec![Measured { cell, points }])
     }
 }
@@ -102,6 +78,7 @@ fn config() -> RunConfig {
             "privileged": false, "clock": "mock", "clock_overhead_ns": 1.0}),
         progress: false,
         stop: Default::default(),
+        order_seed: 42,
     }
 }
 
@@ -176,16 +153,56 @@ fn a_failed_run_keeps_what_it_measured() {
     })];
     let err = run(&config(), &mut backends, &mut dir).expect_err("fails");
     assert!(format!("{err:#}").contains("mock failure"));
-    // Axes expand in alphabetical order, the last fastest: chain-walk at foreign = 0 with
-    // programs 0, 4, 8 was measured before programs = 16 failed.
+    // The cells measured before the first programs = 16 cell (in the seeded order) are kept.
     let journal = std::fs::read_to_string(run_dir.join(CELLS_JSONL)).expect("journal");
-    assert_eq!(journal.lines().count(), 3);
-    for line in journal.lines() {
-        let cell: Cell = serde_json::from_str(line).expect("each journal line is a cell");
-        assert_eq!(cell.mechanism, "chain-walk");
-    }
+    let cells: Vec<Cell> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each journal line is a cell"))
+        .collect();
+    assert!(!cells.is_empty() && cells.len() < 16, "{} cells", cells.len());
+    assert!(cells.iter().all(|c| c.params.programs != 16));
     let saved = Results::read(&run_dir.join(RESULTS_JSON)).expect("partial results.json reads");
     assert!(!saved.complete);
-    assert_eq!(saved.cells.len(), 3);
+    assert_eq!(saved.cells, cells);
     assert!(!run_dir.join(EVIDENCE_TXT).exists());
+}
+
+/// The order of a sweep is a seeded shuffle: the same seed gives the same order, another seed
+/// another one, every cell records its place, and the seed is saved.
+#[test]
+fn sweep_points_run_in_a_seeded_random_order() {
+    let order_of = |seed: u64| -> Vec<String> {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+        let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
+            fail_at: None,
+            skip_at: None,
+        })];
+        let config = RunConfig {
+            order_seed: seed,
+            ..config()
+        };
+        let results = run(&config, &mut backends, &mut dir).expect("run");
+        assert_eq!(results.order_seed, seed);
+        let orders: Vec<u64> = results.cells.iter().map(|c| c.order.expect("order")).collect();
+        assert_eq!(orders, (0..16).collect::<Vec<u64>>());
+        assert!(results.cells.iter().all(|c| c.measured_at_s.is_some()));
+        results.cells.iter().map(|c| c.id.clone()).collect()
+    };
+    let a = order_of(1);
+    assert_eq!(a, order_of(1));
+    let b = order_of(2);
+    assert_ne!(a, b);
+    let (mut sa, mut sb) = (a.clone(), b);
+    sa.sort();
+    sb.sort();
+    assert_eq!(sa, sb, "the same cells, in another order");
+    // Not the sweep order: programs do not come out ascending for one mechanism.
+    let ascending = a
+        .iter()
+        .filter(|id| id.contains("/chain-walk/"))
+        .collect::<Vec<_>>()
+        .windows(2)
+        .all(|w| w[0] <= w[1]);
+    assert!(!ascending, "{a:?}");
 }

@@ -247,12 +247,69 @@ fn binomial_half_cdf(n: u64, k: u64) -> f64 {
     Binomial::new(0.5, n).map_or(f64::NAN, |b| b.cdf(k))
 }
 
-/// Overhead of a cell's samples over its baseline's: difference of means and of medians.
+/// Share of a sample trimmed from each end for the robust mean ([`trimmed_mean_with_se`]).
 ///
-/// `mean` is Welch's (1947) difference of means: `se = sqrt(s_c^2/n_c + s_b^2/n_b)` with the
-/// Welch–Satterthwaite df. `p50` is the difference of the nearest-rank medians (the printed
-/// `p50_ns` of each) with the Price–Bonett SE of each median combined in quadrature and
-/// normal intervals (Bonett & Price 2002, section "Linear contrasts of medians").
+/// Latency samples carry rare, huge outliers (an interrupt, a preemption by another task: one
+/// sample of 400 ns becomes 4 ms), which make a plain mean and its interval useless; trimming
+/// 1% of each end removes them and keeps the mean's meaning for the body of the distribution.
+pub const TRIM: f64 = 0.01;
+
+/// The `gamma`-trimmed mean of a sample with its Tukey–McLaughlin standard error.
+///
+/// With `g = floor(gamma * n)` values cut from each end of the sorted sample and `h = n - 2g`
+/// kept, the trimmed mean is the mean of the kept values; its SE is
+/// `s_w / ((1 - 2 gamma) sqrt(n))` with `s_w` the standard deviation of the sample winsorized at
+/// the same points (Tukey & McLaughlin 1963; the variance Yuen (1974) uses), df `h - 1`.
+/// `gamma = 0` is the plain mean.
+///
+/// Errors: [`EstimateError::Empty`], [`EstimateError::NonFinite`], [`EstimateError::TooFew`]
+/// (fewer than 2 values kept), naming the sample `"values"`.
+pub fn trimmed_mean_with_se(values: &[f64], gamma: f64) -> Result<Estimate, EstimateError> {
+    trimmed_of("values", values, gamma)
+}
+
+/// The values of a sample that a `gamma`-trimmed mean keeps: sorted, without the
+/// `floor(gamma * n)` smallest and largest (the points a fit over trimmed samples uses).
+pub fn trimmed(values: &[f64], gamma: f64) -> Vec<f64> {
+    let n = values.len();
+    let g = (gamma.clamp(0.0, 0.49) * n as f64).floor() as usize;
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[g..n - g].to_vec()
+}
+
+fn trimmed_of(what: &'static str, values: &[f64], gamma: f64) -> Result<Estimate, EstimateError> {
+    check(what, values, 2)?;
+    let n = values.len();
+    let gamma = gamma.clamp(0.0, 0.49);
+    let g = (gamma * n as f64).floor() as usize;
+    let h = n - 2 * g;
+    if h < 2 {
+        return Err(EstimateError::TooFew { what, n, need: 2 });
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let kept = &sorted[g..n - g];
+    let mean = kept.iter().sum::<f64>() / h as f64;
+    let (lo, hi) = (kept[0], kept[h - 1]);
+    let wmean = sorted.iter().map(|v| v.clamp(lo, hi)).sum::<f64>() / n as f64;
+    let wvar = sorted.iter().map(|v| (v.clamp(lo, hi) - wmean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    let se = wvar.sqrt() / ((1.0 - 2.0 * g as f64 / n as f64) * (n as f64).sqrt());
+    Ok(Estimate {
+        value: mean,
+        se,
+        df: (h - 1) as f64,
+    })
+}
+
+/// Overhead of a cell's samples over its baseline's: difference of (trimmed) means and of
+/// medians.
+///
+/// `mean` is Yuen's (1974) difference of [`TRIM`]-trimmed means, each with its winsorized SE
+/// ([`trimmed_mean_with_se`]), combined as Welch (1947) does with the Welch–Satterthwaite df.
+/// `p50` is the difference of the nearest-rank medians (the printed `p50_ns` of each) with the
+/// Price–Bonett SE of each median combined in quadrature and normal intervals (Bonett & Price
+/// 2002, section "Linear contrasts of medians").
 ///
 /// Errors: as [`median_with_se`] (each sample needs 3 finite values), naming `"cell"` or
 /// `"baseline"`.
@@ -260,7 +317,7 @@ pub fn overhead(cell: &[f64], baseline: &[f64]) -> Result<Overhead, EstimateErro
     check("cell", cell, 3)?;
     check("baseline", baseline, 3)?;
     Ok(Overhead {
-        mean: difference(mean_of("cell", cell)?, mean_of("baseline", baseline)?),
+        mean: difference(trimmed_of("cell", cell, TRIM)?, trimmed_of("baseline", baseline, TRIM)?),
         p50: difference(median_of("cell", cell)?, median_of("baseline", baseline)?),
     })
 }
@@ -813,5 +870,26 @@ mod tests {
         let nul: Estimate = serde_json::from_str(r#"{"value":1.5,"se":null,"df":"inf"}"#).unwrap();
         assert!(nul.se.is_nan() && nul.df == f64::INFINITY && nul.value == 1.5);
         assert!(serde_json::from_str::<Estimate>(r#"{"value":"x","se":1,"df":1}"#).is_err());
+    }
+
+    #[test]
+    fn trimmed_means_ignore_rare_huge_outliers() {
+        let mut v: Vec<f64> = (0..1000).map(|i| 100.0 + f64::from(i % 10)).collect();
+        let plain = mean_with_se(&v).expect("mean");
+        let trimmed = trimmed_mean_with_se(&v, TRIM).expect("trimmed");
+        assert!((plain.value - trimmed.value).abs() < 0.5, "{plain:?} {trimmed:?}");
+        // Three preemptions of 4 ms: the plain mean moves by 12 us, the trimmed one does not.
+        for i in [7, 500, 901] {
+            v[i] = 4_000_000.0;
+        }
+        let plain = mean_with_se(&v).expect("mean");
+        let trimmed = trimmed_mean_with_se(&v, TRIM).expect("trimmed");
+        assert!(plain.value > 10_000.0 && plain.se > 1_000.0, "{plain:?}");
+        assert!((trimmed.value - 104.5).abs() < 0.5 && trimmed.se < 1.0, "{trimmed:?}");
+        assert_eq!(trimmed.df, 979.0);
+        // gamma 0 is the plain mean with the same SE.
+        let zero = trimmed_mean_with_se(&v, 0.0).expect("untrimmed");
+        assert!((zero.value - plain.value).abs() < 1e-9 && (zero.se - plain.se).abs() < 1e-9);
+        assert!(trimmed_mean_with_se(&[1.0], TRIM).is_err());
     }
 }

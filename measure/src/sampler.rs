@@ -804,7 +804,11 @@ mod tests {
         )
         .expect("measures");
         assert_eq!(m.batch_k, 1);
-        assert!((60..=140).contains(&m.samples_per_repetition), "{}", m.samples_per_repetition);
+        assert!(
+            (60..=140).contains(&m.samples_per_repetition),
+            "{}",
+            m.samples_per_repetition
+        );
         assert_eq!(undone, 20 + 2 * m.samples_per_repetition as u64);
         let p50 = m.exact_summary().p50_ns;
         assert!(p50 < 2.0 * op_spin, "p50 {p50} includes the undo ({undo_spin})?");

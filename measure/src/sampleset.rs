@@ -97,6 +97,17 @@ impl Speculation {
             .unwrap_or_default()
     }
 
+    /// The state read again from an already open `/proc/thread-self/status` (from its start), for
+    /// a task that can no longer open files there (a Landlock domain that allows no /proc read).
+    pub fn read_from(status: &mut std::fs::File) -> Speculation {
+        use std::io::{Read as _, Seek as _};
+        let mut text = String::new();
+        match status.rewind().and_then(|()| status.read_to_string(&mut text)) {
+            Ok(_) => Speculation::parse(&text),
+            Err(_) => Speculation::default(),
+        }
+    }
+
     /// The two lines of a `/proc/PID/status` text.
     pub fn parse(status: &str) -> Speculation {
         let field = |name: &str| {

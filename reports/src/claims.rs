@@ -179,6 +179,8 @@ pub fn evaluate(results: &Results) -> Vec<ClaimResult> {
                 verdict,
                 evidence,
                 numbers,
+                compared: Vec::new(),
+                margin: None,
             });
         }
     }

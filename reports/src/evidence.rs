@@ -77,7 +77,7 @@ pub fn render(results: &Results) -> String {
                 fmt_num(Some(c.mean)),
                 fmt_num(Some(c.stddev)),
                 c.unit,
-                if c.baseline_subtracted { " -b" } else { "" }
+                if c.overhead.is_some() { " +b" } else { "" }
             ));
         }
     }

@@ -6,4 +6,7 @@ pub mod evidence;
 pub mod html;
 pub mod schema;
 
-pub use schema::{cell_id, Accounting, Baseline, Cell, Fit, ReadError, Results, Skipped, SuiteInfo, SCHEMA};
+pub use schema::{
+    cell_id, Accounting, Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, Overhead, PercentileBasis,
+    ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, SCHEMA,
+};

@@ -423,6 +423,20 @@ impl CgroupBpfTree {
         &self.foreign
     }
 
+    /// Runs of the counter bodies so far: the measured programs' summed, and the foreign
+    /// programs' summed (which must stay 0: they are on other attach types). Meaningful only
+    /// with the counter body (other bodies count nothing).
+    ///
+    /// Errors: [`CgroupBpfError::Bpf`] when a program's count map cannot be read.
+    pub fn counter_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
+        let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
+            ps.iter()
+                .map(|p| p.counter().map_err(bpf_err(self.leaf())))
+                .sum::<Result<u64, CgroupBpfError>>()
+        };
+        Ok((sum(self.programs())?, sum(self.foreign())?))
+    }
+
     /// Attachments (links) held at `level` (0 = top), measured and foreign.
     pub fn links_at(&self, level: u32) -> usize {
         self.chain.links_at(level)

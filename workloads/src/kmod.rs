@@ -338,11 +338,17 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
     // Baseline and programs alternate, the baseline first in even repetitions.
     for r in 0..req.repetitions {
         if r % 2 == 0 {
-            report.baseline.push(sample(&base, model, req, req.samples, &mut unused)?.0);
+            report
+                .baseline
+                .push(sample(&base, model, req, req.samples, &mut unused)?.0);
         }
-        report.samples.push(sample(&dev, model, req, req.samples, &mut report.fires)?.0);
+        report
+            .samples
+            .push(sample(&dev, model, req, req.samples, &mut report.fires)?.0);
         if r % 2 == 1 {
-            report.baseline.push(sample(&base, model, req, req.samples, &mut unused)?.0);
+            report
+                .baseline
+                .push(sample(&base, model, req, req.samples, &mut unused)?.0);
         }
     }
     if req.body == Body::Counter {

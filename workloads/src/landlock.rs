@@ -36,7 +36,6 @@ use ::landlock::{
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-
 /// Most layers a Landlock domain can stack (`LANDLOCK_MAX_NUM_LAYERS` of
 /// `security/landlock/limits.h`); `landlock_restrict_self` returns `E2BIG` beyond it.
 pub const LANDLOCK_MAX_NUM_LAYERS: u32 = 16;
@@ -167,6 +166,13 @@ pub enum LandlockError {
         /// The crate's error (with the errno).
         #[source]
         source: ::landlock::PathFdError,
+    },
+    /// `/proc/thread-self/status` (the task's speculation state) could not be opened.
+    #[error("cannot open /proc/thread-self/status: {source} (is /proc mounted?)")]
+    Status {
+        /// The error.
+        #[source]
+        source: std::io::Error,
     },
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)` failed.
     #[error("prctl(PR_SET_NO_NEW_PRIVS, 1) failed: {errno}")]
@@ -397,12 +403,14 @@ pub fn verify_restricted(root: &Path, layers: u32) -> Result<(), LandlockError> 
 
 /// Times `open(path, O_RDONLY|O_CLOEXEC)` on the calling thread as `timing` asks, one open per
 /// sample with its `close` outside the timed interval (the Landlock check runs on open:
-/// `hook_file_open`). Errors: [`LandlockError::Open`] at the first failing open (`layers` is only
+/// `hook_file_open`). `status` is this thread's `/proc/thread-self/status`, opened before the
+/// layers (which may forbid opening it now), for the speculation state. Errors: [`LandlockError::Open`] at the first failing open (`layers` is only
 /// used in the message); [`LandlockError::Trigger`] when pinning or the sampler fails.
 pub fn measure_open(
     path: &Path,
     layers: u32,
     timing: &hookbench_measure::TimingRequest,
+    status: &mut std::fs::File,
 ) -> Result<hookbench_measure::SampleSet, LandlockError> {
     use crate::trigger::TriggerError;
     let open_err = |errno| LandlockError::Open {
@@ -411,9 +419,10 @@ pub fn measure_open(
         errno,
     };
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| open_err(Errno::EINVAL))?;
-    timing
-        .pin()
-        .map_err(|source| TriggerError::Pin { cpu: timing.cpu, source })?;
+    timing.pin().map_err(|source| TriggerError::Pin {
+        cpu: timing.cpu,
+        source,
+    })?;
     let clock = timing.clock();
     let mut failed: Option<Errno> = None;
     let fd = std::cell::Cell::new(-1);
@@ -441,7 +450,7 @@ pub fn measure_open(
     }
     Ok(hookbench_measure::SampleSet::from_measurement(
         &m,
-        hookbench_measure::Speculation::of_self(),
+        hookbench_measure::Speculation::read_from(status),
     ))
 }
 
@@ -525,6 +534,9 @@ impl crate::worker::Worker for LandlockWorker {
         (|| {
             validate_landlock_request(req)?;
             let abi = landlock_abi().ok();
+            // Opened before the layers: they allow reads beneath `root` only.
+            let mut status =
+                std::fs::File::open("/proc/thread-self/status").map_err(|source| LandlockError::Status { source })?;
             let file = prepare_chain(&req.root, req.dir_depth)?;
             let clock = req.timing.clock();
             install_layers(&clock, &req.root, req.prestack)?;
@@ -535,7 +547,7 @@ impl crate::worker::Worker for LandlockWorker {
             let samples = if req.installs_only {
                 None
             } else {
-                Some(measure_open(&file, req.layers, &req.timing)?)
+                Some(measure_open(&file, req.layers, &req.timing, &mut status)?)
             };
             Ok(LandlockReport {
                 samples,
@@ -605,7 +617,10 @@ mod tests {
         let err = validate_landlock_request(&request(17, 4, 1, Path::new("/tmp/x"))).expect_err("17 layers");
         assert!(matches!(err, LandlockError::TooManyLayers { requested: 17 }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("LANDLOCK_MAX_NUM_LAYERS = 16") && msg.contains("17"), "{msg}");
+        assert!(
+            msg.contains("LANDLOCK_MAX_NUM_LAYERS = 16") && msg.contains("17"),
+            "{msg}"
+        );
         let err =
             validate_landlock_request(&request(1, MAX_DIR_DEPTH + 1, 1, Path::new("/tmp/x"))).expect_err("too deep");
         assert!(err.to_string().contains("dir_depth = 257"), "{err}");
@@ -615,7 +630,10 @@ mod tests {
             chain_file_path(Path::new("/r"), 3),
             Path::new("/r/d0/d1/d2").join(CHAIN_FILE_NAME)
         );
-        assert_eq!(chain_file_path(Path::new("/r"), 0), Path::new("/r").join(CHAIN_FILE_NAME));
+        assert_eq!(
+            chain_file_path(Path::new("/r"), 0),
+            Path::new("/r").join(CHAIN_FILE_NAME)
+        );
         // More layers than the kernel allows are refused before any syscall, even in the test
         // process (nothing is installed).
         let err = install_layers(&Clock::monotonic_raw(), Path::new("/nonexistent"), 17).expect_err("limit");

@@ -286,9 +286,9 @@ pub(crate) fn worker_setup(req: &GlobalLsmRequest) -> Result<GlobalLsm, CgroupBp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroupfs::{Cgroup2, Shape};
     use crate::sock_worker::SockReport;
     use crate::test_support::{median, slope, spawn_sock};
-    use crate::cgroupfs::{Cgroup2, Shape};
     use hookbench_bpf::lsm::is_permission_denied;
     use hookbench_bpf::prog_exists;
 

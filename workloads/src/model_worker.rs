@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hookbench_measure::{counters::HwCounters, measure, measure_each_config, pin, SampleSet, Speculation, TimingRequest};
+use hookbench_measure::{
+    counters::HwCounters, measure, measure_each_config, pin, SampleSet, Speculation, TimingRequest,
+};
 use hookbench_model::{Body, HookAccounting, Mechanism, Params};
 use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
@@ -340,8 +342,8 @@ mod tests {
 
     #[test]
     fn attach_and_metadata_cells() {
-        let report =
-            spawn_test::<ModelWorker>(&request(Mechanism::EffectiveArray, ModelMetric::Attach, Body::Null)).expect("ran");
+        let report = spawn_test::<ModelWorker>(&request(Mechanism::EffectiveArray, ModelMetric::Attach, Body::Null))
+            .expect("ran");
         let ModelReport::Attach { attach, detach, .. } = report else {
             panic!("not an attach report")
         };

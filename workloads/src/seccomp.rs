@@ -22,7 +22,6 @@ use std::time::Duration;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-
 /// Upper bound on the total instructions of a task's filter chain, counting 4 extra per filter
 /// already attached (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct sock_filter)` in
 /// `kernel/seccomp.c`; exceeding it makes `seccomp_attach_filter` return `-ENOMEM`). The kernel
@@ -500,8 +499,8 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trigger::Trigger;
     use crate::test_support::spawn_test;
+    use crate::trigger::Trigger;
     use crate::worker::WorkerError;
     use hookbench_measure::{Clock, TimingRequest};
 
@@ -587,13 +586,18 @@ mod tests {
         let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let max = max_filters(FilterBody::ArgLoad);
         let err = spawn_test::<SeccompWorker>(&one_step(FilterBody::ArgLoad, max + 1, 0)).expect_err("budget");
-        let WorkerError::Refused(err) = err else { panic!("{err}") };
+        let WorkerError::Refused(err) = err else {
+            panic!("{err}")
+        };
         eprintln!("seccomp budget: {err}");
         assert!(err.contains("seccomp instruction budget"), "{err}");
         assert!(err.contains(&format!("{} arg-load filters", max + 1)), "{err}");
         assert!(err.contains(&format!("at most {max} fit")), "{err}");
         // The kernel agrees with max_filters: it accepted exactly `max` on a fresh chain.
-        assert!(err.contains(&format!("after {max} were installed (0 inherited)")), "{err}");
+        assert!(
+            err.contains(&format!("after {max} were installed (0 inherited)")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -635,6 +639,11 @@ mod tests {
         // SPEC_ALLOW: installing filters leaves the store-bypass state as it was natively.
         assert_eq!(sets[0].speculation, sets[2].speculation);
         // Five full filters cost more than none.
-        assert!(sets[2].mean_ns() > sets[0].mean_ns(), "{} vs {}", sets[2].mean_ns(), sets[0].mean_ns());
+        assert!(
+            sets[2].mean_ns() > sets[0].mean_ns(),
+            "{} vs {}",
+            sets[2].mean_ns(),
+            sets[0].mean_ns()
+        );
     }
 }

@@ -37,7 +37,12 @@ pub(crate) fn spawn_test_with<W: Worker>(
     spawn_with::<W>(
         &Launch {
             exe: &exe,
-            args_prefix: &["--exact", "test_support::worker_entry", "--nocapture", "--test-threads=1"],
+            args_prefix: &[
+                "--exact",
+                "test_support::worker_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ],
             envs: &all,
             timeout,
         },

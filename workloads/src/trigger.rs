@@ -63,9 +63,10 @@ pub enum TriggerError {
 ///
 /// Errors: [`TriggerError`].
 pub fn time_trigger(trigger: Trigger, timing: &TimingRequest) -> Result<(SampleSet, u64), TriggerError> {
-    timing
-        .pin()
-        .map_err(|source| TriggerError::Pin { cpu: timing.cpu, source })?;
+    timing.pin().map_err(|source| TriggerError::Pin {
+        cpu: timing.cpu,
+        source,
+    })?;
     let clock = timing.clock();
     let config = timing.sampler_config();
     let mut calls = 0u64;
@@ -102,7 +103,10 @@ pub fn time_trigger(trigger: Trigger, timing: &TimingRequest) -> Result<(SampleS
                 },
             )?;
             if let Some(source) = failed {
-                return Err(TriggerError::Syscall { call: "socket()", source });
+                return Err(TriggerError::Syscall {
+                    call: "socket()",
+                    source,
+                });
             }
             m
         }

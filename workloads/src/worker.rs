@@ -283,11 +283,23 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
 /// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
 /// `hookbench worker KIND` and the tests' worker entry dispatch through.
 pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 5] = [
-    (crate::seccomp::SeccompWorker::KIND, serve::<crate::seccomp::SeccompWorker>),
-    (crate::landlock::LandlockWorker::KIND, serve::<crate::landlock::LandlockWorker>),
-    (crate::sock_worker::SockWorker::KIND, serve::<crate::sock_worker::SockWorker>),
+    (
+        crate::seccomp::SeccompWorker::KIND,
+        serve::<crate::seccomp::SeccompWorker>,
+    ),
+    (
+        crate::landlock::LandlockWorker::KIND,
+        serve::<crate::landlock::LandlockWorker>,
+    ),
+    (
+        crate::sock_worker::SockWorker::KIND,
+        serve::<crate::sock_worker::SockWorker>,
+    ),
     (crate::kmod::KmodWorker::KIND, serve::<crate::kmod::KmodWorker>),
-    (crate::model_worker::ModelWorker::KIND, serve::<crate::model_worker::ModelWorker>),
+    (
+        crate::model_worker::ModelWorker::KIND,
+        serve::<crate::model_worker::ModelWorker>,
+    ),
 ];
 
 /// Runs the worker `kind` on `request` and returns the report line to print.
@@ -349,14 +361,18 @@ mod tests {
         let err = serve::<Echo>("{nope").expect_err("bad request");
         assert!(err.to_string().contains("{nope"), "{err}");
         let err = dispatch("nonesuch", "1").expect_err("unknown kind");
-        assert!(err.to_string().contains("'nonesuch'") && err.to_string().contains("seccomp"), "{err}");
+        assert!(
+            err.to_string().contains("'nonesuch'") && err.to_string().contains("seccomp"),
+            "{err}"
+        );
     }
 
     #[test]
     fn spawn_reads_the_last_marker_line_and_reports_failures() {
         // A shell "worker" that prints noise, a stale line and the real report.
         let sh = Path::new("/bin/sh");
-        let script = format!("echo noise; echo '{REPORT_MARKER}{{\"report\":1}}'; echo '{REPORT_MARKER}{{\"report\":7}}'");
+        let script =
+            format!("echo noise; echo '{REPORT_MARKER}{{\"report\":1}}'; echo '{REPORT_MARKER}{{\"report\":7}}'");
         let launch = Launch {
             exe: sh,
             args_prefix: &["-c", &script],
@@ -388,7 +404,10 @@ mod tests {
             timeout: Some(Duration::from_millis(200)),
             ..launch
         };
-        assert!(matches!(spawn_with::<Echo>(&launch, &3), Err(WorkerError::Timeout { .. })));
+        assert!(matches!(
+            spawn_with::<Echo>(&launch, &3),
+            Err(WorkerError::Timeout { .. })
+        ));
         let launch = Launch {
             exe: Path::new("/nonexistent/hookbench"),
             ..launch

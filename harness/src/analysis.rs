@@ -1,0 +1,324 @@
+//! The run's analysis after measuring: fits that say where a straight line holds, entry costs,
+//! native + entry + per-program decompositions (by fit and by the kernel selftest's method),
+//! and how each repeated baseline drifted over the run.
+//!
+//! Every statistic comes from the measurement crate (`hookbench_measure::{stats, fitcheck,
+//! estimate, drift}`); this module only chooses what to fit. Hook cells' fit points are each
+//! sample less its own interleaved baseline's mean (`y = "overhead"`), so a machine that drifts
+//! between cells does not bend the line.
+
+use crate::backend::Measured;
+use crate::suite::Suite;
+use hookbench_measure::estimate::{combine, difference, Estimate};
+use hookbench_measure::fitcheck::{entry_cost, entry_cost_from_means, lack_of_fit, segments};
+use hookbench_measure::stats::fit_linear;
+use hookbench_model::Params;
+use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, Results};
+use std::collections::BTreeMap;
+
+/// A line "holds" over a sweep when no point mean is further than this from it, relative, even
+/// if the lack-of-fit F test (which rejects any curvature given enough samples) says otherwise.
+pub const LINE_REL_TOLERANCE: f64 = 0.05;
+
+/// The largest program count a fit-method decomposition uses: the kernel selftest measures one
+/// to four filters, and a chain's cost per filter bends upwards beyond a few (caches).
+pub const DECOMPOSE_MAX_PROGRAMS: u32 = 8;
+
+/// How far apart the fit and the selftest method may put the entry and per-program parts.
+pub const DECOMPOSITION_AGREEMENT: f64 = 0.15;
+
+/// The mechanism of the selftest-method cells, and the fitted mechanism it is the peer of (the
+/// same full filters on the same getppid()).
+pub const SELFTEST_PEER: (&str, &str) = ("seccomp-selftest-split", "seccomp-arg-load");
+
+/// Least-squares fits of each group of cells that differ only in a fit axis of `suite`: one fit per
+/// (backend, mechanism, metric, the other axes), over every sample of every cell in the group,
+/// with the lack-of-fit test, the marginal cost per segment and (over `programs`) the entry cost.
+/// Groups with fewer than two distinct x values or three samples give no fit.
+pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
+    let mut fits = Vec::new();
+    for axis in &suite.fits {
+        let mut groups: BTreeMap<(String, String, String, Params), Vec<&Measured>> = BTreeMap::new();
+        for m in measured {
+            let mut key_params = m.cell.params;
+            key_params.set_axis(&axis.axis, 0);
+            let key = (
+                m.cell.backend.clone(),
+                m.cell.mechanism.clone(),
+                m.cell.metric.clone(),
+                key_params,
+            );
+            groups.entry(key).or_default().push(m);
+        }
+        for ((backend, mechanism, metric, fixed_params), mut group) in groups {
+            group.sort_by_key(|m| m.cell.params.axis(&axis.axis).unwrap_or(0));
+            let x_of = |m: &Measured| f64::from(m.cell.params.axis(&axis.axis).unwrap_or(0));
+            let mut xs = Vec::new();
+            let mut ys = Vec::new();
+            let mut points = Vec::new();
+            for m in &group {
+                let x = x_of(m);
+                for &y in &m.points {
+                    xs.push(x);
+                    ys.push(y);
+                }
+                let mean = m.points.iter().sum::<f64>() / m.points.len().max(1) as f64;
+                points.push([x, mean]);
+            }
+            let Ok(fit) = fit_linear(&xs, &ys) else { continue };
+            let overhead = group.iter().all(|m| m.cell.overhead.is_some());
+            let entry = if overhead && axis.axis == "programs" {
+                let at: Vec<(f64, Estimate)> = group
+                    .iter()
+                    .filter(|m| x_of(m) >= 1.0)
+                    .filter_map(|m| {
+                        m.cell
+                            .overhead
+                            .map(|o| (x_of(m), ci_estimate(o.mean_ns, o.mean_ci95_ns)))
+                    })
+                    .collect();
+                match at.as_slice() {
+                    [(x1, o1), (x2, o2), ..] => Some(entry_cost(*x1, *o1, *x2, *o2)),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let mut fixed = BTreeMap::new();
+            for a in hookbench_model::NUMERIC_AXES {
+                if a != axis.axis {
+                    if let Some(v) = fixed_params.axis(a) {
+                        fixed.insert(a.to_string(), serde_json::Value::from(v));
+                    }
+                }
+            }
+            fixed.insert("body".to_string(), serde_json::Value::from(fixed_params.body.as_str()));
+            fits.push(Fit {
+                suite: suite.name.clone(),
+                backend,
+                model: group[0].cell.model,
+                mechanism,
+                metric,
+                x: axis.label.clone(),
+                x_axis: axis.axis.clone(),
+                fixed,
+                n: xs.len() as u64,
+                slope: fit.slope,
+                slope_ci95: [fit.slope_ci95.0, fit.slope_ci95.1],
+                slope_se: fit.slope_stderr,
+                intercept: fit.intercept,
+                r2: fit.r2,
+                y: if overhead { "overhead" } else { "raw" }.to_string(),
+                points,
+                lack_of_fit: lack_of_fit(&xs, &ys, &fit, LINE_REL_TOLERANCE),
+                segments: segments(&xs, &ys),
+                entry,
+            });
+        }
+    }
+    fits
+}
+
+/// An estimate from a value and its 95% confidence interval (normal: the interval's half-width
+/// over 1.96 is the standard error).
+fn ci_estimate(value: f64, ci95: [f64; 2]) -> Estimate {
+    Estimate {
+        value,
+        se: (ci95[1] - ci95[0]) / 2.0 / 1.959_963_984_540_054,
+        df: f64::INFINITY,
+    }
+}
+
+/// How each baseline configuration moved over the run: cells with a baseline, grouped by
+/// backend, mechanism and every axis but `programs` and `foreign` (what the baseline depends
+/// on), their baselines' medians against the time each cell finished.
+pub fn drift(cells: &[Cell]) -> Vec<DriftEntry> {
+    let mut groups: BTreeMap<(String, String, String), Vec<[f64; 2]>> = BTreeMap::new();
+    for c in cells {
+        let (Some(b), Some(at)) = (c.baseline, c.measured_at_s) else {
+            continue;
+        };
+        let p = c.params;
+        let label = format!(
+            "{} hooks={} depth={} W={} P={} body={}",
+            c.suite, p.hooks, p.depth, p.working_set, p.cpus, p.body
+        );
+        groups
+            .entry((c.backend.clone(), c.mechanism.clone(), label))
+            .or_default()
+            .push([at, b.p50]);
+    }
+    groups
+        .into_iter()
+        .filter_map(|((backend, mechanism, label), mut points)| {
+            points.sort_by(|a, b| a[0].total_cmp(&b[0]));
+            let pairs: Vec<(f64, f64)> = points.iter().map(|p| (p[0], p[1])).collect();
+            hookbench_measure::drift::drift(&pairs).map(|drift| DriftEntry {
+                backend,
+                mechanism,
+                label,
+                points,
+                drift,
+            })
+        })
+        .collect()
+}
+
+/// The native + entry + per-program split of every hook fit over `programs` with one task on
+/// one CPU (method `fit`, from the points up to [`DECOMPOSE_MAX_PROGRAMS`]), and of the
+/// selftest-method cells (method `selftest`); each fit-method split of the selftest's peer is
+/// checked against the selftest's within [`DECOMPOSITION_AGREEMENT`].
+pub fn decompositions(results: &Results) -> Vec<Decomposition> {
+    let mut out: Vec<Decomposition> = results
+        .fits
+        .iter()
+        .filter(|f| f.metric == "hook_latency_ns" && f.x_axis == "programs" && f.y == "overhead")
+        .filter(|f| {
+            let one = |a: &str| f.fixed.get(a).and_then(|v| v.as_f64()).is_none_or(|v| v <= 1.0);
+            one("working_set") && one("cpus")
+        })
+        .filter_map(|f| by_fit(results, f))
+        .collect();
+    let mut selftest: Vec<Decomposition> = {
+        let mut backends: Vec<&str> = results
+            .cells
+            .iter()
+            .filter(|c| c.mechanism == SELFTEST_PEER.0)
+            .map(|c| c.backend.as_str())
+            .collect();
+        backends.sort_unstable();
+        backends.dedup();
+        backends.into_iter().filter_map(|b| by_selftest(results, b)).collect()
+    };
+    for st in &mut selftest {
+        let Some(fit) = out
+            .iter_mut()
+            .find(|d| d.backend == st.backend && d.mechanism == SELFTEST_PEER.1 && d.method == "fit")
+        else {
+            continue;
+        };
+        let rel = |a: f64, b: f64| if b != 0.0 { (a - b).abs() / b.abs() } else { f64::NAN };
+        let per = rel(fit.per_program_ns, st.per_program_ns);
+        let entry = rel(fit.entry_ns, st.entry_ns);
+        let agrees = per <= DECOMPOSITION_AGREEMENT && entry <= DECOMPOSITION_AGREEMENT;
+        fit.agreement = Some(Agreement {
+            other_method: st.method.clone(),
+            other_mechanism: st.mechanism.clone(),
+            per_program_rel_diff: per,
+            entry_rel_diff: entry,
+            limit: DECOMPOSITION_AGREEMENT,
+            agrees,
+        });
+        st.agreement = Some(Agreement {
+            other_method: fit.method.clone(),
+            other_mechanism: fit.mechanism.clone(),
+            per_program_rel_diff: rel(st.per_program_ns, fit.per_program_ns),
+            entry_rel_diff: rel(st.entry_ns, fit.entry_ns),
+            limit: DECOMPOSITION_AGREEMENT,
+            agrees,
+        });
+    }
+    out.extend(selftest);
+    out
+}
+
+/// The fit-method split of `fit`: native = the baselines' mean, entry from the two smallest
+/// program counts (as the selftest takes it), per program = the slope over the points up to
+/// [`DECOMPOSE_MAX_PROGRAMS`].
+fn by_fit(results: &Results, fit: &Fit) -> Option<Decomposition> {
+    let mut cells: Vec<&Cell> = results
+        .cells_of(fit)
+        .into_iter()
+        .filter(|c| c.overhead.is_some() && (1..=DECOMPOSE_MAX_PROGRAMS).contains(&c.params.programs))
+        .collect();
+    cells.sort_by_key(|c| c.params.programs);
+    if cells.len() < 2 {
+        return None;
+    }
+    let entry = fit.entry?;
+    let (xs, ys): (Vec<f64>, Vec<f64>) = cells
+        .iter()
+        .filter_map(|c| c.overhead.map(|o| (f64::from(c.params.programs), o.mean_ns)))
+        .unzip();
+    // A weighted line through the overhead means would need their SEs; with two points the
+    // slope is their difference, with more the least-squares line through the means.
+    let (per, ci) = if xs.len() == 2 {
+        let o: Vec<Estimate> = cells
+            .iter()
+            .filter_map(|c| c.overhead.map(|o| ci_estimate(o.mean_ns, o.mean_ci95_ns)))
+            .collect();
+        let s = hookbench_measure::fitcheck::slope_between(xs[0], o[0], xs[1], o[1]);
+        (s.value, s.ci(0.95))
+    } else {
+        let line = fit_linear(&xs, &ys).ok()?;
+        (line.slope, [line.slope_ci95.0, line.slope_ci95.1])
+    };
+    let native = cells.iter().filter_map(|c| c.baseline.map(|b| b.mean)).sum::<f64>() / cells.len() as f64;
+    let max_relative_error = cells
+        .iter()
+        .map(|c| {
+            let predicted = native + entry.entry + per * f64::from(c.params.programs);
+            (predicted - c.mean).abs() / c.mean
+        })
+        .fold(0.0, f64::max);
+    Some(Decomposition {
+        backend: fit.backend.clone(),
+        mechanism: fit.mechanism.clone(),
+        method: "fit".to_string(),
+        native_ns: native,
+        entry_ns: entry.entry,
+        entry_clamped: entry.clamped,
+        per_program_ns: per,
+        per_program_ci95: ci,
+        range: [cells[0].params.programs, cells[cells.len() - 1].params.programs],
+        max_relative_error,
+        agreement: None,
+    })
+}
+
+/// The selftest-method split on `backend`, from the cells of [`SELFTEST_PEER`]`.0` with 0..4
+/// filters: native; entry = 1 cached filter - native - (2 cached - 1 cached); per filter = the
+/// fourth (full) filter's cost, 4 full - 3 full; and the selftest's own check that
+/// native + entry + 4 x per filter makes the 4-filter total.
+fn by_selftest(results: &Results, backend: &str) -> Option<Decomposition> {
+    let step = |n: u32| -> Option<(Estimate, f64)> {
+        let c = results
+            .cells
+            .iter()
+            .find(|c| c.backend == backend && c.mechanism == SELFTEST_PEER.0 && c.params.programs == n)?;
+        let se = if c.samples > 1 {
+            c.stddev / (c.samples as f64).sqrt()
+        } else {
+            f64::NAN
+        };
+        Some((
+            Estimate {
+                value: c.mean,
+                se,
+                df: c.samples.saturating_sub(1) as f64,
+            },
+            c.mean,
+        ))
+    };
+    let (native, _) = step(0)?;
+    let (b1, _) = step(1)?;
+    let (b2, _) = step(2)?;
+    let (f1, _) = step(3)?;
+    let (f2, total) = step(4)?;
+    let entry = entry_cost_from_means(native, 1.0, b1, 2.0, b2);
+    let per = difference(f2, f1);
+    let predicted = combine(&[(1.0, native), (1.0, entry.raw), (4.0, per)]).value;
+    Some(Decomposition {
+        backend: backend.to_string(),
+        mechanism: SELFTEST_PEER.0.to_string(),
+        method: "selftest".to_string(),
+        native_ns: native.value,
+        entry_ns: entry.entry,
+        entry_clamped: entry.clamped,
+        per_program_ns: per.value,
+        per_program_ci95: per.ci(0.95),
+        range: [1, 4],
+        max_relative_error: (predicted - total).abs() / total,
+        agreement: None,
+    })
+}

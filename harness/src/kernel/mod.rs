@@ -1,0 +1,444 @@
+//! The `kernel` backend: the mechanisms that shipped, measured on the running kernel in exec'd
+//! worker processes, each cell interleaved with its own baseline.
+//!
+//! Seccomp filters and Landlock layers belong to the task that installs them and cannot be
+//! removed, cgroup-bpf and `lsm_cgroup` programs run for the tasks of a cgroup: each measurement
+//! runs in a fresh `hookbench worker KIND '<request>'` process (exec'd, never a fork of the
+//! harness), pinned to the run's worker CPU and timed with the harness's clock through the one
+//! measurement crate. A hook cell's repetitions alternate with its baseline's (the same trigger
+//! with no program: an empty chain, an empty cgroup path), in a seeded order within each pair.
+//! One file per mechanism family: [`seccomp`], [`landlock`], [`cgroup_bpf`], [`lsm`], [`setup`].
+//!
+//! BPF LSM programs (`lsm-cgroup`, `lsm-global`, `lsm-global-unmarked`) run behind a BPF
+//! trampoline: where the kernel refuses trampolines, where `bpf` is not an active LSM (the
+//! programs would attach and never run) or, for `lsm_cgroup`, before Linux 6.0, their cells are
+//! skipped with the reason.
+
+mod cgroup_bpf;
+mod landlock;
+mod lsm;
+mod seccomp;
+mod setup;
+
+use crate::backend::{Backend, CellError, CellSpec, Measured, Timing};
+use crate::suite::Metric;
+use hookbench_model::ModelKind;
+use hookbench_workloads::cgroupfs::RunTree;
+use hookbench_workloads::lsm::{bpf_lsm_active, lsm_cgroup_kernel_ok};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// Name of this backend in the results.
+pub const NAME: &str = "kernel";
+
+/// Most samples per repetition a kernel cell asks for at least, whatever the suite says (the
+/// model's profiles ask for thousands of sub-microsecond samples); a repetition also lasts at
+/// least [`Timing::kernel_min_duration_ns`], which raises the count for cheap triggers.
+pub const KERNEL_MAX_SAMPLES: usize = 2000;
+
+/// Samples per repetition a kernel cell of `spec` asks for at least.
+fn kernel_samples(spec: &CellSpec<'_>) -> usize {
+    spec.samples.clamp(1, KERNEL_MAX_SAMPLES)
+}
+
+/// The kernel backend's mechanisms, with the DESIGN.md model each realises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelMechanism {
+    /// A stack of classic-BPF seccomp filters that load a syscall argument: the kernel's action
+    /// cache cannot prove their result, so every filter of the chain runs on every syscall
+    /// (`struct seccomp_filter`'s `prev` list, kernel/seccomp.c `seccomp_run_filters`).
+    SeccompArgLoad,
+    /// A stack of filters whose result depends only on the syscall number and arch: the action
+    /// cache (`seccomp_cache_check_allow`) skips the whole chain.
+    SeccompNrOnly,
+    /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, the trigger of
+    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf.
+    SeccompSocket,
+    /// The kernel selftest's own method (tools/testing/selftests/seccomp/seccomp_benchmark.c),
+    /// in one worker: getppid() natively, under one and two number-only (cacheable) filters,
+    /// then under a third and a fourth argument-loading (full) filter; its native, entry and
+    /// per-filter split is the peer of the fitted one.
+    SeccompSelftestSplit,
+    /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()` of an
+    /// allowed file `depth` directories down: every layer is checked for every path component
+    /// (security/landlock/fs.c `is_access_to_paths_allowed`).
+    Landlock,
+    /// N `cgroup/sock_create` programs attached with `BPF_F_ALLOW_MULTI` over a path of `depth`
+    /// cgroups (program i at level i % depth) plus `foreign` programs on other attach types,
+    /// timed on `socket()` from a task in the deepest cgroup: the kernel runs
+    /// `cgroup->bpf.effective[CGROUP_INET_SOCK_CREATE]` (kernel/bpf/cgroup.c).
+    CgroupBpf,
+    /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`, Linux >= 6.0) over a path of
+    /// `depth` cgroups, timed on `socket()` from the leaf: the shim
+    /// `__cgroup_bpf_run_lsm_current` runs the cgroup's effective array behind the hook's BPF
+    /// trampoline. Needs trampolines and `bpf` an active LSM.
+    LsmCgroup,
+    /// N global `lsm/socket_create` programs (`BPF_LSM_MAC`, run for every task), each checking
+    /// its task storage (the worker marked itself) before its body; timed on `socket()` from the
+    /// marked worker, which attaches them for as long as it measures. At most
+    /// `BPF_MAX_TRAMP_LINKS` (38).
+    LsmGlobal,
+    /// The same N global programs timed from a worker that is *not* marked: what every other
+    /// task of the machine pays per `socket()`.
+    LsmGlobalUnmarked,
+    /// Set-up and tear-down of C cgroups against the floor: a plain mkdir/rmdir loop.
+    SetupCgroups,
+    /// Set-up and tear-down of T idle tasks spread over cgroups against the floor: fork + write
+    /// to `cgroup.procs`, then kill + reap.
+    SetupTasks,
+}
+
+impl KernelMechanism {
+    /// Every kernel mechanism of this version.
+    pub const ALL: [KernelMechanism; 11] = [
+        KernelMechanism::SeccompArgLoad,
+        KernelMechanism::SeccompNrOnly,
+        KernelMechanism::SeccompSocket,
+        KernelMechanism::SeccompSelftestSplit,
+        KernelMechanism::Landlock,
+        KernelMechanism::CgroupBpf,
+        KernelMechanism::LsmCgroup,
+        KernelMechanism::LsmGlobal,
+        KernelMechanism::LsmGlobalUnmarked,
+        KernelMechanism::SetupCgroups,
+        KernelMechanism::SetupTasks,
+    ];
+
+    /// The results name, e.g. "seccomp-arg-load".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelMechanism::SeccompArgLoad => "seccomp-arg-load",
+            KernelMechanism::SeccompNrOnly => "seccomp-nr-only",
+            KernelMechanism::SeccompSocket => "seccomp-socket",
+            KernelMechanism::SeccompSelftestSplit => "seccomp-selftest-split",
+            KernelMechanism::Landlock => "landlock",
+            KernelMechanism::CgroupBpf => "cgroup-bpf",
+            KernelMechanism::LsmCgroup => "lsm-cgroup",
+            KernelMechanism::LsmGlobal => "lsm-global",
+            KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
+            KernelMechanism::SetupCgroups => "setup-cgroups",
+            KernelMechanism::SetupTasks => "setup-tasks",
+        }
+    }
+
+    /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
+    /// per-task chains, cgroup-bpf and `lsm_cgroup` are per-cgroup effective arrays, global BPF
+    /// LSM programs that each check whether they apply (task storage) are global filters.
+    pub fn model(self) -> ModelKind {
+        match self {
+            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup | KernelMechanism::SetupCgroups => {
+                ModelKind::CgroupEffective
+            }
+            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
+            _ => ModelKind::TaskChain,
+        }
+    }
+
+    /// Whether the mechanism is a BPF LSM one (needs trampolines and the `bpf` LSM).
+    fn is_lsm(self) -> bool {
+        matches!(
+            self,
+            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked
+        )
+    }
+
+    /// Whether the mechanism is one of the seccomp ones.
+    fn is_seccomp(self) -> bool {
+        matches!(
+            self,
+            KernelMechanism::SeccompArgLoad
+                | KernelMechanism::SeccompNrOnly
+                | KernelMechanism::SeccompSocket
+                | KernelMechanism::SeccompSelftestSplit
+        )
+    }
+}
+
+/// Checks a `[backend.kernel]` mechanism name of a suite; returns its model.
+pub fn kernel_mechanism(name: &str) -> Result<ModelKind, String> {
+    KernelMechanism::ALL
+        .into_iter()
+        .find(|m| m.as_str() == name)
+        .map(KernelMechanism::model)
+        .ok_or_else(|| {
+            format!(
+                "unknown mechanism '{name}': expected one of {}",
+                KernelMechanism::ALL.map(KernelMechanism::as_str).join(", ")
+            )
+        })
+}
+
+/// What the machine offers the kernel backend, from the environment probe: `Err(reason)` for a
+/// mechanism the kernel lacks.
+#[derive(Debug, Clone)]
+pub struct KernelSupport {
+    /// Seccomp filters can be installed.
+    pub seccomp: Result<(), String>,
+    /// Landlock is enabled.
+    pub landlock: Result<(), String>,
+    /// cgroup-bpf programs can be loaded and attached (root, a cgroup v2 mount, BPF).
+    pub cgroup_bpf: Result<(), String>,
+    /// BPF trampolines (lsm, lsm_cgroup, fentry programs) are allowed; the probe's result.
+    pub trampolines: Result<(), String>,
+}
+
+/// The kernel backend.
+pub struct KernelBackend {
+    exe: PathBuf,
+    support: KernelSupport,
+    timing: Timing,
+    scratch: PathBuf,
+    /// This run's own cgroup subtree, made at the first cgroup cell and torn down on drop.
+    run: Option<RunTree>,
+    /// Whether `bpf` is an active LSM, checked at the first BPF LSM cell.
+    bpf_lsm: Option<Result<(), String>>,
+    /// Mechanisms measured once per suite (the selftest split), by (suite, mechanism).
+    once: HashSet<(String, KernelMechanism)>,
+}
+
+impl KernelBackend {
+    /// A kernel backend whose workers are `exe` (this binary) timed as `timing` says, on a
+    /// machine offering `support`. Landlock workers build their directory chains under a fresh
+    /// directory in the system's temporary directory, removed when the backend is dropped.
+    pub fn new(exe: PathBuf, support: KernelSupport, timing: Timing) -> KernelBackend {
+        let scratch = std::env::temp_dir().join(format!(
+            "hookbench-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        KernelBackend {
+            exe,
+            support,
+            timing,
+            scratch,
+            run: None,
+            bpf_lsm: None,
+            once: HashSet::new(),
+        }
+    }
+
+    fn check_support(&mut self, mechanism: KernelMechanism) -> Result<(), CellError> {
+        let (what, support) = match mechanism {
+            KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
+            KernelMechanism::CgroupBpf | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => {
+                ("cgroup v2 trees", &self.support.cgroup_bpf)
+            }
+            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => {
+                ("BPF LSM programs", &self.support.trampolines)
+            }
+            _ => ("seccomp filters", &self.support.seccomp),
+        };
+        let skip = |reason: String| CellError::Skip(format!("{what} not available here: {reason}"));
+        support.clone().map_err(skip)?;
+        if mechanism.is_lsm() {
+            // Trampolines first: where they are refused that is the reason, whatever the rest.
+            self.support.cgroup_bpf.clone().map_err(skip)?;
+            self.bpf_lsm.get_or_insert_with(bpf_lsm_active).clone().map_err(skip)?;
+            if mechanism == KernelMechanism::LsmCgroup {
+                lsm_cgroup_kernel_ok().map_err(skip)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// This run's cgroup subtree ([`crate::backend::lazy_run_tree`]).
+    fn run_tree(&mut self) -> Result<&mut RunTree, CellError> {
+        crate::backend::lazy_run_tree(&mut self.run)
+    }
+
+    /// A worker's timing request for a cell of `spec`.
+    fn timing_for(&self, spec: &CellSpec<'_>) -> hookbench_measure::TimingRequest {
+        self.timing
+            .request(kernel_samples(spec), self.timing.kernel_min_duration_ns)
+    }
+
+    /// Refuses what a one-task, one-CPU hook cell of `mechanism` does not measure.
+    fn one_task_one_cpu(mechanism: KernelMechanism, spec: &CellSpec<'_>, foreign_ok: bool) -> Result<(), CellError> {
+        let p = spec.params;
+        if p.working_set != 1 || p.cpus != 1 || (!foreign_ok && p.foreign != 0) {
+            return Err(CellError::Skip(format!(
+                "{} cells measure one task on one CPU{}: working_set = {}, cpus = {}, foreign = {} are not \
+                 measured by this version",
+                mechanism.as_str(),
+                if foreign_ok {
+                    ""
+                } else {
+                    " with every program on the hook"
+                },
+                p.working_set,
+                p.cpus,
+                p.foreign
+            )));
+        }
+        Ok(())
+    }
+
+    fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        match mechanism {
+            KernelMechanism::SeccompSelftestSplit => {
+                if !self.once.insert((spec.suite.name.clone(), mechanism)) {
+                    // Measured at the suite's first point; the other points add nothing.
+                    return Ok(Vec::new());
+                }
+                self.selftest_split_cells(spec)
+            }
+            m if m.is_seccomp() => self.seccomp_hook_cell(m, spec),
+            KernelMechanism::Landlock => self.landlock_hook_cell(spec),
+            KernelMechanism::CgroupBpf => self.cgroup_bpf_hook_cell(spec),
+            m if m.is_lsm() => self.lsm_hook_cell(m, spec),
+            m => Err(CellError::Skip(format!(
+                "{}: not a hook mechanism; it belongs in the setup suites",
+                m.as_str()
+            ))),
+        }
+    }
+
+    fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        match mechanism {
+            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => self.cgroup_attach_cells(mechanism, spec),
+            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => Err(CellError::Skip(format!(
+                "{}: attaching a global lsm program regenerates the hook's trampoline and touches no cgroup, so \
+                 it does not vary with descendants; not measured by this version",
+                mechanism.as_str()
+            ))),
+            KernelMechanism::Landlock => self.landlock_install_cells(spec),
+            m if m.is_seccomp() => self.seccomp_install_cells(m, spec),
+            m => Err(CellError::Skip(format!(
+                "{}: has no attach cost to measure",
+                m.as_str()
+            ))),
+        }
+    }
+}
+
+impl Drop for KernelBackend {
+    /// Tears down this run's cgroup subtree (killing any worker left in it) and removes the
+    /// Landlock scratch directory.
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            if let Err(e) = run.teardown() {
+                eprintln!("hookbench: warning: tearing down this run's cgroups: {e}; run `hookbench cleanup`");
+            }
+        }
+        if self.scratch.exists() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+    }
+}
+
+impl Backend for KernelBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let mechanism = KernelMechanism::ALL
+            .into_iter()
+            .find(|m| m.as_str() == spec.mechanism.name)
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("unknown kernel mechanism {}", spec.mechanism.name)))?;
+        self.check_support(mechanism)?;
+        match spec.suite.metric {
+            Metric::HookLatency => self.hook_cells(mechanism, spec),
+            Metric::AttachLatency => self.attach_cells(mechanism, spec),
+            Metric::SetupSeconds => self.setup_cells(mechanism, spec),
+            Metric::MetadataBytes if mechanism == KernelMechanism::CgroupBpf => self.cgroup_bpf_metadata_cell(spec),
+            Metric::MetadataBytes => Err(CellError::Skip(format!(
+                "{}: kernel-side metadata is measured for cgroup-bpf only in this version",
+                mechanism.as_str()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::Suite;
+    use hookbench_model::Params;
+
+    const LSM_SUITE: &str = include_str!("../../../suites/lsm.toml");
+
+    #[test]
+    fn lsm_mechanisms_name_their_models() {
+        assert_eq!(kernel_mechanism("lsm-cgroup"), Ok(ModelKind::CgroupEffective));
+        assert_eq!(kernel_mechanism("lsm-global"), Ok(ModelKind::GlobalFilter));
+        assert_eq!(kernel_mechanism("lsm-global-unmarked"), Ok(ModelKind::GlobalFilter));
+        assert_eq!(kernel_mechanism("seccomp-selftest-split"), Ok(ModelKind::TaskChain));
+        let suite = Suite::parse(LSM_SUITE, "lsm.toml").expect("lsm suite parses");
+        let names: Vec<&str> = suite.mechanisms_for(NAME).iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["lsm-cgroup", "lsm-global", "lsm-global-unmarked"]);
+        assert!(suite.mechanisms_for("model").is_empty());
+    }
+
+    fn support_of(env: &crate::env::Environment) -> KernelSupport {
+        let available = |p: &crate::env::Probe| {
+            if p.available {
+                Ok(())
+            } else {
+                Err(p.reason.clone().unwrap_or_else(|| "not available".to_string()))
+            }
+        };
+        KernelSupport {
+            seccomp: available(&env.seccomp),
+            landlock: available(&env.landlock_abi),
+            cgroup_bpf: if env.privileged && env.cgroup2_mount.is_some() {
+                available(&env.bpf)
+            } else {
+                Err("needs root and a cgroup v2 mount".to_string())
+            },
+            trampolines: available(&env.bpf_trampolines),
+        }
+    }
+
+    /// Where the kernel refuses BPF trampolines (this project's development host: EPERM), every
+    /// BPF LSM cell is skipped with the probe's reason, before anything is loaded or created.
+    #[test]
+    fn lsm_cells_are_skipped_with_the_trampoline_probes_reason() {
+        let env = crate::env::Environment::probe();
+        if env.bpf_trampolines.available {
+            eprintln!(
+                "SKIPPED lsm_cells_are_skipped_with_the_trampoline_probes_reason: this kernel allows trampolines \
+                 ({}); the lsm integration test measures them",
+                env.bpf_trampolines
+            );
+            return;
+        }
+        let reason = env.bpf_trampolines.reason.clone().unwrap_or_default();
+        let suite = Suite::parse(LSM_SUITE, "lsm.toml").expect("lsm suite parses");
+        let exe = PathBuf::from("/nonexistent/hookbench");
+        let timing = Timing::new(hookbench_measure::Clock::monotonic_raw().info());
+        let mut backend = KernelBackend::new(exe, support_of(&env), timing);
+        for mechanism in suite.mechanisms_for(NAME) {
+            let spec = CellSpec {
+                suite: &suite,
+                mechanism,
+                params: Params {
+                    programs: 8,
+                    ..suite.plan("smoke").expect("smoke").points[0]
+                },
+                samples: 10,
+                repetitions: 1,
+                seed: 0,
+            };
+            match backend.measure(&spec) {
+                Err(CellError::Skip(why)) => {
+                    eprintln!("{}: {why}", mechanism.name);
+                    assert!(
+                        why.starts_with("BPF LSM programs not available here: ") && why.contains(&reason),
+                        "{why}"
+                    );
+                    if reason.contains("EPERM") {
+                        assert!(why.contains("refused (EPERM)"), "{why}");
+                    }
+                }
+                Err(CellError::Fatal(e)) => panic!("{}: fatal: {e:#}", mechanism.name),
+                Ok(cells) => panic!("{}: measured without trampolines: {cells:?}", mechanism.name),
+            }
+        }
+        // Nothing was created for them.
+        assert!(backend.run.is_none());
+    }
+}

@@ -1,0 +1,193 @@
+//! seccomp cells of the kernel backend: filter chains timed on a syscall against the native
+//! syscall, the kernel selftest's own native/entry/per-filter steps, and filter installs.
+
+use super::{kernel_samples, KernelBackend, KernelMechanism, NAME};
+use crate::backend::{cell_from_sets, interleaved, worker_failure, CellError, CellSpec, Measured};
+use hookbench_measure::SampleSet;
+use hookbench_model::Params;
+use hookbench_reports::Accounting;
+use hookbench_workloads::seccomp::{
+    max_filters, FilterBody, SeccompReport, SeccompRequest, SeccompStep, SeccompWorker,
+};
+use hookbench_workloads::trigger::Trigger;
+
+/// The steps of the kernel selftest's method (tools/testing/selftests/seccomp/
+/// seccomp_benchmark.c): native, one and two filters the action cache can prove (number-only),
+/// then a third and a fourth that load an argument, after which the cache cannot skip the chain
+/// and all four filters run. Each step's chain length is the cell's `programs`.
+pub const SELFTEST_STEPS: [(FilterBody, u32); 5] = [
+    (FilterBody::NrOnly, 0),
+    (FilterBody::NrOnly, 1),
+    (FilterBody::NrOnly, 1),
+    (FilterBody::ArgLoad, 1),
+    (FilterBody::ArgLoad, 1),
+];
+
+impl KernelMechanism {
+    /// The filter body and timed syscall of a seccomp mechanism, `None` for the others.
+    pub(super) fn seccomp(self) -> Option<(FilterBody, Trigger)> {
+        match self {
+            KernelMechanism::SeccompArgLoad => Some((FilterBody::ArgLoad, Trigger::Getppid)),
+            KernelMechanism::SeccompNrOnly => Some((FilterBody::NrOnly, Trigger::Getppid)),
+            KernelMechanism::SeccompSocket => Some((FilterBody::ArgLoad, Trigger::Socket)),
+            _ => None,
+        }
+    }
+}
+
+impl KernelBackend {
+    /// Runs one seccomp worker with `steps` on `trigger`.
+    fn seccomp_worker(
+        &self,
+        steps: Vec<SeccompStep>,
+        trigger: Trigger,
+        spec: &CellSpec<'_>,
+        installs_only: bool,
+    ) -> Result<SeccompReport, CellError> {
+        let req = SeccompRequest {
+            steps,
+            trigger,
+            timing: self.timing_for(spec),
+            installs_only,
+            spec_allow: true,
+        };
+        hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req).map_err(|e| worker_failure("seccomp", e))
+    }
+
+    /// The samples of one worker with a chain of `filters` of `body`, timed on `trigger`.
+    fn seccomp_samples(
+        &self,
+        body: FilterBody,
+        filters: u32,
+        trigger: Trigger,
+        spec: &CellSpec<'_>,
+    ) -> Result<SampleSet, CellError> {
+        let report = self.seccomp_worker(vec![SeccompStep { body, add: filters }], trigger, spec, false)?;
+        report
+            .steps
+            .into_iter()
+            .next()
+            .and_then(|s| s.samples)
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
+    }
+
+    /// A hook cell of a seccomp mechanism: N filters against none (the native syscall), one
+    /// worker each, alternating repetition by repetition.
+    pub(super) fn seccomp_hook_cell(
+        &mut self,
+        mechanism: KernelMechanism,
+        spec: &CellSpec<'_>,
+    ) -> Result<Vec<Measured>, CellError> {
+        Self::one_task_one_cpu(mechanism, spec, false)?;
+        let (body, trigger) = mechanism
+            .seccomp()
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} is not a seccomp mechanism", mechanism.as_str())))?;
+        let p = spec.params;
+        let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
+            self.seccomp_samples(body, if baseline { 0 } else { p.programs }, trigger, spec)
+        })?;
+        let params = Params {
+            tasks: 1,
+            cgroups: 0,
+            ..p
+        };
+        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        // From the kernel's rules: the action cache skips a number-only chain for this syscall.
+        let runs = if body == FilterBody::NrOnly {
+            0
+        } else {
+            u64::from(p.programs)
+        };
+        m.cell.accounting = Some(Accounting {
+            nodes_visited: runs,
+            programs_run: runs,
+            handles_checked: 0,
+            map_lookups: 0,
+        });
+        Ok(vec![m])
+    }
+
+    /// The selftest-method cells: per repetition one worker walks [`SELFTEST_STEPS`]; five cells
+    /// (`programs` = 0..4 filters in the chain), each of 1..4 against step 0 of the same workers
+    /// (the native syscall in the same process, as the selftest measures it).
+    pub(super) fn selftest_split_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let mechanism = KernelMechanism::SeccompSelftestSplit;
+        let steps: Vec<SeccompStep> = SELFTEST_STEPS
+            .iter()
+            .map(|&(body, add)| SeccompStep { body, add })
+            .collect();
+        let mut per_step: Vec<Vec<SampleSet>> = vec![Vec::new(); steps.len()];
+        for _ in 0..spec.repetitions.max(1) {
+            let report = self.seccomp_worker(steps.clone(), Trigger::Getppid, spec, false)?;
+            for (i, s) in report.steps.into_iter().enumerate() {
+                if let (Some(slot), Some(set)) = (per_step.get_mut(i), s.samples) {
+                    slot.push(set);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(per_step.len());
+        for (n, sets) in per_step.iter().enumerate() {
+            let params = Params {
+                programs: n as u32,
+                foreign: 0,
+                tasks: 1,
+                cgroups: 0,
+                ..spec.params
+            };
+            let base: &[SampleSet] = if n == 0 { &[] } else { &per_step[0] };
+            let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", sets, base)?;
+            // Filters 1 and 2 are skipped by the action cache; from the third on, all run.
+            let runs = if n >= 3 { n as u64 } else { 0 };
+            m.cell.accounting = Some(Accounting {
+                nodes_visited: runs,
+                programs_run: runs,
+                handles_checked: 0,
+                map_lookups: 0,
+            });
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Install cost of one seccomp filter on a task (attach suite): one worker per repetition
+    /// installs as many filters as the samples asked (within the instruction budget) and times
+    /// each. A per-task install touches only that task, so `cgroups` (descendants) does not
+    /// enter; there is no detach (a filter cannot be removed).
+    pub(super) fn seccomp_install_cells(
+        &mut self,
+        mechanism: KernelMechanism,
+        spec: &CellSpec<'_>,
+    ) -> Result<Vec<Measured>, CellError> {
+        let (body, trigger) = mechanism.seccomp().unwrap_or((FilterBody::ArgLoad, Trigger::Getppid));
+        let n = u32::try_from(kernel_samples(spec))
+            .unwrap_or(u32::MAX)
+            .min(max_filters(body));
+        let mut reps = Vec::with_capacity(spec.repetitions);
+        for _ in 0..spec.repetitions.max(1) {
+            let report = self.seccomp_worker(vec![SeccompStep { body, add: n }], trigger, spec, true)?;
+            reps.push(
+                report
+                    .steps
+                    .into_iter()
+                    .flat_map(|s| s.install_ns)
+                    .collect::<Vec<f64>>(),
+            );
+        }
+        install_cell(spec, mechanism.as_str(), &reps)
+    }
+}
+
+/// An `attach_latency_ns` cell of per-task installs (one value list per worker).
+pub(super) fn install_cell(
+    spec: &CellSpec<'_>,
+    mechanism: &str,
+    reps: &[Vec<f64>],
+) -> Result<Vec<Measured>, CellError> {
+    let params = Params {
+        tasks: 1,
+        ..spec.params
+    };
+    let mut m = crate::backend::plain_cell(spec, NAME, mechanism, params, "attach_latency_ns", "ns", reps)?;
+    m.cell.batch_k = Some(1);
+    Ok(vec![m])
+}
