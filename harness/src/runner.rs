@@ -3,11 +3,11 @@
 use crate::backend::{Backend, CellError, CellSpec, Measured};
 use crate::measure::stats::fit_linear;
 use crate::output::RunDir;
-use crate::suite::Suite;
+use crate::suite::{Plan, Suite};
 use hookbench_model::Params;
 use hookbench_reports::{cell_id, Fit, Results, Skipped, SuiteInfo, SCHEMA};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -65,10 +65,11 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         .suites
         .iter()
         .map(|s| {
-            let points = s.plan(&config.profile).map(|p| p.points.len()).unwrap_or(0) as u64;
+            let Ok(plan) = s.plan(&config.profile) else { return 0 };
             backends
                 .iter()
-                .map(|b| b.mechanisms(s).len() as u64 * points)
+                .flat_map(|b| b.mechanisms(s))
+                .map(|m| plan.points.iter().filter(|p| m.admits(p)).count() as u64)
                 .sum::<u64>()
         })
         .sum();
@@ -80,7 +81,8 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         for backend in backends.iter_mut() {
             for mechanism in backend.mechanisms(suite) {
                 let name = mechanism.name.as_str();
-                for params in &plan.points {
+                // A mechanism's `max` stops its sweep below a limit of its own.
+                for params in plan.points.iter().filter(|p| mechanism.admits(p)) {
                     if config.stop.load(Ordering::SeqCst) {
                         bar.abandon();
                         return Err(interrupted(dir));
@@ -126,7 +128,9 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                 }
             }
         }
-        results.fits.extend(fits_for(suite, &measured));
+        let (fits, unfit) = fits_for(suite, plan, &measured);
+        results.fits.extend(fits);
+        results.skipped.extend(unfit);
         dir.write_results(&results)?;
     }
     bar.finish_and_clear();
@@ -139,15 +143,33 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
 }
 
 /// Least-squares fits of each group of cells that differ only in a fit axis of `suite`: one fit per
-/// (backend, mechanism, metric, the other axes), over every sample of every cell in the group.
-/// Groups with fewer than two distinct x values or three samples give no fit.
-pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
+/// (backend, mechanism, metric, the other axes `plan` sweeps, body), over every sample of every
+/// cell in the group. Axes the plan does not sweep do not split groups: a backend may resolve them
+/// from the swept ones (the kernel backend's cgroup-bpf cells have `cgroups` = `depth`), and the
+/// fit's `fixed` leaves out such an axis when it varies within the group. Returns the fits and,
+/// for the groups that gave none (fewer than two distinct x values, too few samples), one
+/// [`Skipped`] entry per fit axis, backend, mechanism and metric, naming the fit and why.
+pub fn fits_for(suite: &Suite, plan: &Plan, measured: &[Measured]) -> (Vec<Fit>, Vec<Skipped>) {
+    let swept: Vec<&str> = hookbench_model::NUMERIC_AXES
+        .into_iter()
+        .filter(|a| {
+            let values: BTreeSet<Option<u32>> = plan.points.iter().map(|p| p.axis(a)).collect();
+            values.len() > 1
+        })
+        .collect();
     let mut fits = Vec::new();
+    let mut unfit = Vec::new();
     for axis in &suite.fits {
         let mut groups: BTreeMap<(String, String, String, Params), Vec<&Measured>> = BTreeMap::new();
         for m in measured {
-            let mut key_params = m.cell.params;
-            key_params.set_axis(&axis.axis, 0);
+            // The group key: the other swept axes and the body, as measured.
+            let mut key_params = Params {
+                body: m.cell.params.body,
+                ..Params::default()
+            };
+            for a in swept.iter().filter(|a| **a != axis.axis) {
+                key_params.set_axis(a, m.cell.params.axis(a).unwrap_or(0));
+            }
             let key = (
                 m.cell.backend.clone(),
                 m.cell.mechanism.clone(),
@@ -156,7 +178,9 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
             );
             groups.entry(key).or_default().push(m);
         }
-        for ((backend, mechanism, metric, fixed_params), group) in groups {
+        // Groups without a fit, by (backend, mechanism, metric): how many, and the first reason.
+        let mut failed: BTreeMap<(String, String, String), (usize, usize, String)> = BTreeMap::new();
+        for ((backend, mechanism, metric, _), group) in groups {
             let mut xs = Vec::new();
             let mut ys = Vec::new();
             let mut points = Vec::new();
@@ -169,16 +193,51 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
                 points.push([x, m.cell.mean]);
             }
             points.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            let Ok(fit) = fit_linear(&xs, &ys) else { continue };
+            let distinct: BTreeSet<u32> = group
+                .iter()
+                .map(|m| m.cell.params.axis(&axis.axis).unwrap_or(0))
+                .collect();
+            let result = if distinct.len() < 2 {
+                Err(one_x_reason(
+                    &axis.axis,
+                    &distinct,
+                    plan,
+                    &swept,
+                    measured,
+                    &group[0].cell,
+                ))
+            } else {
+                fit_linear(&xs, &ys).map_err(|e| e.to_string())
+            };
+            let entry = failed
+                .entry((backend.clone(), mechanism.clone(), metric.clone()))
+                .or_insert((0, 0, String::new()));
+            entry.1 += 1;
+            let fit = match result {
+                Ok(fit) => fit,
+                Err(why) => {
+                    if entry.0 == 0 {
+                        entry.2 = why;
+                    }
+                    entry.0 += 1;
+                    continue;
+                }
+            };
+            // Every other axis with one value over the group is held fixed; an axis the backend
+            // resolved from the fitted one varies with it and is not.
             let mut fixed = BTreeMap::new();
             for a in hookbench_model::NUMERIC_AXES {
                 if a != axis.axis {
-                    if let Some(v) = fixed_params.axis(a) {
+                    let values: BTreeSet<Option<u32>> = group.iter().map(|m| m.cell.params.axis(a)).collect();
+                    if let [Some(v)] = values.into_iter().collect::<Vec<_>>()[..] {
                         fixed.insert(a.to_string(), serde_json::Value::from(v));
                     }
                 }
             }
-            fixed.insert("body".to_string(), serde_json::Value::from(fixed_params.body.as_str()));
+            fixed.insert(
+                "body".to_string(),
+                serde_json::Value::from(group[0].cell.params.body.as_str()),
+            );
             fits.push(Fit {
                 suite: suite.name.clone(),
                 backend,
@@ -196,8 +255,74 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
                 points,
             });
         }
+        for ((backend, mechanism, metric), (bad, total, why)) in failed {
+            if bad == 0 {
+                continue;
+            }
+            let groups = if total > 1 {
+                format!(" ({bad} of {total} groups)")
+            } else {
+                String::new()
+            };
+            unfit.push(Skipped {
+                backend,
+                mechanism,
+                suite: Some(suite.name.clone()),
+                reason: format!("no fit of {metric} over {}{groups}: {why}", axis.label),
+            });
+        }
     }
-    fits
+    (fits, unfit)
+}
+
+/// Why a group of cells measured at one value of `axis` (`distinct`) gives no fit: the other
+/// points were skipped, the backend measured them all at one value, or the cells at other values
+/// differ in a swept axis too (`cell` is one of the group's).
+fn one_x_reason(
+    axis: &str,
+    distinct: &BTreeSet<u32>,
+    plan: &Plan,
+    swept: &[&str],
+    measured: &[Measured],
+    cell: &hookbench_reports::Cell,
+) -> String {
+    let join = |values: &BTreeSet<u32>| values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let planned: BTreeSet<u32> = plan.points.iter().filter_map(|p| p.axis(axis)).collect();
+    let same = |m: &&Measured| {
+        m.cell.backend == cell.backend && m.cell.mechanism == cell.mechanism && m.cell.metric == cell.metric
+    };
+    let seen: BTreeSet<u32> = measured
+        .iter()
+        .filter(same)
+        .filter_map(|m| m.cell.params.axis(axis))
+        .collect();
+    if seen.len() < 2 {
+        return format!(
+            "every measured cell has {axis} = {} (the suite sweeps {axis} = {}; the other points were skipped, or \
+             this mechanism does not use {axis})",
+            join(distinct),
+            join(&planned)
+        );
+    }
+    let tied: Vec<&str> = swept
+        .iter()
+        .copied()
+        .filter(|a| *a != axis)
+        .filter(|a| {
+            let values: BTreeSet<Option<u32>> = measured.iter().filter(same).map(|m| m.cell.params.axis(a)).collect();
+            values.len() > 1
+        })
+        .collect();
+    format!(
+        "the cells at {axis} = {} also differ in {}, so no two differ in {axis} alone (the backend resolves one \
+         from the other, or the other points were skipped): fit over {axis} in a suite that does not sweep those",
+        join(&seen),
+        if tied.is_empty() {
+            "another axis".to_string()
+        } else {
+            tied.join(", ")
+        }
+    )
 }
 
 fn interrupted(dir: &RunDir) -> anyhow::Error {
