@@ -8,13 +8,13 @@
 //! between cells does not bend the line.
 
 use crate::backend::Measured;
-use crate::suite::Suite;
+use crate::suite::{Plan, Suite};
 use hookbench_measure::estimate::{combine, difference, Estimate};
 use hookbench_measure::fitcheck::{entry_cost, entry_cost_from_means, lack_of_fit, segments};
 use hookbench_measure::stats::fit_linear;
 use hookbench_model::Params;
-use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, Results};
-use std::collections::BTreeMap;
+use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, Results, Skipped};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A line "holds" over a sweep when no point mean is further than this from it, relative, even
 /// if the lack-of-fit F test (which rejects any curvature given enough samples) says otherwise.
@@ -31,17 +31,35 @@ pub const DECOMPOSITION_AGREEMENT: f64 = 0.15;
 /// same full filters on the same getppid()).
 pub const SELFTEST_PEER: (&str, &str) = ("seccomp-selftest-split", "seccomp-arg-load");
 
-/// Least-squares fits of each group of cells that differ only in a fit axis of `suite`: one fit per
-/// (backend, mechanism, metric, the other axes), over every sample of every cell in the group,
-/// with the lack-of-fit test, the marginal cost per segment and (over `programs`) the entry cost.
-/// Groups with fewer than two distinct x values or three samples give no fit.
-pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
+/// Least-squares fits of each group of cells that differ only in a fit axis of `suite`: one fit
+/// per (backend, mechanism, metric, the other axes `plan` sweeps, body), over every sample of
+/// every cell in the group, with the lack-of-fit test, the marginal cost per segment and (over
+/// `programs`) the entry cost. Axes the plan does not sweep do not split groups: a backend may
+/// resolve them from the swept ones (the kernel backend's cgroup-bpf cells have `cgroups` =
+/// `depth`), and the fit's `fixed` leaves out such an axis when it varies within the group.
+/// Returns the fits and, for the groups that gave none (fewer than two distinct x values, too
+/// few samples), one [`Skipped`] entry per fit axis, backend, mechanism and metric, saying why.
+pub fn fits_for(suite: &Suite, plan: &Plan, measured: &[Measured]) -> (Vec<Fit>, Vec<Skipped>) {
+    let swept: Vec<&str> = hookbench_model::NUMERIC_AXES
+        .into_iter()
+        .filter(|a| {
+            let values: BTreeSet<Option<u32>> = plan.points.iter().map(|p| p.axis(a)).collect();
+            values.len() > 1
+        })
+        .collect();
     let mut fits = Vec::new();
+    let mut unfit = Vec::new();
     for axis in &suite.fits {
         let mut groups: BTreeMap<(String, String, String, Params), Vec<&Measured>> = BTreeMap::new();
         for m in measured {
-            let mut key_params = m.cell.params;
-            key_params.set_axis(&axis.axis, 0);
+            // The group key: the other swept axes and the body, as measured.
+            let mut key_params = Params {
+                body: m.cell.params.body,
+                ..Params::default()
+            };
+            for a in swept.iter().filter(|a| **a != axis.axis) {
+                key_params.set_axis(a, m.cell.params.axis(a).unwrap_or(0));
+            }
             let key = (
                 m.cell.backend.clone(),
                 m.cell.mechanism.clone(),
@@ -50,7 +68,9 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
             );
             groups.entry(key).or_default().push(m);
         }
-        for ((backend, mechanism, metric, fixed_params), mut group) in groups {
+        // Groups without a fit, by (backend, mechanism, metric): how many, and the first reason.
+        let mut failed: BTreeMap<(String, String, String), (usize, usize, String)> = BTreeMap::new();
+        for ((backend, mechanism, metric, _), mut group) in groups {
             group.sort_by_key(|m| m.cell.params.axis(&axis.axis).unwrap_or(0));
             let x_of = |m: &Measured| f64::from(m.cell.params.axis(&axis.axis).unwrap_or(0));
             let mut xs = Vec::new();
@@ -65,7 +85,36 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
                 let mean = m.points.iter().sum::<f64>() / m.points.len().max(1) as f64;
                 points.push([x, mean]);
             }
-            let Ok(fit) = fit_linear(&xs, &ys) else { continue };
+            let distinct: BTreeSet<u32> = group
+                .iter()
+                .map(|m| m.cell.params.axis(&axis.axis).unwrap_or(0))
+                .collect();
+            let result = if distinct.len() < 2 {
+                Err(one_x_reason(
+                    &axis.axis,
+                    &distinct,
+                    plan,
+                    &swept,
+                    measured,
+                    &group[0].cell,
+                ))
+            } else {
+                fit_linear(&xs, &ys).map_err(|e| e.to_string())
+            };
+            let entry_of_failed = failed
+                .entry((backend.clone(), mechanism.clone(), metric.clone()))
+                .or_insert((0, 0, String::new()));
+            entry_of_failed.1 += 1;
+            let fit = match result {
+                Ok(fit) => fit,
+                Err(why) => {
+                    if entry_of_failed.0 == 0 {
+                        entry_of_failed.2 = why;
+                    }
+                    entry_of_failed.0 += 1;
+                    continue;
+                }
+            };
             let overhead = group.iter().all(|m| m.cell.overhead.is_some());
             let entry = if overhead && axis.axis == "programs" {
                 let at: Vec<(f64, Estimate)> = group
@@ -84,15 +133,21 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
             } else {
                 None
             };
+            // Every other axis with one value over the group is held fixed; an axis the backend
+            // resolved from the fitted one varies with it and is not.
             let mut fixed = BTreeMap::new();
             for a in hookbench_model::NUMERIC_AXES {
                 if a != axis.axis {
-                    if let Some(v) = fixed_params.axis(a) {
+                    let values: BTreeSet<Option<u32>> = group.iter().map(|m| m.cell.params.axis(a)).collect();
+                    if let [Some(v)] = values.into_iter().collect::<Vec<_>>()[..] {
                         fixed.insert(a.to_string(), serde_json::Value::from(v));
                     }
                 }
             }
-            fixed.insert("body".to_string(), serde_json::Value::from(fixed_params.body.as_str()));
+            fixed.insert(
+                "body".to_string(),
+                serde_json::Value::from(group[0].cell.params.body.as_str()),
+            );
             fits.push(Fit {
                 suite: suite.name.clone(),
                 backend,
@@ -115,8 +170,74 @@ pub fn fits_for(suite: &Suite, measured: &[Measured]) -> Vec<Fit> {
                 entry,
             });
         }
+        for ((backend, mechanism, metric), (bad, total, why)) in failed {
+            if bad == 0 {
+                continue;
+            }
+            let groups = if total > 1 {
+                format!(" ({bad} of {total} groups)")
+            } else {
+                String::new()
+            };
+            unfit.push(Skipped {
+                backend,
+                mechanism,
+                suite: Some(suite.name.clone()),
+                reason: format!("no fit of {metric} over {}{groups}: {why}", axis.label),
+            });
+        }
     }
-    fits
+    (fits, unfit)
+}
+
+/// Why a group of cells measured at one value of `axis` (`distinct`) gives no fit: the other
+/// points were skipped, the backend measured them all at one value, or the cells at other values
+/// differ in a swept axis too (`cell` is one of the group's).
+fn one_x_reason(
+    axis: &str,
+    distinct: &BTreeSet<u32>,
+    plan: &Plan,
+    swept: &[&str],
+    measured: &[Measured],
+    cell: &hookbench_reports::Cell,
+) -> String {
+    let join = |values: &BTreeSet<u32>| values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let planned: BTreeSet<u32> = plan.points.iter().filter_map(|p| p.axis(axis)).collect();
+    let same = |m: &&Measured| {
+        m.cell.backend == cell.backend && m.cell.mechanism == cell.mechanism && m.cell.metric == cell.metric
+    };
+    let seen: BTreeSet<u32> = measured
+        .iter()
+        .filter(same)
+        .filter_map(|m| m.cell.params.axis(axis))
+        .collect();
+    if seen.len() < 2 {
+        return format!(
+            "every measured cell has {axis} = {} (the suite sweeps {axis} = {}; the other points were skipped, or \
+             this mechanism does not use {axis})",
+            join(distinct),
+            join(&planned)
+        );
+    }
+    let tied: Vec<&str> = swept
+        .iter()
+        .copied()
+        .filter(|a| *a != axis)
+        .filter(|a| {
+            let values: BTreeSet<Option<u32>> = measured.iter().filter(same).map(|m| m.cell.params.axis(a)).collect();
+            values.len() > 1
+        })
+        .collect();
+    format!(
+        "the cells at {axis} = {} also differ in {}, so no two differ in {axis} alone (the backend resolves one \
+         from the other, or the other points were skipped): fit over {axis} in a suite that does not sweep those",
+        join(&seen),
+        if tied.is_empty() {
+            "another axis".to_string()
+        } else {
+            tied.join(", ")
+        }
+    )
 }
 
 /// An estimate from a value and its 95% confidence interval (normal: the interval's half-width

@@ -66,7 +66,8 @@ pub enum Command {
         /// Print JSON instead of the text table.
         #[arg(long)]
         json: bool,
-        /// Also write the comparison as a self-contained HTML page to FILE.
+        /// Also write the comparison as a self-contained HTML page to FILE (a new file, or a page
+        /// hookbench wrote).
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
@@ -143,7 +144,7 @@ pub struct RunArgs {
     /// Profile of the suites' sweeps.
     #[arg(long, value_enum, default_value_t = Profile::Quick)]
     pub profile: Profile,
-    /// Run directory (created; must not hold a previous run). Default: results/<timestamp>-<host>/.
+    /// Run directory (created; an existing one must be empty). Default: results/<timestamp>-<host>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Never draw progress bars (they are drawn only when stderr is a terminal anyway).
@@ -183,6 +184,7 @@ pub fn main() -> anyhow::Result<()> {
             } else {
                 dir.parent().map(PathBuf::from).unwrap_or_default()
             };
+            output::check_rerender_dir(&dir)?;
             output::render_reports(&dir, &results)?;
             emit(&format!(
                 "report:   {}\nevidence: {}\n",
@@ -257,13 +259,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let support = KernelSupport {
         seccomp: available(&env.seccomp, "seccomp"),
         landlock: available(&env.landlock_abi, "Landlock"),
-        cgroup_bpf: if !env.privileged {
-            Err("needs root (CAP_SYS_ADMIN and CAP_BPF) to load and attach cgroup programs".to_string())
-        } else if env.cgroup2_mount.is_none() {
-            Err("no cgroup v2 mount in /proc/self/mountinfo".to_string())
-        } else {
-            available(&env.bpf, "BPF")
-        },
+        cgroup_bpf: env.cgroup_bpf_support(),
         trampolines: available(&env.bpf_trampolines, "BPF trampolines"),
     };
     let timing = crate::backend::Timing::new(clock.info());
@@ -332,7 +328,12 @@ pub fn list_text() -> Result<String, UsageError> {
             .map(|(name, plan)| {
                 format!(
                     "{name} {}",
-                    plan.points.len() * suite.mechanisms.values().map(Vec::len).sum::<usize>()
+                    suite
+                        .mechanisms
+                        .values()
+                        .flatten()
+                        .map(|m| plan.points.iter().filter(|p| m.admits(p)).count())
+                        .sum::<usize>()
                 )
             })
             .collect();
@@ -466,6 +467,9 @@ fn compare(
             return Err(UsageError::new(format!("--threshold {t} must be a percentage >= 0")).into());
         }
     }
+    if let Some(path) = html {
+        check_html_target(path)?;
+    }
     let base_run = crate::compare::read_run(base)?;
     let new_run = crate::compare::read_run(new)?;
     let c = crate::compare::compare(&base_run, &new_run, threshold)?;
@@ -488,6 +492,49 @@ fn compare(
     }
     if c.regressions().next().is_some() {
         std::process::exit(crate::error::EXIT_FAILURE);
+    }
+    Ok(())
+}
+
+/// Checks that `compare --html FILE` may write `path`: it is new, or a page hookbench wrote
+/// before ([`hookbench_reports::html::is_hookbench_page`]), as `--out` refuses a file.
+///
+/// Errors: a [`UsageError`] naming the path when it is a directory, not a regular file, under a
+/// file, or a file that is not a hookbench page.
+fn check_html_target(path: &std::path::Path) -> Result<(), UsageError> {
+    use hookbench_reports::html::{is_hookbench_page, PAGE_HEAD_BYTES};
+    use std::io::Read as _;
+    if let Some(file) = output::file_in_the_way(path) {
+        return Err(UsageError::new(format!(
+            "--html {}: {} is a file, not a directory: give a file path under a directory",
+            path.display(),
+            file.display()
+        )));
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(UsageError::new(format!(
+                "--html {}: cannot inspect it ({e}): give a new file path",
+                path.display()
+            )))
+        }
+    };
+    if !meta.is_file() {
+        return Err(UsageError::new(format!(
+            "--html {} exists and is not a regular file: give a new file path",
+            path.display()
+        )));
+    }
+    let mut head = Vec::with_capacity(PAGE_HEAD_BYTES);
+    let read = std::fs::File::open(path).and_then(|f| f.take(PAGE_HEAD_BYTES as u64).read_to_end(&mut head));
+    if read.is_err() || !is_hookbench_page(&String::from_utf8_lossy(&head)) {
+        return Err(UsageError::new(format!(
+            "--html {} exists and is not a page hookbench wrote: it is not replaced; give a new file path or \
+             remove it first",
+            path.display()
+        )));
     }
     Ok(())
 }

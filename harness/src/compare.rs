@@ -214,11 +214,11 @@ pub fn render_text(c: &Comparison) -> String {
 /// the same columns as [`render_text`], regressions shaded red, improvements green, significant
 /// changes within the threshold marked `*`, then the summary.
 pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
-    use hookbench_reports::html::esc;
+    use hookbench_reports::html::{esc, GENERATOR_META};
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hookbench compare</title>\
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{GENERATOR_META}<title>hookbench compare</title>\
          <style>body{{font-family:sans-serif;max-width:1200px;margin:1em auto;color:#222}}\
          table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}\
          td.n{{text-align:right;font-family:monospace}}.regression{{background:#f7d4d4}}\

@@ -246,6 +246,23 @@ pub struct Environment {
     pub notes: Vec<String>,
 }
 
+/// A family of mechanisms that need the same of the machine (`hookbench doctor`'s `kernel:`
+/// lines): what they need, and whether this process has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFamily {
+    /// The family, e.g. "seccomp", "BPF LSM".
+    pub name: &'static str,
+    /// The kernel backend's mechanisms it covers (or "the kmod backend").
+    pub mechanisms: &'static [&'static str],
+    /// What it needs, in words (kernel options, privileges, boot parameters).
+    pub needs: &'static str,
+    /// Whether it needs root.
+    pub root: bool,
+    /// `Ok` with what was found (e.g. "ABI 7", or empty) when this process can run it, else
+    /// everything that is missing.
+    pub status: Result<String, String>,
+}
+
 /// Kernel options whose values hookbench records (see [`Environment::kernel_config_options`]).
 pub const KERNEL_CONFIG_OPTIONS: &[&str] = &[
     "CONFIG_BPF_LSM",
@@ -482,6 +499,111 @@ impl Environment {
             .map(|v| v.split(',').any(|m| m.trim() == "bpf"))
     }
 
+    /// Whether this process can load and attach cgroup-bpf programs and build cgroup trees (the
+    /// kernel backend's `cgroup-bpf` and set-up mechanisms): `Err` lists everything missing of
+    /// root (CAP_SYS_ADMIN and CAP_BPF), a cgroup v2 mount and `bpf()`.
+    pub fn cgroup_bpf_support(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if !self.privileged {
+            missing.push(format!(
+                "needs root (CAP_SYS_ADMIN and CAP_BPF) to load and attach cgroup programs (euid {})",
+                self.euid
+            ));
+        }
+        if self.cgroup2_mount.is_none() {
+            missing.push("no cgroup v2 mount in /proc/self/mountinfo".to_string());
+        }
+        // Without root, bpf() fails for that reason; say it once.
+        if self.privileged && !self.bpf.available {
+            missing.push(format!("BPF {}", self.bpf));
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
+    }
+
+    /// The kernel backend's mechanism families (and the kmod backend), each with what it needs
+    /// of the machine and whether this process has it: seccomp and Landlock need no root, the
+    /// cgroup and BPF ones do (the same checks `hookbench run` makes before it measures).
+    pub fn kernel_families(&self) -> Vec<KernelFamily> {
+        // A short value (an ABI version) is worth repeating; a long one is on its own line.
+        let probe = |p: &Probe| {
+            if p.available {
+                Ok(p.value.clone().filter(|v| v.len() <= 40).unwrap_or_default())
+            } else {
+                Err(p.to_string())
+            }
+        };
+        let lsm = {
+            let mut missing: Vec<String> = self.cgroup_bpf_support().err().into_iter().collect();
+            if self.privileged && !self.bpf_trampolines.available {
+                missing.push(format!("BPF trampolines {}", self.bpf_trampolines));
+            }
+            match self.bpf_lsm_active() {
+                Some(true) => {}
+                Some(false) => missing.push(format!(
+                    "bpf is not an active LSM ({}): boot with lsm=...,bpf",
+                    self.lsm_list
+                )),
+                None => missing.push(format!("active LSMs unknown: {}", self.lsm_list)),
+            }
+            if missing.is_empty() {
+                Ok(String::new())
+            } else {
+                Err(missing.join("; "))
+            }
+        };
+        vec![
+            KernelFamily {
+                name: "seccomp",
+                mechanisms: &[
+                    "seccomp-arg-load",
+                    "seccomp-nr-only",
+                    "seccomp-socket",
+                    "seccomp-selftest-split",
+                ],
+                needs: "seccomp filters (CONFIG_SECCOMP_FILTER) and no_new_privs, which each worker sets for \
+                        itself: no root",
+                root: false,
+                status: probe(&self.seccomp).map(|_| String::new()),
+            },
+            KernelFamily {
+                name: "Landlock",
+                mechanisms: &["landlock"],
+                needs: "Landlock ABI >= 1 (CONFIG_SECURITY_LANDLOCK, landlock in lsm=): no root",
+                root: false,
+                status: probe(&self.landlock_abi),
+            },
+            KernelFamily {
+                name: "cgroup-bpf",
+                mechanisms: &["cgroup-bpf", "setup-cgroups", "setup-tasks"],
+                needs: "root (CAP_SYS_ADMIN and CAP_BPF), a cgroup v2 mount and bpf()",
+                root: true,
+                status: self.cgroup_bpf_support().map(|()| String::new()),
+            },
+            KernelFamily {
+                name: "BPF LSM",
+                mechanisms: &["lsm-cgroup", "lsm-global", "lsm-global-unmarked"],
+                needs: "what cgroup-bpf needs, BPF trampolines (CONFIG_BPF_LSM, a kernel that allows them), bpf among \
+                        the active LSMs (lsm=...,bpf); lsm-cgroup also Linux >= 6.0",
+                root: true,
+                status: lsm,
+            },
+            KernelFamily {
+                name: "kmod",
+                mechanisms: &["the kmod backend"],
+                needs: "root and hookbench.ko loaded (/dev/hookbench)",
+                root: true,
+                status: match self.kmod.value_if_available() {
+                    Some(_) => Ok(String::new()),
+                    None => Err(probe_short(&self.kmod)),
+                },
+            },
+        ]
+    }
+
     /// Lines for `hookbench doctor`: `(label, value)`, one per capability, each saying what it
     /// means for hookbench's backends (`model`, `kernel`, `kmod`).
     pub fn doctor_lines(&self) -> Vec<(String, String)> {
@@ -520,22 +642,49 @@ impl Environment {
                 format!("{e}: timings are not comparable with bare metal (use them for correctness only)"),
             );
         }
+        let families = self.kernel_families();
+        let names = |pick: &dyn Fn(&KernelFamily) -> bool| {
+            families
+                .iter()
+                .filter(|f| pick(f))
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let without_root = names(&|f| !f.root && f.status.is_ok());
+        let unprivileged = format!(
+            "{}; {} need root (see the kernel: lines)",
+            if without_root.is_empty() {
+                "the kernel backend has nothing it can measure without root".to_string()
+            } else {
+                format!("the kernel backend measures {without_root} without root")
+            },
+            names(&|f| f.root)
+        );
         push(
             "root",
             if self.privileged {
                 "yes".to_owned()
             } else if self.euid == 0 {
                 format!(
-                    "euid 0 but neither CAP_SYS_ADMIN nor CAP_BPF effective (CapEff {}): kernel backend unavailable, model backend only",
+                    "euid 0 but neither CAP_SYS_ADMIN nor CAP_BPF effective (CapEff {}): {unprivileged}",
                     self.cap_effective_hex.as_deref().unwrap_or("unknown")
                 )
             } else {
-                format!(
-                    "no (euid {}): kernel backend unavailable, model backend only",
-                    self.euid
-                )
+                format!("no (euid {}): {unprivileged}", self.euid)
             },
         );
+        for f in &families {
+            let mechanisms = f.mechanisms.join(", ");
+            push(
+                &format!("kernel: {}", f.name),
+                match &f.status {
+                    Ok(v) if v.is_empty() => format!("yes for this user: {mechanisms}; needs {}", f.needs),
+                    Ok(v) => format!("yes for this user ({v}): {mechanisms}; needs {}", f.needs),
+                    Err(why) => format!("NO for this user: {mechanisms}; needs {}; here: {why}", f.needs),
+                },
+            );
+        }
         push(
             "cgroup v2",
             match &self.cgroup2_mount {
@@ -2045,6 +2194,76 @@ mod tests {
         let back: Environment = serde_json::from_str(&json).unwrap();
         assert_eq!(back, env);
         assert!(json.contains("\"cgroup_layout\":\""));
+    }
+
+    #[test]
+    fn doctor_says_what_each_mechanism_family_needs_and_that_seccomp_and_landlock_need_no_root() {
+        let _guard = PROBE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut env = Environment::probe();
+        env.privileged = false;
+        env.euid = 65534;
+        env.seccomp = Probe::yes("mode 0");
+        env.landlock_abi = Probe::yes("ABI 7");
+        env.cgroup2_mount = Some("/sys/fs/cgroup".to_string());
+        env.bpf = Probe::absent("EPERM");
+        env.lsm_list = Probe::yes("lockdown,capability,landlock,bpf");
+        let families = env.kernel_families();
+        let status = |name: &str| {
+            families
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.status.clone())
+                .unwrap_or_else(|| panic!("no family {name}"))
+        };
+        assert_eq!(status("seccomp"), Ok(String::new()));
+        assert_eq!(status("Landlock"), Ok("ABI 7".to_string()));
+        let why = status("cgroup-bpf").expect_err("needs root");
+        assert!(
+            why.contains("needs root") && why.contains("euid 65534") && !why.contains("EPERM"),
+            "{why}"
+        );
+        assert!(status("BPF LSM").expect_err("needs root").contains("needs root"));
+        let lines = env.doctor_lines();
+        let line = |label: &str| {
+            lines
+                .iter()
+                .find(|(l, _)| l == label)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {label} line in {lines:?}"))
+        };
+        let root = line("root");
+        assert!(
+            root.contains("measures seccomp, Landlock without root") && !root.contains("model backend only"),
+            "{root}"
+        );
+        assert!(line("kernel: seccomp").starts_with("yes for this user: seccomp-arg-load"));
+        assert!(line("kernel: Landlock").starts_with("yes for this user (ABI 7): landlock; needs"));
+        let cgroup_bpf = line("kernel: cgroup-bpf");
+        assert!(
+            cgroup_bpf.starts_with("NO for this user: cgroup-bpf") && cgroup_bpf.contains("here: needs root"),
+            "{cgroup_bpf}"
+        );
+        // As root, with bpf not an active LSM: cgroup-bpf is there, BPF LSM says what to boot with.
+        env.privileged = true;
+        env.euid = 0;
+        env.bpf = Probe::yes_bare();
+        env.bpf_trampolines = Probe::yes_bare();
+        env.lsm_list = Probe::yes("lockdown,capability,landlock");
+        let families = env.kernel_families();
+        assert!(families
+            .iter()
+            .find(|f| f.name == "cgroup-bpf")
+            .is_some_and(|f| f.status.is_ok()));
+        let lsm = families.iter().find(|f| f.name == "BPF LSM").expect("BPF LSM family");
+        assert!(
+            lsm.status.as_ref().expect_err("no bpf LSM").contains("lsm=...,bpf"),
+            "{lsm:?}"
+        );
+        // Every kernel mechanism belongs to exactly one family.
+        for m in crate::kernel::KernelMechanism::ALL {
+            let owners = families.iter().filter(|f| f.mechanisms.contains(&m.as_str())).count();
+            assert_eq!(owners, 1, "{}", m.as_str());
+        }
     }
 
     #[test]

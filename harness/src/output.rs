@@ -38,8 +38,10 @@ pub fn default_dir(now: chrono::DateTime<chrono::Utc>, host: &str) -> PathBuf {
     PathBuf::from("results").join(format!("{}-{host}", now.format("%Y%m%dT%H%M%SZ")))
 }
 
-/// Checks that `dir` can become a run directory, without creating anything: it must not be a file
-/// and must not already hold a run's `results.json` or `cells.jsonl`.
+/// Checks that `dir` can become a run directory, without creating anything: it must not be a file,
+/// must not lie under a file, and must be new or empty (a directory that already holds a run's
+/// `results.json` or `cells.jsonl` is named as such; any other content would be mixed with the
+/// run and its `evidence.txt` or `report.html` overwritten).
 ///
 /// Errors: a [`UsageError`] naming the path and what to do.
 pub fn check_dir(dir: &Path) -> Result<(), UsageError> {
@@ -47,6 +49,14 @@ pub fn check_dir(dir: &Path) -> Result<(), UsageError> {
         return Err(UsageError::new(format!(
             "--out {} is a file, not a directory: give a new or empty directory",
             dir.display()
+        )));
+    }
+    if let Some(file) = file_in_the_way(dir) {
+        return Err(UsageError::new(format!(
+            "--out {}: {} is a file, not a directory, so nothing can be created under it: give a path under a \
+             directory",
+            dir.display(),
+            file.display()
         )));
     }
     for name in [RESULTS_JSON, CELLS_JSONL] {
@@ -57,7 +67,51 @@ pub fn check_dir(dir: &Path) -> Result<(), UsageError> {
             )));
         }
     }
+    let first = std::fs::read_dir(dir)
+        .ok()
+        .and_then(|mut entries| entries.next())
+        .and_then(Result::ok);
+    if let Some(entry) = first {
+        return Err(UsageError::new(format!(
+            "--out {} is not empty (it has {}, ...) and is not a hookbench run: the run's files would be mixed \
+             with yours and any {EVIDENCE_TXT} or {REPORT_HTML} there overwritten; give a new or empty directory",
+            dir.display(),
+            entry.file_name().to_string_lossy()
+        )));
+    }
     Ok(())
+}
+
+/// The nearest existing ancestor of `path` that is not a directory (`/etc/hostname` for
+/// `/etc/hostname/sub`), if any: nothing can be created under it (`ENOTDIR`).
+pub fn file_in_the_way(path: &Path) -> Option<PathBuf> {
+    for ancestor in path.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            break;
+        }
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => return None,
+            Ok(_) => return Some(ancestor.to_path_buf()),
+            // Missing, or under a file itself (ENOTDIR): look further up.
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+/// Checks that `dir` is a hookbench run that `hookbench report` may re-render: it holds a
+/// `results.json` of this schema (so its `evidence.txt` and `report.html` are the run's own).
+///
+/// Errors: a [`UsageError`] naming the directory and what to give instead.
+pub fn check_rerender_dir(dir: &Path) -> Result<(), UsageError> {
+    let results = dir.join(RESULTS_JSON);
+    hookbench_reports::Results::read(&results).map(|_| ()).map_err(|e| {
+        UsageError::new(format!(
+            "report: {} is not a hookbench run directory ({e}); report writes {EVIDENCE_TXT} and {REPORT_HTML} \
+             only beside a run's own {RESULTS_JSON}: give the run directory",
+            dir.display()
+        ))
+    })
 }
 
 /// An open run directory.
@@ -167,5 +221,38 @@ mod tests {
             .expect_err("old run")
             .message
             .contains("already holds a run"));
+    }
+
+    #[test]
+    fn check_dir_refuses_a_directory_with_foreign_files_and_accepts_an_empty_one() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        assert!(check_dir(tmp.path()).is_ok(), "an empty directory is fine");
+        std::fs::write(tmp.path().join(EVIDENCE_TXT), "mine").expect("write");
+        let e = check_dir(tmp.path()).expect_err("not empty").message;
+        assert!(
+            e.contains(&tmp.path().display().to_string()) && e.contains("not empty (it has evidence.txt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_path_under_a_file_names_the_file_in_the_way() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "x").expect("write");
+        assert_eq!(file_in_the_way(&file.join("a/b")), Some(file.clone()));
+        assert_eq!(file_in_the_way(&tmp.path().join("new/a")), None);
+        assert_eq!(file_in_the_way(Path::new("relative/new")), None);
+        let e = check_dir(&file.join("sub")).expect_err("under a file").message;
+        assert!(e.contains(&format!("{} is a file", file.display())), "{e}");
+    }
+
+    #[test]
+    fn only_a_run_directory_is_re_rendered() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let e = check_rerender_dir(tmp.path()).expect_err("no results.json").message;
+        assert!(e.contains("not a hookbench run directory"), "{e}");
+        std::fs::write(tmp.path().join(RESULTS_JSON), "{\"schema\": \"other\"}").expect("write");
+        assert!(check_rerender_dir(tmp.path()).is_err(), "another schema is not a run");
     }
 }

@@ -77,10 +77,11 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         .suites
         .iter()
         .map(|s| {
-            let points = s.plan(&config.profile).map(|p| p.points.len()).unwrap_or(0) as u64;
+            let Ok(plan) = s.plan(&config.profile) else { return 0 };
             backends
                 .iter()
-                .map(|b| b.mechanisms(s).len() as u64 * points)
+                .flat_map(|b| b.mechanisms(s))
+                .map(|m| plan.points.iter().filter(|p| m.admits(p)).count() as u64)
                 .sum::<u64>()
         })
         .sum();
@@ -93,8 +94,10 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
         let mut measured: Vec<Measured> = Vec::new();
         for backend in backends.iter_mut() {
             let mechanisms = backend.mechanisms(suite);
+            // A mechanism's `max` stops its sweep below a limit of its own.
             let mut pairs: Vec<(usize, usize)> = (0..mechanisms.len())
                 .flat_map(|m| (0..plan.points.len()).map(move |p| (m, p)))
+                .filter(|&(m, p)| mechanisms[m].admits(&plan.points[p]))
                 .collect();
             let mut rng = rand::rngs::StdRng::seed_from_u64(
                 config.order_seed ^ seed_of(&format!("{}/{}", suite.name, backend.name())),
@@ -152,7 +155,9 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                 bar.inc(1);
             }
         }
-        results.fits.extend(crate::analysis::fits_for(suite, &measured));
+        let (fits, unfit) = crate::analysis::fits_for(suite, plan, &measured);
+        results.fits.extend(fits);
+        results.skipped.extend(unfit);
         dir.write_results(&results)?;
     }
     bar.finish_and_clear();

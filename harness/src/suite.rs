@@ -4,6 +4,8 @@
 //! the axes its fits run over, a base point (`[params]`) and, per profile (`smoke`, `quick`,
 //! `full`), the sweep (`sweep.AXIS = [values]`, expanded as a cartesian product), the number of
 //! samples per repetition and the number of repetitions. See `suites/foreign.toml` for an example.
+//! `max.MECHANISM.AXIS = N` under `[backend.NAME]` stops one mechanism's sweep at N; a kernel
+//! mechanism's planned points must stay inside its known limits ([`LIMITS`]).
 
 use crate::error::UsageError;
 use hookbench_model::{Body, Mechanism, ModelKind, Params, NUMERIC_AXES};
@@ -123,7 +125,39 @@ pub struct SuiteMechanism {
     pub name: String,
     /// The dispatch model it realises.
     pub model: ModelKind,
+    /// The largest value of an axis this mechanism is swept to (`max.MECHANISM.AXIS = N` under
+    /// `[backend.NAME]`): points above it are not planned for this mechanism, e.g. Landlock's
+    /// sweep stops at its 16 layers while the suite's other mechanisms go on.
+    pub max: BTreeMap<String, u32>,
 }
+
+impl SuiteMechanism {
+    /// Whether point `p` is within this mechanism's `max` on every axis it names.
+    pub fn admits(&self, p: &Params) -> bool {
+        self.max
+            .iter()
+            .all(|(axis, &max)| p.axis(axis).is_none_or(|v| v <= max))
+    }
+}
+
+/// A point beyond a limit of a mechanism (the kernel refuses it on every machine): the axis, the
+/// largest value allowed there, and the limit in words (its kernel name and source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AxisLimit {
+    /// The axis that goes beyond the limit, e.g. "programs".
+    pub axis: &'static str,
+    /// The largest value of `axis` the mechanism takes at this point.
+    pub max: u32,
+    /// The limit, e.g. "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = 16 layers".
+    pub why: String,
+}
+
+/// Finds the limit a point of a backend's mechanism goes beyond, for a metric.
+pub type LimitCheck = fn(&str, Metric, &Params) -> Option<AxisLimit>;
+
+/// The backends whose mechanisms have known limits, with their check: every point a suite plans
+/// for one of their mechanisms must stay within them.
+pub const LIMITS: [(&str, LimitCheck); 1] = [("kernel", crate::kernel::point_limit)];
 
 /// Checks a mechanism name for one backend and returns the model it realises, or why not.
 pub type MechanismCheck = fn(&str) -> Result<ModelKind, String>;
@@ -184,7 +218,7 @@ impl Suite {
     ///
     /// Errors ([`UsageError`], exit code 2): malformed TOML, unknown keys, unknown metric, mechanism,
     /// axis or body, values out of [`axis_range`], empty sweeps, fits over an axis that is not swept
-    /// in some profile.
+    /// in some profile, a `max` naming an unlisted mechanism, a point beyond a mechanism's limit.
     pub fn parse(text: &str, source: &str) -> Result<Suite, UsageError> {
         let raw: RawSuite =
             toml::from_str(text).map_err(|e| UsageError::new(format!("suite {source} is not valid: {e}")))?;
@@ -214,7 +248,18 @@ impl Suite {
             let mut list = Vec::new();
             for m in &table.mechanisms {
                 let model = check(m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
-                list.push(SuiteMechanism { name: m.clone(), model });
+                let max = mechanism_max(&table.max, m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
+                list.push(SuiteMechanism {
+                    name: m.clone(),
+                    model,
+                    max,
+                });
+            }
+            if let Some(name) = table.max.keys().find(|k| !table.mechanisms.contains(k)) {
+                return Err(bad(format!(
+                    "[backend.{backend}] max.{name}: '{name}' is not one of the mechanisms listed there ({})",
+                    table.mechanisms.join(", ")
+                )));
             }
             let mut probe = Params::default();
             for (key, value) in &table.params {
@@ -354,6 +399,7 @@ impl Suite {
                 "no profiles: add [profiles.smoke], [profiles.quick], [profiles.full]".into(),
             ));
         }
+        check_limits(&mechanisms, metric, &profiles).map_err(bad)?;
         if let Some(c) = raw.claim.filter(|c| !(1..=7).contains(c)) {
             return Err(bad(format!(
                 "claim = {c}: DESIGN.md has claims 1 to 7; leave `claim` out for a suite that answers none"
@@ -470,6 +516,66 @@ pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
     }
 }
 
+/// The `max.MECHANISM` table of a `[backend.NAME]` for `mechanism`: axis names and values,
+/// checked like sweep values.
+fn mechanism_max(max: &toml::Table, mechanism: &str) -> Result<BTreeMap<String, u32>, String> {
+    let Some(value) = max.get(mechanism) else {
+        return Ok(BTreeMap::new());
+    };
+    let table = value
+        .as_table()
+        .ok_or_else(|| format!("max.{mechanism} = {value} must be a table of AXIS = largest value"))?;
+    let mut out = BTreeMap::new();
+    for (axis, v) in table {
+        let mut p = Params::default();
+        apply(&mut p, axis, v).map_err(|e| format!("max.{mechanism}: {e}"))?;
+        let v = p
+            .axis(axis)
+            .ok_or_else(|| format!("max.{mechanism}.{axis}: only numeric axes take a largest value"))?;
+        out.insert(axis.clone(), v);
+    }
+    Ok(out)
+}
+
+/// Checks that every point planned for a mechanism of a backend with known limits ([`LIMITS`])
+/// stays within them: the kernel refuses such a point on every machine, so a sweep that asks for
+/// it measures nothing there.
+///
+/// Errors: the profile, mechanism and point, the limit, and the `max` line that keeps the sweep
+/// inside it.
+fn check_limits(
+    mechanisms: &BTreeMap<String, Vec<SuiteMechanism>>,
+    metric: Metric,
+    profiles: &BTreeMap<String, Plan>,
+) -> Result<(), String> {
+    for (backend, check) in LIMITS {
+        for m in mechanisms.get(backend).map(Vec::as_slice).unwrap_or_default() {
+            for (profile, plan) in profiles {
+                let over = plan
+                    .points
+                    .iter()
+                    .filter(|p| m.admits(p))
+                    .find_map(|p| check(&m.name, metric, p).map(|limit| (p, limit)));
+                if let Some((p, limit)) = over {
+                    return Err(format!(
+                        "[profiles.{profile}] asks {backend} mechanism '{}' for {} = {} (depth = {}), beyond its \
+                         limit: {}; add `max.{}.{} = {}` under [backend.{backend}] (or sweep less)",
+                        m.name,
+                        limit.axis,
+                        p.axis(limit.axis).unwrap_or(0),
+                        p.depth,
+                        limit.why,
+                        m.name,
+                        limit.axis,
+                        limit.max
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The first value that appears twice in `items`, if any.
 fn first_duplicate<T: PartialEq + std::fmt::Display>(items: &[T]) -> Option<String> {
     items
@@ -538,6 +644,8 @@ struct RawBackend {
     mechanisms: Vec<String>,
     #[serde(default)]
     params: toml::Table,
+    #[serde(default)]
+    max: toml::Table,
 }
 
 #[derive(serde::Deserialize)]
@@ -682,6 +790,38 @@ sweep.working_set = [1, 10, 100]
         assert!(e.contains("'chain-walk' twice"), "{e}");
         let e = err_of(&format!("{}{prof}", HEAD.replace("name = \"t\"", "name = \"\"")));
         assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn a_sweep_beyond_a_kernel_limit_is_refused_unless_the_mechanism_stops_below_it() {
+        let suite = |max: &str| {
+            format!(
+                "name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.kernel]\n\
+                 mechanisms = [\"landlock\", \"cgroup-bpf\"]\n{max}\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\n\
+                 sweep.programs = [0, 8, 16, 32]\n"
+            )
+        };
+        let e = err_of(&suite(""));
+        assert!(
+            e.contains("'landlock' for programs = 32")
+                && e.contains("LANDLOCK_MAX_NUM_LAYERS = 16")
+                && e.contains("max.landlock.programs = 16"),
+            "{e}"
+        );
+        let s = Suite::parse(&suite("max.landlock.programs = 16"), "t.toml").expect("within the limit");
+        let plan = s.plan("smoke").expect("smoke");
+        let landlock = &s.mechanisms_for("kernel")[0];
+        let cgroup_bpf = &s.mechanisms_for("kernel")[1];
+        let admitted = |m: &SuiteMechanism| plan.points.iter().filter(|p| m.admits(p)).count();
+        assert_eq!((admitted(landlock), admitted(cgroup_bpf)), (3, 4));
+        let e = err_of(&suite("max.landlok.programs = 16"));
+        assert!(e.contains("max.landlok: 'landlok' is not one of the mechanisms"), "{e}");
+        let e = err_of(&suite("max.landlock.wrokers = 16"));
+        assert!(e.contains("unknown axis 'wrokers'"), "{e}");
+        let e = err_of(&suite("max.landlock.programs = -1"));
+        assert!(e.contains("programs = -1"), "{e}");
+        let e = err_of(&suite("max.landlock = 16"));
+        assert!(e.contains("max.landlock = 16 must be a table"), "{e}");
     }
 
     #[test]

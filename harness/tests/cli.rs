@@ -278,6 +278,111 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
 }
 
 #[test]
+fn out_refuses_a_directory_of_other_files_and_a_path_under_a_file_and_report_renders_runs_only() {
+    let _runs = kernel_lock();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A directory of someone else's files: refused, and its evidence.txt is left alone.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).expect("mkdir");
+    std::fs::write(mine.join("evidence.txt"), "my notes").expect("write");
+    hookbench()
+        .args([
+            "run",
+            "--backend",
+            "model",
+            "--suite",
+            "attach",
+            "--profile",
+            "smoke",
+            "--out",
+        ])
+        .arg(&mine)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "--out {} is not empty",
+            mine.display()
+        )));
+    assert_eq!(
+        std::fs::read_to_string(mine.join("evidence.txt")).expect("read"),
+        "my notes"
+    );
+    assert!(!mine.join("results.json").exists() && !mine.join("report.html").exists());
+    // A path under a regular file is bad input too, naming the file in the way.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    for out in [file.join("sub"), std::path::PathBuf::from("/etc/hostname/sub")] {
+        let Some(in_the_way) = out.parent().filter(|p| p.is_file()) else {
+            continue;
+        };
+        hookbench()
+            .args(["run", "--profile", "smoke", "--out"])
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains(format!("--out {}", out.display()))
+                    .and(predicate::str::contains(format!("{} is a file", in_the_way.display()))),
+            );
+    }
+    // An empty directory becomes the run; `report DIR` re-renders it.
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).expect("mkdir");
+    run_smoke("model", "attach", &run);
+    std::fs::remove_file(run.join("report.html")).expect("rm");
+    hookbench().arg("report").arg(&run).assert().success();
+    let page = std::fs::read_to_string(run.join("report.html")).expect("report re-rendered");
+    assert!(
+        page.contains("<meta name=\"generator\" content=\"hookbench\">"),
+        "{page}"
+    );
+    // `report FILE` writes beside FILE: only where FILE is a run's own results.json.
+    std::fs::copy(run.join("results.json"), mine.join("copy.json")).expect("copy");
+    hookbench()
+        .arg("report")
+        .arg(mine.join("copy.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a hookbench run directory"));
+    assert_eq!(
+        std::fs::read_to_string(mine.join("evidence.txt")).expect("read"),
+        "my notes"
+    );
+}
+
+#[test]
+fn compare_html_replaces_only_a_page_hookbench_wrote() {
+    let _runs = kernel_lock();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = tmp.path().join("run");
+    run_smoke("model", "attach", &run);
+    let compare_html = |page: &Path| {
+        let mut cmd = hookbench();
+        cmd.arg("compare").arg(&run).arg(&run).arg("--html").arg(page);
+        cmd
+    };
+    let theirs = tmp.path().join("theirs.html");
+    std::fs::write(&theirs, "<html>not ours</html>").expect("write");
+    compare_html(&theirs).assert().code(2).stderr(
+        predicate::str::contains(format!("--html {}", theirs.display()))
+            .and(predicate::str::contains("not a page hookbench wrote")),
+    );
+    assert_eq!(std::fs::read_to_string(&theirs).expect("read"), "<html>not ours</html>");
+    compare_html(Path::new("/dev/null"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a regular file"));
+    // A new file, then the same file again, and the run's own report.html are hookbench pages.
+    let ours = tmp.path().join("ours.html");
+    compare_html(&ours).assert().success();
+    compare_html(&ours).assert().success();
+    assert!(std::fs::read_to_string(&ours)
+        .expect("read")
+        .contains("hookbench compare"));
+    compare_html(&run.join("report.html")).assert().success();
+}
+
+#[test]
 fn a_full_stdout_is_an_error_not_a_panic() {
     let full = std::fs::OpenOptions::new()
         .write(true)
@@ -370,17 +475,39 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
         .filter(|c| c.mechanism == "landlock")
         .map(|c| c.params.programs)
         .collect();
+    // The suite's Landlock sweep stops at the kernel's 16 layers: nothing is asked beyond it,
+    // so nothing is skipped for it.
     assert_eq!(layers, vec![0, 8, 16], "landlock cells");
-    let limit = results
-        .skipped
-        .iter()
-        .find(|s| s.mechanism == "landlock")
-        .expect("32 layers is past the kernel's limit");
     assert!(
-        limit.reason.contains("LANDLOCK_MAX_NUM_LAYERS = 16") && limit.reason.contains("32"),
-        "{}",
-        limit.reason
+        !results.skipped.iter().any(|s| s.mechanism == "landlock"),
+        "{:?}",
+        results.skipped
     );
+    // A suite that asks for more is refused before anything runs, naming the limit.
+    let suite = tmp.path().join("layers.toml");
+    std::fs::write(
+        &suite,
+        "name = \"layers\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.kernel]\n\
+         mechanisms = [\"landlock\"]\n[profiles.smoke]\nsamples = 10\nrepetitions = 1\nsweep.programs = [0, 32]\n",
+    )
+    .expect("write");
+    let refused = tmp.path().join("refused");
+    assert_usage_error(
+        &[
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            suite.to_str().expect("utf-8"),
+            "--profile",
+            "smoke",
+            "--out",
+            refused.to_str().expect("utf-8"),
+        ],
+        "LANDLOCK_MAX_NUM_LAYERS = 16",
+        &refused,
+    );
+    assert!(!refused.exists());
     // 16 layers cost more than none.
     let mean_at = |n: u32| {
         results
@@ -634,6 +761,73 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
         let extra: Vec<u32> = bpf_prog_ids().difference(&programs_before).copied().collect();
         assert!(extra.is_empty(), "BPF programs left loaded: {extra:?}");
     }
+}
+
+/// The `kernel: FAMILY` line of `hookbench doctor`'s text.
+fn doctor_family_line(text: &str, family: &str) -> String {
+    let label = format!("kernel: {family} ");
+    text.lines()
+        .find(|l| l.starts_with(&label))
+        .unwrap_or_else(|| panic!("no '{label}' line in:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn doctor_says_per_mechanism_family_what_an_unprivileged_user_can_run() {
+    let as_nobody = nix::unistd::geteuid().is_root() && Path::new("/usr/bin/setpriv").exists();
+    let out = if as_nobody {
+        std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin("hookbench"))
+            .arg("doctor")
+            .output()
+            .expect("doctor runs as nobody")
+    } else {
+        eprintln!("not root: checking the doctor of the current user");
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+            .arg("doctor")
+            .output()
+            .expect("doctor runs")
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let privileged = !as_nobody && nix::unistd::geteuid().is_root();
+    let root = text.lines().find(|l| l.starts_with("root ")).expect("a root line");
+    assert!(!root.contains("model backend only"), "{root}");
+    // seccomp and Landlock need no root: their lines say so, and yes or why not.
+    for family in ["seccomp", "Landlock"] {
+        let line = doctor_family_line(&text, family);
+        assert!(line.contains("no root"), "{line}");
+        assert!(!line.contains("here: needs root"), "{line}");
+        if !privileged && line.contains("yes for this user") {
+            assert!(root.contains(family) && root.contains("without root"), "{root}");
+        }
+    }
+    // The cgroup and BPF families need root; without it they say so.
+    for family in ["cgroup-bpf", "BPF LSM"] {
+        let line = doctor_family_line(&text, family);
+        assert!(
+            line.contains("needs root") || line.contains("what cgroup-bpf needs"),
+            "{line}"
+        );
+        if !privileged {
+            assert!(
+                line.contains("NO for this user") && line.contains("here: needs root"),
+                "{line}"
+            );
+        }
+    }
+    let kmod = doctor_family_line(&text, "kmod");
+    assert!(kmod.contains("needs root and hookbench.ko loaded"), "{kmod}");
+    if !privileged {
+        assert!(kmod.contains("NO for this user"), "{kmod}");
+    }
+    let seccomp = doctor_family_line(&text, "seccomp");
+    assert!(
+        seccomp.contains("seccomp-arg-load, seccomp-nr-only, seccomp-socket"),
+        "{seccomp}"
+    );
+    assert!(doctor_family_line(&text, "cgroup-bpf").contains("setup-cgroups, setup-tasks"));
 }
 
 #[test]

@@ -206,3 +206,115 @@ fn sweep_points_run_in_a_seeded_random_order() {
         .all(|w| w[0] <= w[1]);
     assert!(!ascending, "{a:?}");
 }
+
+/// A backend that resolves `cgroups` from `depth` as the kernel backend's cgroup-bpf cells do
+/// (latency = 5 + 3 * depth ns), measuring only the depths in `depths` (skipping the others).
+struct DepthMock {
+    depths: Vec<u32>,
+}
+
+impl Backend for DepthMock {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+    fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
+        suite.mechanisms_for("model")
+    }
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        let depth = spec.params.depth;
+        if !self.depths.contains(&depth) {
+            return Err(CellError::Skip(format!("mock: depth {depth} not measured")));
+        }
+        let mut out = Mock {
+            fail_at: None,
+            skip_at: None,
+        }
+        .measure(spec)?;
+        for m in &mut out {
+            let truth = 5.0 + 3.0 * f64::from(depth);
+            m.cell.params.cgroups = depth;
+            m.cell.mean = truth;
+            m.points = (0..m.points.len())
+                .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
+                .collect();
+        }
+        Ok(out)
+    }
+}
+
+fn depth_config(sweep: &str) -> RunConfig {
+    let suite = Suite::parse(
+        &format!(
+            "name = \"depth\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\n\
+             mechanisms = [\"effective-array\"]\n[[fit]]\naxis = \"depth\"\n[profiles.smoke]\nsamples = 10\n\
+             repetitions = 1\n{sweep}\n"
+        ),
+        "depth.toml",
+    )
+    .expect("suite parses");
+    RunConfig {
+        suites: vec![suite],
+        ..config()
+    }
+}
+
+#[test]
+fn a_fit_over_depth_ignores_the_cgroups_the_backend_derives_from_depth() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(DepthMock {
+        depths: vec![1, 2, 4, 8],
+    })];
+    let config = depth_config("sweep.depth = [1, 2, 4, 8]");
+    let results = run(&config, &mut backends, &mut dir).expect("run");
+    assert_eq!(results.fits.len(), 1, "skipped: {:?}", results.skipped);
+    let f = &results.fits[0];
+    assert!((f.slope - 3.0).abs() < 0.05, "slope {}", f.slope);
+    assert_eq!(f.n, 40);
+    assert!(!f.fixed.contains_key("cgroups"), "cgroups follows depth: {:?}", f.fixed);
+    assert_eq!(results.cells_of(f).len(), 4);
+    assert!(results.skipped.is_empty(), "{:?}", results.skipped);
+}
+
+#[test]
+fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
+    // Only one depth measured: no line through one x.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(DepthMock { depths: vec![2] })];
+    let results = run(&depth_config("sweep.depth = [1, 2, 4]"), &mut backends, &mut dir).expect("run");
+    assert!(results.fits.is_empty());
+    let why = results
+        .skipped
+        .iter()
+        .find(|s| s.reason.contains("no fit of hook_latency_ns over depth"))
+        .unwrap_or_else(|| panic!("no fit reason in {:?}", results.skipped));
+    assert!(
+        why.reason.contains("every measured cell has depth = 2"),
+        "{}",
+        why.reason
+    );
+    assert_eq!(why.mechanism, "effective-array");
+    assert_eq!(why.suite.as_deref(), Some("depth"));
+    let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
+    assert!(evidence.contains("no fit of hook_latency_ns over depth"), "{evidence}");
+
+    // The suite sweeps cgroups too, but the backend ties it to depth: no two cells differ in
+    // depth alone, and the reason names the tied axis.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(DepthMock { depths: vec![1, 2, 4] })];
+    let config = depth_config("sweep.depth = [1, 2, 4]\nsweep.cgroups = [1, 2, 4]");
+    let results = run(&config, &mut backends, &mut dir).expect("run");
+    assert!(results.fits.is_empty());
+    let why = results
+        .skipped
+        .iter()
+        .find(|s| s.reason.contains("no fit of hook_latency_ns over depth"))
+        .unwrap_or_else(|| panic!("no fit reason in {:?}", results.skipped));
+    assert!(
+        why.reason.contains("also differ in cgroups") && why.reason.contains("(3 of 3 groups)"),
+        "{}",
+        why.reason
+    );
+}

@@ -248,13 +248,28 @@ fn percentile_series(results: &Results, suite: &str) -> Vec<Series> {
     out
 }
 
+/// The tag every page hookbench writes carries in its `<head>` (report.html, `compare --html`):
+/// how a later write recognises a file it may replace.
+pub const GENERATOR_META: &str = "<meta name=\"generator\" content=\"hookbench\">";
+
+/// Bytes at the start of a file that [`is_hookbench_page`] looks at (the `<head>` is in them).
+pub const PAGE_HEAD_BYTES: usize = 4096;
+
+/// Whether `head` (the first [`PAGE_HEAD_BYTES`] of a file) is a page hookbench wrote: it holds
+/// [`GENERATOR_META`], or the title of a page written before the tag existed.
+pub fn is_hookbench_page(head: &str) -> bool {
+    head.contains(GENERATOR_META)
+        || (head.starts_with("<!DOCTYPE html>")
+            && (head.contains("<title>hookbench report</title>") || head.contains("<title>hookbench compare</title>")))
+}
+
 /// Renders `report.html`: one self-contained file (inline styles and SVG, no script, no external
 /// URL) with the verdict table, the environment, the charts and the raw tables.
 pub fn render(results: &Results) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hookbench report</title>\
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{GENERATOR_META}<title>hookbench report</title>\
          <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}\
          table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left;overflow-wrap:anywhere}}th{{white-space:nowrap}}\
          .supported{{background:#d9f2d9}}.refuted{{background:#f7d4d4}}.inconclusive{{background:#fff2cc}}\

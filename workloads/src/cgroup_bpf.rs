@@ -457,6 +457,11 @@ impl CgroupBpfTree {
     }
 }
 
+/// Foreign attach types a [`CgroupBpfTree`] spreads its `foreign` programs over round-robin
+/// (program `j` on `ForeignHook::ALL[j % 3]`, at level `j % depth`): with the depth, what bounds
+/// `foreign` under [`BPF_CGROUP_MAX_PROGS`] per cgroup and attach type.
+pub const FOREIGN_ATTACH_TYPES: u32 = ForeignHook::ALL.len() as u32;
+
 /// Refuses `n` programs of `attach_type` spread over `depth` levels (program `i` at level
 /// `i % depth`) when a level would hold more than [`BPF_CGROUP_MAX_PROGS`].
 pub(crate) fn check_cap(attach_type: AttachType, n: usize, depth: u32) -> Result<(), CgroupBpfError> {

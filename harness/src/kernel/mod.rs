@@ -21,10 +21,13 @@ mod seccomp;
 mod setup;
 
 use crate::backend::{Backend, CellError, CellSpec, Measured, Timing};
-use crate::suite::Metric;
-use hookbench_model::ModelKind;
+use crate::suite::{AxisLimit, Metric};
+use hookbench_model::{ModelKind, Params};
 use hookbench_workloads::cgroupfs::RunTree;
+use hookbench_workloads::landlock::LANDLOCK_MAX_NUM_LAYERS;
+use hookbench_workloads::lsm::MAX_GLOBAL_PROGRAMS;
 use hookbench_workloads::lsm::{bpf_lsm_active, lsm_cgroup_kernel_ok};
+use hookbench_workloads::seccomp::{max_filters, FilterBody};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -166,6 +169,92 @@ pub fn kernel_mechanism(name: &str) -> Result<ModelKind, String> {
                 KernelMechanism::ALL.map(KernelMechanism::as_str).join(", ")
             )
         })
+}
+
+/// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any: Landlock's
+/// `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
+/// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
+/// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
+/// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global
+/// `lsm` programs). The kernel refuses such a point whatever the machine, so suites must stay
+/// inside these limits (checked when a suite is parsed). Other metrics install or attach a fixed
+/// number of programs and have none; an unknown mechanism has none either.
+pub fn point_limit(mechanism: &str, metric: Metric, p: &Params) -> Option<AxisLimit> {
+    let mechanism = KernelMechanism::ALL.into_iter().find(|m| m.as_str() == mechanism)?;
+    if metric != Metric::HookLatency {
+        return None;
+    }
+    let cap = hookbench_model::BPF_CGROUP_MAX_PROGS as u32;
+    let depth = p.depth.max(1);
+    let limit = |axis: &'static str, max: u32, why: String| {
+        (p.axis(axis).unwrap_or(0) > max).then_some(AxisLimit { axis, max, why })
+    };
+    let per_cgroup = |max: u32| {
+        format!(
+            "the path of depth = {depth} cgroups holds at most {max} programs on one attach type: \
+             BPF_CGROUP_MAX_PROGS = {cap} per cgroup and attach type (kernel/bpf/cgroup.c: __cgroup_bpf_attach \
+             returns E2BIG)"
+        )
+    };
+    match mechanism {
+        KernelMechanism::Landlock => limit(
+            "programs",
+            LANDLOCK_MAX_NUM_LAYERS,
+            format!(
+                "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = {LANDLOCK_MAX_NUM_LAYERS} layers \
+                 (security/landlock/limits.h; landlock_restrict_self returns E2BIG beyond)"
+            ),
+        ),
+        KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => {
+            let programs = limit("programs", cap * depth, per_cgroup(cap * depth));
+            // Foreign program j sits on attach type j % 3 at level j % depth: each of the
+            // lcm(3, depth) placements takes every lcm-th program.
+            let types = hookbench_workloads::cgroup_bpf::FOREIGN_ATTACH_TYPES;
+            let lcm = types * depth / gcd(types, depth);
+            let foreign = || {
+                limit(
+                    "foreign",
+                    cap * lcm,
+                    format!(
+                        "{} foreign programs spread over {types} foreign attach types; {}",
+                        cap * lcm,
+                        per_cgroup(cap * lcm)
+                    ),
+                )
+            };
+            programs.or_else(|| (mechanism == KernelMechanism::CgroupBpf).then(foreign).flatten())
+        }
+        KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => limit(
+            "programs",
+            MAX_GLOBAL_PROGRAMS,
+            format!(
+                "a BPF trampoline holds at most BPF_MAX_TRAMP_LINKS = {MAX_GLOBAL_PROGRAMS} programs \
+                 (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returns E2BIG)"
+            ),
+        ),
+        KernelMechanism::SeccompArgLoad | KernelMechanism::SeccompNrOnly | KernelMechanism::SeccompSocket => {
+            let body = mechanism.seccomp().map(|(body, _)| body).unwrap_or(FilterBody::ArgLoad);
+            limit(
+                "programs",
+                max_filters(body),
+                format!(
+                    "a task's filters may hold at most MAX_INSNS_PER_PATH instructions in all, {} of these filters \
+                     (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)",
+                    max_filters(body)
+                ),
+            )
+        }
+        KernelMechanism::SeccompSelftestSplit | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => None,
+    }
+}
+
+/// Greatest common divisor (Euclid).
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// What the machine offers the kernel backend, from the environment probe: `Err(reason)` for a
@@ -357,7 +446,6 @@ impl Backend for KernelBackend {
 mod tests {
     use super::*;
     use crate::suite::Suite;
-    use hookbench_model::Params;
 
     const LSM_SUITE: &str = include_str!("../../../suites/lsm.toml");
 
@@ -440,5 +528,46 @@ mod tests {
         }
         // Nothing was created for them.
         assert!(backend.run.is_none());
+    }
+
+    #[test]
+    fn point_limits_follow_the_kernels_constants() {
+        let at = |programs: u32, foreign: u32, depth: u32| Params {
+            programs,
+            foreign,
+            depth,
+            ..Params::default()
+        };
+        let hook = Metric::HookLatency;
+        let l = point_limit("landlock", hook, &at(17, 0, 1)).expect("17 layers");
+        assert_eq!((l.axis, l.max), ("programs", 16));
+        assert!(l.why.contains("LANDLOCK_MAX_NUM_LAYERS = 16"), "{}", l.why);
+        assert!(point_limit("landlock", hook, &at(16, 0, 1)).is_none());
+        // Installs do not follow the programs axis.
+        assert!(point_limit("landlock", Metric::AttachLatency, &at(64, 0, 1)).is_none());
+        // 64 programs per cgroup and attach type, spread over the path.
+        assert!(point_limit("cgroup-bpf", hook, &at(128, 0, 2)).is_none());
+        let l = point_limit("lsm-cgroup", hook, &at(129, 0, 2)).expect("65 on level 0");
+        assert_eq!((l.axis, l.max), ("programs", 128));
+        assert!(l.why.contains("BPF_CGROUP_MAX_PROGS = 64"), "{}", l.why);
+        // Foreign programs: 3 attach types x 2 levels = 6 placements of 64.
+        assert!(point_limit("cgroup-bpf", hook, &at(4, 384, 2)).is_none());
+        let l = point_limit("cgroup-bpf", hook, &at(4, 385, 2)).expect("65 on one placement");
+        assert_eq!((l.axis, l.max), ("foreign", 384));
+        // depth 3: foreign attach type and level move together (lcm(3, 3) = 3 placements).
+        assert_eq!(
+            point_limit("cgroup-bpf", hook, &at(0, 193, 3)).map(|l| l.max),
+            Some(192)
+        );
+        let l = point_limit("lsm-global", hook, &at(39, 0, 1)).expect("39 links");
+        assert!(l.why.contains("BPF_MAX_TRAMP_LINKS = 38"), "{}", l.why);
+        assert!(point_limit("lsm-global-unmarked", hook, &at(38, 0, 1)).is_none());
+        let n = max_filters(FilterBody::ArgLoad);
+        assert!(point_limit("seccomp-socket", hook, &at(n, 0, 1)).is_none());
+        assert_eq!(
+            point_limit("seccomp-arg-load", hook, &at(n + 1, 0, 1)).map(|l| l.max),
+            Some(n)
+        );
+        assert!(point_limit("setup-tasks", Metric::SetupSeconds, &at(0, 0, 1)).is_none());
     }
 }
