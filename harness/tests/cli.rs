@@ -59,7 +59,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
         .stdout(predicate::str::contains("evidence.txt"));
     let results = Results::read(&out.join("results.json")).expect("results.json reads");
     assert!(results.complete);
-    assert_eq!(results.schema, "hookbench.results/1");
+    assert_eq!(results.schema, "hookbench.results/2");
     for key in [
         "kernel_release",
         "cpu_model",
@@ -80,8 +80,20 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
             "{}: percentiles out of order",
             c.id
         );
+        // Raw percentiles: no latency is negative.
+        assert!(
+            c.min >= 0.0 && c.p50 >= 0.0 && c.mean >= 0.0,
+            "{}: negative latency",
+            c.id
+        );
         if c.metric == "hook_latency_ns" {
             assert!(c.baseline.is_some() && c.batch_k.unwrap_or(0) >= 1, "{}", c.id);
+            let o = c.overhead.expect("hook cells carry their overhead");
+            assert!(
+                o.mean_ci95_ns[0] <= o.mean_ns && o.mean_ns <= o.mean_ci95_ns[1],
+                "{}",
+                c.id
+            );
         }
     }
     // Fits over programs and foreign for task-chain and cgroup-effective.
@@ -469,12 +481,14 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
         eprintln!("SKIPPED: {}", skip.reason);
         return;
     }
-    let layers: Vec<u32> = results
+    let mut layers: Vec<u32> = results
         .cells
         .iter()
         .filter(|c| c.mechanism == "landlock")
         .map(|c| c.params.programs)
         .collect();
+    // Points run in a seeded random order.
+    layers.sort_unstable();
     // The suite's Landlock sweep stops at the kernel's 16 layers: nothing is asked beyond it,
     // so nothing is skipped for it.
     assert_eq!(layers, vec![0, 8, 16], "landlock cells");
@@ -949,7 +963,17 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("hookbench.results/0"));
+    // Schema 1 shifted percentiles by the baseline: refused, saying so.
     v["schema"] = serde_json::json!("hookbench.results/1");
+    std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
+    hookbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("re-run it"));
+    v["schema"] = serde_json::json!("hookbench.results/2");
     v["cells"] = serde_json::json!([]);
     std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
     hookbench()
