@@ -10,7 +10,7 @@
 use crate::backend::Measured;
 use crate::suite::{Plan, Suite};
 use hookbench_measure::estimate::{combine, difference, Estimate};
-use hookbench_measure::fitcheck::{entry_cost, entry_cost_from_means, lack_of_fit, segments};
+use hookbench_measure::fitcheck::{entry_cost, lack_of_fit, segments};
 use hookbench_measure::stats::fit_linear;
 use hookbench_model::Params;
 use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, Results, Skipped};
@@ -375,12 +375,12 @@ fn by_fit(results: &Results, fit: &Fit) -> Option<Decomposition> {
         (line.slope, [line.slope_ci95.0, line.slope_ci95.1])
     };
     let native = cells.iter().filter_map(|c| c.baseline.map(|b| b.mean)).sum::<f64>() / cells.len() as f64;
+    // The parts add up when entry + N x per program makes each point's overhead, relative to
+    // the point's whole cost (native + overhead).
     let max_relative_error = cells
         .iter()
-        .map(|c| {
-            let predicted = native + entry.entry + per * f64::from(c.params.programs);
-            (predicted - c.mean).abs() / c.mean
-        })
+        .filter_map(|c| c.overhead.map(|o| (f64::from(c.params.programs), o.mean_ns)))
+        .map(|(x, ov)| (entry.raw.value + per * x - ov).abs() / (native + ov))
         .fold(0.0, f64::max);
     Some(Decomposition {
         backend: fit.backend.clone(),
@@ -398,48 +398,37 @@ fn by_fit(results: &Results, fit: &Fit) -> Option<Decomposition> {
 }
 
 /// The selftest-method split on `backend`, from the cells of [`SELFTEST_PEER`]`.0` with 0..4
-/// filters: native; entry = 1 cached filter - native - (2 cached - 1 cached); per filter = the
-/// fourth (full) filter's cost, 4 full - 3 full; and the selftest's own check that
-/// native + entry + 4 x per filter makes the 4-filter total.
+/// filters, each with its overhead over step 0 of the same workers (the native syscall in the
+/// same process): entry = ov(1 cached filter) - (ov(2 cached) - ov(1 cached)), as the selftest's
+/// `bitmap1 - native - (bitmap2 - bitmap1)`; per filter = ov(4 full) - ov(3 full), the
+/// selftest's "last 2 diff"; and its check that entry + 4 x per filter makes the 4-filter
+/// overhead (relative to the 4-filter total). The overheads use the same trimmed means as every
+/// other cell, so the two methods compare like with like.
 fn by_selftest(results: &Results, backend: &str) -> Option<Decomposition> {
-    let step = |n: u32| -> Option<(Estimate, f64)> {
-        let c = results
+    let cell = |n: u32| {
+        results
             .cells
             .iter()
-            .find(|c| c.backend == backend && c.mechanism == SELFTEST_PEER.0 && c.params.programs == n)?;
-        let se = if c.samples > 1 {
-            c.stddev / (c.samples as f64).sqrt()
-        } else {
-            f64::NAN
-        };
-        Some((
-            Estimate {
-                value: c.mean,
-                se,
-                df: c.samples.saturating_sub(1) as f64,
-            },
-            c.mean,
-        ))
+            .find(|c| c.backend == backend && c.mechanism == SELFTEST_PEER.0 && c.params.programs == n)
     };
-    let (native, _) = step(0)?;
-    let (b1, _) = step(1)?;
-    let (b2, _) = step(2)?;
-    let (f1, _) = step(3)?;
-    let (f2, total) = step(4)?;
-    let entry = entry_cost_from_means(native, 1.0, b1, 2.0, b2);
-    let per = difference(f2, f1);
-    let predicted = combine(&[(1.0, native), (1.0, entry.raw), (4.0, per)]).value;
+    let ov = |n: u32| -> Option<Estimate> { cell(n)?.overhead.map(|o| ci_estimate(o.mean_ns, o.mean_ci95_ns)) };
+    let native = cell(1)?.baseline?.mean;
+    let (o1, o2, o3, o4) = (ov(1)?, ov(2)?, ov(3)?, ov(4)?);
+    let entry = entry_cost(1.0, o1, 2.0, o2);
+    let per = difference(o4, o3);
+    let predicted = combine(&[(1.0, entry.raw), (4.0, per)]).value;
+    let total = native + o4.value;
     Some(Decomposition {
         backend: backend.to_string(),
         mechanism: SELFTEST_PEER.0.to_string(),
         method: "selftest".to_string(),
-        native_ns: native.value,
+        native_ns: native,
         entry_ns: entry.entry,
         entry_clamped: entry.clamped,
         per_program_ns: per.value,
         per_program_ci95: per.ci(0.95),
         range: [1, 4],
-        max_relative_error: (predicted - total).abs() / total,
+        max_relative_error: (predicted - o4.value).abs() / total,
         agreement: None,
     })
 }
