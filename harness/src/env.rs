@@ -2271,10 +2271,19 @@ mod tests {
         let _guard = PROBE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let count = || std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
         let _ = Environment::probe(); // warm-up: lazily opened fds in libraries
-        let before = count();
-        let _ = Environment::probe();
-        let after = count();
-        assert_eq!(after, before, "fds before {before}, after {after}");
+                                      // Other tests of this binary open files on their own threads meanwhile: a probe that
+                                      // leaks leaks every time, so one of five probes with no growth clears it.
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let before = count();
+            let _ = Environment::probe();
+            let after = count();
+            if after <= before {
+                return;
+            }
+            seen.push((before, after));
+        }
+        panic!("every probe left fds open: (before, after) = {seen:?}");
     }
 
     #[test]

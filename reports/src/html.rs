@@ -1,7 +1,16 @@
 //! Renders the self-contained `report.html` from saved results: verdict table, environment, one section per suite with inline SVG charts (plotters), and raw tables.
+//!
+//! The same content as `evidence.txt`, in tables: raw percentiles with the baseline's beside
+//! them, overheads with their 95% CIs, validity flags highlighted, decompositions with their
+//! agreement, drift, lack-of-fit and segments per fit, and the claims with the fits they
+//! compared and their margins. Charts of fits with `y` = "overhead" plot each point's mean
+//! overhead over its interleaved baseline; no latency is shown negative.
 
 use crate::claims::Verdict;
-use crate::schema::{Fit, Results};
+use crate::evidence::{
+    agreement_text, fmt_latency, fmt_num, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, varying_axes,
+};
+use crate::schema::{Cell, Fit, PercentileBasis, Results};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 
@@ -270,10 +279,12 @@ pub fn render(results: &Results) -> String {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{GENERATOR_META}<title>hookbench report</title>\
-         <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}\
-         table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left;overflow-wrap:anywhere}}th{{white-space:nowrap}}\
+         <style>body{{font-family:sans-serif;max-width:1300px;margin:1em auto;color:#222}}\
+         table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left;overflow-wrap:break-word}}th{{white-space:nowrap}}\
+         .wide{{overflow-x:auto}}.v{{white-space:nowrap}}\
          .supported{{background:#d9f2d9}}.refuted{{background:#f7d4d4}}.inconclusive{{background:#fff2cc}}\
-         .not-run{{color:#777}}.note{{color:#777}}svg{{display:block;margin:8px 0}}</style></head><body>\n"
+         .not-run{{color:#777}}.note{{color:#777}}.flagged{{background:#ffe0b3}}.flag{{color:#a40000;font-weight:bold}}\
+         td.n{{text-align:right;font-family:monospace;white-space:nowrap}}svg{{display:block;margin:8px 0}}</style></head><body>\n"
     );
     let _ = writeln!(h, "<h1>hookbench report</h1>");
     let _ = writeln!(
@@ -298,17 +309,33 @@ pub fn render(results: &Results) -> String {
             esc(e)
         );
     }
-    let _ = writeln!(h, "<h2 id=\"summary\">Summary: verdicts</h2><table><tr><th>claim</th><th>backend</th><th>verdict</th><th>evidence</th></tr>");
+    let _ = writeln!(
+        h,
+        "<h2 id=\"summary\">Summary: verdicts</h2><table><tr><th>claim</th><th>backend</th><th>verdict</th>\
+         <th>evidence</th><th>fits compared</th><th>margin</th></tr>"
+    );
     for c in &results.claims {
         let class = c.verdict.as_str();
+        let compared: Vec<String> = c
+            .compared
+            .iter()
+            .map(|f| {
+                esc(&format!(
+                    "{}/{}/{} (body {}, over {})",
+                    f.suite, f.backend, f.mechanism, f.body, f.x
+                ))
+            })
+            .collect();
         let _ = writeln!(
             h,
-            "<tr class=\"{class}\"><td>{}: {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td>{}: {}</td><td>{}</td><td class=\"v\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
             c.id,
             esc(&c.hypothesis),
             esc(&c.backend),
             class,
-            esc(&c.evidence)
+            esc(&c.evidence),
+            compared.join("<br>"),
+            c.margin.map(|m| format!("&plusmn;{}", fmt_num(Some(m)))).unwrap_or_default()
         );
     }
     let _ = writeln!(h, "</table>");
@@ -316,6 +343,12 @@ pub fn render(results: &Results) -> String {
         let _ = writeln!(h, "<p class=\"note\">No claim could be evaluated from this run.</p>");
     }
     let _ = writeln!(h, "<h2 id=\"environment\">Environment</h2><table>");
+    let _ = writeln!(
+        h,
+        "<tr><th>order_seed</th><td>{} (sweep points measured in a shuffled order, each cell's repetitions \
+         alternating with its baseline's)</td></tr>",
+        results.order_seed
+    );
     if let Some(map) = results.environment.as_object() {
         for (k, v) in map {
             let text = match v {
@@ -349,7 +382,7 @@ pub fn render(results: &Results) -> String {
             "foreign",
             "Hook latency against foreign programs",
             "foreign programs",
-            "ns per hook (baseline subtracted)",
+            "ns per hook",
         ),
         (
             "programs",
@@ -357,7 +390,7 @@ pub fn render(results: &Results) -> String {
             "programs",
             "Hook latency against programs on the hook",
             "programs",
-            "ns per hook (baseline subtracted)",
+            "ns per hook",
         ),
         (
             "cgroup-handles",
@@ -365,7 +398,7 @@ pub fn render(results: &Results) -> String {
             "handles",
             "Global filters: latency against cgroup handles",
             "handles",
-            "ns per hook (baseline subtracted)",
+            "ns per hook",
         ),
         (
             "attach",
@@ -389,7 +422,7 @@ pub fn render(results: &Results) -> String {
             "programs",
             "Hook latency against programs at W = 1 and W = thousands",
             "programs",
-            "ns per hook (baseline subtracted)",
+            "ns per hook",
         ),
         (
             "seccomp",
@@ -397,7 +430,7 @@ pub fn render(results: &Results) -> String {
             "programs",
             "seccomp: argument-loading against number-only filters",
             "filters",
-            "ns per syscall (native subtracted)",
+            "ns per syscall",
         ),
     ];
     for (suite, metric, x, title, x_label, y_label) in charts {
@@ -421,7 +454,18 @@ pub fn render(results: &Results) -> String {
         for backend in backends {
             let prefix = format!("{backend} ");
             let mine: Vec<Series> = series.iter().filter(|s| s.name.starts_with(&prefix)).cloned().collect();
-            h.push_str(&line_chart(&format!("{title} ({backend})"), x_label, y_label, &mine));
+            // Fits of each point's overhead over its own baseline plot mean overheads.
+            let overhead = results
+                .fits
+                .iter()
+                .filter(|f| f.suite == suite && f.metric == metric && f.x == x && f.backend == backend)
+                .all(|f| f.y == "overhead");
+            let y = if overhead {
+                format!("{y_label} over baseline (mean)")
+            } else {
+                y_label.to_string()
+            };
+            h.push_str(&line_chart(&format!("{title} ({backend})"), x_label, &y, &mine));
             h.push('\n');
         }
     }
@@ -429,28 +473,261 @@ pub fn render(results: &Results) -> String {
     h.push_str(&line_chart(
         "Percentiles at the most programs (programs suite)",
         "percentile as nines (0.3 = p50, 1 = p90, 2 = p99, 3 = p99.9)",
-        "ns per hook (baseline subtracted)",
+        "ns per hook",
         &percentile_series(results, "programs"),
     ));
-    let _ = writeln!(h, "\n<h2 id=\"fits\">Fits</h2><table><tr><th>suite</th><th>backend</th><th>mechanism (model)</th><th>metric</th><th>x</th><th>slope [95% CI]</th><th>intercept</th><th>r2</th><th>n</th></tr>");
-    for f in &results.fits {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{:.4} [{:.4}, {:.4}]</td><td>{:.4}</td><td>{:.3}</td><td>{}</td></tr>",
-            esc(&f.suite), esc(&f.backend), esc(&f.mechanism), f.model, esc(&f.metric), esc(&f.x),
-            f.slope, f.slope_ci95[0], f.slope_ci95[1], f.intercept, f.r2, f.n
-        );
-    }
-    let _ = writeln!(h, "</table><h2 id=\"cells\">Cells</h2><table><tr><th>cell</th><th>unit</th><th>mean</th><th>stddev</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>samples</th></tr>");
-    for c in &results.cells {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
-            esc(&c.id), esc(&c.unit), c.mean, c.stddev, c.p50, c.p90, c.p99, c.p999, c.max, c.samples
-        );
-    }
-    let _ = writeln!(h, "</table></body></html>");
+    fits_table(&mut h, results);
+    decompositions_table(&mut h, results);
+    drift_table(&mut h, results);
+    cells_table(&mut h, results);
+    let _ = writeln!(h, "</body></html>");
     h
+}
+
+/// `[lo, hi]` of an interval.
+fn ci(v: [f64; 2]) -> String {
+    format!("[{}, {}]", fmt_num(Some(v[0])), fmt_num(Some(v[1])))
+}
+
+/// The fits: slope with its CI, entry cost, whether the line holds, and the marginal cost per
+/// segment where it does not.
+fn fits_table(h: &mut String, results: &Results) {
+    let _ = writeln!(
+        h,
+        "\n<h2 id=\"fits\">Fits</h2><div class=\"wide\"><table><tr><th>suite</th><th>backend</th><th>mechanism (model)</th>\
+         <th>metric</th><th>x</th><th>y</th><th>slope [95% CI]</th><th>entry</th><th>line</th>\
+         <th>per segment [95% CI]</th><th>r2</th><th>n</th></tr>"
+    );
+    for f in &results.fits {
+        let entry = match f.entry {
+            Some(e) if e.clamped => format!("{} (&lt;0, shown as 0)", fmt_latency(Some(e.entry))),
+            Some(e) => fmt_latency(Some(e.entry)),
+            None => String::new(),
+        };
+        let (line, curved) = match &f.lack_of_fit {
+            Some(l) if l.holds => ("line holds".to_string(), false),
+            Some(l) => (
+                format!(
+                    "<span class=\"flag\">curved</span>: worst at x={}, {}% off (p {})",
+                    fmt_x(l.worst_x),
+                    fmt_pct(l.max_rel_dev),
+                    esc(&fmt_p(l.p_value))
+                ),
+                true,
+            ),
+            None => ("not tested".to_string(), false),
+        };
+        let segments: Vec<String> = if curved {
+            f.segments
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}-{}: {} {}",
+                        fmt_x(s.x0),
+                        fmt_x(s.x1),
+                        fmt_signed(s.slope.value),
+                        ci(s.slope.ci(0.95))
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{} {}</td>\
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td></tr>",
+            esc(&f.suite),
+            esc(&f.backend),
+            esc(&f.mechanism),
+            f.model,
+            esc(&f.metric),
+            esc(&f.x),
+            esc(&f.y),
+            fmt_signed(f.slope),
+            ci(f.slope_ci95),
+            entry,
+            line,
+            segments.join("<br>"),
+            f.r2,
+            f.n
+        );
+    }
+    let _ = writeln!(h, "</table></div>");
+}
+
+/// The native + entry + per-program splits, by method, and whether fit and selftest agree.
+fn decompositions_table(h: &mut String, results: &Results) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"decompositions\">Decompositions: native + entry + N &times; per program</h2>"
+    );
+    if results.decompositions.is_empty() {
+        let _ = writeln!(h, "<p class=\"note\">No decomposition in this run.</p>");
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<table><tr><th>backend</th><th>mechanism</th><th>method</th><th>N</th><th>native ns</th><th>entry ns</th>\
+         <th>per program ns [95% CI]</th><th>parts add up within</th><th>agreement</th></tr>"
+    );
+    for d in &results.decompositions {
+        let disagrees = d.agreement.as_ref().is_some_and(|a| !a.agrees);
+        let agreement = agreement_text(d);
+        let _ = writeln!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}..{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}{}</td><td class=\"n\">{} {}</td><td class=\"n\">{}%</td><td>{}</td></tr>",
+            if disagrees { " class=\"flagged\"" } else { "" },
+            esc(&d.backend),
+            esc(&d.mechanism),
+            esc(&d.method),
+            d.range[0],
+            d.range[1],
+            fmt_latency(Some(d.native_ns)),
+            fmt_latency(Some(d.entry_ns)),
+            if d.entry_clamped { " (&lt;0, shown as 0)" } else { "" },
+            fmt_num(Some(d.per_program_ns)),
+            ci(d.per_program_ci95),
+            fmt_pct(d.max_relative_error),
+            esc(agreement.trim_start_matches("; "))
+        );
+    }
+    let _ = writeln!(h, "</table>");
+}
+
+/// How each repeated baseline moved over the run; a range above 5% is highlighted.
+fn drift_table(h: &mut String, results: &Results) {
+    let _ = writeln!(h, "<h2 id=\"drift\">Drift of the baselines over the run</h2>");
+    if results.drift.is_empty() {
+        let _ = writeln!(h, "<p class=\"note\">No repeated baseline in this run.</p>");
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<table><tr><th>backend</th><th>mechanism</th><th>baseline</th><th>n</th><th>over s</th><th>p50 min..max</th>\
+         <th>range (of the median)</th><th>trend %/h [95% CI]</th></tr>"
+    );
+    for e in &results.drift {
+        let d = &e.drift;
+        let warn = d.rel_range > crate::evidence::DRIFT_WARN_REL_RANGE;
+        let _ = writeln!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}..{}</td><td class=\"n\">{}%{}</td><td class=\"n\">{} {}</td></tr>",
+            if warn { " class=\"flagged\"" } else { "" },
+            esc(&e.backend),
+            esc(&e.mechanism),
+            esc(&e.label),
+            d.n,
+            fmt_num(Some(d.span_s)),
+            fmt_latency(Some(d.min)),
+            fmt_latency(Some(d.max)),
+            fmt_pct(d.rel_range),
+            if warn { " <span class=\"flag\">drift</span>" } else { "" },
+            fmt_signed(100.0 * d.rel_slope_per_hour),
+            ci([100.0 * d.rel_slope_ci95[0], 100.0 * d.rel_slope_ci95[1]])
+        );
+    }
+    let _ = writeln!(h, "</table>");
+}
+
+/// What a cell's percentiles are of: calls, or means of batches of K.
+fn basis(c: &Cell) -> String {
+    match (c.percentile_basis, c.batch_k) {
+        (PercentileBasis::BatchMeans, Some(k)) => format!("K={k} batch means"),
+        (PercentileBasis::BatchMeans, None) => "batch means".to_string(),
+        (PercentileBasis::Calls, _) => "calls".to_string(),
+    }
+}
+
+/// Every cell, per suite: raw figures, the baseline's beside them, the overhead with its CIs,
+/// and the validity flags (flagged rows highlighted). Each row is labelled with the axes that
+/// vary within its suite; its full id is the row's tooltip.
+fn cells_table(h: &mut String, results: &Results) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"cells\">Cells</h2><p>Raw figures (never shifted by the baseline); the overhead is the cell's cost over \
+         its interleaved baseline (median shift with a Price&ndash;Bonett 95% CI, mean shift with Welch's).</p>"
+    );
+    let mut suites: Vec<&str> = results.suites.iter().map(|s| s.name.as_str()).collect();
+    for c in &results.cells {
+        if !suites.contains(&c.suite.as_str()) {
+            suites.push(&c.suite);
+        }
+    }
+    for suite in suites {
+        let mut cells: Vec<&Cell> = results.cells.iter().filter(|c| c.suite == suite).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        cells.sort_by(|a, b| {
+            (&a.backend, &a.mechanism, &a.metric, &a.params).cmp(&(&b.backend, &b.mechanism, &b.metric, &b.params))
+        });
+        let varying = varying_axes(&cells);
+        let _ = writeln!(
+            h,
+            "<h3>{}</h3><div class=\"wide\"><table><tr><th>cell</th><th>unit</th><th>percentiles of</th><th>mean</th>\
+             <th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>baseline p50</th><th>baseline mean</th>\
+             <th>overhead p50 [95% CI]</th><th>overhead mean [95% CI]</th><th>samples</th><th>validity</th></tr>",
+            esc(suite)
+        );
+        for c in cells {
+            let axes: Vec<String> = varying
+                .iter()
+                .map(|a| match c.params.axis(a) {
+                    Some(v) => format!("{a}={v}"),
+                    None => format!("{a}={}", c.params.body),
+                })
+                .collect();
+            let label = format!(
+                "{} {} {} {}",
+                c.backend,
+                c.mechanism,
+                short_metric(&c.metric),
+                axes.join(" ")
+            );
+            let flagged = !c.validity.flags.is_empty();
+            let flags: Vec<String> = c
+                .validity
+                .flags
+                .iter()
+                .map(|f| format!("<span class=\"flag\">{}</span>: {}", esc(&f.code), esc(&f.why)))
+                .collect();
+            let (over_p50, over_mean) = match &c.overhead {
+                Some(o) => (
+                    format!("{} {}", fmt_signed(o.p50_ns), ci(o.p50_ci95_ns)),
+                    format!("{} {}", fmt_signed(o.mean_ns), ci(o.mean_ci95_ns)),
+                ),
+                None => (String::new(), String::new()),
+            };
+            let _ = writeln!(
+                h,
+                "<tr{} title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td>{}</td></tr>",
+                if flagged { " class=\"flagged\"" } else { "" },
+                esc(&c.id),
+                esc(&label),
+                esc(&c.unit),
+                basis(c),
+                fmt_latency(Some(c.mean)),
+                fmt_latency(Some(c.p50)),
+                fmt_latency(Some(c.p90)),
+                fmt_latency(Some(c.p99)),
+                fmt_latency(Some(c.p999)),
+                fmt_latency(Some(c.max)),
+                c.baseline.map(|b| fmt_latency(Some(b.p50))).unwrap_or_default(),
+                c.baseline.map(|b| fmt_latency(Some(b.mean))).unwrap_or_default(),
+                over_p50,
+                over_mean,
+                c.samples,
+                if flagged { flags.join("<br>") } else { "ok".to_string() }
+            );
+        }
+        let _ = writeln!(h, "</table></div>");
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,17 @@
 //! Golden-file tests of the renderers over a fixed results file (`tests/data/results-smoke.json`,
-//! a trimmed smoke run of both backends): `evidence.txt` must match its snapshot byte for byte
+//! schema 2, both backends): `evidence.txt` must match its snapshot byte for byte
 //! (`tests/snapshots/`, reviewed with `cargo insta review`), keep every line within 72 ASCII
-//! columns, carry the header fields and a verdict line for every claim on every backend;
-//! `report.html` must be self-contained with at least six charts.
+//! columns, carry the header fields and a verdict line for every claim on every backend, print
+//! no negative latency, and show each cell's overhead, flags, decompositions and drift;
+//! `report.html` must be self-contained with at least six charts and the same tables.
+//!
+//! The fixture is synthetic (`cargo run -p hookbench-reports --example synthetic_results`); when
+//! it is replaced by a real run's `results.json`, re-accept the snapshot: every other test reads
+//! what it checks from the fixture itself.
 
 use hookbench_reports::evidence::{render, MAX_COLUMNS};
 use hookbench_reports::schema::Results;
+use regex::Regex;
 use std::path::Path;
 
 fn fixture() -> Results {
@@ -13,9 +19,77 @@ fn fixture() -> Results {
     Results::read(&path).expect("the fixture is a results file of this schema")
 }
 
+/// The text with every wrapped line joined back (a continuation is indented four spaces more
+/// than the line it continues).
+fn logical(text: &str) -> Vec<String> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for l in text.lines() {
+        let indent = l.len() - l.trim_start().len();
+        if let Some((base, cur)) = out.last_mut() {
+            if !l.trim().is_empty() && indent == *base + 4 {
+                cur.push(' ');
+                cur.push_str(l.trim_start());
+                continue;
+            }
+        }
+        out.push((indent, l.to_string()));
+    }
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Every place `text` prints a latency (percentile, mean, native, entry or drift figure) as a
+/// negative number, with its line.
+fn negative_latencies(text: &str) -> Vec<String> {
+    // "p50 -3", "mean -1.2", "entry -33", "native -4", "baseline p50 -2", "p50 -1..4"; overheads
+    // ("+23.4 ns [..] over", "mean shift -0.3") and slopes are differences and are not matched.
+    let field =
+        Regex::new(r"(?:^|[\s(\[,;])(?:p50|p90|p99|p99\.9|p999|max|min|mean|entry|native)\s+-\d").expect("regex");
+    let mut found: Vec<String> = logical(text).into_iter().filter(|l| field.is_match(l)).collect();
+    // The fit tables: the last three columns are entry, p50 and p99 at the largest x.
+    let mut in_table = false;
+    for l in text.lines() {
+        if l.contains("p50@max") {
+            in_table = true;
+            continue;
+        }
+        if in_table && l.starts_with("  ") && l.contains("+-") {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            if cols.iter().rev().take(3).any(|c| c.starts_with('-')) {
+                found.push(l.to_string());
+            }
+        } else if !l.starts_with("  ") {
+            in_table = false;
+        }
+    }
+    found
+}
+
 #[test]
 fn evidence_matches_the_golden_file() {
     insta::assert_snapshot!("evidence-smoke", render(&fixture()));
+}
+
+#[test]
+fn evidence_prints_no_negative_latency() {
+    let text = render(&fixture());
+    let bad = negative_latencies(&text);
+    assert!(bad.is_empty(), "negative latencies:\n{}", bad.join("\n"));
+    // The scan is not vacuous: it sees the fields, and it catches a planted negative one.
+    assert!(text.contains(" p50 ") && text.contains(" mean ") && text.contains("p50@max"));
+    for planted in [
+        "kernel x hook programs=1: p50 -244.9 p99 12.0 mean 3.0 sd 1.0 ns",
+        "  x: native 88.1 ns + entry -33.0 ns + 26.6 ns per program",
+        "  cgroup-bpf                  15.80 +-30.14      2.00  -414.0   612.0",
+    ] {
+        let mut t = text.clone();
+        t.push_str("\n[s] kernel hook (ns) vs programs\n  mechanism slope 95%CI entry p50@max p99@max\n");
+        t.push_str(planted);
+        t.push('\n');
+        assert_eq!(negative_latencies(&t).len(), 1, "{planted}");
+    }
+    // Overheads may be negative: they are differences, printed with their sign.
+    let ok = "  -0.300 ns [-0.800, 0.200] over baseline p50 88.10; mean shift -0.1 [-0.5, 0.3]";
+    assert!(negative_latencies(ok).is_empty());
 }
 
 #[test]
@@ -35,6 +109,7 @@ fn evidence_is_narrow_ascii_with_the_header_fields_and_every_verdict() {
         "bpf jit: ",
         "clock: ",
         "hookbench: ",
+        "order: seed ",
         "command: ",
     ] {
         assert!(text.lines().any(|l| l.starts_with(field)), "header lacks '{field}'");
@@ -54,6 +129,22 @@ fn evidence_is_narrow_ascii_with_the_header_fields_and_every_verdict() {
                 .expect("the fixture has every claim on both backends");
             let expected = format!("verdict [{backend}]: {}:", verdict.verdict.as_str().to_uppercase());
             assert!(section.contains(&expected), "claim {id} lacks '{expected}':\n{section}");
+            // Each verdict names the fits it compared (and the margin it used).
+            if let Some(first) = verdict.compared.first() {
+                let joined = logical(section).join("\n");
+                let compared = joined
+                    .split(&expected)
+                    .nth(1)
+                    .and_then(|s| s.lines().find(|l| l.starts_with("  compared: ")))
+                    .unwrap_or_else(|| panic!("claim {id} [{backend}] names no fit:\n{section}"));
+                assert!(
+                    compared.contains(&format!("{}/{}", first.suite, first.mechanism)),
+                    "{compared}"
+                );
+                if verdict.margin.is_some() {
+                    assert!(compared.contains("margin +-"), "{compared}");
+                }
+            }
         }
     }
     let reproduce = text.split("== reproduce").nth(1).expect("a reproduce section");
@@ -75,14 +166,29 @@ fn claim_tables_show_every_fit_of_the_claims_suites_with_its_slope() {
         .next()
         .unwrap_or("");
     for f in r.fits.iter().filter(|f| f.suite == "foreign") {
-        let row = claim1
-            .lines()
-            .find(|l| l.trim_start().starts_with(&f.mechanism))
-            .unwrap_or_else(|| panic!("claim 1 has no row for {}:\n{claim1}", f.mechanism));
         let slope = hookbench_reports::evidence::fmt_num(Some(f.slope));
         assert!(
-            row.contains(&slope),
-            "row for {} lacks slope {slope}: {row}",
+            claim1
+                .lines()
+                .any(|l| l.trim_start().starts_with(&f.mechanism) && l.contains(&format!(" {slope} +-"))),
+            "claim 1 has no row for {} with slope {slope}:\n{claim1}",
+            f.mechanism
+        );
+    }
+    // Every fit says whether its line holds.
+    let joined = logical(&text).join("\n");
+    for f in &r.fits {
+        let said = match &f.lack_of_fit {
+            Some(l) if l.holds => "line holds".to_string(),
+            Some(_) => "curved: worst at x=".to_string(),
+            None => "line not tested".to_string(),
+        };
+        assert!(
+            joined
+                .lines()
+                .any(|l| l.starts_with(&format!("  {}", f.mechanism)) && l.contains(&said)),
+            "no '{said}' for {} {}",
+            f.backend,
             f.mechanism
         );
     }
@@ -92,11 +198,78 @@ fn claim_tables_show_every_fit_of_the_claims_suites_with_its_slope() {
 }
 
 #[test]
-fn report_html_is_self_contained_with_six_charts() {
-    let html = hookbench_reports::html::render(&fixture());
+fn evidence_shows_overheads_flags_decompositions_and_drift_from_the_results() {
+    let r = fixture();
+    let text = render(&r);
+    let lines = logical(&text);
+    let cells_at = lines
+        .iter()
+        .position(|l| l.starts_with("== cells"))
+        .expect("a cells section");
+    let cells = &lines[cells_at..];
+    for c in &r.cells {
+        let fmt = |v: f64| hookbench_reports::evidence::fmt_num(Some(v));
+        let head = format!("{} {} ", c.backend, c.mechanism);
+        let figures = format!("p50 {} p99 {} mean {} ", fmt(c.p50), fmt(c.p99), fmt(c.mean));
+        let i = cells
+            .iter()
+            .position(|l| l.starts_with(&head) && l.contains(&figures))
+            .unwrap_or_else(|| panic!("no line for {} with '{figures}'", c.id));
+        let mut next = i + 1;
+        if let Some(o) = &c.overhead {
+            assert!(
+                cells[next].trim_start().starts_with(['+', '-']) && cells[next].contains(" over baseline p50 "),
+                "{} lacks its overhead: {}",
+                c.id,
+                cells[next]
+            );
+            let sign = if o.p50_ns >= 0.0 { "+" } else { "" };
+            assert!(cells[next].contains(&format!(
+                "{sign}{}",
+                hookbench_reports::evidence::fmt_num(Some(o.p50_ns))
+            )));
+            next += 1;
+        }
+        for flag in &c.validity.flags {
+            assert!(
+                cells[next].starts_with(&format!("  ! {}: ", flag.code)),
+                "{} lacks its flag beside it: {}",
+                c.id,
+                cells[next]
+            );
+            next += 1;
+        }
+        if c.percentile_basis == hookbench_reports::schema::PercentileBasis::BatchMeans {
+            assert!(cells[i].contains("batch means)"), "{}", cells[i]);
+        }
+    }
+    let decomp = text.split("== decompositions").nth(1).expect("decompositions");
+    let decomp = decomp.split("\n== ").next().unwrap_or("");
+    for d in &r.decompositions {
+        assert!(
+            decomp.contains(&format!("{} {} [{}", d.backend, d.mechanism, d.method)),
+            "{decomp}"
+        );
+    }
+    let disagreements = r
+        .decompositions
+        .iter()
+        .filter(|d| d.agreement.as_ref().is_some_and(|a| !a.agrees))
+        .count();
+    assert_eq!(decomp.matches("DISAGREES").count(), disagreements, "{decomp}");
+    let drift = text.split("== drift").nth(1).expect("drift");
+    let drift = drift.split("\n== ").next().unwrap_or("");
+    let warnings = r.drift.iter().filter(|d| d.drift.rel_range > 0.05).count();
+    assert_eq!(drift.matches("  ! drift:").count(), warnings, "{drift}");
+}
+
+#[test]
+fn report_html_is_self_contained_with_six_charts_and_the_tables() {
+    let r = fixture();
+    let html = hookbench_reports::html::render(&r);
     let charts = html.matches("<svg").count();
     assert!(charts >= 6, "{charts} charts");
-    assert!(html.contains("Summary: verdicts"));
+    assert!(html.contains("<h2 id=\"summary\">Summary: verdicts</h2><table>"));
     for attr in ["src=", "href="] {
         for (i, _) in html.match_indices(attr) {
             let value = &html[i + attr.len()..html.len().min(i + attr.len() + 12)];
@@ -105,6 +278,31 @@ fn report_html_is_self_contained_with_six_charts() {
                 "external reference at {i}: {value}"
             );
         }
+    }
+    assert!(!html.contains("<script"));
+    for id in ["fits", "decompositions", "drift", "cells"] {
+        assert!(html.contains(&format!("<h2 id=\"{id}\">")), "no {id} section");
+    }
+    // Flagged cells are highlighted, with their reason.
+    for c in r.cells.iter().filter(|c| !c.validity.flags.is_empty()) {
+        let row = html
+            .lines()
+            .find(|l| l.contains(&format!(" title=\"{}\">", hookbench_reports::html::esc(&c.id))))
+            .expect("a row per cell");
+        assert!(row.starts_with("<tr class=\"flagged\" title="), "{row}");
+        assert!(row.contains(&c.validity.flags[0].code), "{row}");
+    }
+    // Overhead fits are charted as means over the baseline.
+    if r.fits.iter().any(|f| f.y == "overhead" && f.suite == "programs") {
+        assert!(html.contains("over baseline (mean)"));
+    }
+    // No raw latency cell of the tables is negative.
+    let cell = Regex::new(r#"<td class="n">-\d"#).expect("regex");
+    for row in html.lines().filter(|l| l.contains("<td>") && cell.is_match(l)) {
+        assert!(
+            row.contains(" [") || row.contains("<th>"),
+            "a negative figure that is not an interval's estimate: {row}"
+        );
     }
 }
 

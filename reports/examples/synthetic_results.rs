@@ -1,0 +1,797 @@
+//! Writes a small synthetic schema-2 `results.json` for the renderers' golden tests (`tests/data/results-smoke.json`).
+//!
+//! The figures imitate a smoke run of the model and kernel backends on a 2-vCPU Xeon VM (the
+//! environment is that machine's), but every sample is drawn from a seeded generator: cells'
+//! raw percentiles, interleaved baselines and overheads, fits (with lack-of-fit, segments and
+//! entry costs), drift and claims are all computed from those samples with the measurement
+//! crate, exactly as a run computes them, so the file is self-consistent. Decompositions and
+//! validity flags are set by hand, one disagreement and a few flags included. Replace the
+//! fixture with a real run's `results.json` when one is at hand (then re-accept the snapshot):
+//!
+//! ```sh
+//! cargo run -p hookbench-reports --example synthetic_results > reports/tests/data/results-smoke.json
+//! ```
+
+use hookbench_measure::drift::drift;
+use hookbench_measure::estimate::{overhead, Estimate};
+use hookbench_measure::fitcheck::{entry_cost, lack_of_fit, segments};
+use hookbench_measure::stats::{fit_linear, Summary};
+use hookbench_model::{Body, ModelKind, Params};
+use hookbench_reports::schema::{
+    Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, Overhead, PercentileBasis, Validity, ValidityFlag,
+};
+use hookbench_reports::{cell_id, Results, Skipped, SuiteInfo, SCHEMA};
+use std::collections::BTreeMap;
+use std::error::Error;
+
+/// splitmix64: small, seeded, the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn unif(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn gauss(&mut self) -> f64 {
+        let (u1, u2) = (self.unif(), self.unif());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// `n` latencies around `center` with spread `sd` and a rare interrupt tail, never below
+    /// half the center.
+    fn latencies(&mut self, n: usize, center: f64, sd: f64) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let tail = if self.unif() < 0.01 {
+                    sd * (5.0 + 20.0 * self.unif())
+                } else {
+                    0.0
+                };
+                (center + sd * self.gauss() + tail).max(center / 2.0)
+            })
+            .collect()
+    }
+}
+
+/// One cell to measure: where it is, and the cost it should show.
+struct Spec {
+    suite: &'static str,
+    backend: &'static str,
+    model: ModelKind,
+    mechanism: &'static str,
+    metric: &'static str,
+    params: Params,
+    /// The trigger's own cost (the baseline), ns; `None` for cells without a baseline.
+    native_ns: Option<f64>,
+    /// Cost over the baseline (or the whole cost without one), ns.
+    cost_ns: f64,
+    /// Per-sample spread, ns.
+    sd_ns: f64,
+    batch_k: u64,
+    samples: usize,
+    repetitions: usize,
+    /// Baseline drift over the run, fraction per second.
+    drift_per_s: f64,
+    flags: Vec<ValidityFlag>,
+}
+
+/// A scenario point: `[programs, foreign, hooks, depth, cgroups, tasks, working set]`, one CPU.
+fn params(axes: [u32; 7], body: Body) -> Params {
+    let [programs, foreign, hooks, depth, cgroups, tasks, working_set] = axes;
+    Params {
+        programs,
+        foreign,
+        hooks,
+        depth,
+        cgroups,
+        tasks,
+        working_set,
+        cpus: 1,
+        body,
+    }
+}
+
+fn flag(code: &str, why: &str) -> ValidityFlag {
+    ValidityFlag {
+        code: code.to_string(),
+        why: why.to_string(),
+    }
+}
+
+fn specs() -> Vec<Spec> {
+    let mut out = Vec::new();
+    let hook = "hook_latency_ns";
+    let model_hook = |mechanism, model, suite, p: Params, cost: f64, flags: Vec<ValidityFlag>| Spec {
+        suite,
+        backend: "model",
+        model,
+        mechanism,
+        metric: hook,
+        params: p,
+        native_ns: Some(2.06),
+        cost_ns: cost,
+        sd_ns: 0.35,
+        batch_k: 16,
+        samples: 300,
+        repetitions: 2,
+        drift_per_s: 0.0,
+        flags,
+    };
+    // Claim 1, model: the chain walks foreign nodes, the effective array does not.
+    for x in [0, 8, 16, 32] {
+        let p = params([4, x, 8, 2, 0, 1, 1], Body::Counter);
+        let c = 4.0 * 4.87 + 0.75 * f64::from(x);
+        out.push(model_hook("chain-walk", ModelKind::TaskChain, "foreign", p, c, vec![]));
+        let p = params([4, x, 8, 2, 3, 1, 1], Body::Counter);
+        out.push(model_hook(
+            "effective-array",
+            ModelKind::CgroupEffective,
+            "foreign",
+            p,
+            1.5 + 4.0 * 5.03,
+            vec![],
+        ));
+    }
+    // Claim 2, model.
+    for x in [0, 8, 16, 32] {
+        let flags = if x == 0 {
+            vec![flag(
+                "expensive-clock",
+                "the clock-read pair is 9.1% of a sample (limit 5%): K was capped at 16",
+            )]
+        } else {
+            vec![]
+        };
+        let p = params([x, 0, 4, 2, 0, 1, 1], Body::Counter);
+        let c = 0.5 + 4.87 * f64::from(x);
+        out.push(model_hook("chain-walk", ModelKind::TaskChain, "programs", p, c, flags));
+        let p = params([x, 0, 4, 2, 3, 1, 1], Body::Counter);
+        out.push(model_hook(
+            "effective-array",
+            ModelKind::CgroupEffective,
+            "programs",
+            p,
+            1.5 + 5.03 * f64::from(x),
+            vec![],
+        ));
+    }
+    // Claim 6, model: slopes at W = 1 and W = 2048.
+    for (w, chain, effective) in [(1, 5.5, 5.2), (2048, 7.9, 5.9)] {
+        for x in [0, 8, 16, 32] {
+            let p = params([x, 0, 4, 2, 0, w, w], Body::Counter);
+            out.push(model_hook(
+                "chain-walk",
+                ModelKind::TaskChain,
+                "working-set",
+                p,
+                0.5 + chain * f64::from(x),
+                vec![],
+            ));
+            let p = params([x, 0, 4, 2, 2 * w + 1, w, w], Body::Counter);
+            let c = 1.5 + effective * f64::from(x);
+            out.push(model_hook(
+                "effective-array",
+                ModelKind::CgroupEffective,
+                "working-set",
+                p,
+                c,
+                vec![],
+            ));
+        }
+    }
+    // Claim 4: attach against descendants (raw, one operation per sample).
+    let attach = |backend, mechanism, model, descendants: u32, cost: f64, sd: f64| Spec {
+        suite: "attach",
+        backend,
+        model,
+        mechanism,
+        metric: "attach_latency_ns",
+        params: params([4, 0, 4, 1, descendants, 0, 1], Body::Counter),
+        native_ns: None,
+        cost_ns: cost,
+        sd_ns: sd,
+        batch_k: 1,
+        samples: 120,
+        repetitions: 2,
+        drift_per_s: 0.0,
+        flags: vec![],
+    };
+    for d in [0, 64, 256, 1024] {
+        let x = f64::from(d);
+        out.push(attach(
+            "model",
+            "effective-array",
+            ModelKind::CgroupEffective,
+            d,
+            900.0 + 111.5 * x,
+            20.0 + 0.03 * 111.5 * x,
+        ));
+        out.push(attach("model", "chain-walk", ModelKind::TaskChain, d, 45.0, 3.0));
+        out.push(attach(
+            "kernel",
+            "cgroup-bpf",
+            ModelKind::CgroupEffective,
+            d,
+            2100.0 + 180.0 * x,
+            150.0 + 0.05 * 180.0 * x,
+        ));
+        out.push(attach(
+            "kernel",
+            "seccomp-arg-load",
+            ModelKind::TaskChain,
+            d,
+            1900.0,
+            150.0,
+        ));
+    }
+    // Kernel hooks on getsockname() (one call per sample: 400 ns against a 14.6 ns clock pair).
+    let sock = |suite, mechanism, model, p: Params, cost: f64, flags: Vec<ValidityFlag>| Spec {
+        suite,
+        backend: "kernel",
+        model,
+        mechanism,
+        metric: hook,
+        params: p,
+        native_ns: Some(402.0),
+        cost_ns: cost,
+        sd_ns: 25.0,
+        batch_k: 1,
+        samples: 2000,
+        repetitions: 2,
+        drift_per_s: 0.0001,
+        flags,
+    };
+    for x in [0, 8, 16, 32] {
+        let p = params([4, x, 8, 2, 2, 1, 1], Body::Null);
+        out.push(sock(
+            "foreign",
+            "cgroup-bpf",
+            ModelKind::CgroupEffective,
+            p,
+            30.0 + 4.0 * 6.1 + 0.02 * f64::from(x),
+            vec![],
+        ));
+    }
+    for x in [0, 8, 16, 32] {
+        let xf = f64::from(x);
+        let p = params([x, 0, 4, 2, 0, 1, 1], Body::Null);
+        let seccomp = if x == 0 { 0.0 } else { 18.0 + 20.6 * xf };
+        out.push(sock(
+            "programs",
+            "seccomp-getsockname",
+            ModelKind::TaskChain,
+            p,
+            seccomp,
+            vec![],
+        ));
+        let flags = if x == 16 {
+            vec![flag(
+                "cpu-migration",
+                "3 CPU migrations during the samples (pinned to CPU 1)",
+            )]
+        } else {
+            vec![]
+        };
+        let p = params([x, 0, 4, 2, 2, 1, 1], Body::Null);
+        let cgroup = if x == 0 { 0.0 } else { 30.0 + 6.1 * xf };
+        out.push(sock(
+            "programs",
+            "cgroup-bpf",
+            ModelKind::CgroupEffective,
+            p,
+            cgroup,
+            flags,
+        ));
+    }
+    // Claim 7: seccomp filters on getppid() (88 ns: K = 4 for a 5% clock share); the
+    // argument-loading cost bends above 8 filters, the number-only cost stays at the cache check.
+    let nr_only = [
+        (1, 0.6),
+        (2, 2.4),
+        (4, 1.2),
+        (8, 1.0),
+        (16, 1.3),
+        (32, 0.8),
+        (64, 1.1),
+        (128, 1.2),
+    ];
+    for (x, flat) in nr_only {
+        let xf = f64::from(x);
+        let arg = if x <= 8 {
+            15.0 + 20.8 * xf
+        } else {
+            15.0 + 20.8 * 8.0 + 26.0 * (xf - 8.0)
+        };
+        let seccomp = |mechanism, cost: f64, flags: Vec<ValidityFlag>| Spec {
+            suite: "seccomp",
+            backend: "kernel",
+            model: ModelKind::TaskChain,
+            mechanism,
+            metric: hook,
+            params: params([x, 0, 1, 1, 0, 1, 1], Body::Null),
+            native_ns: Some(88.1),
+            cost_ns: cost,
+            sd_ns: 4.0 + 0.02 * cost,
+            batch_k: 4,
+            samples: 1000,
+            repetitions: 5,
+            drift_per_s: 0.001,
+            flags,
+        };
+        let flags = if x == 128 {
+            vec![flag(
+                "mitigation-differs",
+                "Speculation_Store_Bypass 'thread force mitigated' against the baseline's 'thread vulnerable'",
+            )]
+        } else {
+            vec![]
+        };
+        out.push(seccomp("seccomp-arg-load", arg, flags));
+        out.push(seccomp("seccomp-nr-only", flat, vec![]));
+    }
+    out
+}
+
+/// A measured cell, with its overhead samples (each sample less its baseline's mean) for fits.
+struct Measured {
+    cell: Cell,
+    ys: Vec<f64>,
+    overhead: Option<Estimate>,
+}
+
+fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, Box<dyn Error>> {
+    let native = s.native_ns.map(|n| n * (1.0 + s.drift_per_s * at_s));
+    let center = native.unwrap_or(0.0) + s.cost_ns;
+    let values = rng.latencies(s.samples, center, s.sd_ns);
+    let base_values = native.map(|n| rng.latencies(s.samples, n, s.sd_ns * 0.9));
+    let sum = Summary::from_values_ns(&values);
+    let reps: Vec<f64> = values
+        .chunks(s.samples.div_ceil(s.repetitions))
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+        .collect();
+    let (baseline, over, ys, est) = match &base_values {
+        Some(b) => {
+            let bs = Summary::from_values_ns(b);
+            let o = overhead(&values, b)?;
+            let baseline = Baseline {
+                mean: bs.mean_ns,
+                stddev: bs.stddev_ns,
+                p50: bs.p50_ns,
+                p90: bs.p90_ns,
+                p99: bs.p99_ns,
+                p999: bs.p999_ns,
+                max: bs.max_ns,
+                samples: bs.samples,
+            };
+            let over = Overhead {
+                mean_ns: o.mean.value,
+                mean_ci95_ns: o.mean.ci(0.95),
+                p50_ns: o.p50.value,
+                p50_ci95_ns: o.p50.ci(0.95),
+            };
+            let ys = values.iter().map(|v| v - bs.mean_ns).collect();
+            (Some(baseline), Some(over), ys, Some(o.mean))
+        }
+        None => (None, None, values.clone(), None),
+    };
+    let kernel = s.backend == "kernel";
+    let validity = Validity {
+        flags: s.flags.clone(),
+        speculation_store_bypass: kernel.then(|| "thread vulnerable".to_string()),
+        speculation_indirect_branch: kernel.then(|| "conditional enabled".to_string()),
+        baseline_speculation: (kernel && baseline.is_some())
+            .then(|| ["thread vulnerable".to_string(), "conditional enabled".to_string()]),
+        cpu_migrations: Some(if s.flags.iter().any(|f| f.code == "cpu-migration") {
+            3
+        } else {
+            0
+        }),
+        clock_share: Some(14.6 / (s.batch_k as f64 * center.max(1.0))),
+        program_runs: None,
+    };
+    let cell = Cell {
+        id: cell_id(s.suite, s.backend, s.mechanism, s.metric, &s.params),
+        suite: s.suite.to_string(),
+        backend: s.backend.to_string(),
+        model: s.model,
+        mechanism: s.mechanism.to_string(),
+        metric: s.metric.to_string(),
+        unit: "ns".to_string(),
+        params: s.params,
+        samples: sum.samples,
+        mean: sum.mean_ns,
+        stddev: sum.stddev_ns,
+        cv: sum.cv,
+        p50: sum.p50_ns,
+        p90: sum.p90_ns,
+        p99: sum.p99_ns,
+        p999: sum.p999_ns,
+        max: sum.max_ns,
+        min: sum.min_ns,
+        percentile_basis: if s.batch_k > 1 {
+            PercentileBasis::BatchMeans
+        } else {
+            PercentileBasis::Calls
+        },
+        baseline,
+        overhead: over,
+        batch_k: (s.batch_k > 1).then_some(s.batch_k),
+        repetitions: reps,
+        histogram_ps: None,
+        accounting: None,
+        breakdown: BTreeMap::new(),
+        throughput_hooks_per_sec: None,
+        counters: BTreeMap::new(),
+        validity,
+        order: Some(order),
+        measured_at_s: Some(at_s),
+    };
+    Ok(Measured {
+        cell,
+        ys,
+        overhead: est,
+    })
+}
+
+/// The fit of `metric` over `x` (read from `x_axis`) for one mechanism's cells of one suite,
+/// backend and fixed point, as the runner makes it.
+fn fit(
+    all: &[Measured],
+    key: (&str, &str, &str, &str),
+    x: &str,
+    x_axis: &str,
+    same: impl Fn(&Cell) -> bool,
+) -> Result<Fit, Box<dyn Error>> {
+    let (suite, backend, mechanism, metric) = key;
+    let mine: Vec<&Measured> = all
+        .iter()
+        .filter(|m| {
+            let c = &m.cell;
+            c.suite == suite && c.backend == backend && c.mechanism == mechanism && c.metric == metric && same(c)
+        })
+        .collect();
+    let xv = |m: &Measured| m.cell.params.axis(x_axis).map_or(f64::NAN, f64::from);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for m in &mine {
+        xs.extend(std::iter::repeat_n(xv(m), m.ys.len()));
+        ys.extend(&m.ys);
+    }
+    let lf = fit_linear(&xs, &ys)?;
+    let mut points: Vec<[f64; 2]> = mine
+        .iter()
+        .map(|m| [xv(m), m.ys.iter().sum::<f64>() / m.ys.len() as f64])
+        .collect();
+    points.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    let mut with_entry: Vec<(f64, Estimate)> = mine
+        .iter()
+        .filter(|m| xv(m) >= 1.0)
+        .filter_map(|m| m.overhead.map(|o| (xv(m), o)))
+        .collect();
+    with_entry.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let entry = match with_entry.as_slice() {
+        [(x1, o1), (x2, o2), ..] => Some(entry_cost(*x1, *o1, *x2, *o2)),
+        _ => None,
+    };
+    let first = &mine.first().ok_or("no cell for a fit")?.cell;
+    let mut fixed = BTreeMap::new();
+    for axis in hookbench_model::NUMERIC_AXES.iter().filter(|a| **a != x_axis) {
+        if let Some(v) = first.params.axis(axis) {
+            fixed.insert(axis.to_string(), serde_json::json!(v));
+        }
+    }
+    fixed.insert("body".to_string(), serde_json::json!(first.params.body.as_str()));
+    Ok(Fit {
+        suite: suite.to_string(),
+        backend: backend.to_string(),
+        model: first.model,
+        mechanism: mechanism.to_string(),
+        metric: metric.to_string(),
+        x: x.to_string(),
+        x_axis: x_axis.to_string(),
+        fixed,
+        n: xs.len() as u64,
+        slope: lf.slope,
+        slope_ci95: [lf.slope_ci95.0, lf.slope_ci95.1],
+        slope_se: lf.slope_stderr,
+        intercept: lf.intercept,
+        r2: lf.r2,
+        y: if first.baseline.is_some() { "overhead" } else { "raw" }.to_string(),
+        points,
+        lack_of_fit: lack_of_fit(&xs, &ys, &lf, 0.05),
+        segments: segments(&xs, &ys),
+        entry,
+    })
+}
+
+fn suite(name: &str, claim: Option<u32>, hypothesis: &str, x: &str, margin: Option<(f64, f64)>) -> SuiteInfo {
+    SuiteInfo {
+        name: name.to_string(),
+        claim,
+        hypothesis: hypothesis.to_string(),
+        fit_x: vec![x.to_string()],
+        margin: margin.map(|(abs, rel)| hookbench_measure::estimate::Margin { abs, rel }),
+    }
+}
+
+fn environment() -> serde_json::Value {
+    serde_json::json!({
+        "bpf_jit": {"available": true, "reason": null, "value": "1"},
+        "clock": "tsc",
+        "clock_info": {"kind": "tsc", "overhead_ns": 14.6, "tsc_hz": 2_599_998_889.9},
+        "clock_overhead_ns": 14.6,
+        "cpu_model": "Intel(R) Xeon(R) Processor",
+        "governor": {"available": false, "reason": "cannot read /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor: ENOENT (No such file or directory): no cpufreq driver for cpu0 (usual in VMs): the CPU frequency is not under this kernel's control", "value": null},
+        "hostname": "example",
+        "kernel_config": {"available": true, "reason": null, "value": "/proc/config.gz"},
+        "kernel_config_options": [["CONFIG_BPF_LSM", "y"], ["CONFIG_SECURITY_LANDLOCK", "y"], ["CONFIG_CGROUP_BPF", "y"],
+                                  ["CONFIG_SECCOMP_FILTER", "y"], ["CONFIG_BPF_JIT", "y"], ["CONFIG_DEBUG_INFO_BTF", "y"]],
+        "kernel_release": "6.18.44-fc-v669",
+        "lsm_list": {"available": true, "reason": null, "value": "lockdown,capability,landlock,bpf"},
+        "machine": "x86_64",
+        "mitigations": [["meltdown", "Not affected"], ["retbleed", "Vulnerable"], ["spec_store_bypass", "Vulnerable"],
+                        ["spectre_v1", "Mitigation: usercopy/swapgs barriers and __user pointer sanitization"],
+                        ["spectre_v2", "Mitigation: Retpolines; STIBP: disabled; RSB filling; PBRSB-eIBRS: Not affected; BHI: Retpoline"]],
+        "nr_cpus": 2,
+        "privileged": true,
+        "virtualization": {"available": true, "reason": null, "value": "hypervisor CPU flag"}
+    })
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let seed = 0x5eed_2026_u64;
+    let mut rng = Rng(seed);
+    let specs = specs();
+    // The run's order: a seeded shuffle (Fisher-Yates), 0.9 s per cell.
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    for i in (1..order.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    let all: Vec<Measured> = order
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| measure(&mut rng, &specs[i], pos as u64, 0.5 + 0.9 * pos as f64))
+        .collect::<Result<_, _>>()?;
+    let hook = "hook_latency_ns";
+    let mut fits = Vec::new();
+    for (backend, chain, effective) in [("model", "chain-walk", "effective-array")] {
+        for m in [chain, effective] {
+            fits.push(fit(&all, ("foreign", backend, m, hook), "foreign", "foreign", |_| {
+                true
+            })?);
+            fits.push(fit(
+                &all,
+                ("programs", backend, m, hook),
+                "programs",
+                "programs",
+                |_| true,
+            )?);
+            for w in [1, 2048] {
+                fits.push(fit(
+                    &all,
+                    ("working-set", backend, m, hook),
+                    "programs",
+                    "programs",
+                    |c| c.params.working_set == w,
+                )?);
+            }
+        }
+    }
+    fits.push(fit(
+        &all,
+        ("foreign", "kernel", "cgroup-bpf", hook),
+        "foreign",
+        "foreign",
+        |_| true,
+    )?);
+    for m in ["seccomp-getsockname", "cgroup-bpf"] {
+        fits.push(fit(
+            &all,
+            ("programs", "kernel", m, hook),
+            "programs",
+            "programs",
+            |_| true,
+        )?);
+    }
+    for (backend, m) in [
+        ("model", "effective-array"),
+        ("model", "chain-walk"),
+        ("kernel", "cgroup-bpf"),
+        ("kernel", "seccomp-arg-load"),
+    ] {
+        fits.push(fit(
+            &all,
+            ("attach", backend, m, "attach_latency_ns"),
+            "descendants",
+            "cgroups",
+            |_| true,
+        )?);
+    }
+    for m in ["seccomp-arg-load", "seccomp-nr-only"] {
+        fits.push(fit(
+            &all,
+            ("seccomp", "kernel", m, hook),
+            "programs",
+            "programs",
+            |_| true,
+        )?);
+    }
+    // Drift: the baseline medians of each (backend, mechanism, trigger) over the run.
+    let mut drifts = Vec::new();
+    for (backend, mechanism, label) in [
+        ("kernel", "cgroup-bpf", "getsockname, depth 2"),
+        ("kernel", "seccomp-arg-load", "getppid"),
+        ("model", "chain-walk", "hook 0, depth 2"),
+    ] {
+        let points: Vec<[f64; 2]> = all
+            .iter()
+            .filter(|m| m.cell.backend == backend && m.cell.mechanism == mechanism)
+            .filter_map(|m| Some([m.cell.measured_at_s?, m.cell.baseline?.p50]))
+            .collect();
+        let pairs: Vec<(f64, f64)> = points.iter().map(|p| (p[0], p[1])).collect();
+        if let Some(d) = drift(&pairs) {
+            drifts.push(DriftEntry {
+                backend: backend.to_string(),
+                mechanism: mechanism.to_string(),
+                label: label.to_string(),
+                points,
+                drift: d,
+            });
+        }
+    }
+    let arg_load = fits
+        .iter()
+        .find(|f| f.mechanism == "seccomp-arg-load" && f.suite == "seccomp")
+        .ok_or("no arg-load fit")?;
+    let agreement = |other_method: &str, other_mechanism: &str, pp: f64, entry: f64| Agreement {
+        other_method: other_method.to_string(),
+        other_mechanism: other_mechanism.to_string(),
+        per_program_rel_diff: pp,
+        entry_rel_diff: entry,
+        limit: 0.15,
+        agrees: pp <= 0.15 && (entry.is_nan() || entry <= 0.15),
+    };
+    let decompositions = vec![
+        Decomposition {
+            backend: "kernel".into(),
+            mechanism: "seccomp-arg-load".into(),
+            method: "fit".into(),
+            native_ns: 88.1,
+            entry_ns: arg_load.entry.map_or(f64::NAN, |e| e.entry),
+            entry_clamped: arg_load.entry.is_some_and(|e| e.clamped),
+            per_program_ns: arg_load.slope,
+            per_program_ci95: arg_load.slope_ci95,
+            range: [1, 128],
+            max_relative_error: 0.35,
+            agreement: Some(agreement(
+                "selftest",
+                "seccomp-selftest-split",
+                (arg_load.slope - 20.1) / 20.1,
+                0.02,
+            )),
+        },
+        Decomposition {
+            backend: "kernel".into(),
+            mechanism: "seccomp-selftest-split".into(),
+            method: "selftest".into(),
+            native_ns: 87.9,
+            entry_ns: 15.2,
+            entry_clamped: false,
+            per_program_ns: 20.1,
+            per_program_ci95: [19.2, 21.0],
+            range: [0, 4],
+            max_relative_error: 0.021,
+            agreement: Some(agreement(
+                "fit",
+                "seccomp-arg-load",
+                (arg_load.slope - 20.1) / arg_load.slope,
+                0.02,
+            )),
+        },
+        Decomposition {
+            backend: "kernel".into(),
+            mechanism: "seccomp-getsockname".into(),
+            method: "fit".into(),
+            native_ns: 402.0,
+            entry_ns: 18.3,
+            entry_clamped: false,
+            per_program_ns: 20.6,
+            per_program_ci95: [19.9, 21.3],
+            range: [8, 32],
+            max_relative_error: 0.012,
+            agreement: Some(agreement("selftest", "seccomp-selftest-split", 0.025, 0.11)),
+        },
+    ];
+    let mut results = Results {
+        schema: SCHEMA.to_string(),
+        hookbench_version: "0.1.0".to_string(),
+        command_line: [
+            "./target/release/hookbench",
+            "run",
+            "--backend",
+            "auto",
+            "--profile",
+            "smoke",
+            "--out",
+            "/tmp/hb",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        started_at: "2026-12-06T04:00:00Z".to_string(),
+        finished_at: Some("2026-12-06T04:02:12Z".to_string()),
+        complete: true,
+        profile: "smoke".to_string(),
+        suites: vec![
+            suite(
+                "foreign",
+                Some(1),
+                hookbench_reports::claims::HYPOTHESES[0].1,
+                "foreign",
+                Some((0.5, 0.10)),
+            ),
+            suite(
+                "programs",
+                Some(2),
+                hookbench_reports::claims::HYPOTHESES[1].1,
+                "programs",
+                Some((0.5, 0.10)),
+            ),
+            suite(
+                "attach",
+                Some(4),
+                hookbench_reports::claims::HYPOTHESES[3].1,
+                "descendants",
+                Some((5.0, 0.10)),
+            ),
+            suite(
+                "working-set",
+                Some(6),
+                hookbench_reports::claims::HYPOTHESES[5].1,
+                "programs",
+                None,
+            ),
+            suite(
+                "seccomp",
+                Some(7),
+                hookbench_reports::claims::HYPOTHESES[6].1,
+                "programs",
+                Some((1.0, 0.10)),
+            ),
+        ],
+        environment: environment(),
+        cells: all.into_iter().map(|m| m.cell).collect(),
+        fits,
+        skipped: vec![
+            Skipped {
+                backend: "kernel".into(),
+                mechanism: "lsm-cgroup".into(),
+                suite: Some("programs".into()),
+                reason: "BPF LSM programs not available here: BPF trampolines refused (EPERM) by this kernel".into(),
+            },
+            Skipped {
+                backend: "kmod".into(),
+                mechanism: "*".into(),
+                suite: None,
+                reason: "hookbench.ko is not loaded (/dev/hookbench: ENOENT): build and insmod kernels/kmod".into(),
+            },
+        ],
+        claims: Vec::new(),
+        order_seed: seed,
+        drift: drifts,
+        decompositions,
+    };
+    results.claims = hookbench_reports::claims::evaluate(&results);
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    Ok(())
+}
