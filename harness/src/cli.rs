@@ -88,7 +88,7 @@ pub enum Command {
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
     Worker {
-        /// Worker kind: "seccomp", "landlock" or "sock".
+        /// Worker kind: "seccomp", "landlock", "sock", "kmod" or "tasks" (the spawner).
         kind: String,
         /// The request, as JSON.
         request: String,
@@ -540,8 +540,17 @@ fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
             let report = kmod::run_kmod_worker(&req);
             emit(&format!("{}\n", kmod::format_kmod_report_line(&report)))
         }
+        "tasks" => {
+            use hookbench_workloads::spawner;
+            let req: spawner::SpawnerRequest = serde_json::from_str(request)
+                .map_err(|e| UsageError::new(format!("worker tasks: bad request '{request}': {e}")))?;
+            // Moves into its home cgroup of the run, then times tasks or cgroups against their
+            // floors and the C reference.
+            let report = spawner::run_spawner(&req);
+            emit(&format!("{}\n", spawner::format_spawner_report_line(&report)))
+        }
         other => Err(UsageError::new(format!(
-            "unknown worker kind '{other}': expected seccomp, landlock, sock or kmod"
+            "unknown worker kind '{other}': expected seccomp, landlock, sock, kmod or tasks"
         ))
         .into()),
     }

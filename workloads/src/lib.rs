@@ -36,6 +36,7 @@ pub mod landlock;
 pub mod layout;
 pub mod lsm;
 pub mod seccomp;
+pub mod spawner;
 pub mod taskpool;
 mod worker;
 mod world;
