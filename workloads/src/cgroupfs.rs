@@ -1360,6 +1360,61 @@ mod tests {
     }
 
     #[test]
+    fn run_dir_paths() {
+        assert!(in_run_dir(Path::new("/sys/fs/cgroup/unified/hookbench-1-2/w0_0")));
+        assert!(in_run_dir(Path::new("/sys/fs/cgroup/unified/hookbench-1-2")));
+        assert!(!in_run_dir(Path::new("/sys/fs/cgroup/unified/hookbench-1-2/../x")));
+        assert!(!in_run_dir(Path::new("./hookbench-1-2/x")));
+        assert!(!in_run_dir(Path::new("/sys/fs/cgroup/unified/system.slice")));
+    }
+
+    /// Nested trees (a worker's, inside the run), named leaves, the tear-down without reads of
+    /// a tree known to be empty, its fallback when a task is still there, and settling.
+    #[test]
+    fn nested_trees_and_unpopulated_teardown() {
+        let Some(cg) = v2_or_skip("nested_trees_and_unpopulated_teardown") else {
+            return;
+        };
+        let mut run = RunTree::create(&cg).expect("create run tree");
+        let home = run.child("spawner-1").expect("named leaf");
+        assert_eq!(home, run.root().join("spawner-1"));
+        assert!(home.is_dir());
+        for bad in ["", "a/b", "..", ".", "cgroup.procs", "x\0y"] {
+            assert!(
+                matches!(run.child(bad), Err(CgroupError::Invalid { .. })),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(matches!(
+            RunTree::create_under(cg.mount()),
+            Err(CgroupError::OutsideRun { .. })
+        ));
+        // Known empty: removed by the rmdir loop alone.
+        let mut nested = RunTree::create_under(run.root()).expect("nested tree");
+        let nested_root = nested.root().to_path_buf();
+        assert!(nested_root.starts_with(run.root()) && in_run_dir(&nested_root));
+        let shape = Shape::Containers {
+            children_per_container: 3,
+        };
+        assert_eq!(nested.build(shape, 50).expect("build").len(), 50);
+        let stats = nested.teardown_unpopulated().expect("unpopulated teardown");
+        assert_eq!((stats.cgroups_removed, stats.processes_killed), (51, 0));
+        assert!(!nested_root.exists());
+        assert_eq!(settle_dying(run.root(), KILL_TIMEOUT).expect("settle"), 0);
+        // Not empty after all: the careful path takes over and kills what is there.
+        let mut nested = RunTree::create_under(run.root()).expect("nested tree");
+        let leaves = nested.build(shape, 9).expect("build");
+        let mut child = sleeper();
+        nested.move_pid(child.0.id(), &leaves[8]).expect("move pid");
+        let stats = nested.teardown_unpopulated().expect("fallback teardown");
+        assert_eq!((stats.processes_killed, stats.cgroups_removed), (1, 10));
+        assert_eq!(child.0.wait().expect("reap").signal(), Some(libc::SIGKILL));
+        // The run keeps only what it recorded.
+        let stats = run.teardown().expect("teardown");
+        assert_eq!((stats.cgroups_removed, stats.processes_killed), (2, 0));
+    }
+
+    #[test]
     fn mkdir_floor_200() {
         let Some(cg) = v2_or_skip("mkdir_floor_200") else {
             return;

@@ -1,4 +1,8 @@
-//! The spawner: a small exec'd worker (`hookbench worker tasks '<request>'`) that times the set-up and tear-down of tasks or cgroups against their floors and the C reference, inside the run's cgroup subtree.
+//! The spawner (`hookbench worker tasks`): times task and cgroup set-up against floors and C.
+//!
+//! A small exec'd worker (`hookbench worker tasks '<request>'`) that times the set-up and
+//! tear-down of tasks or cgroups against their floors and the C reference, inside the run's
+//! cgroup subtree.
 //!
 //! Why a worker: fork copies the creating process's page tables and each child's exit tears its
 //! copy down, so tasks forked from the harness (whose address space grows during a run) measure
