@@ -1107,6 +1107,95 @@ mod tests {
         assert_eq!(stats.processes_killed, 0);
     }
 
+    /// The defect seen on a hybrid host: a task limit reached through a cgroup v1 `pids.max`
+    /// was reported as RLIMIT_NPROC (with "root is exempt"). A spawner placed in a v1 pids
+    /// cgroup limited to 20 tasks, asked for 50, names that pids.max.
+    #[test]
+    fn a_v1_pids_limit_is_named_not_rlimit_nproc() {
+        use std::os::unix::process::CommandExt as _;
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("a_v1_pids_limit_is_named_not_rlimit_nproc") else {
+            return;
+        };
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let Some(v1) = crate::cgroupfs::parse_mountinfo(&mountinfo).find(|m| {
+            m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "pids") && m.root == Path::new("/")
+        }) else {
+            eprintln!("SKIPPED a_v1_pids_limit_is_named_not_rlimit_nproc: no cgroup v1 pids hierarchy mounted");
+            return;
+        };
+        /// Removes the v1 cgroup on every path (its tasks are gone by then).
+        struct V1Dir(PathBuf);
+        impl Drop for V1Dir {
+            fn drop(&mut self) {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while std::fs::remove_dir(&self.0).is_err() && self.0.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        let limited = V1Dir(
+            v1.mount_point
+                .join(format!("{RUN_PREFIX}{}-pids-test", std::process::id())),
+        );
+        std::fs::create_dir(&limited.0).expect("v1 pids cgroup");
+        std::fs::write(limited.0.join("pids.max"), "20").expect("pids.max");
+        let mut run = RunTree::create(&cg).expect("run tree");
+        let req = tasks_request(&mut run, 50, 2, 1, None);
+        let procs =
+            std::ffi::CString::new(limited.0.join("cgroup.procs").into_os_string().into_encoded_bytes()).expect("path");
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut cmd = worker_command(&exe);
+        cmd.args(TEST_ARGS)
+            .arg(serde_json::to_string(&req).expect("request"))
+            .env(WORKER_ENV, "1");
+        // SAFETY: open/getpid/write/close on a string made before the fork; no allocation.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let mut buf = [0u8; 16];
+                let mut i = buf.len();
+                let mut v = libc::getpid() as u32;
+                loop {
+                    i -= 1;
+                    buf[i] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                let n = libc::write(fd, buf[i..].as_ptr().cast(), buf.len() - i);
+                libc::close(fd);
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("spawner runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once(SPAWNER_REPORT_MARKER).map(|(_, r)| r))
+            .expect("a report line");
+        let report: SpawnerReport = serde_json::from_str(line).expect("report");
+        let error = report.error.expect("50 tasks cannot fit in pids.max = 20");
+        eprintln!("{error}");
+        assert!(error.contains("EAGAIN"), "{error}");
+        assert!(
+            error.contains(&format!(
+                "pids.max of {} (cgroup v1 pids controller) is 20",
+                limited.0.display()
+            )),
+            "{error}"
+        );
+        assert!(!error.contains("RLIMIT_NPROC") && !error.contains("exempt"), "{error}");
+        assert_eq!(run.teardown().expect("teardown").processes_killed, 0);
+    }
+
     /// The Rust floors are within 1.25x of the same loops in plain C, built with `cc` now: 2,000
     /// tasks (fork + cgroup.procs, kill + waitpid) and 2,000 cgroups (mkdir, rmdir), the Rust
     /// and C runs alternating in a seeded order, medians compared (a noisy 2-core VM: one slow

@@ -517,7 +517,7 @@ pub fn name_limit(
         let max = r.max.unwrap_or(0);
         return format!(
             "pids.max of {} (cgroup {} pids controller) is {max} and pids.current is {} (raise it with `echo max > \
-             {}/pids.max` if that cgroup is yours, or ask for fewer tasks)",
+             {}/pids.max` if that cgroup is yours)",
             r.dir.display(),
             r.hierarchy,
             r.current,
