@@ -89,7 +89,7 @@ pub enum Command {
     /// report line). Started by `hookbench run`; not for direct use.
     #[command(hide = true)]
     Worker {
-        /// Worker kind: seccomp, landlock, sock, kmod or model (`hookbench_workloads::worker::KINDS`).
+        /// Worker kind: seccomp, landlock, sock, kmod, model or tasks (`hookbench_workloads::worker::KINDS`).
         kind: String,
         /// The request, as JSON.
         request: String,

@@ -844,6 +844,198 @@ fn doctor_says_per_mechanism_family_what_an_unprivileged_user_can_run() {
     assert!(doctor_family_line(&text, "cgroup-bpf").contains("setup-cgroups, setup-tasks"));
 }
 
+/// The name every idle task of a pool or floor gives itself (`workloads::taskpool::IDLE_COMM`).
+const IDLE_COMM: &str = hookbench_workloads::taskpool::IDLE_COMM;
+
+/// Every live process as (pid, comm, its cgroup v2 path from the `0::` line of
+/// /proc/PID/cgroup); processes that vanish while being read are left out.
+fn processes() -> Vec<(u32, String, String)> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+                    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+                    let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+                    Some((pid, comm.trim().to_string(), v2))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The pid of the run owning a cgroup v2 path `/hookbench-<pid>-.../...`, if it is in a run.
+fn run_pid_of(cgroup: &str) -> Option<u32> {
+    let first = cgroup.trim_start_matches('/').split('/').next()?;
+    first.strip_prefix("hookbench-")?.split('-').next()?.parse().ok()
+}
+
+/// Tasks in the cgroups of the `setup-tasks` cell of run `pid`, by where they are: (pool,
+/// floor, C, spawner home). The cell's tree is the `hookbench-*` directory in the run's.
+fn cell_counts(mount: &Path, pid: u32) -> Option<(usize, usize, usize, usize)> {
+    let run = run_dirs_of(mount, pid).into_iter().next()?;
+    let cell = std::fs::read_dir(&run)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("hookbench-"))?
+        .path();
+    let count = |dir: &Path| {
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let pool = (0..100).map(|k| count(&cell.join(format!("w0_{k}")))).sum();
+    Some((
+        pool,
+        count(&cell.join("floor")),
+        count(&cell.join("c")),
+        count(&cell.join("spawner")),
+    ))
+}
+
+/// When to SIGKILL the run: once the pool, the Rust floor or the C floor holds at least that
+/// many tasks; once the timed pool (over 9,000 tasks) has lost that many to its tear-down; or
+/// some ms after the start.
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    Pool(usize),
+    Floor(usize),
+    CFloor(usize),
+    PoolTeardown(usize),
+    AfterStart(u64),
+}
+
+/// SIGKILLs `hookbench run --backend kernel --suite setup-tasks` (one point, 10,000 tasks in
+/// 100 cgroups, one repetition) at random moments of the pool, the floor and the C floor, runs
+/// `hookbench cleanup`, and checks that no task is left anywhere: no hookbench-idle process
+/// outside a live run, no process in the killed run's cgroups, no stale hookbench cgroup.
+#[test]
+fn sigkills_during_setup_tasks_leave_no_task_after_cleanup() {
+    use rand::{Rng, SeedableRng};
+    let _kernel = kernel_lock();
+    let Some(cg) = root_with_cgroup2() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let suite = tmp.path().join("setup-tasks-10k.toml");
+    std::fs::write(
+        &suite,
+        "name = \"setup-tasks\"\nhypothesis = \"h\"\nmetric = \"setup_seconds\"\n\
+         [backend.kernel]\nmechanisms = [\"setup-tasks\"]\n[[fit]]\naxis = \"tasks\"\n\
+         [params]\nprograms = 0\ncgroups = 100\n\
+         [profiles.quick]\nsamples = 1\nrepetitions = 1\nsweep.tasks = [10000]\n",
+    )
+    .expect("suite file");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let moments = [
+        KillAt::Pool(rng.random_range(1..10_000)),
+        KillAt::Floor(rng.random_range(1..10_000)),
+        KillAt::CFloor(rng.random_range(1..10_000)),
+        KillAt::PoolTeardown(rng.random_range(1..5000)),
+        KillAt::Floor(rng.random_range(1..300)),
+        KillAt::AfterStart(rng.random_range(300..4000)),
+    ];
+    eprintln!("seed {seed}: kill moments {moments:?}");
+    for (i, moment) in moments.into_iter().enumerate() {
+        let out = tmp.path().join(format!("run{i}"));
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+            .args([
+                "run",
+                "--backend",
+                "kernel",
+                "--profile",
+                "quick",
+                "--no-progress",
+                "--suite",
+            ])
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        let pid = child.id();
+        let start = std::time::Instant::now();
+        let deadline = start + std::time::Duration::from_secs(120);
+        let mut seen = (0, 0, 0, 0);
+        let mut pool_max = 0;
+        loop {
+            if let Some(counts) = cell_counts(cg.mount(), pid) {
+                seen = counts;
+            }
+            let (pool, floor, c, _) = seen;
+            pool_max = pool_max.max(pool);
+            let now = std::time::Instant::now();
+            let reached = match moment {
+                KillAt::Pool(n) => pool >= n,
+                KillAt::Floor(n) => floor >= n,
+                KillAt::CFloor(n) => c >= n,
+                KillAt::PoolTeardown(n) => pool_max > 9000 && pool + n <= pool_max,
+                KillAt::AfterStart(ms) => now >= start + std::time::Duration::from_millis(ms),
+            };
+            if reached {
+                break;
+            }
+            assert!(
+                child.try_wait().expect("try_wait").is_none(),
+                "{moment:?}: the run ended before the moment came (last counts {seen:?})"
+            );
+            assert!(
+                now < deadline,
+                "{moment:?} not reached within 120 s (last counts {seen:?})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        eprintln!(
+            "{moment:?}: killed after {:?} with (pool, floor, C, spawner) = {seen:?} tasks",
+            start.elapsed()
+        );
+        hookbench().arg("cleanup").assert().success();
+        // Killed tasks are reaped by init within moments; nothing of the run may stay alive.
+        let leftovers = || {
+            processes()
+                .into_iter()
+                .filter(|(p, comm, cgroup)| {
+                    let owner = run_pid_of(cgroup);
+                    let ours = owner == Some(pid);
+                    // Idle tasks of other live runs (another test, another user) are theirs.
+                    let elsewhere = comm == IDLE_COMM
+                        && !owner.is_some_and(|o| o != pid && Path::new(&format!("/proc/{o}")).exists());
+                    *p != std::process::id() && (ours || elsewhere)
+                })
+                .collect::<Vec<_>>()
+        };
+        let wait = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut left = leftovers();
+        while !left.is_empty() && std::time::Instant::now() < wait {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            left = leftovers();
+        }
+        assert!(
+            left.is_empty(),
+            "{moment:?}: {} task(s) left after cleanup, e.g. {:?}",
+            left.len(),
+            &left[..left.len().min(5)]
+        );
+        assert!(
+            run_dirs_of(cg.mount(), pid).is_empty(),
+            "{moment:?}: the run's cgroups are left"
+        );
+        let stale = hookbench_workloads::cgroupfs::stale_run_dirs(cg.mount()).expect("mount readable");
+        assert!(stale.is_empty(), "{moment:?}: stale hookbench cgroups: {stale:?}");
+        assert!(
+            run_dirs_of(&std::env::temp_dir(), pid).is_empty(),
+            "{moment:?}: the run's scratch directory is left"
+        );
+    }
+}
+
 #[test]
 fn without_root_the_kernel_backend_skips_cgroup_bpf_and_runs_the_rest() {
     let _kernel = kernel_lock();

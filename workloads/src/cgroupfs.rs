@@ -5,13 +5,18 @@
 //! `<mount>/hookbench-<pid>-<nanos>` ([`RunTree`]); nothing outside it is ever written, and the
 //! root cgroup is only touched to `mkdir`/`rmdir` that directory. Tear-down kills every process in
 //! the subtree (`cgroup.kill` on 5.14+, else `SIGKILL` to each pid of every `cgroup.procs`), waits
-//! for `cgroup.events` to say `populated 0`, then `rmdir`s bottom-up. Subtrees left behind by
-//! crashed runs are collected by [`cleanup_stale`], which only touches `hookbench-<pid>-*`
-//! directories whose `<pid>` is no longer alive.
+//! for `cgroup.events` to say `populated 0`, then `rmdir`s bottom-up. A tree known to hold no
+//! task ([`RunTree::teardown_unpopulated`]) is removed by the `rmdir` loop alone, as fast as the
+//! kernel's floor. Subtrees left behind by crashed runs are collected by [`cleanup_stale`], which
+//! only touches `hookbench-<pid>-*` directories whose `<pid>` is no longer alive.
 //!
-//! Kernel interfaces used: `/proc/self/mountinfo`, `mkdir(2)`/`rmdir(2)` on cgroupfs,
-//! `cgroup.procs`, `cgroup.kill`, `cgroup.events`, `cgroup.stat` (`nr_descendants`),
-//! `cgroup.max.depth`, `cgroup.max.descendants`, `kill(2)`, `/proc/<pid>`.
+//! Workers of a run may make trees of their own inside the run's subtree
+//! ([`RunTree::create_under`]): `<run>/.../hookbench-<worker pid>-<nanos>`, removed with the run.
+//!
+//! Kernel interfaces used: `/proc/self/mountinfo`, `mkdir(2)`/`rmdir(2)`/`unlinkat(2)` on
+//! cgroupfs, `cgroup.procs`, `cgroup.kill`, `cgroup.events`, `cgroup.stat` (`nr_descendants`,
+//! `nr_dying_descendants`), `cgroup.max.depth`, `cgroup.max.descendants`, `kill(2)`,
+//! `/proc/<pid>`.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -166,6 +171,9 @@ pub struct MountEntry {
     pub mount_point: PathBuf,
     /// The first field after the ` - ` separator: the filesystem type (`cgroup2`, `cgroup`, ...).
     pub fstype: String,
+    /// The third field after the separator: the superblock options (for a cgroup v1 mount, its
+    /// controllers, e.g. `rw,pids`); empty when the line has none.
+    pub super_options: String,
 }
 
 /// The entries of `mountinfo` (the text of `/proc/<pid>/mountinfo`); lines that do not parse
@@ -180,6 +188,7 @@ pub fn parse_mountinfo(mountinfo: &str) -> impl Iterator<Item = MountEntry> + '_
             root: path(fields[3]),
             mount_point: path(fields[4]),
             fstype: (*fields.get(sep + 1)?).to_owned(),
+            super_options: fields.get(sep + 3).map(|o| (*o).to_owned()).unwrap_or_default(),
         })
     })
 }
@@ -383,9 +392,53 @@ impl RunTree {
         })
     }
 
+    /// Creates a tree nested in a run's subtree: `<parent>/hookbench-<pid>-<nanos>` (one
+    /// `mkdir(2)`), for a worker that builds and removes cgroups of its own inside the run.
+    /// `parent` must lie inside a hookbench run directory (a component named `hookbench-*`, no
+    /// `.`/`..`), so the nested tree is removed with the run whatever happens to the worker.
+    /// Errors: [`CgroupError::OutsideRun`], and those of [`RunTree::create`].
+    pub fn create_under(parent: &Path) -> Result<RunTree, CgroupError> {
+        if !in_run_dir(parent) {
+            return Err(CgroupError::OutsideRun {
+                path: parent.to_path_buf(),
+                root: PathBuf::from(format!("<cgroup2 mount>/{RUN_PREFIX}*")),
+            });
+        }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let root = parent.join(format!("{RUN_PREFIX}{}-{nanos}", std::process::id()));
+        fs::create_dir(&root).map_err(|e| mkdir_error(&root, &e, 0, 1))?;
+        Ok(RunTree {
+            root,
+            created: Vec::new(),
+            builds: 0,
+            done: false,
+        })
+    }
+
     /// The run's subtree root.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Creates one cgroup `<root>/<name>` (a leaf, e.g. a worker's home `spawner-1`) and records
+    /// it like [`RunTree::build`]'s. Errors: [`CgroupError::Invalid`] for a name that is empty,
+    /// holds `/` or NUL, is `.`/`..` or starts with `cgroup.` (the kernel's interface files);
+    /// the `mkdir` errors of [`RunTree::build`].
+    pub fn child(&mut self, name: &str) -> Result<PathBuf, CgroupError> {
+        if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." || name.starts_with("cgroup.") {
+            return Err(CgroupError::Invalid {
+                what: format!("cgroup name {name:?}"),
+                why: "use one path component of letters, digits, '-' or '_' (not starting with `cgroup.`)",
+            });
+        }
+        check_limits(&self.root, 1, 1)?;
+        let path = self.root.join(name);
+        fs::create_dir(&path).map_err(|e| mkdir_error(&path, &e, 0, 1))?;
+        self.created.push(path.clone());
+        Ok(path)
     }
 
     /// Every cgroup created by [`RunTree::build`] so far, in creation order (the root excluded).
@@ -407,7 +460,8 @@ impl RunTree {
     }
 
     /// [`RunTree::build`], also returning the wall-clock time of the `mkdir` loop alone
-    /// (planning and limit checks excluded).
+    /// (planning, limit checks and path building excluded; `mkdirat(2)` relative to a directory
+    /// fd of the root, as [`mkdir_floor`] does).
     pub fn build_timed(&mut self, shape: Shape, count: u32) -> Result<(Vec<PathBuf>, Duration), CgroupError> {
         let planned = plan(shape, count, self.builds)?;
         self.builds += 1;
@@ -422,21 +476,41 @@ impl RunTree {
         }
         check_limits(&self.root, u64::from(max_depth), u64::from(count))?;
         let paths: Vec<PathBuf> = planned.iter().map(|p| self.root.join(&p.rel)).collect();
+        // Relative names from a directory fd of the root, built before the clock starts: the
+        // timed loop is mkdirat(2) alone, as in the floor.
+        let rels = planned
+            .iter()
+            .map(|p| CString::new(p.rel.as_os_str().as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| CgroupError::Invalid {
+                what: format!("{shape:?} cgroup names"),
+                why: "a name holds a NUL byte",
+            })?;
+        let dir = fs::File::open(&self.root).map_err(|e| CgroupError::sys("open", &self.root, &e, HINT_READ))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
         let start = Instant::now();
-        for (i, path) in paths.iter().enumerate() {
-            if let Err(e) = fs::create_dir(path) {
-                let errno = errno_of(&e);
-                if matches!(errno, Errno::EAGAIN | Errno::ENOSPC) {
-                    // Name the limit if one explains it (e.g. another run took descendants).
-                    let remaining = u64::from(count) - i as u64;
-                    let depth_left = u64::from(max_depth);
-                    check_limits(&self.root, depth_left, remaining)?;
-                }
-                return Err(mkdir_error(path, &e, i as u32, count));
+        let mut failed = None;
+        for (i, rel) in rels.iter().enumerate() {
+            // SAFETY: `fd` is an open directory for the loop and `rel` a valid C string.
+            if unsafe { libc::mkdirat(fd, rel.as_ptr(), 0o755) } != 0 {
+                failed = Some((i, io::Error::last_os_error()));
+                break;
             }
-            self.created.push(path.clone());
         }
-        Ok((paths, start.elapsed()))
+        let elapsed = start.elapsed();
+        let made = failed.as_ref().map_or(paths.len(), |(i, _)| *i);
+        self.created.extend(paths[..made].iter().cloned());
+        if let Some((i, e)) = failed {
+            let errno = errno_of(&e);
+            if matches!(errno, Errno::EAGAIN | Errno::ENOSPC) {
+                // Name the limit if one explains it (e.g. another run took descendants).
+                let remaining = u64::from(count) - i as u64;
+                let depth_left = u64::from(max_depth);
+                check_limits(&self.root, depth_left, remaining)?;
+            }
+            return Err(mkdir_error(&paths[i], &e, i as u32, count));
+        }
+        Ok((paths, elapsed))
     }
 
     /// The cgroups created so far that have no created child, in creation order.
@@ -489,6 +563,88 @@ impl RunTree {
         let stats = remove_subtree_with(&self.root, true, known)?;
         self.done = true;
         Ok(stats)
+    }
+
+    /// Removes the tree when the caller knows it holds no task (it made the cgroups and has
+    /// killed and reaped every task it put there): `rmdir` of every recorded cgroup, deepest
+    /// first (relative to a directory fd of the root, no per-cgroup read), then of the root;
+    /// the cost of the kernel's rmdir floor ([`mkdir_floor`]). When a `rmdir` fails (`EBUSY`: a
+    /// task or a cgroup it did not record is still there), it falls back to the careful path of
+    /// [`RunTree::teardown`] (kill, wait, walk, rmdir) for the rest. Errors: those of
+    /// [`remove_subtree`].
+    pub fn teardown_unpopulated(mut self) -> Result<TeardownStats, CgroupError> {
+        let start = Instant::now();
+        self.done = true;
+        let rels: Vec<CString> = self
+            .created
+            .iter()
+            .rev()
+            .filter_map(|c| c.strip_prefix(&self.root).ok())
+            .filter_map(|rel| CString::new(rel.as_os_str().as_bytes()).ok())
+            .collect();
+        let mut removed = 0u64;
+        let mut clean = rels.len() == self.created.len();
+        if clean {
+            match fs::File::open(&self.root) {
+                Ok(dir) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+                    for rel in &rels {
+                        // SAFETY: `fd` is an open directory for the loop, `rel` a valid C string.
+                        if unsafe { libc::unlinkat(fd, rel.as_ptr(), libc::AT_REMOVEDIR) } == 0 {
+                            removed += 1;
+                        } else if Errno::last() != Errno::ENOENT {
+                            clean = false;
+                            break;
+                        }
+                    }
+                }
+                Err(_) => clean = false,
+            }
+        }
+        if clean && fs::remove_dir(&self.root).is_ok() {
+            return Ok(TeardownStats {
+                cgroups_removed: removed + 1,
+                processes_killed: 0,
+                duration: start.elapsed(),
+            });
+        }
+        let rest = remove_subtree_with(&self.root, true, None)?;
+        Ok(TeardownStats {
+            cgroups_removed: removed + rest.cgroups_removed,
+            processes_killed: rest.processes_killed,
+            duration: start.elapsed(),
+        })
+    }
+}
+
+/// Whether `path` lies inside a hookbench run directory: some component is named
+/// `hookbench-*` and none is `.` or `..` (checked on the path, nothing read).
+pub fn in_run_dir(path: &Path) -> bool {
+    let clean = path
+        .components()
+        .all(|c| !matches!(c, Component::ParentDir | Component::CurDir));
+    clean
+        && path.components().any(|c| match c {
+            Component::Normal(n) => n.as_bytes().starts_with(RUN_PREFIX.as_bytes()),
+            _ => false,
+        })
+}
+
+/// Waits until `<cgroup>/cgroup.stat` reports `nr_dying_descendants 0` (the kernel has freed
+/// every cgroup removed below it: `css_release_work_fn`, after an RCU grace period, in
+/// kernel/cgroup/cgroup.c), polling every millisecond for at most `timeout`. Call it between
+/// timed phases, so that one phase's rmdirs do not leave work in the kernel's workqueues that
+/// the next phase pays for. Returns the dying descendants left (0 when settled). Errors:
+/// reading the file ([`CgroupError::Sys`], [`CgroupError::Parse`]).
+pub fn settle_dying(cgroup: &Path, timeout: Duration) -> Result<u64, CgroupError> {
+    let stat = cgroup.join("cgroup.stat");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let dying = read_stat_key(&stat, "nr_dying_descendants")?;
+        if dying == 0 || Instant::now() >= deadline {
+            return Ok(dying);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -702,6 +858,10 @@ fn remove_subtree_with(
         prefer_kill_file && !seen.is_empty() && kill_file.exists() && write_file(&kill_file, b"1", HINT_ROOT).is_ok();
     let mut sleep = Duration::from_micros(200);
     loop {
+        // One read of the root's cgroup.events first: an empty tree needs no per-cgroup read.
+        if !populated(root, &cgroups)? {
+            break;
+        }
         if !use_kill_file {
             for c in &cgroups {
                 for pid in read_pids(c)? {
@@ -719,9 +879,6 @@ fn remove_subtree_with(
                     }
                 }
             }
-        }
-        if !populated(root, &cgroups)? {
-            break;
         }
         if Instant::now() >= deadline {
             let mut remaining = 0;
@@ -1200,6 +1357,61 @@ mod tests {
         for k in &mut kids {
             assert_eq!(k.0.wait().expect("reap").signal(), Some(libc::SIGKILL));
         }
+    }
+
+    #[test]
+    fn run_dir_paths() {
+        assert!(in_run_dir(Path::new("/sys/fs/cgroup/unified/hookbench-1-2/w0_0")));
+        assert!(in_run_dir(Path::new("/sys/fs/cgroup/unified/hookbench-1-2")));
+        assert!(!in_run_dir(Path::new("/sys/fs/cgroup/unified/hookbench-1-2/../x")));
+        assert!(!in_run_dir(Path::new("./hookbench-1-2/x")));
+        assert!(!in_run_dir(Path::new("/sys/fs/cgroup/unified/system.slice")));
+    }
+
+    /// Nested trees (a worker's, inside the run), named leaves, the tear-down without reads of
+    /// a tree known to be empty, its fallback when a task is still there, and settling.
+    #[test]
+    fn nested_trees_and_unpopulated_teardown() {
+        let Some(cg) = v2_or_skip("nested_trees_and_unpopulated_teardown") else {
+            return;
+        };
+        let mut run = RunTree::create(&cg).expect("create run tree");
+        let home = run.child("spawner-1").expect("named leaf");
+        assert_eq!(home, run.root().join("spawner-1"));
+        assert!(home.is_dir());
+        for bad in ["", "a/b", "..", ".", "cgroup.procs", "x\0y"] {
+            assert!(
+                matches!(run.child(bad), Err(CgroupError::Invalid { .. })),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(matches!(
+            RunTree::create_under(cg.mount()),
+            Err(CgroupError::OutsideRun { .. })
+        ));
+        // Known empty: removed by the rmdir loop alone.
+        let mut nested = RunTree::create_under(run.root()).expect("nested tree");
+        let nested_root = nested.root().to_path_buf();
+        assert!(nested_root.starts_with(run.root()) && in_run_dir(&nested_root));
+        let shape = Shape::Containers {
+            children_per_container: 3,
+        };
+        assert_eq!(nested.build(shape, 50).expect("build").len(), 50);
+        let stats = nested.teardown_unpopulated().expect("unpopulated teardown");
+        assert_eq!((stats.cgroups_removed, stats.processes_killed), (51, 0));
+        assert!(!nested_root.exists());
+        assert_eq!(settle_dying(run.root(), KILL_TIMEOUT).expect("settle"), 0);
+        // Not empty after all: the careful path takes over and kills what is there.
+        let mut nested = RunTree::create_under(run.root()).expect("nested tree");
+        let leaves = nested.build(shape, 9).expect("build");
+        let mut child = sleeper();
+        nested.move_pid(child.0.id(), &leaves[8]).expect("move pid");
+        let stats = nested.teardown_unpopulated().expect("fallback teardown");
+        assert_eq!((stats.processes_killed, stats.cgroups_removed), (1, 10));
+        assert_eq!(child.0.wait().expect("reap").signal(), Some(libc::SIGKILL));
+        // The run keeps only what it recorded.
+        let stats = run.teardown().expect("teardown");
+        assert_eq!((stats.cgroups_removed, stats.processes_killed), (2, 0));
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod lsm;
 pub mod model_worker;
 pub mod seccomp;
 pub mod sock_worker;
+pub mod spawner;
 pub mod taskpool;
 #[cfg(test)]
 mod test_support;

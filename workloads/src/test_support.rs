@@ -11,7 +11,26 @@ use crate::trigger::Trigger;
 use crate::worker::{dispatch, report_line, spawn_with, Envelope, Launch, Worker, WorkerError};
 
 /// Env var naming the worker kind [`worker_entry`] runs.
-const KIND_ENV: &str = "HOOKBENCH_TEST_WORKER";
+pub(crate) const KIND_ENV: &str = "HOOKBENCH_TEST_WORKER";
+
+/// Arguments that make this test binary run only [`worker_entry`] (the request follows).
+pub(crate) const WORKER_ARGS: [&str; 4] = [
+    "--exact",
+    "test_support::worker_entry",
+    "--nocapture",
+    "--test-threads=1",
+];
+
+/// A command that runs `req` in a worker of kind `W` from this test binary, for tests that
+/// manage the process themselves (to kill it, to place it first).
+pub(crate) fn test_worker_command<W: Worker>(req: &W::Request) -> std::process::Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = crate::worker::worker_command(&exe);
+    cmd.args(WORKER_ARGS)
+        .arg(serde_json::to_string(req).expect("request"))
+        .env(KIND_ENV, W::KIND);
+    cmd
+}
 
 /// The worker mode of this test binary (does nothing without `HOOKBENCH_TEST_WORKER`): reads
 /// the request from the last argument and dispatches like `hookbench worker KIND`.

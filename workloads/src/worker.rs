@@ -232,24 +232,37 @@ pub fn spawn_with<W: Worker>(launch: &Launch<'_>, req: &W::Request) -> Result<W:
         }
     };
     let out = join_text(stdout);
-    let Some(line) = out
+    parse_report::<W::Report>(&exe, &out, status, || join_text(stderr))
+}
+
+/// The report of a worker that exited with `status` having printed `stdout`: the envelope
+/// after the last [`REPORT_MARKER`]. `stderr` is read only when there is no report line.
+///
+/// Errors: [`WorkerError::NoReport`], [`WorkerError::BadReport`], [`WorkerError::Refused`].
+pub fn parse_report<R: DeserializeOwned>(
+    exe: &str,
+    stdout: &str,
+    status: std::process::ExitStatus,
+    stderr: impl FnOnce() -> String,
+) -> Result<R, WorkerError> {
+    let Some(line) = stdout
         .lines()
         .rev()
         .find_map(|l| l.rfind(REPORT_MARKER).map(|i| &l[i + REPORT_MARKER.len()..]))
     else {
-        let err = join_text(stderr);
+        let err = stderr();
         let chars: Vec<char> = err.chars().collect();
         return Err(WorkerError::NoReport {
-            exe,
+            exe: exe.to_string(),
             status: status.to_string(),
             stderr: chars[chars.len().saturating_sub(STDERR_TAIL_CHARS)..].iter().collect(),
         });
     };
-    match serde_json::from_str::<Envelope<W::Report>>(line.trim()) {
+    match serde_json::from_str::<Envelope<R>>(line.trim()) {
         Ok(Envelope::Report(r)) => Ok(r),
         Ok(Envelope::Refused(why)) => Err(WorkerError::Refused(why)),
         Err(source) => Err(WorkerError::BadReport {
-            exe,
+            exe: exe.to_string(),
             line: line.chars().take(BAD_LINE_CHARS).collect(),
             source,
         }),
@@ -282,7 +295,7 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
 
 /// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
 /// `hookbench worker KIND` and the tests' worker entry dispatch through.
-pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 5] = [
+pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 6] = [
     (
         crate::seccomp::SeccompWorker::KIND,
         serve::<crate::seccomp::SeccompWorker>,
@@ -299,6 +312,10 @@ pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 5] = [
     (
         crate::model_worker::ModelWorker::KIND,
         serve::<crate::model_worker::ModelWorker>,
+    ),
+    (
+        crate::spawner::SpawnerWorker::KIND,
+        serve::<crate::spawner::SpawnerWorker>,
     ),
 ];
 
