@@ -55,6 +55,7 @@ pub fn render(results: &Results) -> String {
         out.blank();
         out.line(format!("== {}: {}", suite.name, suite.hypothesis));
         fit_tables(&mut out, results, suite);
+        floor_ratios(&mut out, results, suite);
     }
     out.blank();
     decompositions(&mut out, &results.decompositions);
@@ -465,6 +466,75 @@ fn decompositions(out: &mut Out, list: &[Decomposition]) {
             agreement_text(d),
             fmt_pct(d.max_relative_error)
         ));
+    }
+}
+
+/// The most a set-up or tear-down may take against the floor measured in the same run (and the
+/// floor against the same loops in plain C) before evidence says it is over.
+pub const FLOOR_RATIO_LIMIT: f64 = 1.25;
+
+/// For the set-up suites: each point's set-up and tear-down (median of the repetitions) against
+/// the floor of the same run (`<mechanism>-floor`) and the floor against the C reference
+/// (`<mechanism>-c`), with OVER beside a ratio above [`FLOOR_RATIO_LIMIT`].
+fn floor_ratios(out: &mut Out, r: &Results, suite: &SuiteInfo) {
+    let cells: Vec<&Cell> = r
+        .cells
+        .iter()
+        .filter(|c| c.suite == suite.name && (c.metric == "setup_seconds" || c.metric == "teardown_seconds"))
+        .collect();
+    let mechanisms: BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c.mechanism.as_str())
+        .filter(|m| !m.ends_with("-floor") && !m.ends_with("-c"))
+        .collect();
+    if mechanisms.is_empty() {
+        return;
+    }
+    out.line(format!(
+        "[{}] against the floor of this run (p50 of the repetitions; limit {FLOOR_RATIO_LIMIT}x)",
+        suite.name
+    ));
+    let ratio = |a: f64, b: f64| {
+        let x = a / b;
+        let over = if x > FLOOR_RATIO_LIMIT { " OVER" } else { "" };
+        format!("{x:.2}x{over}")
+    };
+    for m in mechanisms {
+        let own: Vec<&&Cell> = cells.iter().filter(|c| c.mechanism == m).collect();
+        for c in own {
+            let peer = |suffix: &str| {
+                cells
+                    .iter()
+                    .find(|p| p.mechanism == format!("{m}{suffix}") && p.metric == c.metric && p.params == c.params)
+            };
+            let what = if c.metric == "setup_seconds" {
+                "set-up"
+            } else {
+                "tear-down"
+            };
+            let point = if c.params.tasks > 0 {
+                format!("T={} in {} cgroups", c.params.tasks, c.params.cgroups)
+            } else {
+                format!("C={}", c.params.cgroups)
+            };
+            let mut line = format!("{m} {point} {what} {} s", fmt_num(Some(c.p50)));
+            match peer("-floor") {
+                Some(f) => {
+                    line.push_str(&format!(" = {} floor {} s", ratio(c.p50, f.p50), fmt_num(Some(f.p50))));
+                    if let Some(cc) = peer("-c") {
+                        line.push_str(&format!(
+                            "; floor = {} C {} s",
+                            ratio(f.p50, cc.p50),
+                            fmt_num(Some(cc.p50))
+                        ));
+                    } else {
+                        line.push_str("; no C reference measured");
+                    }
+                }
+                None => line.push_str("; no floor measured"),
+            }
+            out.line(line);
+        }
     }
 }
 
@@ -1059,5 +1129,48 @@ mod tests {
             .expect("cell line");
         assert!(line.contains("p50 invalid") && line.contains("mean invalid"), "{line}");
         assert!(!text.contains("p50 -4") && !text.contains("mean -1"));
+    }
+
+    /// A set-up suite's lines hold each mechanism against its floor and the floor against C,
+    /// and say OVER beside a ratio above the limit.
+    #[test]
+    fn set_up_lines_hold_the_mechanism_against_the_floor_and_c() {
+        let cell = |mechanism: &str, metric: &str, p50: f64| {
+            serde_json::json!({"id": format!("{mechanism}/{metric}"), "suite": "setup-tasks", "backend": "kernel",
+                "model": "task-chain", "mechanism": mechanism, "metric": metric, "unit": "s",
+                "params": {"programs": 0, "foreign": 0, "hooks": 4, "depth": 1, "cgroups": 100, "tasks": 10000,
+                           "working_set": 1, "cpus": 1, "body": "null"},
+                "samples": 5, "mean": p50, "stddev": 0.0, "cv": 0.0, "p50": p50, "p90": p50, "p99": p50,
+                "p999": p50, "max": p50})
+        };
+        let r: Results = serde_json::from_value(serde_json::json!({"schema": crate::SCHEMA, "hookbench_version": "0",
+            "command_line": [], "started_at": "", "finished_at": null, "complete": true, "profile": "quick",
+            "suites": [{"name": "setup-tasks", "claim": null, "hypothesis": "h", "fit_x": []}],
+            "environment": {}, "fits": [], "skipped": [], "cells": [
+                cell("setup-tasks", "setup_seconds", 1.0), cell("setup-tasks-floor", "setup_seconds", 1.25),
+                cell("setup-tasks-c", "setup_seconds", 0.5), cell("setup-tasks", "teardown_seconds", 0.9),
+                cell("setup-tasks-floor", "teardown_seconds", 0.6)]}))
+        .expect("results parse");
+        let text = render(&r);
+        assert!(text.lines().all(|l| l.chars().count() <= MAX_COLUMNS));
+        // Wrapped lines continue indented: join them back.
+        let joined = text.replace("\n    ", " ");
+        let line = |what: &str| {
+            joined
+                .lines()
+                .find(|l| l.starts_with(&format!("setup-tasks T=10000 in 100 cgroups {what}")))
+                .unwrap_or_else(|| panic!("no {what} line in\n{text}"))
+                .to_string()
+        };
+        let setup = line("set-up");
+        assert!(
+            setup.contains("= 0.80x floor") && setup.contains("floor = 2.50x OVER C"),
+            "{setup}"
+        );
+        let teardown = line("tear-down");
+        assert!(
+            teardown.contains("= 1.50x OVER floor") && teardown.contains("no C reference"),
+            "{teardown}"
+        );
     }
 }
