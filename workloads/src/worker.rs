@@ -282,7 +282,7 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
 
 /// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
 /// `hookbench worker KIND` and the tests' worker entry dispatch through.
-pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 5] = [
+pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 6] = [
     (
         crate::seccomp::SeccompWorker::KIND,
         serve::<crate::seccomp::SeccompWorker>,
@@ -296,6 +296,10 @@ pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 5] = [
         serve::<crate::sock_worker::SockWorker>,
     ),
     (crate::kmod::KmodWorker::KIND, serve::<crate::kmod::KmodWorker>),
+    (
+        crate::attach_worker::AttachWorker::KIND,
+        serve::<crate::attach_worker::AttachWorker>,
+    ),
     (
         crate::model_worker::ModelWorker::KIND,
         serve::<crate::model_worker::ModelWorker>,
