@@ -38,14 +38,14 @@
 //! attached by the worker itself for as long as it measures.
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use hookbench_bpf::libbpf_rs::Link;
 use hookbench_bpf::lsm::{LsmAttach, LsmProgram};
 use hookbench_bpf::{
-    query_cgroup, AttachType, BpfError, ForeignHook, MeasuredHook, ProgKind, ProgramInstance, SockBody,
-    BPF_CGROUP_MAX_PROGS,
+    link_create_cgroup, link_detach, query_cgroup, AttachType, BpfError, ForeignHook, MeasuredHook, ProgKind,
+    ProgramInstance, SockBody, BPF_CGROUP_MAX_PROGS,
 };
 use hookbench_model::Body;
 
@@ -186,6 +186,11 @@ pub trait CgroupProgram: std::fmt::Debug + Sized {
     fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError>;
     /// The kernel's program id (0 if it could not be read).
     fn id(&self) -> u32;
+    /// The program fd and its cgroup attach type, for raw `BPF_LINK_CREATE`
+    /// ([`hookbench_bpf::link_create_cgroup`]).
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError>;
+    /// The program's name, for messages.
+    fn prog_name(&self) -> &'static str;
 }
 
 impl CgroupProgram for ProgramInstance {
@@ -198,6 +203,16 @@ impl CgroupProgram for ProgramInstance {
     }
     fn id(&self) -> u32 {
         ProgramInstance::id(self)
+    }
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
+        let fd = self.fd().ok_or(BpfError::Missing {
+            what: "program",
+            name: self.kind().prog_name(),
+        })?;
+        Ok((fd, self.kind().attach_type()))
+    }
+    fn prog_name(&self) -> &'static str {
+        self.kind().prog_name()
     }
 }
 
@@ -212,6 +227,16 @@ impl CgroupProgram for LsmProgram {
     }
     fn id(&self) -> u32 {
         LsmProgram::id(self)
+    }
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
+        let fd = self.fd().ok_or(BpfError::Missing {
+            what: "program",
+            name: self.name(),
+        })?;
+        Ok((fd, AttachType::LsmCgroup))
+    }
+    fn prog_name(&self) -> &'static str {
+        self.name()
     }
 }
 
@@ -556,16 +581,19 @@ pub fn wide_subtree(run: &mut RunTree, k: u32) -> Result<WideSubtree, CgroupBpfE
 
 /// Attaches and detaches one preloaded program (update cost): a program on a [`MeasuredHook`]
 /// ([`ProgramInstance`], the default) or an `lsm_cgroup/socket_create` one
-/// ([`crate::lsm::LsmAttachBench`]). It times nothing itself: the attach worker
-/// (`crate::attach_worker`) times [`AttachBench::attach_at`] and [`AttachBench::detach_last`]
-/// with the measurement crate's sampler. Links it holds are detached when it is dropped.
+/// ([`crate::lsm::LsmAttachBench`]), with raw `BPF_LINK_CREATE` and `BPF_LINK_DETACH` (no libbpf
+/// link object: the syscalls the C attach floor makes). It times nothing itself: the attach
+/// worker (`crate::attach_worker`) times [`AttachBench::attach_at`] and
+/// [`AttachBench::detach_last`] with the measurement crate's sampler. Links it holds are link
+/// fds, detached when it is dropped (closing an unpinned link's last fd detaches it).
 #[derive(Debug)]
 pub struct AttachBench<P: CgroupProgram = ProgramInstance> {
-    links: Vec<Link>,
+    // Field order is drop order: every link before the program.
+    links: Vec<OwnedFd>,
     /// Links already detached (`BPF_LINK_DETACH`) whose fds are still open: closing them is not
     /// part of a detach ([`AttachBench::release_detached`]).
-    detached: Vec<Link>,
-    keepers: Vec<Link>,
+    detached: Vec<OwnedFd>,
+    keepers: Vec<OwnedFd>,
     program: P,
 }
 
@@ -575,23 +603,28 @@ impl<P: CgroupProgram> AttachBench<P> {
     pub fn new(hook: P::Hook, body: Body) -> Result<AttachBench<P>, CgroupBpfError> {
         let program = P::load_for(hook, body).map_err(bpf_err(Path::new("")))?;
         Ok(AttachBench {
-            links: Vec::new(),
-            detached: Vec::new(),
+            links: Vec::with_capacity(BPF_CGROUP_MAX_PROGS),
+            detached: Vec::with_capacity(BPF_CGROUP_MAX_PROGS),
             keepers: Vec::new(),
             program,
         })
     }
 
-    /// Attaches the program at the cgroup whose directory is open as `cgroup` (one more
-    /// bpf_link, ALLOW_MULTI; the same program may be linked several times):
-    /// `bpf_program__attach_cgroup`, libbpf's allocation + `BPF_LINK_CREATE`, which runs
-    /// `__cgroup_bpf_attach` and `update_effective_progs` over the cgroup and all its
-    /// descendants. When no other program of the attach type is attached anywhere, it includes
-    /// the kernel's one-off work of a first program (see [`AttachBench::keep_attached_at`]).
-    /// Errors: [`CgroupBpfError::Bpf`] naming `what` (`BpfError::MaxProgs` after 64
-    /// outstanding attaches).
+    /// One raw `BPF_LINK_CREATE` of the program at the cgroup open as `cgroup` (named `what`).
+    fn link(&self, cgroup: BorrowedFd<'_>, what: &Path) -> Result<OwnedFd, CgroupBpfError> {
+        let (prog, attach_type) = self.program.raw_attach().map_err(bpf_err(what))?;
+        link_create_cgroup(prog, cgroup, attach_type, self.program.prog_name()).map_err(bpf_err(what))
+    }
+
+    /// Attaches the program at the cgroup whose directory is open as `cgroup` (`what` names it
+    /// in errors): one more link (ALLOW_MULTI; the same program may be linked several times),
+    /// one `BPF_LINK_CREATE`, which runs `__cgroup_bpf_attach` and `update_effective_progs` over
+    /// the cgroup and all its descendants. When no other program of the attach type is attached
+    /// anywhere, it includes the kernel's one-off work of a first program (see
+    /// [`AttachBench::keep_attached_at`]). Errors: [`CgroupBpfError::Bpf`]
+    /// (`BpfError::MaxProgs` after 64 outstanding attaches).
     pub fn attach_at(&mut self, cgroup: BorrowedFd<'_>, what: &Path) -> Result<(), CgroupBpfError> {
-        let link = self.program.attach_cgroup(cgroup).map_err(bpf_err(what))?;
+        let link = self.link(cgroup, what)?;
         self.links.push(link);
         Ok(())
     }
@@ -603,19 +636,19 @@ impl<P: CgroupProgram> AttachBench<P> {
         self.attach_at(dir.as_fd(), cgroup)
     }
 
-    /// Detaches the most recent outstanding attach (`BPF_LINK_DETACH`: `cgroup_bpf_detach` ->
-    /// `update_effective_progs` again); its fd stays open until
+    /// Detaches the most recent outstanding attach (`BPF_LINK_DETACH`: `cgroup_bpf_detach_link`
+    /// -> `update_effective_progs` again); its fd stays open until
     /// [`AttachBench::release_detached`], so a timed detach does not include the close. `None`
-    /// when nothing is outstanding; `Some(Err)` when the kernel refused (the link is kept with
-    /// the detached ones and closed with them, which detaches it).
+    /// when nothing is outstanding; `Some(Err)` when the kernel refused (the fd is kept with the
+    /// detached ones and closed with them, which detaches it).
     pub fn detach_last(&mut self) -> Option<Result<(), CgroupBpfError>> {
         let link = self.links.pop()?;
-        let r = link.detach();
+        let r = link_detach(link.as_fd());
         self.detached.push(link);
         Some(r.map_err(|source| CgroupBpfError::Io {
             op: "BPF_LINK_DETACH",
             path: PathBuf::new(),
-            source: std::io::Error::other(source),
+            source,
         }))
     }
 
@@ -634,7 +667,7 @@ impl<P: CgroupProgram> AttachBench<P> {
     /// as [`AttachBench::attach_one_at`].
     pub fn keep_attached_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
         let dir = open_dir(cgroup)?;
-        let link = self.program.attach_cgroup(dir.as_fd()).map_err(bpf_err(cgroup))?;
+        let link = self.link(dir.as_fd(), cgroup)?;
         self.keepers.push(link);
         Ok(())
     }

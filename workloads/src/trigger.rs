@@ -259,6 +259,14 @@ mod tests {
     use super::*;
     use hookbench_measure::Clock;
 
+    /// Every sample is positive and the typical one is a syscall's time (a preempted sample on
+    /// a loaded machine may take milliseconds: the median, not the maximum, is checked).
+    fn plausible(values: &[f64]) -> bool {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.iter().all(|x| *x > 0.0) && v.get(v.len() / 2).is_some_and(|m| *m < 1e5)
+    }
+
     #[test]
     fn getppid_and_getsockname_are_batched_and_socket_is_timed_alone() {
         let clock = Clock::detect();
@@ -270,11 +278,11 @@ mod tests {
         assert!(set.batch_k > 1, "a ~100 ns syscall is batched for a 5% clock share");
         assert!(set.values_ns.len() >= 200);
         assert!(calls >= set.batch_k * set.values_ns.len() as u64);
-        assert!(set.values_ns.iter().all(|v| *v > 0.0 && *v < 1e6));
+        assert!(plausible(&set.values_ns));
         let (set, calls) = time_trigger(Trigger::Getsockname, &timing).expect("getsockname");
         assert!(set.batch_k > 1, "getsockname() is batched");
         assert!(calls >= set.batch_k * set.values_ns.len() as u64);
-        assert!(set.values_ns.iter().all(|v| *v > 0.0 && *v < 1e6));
+        assert!(plausible(&set.values_ns));
         assert_eq!(fire(Trigger::Getsockname, 10).expect("fire"), 10);
         let (set, calls) = time_trigger(Trigger::Socket, &timing).expect("socket");
         assert_eq!(set.batch_k, 1);

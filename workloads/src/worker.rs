@@ -280,9 +280,12 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
     })
 }
 
+/// A worker kind's entry: its request text in, its report line out ([`serve`] of the kind).
+pub type ServeFn = fn(&str) -> Result<String, WorkerError>;
+
 /// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
 /// `hookbench worker KIND` and the tests' worker entry dispatch through.
-pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 6] = [
+pub const KINDS: [(&str, ServeFn); 6] = [
     (
         crate::seccomp::SeccompWorker::KIND,
         serve::<crate::seccomp::SeccompWorker>,

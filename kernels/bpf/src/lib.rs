@@ -463,6 +463,12 @@ impl ProgramInstance {
         self.id
     }
 
+    /// The program fd, borrowed (`None` only if libbpf lost it, which cannot happen after a
+    /// successful load).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.loaded.fd()
+    }
+
     /// Attaches the program to the cgroup whose directory is open as `cgroup` with a bpf_link
     /// (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE`, ALLOW_MULTI semantics). Dropping the
     /// returned link detaches it. Errors: [`BpfError::MaxProgs`] on `E2BIG`, else
@@ -499,6 +505,55 @@ impl ProgramInstance {
         prog_info(fd)
             .map(|i| i.run_cnt)
             .map_err(|errno| BpfError::Info { prog: name, errno })
+    }
+}
+
+/// Attaches the program open as `prog` (named `name`, for messages) to the cgroup open as
+/// `cgroup` for `attach_type` with one raw `BPF_LINK_CREATE` (`bpf_link_create`, no libbpf
+/// link object around it: what an attach costs the kernel, and nothing of hookbench's) and
+/// returns the link's fd. Closing the fd detaches the link (the last reference of an unpinned
+/// link: `bpf_link_release` -> `cgroup_bpf_release_link`). Errors: [`BpfError::MaxProgs`] on
+/// `E2BIG`, else [`BpfError::Attach`] with the errno.
+pub fn link_create_cgroup(
+    prog: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+    attach_type: AttachType,
+    name: &'static str,
+) -> Result<OwnedFd, BpfError> {
+    // SAFETY: plain syscall wrapper; NULL options are allowed; a returned fd is owned below.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(
+            prog.as_raw_fd(),
+            cgroup.as_raw_fd(),
+            attach_type.raw(),
+            std::ptr::null(),
+        )
+    };
+    if fd < 0 {
+        let errno = -fd;
+        return Err(if errno == libc::E2BIG {
+            BpfError::MaxProgs { attach_type }
+        } else {
+            BpfError::Attach {
+                prog: name,
+                attach_type,
+                errno: std::io::Error::from_raw_os_error(errno),
+            }
+        });
+    }
+    // SAFETY: `fd` is a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `BPF_LINK_DETACH` of the link open as `link` (`bpf_link_detach`): a cgroup link leaves its
+/// cgroup (`cgroup_bpf_detach_link`) while its fd stays open. Errors: the errno.
+pub fn link_detach(link: BorrowedFd<'_>) -> Result<(), std::io::Error> {
+    // SAFETY: plain syscall wrapper on a borrowed fd.
+    let rc = unsafe { libbpf_sys::bpf_link_detach(link.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(-rc))
     }
 }
 

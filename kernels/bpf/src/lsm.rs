@@ -156,8 +156,14 @@ impl LsmProgram {
         self.id
     }
 
-    fn name(&self) -> &'static str {
+    /// The program's name in the object.
+    pub fn name(&self) -> &'static str {
         self.attach.prog_name(self.body)
+    }
+
+    /// The program fd, borrowed (`None` only if libbpf lost it).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.loaded.fd()
     }
 
     fn program(&self) -> Result<Program<'_>, BpfError> {
