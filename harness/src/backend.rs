@@ -62,6 +62,12 @@ pub trait Backend {
     }
     /// Measures one cell; may return several cells (attach cells come with their detach cell).
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError>;
+    /// The cells of derived mechanisms (a C floor measured beside the suite's mechanism) that
+    /// the last [`Backend::measure`] could not measure while the mechanism's own cells were
+    /// measured: `(mechanism, reason)`, for `skipped`. None by default.
+    fn take_skipped(&mut self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// How the run's workers time: the harness's calibrated clock, the CPU workers are pinned to,
@@ -328,6 +334,12 @@ pub fn validity(cell: &[SampleSet], baseline: &[SampleSet]) -> Validity {
         });
     }
     v
+}
+
+/// Adds a fact about `cell`'s checks that raises no flag (`validity.notes`): how a check was
+/// made, or why it could not be.
+pub fn note_validity(cell: &mut Cell, note: String) {
+    cell.validity.notes.push(note);
 }
 
 /// Records program runs `[expected, observed]` in `cell` and flags it when they differ.

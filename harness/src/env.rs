@@ -562,6 +562,7 @@ impl Environment {
                     "seccomp-arg-load",
                     "seccomp-nr-only",
                     "seccomp-socket",
+                    "seccomp-getsockname",
                     "seccomp-selftest-split",
                 ],
                 needs: "seccomp filters (CONFIG_SECCOMP_FILTER) and no_new_privs, which each worker sets for \
@@ -578,8 +579,9 @@ impl Environment {
             },
             KernelFamily {
                 name: "cgroup-bpf",
-                mechanisms: &["cgroup-bpf", "setup-cgroups", "setup-tasks"],
-                needs: "root (CAP_SYS_ADMIN and CAP_BPF), a cgroup v2 mount and bpf()",
+                mechanisms: &["cgroup-bpf", "cgroup-bpf-socket", "setup-cgroups", "setup-tasks"],
+                needs: "root (CAP_SYS_ADMIN and CAP_BPF), a cgroup v2 mount and bpf(); cgroup-bpf also Linux >= 5.8 \
+                        (cgroup/getsockname4)",
                 root: true,
                 status: self.cgroup_bpf_support().map(|()| String::new()),
             },

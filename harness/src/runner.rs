@@ -151,6 +151,15 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                         return Err(e.context(format!("measuring {id}")));
                     }
                 }
+                for (derived, reason) in backend.take_skipped() {
+                    let id = cell_id(&suite.name, backend.name(), &derived, suite.metric.as_str(), params);
+                    results.skipped.push(Skipped {
+                        backend: backend.name().to_string(),
+                        mechanism: derived,
+                        suite: Some(suite.name.clone()),
+                        reason: format!("{id}: {reason}"),
+                    });
+                }
                 dir.write_results(&results)?;
                 bar.inc(1);
             }

@@ -481,13 +481,13 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
         eprintln!("SKIPPED: {}", skip.reason);
         return;
     }
+    // Cells are measured in a seeded random order: compare the set of layers.
     let mut layers: Vec<u32> = results
         .cells
         .iter()
         .filter(|c| c.mechanism == "landlock")
         .map(|c| c.params.programs)
         .collect();
-    // Points run in a seeded random order.
     layers.sort_unstable();
     // The suite's Landlock sweep stops at the kernel's 16 layers: nothing is asked beyond it,
     // so nothing is skipped for it.

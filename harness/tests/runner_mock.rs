@@ -318,3 +318,54 @@ fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
         why.reason
     );
 }
+
+/// The mock's cells, plus a derived `<mechanism>-c` peer it could not measure (a C floor that
+/// did not build): the runner keeps the mechanism's cells and records the peer in `skipped`.
+struct FloorlessMock {
+    inner: Mock,
+    skipped: Vec<(String, String)>,
+}
+
+impl Backend for FloorlessMock {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+    fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
+        suite.mechanisms_for("model")
+    }
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        self.skipped = vec![(
+            format!("{}-c", spec.mechanism.name),
+            "the C floor was not built: no C compiler".to_string(),
+        )];
+        self.inner.measure(spec)
+    }
+    fn take_skipped(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.skipped)
+    }
+}
+
+#[test]
+fn derived_cells_a_backend_could_not_measure_are_skipped_with_the_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(FloorlessMock {
+        inner: Mock {
+            fail_at: None,
+            skip_at: None,
+        },
+        skipped: Vec::new(),
+    })];
+    let results = run(&config(), &mut backends, &mut dir).expect("run");
+    assert_eq!(results.cells.len(), 2 * 8, "the mechanism's own cells are kept");
+    let floors: Vec<_> = results.skipped.iter().filter(|s| s.mechanism.ends_with("-c")).collect();
+    assert_eq!(floors.len(), 2 * 8, "one skip per measured cell");
+    for s in floors {
+        assert!(
+            s.reason.contains("no C compiler") && s.reason.starts_with("mock/mock/") && s.reason.contains("-c/"),
+            "{}",
+            s.reason
+        );
+        assert_eq!(s.suite.as_deref(), Some("mock"));
+    }
+}

@@ -387,6 +387,7 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
     let kernel = s.backend == "kernel";
     let validity = Validity {
         flags: s.flags.clone(),
+        notes: Vec::new(),
         speculation_store_bypass: kernel.then(|| "thread vulnerable".to_string()),
         speculation_indirect_branch: kernel.then(|| "conditional enabled".to_string()),
         baseline_speculation: (kernel && baseline.is_some())

@@ -650,6 +650,9 @@ fn cell_lines(out: &mut Out, c: &Cell, varying: &BTreeSet<&'static str>) {
     for flag in &c.validity.flags {
         out.line(format!("  ! {}: {}", flag.code, flag.why));
     }
+    for note in &c.validity.notes {
+        out.line(format!("  note: {note}"));
+    }
 }
 
 /// A latency (percentile, mean, native or entry cost): never printed negative; a negative one

@@ -693,6 +693,7 @@ fn cells_table(h: &mut String, results: &Results) {
                 .flags
                 .iter()
                 .map(|f| format!("<span class=\"flag\">{}</span>: {}", esc(&f.code), esc(&f.why)))
+                .chain(c.validity.notes.iter().map(|n| format!("note: {}", esc(n))))
                 .collect();
             let (over_p50, over_mean) = match &c.overhead {
                 Some(o) => (
@@ -701,7 +702,8 @@ fn cells_table(h: &mut String, results: &Results) {
                 ),
                 None => (String::new(), String::new()),
             };
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 h,
                 "<tr{} title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
@@ -723,7 +725,7 @@ fn cells_table(h: &mut String, results: &Results) {
                 over_p50,
                 over_mean,
                 c.samples,
-                if flagged { flags.join("<br>") } else { "ok".to_string() }
+                if flags.is_empty() { "ok".to_string() } else { flags.join("<br>") }
             );
         }
         let _ = writeln!(h, "</table></div>");

@@ -275,6 +275,10 @@ pub struct Validity {
     /// Program runs counted by the kernel or the programs (expected, observed), when checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_runs: Option<[u64; 2]>,
+    /// Facts about the checks that raise no flag: how a check was made, or why it could not be
+    /// (e.g. `BPF_ENABLE_STATS` refused, so whether null-body programs ran was not checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One measured point: a mechanism at one point of the scenario space, for one metric.

@@ -1,7 +1,8 @@
 //! cgroup-bpf on the running kernel: the `cgroup-effective` dispatch model as it shipped.
 //!
 //! [`CgroupBpfTree::build`] creates a chain of `depth` cgroups inside a [`RunTree`] and attaches
-//! `programs` distinct `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) with
+//! `programs` distinct programs on the measured hook ([`MeasuredHook`]: `cgroup/getsockname4`,
+//! `BPF_CGROUP_INET4_GETSOCKNAME`, or `cgroup/sock_create`, `BPF_CGROUP_INET_SOCK_CREATE`) with
 //! `BPF_F_ALLOW_MULTI` semantics, program `i` at level `i % depth` (level 0 = the top of the
 //! chain, `depth - 1` = the leaf), plus `foreign` programs on other attach types
 //! ([`ForeignHook::ALL`] round-robin, foreign program `j` at level `j % depth`). Every
@@ -13,30 +14,38 @@
 //! then calls `update_effective_progs`, which recomputes the effective array
 //! (`cgrp->bpf.effective[atype]`: the cgroup's own programs after its ancestors', flat and
 //! NULL-terminated) of the cgroup **and every descendant** (`css_for_each_descendant_pre`). A
-//! `socket(AF_INET, ...)` of a task in the leaf runs `BPF_CGROUP_RUN_PROG_INET_SOCK` from
-//! `inet_create()`, which walks `current -> cgroups -> dfl_cgrp -> bpf.effective[atype]` and
-//! runs every program of the leaf's array (all `programs` of the chain, none of the foreign).
+//! `getsockname()` on an AF_INET socket runs `BPF_CGROUP_RUN_SA_PROG(..., CGROUP_INET4_GETSOCKNAME)`
+//! from `inet_getname()`, and a `socket(AF_INET, ...)` runs `BPF_CGROUP_RUN_PROG_INET_SOCK` from
+//! `inet_create()`; both walk the socket's cgroup (`sk->sk_cgrp_data`, the cgroup of the task
+//! that created it) `-> bpf.effective[atype]` and run every program of the leaf's array (all
+//! `programs` of the chain, none of the foreign).
+//!
+//! The foreign attach types (`cgroup/sysctl`, `cgroup/getsockopt`, `cgroup/dev`) fire neither on
+//! `getsockname()` nor on `socket()`, nor anywhere else in a measuring worker. `cgroup/sock_create`
+//! is not among them for a getsockname measurement: the worker's one socket, created before
+//! timing, would run it once per worker (not per timed call, but it would run, and the check
+//! that foreign programs never run would fail for a reason that is not a dispatch error).
 //!
 //! Measurements never move the calling process: the socket worker (`crate::sock_worker`,
 //! `hookbench worker sock '<json>'`) moves *itself* into the requested cgroup and times the
-//! trigger there.
-//! Update cost: [`wide_subtree`] builds a cgroup with K child cgroups, and [`AttachBench`] times
-//! one attach ([`AttachBench::attach_one_at`]) and one detach ([`AttachBench::detach_last`]) there, for
-//! any [`CgroupProgram`] (cgroup-bpf's and the BPF LSM's `lsm_cgroup` programs).
+//! trigger there. Update cost: [`wide_subtree`] builds a cgroup with K child cgroups, and
+//! [`AttachBench`] attaches ([`AttachBench::attach_one_at`]) and detaches
+//! ([`AttachBench::detach_last`]) one program there, for any [`CgroupProgram`] (cgroup-bpf's and
+//! the BPF LSM's `lsm_cgroup` programs); the attach worker (`crate::attach_worker`) times it.
 //!
 //! The same socket worker measures BPF LSM programs (`crate::lsm`): `lsm_cgroup` programs are
 //! attached along the path by the caller like cgroup-bpf ones, and global `lsm` programs are
 //! attached by the worker itself for as long as it measures.
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use hookbench_bpf::libbpf_rs::Link;
 use hookbench_bpf::lsm::{LsmAttach, LsmProgram};
 use hookbench_bpf::{
-    query_cgroup, AttachType, BpfError, ForeignHook, ProgKind, ProgramInstance, SockBody, BPF_CGROUP_MAX_PROGS,
+    link_create_cgroup, link_detach, query_cgroup, AttachType, BpfError, ForeignHook, MeasuredHook, ProgKind,
+    ProgramInstance, SockBody, BPF_CGROUP_MAX_PROGS,
 };
 use hookbench_model::Body;
 
@@ -163,22 +172,31 @@ pub fn sock_body(body: Body) -> SockBody {
 }
 
 /// A loaded program that attaches to a cgroup with a bpf_link (ALLOW_MULTI semantics):
-/// cgroup-bpf's [`ProgramInstance`] (`cgroup/sock_create`) and the BPF LSM's `lsm_cgroup`
+/// cgroup-bpf's [`ProgramInstance`] (on a [`MeasuredHook`]) and the BPF LSM's `lsm_cgroup`
 /// [`LsmProgram`]. [`CgroupBpfTree`], [`crate::lsm::LsmCgroupTree`] and [`AttachBench`] are
 /// built over it.
 pub trait CgroupProgram: std::fmt::Debug + Sized {
-    /// Loads one measured program of `body` (its own object, maps and kernel program).
-    fn load_for(body: Body) -> Result<Self, BpfError>;
+    /// Which hook a program of this type is loaded for: [`MeasuredHook`] for cgroup-bpf, `()`
+    /// for `lsm_cgroup` (one hook, `socket_create`).
+    type Hook: Copy + std::fmt::Debug;
+    /// Loads one measured program of `body` on `hook` (its own object, maps and kernel program).
+    fn load_for(hook: Self::Hook, body: Body) -> Result<Self, BpfError>;
     /// Attaches the program to the cgroup whose directory is open as `cgroup`; dropping the link
     /// detaches it.
     fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError>;
     /// The kernel's program id (0 if it could not be read).
     fn id(&self) -> u32;
+    /// The program fd and its cgroup attach type, for raw `BPF_LINK_CREATE`
+    /// ([`hookbench_bpf::link_create_cgroup`]).
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError>;
+    /// The program's name, for messages.
+    fn prog_name(&self) -> &'static str;
 }
 
 impl CgroupProgram for ProgramInstance {
-    fn load_for(body: Body) -> Result<Self, BpfError> {
-        ProgramInstance::load(ProgKind::Sock(sock_body(body)))
+    type Hook = MeasuredHook;
+    fn load_for(hook: MeasuredHook, body: Body) -> Result<Self, BpfError> {
+        ProgramInstance::load(ProgKind::Measured(hook, sock_body(body)))
     }
     fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
         ProgramInstance::attach_cgroup(self, cgroup)
@@ -186,11 +204,22 @@ impl CgroupProgram for ProgramInstance {
     fn id(&self) -> u32 {
         ProgramInstance::id(self)
     }
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
+        let fd = self.fd().ok_or(BpfError::Missing {
+            what: "program",
+            name: self.kind().prog_name(),
+        })?;
+        Ok((fd, self.kind().attach_type()))
+    }
+    fn prog_name(&self) -> &'static str {
+        self.kind().prog_name()
+    }
 }
 
 impl CgroupProgram for LsmProgram {
+    type Hook = ();
     /// An `lsm_cgroup/socket_create` program ([`LsmAttach::Cgroup`]).
-    fn load_for(body: Body) -> Result<Self, BpfError> {
+    fn load_for((): (), body: Body) -> Result<Self, BpfError> {
         LsmProgram::load(LsmAttach::Cgroup, sock_body(body))
     }
     fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
@@ -198,6 +227,16 @@ impl CgroupProgram for LsmProgram {
     }
     fn id(&self) -> u32 {
         LsmProgram::id(self)
+    }
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
+        let fd = self.fd().ok_or(BpfError::Missing {
+            what: "program",
+            name: self.name(),
+        })?;
+        Ok((fd, AttachType::LsmCgroup))
+    }
+    fn prog_name(&self) -> &'static str {
+        self.name()
     }
 }
 
@@ -235,13 +274,14 @@ pub(crate) struct CgroupChain<P> {
 
 impl<P: CgroupProgram> CgroupChain<P> {
     /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
-    /// distinct programs of `body` ([`CgroupProgram::load_for`]) and attaches program `i` at
+    /// distinct programs of `body` on `hook` ([`CgroupProgram::load_for`]) and attaches program `i` at
     /// level `i % depth`. Returns the chain and its levels' open directories (for more
     /// attachments, [`attach_spread`]). Check the depth ([`check_depth`]) and the
     /// caps first. Errors: [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`],
     /// [`CgroupBpfError::Bpf`] naming the cgroup. On error, what was attached is detached again.
     pub(crate) fn build(
         run: &mut RunTree,
+        hook: P::Hook,
         depth: u32,
         programs: u32,
         body: Body,
@@ -259,7 +299,7 @@ impl<P: CgroupProgram> CgroupChain<P> {
             programs,
             &mut chain.links,
             &mut chain.programs,
-            |_| P::load_for(body),
+            |_| P::load_for(hook, body),
         )?;
         Ok((chain, dirs))
     }
@@ -340,13 +380,14 @@ pub struct CgroupBpfTree {
     // Field order is drop order: the chain (with every link, foreign ones too) first.
     chain: CgroupChain<ProgramInstance>,
     foreign: Vec<ProgramInstance>,
+    hook: MeasuredHook,
     body: SockBody,
 }
 
 impl CgroupBpfTree {
     /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
-    /// distinct sock_create programs of `body` ([`ProgramInstance::load`]: one object, two maps
-    /// and one program each) and attaches program `i` at level `i % depth`, then loads `foreign`
+    /// distinct programs of `body` on `hook` ([`ProgramInstance::load`]: one object, two maps and
+    /// one program each) and attaches program `i` at level `i % depth`, then loads `foreign`
     /// programs and attaches foreign program `j` (hook `ForeignHook::ALL[j % 3]`) at level
     /// `j % depth`. All attachments are bpf_links (ALLOW_MULTI semantics).
     ///
@@ -357,13 +398,14 @@ impl CgroupBpfTree {
     /// there is [`BpfError::MaxProgs`]). On error, what was attached is detached again.
     pub fn build(
         run: &mut RunTree,
+        hook: MeasuredHook,
         depth: u32,
         programs: u32,
         foreign: u32,
         body: Body,
     ) -> Result<CgroupBpfTree, CgroupBpfError> {
         check_depth(depth)?;
-        check_cap(AttachType::SockCreate, programs as usize, depth)?;
+        check_cap(hook.attach_type(), programs as usize, depth)?;
         for (h, hook) in ForeignHook::ALL.iter().enumerate() {
             // Foreign program j goes to hook j % 3 and level j % depth.
             let on_hook = (0..foreign as usize).filter(|j| j % ForeignHook::ALL.len() == h);
@@ -381,10 +423,11 @@ impl CgroupBpfTree {
                 });
             }
         }
-        let (chain, dirs) = CgroupChain::build(run, depth, programs, body)?;
+        let (chain, dirs) = CgroupChain::build(run, hook, depth, programs, body)?;
         let mut tree = CgroupBpfTree {
             chain,
             foreign: Vec::with_capacity(foreign as usize),
+            hook,
             body: sock_body(body),
         };
         attach_spread(
@@ -413,6 +456,11 @@ impl CgroupBpfTree {
         self.body
     }
 
+    /// The hook the measured programs are attached to.
+    pub fn hook(&self) -> MeasuredHook {
+        self.hook
+    }
+
     /// The measured programs, in attach order (program `i` at level `i % depth`).
     pub fn programs(&self) -> &[ProgramInstance] {
         self.chain.programs()
@@ -432,6 +480,20 @@ impl CgroupBpfTree {
         let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
             ps.iter()
                 .map(|p| p.counter().map_err(bpf_err(self.leaf())))
+                .sum::<Result<u64, CgroupBpfError>>()
+        };
+        Ok((sum(self.programs())?, sum(self.foreign())?))
+    }
+
+    /// Runs counted by the kernel's run statistics so far (`bpf_prog_info.run_cnt`, which only
+    /// grows while statistics are on: [`hookbench_bpf::RunStats`]): the measured programs'
+    /// summed, and the foreign programs' summed. Whatever the body.
+    ///
+    /// Errors: [`CgroupBpfError::Bpf`] when a program's info cannot be read.
+    pub fn run_count_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
+        let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
+            ps.iter()
+                .map(|p| p.run_count().map_err(bpf_err(self.leaf())))
                 .sum::<Result<u64, CgroupBpfError>>()
         };
         Ok((sum(self.programs())?, sum(self.foreign())?))
@@ -517,60 +579,82 @@ pub fn wide_subtree(run: &mut RunTree, k: u32) -> Result<WideSubtree, CgroupBpfE
     Ok(WideSubtree { top, descendants: k })
 }
 
-/// Times attach and detach of one preloaded program (update cost): a `cgroup/sock_create`
-/// program ([`ProgramInstance`], the default) or an `lsm_cgroup/socket_create` one
-/// ([`crate::lsm::LsmAttachBench`]). Links it holds are detached when it is dropped.
+/// Attaches and detaches one preloaded program (update cost): a program on a [`MeasuredHook`]
+/// ([`ProgramInstance`], the default) or an `lsm_cgroup/socket_create` one
+/// ([`crate::lsm::LsmAttachBench`]), with raw `BPF_LINK_CREATE` and `BPF_LINK_DETACH` (no libbpf
+/// link object: the syscalls the C attach floor makes). It times nothing itself: the attach
+/// worker (`crate::attach_worker`) times [`AttachBench::attach_at`] and
+/// [`AttachBench::detach_last`] with the measurement crate's sampler. Links it holds are link
+/// fds, detached when it is dropped (closing an unpinned link's last fd detaches it).
 #[derive(Debug)]
 pub struct AttachBench<P: CgroupProgram = ProgramInstance> {
-    links: Vec<Link>,
-    keepers: Vec<Link>,
+    // Field order is drop order: every link before the program.
+    links: Vec<OwnedFd>,
+    /// Links already detached (`BPF_LINK_DETACH`) whose fds are still open: closing them is not
+    /// part of a detach ([`AttachBench::release_detached`]).
+    detached: Vec<OwnedFd>,
+    keepers: Vec<OwnedFd>,
     program: P,
 }
 
 impl<P: CgroupProgram> AttachBench<P> {
-    /// Loads one program of `body` ([`CgroupProgram::load_for`]). Errors:
+    /// Loads one program of `body` on `hook` ([`CgroupProgram::load_for`]). Errors:
     /// [`CgroupBpfError::Bpf`].
-    pub fn new(body: Body) -> Result<AttachBench<P>, CgroupBpfError> {
-        let program = P::load_for(body).map_err(bpf_err(Path::new("")))?;
+    pub fn new(hook: P::Hook, body: Body) -> Result<AttachBench<P>, CgroupBpfError> {
+        let program = P::load_for(hook, body).map_err(bpf_err(Path::new("")))?;
         Ok(AttachBench {
-            links: Vec::new(),
+            links: Vec::with_capacity(BPF_CGROUP_MAX_PROGS),
+            detached: Vec::with_capacity(BPF_CGROUP_MAX_PROGS),
             keepers: Vec::new(),
             program,
         })
     }
 
-    /// Attaches the program at `cgroup` (one more bpf_link, ALLOW_MULTI; the same program may
-    /// be linked several times) and returns the wall time of the attach alone
-    /// (`bpf_program__attach_cgroup`: libbpf's allocation + `BPF_LINK_CREATE`, which runs
-    /// `__cgroup_bpf_attach` and `update_effective_progs` over the cgroup and all its
-    /// descendants); opening the directory is not timed. When no other program of the attach
-    /// type is attached anywhere, the time includes the kernel's one-off work of a first
-    /// program (see [`AttachBench::keep_attached_at`]). Errors: [`CgroupBpfError::Io`],
-    /// [`CgroupBpfError::Bpf`] (`BpfError::MaxProgs` after 64 outstanding attaches).
-    pub fn attach_one_at(&mut self, cgroup: &Path) -> Result<Duration, CgroupBpfError> {
-        let dir = open_dir(cgroup)?;
-        let start = Instant::now();
-        let link = self.program.attach_cgroup(dir.as_fd());
-        let took = start.elapsed();
-        self.links.push(link.map_err(bpf_err(cgroup))?);
-        Ok(took)
+    /// One raw `BPF_LINK_CREATE` of the program at the cgroup open as `cgroup` (named `what`).
+    fn link(&self, cgroup: BorrowedFd<'_>, what: &Path) -> Result<OwnedFd, CgroupBpfError> {
+        let (prog, attach_type) = self.program.raw_attach().map_err(bpf_err(what))?;
+        link_create_cgroup(prog, cgroup, attach_type, self.program.prog_name()).map_err(bpf_err(what))
     }
 
-    /// Detaches the most recent outstanding attach and returns the time of the detach alone
-    /// (`BPF_LINK_DETACH`: `cgroup_bpf_detach` -> `update_effective_progs` again; closing the
-    /// then-empty link fd afterwards is not timed). `None` when nothing is outstanding;
-    /// `Some(Err)` when the kernel refused (the link is dropped anyway, which detaches it).
-    pub fn detach_last(&mut self) -> Option<Result<Duration, CgroupBpfError>> {
+    /// Attaches the program at the cgroup whose directory is open as `cgroup` (`what` names it
+    /// in errors): one more link (ALLOW_MULTI; the same program may be linked several times),
+    /// one `BPF_LINK_CREATE`, which runs `__cgroup_bpf_attach` and `update_effective_progs` over
+    /// the cgroup and all its descendants. When no other program of the attach type is attached
+    /// anywhere, it includes the kernel's one-off work of a first program (see
+    /// [`AttachBench::keep_attached_at`]). Errors: [`CgroupBpfError::Bpf`]
+    /// (`BpfError::MaxProgs` after 64 outstanding attaches).
+    pub fn attach_at(&mut self, cgroup: BorrowedFd<'_>, what: &Path) -> Result<(), CgroupBpfError> {
+        let link = self.link(cgroup, what)?;
+        self.links.push(link);
+        Ok(())
+    }
+
+    /// [`AttachBench::attach_at`] at the cgroup directory `cgroup`, opened first. Errors:
+    /// [`CgroupBpfError::Io`], [`CgroupBpfError::Bpf`].
+    pub fn attach_one_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
+        let dir = open_dir(cgroup)?;
+        self.attach_at(dir.as_fd(), cgroup)
+    }
+
+    /// Detaches the most recent outstanding attach (`BPF_LINK_DETACH`: `cgroup_bpf_detach_link`
+    /// -> `update_effective_progs` again); its fd stays open until
+    /// [`AttachBench::release_detached`], so a timed detach does not include the close. `None`
+    /// when nothing is outstanding; `Some(Err)` when the kernel refused (the fd is kept with the
+    /// detached ones and closed with them, which detaches it).
+    pub fn detach_last(&mut self) -> Option<Result<(), CgroupBpfError>> {
         let link = self.links.pop()?;
-        let start = Instant::now();
-        let r = link.detach();
-        let took = start.elapsed();
-        drop(link);
-        Some(r.map(|()| took).map_err(|source| CgroupBpfError::Io {
+        let r = link_detach(link.as_fd());
+        self.detached.push(link);
+        Some(r.map_err(|source| CgroupBpfError::Io {
             op: "BPF_LINK_DETACH",
             path: PathBuf::new(),
-            source: std::io::Error::other(source),
+            source,
         }))
+    }
+
+    /// Closes the fds of the links [`AttachBench::detach_last`] detached.
+    pub fn release_detached(&mut self) {
+        self.detached.clear();
     }
 
     /// Attaches the program once at `cgroup` for as long as the bench lives, outside the
@@ -583,7 +667,7 @@ impl<P: CgroupProgram> AttachBench<P> {
     /// as [`AttachBench::attach_one_at`].
     pub fn keep_attached_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
         let dir = open_dir(cgroup)?;
-        let link = self.program.attach_cgroup(dir.as_fd()).map_err(bpf_err(cgroup))?;
+        let link = self.link(dir.as_fd(), cgroup)?;
         self.keepers.push(link);
         Ok(())
     }
@@ -626,7 +710,8 @@ pub(crate) fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{median, slope, spawn_sock};
+    use crate::test_support::{median, slope, spawn_fire, spawn_sock, spawn_sock_with};
+    use crate::trigger::Trigger;
     use hookbench_bpf::prog_exists;
 
     /// Serializes the root tests (they measure and check the mount for leftovers).
@@ -643,7 +728,7 @@ mod tests {
             return;
         };
         let mut run = RunTree::create(&cg).expect("run tree");
-        let tree = CgroupBpfTree::build(&mut run, 3, 6, 4, Body::Counter).expect("build");
+        let tree = CgroupBpfTree::build(&mut run, MeasuredHook::SockCreate, 3, 6, 4, Body::Counter).expect("build");
         let ids = tree.program_ids();
         assert_eq!(ids.len(), 10);
         assert!(ids.iter().all(|&id| id > 0 && prog_exists(id)), "{ids:?}");
@@ -680,6 +765,72 @@ mod tests {
         assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
     }
 
+    /// The cheap trigger: getsockname() is batched, every getsockname4 program of the leaf's
+    /// effective array runs exactly once per call, foreign programs never; run statistics count
+    /// the same runs (any body) only while they are on; and the programs follow the socket's
+    /// cgroup, not the caller's.
+    #[test]
+    fn getsockname4_programs_run_once_per_call_and_foreign_never() {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cg) = root_or_skip("getsockname4_programs_run_once_per_call_and_foreign_never") else {
+            return;
+        };
+        let mut run = RunTree::create(&cg).expect("run tree");
+        let gs = MeasuredHook::Getsockname4;
+        let tree = CgroupBpfTree::build(&mut run, gs, 2, 4, 6, Body::Counter).expect("build");
+        assert_eq!(tree.query_count(1, AttachType::Getsockname4, true).expect("query"), 4);
+        assert_eq!(tree.query_count(1, AttachType::SockCreate, true).expect("query"), 0);
+        let report = spawn_sock_with(tree.leaf(), Trigger::Getsockname, 300, None).expect("worker ran");
+        assert!(
+            report.samples.batch_k > 1,
+            "getsockname() is batched: K = {}",
+            report.samples.batch_k
+        );
+        let counters: Vec<u64> = tree.programs().iter().map(|p| p.counter().expect("counter")).collect();
+        let foreign: Vec<u64> = tree.foreign().iter().map(|p| p.counter().expect("counter")).collect();
+        eprintln!(
+            "getsockname4: {} calls (K = {}), counters {counters:?}, foreign {foreign:?}",
+            report.calls, report.samples.batch_k
+        );
+        assert!(
+            counters.iter().all(|&c| c == report.calls),
+            "{counters:?} vs {}",
+            report.calls
+        );
+        assert!(foreign.iter().all(|&c| c == 0), "foreign programs ran: {foreign:?}");
+
+        // Null bodies count nothing themselves: run statistics do, and only while held.
+        let null = CgroupBpfTree::build(&mut run, gs, 2, 3, 3, Body::Null).expect("build");
+        let sysctl_on = hookbench_bpf::stats_sysctl_enabled() == Some(true);
+        let before = null.run_count_sums().expect("run_cnt");
+        spawn_sock_with(null.leaf(), Trigger::Getsockname, 50, None).expect("timed worker");
+        let unheld = null.run_count_sums().expect("run_cnt");
+        if !sysctl_on {
+            assert_eq!(unheld, before, "run_cnt grew with statistics off");
+        }
+        let stats = hookbench_bpf::RunStats::enable().expect("BPF_ENABLE_STATS as root");
+        let fired = spawn_fire(null.leaf(), Trigger::Getsockname, 1000).expect("fire worker");
+        drop(stats);
+        let after = null.run_count_sums().expect("run_cnt");
+        assert_eq!(fired.calls, 1000);
+        assert!(fired.samples.values_ns.is_empty());
+        assert_eq!(after.0 - unheld.0, 3 * 1000, "each null program ran once per call");
+        assert_eq!(after.1 - unheld.1, 0, "foreign programs never ran");
+
+        // A worker in another cgroup of the run: its socket is not the leaf's, nothing runs.
+        let elsewhere = run.build(crate::cgroupfs::Shape::Deep, 1).expect("cgroup").remove(0);
+        let stats = hookbench_bpf::RunStats::enable().expect("BPF_ENABLE_STATS");
+        spawn_fire(&elsewhere, Trigger::Getsockname, 100).expect("fire elsewhere");
+        drop(stats);
+        assert_eq!(null.run_count_sums().expect("run_cnt"), after);
+
+        let ids: Vec<u32> = tree.program_ids().into_iter().chain(null.program_ids()).collect();
+        drop((tree, null));
+        run.teardown().expect("teardown");
+        let alive: Vec<u32> = ids.into_iter().filter(|&id| prog_exists(id)).collect();
+        assert!(alive.is_empty(), "programs still loaded: {alive:?}");
+    }
+
     #[test]
     fn cgroup_bpf_cap_is_named() {
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -687,7 +838,8 @@ mod tests {
             return;
         };
         let mut run = RunTree::create(&cg).expect("run tree");
-        let e = CgroupBpfTree::build(&mut run, 1, 65, 0, Body::Null).expect_err("65 on one cgroup");
+        let e = CgroupBpfTree::build(&mut run, MeasuredHook::Getsockname4, 1, 65, 0, Body::Null)
+            .expect_err("65 on one cgroup");
         assert!(e.to_string().contains("BPF_CGROUP_MAX_PROGS"), "{e}");
         assert!(
             matches!(
@@ -701,8 +853,8 @@ mod tests {
             "{e:?}"
         );
         // The kernel's own E2BIG: 64 via the tree, one more via AttachBench.
-        let tree = CgroupBpfTree::build(&mut run, 1, 64, 0, Body::Null).expect("64 fit");
-        let mut bench: AttachBench = AttachBench::new(Body::Null).expect("load");
+        let tree = CgroupBpfTree::build(&mut run, MeasuredHook::Getsockname4, 1, 64, 0, Body::Null).expect("64 fit");
+        let mut bench: AttachBench = AttachBench::new(MeasuredHook::Getsockname4, Body::Null).expect("load");
         let e = bench.attach_one_at(tree.leaf()).expect_err("65th");
         assert!(
             matches!(
@@ -743,13 +895,16 @@ mod tests {
             return;
         };
         const COUNTS: [u32; 4] = [0, 8, 16, 32];
-        for body in [Body::Null, Body::Counter] {
+        for (hook, trigger, body) in [
+            (MeasuredHook::Getsockname4, Trigger::Getsockname, Body::Null),
+            (MeasuredHook::SockCreate, Trigger::Socket, Body::Counter),
+        ] {
             let mut means = vec![Vec::new(); COUNTS.len()];
             for _round in 0..3 {
                 for (i, &n) in COUNTS.iter().enumerate() {
                     let mut run = RunTree::create(&cg).expect("run tree");
-                    let tree = CgroupBpfTree::build(&mut run, 2, n, 0, body).expect("build");
-                    let r = spawn_sock(tree.leaf(), 2000, None).expect("worker ran");
+                    let tree = CgroupBpfTree::build(&mut run, hook, 2, n, 0, body).expect("build");
+                    let r = spawn_sock_with(tree.leaf(), trigger, 2000, None).expect("worker ran");
                     means[i].extend(r.samples.values_ns.iter().copied());
                     drop(tree);
                     run.teardown().expect("teardown");
@@ -765,7 +920,9 @@ mod tests {
             let s = slope(&medians);
             let m: Vec<String> = medians.iter().map(|(n, v)| format!("N={n}: {v:.1} ns")).collect();
             eprintln!(
-                "cgroup_bpf {body}: socket() median {}; slope of the medians {s:.2} ns/program",
+                "cgroup_bpf {} {body}: {}() median {}; slope of the medians {s:.2} ns/program",
+                hook.section(),
+                trigger.name(),
                 m.join(", ")
             );
             assert!(s > 0.0, "{body}: slope {s}");
@@ -774,6 +931,7 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_attach_latency_grows_with_descendants() {
+        use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let Some(cg) = root_or_skip("cgroup_bpf_attach_latency_grows_with_descendants") else {
             return;
@@ -782,40 +940,34 @@ mod tests {
         let small = wide_subtree(&mut run, 0).expect("K=0");
         let big = wide_subtree(&mut run, 1000).expect("K=1000");
         let keeper = wide_subtree(&mut run, 0).expect("keeper");
-        let mut bench: AttachBench = AttachBench::new(Body::Null).expect("load");
-        let id = bench.program_id();
         let mut res = Vec::new();
-        for (i, sub) in [&small, &big, &small, &big].into_iter().enumerate() {
-            if i == 2 {
-                bench.keep_attached_at(&keeper.top).expect("keeper attach");
-            }
-            let key = if i >= 2 { "static key held" } else { "static key flips" };
-            let (mut a, mut d) = (Vec::new(), Vec::new());
-            for _ in 0..21 {
-                a.push(bench.attach_one_at(&sub.top).expect("attach").as_nanos() as f64);
-                d.push(bench.detach_last().expect("outstanding").expect("detach").as_nanos() as f64);
-            }
-            let (a, d) = (median(&mut a), median(&mut d));
+        for sub in [&small, &big] {
+            let req = AttachRequest {
+                program: AttachProgram::Getsockname4,
+                body: Body::Null,
+                top: sub.top.clone(),
+                keeper: keeper.top.clone(),
+                warmup: 3,
+                timing: hookbench_measure::TimingRequest::new(hookbench_measure::Clock::detect().info(), None, 21, 0),
+            };
+            let r = crate::test_support::spawn_test::<AttachWorker>(&req).expect("attach worker");
+            let (a, d) = (
+                median(&mut r.attach.values_ns.clone()),
+                median(&mut r.detach.values_ns.clone()),
+            );
             eprintln!(
-                "cgroup_bpf attach at K={} ({key}): median attach {:.1} us, detach {:.1} us",
+                "cgroup_bpf attach at K={}: median attach {:.1} us, detach {:.1} us",
                 sub.descendants,
                 a / 1e3,
                 d / 1e3
             );
+            assert!(!prog_exists(r.program_id));
             res.push((a, d));
         }
-        assert_eq!(bench.outstanding(), 0);
         assert!(res[1].0 > res[0].0, "attach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
-        assert!(
-            res[3].0 > res[2].0,
-            "held key: attach K=1000 {:?} vs K=0 {:?}",
-            res[3],
-            res[2]
-        );
-        drop(bench);
+        assert!(res[1].1 > res[0].1, "detach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
         let root = run.root().to_path_buf();
         run.teardown().expect("teardown");
-        assert!(!prog_exists(id));
         assert!(!root.exists(), "{} left behind", root.display());
     }
 }

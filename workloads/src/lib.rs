@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod attach;
+pub mod attach_worker;
 pub mod cgroup_bpf;
 pub mod cgroupfs;
 pub mod error;

@@ -19,8 +19,8 @@
 //!   links go when the worker exits, or is killed, and never outlive the cell.
 //!
 //! Both need the `bpf` LSM among the active ones ([`bpf_lsm_active`]): otherwise the
-//! programs attach but the hook never reaches them. [`LsmAttachBench`] times one `lsm_cgroup`
-//! attach and detach at a cgroup with K descendants.
+//! programs attach but the hook never reaches them. [`LsmAttachBench`] attaches and detaches
+//! one `lsm_cgroup` program at a cgroup with K descendants (timed by `crate::attach_worker`).
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -130,7 +130,7 @@ impl LsmCgroupTree {
     pub fn build(run: &mut RunTree, depth: u32, programs: u32, body: Body) -> Result<LsmCgroupTree, CgroupBpfError> {
         check_depth(depth)?;
         check_cap(AttachType::LsmCgroup, programs as usize, depth)?;
-        let (chain, _dirs) = CgroupChain::build(run, depth, programs, body)?;
+        let (chain, _dirs) = CgroupChain::build(run, (), depth, programs, body)?;
         Ok(LsmCgroupTree { chain })
     }
 
@@ -176,8 +176,8 @@ impl LsmCgroupTree {
     }
 }
 
-/// Times attach and detach of one preloaded `lsm_cgroup/socket_create` program (update cost):
-/// [`AttachBench`] over [`LsmProgram`]. In [`AttachBench::attach_one_at`] the kernel's
+/// Attaches and detaches one preloaded `lsm_cgroup/socket_create` program (update cost; timed by
+/// the attach worker): [`AttachBench`] over [`LsmProgram`]. In [`AttachBench::attach_one_at`] the kernel's
 /// `__cgroup_bpf_attach` also links the hook's shim into the trampoline when the hook has no
 /// `lsm_cgroup` program anywhere, which [`AttachBench::keep_attached_at`] keeps out of the
 /// measured attaches.
@@ -450,30 +450,33 @@ mod tests {
         let small = crate::cgroup_bpf::wide_subtree(&mut run, 0).expect("K=0");
         let big = crate::cgroup_bpf::wide_subtree(&mut run, 500).expect("K=500");
         let keeper = crate::cgroup_bpf::wide_subtree(&mut run, 0).expect("keeper");
-        let mut bench = LsmAttachBench::new(Body::Null).expect("load");
-        bench.keep_attached_at(&keeper.top).expect("keeper");
-        let id = bench.program_id();
         let mut res = Vec::new();
         for sub in [&small, &big] {
-            let (mut a, mut d) = (Vec::new(), Vec::new());
-            for _ in 0..11 {
-                a.push(bench.attach_one_at(&sub.top).expect("attach").as_nanos() as f64);
-                d.push(bench.detach_last().expect("outstanding").expect("detach").as_nanos() as f64);
-            }
-            let (a, d) = (median(&mut a), median(&mut d));
+            use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
+            let req = AttachRequest {
+                program: AttachProgram::LsmCgroup,
+                body: Body::Null,
+                top: sub.top.clone(),
+                keeper: keeper.top.clone(),
+                warmup: 2,
+                timing: hookbench_measure::TimingRequest::new(hookbench_measure::Clock::detect().info(), None, 11, 0),
+            };
+            let r = crate::test_support::spawn_test::<AttachWorker>(&req).expect("attach worker");
+            let (a, d) = (
+                median(&mut r.attach.values_ns.clone()),
+                median(&mut r.detach.values_ns.clone()),
+            );
             eprintln!(
                 "lsm_cgroup attach at K={}: median attach {:.1} us, detach {:.1} us",
                 sub.descendants,
                 a / 1e3,
                 d / 1e3
             );
+            assert!(!prog_exists(r.program_id), "the worker's program outlived it");
             res.push(a);
         }
-        assert_eq!(bench.outstanding(), 0);
         assert!(res[1] > res[0], "attach K=500 {} vs K=0 {}", res[1], res[0]);
-        drop(bench);
         run.teardown().expect("teardown");
-        assert!(!prog_exists(id));
     }
 
     #[test]

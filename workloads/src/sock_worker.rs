@@ -1,5 +1,7 @@
 //! The socket worker (`hookbench worker sock`): joins a cgroup of the run and times a trigger
-//! there, for cgroup-bpf and BPF LSM programs attached along its cgroup path or globally.
+//! there (`getsockname()` or `socket()`), for cgroup-bpf and BPF LSM programs attached along its
+//! cgroup path or globally; or fires it a fixed number of times untimed, for a pass that counts
+//! program runs.
 //!
 //! cgroup-bpf and `lsm_cgroup` programs run for the tasks of the cgroups they are attached
 //! above, so the worker first writes its own pid to `<cgroup>/cgroup.procs` (refusing any cgroup
@@ -13,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cgroup_bpf::{check_in_run, CgroupBpfError};
-use crate::trigger::{time_trigger, Trigger};
+use crate::trigger::{fire, time_trigger, Trigger};
 
 /// What a socket worker is asked: join `cgroup`, attach `global_lsm` programs if any, time
 /// `trigger`.
@@ -29,6 +31,10 @@ pub struct SockRequest {
     /// measuring, and detaches when done (lsm-global cells); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_lsm: Option<crate::lsm::GlobalLsmRequest>,
+    /// Fire the trigger exactly this many times, untimed, instead of timing it (`timing` then
+    /// only pins): the report's `samples` are empty and `calls` is this number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire: Option<u64>,
 }
 
 /// What a socket worker reports.
@@ -36,7 +42,7 @@ pub struct SockRequest {
 pub struct SockReport {
     /// The worker's pid (it was in the cgroup while measuring).
     pub pid: u32,
-    /// The trigger's samples.
+    /// The trigger's samples (empty for a `fire` request).
     pub samples: hookbench_measure::SampleSet,
     /// Trigger calls made in the cgroup, warm-up included (what counter programs must count).
     pub calls: u64,
@@ -72,7 +78,13 @@ impl crate::worker::Worker for SockWorker {
             // when `global` is dropped at the end of this closure (or by the kernel if the
             // worker dies).
             let global = req.global_lsm.as_ref().map(crate::lsm::worker_setup).transpose()?;
-            let (samples, calls) = time_trigger(req.trigger, &req.timing).map_err(CgroupBpfError::Trigger)?;
+            let (samples, calls) = match req.fire {
+                None => time_trigger(req.trigger, &req.timing).map_err(CgroupBpfError::Trigger)?,
+                Some(n) => {
+                    let calls = fire(req.trigger, n).map_err(CgroupBpfError::Trigger)?;
+                    (empty_samples(), calls)
+                }
+            };
             let counters = match &global {
                 Some(g) => g.counters()?,
                 None => Vec::new(),
@@ -85,5 +97,18 @@ impl crate::worker::Worker for SockWorker {
             })
         })()
         .map_err(|e| e.to_string())
+    }
+}
+
+/// The sample set of a request that only fired: no value.
+fn empty_samples() -> hookbench_measure::SampleSet {
+    hookbench_measure::SampleSet {
+        values_ns: Vec::new(),
+        batch_k: 1,
+        clock_overhead_ns: 0.0,
+        clock_share: 0.0,
+        cpu: None,
+        cpu_migrations: 0,
+        speculation: hookbench_measure::Speculation::default(),
     }
 }

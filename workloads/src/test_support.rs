@@ -81,14 +81,37 @@ pub(crate) fn spawn_sock(
     samples: usize,
     global_lsm: Option<crate::lsm::GlobalLsmRequest>,
 ) -> Result<SockReport, WorkerError> {
+    spawn_sock_with(cgroup, Trigger::Socket, samples, global_lsm)
+}
+
+/// A socket worker in `cgroup` timing `trigger` for at least `samples` samples, attaching the
+/// global BPF LSM programs of `global_lsm` first.
+pub(crate) fn spawn_sock_with(
+    cgroup: &Path,
+    trigger: Trigger,
+    samples: usize,
+    global_lsm: Option<crate::lsm::GlobalLsmRequest>,
+) -> Result<SockReport, WorkerError> {
     spawn_test::<SockWorker>(&SockRequest {
         cgroup: cgroup.to_path_buf(),
-        trigger: Trigger::Socket,
+        trigger,
         timing: TimingRequest {
             warmup_ns: 1_000_000,
             ..TimingRequest::new(Clock::detect().info(), None, samples, 0)
         },
         global_lsm,
+        fire: None,
+    })
+}
+
+/// A socket worker in `cgroup` that fires `trigger` exactly `n` times, untimed.
+pub(crate) fn spawn_fire(cgroup: &Path, trigger: Trigger, n: u64) -> Result<SockReport, WorkerError> {
+    spawn_test::<SockWorker>(&SockRequest {
+        cgroup: cgroup.to_path_buf(),
+        trigger,
+        timing: TimingRequest::new(Clock::detect().info(), None, 1, 0),
+        global_lsm: None,
+        fire: Some(n),
     })
 }
 

@@ -3,9 +3,16 @@
 //!
 //! A trigger is the same syscall whatever mechanism it serves, so a claim can compare two
 //! mechanisms on the same trigger: seccomp filters run on every syscall entry, a
-//! `cgroup/sock_create` program on `socket()`. Triggers that need no undo are batched (K calls
+//! `cgroup/getsockname4` program on `getsockname()`, a `cgroup/sock_create` program on
+//! `socket()`. Triggers that need no undo (`getppid()`, `getsockname()`) are batched (K calls
 //! per timed sample, K chosen for a 5% clock share); `socket()` is timed one call at a time with
 //! the `close()` outside the timed interval.
+//!
+//! `getsockname()` needs a socket: [`time_trigger`] and [`fire`] create one AF_INET UDP socket
+//! bound to 127.0.0.1:0 before the first call (untimed) and close it after the last. A
+//! getsockname4 program runs from the effective array of the cgroup the socket was *created* in
+//! (`sk->sk_cgrp_data`, kernel/cgroup/cgroup.c `cgroup_sk_alloc`), so a worker must join its
+//! cgroup before it triggers, as the socket worker does.
 
 use hookbench_measure::{measure, measure_each_config, SampleSet, Speculation, TimingRequest};
 use serde::{Deserialize, Serialize};
@@ -20,6 +27,10 @@ pub enum Trigger {
     /// `socket(AF_INET, SOCK_DGRAM)`, closed untimed: fires `cgroup/sock_create` programs
     /// (`BPF_CGROUP_INET_SOCK_CREATE`) and the `socket_create` LSM hook.
     Socket,
+    /// `getsockname()` on one AF_INET UDP socket bound to 127.0.0.1:0, made before timing:
+    /// fires `cgroup/getsockname4` programs (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+,
+    /// `inet_getname()`); a cheap syscall (an fd lookup and a copy), batched like `getppid()`.
+    Getsockname,
 }
 
 impl Trigger {
@@ -28,8 +39,111 @@ impl Trigger {
         match self {
             Trigger::Getppid => "getppid",
             Trigger::Socket => "socket",
+            Trigger::Getsockname => "getsockname",
         }
     }
+}
+
+/// One AF_INET UDP socket bound to 127.0.0.1:0, closed on drop: what `getsockname()` is
+/// called on.
+#[derive(Debug)]
+struct BoundSocket {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl BoundSocket {
+    /// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC)` + `bind(127.0.0.1:0)`.
+    fn new() -> Result<BoundSocket, TriggerError> {
+        use std::os::fd::{AsRawFd as _, FromRawFd as _};
+        // SAFETY: plain socket(2) with constant arguments; the fd is owned below.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(TriggerError::Syscall {
+                call: "socket(AF_INET, SOCK_DGRAM)",
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: `raw` is a fresh fd owned by nobody else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: `addr` is a valid sockaddr_in of the length given.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                std::ptr::addr_of!(addr).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(TriggerError::Syscall {
+                call: "bind(127.0.0.1:0)",
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(BoundSocket { fd })
+    }
+
+    /// One `getsockname()`; `Err` with the errno when it fails (a program that denied it).
+    #[inline(always)]
+    fn getsockname(&self) -> Result<u32, std::io::Error> {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: sockaddr_in is plain data; zero is valid.
+        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `addr` and `len` outlive the call, `len` is `addr`'s size.
+        let rc = unsafe { libc::getsockname(self.fd.as_raw_fd(), std::ptr::addr_of_mut!(addr).cast(), &mut len) };
+        if rc == 0 {
+            Ok(u32::from(addr.sin_port))
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+/// Fires `trigger` exactly `n` times, untimed (for an untimed pass that counts program runs,
+/// e.g. with run statistics on), and returns the calls made (`n`).
+///
+/// Errors: [`TriggerError::Syscall`] when a call (or the socket's set-up) fails.
+pub fn fire(trigger: Trigger, n: u64) -> Result<u64, TriggerError> {
+    match trigger {
+        Trigger::Getppid => {
+            for _ in 0..n {
+                // SAFETY: getppid takes no argument and cannot fail.
+                std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+            }
+        }
+        Trigger::Getsockname => {
+            let sock = BoundSocket::new()?;
+            for _ in 0..n {
+                std::hint::black_box(sock.getsockname()).map_err(|source| TriggerError::Syscall {
+                    call: "getsockname()",
+                    source,
+                })?;
+            }
+        }
+        Trigger::Socket => {
+            for _ in 0..n {
+                // SAFETY: plain socket(2) with constant arguments; the fd is closed at once.
+                let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+                if fd < 0 {
+                    return Err(TriggerError::Syscall {
+                        call: "socket()",
+                        source: std::io::Error::last_os_error(),
+                    });
+                }
+                // SAFETY: fd came from socket() just before and is closed once.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Why a trigger could not be timed.
@@ -80,6 +194,32 @@ pub fn time_trigger(trigger: Trigger, timing: &TimingRequest) -> Result<(SampleS
             calls += k;
             acc as u64
         })?,
+        Trigger::Getsockname => {
+            // Made before timing (and after the worker joined its cgroup: the socket's cgroup
+            // is the one whose programs run); closed when `sock` goes out of scope.
+            let sock = BoundSocket::new()?;
+            let mut failed: Option<std::io::Error> = None;
+            let m = measure(&clock, &config, &mut |k| {
+                let mut acc = 0u64;
+                for _ in 0..k {
+                    match sock.getsockname() {
+                        Ok(port) => acc = acc.wrapping_add(u64::from(port)),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                }
+                calls += k;
+                acc
+            })?;
+            if let Some(source) = failed {
+                return Err(TriggerError::Syscall {
+                    call: "getsockname()",
+                    source,
+                });
+            }
+            m
+        }
         Trigger::Socket => {
             let mut failed: Option<std::io::Error> = None;
             let fd = std::cell::Cell::new(-1);
@@ -119,8 +259,16 @@ mod tests {
     use super::*;
     use hookbench_measure::Clock;
 
+    /// Every sample is positive and the typical one is a syscall's time (a preempted sample on
+    /// a loaded machine may take milliseconds: the median, not the maximum, is checked).
+    fn plausible(values: &[f64]) -> bool {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.iter().all(|x| *x > 0.0) && v.get(v.len() / 2).is_some_and(|m| *m < 1e5)
+    }
+
     #[test]
-    fn getppid_is_batched_and_socket_is_timed_alone() {
+    fn getppid_and_getsockname_are_batched_and_socket_is_timed_alone() {
         let clock = Clock::detect();
         let timing = TimingRequest {
             warmup_ns: 1_000_000,
@@ -130,7 +278,12 @@ mod tests {
         assert!(set.batch_k > 1, "a ~100 ns syscall is batched for a 5% clock share");
         assert!(set.values_ns.len() >= 200);
         assert!(calls >= set.batch_k * set.values_ns.len() as u64);
-        assert!(set.values_ns.iter().all(|v| *v > 0.0 && *v < 1e6));
+        assert!(plausible(&set.values_ns));
+        let (set, calls) = time_trigger(Trigger::Getsockname, &timing).expect("getsockname");
+        assert!(set.batch_k > 1, "getsockname() is batched");
+        assert!(calls >= set.batch_k * set.values_ns.len() as u64);
+        assert!(plausible(&set.values_ns));
+        assert_eq!(fire(Trigger::Getsockname, 10).expect("fire"), 10);
         let (set, calls) = time_trigger(Trigger::Socket, &timing).expect("socket");
         assert_eq!(set.batch_k, 1);
         assert!(calls >= set.values_ns.len() as u64);

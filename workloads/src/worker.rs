@@ -293,9 +293,12 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
     })
 }
 
+/// A worker kind's entry: its request text in, its report line out ([`serve`] of the kind).
+pub type ServeFn = fn(&str) -> Result<String, WorkerError>;
+
 /// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
 /// `hookbench worker KIND` and the tests' worker entry dispatch through.
-pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 6] = [
+pub const KINDS: [(&str, ServeFn); 7] = [
     (
         crate::seccomp::SeccompWorker::KIND,
         serve::<crate::seccomp::SeccompWorker>,
@@ -309,6 +312,10 @@ pub const KINDS: [(&str, fn(&str) -> Result<String, WorkerError>); 6] = [
         serve::<crate::sock_worker::SockWorker>,
     ),
     (crate::kmod::KmodWorker::KIND, serve::<crate::kmod::KmodWorker>),
+    (
+        crate::attach_worker::AttachWorker::KIND,
+        serve::<crate::attach_worker::AttachWorker>,
+    ),
     (
         crate::model_worker::ModelWorker::KIND,
         serve::<crate::model_worker::ModelWorker>,

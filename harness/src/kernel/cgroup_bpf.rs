@@ -1,21 +1,96 @@
 //! cgroup-bpf cells of the kernel backend: effective arrays timed from the leaf of a cgroup
-//! path against the same path with no program, attach/detach at a cgroup with K descendants,
-//! and the kernel memory of effective arrays.
+//! path against the same path with no program (`cgroup/getsockname4` on `getsockname()`, or
+//! `cgroup/sock_create` on `socket()`), checked afterwards by an untimed pass with the kernel's
+//! run statistics on; attach/detach at a cgroup with K descendants, timed in the attach worker
+//! beside the C attach floor; and the kernel memory of effective arrays.
 
 use super::{kernel_samples, KernelBackend, KernelMechanism, NAME};
 use crate::backend::{
-    cell_from_sets, check_program_runs, interleaved, plain_cell, worker_failure, CellError, CellSpec, Measured,
+    cell_from_sets, check_program_runs, interleaved, note_validity, plain_cell, worker_failure, CellError, CellSpec,
+    Measured,
 };
-use hookbench_measure::SampleSet;
+use hookbench_bpf::{MeasuredHook, RunStats};
+use hookbench_measure::{SampleSet, Speculation};
 use hookbench_model::{Body, Params};
 use hookbench_reports::Accounting;
-use hookbench_workloads::cgroup_bpf::{
-    wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, CgroupProgram, WideSubtree,
+use hookbench_workloads::attach_worker::{
+    install_attach_floor, run_attach_floor, AttachProgram, AttachReport, AttachRequest, AttachWorker, FloorRequest,
 };
-use hookbench_workloads::lsm::LsmAttachBench;
+use hookbench_workloads::cgroup_bpf::{wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, WideSubtree};
 use hookbench_workloads::sock_worker::{SockReport, SockRequest, SockWorker};
 use hookbench_workloads::trigger::Trigger;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Triggers fired by the untimed run-count pass after a cgroup-bpf cell's timed samples.
+pub const RUN_COUNT_FIRES: u64 = 1000;
+
+impl KernelMechanism {
+    /// The measured hook and the trigger of a cgroup-bpf mechanism, `None` for the others.
+    pub(super) fn cgroup_hook(self) -> Option<(MeasuredHook, Trigger)> {
+        match self {
+            KernelMechanism::CgroupBpf => Some((MeasuredHook::Getsockname4, Trigger::Getsockname)),
+            KernelMechanism::CgroupBpfSocket => Some((MeasuredHook::SockCreate, Trigger::Socket)),
+            _ => None,
+        }
+    }
+}
+
+/// What the untimed run-count pass of a cgroup-bpf cell found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunCount {
+    /// Run statistics were on for `calls` triggers: the measured and foreign programs ran
+    /// `observed` times in all, `expected` = calls x programs (foreign programs: never).
+    Counted {
+        /// Triggers fired.
+        calls: u64,
+        /// Runs expected.
+        expected: u64,
+        /// Runs the kernel counted (`run_cnt` deltas).
+        observed: u64,
+    },
+    /// The pass could not count: why (e.g. `BPF_ENABLE_STATS` refused).
+    Unavailable(String),
+}
+
+/// Records `runs` in `cell`: a count is checked (flag `programs-not-run` when it differs), an
+/// unavailable one is said in the validity notes without a flag.
+pub fn record_run_count(cell: &mut hookbench_reports::Cell, runs: &RunCount) {
+    match runs {
+        RunCount::Counted {
+            calls,
+            expected,
+            observed,
+        } => {
+            check_program_runs(
+                cell,
+                *expected,
+                *observed,
+                "cgroup-bpf run_cnt (BPF_ENABLE_STATS, untimed pass)",
+            );
+            note_validity(
+                cell,
+                format!(
+                    "programs ran: checked with the kernel's run statistics (BPF_ENABLE_STATS, bpf_prog_info.run_cnt) \
+                     over {calls} untimed triggers after the timed samples: {observed} runs, {expected} expected"
+                ),
+            );
+        }
+        RunCount::Unavailable(why) => note_validity(cell, format!("programs ran: not checked by run_cnt: {why}")),
+    }
+}
+
+/// An empty sample set: the slot of a floor run that did not happen.
+fn no_samples() -> SampleSet {
+    SampleSet {
+        values_ns: Vec::new(),
+        batch_k: 1,
+        clock_overhead_ns: 0.0,
+        clock_share: 0.0,
+        cpu: None,
+        cpu_migrations: 0,
+        speculation: Speculation::default(),
+    }
+}
 
 impl KernelBackend {
     /// One socket worker in `cgroup`, with the global BPF LSM programs of `global_lsm` if any.
@@ -31,45 +106,92 @@ impl KernelBackend {
             trigger,
             timing: self.timing_for(spec),
             global_lsm,
+            fire: None,
         };
         hookbench_workloads::worker::spawn::<SockWorker>(&self.exe, &req).map_err(|e| worker_failure("socket", e))
     }
 
-    /// A hook cell: N `cgroup/sock_create` programs (and `foreign` ones on other attach types)
-    /// over a path of `depth` cgroups, against a path of the same depth with none; workers in
-    /// the two leaves alternate. With the counter body every program must have run once per
-    /// `socket()` of the cell's workers, and no foreign one ever.
-    pub(super) fn cgroup_bpf_hook_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        let mechanism = KernelMechanism::CgroupBpf;
+    /// The untimed run-count pass: turns the kernel's run statistics on (`BPF_ENABLE_STATS`,
+    /// held only for this pass: statistics add two clock reads to every program run), fires
+    /// [`RUN_COUNT_FIRES`] triggers from a socket worker in the tree's leaf, turns them off and
+    /// reads every program's `run_cnt` delta. The measured programs must have run once per
+    /// trigger each, the foreign ones never.
+    fn run_count_pass(&self, tree: &CgroupBpfTree, trigger: Trigger, spec: &CellSpec<'_>) -> RunCount {
+        let before = match tree.run_count_sums() {
+            Ok(b) => b,
+            Err(e) => return RunCount::Unavailable(e.to_string()),
+        };
+        let stats = match RunStats::enable() {
+            Ok(s) => s,
+            Err(e) => return RunCount::Unavailable(e.to_string()),
+        };
+        let req = SockRequest {
+            cgroup: tree.leaf().to_path_buf(),
+            trigger,
+            timing: self.timing_for(spec),
+            global_lsm: None,
+            fire: Some(RUN_COUNT_FIRES),
+        };
+        let fired = hookbench_workloads::worker::spawn::<SockWorker>(&self.exe, &req);
+        drop(stats);
+        let fired = match fired {
+            Ok(r) => r,
+            Err(e) => return RunCount::Unavailable(format!("the run-count worker failed: {e}")),
+        };
+        match tree.run_count_sums() {
+            Ok(after) => RunCount::Counted {
+                calls: fired.calls,
+                expected: fired.calls * tree.programs().len() as u64,
+                observed: (after.0 - before.0) + (after.1 - before.1),
+            },
+            Err(e) => RunCount::Unavailable(e.to_string()),
+        }
+    }
+
+    /// A hook cell of cgroup-bpf (N `cgroup/getsockname4` programs, timed on `getsockname()`) or
+    /// cgroup-bpf-socket (N `cgroup/sock_create` programs, timed on `socket()`), with `foreign`
+    /// programs on other attach types, over a path of `depth` cgroups, against a path of the
+    /// same depth with none; workers in the two leaves alternate. Then the run-count pass checks
+    /// that every program ran once per trigger and no foreign one ever, whatever the body; with
+    /// the counter body the counters of the timed workers are checked too.
+    pub(super) fn cgroup_bpf_hook_cell(
+        &mut self,
+        mechanism: KernelMechanism,
+        spec: &CellSpec<'_>,
+    ) -> Result<Vec<Measured>, CellError> {
         Self::one_task_one_cpu(mechanism, spec, true)?;
+        let (hook, trigger) = mechanism
+            .cgroup_hook()
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} is not a cgroup-bpf mechanism", mechanism.as_str())))?;
         let p = spec.params;
         let depth = p.depth.max(1);
+        let skip = |e: CgroupBpfError| CellError::Skip(hook_refused(mechanism, hook, &e));
         let run = self.run_tree()?;
-        let empty = CgroupBpfTree::build(run, depth, 0, 0, p.body).map_err(|e| CellError::Skip(e.to_string()))?;
-        let tree = CgroupBpfTree::build(run, depth, p.programs, p.foreign, p.body)
-            .map_err(|e| CellError::Skip(e.to_string()))?;
+        let empty = CgroupBpfTree::build(run, hook, depth, 0, 0, p.body).map_err(skip)?;
+        let tree = CgroupBpfTree::build(run, hook, depth, p.programs, p.foreign, p.body).map_err(skip)?;
         let mut calls = 0u64;
         let (base, cell) = interleaved(
             spec.seed,
             spec.repetitions,
             |baseline| -> Result<SampleSet, CellError> {
                 if baseline {
-                    Ok(self.sock_worker(empty.leaf(), Trigger::Socket, None, spec)?.samples)
+                    Ok(self.sock_worker(empty.leaf(), trigger, None, spec)?.samples)
                 } else {
-                    let r = self.sock_worker(tree.leaf(), Trigger::Socket, None, spec)?;
+                    let r = self.sock_worker(tree.leaf(), trigger, None, spec)?;
                     calls += r.calls;
                     Ok(r.samples)
                 }
             },
         )?;
-        let counters = if p.body == Body::Counter {
-            Some(
-                tree.counter_sums()
-                    .map_err(|e| CellError::Skip(format!("cgroup-bpf: reading the counter programs: {e}")))?,
-            )
-        } else {
-            None
-        };
+        let counters =
+            if p.body == Body::Counter {
+                Some(tree.counter_sums().map_err(|e| {
+                    CellError::Skip(format!("{}: reading the counter programs: {e}", mechanism.as_str()))
+                })?)
+            } else {
+                None
+            };
+        let runs = self.run_count_pass(&tree, trigger, spec);
         drop((tree, empty));
         let params = Params {
             tasks: 1,
@@ -77,10 +199,24 @@ impl KernelBackend {
             ..p
         };
         let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        record_run_count(&mut m.cell, &runs);
+        if hookbench_bpf::stats_sysctl_enabled() == Some(true) {
+            note_validity(
+                &mut m.cell,
+                "kernel.bpf_stats_enabled = 1: run statistics were on for every program run, timed ones too (two \
+                 clock reads per run); `sysctl kernel.bpf_stats_enabled=0` for figures without them"
+                    .to_string(),
+            );
+        }
         if let Some((own, foreign)) = counters {
+            // The timed workers' own count, over every timed call: recorded last.
             let expected = calls * u64::from(p.programs);
-            let observed = own + foreign;
-            check_program_runs(&mut m.cell, expected, observed, "cgroup-bpf counter bodies");
+            check_program_runs(
+                &mut m.cell,
+                expected,
+                own + foreign,
+                &format!("{} counter bodies", mechanism.as_str()),
+            );
         }
         m.cell.accounting = Some(Accounting {
             nodes_visited: u64::from(p.programs),
@@ -91,49 +227,177 @@ impl KernelBackend {
         Ok(vec![m])
     }
 
-    /// A subtree with `p.cgroups` descendants to attach at, and an attach bench for one program
-    /// of `p.body` (cgroup-bpf's or, with [`LsmAttachBench`], `lsm_cgroup`'s) that keeps one link
-    /// in a sibling cgroup (so the kernel's one-off work of a hook's first program, the static
-    /// key or the trampoline shim, stays done).
-    fn attach_point<P: CgroupProgram>(&mut self, p: &Params) -> Result<(WideSubtree, AttachBench<P>), CellError> {
-        let skip = |e: CgroupBpfError| CellError::Skip(e.to_string());
-        let run = self.run_tree()?;
-        let sub = wide_subtree(run, p.cgroups).map_err(skip)?;
-        let keeper = wide_subtree(run, 0).map_err(skip)?;
-        let mut bench = AttachBench::<P>::new(p.body).map_err(skip)?;
-        bench.keep_attached_at(&keeper.top).map_err(skip)?;
-        Ok((sub, bench))
+    /// The C attach floor installed in this run's scratch directory (once), or why it cannot run.
+    fn attach_floor(&mut self) -> Result<PathBuf, String> {
+        if let Some(r) = &self.attach_floor {
+            return r.clone();
+        }
+        let r = std::fs::create_dir_all(&self.scratch)
+            .map_err(|e| format!("cannot create {}: {e}", self.scratch.display()))
+            .and_then(|()| install_attach_floor(&self.scratch));
+        self.attach_floor = Some(r.clone());
+        r
     }
 
-    /// Attach and detach latency of one `cgroup/sock_create` program (cgroup-bpf) or one
-    /// `lsm_cgroup/socket_create` program (lsm-cgroup) at the top of a subtree with `cgroups`
-    /// descendants (ALLOW_MULTI, so every descendant's effective array is recomputed), with the
-    /// same program kept attached in a sibling cgroup so that the kernel's one-off work of a
-    /// first program is not part of the figure.
+    /// One attach worker: `program` attached and detached at `sub`'s top, kept in `keeper`.
+    fn attach_worker(
+        &self,
+        program: AttachProgram,
+        sub: &WideSubtree,
+        keeper: &WideSubtree,
+        samples: usize,
+        warmup: usize,
+        spec: &CellSpec<'_>,
+    ) -> Result<AttachReport, CellError> {
+        let req = AttachRequest {
+            program,
+            body: spec.params.body,
+            top: sub.top.clone(),
+            keeper: keeper.top.clone(),
+            warmup,
+            timing: self.timing.request(samples, 0),
+        };
+        hookbench_workloads::worker::spawn::<AttachWorker>(&self.exe, &req).map_err(|e| worker_failure("attach", e))
+    }
+
+    /// Attach and detach latency of one `cgroup/getsockname4` program (cgroup-bpf),
+    /// `cgroup/sock_create` program (cgroup-bpf-socket) or `lsm_cgroup/socket_create` program
+    /// (lsm-cgroup) at the top of a subtree with `cgroups` descendants (ALLOW_MULTI, so every
+    /// descendant's effective array is recomputed), timed in an attach worker that keeps the
+    /// same program attached in a sibling cgroup (so the kernel's one-off work of a first
+    /// program is not part of the figure). For cgroup-bpf and cgroup-bpf-socket, each worker run
+    /// alternates (seeded order) with a run of the C attach floor on the same subtree:
+    /// `<mechanism>-c` cells, the same syscalls with nothing around them; when the floor cannot
+    /// run, its cells are skipped with the reason and the worker's are kept.
     pub(super) fn cgroup_attach_cells(
         &mut self,
         mechanism: KernelMechanism,
         spec: &CellSpec<'_>,
     ) -> Result<Vec<Measured>, CellError> {
-        if mechanism == KernelMechanism::LsmCgroup {
-            let (sub, bench): (WideSubtree, LsmAttachBench) = self.attach_point(&spec.params)?;
-            time_cgroup_attach(mechanism, spec, &sub, bench)
-        } else {
-            let (sub, bench): (WideSubtree, AttachBench) = self.attach_point(&spec.params)?;
-            time_cgroup_attach(mechanism, spec, &sub, bench)
+        let program = match mechanism {
+            KernelMechanism::CgroupBpf => AttachProgram::Getsockname4,
+            KernelMechanism::CgroupBpfSocket => AttachProgram::SockCreate,
+            _ => AttachProgram::LsmCgroup,
+        };
+        let floor_name = format!("{}-c", mechanism.as_str());
+        let floor = program
+            .floor_arg()
+            .map(|_| self.attach_floor().map_err(|why| format!("{floor_name}: {why}")));
+        let skip = |e: CgroupBpfError| CellError::Skip(e.to_string());
+        let run = self.run_tree()?;
+        let sub = wide_subtree(run, spec.params.cgroups).map_err(skip)?;
+        let keeper = wide_subtree(run, 0).map_err(skip)?;
+        let samples = kernel_samples(spec);
+        let warmup = (samples / 10).clamp(1, 20);
+        let mut worker_detach: Vec<SampleSet> = Vec::new();
+        let (mut floor_attach, mut floor_detach): (Vec<SampleSet>, Vec<SampleSet>) = (Vec::new(), Vec::new());
+        let mut floor_err: Option<String> = None;
+        let worker_attach = match floor {
+            Some(floor) => {
+                let exe = floor.as_ref().ok().cloned();
+                if let Err(why) = floor {
+                    floor_err = Some(why);
+                }
+                let floor_req = FloorRequest {
+                    program,
+                    top: sub.top.clone(),
+                    keeper: keeper.top.clone(),
+                    samples,
+                    warmup,
+                    cpu: self.timing.cpu,
+                };
+                let (fa, wa) = interleaved(spec.seed, spec.repetitions, |is_floor| {
+                    if !is_floor {
+                        let r = self.attach_worker(program, &sub, &keeper, samples, warmup, spec)?;
+                        worker_detach.push(r.detach);
+                        return Ok(r.attach);
+                    }
+                    let (Some(exe), None) = (&exe, &floor_err) else {
+                        return Ok(no_samples());
+                    };
+                    match run_attach_floor(exe, &floor_req) {
+                        Ok(r) => {
+                            let (a, d) = r.sample_sets();
+                            floor_detach.push(d);
+                            Ok(a)
+                        }
+                        Err(e) => {
+                            floor_err = Some(format!("{floor_name}: the C attach floor failed: {e}"));
+                            Ok(no_samples())
+                        }
+                    }
+                })?;
+                floor_attach = fa;
+                wa
+            }
+            None => {
+                let mut attach = Vec::with_capacity(spec.repetitions.max(1));
+                for _ in 0..spec.repetitions.max(1) {
+                    let r = self.attach_worker(program, &sub, &keeper, samples, warmup, spec)?;
+                    attach.push(r.attach);
+                    worker_detach.push(r.detach);
+                }
+                attach
+            }
+        };
+        let params = Params {
+            tasks: 0,
+            ..spec.params
+        };
+        let mut out = Vec::with_capacity(4);
+        let own = [
+            ("attach_latency_ns", &worker_attach),
+            ("detach_latency_ns", &worker_detach),
+        ];
+        for (metric, sets) in own {
+            out.push(attach_cell(spec, mechanism.as_str(), params, metric, sets)?);
         }
+        match floor_err {
+            Some(why) => self.skipped.push((floor_name, why)),
+            None if !floor_attach.is_empty() => {
+                let floor_cells = [
+                    ("attach_latency_ns", &floor_attach),
+                    ("detach_latency_ns", &floor_detach),
+                ];
+                for (i, (metric, sets)) in floor_cells.into_iter().enumerate() {
+                    let mut m = attach_cell(spec, &floor_name, params, metric, sets)?;
+                    note_validity(
+                        &mut m.cell,
+                        "the C attach floor (workloads/c/attach_floor.c): BPF_LINK_CREATE and BPF_LINK_DETACH with \
+                         raw bpf(2) and a two-instruction program, CLOCK_MONOTONIC_RAW less its read pair, runs \
+                         alternating with the worker's"
+                            .to_string(),
+                    );
+                    let ratio = out[i].cell.p50 / m.cell.p50;
+                    if ratio.is_finite() {
+                        note_validity(
+                            &mut out[i].cell,
+                            format!("median {ratio:.2}x the C floor's ({floor_name}, same subtree, alternating runs)"),
+                        );
+                    }
+                    out.push(m);
+                }
+            }
+            None => {}
+        }
+        Ok(out)
     }
 
     /// Kernel memory of cgroup-bpf's dispatch metadata, measured as a delta of the slab total
-    /// (/proc/meminfo `Slab:`) before and after attaching `programs` links at the top of a
-    /// subtree of `cgroups` descendants with ALLOW_MULTI (every descendant gets a new effective
-    /// array: `bpf_prog_array_alloc` in `compute_effective_progs`). Each repetition is one
-    /// sample; the fit over `cgroups` is the figure to read (bytes per cgroup).
+    /// (/proc/meminfo `Slab:`) before and after attaching `programs` links of
+    /// `cgroup/getsockname4` at the top of a subtree of `cgroups` descendants with ALLOW_MULTI
+    /// (every descendant gets a new effective array: `bpf_prog_array_alloc` in
+    /// `compute_effective_progs`). Nothing is timed, so it runs in the harness. Each repetition
+    /// is one sample; the fit over `cgroups` is the figure to read (bytes per cgroup).
     pub(super) fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
         let programs = p.programs.clamp(1, 64);
-        let (sub, mut bench): (WideSubtree, AttachBench) = self.attach_point(&p)?;
         let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
+        let run = self.run_tree()?;
+        let sub = wide_subtree(run, p.cgroups).map_err(fail)?;
+        let keeper = wide_subtree(run, 0).map_err(fail)?;
+        let mut bench: AttachBench = AttachBench::new(MeasuredHook::Getsockname4, p.body).map_err(fail)?;
+        bench.keep_attached_at(&keeper.top).map_err(fail)?;
         let mut deltas = Vec::with_capacity(spec.repetitions.max(3));
         for _ in 0..spec.repetitions.max(3) {
             let before = slab_bytes()?;
@@ -144,6 +408,7 @@ impl KernelBackend {
             while let Some(r) = bench.detach_last() {
                 r.map_err(fail)?;
             }
+            bench.release_detached();
             deltas.push((after - before) as f64);
         }
         drop(bench);
@@ -163,47 +428,44 @@ impl KernelBackend {
     }
 }
 
-/// [`KernelBackend::cgroup_attach_cells`] with the subtree and bench of one kind of program.
-fn time_cgroup_attach<P: CgroupProgram>(
-    mechanism: KernelMechanism,
+/// The reason a cgroup-bpf tree on `hook` could not be built, with what to do on a kernel that
+/// lacks the attach type.
+fn hook_refused(mechanism: KernelMechanism, hook: MeasuredHook, e: &CgroupBpfError) -> String {
+    let (major, minor) = hook.min_kernel();
+    let old =
+        hookbench_workloads::lsm::parse_release(&kernel_release()).is_some_and(|release| release < (major, minor));
+    if old && hook == MeasuredHook::Getsockname4 {
+        format!(
+            "{}: {} needs Linux {major}.{minor} or later (this kernel: {}): cgroup-bpf-socket measures \
+             cgroup/sock_create on socket() instead; {e}",
+            mechanism.as_str(),
+            hook.section(),
+            kernel_release()
+        )
+    } else {
+        format!("{}: {e}", mechanism.as_str())
+    }
+}
+
+/// The running kernel's release (`uname -r`), empty when unknown.
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// An attach or detach cell from one sample set per run (K = 1, no baseline).
+fn attach_cell(
     spec: &CellSpec<'_>,
-    sub: &WideSubtree,
-    mut bench: AttachBench<P>,
-) -> Result<Vec<Measured>, CellError> {
-    let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
-    let samples = kernel_samples(spec);
-    let warmup = (samples / 10).clamp(1, 20);
-    for _ in 0..warmup {
-        bench.attach_one_at(&sub.top).map_err(fail)?;
-        if let Some(r) = bench.detach_last() {
-            r.map_err(fail)?;
-        }
-    }
-    let (mut attach, mut detach): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (Vec::new(), Vec::new());
-    for _ in 0..spec.repetitions.max(1) {
-        let (mut a, mut d) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
-        for _ in 0..samples {
-            a.push(bench.attach_one_at(&sub.top).map_err(fail)?.as_nanos() as f64);
-            match bench.detach_last() {
-                Some(r) => d.push(r.map_err(fail)?.as_nanos() as f64),
-                None => return Err(CellError::Fatal(anyhow::anyhow!("attach left nothing to detach"))),
-            }
-        }
-        attach.push(a);
-        detach.push(d);
-    }
-    drop(bench);
-    let params = Params {
-        tasks: 0,
-        ..spec.params
-    };
-    let mut out = Vec::with_capacity(2);
-    for (metric, reps) in [("attach_latency_ns", &attach), ("detach_latency_ns", &detach)] {
-        let mut m = plain_cell(spec, NAME, mechanism.as_str(), params, metric, "ns", reps)?;
-        m.cell.batch_k = Some(1);
-        out.push(m);
-    }
-    Ok(out)
+    mechanism: &str,
+    params: Params,
+    metric: &str,
+    sets: &[SampleSet],
+) -> Result<Measured, CellError> {
+    let mut m = cell_from_sets(spec, NAME, mechanism, params, metric, sets, &[])?;
+    m.cell.batch_k = Some(1);
+    m.cell.throughput_hooks_per_sec = None;
+    Ok(m)
 }
 
 /// The kernel's slab memory now, bytes (`Slab:` of /proc/meminfo, which the kernel gives in kB).
@@ -215,4 +477,74 @@ fn slab_bytes() -> Result<i64, CellError> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
         .map(|kib| kib * 1024)
         .ok_or_else(|| CellError::Skip("no Slab: line in /proc/meminfo".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell() -> hookbench_reports::Cell {
+        let suite = crate::suite::Suite::parse(include_str!("../../../suites/programs.toml"), "programs.toml")
+            .expect("programs suite");
+        let mechanism = suite.mechanisms_for(NAME)[0].clone();
+        let spec = CellSpec {
+            suite: &suite,
+            mechanism: &mechanism,
+            params: Params::default(),
+            samples: 1,
+            repetitions: 1,
+            seed: 0,
+        };
+        let s = crate::measure::stats::Summary::from_values_ns(&[1.0, 2.0]);
+        crate::backend::base_cell(
+            &spec,
+            NAME,
+            "cgroup-bpf",
+            "hook_latency_ns",
+            "ns",
+            Params::default(),
+            &s,
+        )
+    }
+
+    #[test]
+    fn run_counts_are_checked_and_their_absence_is_said_without_a_flag() {
+        let mut c = cell();
+        record_run_count(
+            &mut c,
+            &RunCount::Counted {
+                calls: 1000,
+                expected: 4000,
+                observed: 4000,
+            },
+        );
+        assert_eq!(c.validity.program_runs, Some([4000, 4000]));
+        assert!(c.validity.flags.is_empty(), "{:?}", c.validity.flags);
+        assert!(c.validity.notes[0].contains("run_cnt"), "{:?}", c.validity.notes);
+
+        let mut c = cell();
+        record_run_count(
+            &mut c,
+            &RunCount::Counted {
+                calls: 1000,
+                expected: 4000,
+                observed: 3000,
+            },
+        );
+        assert_eq!(c.validity.flags.len(), 1);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
+
+        let mut c = cell();
+        record_run_count(
+            &mut c,
+            &RunCount::Unavailable("BPF_ENABLE_STATS (BPF_STATS_RUN_TIME) failed: EPERM".to_string()),
+        );
+        assert!(c.validity.flags.is_empty());
+        assert_eq!(c.validity.program_runs, None);
+        assert!(
+            c.validity.notes[0].starts_with("programs ran: not checked by run_cnt: BPF_ENABLE_STATS"),
+            "{:?}",
+            c.validity.notes
+        );
+    }
 }

@@ -55,8 +55,12 @@ pub enum KernelMechanism {
     /// cache (`seccomp_cache_check_allow`) skips the whole chain.
     SeccompNrOnly,
     /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, the trigger of
-    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf.
+    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf-socket.
     SeccompSocket,
+    /// Argument-loading filters timed on `getsockname()` of one bound AF_INET UDP socket, the
+    /// trigger of `cgroup/getsockname4` programs: claim 2's like-with-like peer of cgroup-bpf
+    /// (the smallest filter the action cache cannot skip against the null program, one syscall).
+    SeccompGetsockname,
     /// The kernel selftest's own method (tools/testing/selftests/seccomp/seccomp_benchmark.c),
     /// in one worker: getppid() natively, under one and two number-only (cacheable) filters,
     /// then under a third and a fourth argument-loading (full) filter; its native, entry and
@@ -66,11 +70,16 @@ pub enum KernelMechanism {
     /// allowed file `depth` directories down: every layer is checked for every path component
     /// (security/landlock/fs.c `is_access_to_paths_allowed`).
     Landlock,
-    /// N `cgroup/sock_create` programs attached with `BPF_F_ALLOW_MULTI` over a path of `depth`
-    /// cgroups (program i at level i % depth) plus `foreign` programs on other attach types,
-    /// timed on `socket()` from a task in the deepest cgroup: the kernel runs
-    /// `cgroup->bpf.effective[CGROUP_INET_SOCK_CREATE]` (kernel/bpf/cgroup.c).
+    /// N `cgroup/getsockname4` programs (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+) attached
+    /// with `BPF_F_ALLOW_MULTI` over a path of `depth` cgroups (program i at level i % depth)
+    /// plus `foreign` programs on other attach types, timed on `getsockname()` of a socket made
+    /// by a task in the deepest cgroup: `inet_getname()` runs the socket's cgroup's
+    /// `bpf.effective[CGROUP_INET4_GETSOCKNAME]` (kernel/bpf/cgroup.c
+    /// `__cgroup_bpf_run_filter_sock_addr`). The cheap trigger, batched.
     CgroupBpf,
+    /// The same with `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) timed on
+    /// `socket()` (`inet_create()`): the second trigger, one call per sample, about 1 us each.
+    CgroupBpfSocket,
     /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`, Linux >= 6.0) over a path of
     /// `depth` cgroups, timed on `socket()` from the leaf: the shim
     /// `__cgroup_bpf_run_lsm_current` runs the cgroup's effective array behind the hook's BPF
@@ -93,13 +102,15 @@ pub enum KernelMechanism {
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 11] = [
+    pub const ALL: [KernelMechanism; 13] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
+        KernelMechanism::SeccompGetsockname,
         KernelMechanism::SeccompSelftestSplit,
         KernelMechanism::Landlock,
         KernelMechanism::CgroupBpf,
+        KernelMechanism::CgroupBpfSocket,
         KernelMechanism::LsmCgroup,
         KernelMechanism::LsmGlobal,
         KernelMechanism::LsmGlobalUnmarked,
@@ -113,9 +124,11 @@ impl KernelMechanism {
             KernelMechanism::SeccompArgLoad => "seccomp-arg-load",
             KernelMechanism::SeccompNrOnly => "seccomp-nr-only",
             KernelMechanism::SeccompSocket => "seccomp-socket",
+            KernelMechanism::SeccompGetsockname => "seccomp-getsockname",
             KernelMechanism::SeccompSelftestSplit => "seccomp-selftest-split",
             KernelMechanism::Landlock => "landlock",
             KernelMechanism::CgroupBpf => "cgroup-bpf",
+            KernelMechanism::CgroupBpfSocket => "cgroup-bpf-socket",
             KernelMechanism::LsmCgroup => "lsm-cgroup",
             KernelMechanism::LsmGlobal => "lsm-global",
             KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
@@ -129,9 +142,10 @@ impl KernelMechanism {
     /// LSM programs that each check whether they apply (task storage) are global filters.
     pub fn model(self) -> ModelKind {
         match self {
-            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup | KernelMechanism::SetupCgroups => {
-                ModelKind::CgroupEffective
-            }
+            KernelMechanism::CgroupBpf
+            | KernelMechanism::CgroupBpfSocket
+            | KernelMechanism::LsmCgroup
+            | KernelMechanism::SetupCgroups => ModelKind::CgroupEffective,
             KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
             _ => ModelKind::TaskChain,
         }
@@ -152,8 +166,14 @@ impl KernelMechanism {
             KernelMechanism::SeccompArgLoad
                 | KernelMechanism::SeccompNrOnly
                 | KernelMechanism::SeccompSocket
+                | KernelMechanism::SeccompGetsockname
                 | KernelMechanism::SeccompSelftestSplit
         )
+    }
+
+    /// Whether the mechanism is one of the cgroup-bpf ones (cgroup-bpf, cgroup-bpf-socket).
+    fn is_cgroup_bpf(self) -> bool {
+        matches!(self, KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket)
     }
 }
 
@@ -205,7 +225,7 @@ pub fn point_limit(mechanism: &str, metric: Metric, p: &Params) -> Option<AxisLi
                  (security/landlock/limits.h; landlock_restrict_self returns E2BIG beyond)"
             ),
         ),
-        KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => {
+        KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket | KernelMechanism::LsmCgroup => {
             let programs = limit("programs", cap * depth, per_cgroup(cap * depth));
             // Foreign program j sits on attach type j % 3 at level j % depth: each of the
             // lcm(3, depth) placements takes every lcm-th program.
@@ -222,7 +242,7 @@ pub fn point_limit(mechanism: &str, metric: Metric, p: &Params) -> Option<AxisLi
                     ),
                 )
             };
-            programs.or_else(|| (mechanism == KernelMechanism::CgroupBpf).then(foreign).flatten())
+            programs.or_else(|| mechanism.is_cgroup_bpf().then(foreign).flatten())
         }
         KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => limit(
             "programs",
@@ -232,7 +252,10 @@ pub fn point_limit(mechanism: &str, metric: Metric, p: &Params) -> Option<AxisLi
                  (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returns E2BIG)"
             ),
         ),
-        KernelMechanism::SeccompArgLoad | KernelMechanism::SeccompNrOnly | KernelMechanism::SeccompSocket => {
+        KernelMechanism::SeccompArgLoad
+        | KernelMechanism::SeccompNrOnly
+        | KernelMechanism::SeccompSocket
+        | KernelMechanism::SeccompGetsockname => {
             let body = mechanism.seccomp().map(|(body, _)| body).unwrap_or(FilterBody::ArgLoad);
             limit(
                 "programs",
@@ -283,6 +306,11 @@ pub struct KernelBackend {
     bpf_lsm: Option<Result<(), String>>,
     /// Mechanisms measured once per suite (the selftest split), by (suite, mechanism).
     once: HashSet<(String, KernelMechanism)>,
+    /// Derived cells of the last measurement that could not be measured (a C floor):
+    /// `(mechanism, reason)`, handed to the runner by [`Backend::take_skipped`].
+    skipped: Vec<(String, String)>,
+    /// The C attach floor installed in `scratch`, or why it cannot run; set at first use.
+    attach_floor: Option<Result<PathBuf, String>>,
 }
 
 impl KernelBackend {
@@ -306,15 +334,18 @@ impl KernelBackend {
             run: None,
             bpf_lsm: None,
             once: HashSet::new(),
+            skipped: Vec::new(),
+            attach_floor: None,
         }
     }
 
     fn check_support(&mut self, mechanism: KernelMechanism) -> Result<(), CellError> {
         let (what, support) = match mechanism {
             KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
-            KernelMechanism::CgroupBpf | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => {
-                ("cgroup v2 trees", &self.support.cgroup_bpf)
-            }
+            KernelMechanism::CgroupBpf
+            | KernelMechanism::CgroupBpfSocket
+            | KernelMechanism::SetupCgroups
+            | KernelMechanism::SetupTasks => ("cgroup v2 trees", &self.support.cgroup_bpf),
             KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => {
                 ("BPF LSM programs", &self.support.trampolines)
             }
@@ -376,7 +407,7 @@ impl KernelBackend {
             }
             m if m.is_seccomp() => self.seccomp_hook_cell(m, spec),
             KernelMechanism::Landlock => self.landlock_hook_cell(spec),
-            KernelMechanism::CgroupBpf => self.cgroup_bpf_hook_cell(spec),
+            m if m.is_cgroup_bpf() => self.cgroup_bpf_hook_cell(m, spec),
             m if m.is_lsm() => self.lsm_hook_cell(m, spec),
             m => Err(CellError::Skip(format!(
                 "{}: not a hook mechanism; it belongs in the setup suites",
@@ -387,7 +418,7 @@ impl KernelBackend {
 
     fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         match mechanism {
-            KernelMechanism::CgroupBpf | KernelMechanism::LsmCgroup => self.cgroup_attach_cells(mechanism, spec),
+            m if m.is_cgroup_bpf() || m == KernelMechanism::LsmCgroup => self.cgroup_attach_cells(m, spec),
             KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => Err(CellError::Skip(format!(
                 "{}: attaching a global lsm program regenerates the hook's trampoline and touches no cgroup, so \
                  it does not vary with descendants; not measured by this version",
@@ -405,7 +436,7 @@ impl KernelBackend {
 
 impl Drop for KernelBackend {
     /// Tears down this run's cgroup subtree (killing any worker left in it) and removes the
-    /// Landlock scratch directory.
+    /// scratch directory (Landlock chains, the C attach floor).
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
             if let Err(e) = run.teardown() {
@@ -423,7 +454,12 @@ impl Backend for KernelBackend {
         NAME
     }
 
+    fn take_skipped(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.skipped)
+    }
+
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        self.skipped.clear();
         let mechanism = KernelMechanism::ALL
             .into_iter()
             .find(|m| m.as_str() == spec.mechanism.name)
@@ -459,6 +495,75 @@ mod tests {
         let names: Vec<&str> = suite.mechanisms_for(NAME).iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["lsm-cgroup", "lsm-global", "lsm-global-unmarked"]);
         assert!(suite.mechanisms_for("model").is_empty());
+    }
+
+    /// The getsockname mechanisms are declared with their models and triggers, and the suites
+    /// name them where claim 1, claim 2 and claim 4 need them.
+    #[test]
+    fn getsockname_mechanisms_are_declared_and_in_the_suites() {
+        assert_eq!(kernel_mechanism("cgroup-bpf"), Ok(ModelKind::CgroupEffective));
+        assert_eq!(kernel_mechanism("cgroup-bpf-socket"), Ok(ModelKind::CgroupEffective));
+        assert_eq!(kernel_mechanism("seccomp-getsockname"), Ok(ModelKind::TaskChain));
+        for m in KernelMechanism::ALL {
+            assert_eq!(kernel_mechanism(m.as_str()), Ok(m.model()), "{}", m.as_str());
+        }
+        let names: HashSet<&str> = KernelMechanism::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names.len(), KernelMechanism::ALL.len(), "names are distinct");
+        // cgroup-bpf and seccomp-getsockname share getsockname(); the socket pair shares socket().
+        use hookbench_workloads::trigger::Trigger;
+        assert_eq!(
+            KernelMechanism::CgroupBpf.cgroup_hook().map(|(_, t)| t),
+            Some(Trigger::Getsockname)
+        );
+        assert_eq!(
+            KernelMechanism::SeccompGetsockname.seccomp(),
+            Some((FilterBody::ArgLoad, Trigger::Getsockname))
+        );
+        assert_eq!(
+            KernelMechanism::CgroupBpfSocket.cgroup_hook().map(|(_, t)| t),
+            KernelMechanism::SeccompSocket.seccomp().map(|(_, t)| t)
+        );
+        let kernel = |text: &str, file: &str| -> Vec<String> {
+            let suite = Suite::parse(text, file).expect("suite parses");
+            suite.mechanisms_for(NAME).iter().map(|m| m.name.clone()).collect()
+        };
+        let programs = kernel(include_str!("../../../suites/programs.toml"), "programs.toml");
+        assert_eq!(
+            programs,
+            [
+                "seccomp-getsockname",
+                "seccomp-socket",
+                "cgroup-bpf",
+                "cgroup-bpf-socket",
+                "landlock",
+                "lsm-cgroup",
+                "lsm-global"
+            ]
+        );
+        assert_eq!(
+            kernel(include_str!("../../../suites/foreign.toml"), "foreign.toml"),
+            ["cgroup-bpf"]
+        );
+        assert!(kernel(include_str!("../../../suites/attach.toml"), "attach.toml").contains(&"cgroup-bpf".to_string()));
+        // The same limits as cgroup-bpf's.
+        let at = Params {
+            programs: 129,
+            depth: 2,
+            ..Params::default()
+        };
+        assert_eq!(
+            point_limit("cgroup-bpf-socket", Metric::HookLatency, &at).map(|l| l.max),
+            Some(128)
+        );
+        let n = max_filters(FilterBody::ArgLoad);
+        let over = Params {
+            programs: n + 1,
+            ..Params::default()
+        };
+        assert_eq!(
+            point_limit("seccomp-getsockname", Metric::HookLatency, &over).map(|l| l.max),
+            Some(n)
+        );
     }
 
     fn support_of(env: &crate::env::Environment) -> KernelSupport {

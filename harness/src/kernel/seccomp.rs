@@ -30,6 +30,7 @@ impl KernelMechanism {
             KernelMechanism::SeccompArgLoad => Some((FilterBody::ArgLoad, Trigger::Getppid)),
             KernelMechanism::SeccompNrOnly => Some((FilterBody::NrOnly, Trigger::Getppid)),
             KernelMechanism::SeccompSocket => Some((FilterBody::ArgLoad, Trigger::Socket)),
+            KernelMechanism::SeccompGetsockname => Some((FilterBody::ArgLoad, Trigger::Getsockname)),
             _ => None,
         }
     }

@@ -2,14 +2,16 @@
 //! header (`src/bpf/hookbench.h`) as the C/Rust ABI, compiled by `build.rs` with clang and
 //! libbpf-cargo's `SkeletonBuilder`.
 //!
-//! The object holds one `cgroup/sock_create` program per [`SockBody`] (the measured hook:
-//! `BPF_CGROUP_INET_SOCK_CREATE`, run by `inet_create()` on every `socket(AF_INET*, ...)` of a
-//! task in the cgroup) and one program per [`ForeignHook`] (attach types that `socket()` and
-//! `close()` never run). A [`ProgramInstance`] opens the object and loads exactly one of its
-//! programs, with its own two maps (`hb_counter`, `hb_lookup`): N instances are N distinct
-//! kernel programs, as the DESIGN's "program" (each with its own counter or map) requires. One
-//! instance costs one ELF parse (~5.5 KiB), two `BPF_MAP_CREATE` and one `BPF_PROG_LOAD`
-//! (verification of a few instructions): well under a millisecond.
+//! The object holds one program per [`SockBody`] for each [`MeasuredHook`]: `cgroup/getsockname4`
+//! (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+, run by `inet_getname()` on every `getsockname()`
+//! of an AF_INET socket: the cheap trigger) and `cgroup/sock_create`
+//! (`BPF_CGROUP_INET_SOCK_CREATE`, run by `inet_create()` on every `socket(AF_INET*, ...)` of a
+//! task in the cgroup); and one program per [`ForeignHook`] (attach types that `socket()`,
+//! `getsockname()` and `close()` never run). A [`ProgramInstance`] opens the object and loads
+//! exactly one of its programs, with its own two maps (`hb_counter`, `hb_lookup`): N instances
+//! are N distinct kernel programs, as the DESIGN's "program" (each with its own counter or map)
+//! requires. One instance costs one ELF parse (~5.5 KiB), two `BPF_MAP_CREATE` and one
+//! `BPF_PROG_LOAD` (verification of a few instructions): well under a millisecond.
 //!
 //! Attachments are bpf_links ([`ProgramInstance::attach_cgroup`], `BPF_LINK_CREATE`): they are
 //! detached when the [`libbpf_rs::Link`] is dropped and by the kernel when the owning process
@@ -18,6 +20,12 @@
 //! `BPF_F_ALLOW_MULTI`), and each attach recomputes the effective arrays of the cgroup and all
 //! its descendants (`update_effective_progs`). At most [`BPF_CGROUP_MAX_PROGS`] programs per
 //! cgroup and attach type (`-E2BIG`, reported as [`BpfError::MaxProgs`]).
+//!
+//! Whether programs ran, whatever their body: [`RunStats`] turns the kernel's run statistics on
+//! for as long as it is held (`BPF_ENABLE_STATS`), and [`ProgramInstance::run_count`] reads a
+//! program's `bpf_prog_info.run_cnt`. Statistics cost every program run two clock reads and a
+//! per-CPU update (`__bpf_prog_run` in include/linux/filter.h), so they are never on while a
+//! measurement is timed.
 //!
 //! The BPF LSM programs (`lsm_cgroup` and global `lsm` on the `socket_create` hook) are a
 //! separate object, `src/bpf/lsm.bpf.c`, loaded by [`lsm::LsmProgram`]. Every object (these two
@@ -36,7 +44,7 @@ pub mod loaded;
 pub mod lsm;
 
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::{AsRawLibbpf, Link};
+use libbpf_rs::Link;
 pub use loaded::{LoadError, LoadStep, LoadedProgram};
 
 /// The libbpf-cargo skeleton of `hookbench.bpf.c` (generated into `OUT_DIR`), for typed access
@@ -79,7 +87,7 @@ const _: () = assert!(HB_LOOKUP_KEY < HB_LOOKUP_ENTRIES && HB_COUNTER_KEY < HB_C
 /// `include/linux/bpf-cgroup-defs.h`, checked in `kernel/bpf/cgroup.c: __cgroup_bpf_attach`).
 pub const BPF_CGROUP_MAX_PROGS: usize = 64;
 
-/// The body of a measured (`cgroup/sock_create`) program.
+/// The body of a measured program (on either [`MeasuredHook`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SockBody {
     /// `hb_sock_null`: returns 1.
@@ -94,13 +102,9 @@ impl SockBody {
     /// Every body.
     pub const ALL: [SockBody; 3] = [SockBody::Null, SockBody::Counter, SockBody::MapLookup];
 
-    /// The program's name in the object.
+    /// The name of its `cgroup/sock_create` program in the object.
     pub fn prog_name(self) -> &'static str {
-        match self {
-            SockBody::Null => "hb_sock_null",
-            SockBody::Counter => "hb_sock_counter",
-            SockBody::MapLookup => "hb_sock_lookup",
-        }
+        MeasuredHook::SockCreate.prog_name(self)
     }
 
     /// The body's `HB_BODY_*` code of the ABI header.
@@ -122,8 +126,67 @@ impl SockBody {
     }
 }
 
-/// A "foreign" hook: a cgroup attach type whose programs never run on `socket()`/`close()`.
-/// Its program runs the counter body, so a test can check it did not run.
+/// The cgroup hook a measured program is attached to: what fires it, and how cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MeasuredHook {
+    /// `cgroup/getsockname4` (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+): `inet_getname()`
+    /// runs `BPF_CGROUP_RUN_SA_PROG` on every `getsockname()` of an AF_INET socket, over the
+    /// effective array of the cgroup the *socket* was created in (`sk->sk_cgrp_data`, set by
+    /// `cgroup_sk_alloc` at `socket()`), not the caller's. A cheap, batchable trigger.
+    Getsockname4,
+    /// `cgroup/sock_create` (`BPF_CGROUP_INET_SOCK_CREATE`): `inet_create()` runs
+    /// `BPF_CGROUP_RUN_PROG_INET_SOCK` on every `socket(AF_INET*, ...)`; about 1 us per call.
+    SockCreate,
+}
+
+impl MeasuredHook {
+    /// Every measured hook.
+    pub const ALL: [MeasuredHook; 2] = [MeasuredHook::Getsockname4, MeasuredHook::SockCreate];
+
+    /// The name of the program of `body` on this hook in the object.
+    pub fn prog_name(self, body: SockBody) -> &'static str {
+        match (self, body) {
+            (MeasuredHook::Getsockname4, SockBody::Null) => "hb_getsockname_null",
+            (MeasuredHook::Getsockname4, SockBody::Counter) => "hb_getsockname_counter",
+            (MeasuredHook::Getsockname4, SockBody::MapLookup) => "hb_getsockname_lookup",
+            (MeasuredHook::SockCreate, SockBody::Null) => "hb_sock_null",
+            (MeasuredHook::SockCreate, SockBody::Counter) => "hb_sock_counter",
+            (MeasuredHook::SockCreate, SockBody::MapLookup) => "hb_sock_lookup",
+        }
+    }
+
+    /// The hook's attach type.
+    pub fn attach_type(self) -> AttachType {
+        match self {
+            MeasuredHook::Getsockname4 => AttachType::Getsockname4,
+            MeasuredHook::SockCreate => AttachType::SockCreate,
+        }
+    }
+
+    /// The libbpf section name, e.g. `"cgroup/getsockname4"`.
+    pub fn section(self) -> &'static str {
+        match self {
+            MeasuredHook::Getsockname4 => "cgroup/getsockname4",
+            MeasuredHook::SockCreate => "cgroup/sock_create",
+        }
+    }
+
+    /// The first Linux release with the attach type (getsockname4: 5.8, "bpf: Add
+    /// get{peer,sock}name attach types for sock_addr"; sock_create: 4.10).
+    pub fn min_kernel(self) -> (u32, u32) {
+        match self {
+            MeasuredHook::Getsockname4 => (5, 8),
+            MeasuredHook::SockCreate => (4, 10),
+        }
+    }
+}
+
+/// A "foreign" hook: a cgroup attach type whose programs never run on `socket()`,
+/// `getsockname()` or `close()`, nor anywhere else in a measuring worker (it reads no sysctl,
+/// calls no `getsockopt()` and opens no device node once in its cgroup). `cgroup/sock_create`
+/// would not do as a foreign type of a getsockname measurement: the worker's one socket fires it
+/// once when it is created, so it would run in the worker, if not per timed call. Its program
+/// runs the counter body, so a test can check it did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ForeignHook {
     /// `cgroup/sysctl` (`BPF_CGROUP_SYSCTL`): runs on /proc/sys reads and writes.
@@ -151,8 +214,8 @@ impl ForeignHook {
 /// Which program of the object an instance loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProgKind {
-    /// A measured `cgroup/sock_create` program.
-    Sock(SockBody),
+    /// A measured program of a body on a hook.
+    Measured(MeasuredHook, SockBody),
     /// A program on a foreign hook.
     Foreign(ForeignHook),
 }
@@ -161,7 +224,7 @@ impl ProgKind {
     /// The program's name in the object.
     pub fn prog_name(self) -> &'static str {
         match self {
-            ProgKind::Sock(b) => b.prog_name(),
+            ProgKind::Measured(hook, body) => hook.prog_name(body),
             ProgKind::Foreign(h) => h.prog_name(),
         }
     }
@@ -169,7 +232,7 @@ impl ProgKind {
     /// The kernel's `enum bpf_attach_type` value of the program's hook.
     pub fn attach_type(self) -> AttachType {
         match self {
-            ProgKind::Sock(_) => AttachType::SockCreate,
+            ProgKind::Measured(hook, _) => hook.attach_type(),
             ProgKind::Foreign(ForeignHook::Sysctl) => AttachType::Sysctl,
             ProgKind::Foreign(ForeignHook::Getsockopt) => AttachType::Getsockopt,
             ProgKind::Foreign(ForeignHook::Device) => AttachType::Device,
@@ -180,7 +243,9 @@ impl ProgKind {
 /// The cgroup attach types hookbench uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttachType {
-    /// `BPF_CGROUP_INET_SOCK_CREATE` (the measured hook).
+    /// `BPF_CGROUP_INET4_GETSOCKNAME` (a measured hook).
+    Getsockname4,
+    /// `BPF_CGROUP_INET_SOCK_CREATE` (a measured hook).
     SockCreate,
     /// `BPF_CGROUP_SYSCTL`.
     Sysctl,
@@ -195,7 +260,8 @@ pub enum AttachType {
 
 impl AttachType {
     /// Every attach type used.
-    pub const ALL: [AttachType; 5] = [
+    pub const ALL: [AttachType; 6] = [
+        AttachType::Getsockname4,
         AttachType::SockCreate,
         AttachType::Sysctl,
         AttachType::Getsockopt,
@@ -206,6 +272,7 @@ impl AttachType {
     /// The UAPI `enum bpf_attach_type` value.
     pub fn raw(self) -> libbpf_sys::bpf_attach_type {
         match self {
+            AttachType::Getsockname4 => libbpf_sys::BPF_CGROUP_INET4_GETSOCKNAME,
             AttachType::SockCreate => libbpf_sys::BPF_CGROUP_INET_SOCK_CREATE,
             AttachType::Sysctl => libbpf_sys::BPF_CGROUP_SYSCTL,
             AttachType::Getsockopt => libbpf_sys::BPF_CGROUP_GETSOCKOPT,
@@ -217,6 +284,7 @@ impl AttachType {
     /// The UAPI name, e.g. `"BPF_CGROUP_INET_SOCK_CREATE"`.
     pub fn name(self) -> &'static str {
         match self {
+            AttachType::Getsockname4 => "BPF_CGROUP_INET4_GETSOCKNAME",
             AttachType::SockCreate => "BPF_CGROUP_INET_SOCK_CREATE",
             AttachType::Sysctl => "BPF_CGROUP_SYSCTL",
             AttachType::Getsockopt => "BPF_CGROUP_GETSOCKOPT",
@@ -337,6 +405,24 @@ pub enum BpfError {
         /// The errno.
         errno: std::io::Error,
     },
+    /// `BPF_ENABLE_STATS` (`BPF_STATS_RUN_TIME`) was refused (`EPERM`: needs `CAP_SYS_ADMIN`;
+    /// `EINVAL`: a kernel older than 5.8).
+    #[error(
+        "BPF_ENABLE_STATS (BPF_STATS_RUN_TIME) failed: {errno} (needs CAP_SYS_ADMIN and Linux 5.8 or later; \
+         `sysctl kernel.bpf_stats_enabled=1` turns the statistics on for everyone instead)"
+    )]
+    Stats {
+        /// The errno.
+        errno: std::io::Error,
+    },
+    /// `BPF_OBJ_GET_INFO_BY_FD` on a program failed.
+    #[error("reading bpf_prog_info of {prog} failed: {errno}")]
+    Info {
+        /// The program.
+        prog: &'static str,
+        /// The errno.
+        errno: std::io::Error,
+    },
 }
 
 /// One loaded program: its own libbpf object with only that program loaded, and its own maps.
@@ -377,16 +463,20 @@ impl ProgramInstance {
         self.id
     }
 
+    /// The program fd, borrowed (`None` only if libbpf lost it, which cannot happen after a
+    /// successful load).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.loaded.fd()
+    }
+
     /// Attaches the program to the cgroup whose directory is open as `cgroup` with a bpf_link
     /// (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE`, ALLOW_MULTI semantics). Dropping the
     /// returned link detaches it. Errors: [`BpfError::MaxProgs`] on `E2BIG`, else
     /// [`BpfError::Attach`] with the errno.
     pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        let prog = self.loaded.program().map_err(|e| e.into_bpf(false))?;
         let attach_type = self.kind.attach_type();
         // SAFETY: the program pointer is valid while `self.loaded` lives.
-        let ptr =
-            unsafe { libbpf_sys::bpf_program__attach_cgroup(prog.as_libbpf_object().as_ptr(), cgroup.as_raw_fd()) };
+        let ptr = unsafe { libbpf_sys::bpf_program__attach_cgroup(self.loaded.raw_program(), cgroup.as_raw_fd()) };
         link_or_errno(ptr).map_err(|errno| {
             if errno == libc::E2BIG {
                 BpfError::MaxProgs { attach_type }
@@ -405,6 +495,103 @@ impl ProgramInstance {
     pub fn counter(&self) -> Result<u64, BpfError> {
         self.loaded.counter().map_err(|e| e.into_bpf(false))
     }
+
+    /// The program's `bpf_prog_info.run_cnt`: how often it ran while run statistics were on
+    /// ([`RunStats`] or the `kernel.bpf_stats_enabled` sysctl), whatever its body. Errors:
+    /// [`BpfError::Missing`], [`BpfError::Info`].
+    pub fn run_count(&self) -> Result<u64, BpfError> {
+        let name = self.kind.prog_name();
+        let fd = self.loaded.fd().ok_or(BpfError::Missing { what: "program", name })?;
+        prog_info(fd)
+            .map(|i| i.run_cnt)
+            .map_err(|errno| BpfError::Info { prog: name, errno })
+    }
+}
+
+/// Attaches the program open as `prog` (named `name`, for messages) to the cgroup open as
+/// `cgroup` for `attach_type` with one raw `BPF_LINK_CREATE` (`bpf_link_create`, no libbpf
+/// link object around it: what an attach costs the kernel, and nothing of hookbench's) and
+/// returns the link's fd. Closing the fd detaches the link (the last reference of an unpinned
+/// link: `bpf_link_release` -> `cgroup_bpf_release_link`). Errors: [`BpfError::MaxProgs`] on
+/// `E2BIG`, else [`BpfError::Attach`] with the errno.
+pub fn link_create_cgroup(
+    prog: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+    attach_type: AttachType,
+    name: &'static str,
+) -> Result<OwnedFd, BpfError> {
+    // SAFETY: plain syscall wrapper; NULL options are allowed; a returned fd is owned below.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(
+            prog.as_raw_fd(),
+            cgroup.as_raw_fd(),
+            attach_type.raw(),
+            std::ptr::null(),
+        )
+    };
+    if fd < 0 {
+        let errno = -fd;
+        return Err(if errno == libc::E2BIG {
+            BpfError::MaxProgs { attach_type }
+        } else {
+            BpfError::Attach {
+                prog: name,
+                attach_type,
+                errno: std::io::Error::from_raw_os_error(errno),
+            }
+        });
+    }
+    // SAFETY: `fd` is a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `BPF_LINK_DETACH` of the link open as `link` (`bpf_link_detach`): a cgroup link leaves its
+/// cgroup (`cgroup_bpf_detach_link`) while its fd stays open. Errors: the errno.
+pub fn link_detach(link: BorrowedFd<'_>) -> Result<(), std::io::Error> {
+    // SAFETY: plain syscall wrapper on a borrowed fd.
+    let rc = unsafe { libbpf_sys::bpf_link_detach(link.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(-rc))
+    }
+}
+
+/// Holds the kernel's BPF run statistics on while it lives: the fd `BPF_ENABLE_STATS` returns
+/// for `BPF_STATS_RUN_TIME` (kernel/bpf/syscall.c `bpf_enable_runtime_stats`, Linux 5.8+:
+/// `static_key_slow_inc(&bpf_stats_enabled_key)`, undone when the fd is closed). While the key
+/// is on, every program run reads the clock twice and updates its per-CPU `run_cnt` and
+/// `run_time_ns` (`__bpf_prog_run`), so hold it only for untimed passes.
+#[derive(Debug)]
+pub struct RunStats {
+    _fd: OwnedFd,
+}
+
+impl RunStats {
+    /// Turns run statistics on until the returned value is dropped. Errors:
+    /// [`BpfError::Stats`] (`EPERM` without `CAP_SYS_ADMIN`, `EINVAL` before Linux 5.8).
+    pub fn enable() -> Result<RunStats, BpfError> {
+        // SAFETY: plain syscall wrapper; a returned fd is owned by the RunStats below.
+        let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+        if fd < 0 {
+            return Err(BpfError::Stats {
+                errno: std::io::Error::from_raw_os_error(-fd),
+            });
+        }
+        // SAFETY: `fd` is a fresh fd owned by nobody else.
+        Ok(RunStats {
+            _fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+}
+
+/// Whether the `kernel.bpf_stats_enabled` sysctl has run statistics on for every program
+/// (`/proc/sys/kernel/bpf_stats_enabled`; `None` when it cannot be read): then every program run
+/// pays for them, timed ones too.
+pub fn stats_sysctl_enabled() -> Option<bool> {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .ok()
+        .map(|v| v.trim() != "0")
 }
 
 /// The [`Link`] of a libbpf `bpf_program__attach_*` result, or its errno (libbpf 1.x error
@@ -421,14 +608,23 @@ fn link_or_errno(ptr: *mut libbpf_sys::bpf_link) -> Result<Link, i32> {
     }
 }
 
-/// `bpf_prog_info.id` of the program open as `fd`.
-fn prog_id(fd: BorrowedFd<'_>) -> Option<u32> {
+/// `bpf_prog_info` of the program open as `fd` (`BPF_OBJ_GET_INFO_BY_FD`), or the errno.
+fn prog_info(fd: BorrowedFd<'_>) -> Result<libbpf_sys::bpf_prog_info, std::io::Error> {
     // SAFETY: bpf_prog_info is a plain C struct; zero is valid and the kernel fills at most `len`.
     let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
     // SAFETY: `info` and `len` outlive the call.
     let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
-    (rc == 0).then_some(info.id)
+    if rc == 0 {
+        Ok(info)
+    } else {
+        Err(std::io::Error::from_raw_os_error(-rc))
+    }
+}
+
+/// `bpf_prog_info.id` of the program open as `fd`.
+fn prog_id(fd: BorrowedFd<'_>) -> Option<u32> {
+    prog_info(fd).ok().map(|i| i.id)
 }
 
 /// Ids of the programs attached to the cgroup open as `cgroup` for `attach_type`
@@ -512,7 +708,9 @@ mod tests {
         let open = ObjectBuilder::default().open_memory(OBJECT).expect("open object");
         let progs: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
         for b in SockBody::ALL {
-            assert!(progs.iter().any(|p| p == b.prog_name()), "{progs:?}");
+            for hook in MeasuredHook::ALL {
+                assert!(progs.iter().any(|p| p == hook.prog_name(b)), "{progs:?}");
+            }
         }
         for h in ForeignHook::ALL {
             assert!(progs.iter().any(|p| p == h.prog_name()), "{progs:?}");
@@ -532,16 +730,20 @@ mod tests {
             return;
         }
         let mut ids = Vec::new();
-        for kind in SockBody::ALL
-            .map(ProgKind::Sock)
+        let measured = MeasuredHook::ALL
             .into_iter()
-            .chain(ForeignHook::ALL.map(ProgKind::Foreign))
-        {
+            .flat_map(|h| SockBody::ALL.map(move |b| ProgKind::Measured(h, b)));
+        for kind in measured.chain(ForeignHook::ALL.map(ProgKind::Foreign)) {
             let p = ProgramInstance::load(kind).expect("load");
             assert!(p.id() > 0 && prog_exists(p.id()), "{p:?}");
             assert_eq!(p.counter().expect("counter"), 0);
             ids.push(p.id());
         }
+        // Run statistics can be turned on (root) and a program that never ran counts 0 runs.
+        let p = ProgramInstance::load(ProgKind::Measured(MeasuredHook::Getsockname4, SockBody::Null)).expect("load");
+        let stats = RunStats::enable().expect("BPF_ENABLE_STATS as root");
+        assert_eq!(p.run_count().expect("run_cnt"), 0);
+        drop(stats);
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         sorted.dedup();

@@ -9,7 +9,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Program};
+use libbpf_rs::{AsRawLibbpf as _, MapCore, MapFlags, Object, ObjectBuilder, Program};
 
 use crate::{BpfError, HB_COUNTER_KEY, HB_LOOKUP_ENTRIES};
 
@@ -98,7 +98,17 @@ impl LoadError {
 pub struct LoadedProgram {
     object: Object,
     name: &'static str,
+    /// The program inside `object` (libbpf's `struct bpf_program`, owned by the object's C
+    /// allocation, so stable while `object` lives), found once at load: attaching does not
+    /// search the object's programs by name on every call (an attach is timed).
+    raw: std::ptr::NonNull<libbpf_rs::libbpf_sys::bpf_program>,
 }
+
+// SAFETY: `raw` points into `object`, which is Send and Sync; it is only read, and passed to
+// libbpf calls that are as thread-safe as the object's own.
+unsafe impl Send for LoadedProgram {}
+// SAFETY: as above.
+unsafe impl Sync for LoadedProgram {}
 
 impl std::fmt::Debug for LoadedProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,7 +147,12 @@ impl LoadedProgram {
             m.set_autocreate(keep).map_err(err(LoadStep::ConfigureMaps))?;
         }
         let object = open.load().map_err(err(LoadStep::Load))?;
-        let loaded = LoadedProgram { object, name };
+        let raw = object
+            .progs()
+            .find(|p| p.name() == name)
+            .map(|p| p.as_libbpf_object())
+            .ok_or(LoadError::Missing { what: "program", name })?;
+        let loaded = LoadedProgram { object, name, raw };
         if create_map("hb_lookup") {
             let lookup = loaded.map("hb_lookup")?;
             for k in 0..HB_LOOKUP_ENTRIES {
@@ -161,6 +176,12 @@ impl LoadedProgram {
             .progs()
             .find(|p| p.name() == name)
             .ok_or(LoadError::Missing { what: "program", name })
+    }
+
+    /// libbpf's `struct bpf_program` of the program, for `bpf_program__attach_*` calls; valid
+    /// while `self` lives.
+    pub fn raw_program(&self) -> *mut libbpf_rs::libbpf_sys::bpf_program {
+        self.raw.as_ptr()
     }
 
     /// The map `name` of the object. Errors: [`LoadError::Missing`].

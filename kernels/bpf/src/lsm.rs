@@ -156,8 +156,14 @@ impl LsmProgram {
         self.id
     }
 
-    fn name(&self) -> &'static str {
+    /// The program's name in the object.
+    pub fn name(&self) -> &'static str {
         self.attach.prog_name(self.body)
+    }
+
+    /// The program fd, borrowed (`None` only if libbpf lost it).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.loaded.fd()
     }
 
     fn program(&self) -> Result<Program<'_>, BpfError> {
@@ -172,13 +178,11 @@ impl LsmProgram {
     /// [`BpfError::MaxProgs`] on `E2BIG`, [`BpfError::Attach`] with the errno otherwise (also
     /// for a global program: `EINVAL`).
     pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        let prog = self.program()?;
         if self.attach != LsmAttach::Cgroup {
             return Err(self.attach_error(libc::EINVAL));
         }
         // SAFETY: the program pointer is valid while `self.loaded` lives.
-        let ptr =
-            unsafe { libbpf_sys::bpf_program__attach_cgroup(prog.as_libbpf_object().as_ptr(), cgroup.as_raw_fd()) };
+        let ptr = unsafe { libbpf_sys::bpf_program__attach_cgroup(self.loaded.raw_program(), cgroup.as_raw_fd()) };
         crate::link_or_errno(ptr).map_err(|errno| self.attach_error(errno))
     }
 

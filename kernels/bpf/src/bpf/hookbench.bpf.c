@@ -4,10 +4,16 @@
  * program it needs (the others are set not to autoload), so every instance has its own program
  * and its own maps, as hookbench's "program" is defined (kernels/model: Body).
  *
- * Measured hook: cgroup/sock_create (BPF_CGROUP_INET_SOCK_CREATE, runs in inet_create() on
- * every socket(AF_INET*, ...) of a task in the cgroup), one program per body.
- * Foreign hooks (never run by socket()/close()): cgroup/sysctl, cgroup/getsockopt, cgroup/dev;
- * their programs run the counter body, so a test can check they never ran.
+ * Measured hooks, one program per body each:
+ * - cgroup/getsockname4 (BPF_CGROUP_INET4_GETSOCKNAME, Linux 5.8+): run by inet_getname() on
+ *   every getsockname() of an AF_INET socket, from the effective array of the cgroup the
+ *   socket was created in (sk->sk_cgrp_data). The cheap trigger: no allocation, no undo. The
+ *   verifier accepts only a return value of 1 for this attach type (check_return_code).
+ * - cgroup/sock_create (BPF_CGROUP_INET_SOCK_CREATE, runs in inet_create() on every
+ *   socket(AF_INET*, ...) of a task in the cgroup).
+ * Foreign hooks (never run by socket(), getsockname() or close()): cgroup/sysctl,
+ * cgroup/getsockopt, cgroup/dev; their programs run the counter body, so a test can check
+ * they never ran.
  *
  * The maps (hb_counter, hb_lookup) and the bodies come from hb_bodies.h, shared with lsm.bpf.c
  * and kernels/kmod's kmod.bpf.c.
@@ -33,6 +39,26 @@ int hb_sock_counter(struct bpf_sock *ctx)
 
 SEC("cgroup/sock_create")
 int hb_sock_lookup(struct bpf_sock *ctx)
+{
+	hb_lookup_body();
+	return HB_VERDICT_ALLOW;
+}
+
+SEC("cgroup/getsockname4")
+int hb_getsockname_null(struct bpf_sock_addr *ctx)
+{
+	return HB_VERDICT_ALLOW;
+}
+
+SEC("cgroup/getsockname4")
+int hb_getsockname_counter(struct bpf_sock_addr *ctx)
+{
+	hb_count();
+	return HB_VERDICT_ALLOW;
+}
+
+SEC("cgroup/getsockname4")
+int hb_getsockname_lookup(struct bpf_sock_addr *ctx)
 {
 	hb_lookup_body();
 	return HB_VERDICT_ALLOW;
