@@ -6,7 +6,7 @@
 
 use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
 use crate::suite::{Suite, SuiteMechanism};
-use hookbench_measure::estimate::TRIM;
+use hookbench_measure::estimate::{trimmed_mean_with_se, TRIM};
 use hookbench_measure::{SampleSet, TimingRequest};
 use hookbench_model::Params;
 use hookbench_reports::{Baseline, Cell, Overhead, PercentileBasis, Validity, ValidityFlag};
@@ -171,9 +171,11 @@ pub fn base_cell(
 /// A cell from raw sample sets (one per repetition, or per repetition and CPU) and, for hook
 /// cells, the sets of its interleaved baseline: raw percentiles of the cell and of the baseline,
 /// the overhead estimated on its own ([`hookbench_measure::estimate::overhead`]: Yuen's trimmed
-/// means, Price-Bonett for the medians), the validity flags from what the workers saw, and the
-/// fit points (each sample of the cell's 1%-trimmed body less the baseline's trimmed mean, so
-/// drift between cells and rare preemptions do not bend a fit; raw without a baseline). `mechanism` names the cell (the suite's mechanism or a derived name).
+/// means, Price-Bonett for the medians; the mean's interval widened to the repetitions' spread
+/// when that is larger), the validity flags from what the workers saw, and the fit points: one
+/// per repetition, its trimmed mean less its own interleaved baseline's (drift between cells and
+/// rare preemptions do not bend a fit, and a fit's interval reflects what a rerun would show);
+/// without a baseline, each repetition's trimmed mean. `mechanism` names the cell (the suite's mechanism or a derived name).
 ///
 /// Errors: [`CellError::Skip`] naming the mechanism when the workers returned no sample.
 pub fn cell_from_sets(
@@ -207,8 +209,9 @@ pub fn cell_from_sets(
     c.histogram_ps = histogram_to_base64(&hist).ok();
     c.throughput_hooks_per_sec = (s.mean_ns > 0.0).then(|| 1e9 / s.mean_ns);
     c.validity = validity(cell, baseline);
-    let points = if base.is_empty() {
-        raw
+    let tm = |v: &[f64]| trimmed_mean_with_se(v, TRIM).ok().map(|e| e.value);
+    let points: Vec<f64> = if base.is_empty() {
+        cell.iter().filter_map(|s| tm(&s.values_ns)).collect()
     } else {
         let b = Summary::from_values_ns(&base);
         c.baseline = Some(Baseline {
@@ -221,29 +224,50 @@ pub fn cell_from_sets(
             max: b.max_ns,
             samples: b.samples,
         });
+        // One point per repetition: its trimmed mean less its own baseline's (the repetitions
+        // alternate, so drift falls on both), or less the pooled baseline when they are not
+        // paired. Repetitions are the unit of replication: samples of one worker share its
+        // state, so a fit or an interval over samples would claim a precision no rerun shows.
+        let pooled = tm(&base).unwrap_or(b.mean_ns);
+        let paired = cell.len() == baseline.len();
+        let points: Vec<f64> = cell
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let own = if paired {
+                    tm(&baseline[i].values_ns)
+                } else {
+                    Some(pooled)
+                };
+                Some(tm(&s.values_ns)? - own?)
+            })
+            .collect();
         if let Ok(o) = hookbench_measure::estimate::overhead(&raw, &base) {
+            // The interval is the wider of the samples' (Yuen) and the repetitions' (paired
+            // differences, t on R - 1 df).
+            let mean = match hookbench_measure::estimate::mean_with_se(&points) {
+                Ok(reps) if reps.se > o.mean.se => hookbench_measure::estimate::Estimate {
+                    value: o.mean.value,
+                    se: reps.se,
+                    df: reps.df,
+                },
+                _ => o.mean,
+            };
             c.overhead = Some(Overhead {
-                mean_ns: o.mean.value,
-                mean_ci95_ns: o.mean.ci(0.95),
+                mean_ns: mean.value,
+                mean_ci95_ns: mean.ci(0.95),
                 p50_ns: o.p50.value,
                 p50_ci95_ns: o.p50.ci(0.95),
             });
         }
-        // The fit sees each sample of the cell's trimmed body less the baseline's trimmed mean:
-        // the same estimator as the overhead's mean, so slopes and overheads agree.
-        let base_mean = hookbench_measure::estimate::trimmed_mean_with_se(&base, TRIM)
-            .map(|e| e.value)
-            .unwrap_or(b.mean_ns);
-        hookbench_measure::estimate::trimmed(&raw, TRIM)
-            .into_iter()
-            .map(|v| v - base_mean)
-            .collect()
+        points
     };
     Ok(Measured { cell: c, points })
 }
 
-/// A cell of values that are not latencies of a trigger (seconds, bytes): raw figures in `unit`,
-/// no histogram, no baseline. `reps` holds one value list per repetition.
+/// A cell of values that are not latencies of a trigger (seconds, bytes, one operation each):
+/// raw figures in `unit`, no histogram, no baseline. `reps` holds one value list per
+/// repetition; the fit points are the repetitions' means.
 pub fn plain_cell(
     spec: &CellSpec<'_>,
     backend: &str,
@@ -264,7 +288,9 @@ pub fn plain_cell(
         .filter(|r| !r.is_empty())
         .map(|r| r.iter().sum::<f64>() / r.len() as f64)
         .collect();
-    Ok(Measured { cell: c, points: raw })
+    // One fit point per repetition (see [`cell_from_sets`]).
+    let points = c.repetitions.clone();
+    Ok(Measured { cell: c, points })
 }
 
 /// The validity facts of a cell's sample sets against its baseline's, and the flags they raise:

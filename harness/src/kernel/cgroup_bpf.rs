@@ -422,7 +422,7 @@ impl KernelBackend {
             params,
             "metadata_bytes",
             "bytes",
-            &[deltas],
+            &deltas.iter().map(|d| vec![*d]).collect::<Vec<_>>(),
         )?;
         Ok(vec![m])
     }
