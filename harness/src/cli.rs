@@ -358,17 +358,13 @@ pub fn list_text() -> Result<String, UsageError> {
         // Attach suites give an attach and a detach cell per run, set-up suites four.
         let _ = writeln!(s, "      points x mechanisms: {}", sizes.join(", "));
     }
-    let _ = writeln!(s, "\nbackends:");
-    let _ = writeln!(s, "  model   userspace model of every dispatch model, unprivileged");
-    let _ = writeln!(
-        s,
-        "  kernel  the running kernel: seccomp, Landlock, cgroup-bpf, and BPF LSM (lsm_cgroup, global lsm with task \
-         storage) where trampolines are allowed and bpf is an active LSM"
-    );
-    let _ = writeln!(
-        s,
-        "  kmod    hookbench.ko (/dev/hookbench): every dispatch model inside the kernel; root, module loaded"
-    );
+    let _ = writeln!(s, "\nbackends and their mechanisms (crate::mechanism::REGISTRY):");
+    for backend in crate::mechanism::BackendKind::ALL {
+        let _ = writeln!(s, "  {}", backend.as_str());
+        for m in crate::mechanism::REGISTRY.iter().filter(|m| m.backend == backend) {
+            let _ = writeln!(s, "    {:<24} {:<17} {}", m.name, m.model.as_str(), m.times);
+        }
+    }
     let _ = writeln!(s, "\naxes:");
     let meaning = [
         ("programs", "N programs in effect on the measured hook"),

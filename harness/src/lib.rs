@@ -9,6 +9,7 @@ pub mod env;
 pub mod error;
 pub mod kernel;
 pub mod kmod_backend;
+pub mod mechanism;
 /// The measurement core lives in its own crate so that workers use the same clock, sampler and
 /// statistics as the harness.
 pub use hookbench_measure as measure;

@@ -11,7 +11,6 @@ use crate::backend::{
 };
 use crate::suite::Metric;
 use hookbench_measure::SampleSet;
-use hookbench_model::Mechanism;
 use hookbench_reports::Accounting;
 use hookbench_workloads::model_worker::{ModelMetric, ModelReport, ModelRequest, ModelWorker};
 use std::path::PathBuf;
@@ -31,7 +30,12 @@ impl ModelBackend {
         ModelBackend { exe, timing }
     }
 
-    fn run(&self, spec: &CellSpec<'_>, mechanism: Mechanism, metric: ModelMetric) -> Result<ModelReport, CellError> {
+    fn run(
+        &self,
+        spec: &CellSpec<'_>,
+        mechanism: hookbench_model::Mechanism,
+        metric: ModelMetric,
+    ) -> Result<ModelReport, CellError> {
         let req = ModelRequest {
             mechanism,
             params: spec.params,
@@ -53,11 +57,15 @@ impl Backend for ModelBackend {
     }
 
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        let mechanism: Mechanism = spec
-            .mechanism
-            .name
-            .parse()
-            .map_err(|e: hookbench_model::UnknownName| CellError::Fatal(e.into()))?;
+        let mechanism = match crate::mechanism::find(NAME, &spec.mechanism.name).map(|m| m.implementation) {
+            Ok(crate::mechanism::Impl::Model(m)) => m,
+            _ => {
+                return Err(CellError::Fatal(anyhow::anyhow!(
+                    "unknown model mechanism {}",
+                    spec.mechanism.name
+                )))
+            }
+        };
         let name = spec.mechanism.name.as_str();
         match spec.suite.metric {
             Metric::HookLatency => match self.run(spec, mechanism, ModelMetric::Hook)? {

@@ -5,10 +5,12 @@
 //! `full`), the sweep (`sweep.AXIS = [values]`, expanded as a cartesian product), the number of
 //! samples per repetition and the number of repetitions. See `suites/foreign.toml` for an example.
 //! `max.MECHANISM.AXIS = N` under `[backend.NAME]` stops one mechanism's sweep at N; a kernel
-//! mechanism's planned points must stay inside its known limits ([`LIMITS`]).
+//! mechanism's planned points must stay inside its known limits. Mechanism names, their models,
+//! the metrics they measure and their limits come from the one registry, `crate::mechanism`.
 
 use crate::error::UsageError;
-use hookbench_model::{Body, Mechanism, ModelKind, Params, NUMERIC_AXES};
+pub use crate::mechanism::{AxisLimit, Metric};
+use hookbench_model::{Body, ModelKind, Params, NUMERIC_AXES};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -33,43 +35,6 @@ pub const EMBEDDED: [(&str, &str); 11] = [
 /// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
 /// `quick` (the default, under 3 minutes on 2 cores), `full` (bare-metal runners).
 pub const PROFILES: [&str; 3] = ["smoke", "quick", "full"];
-
-/// What a suite measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    /// Latency of one hook invocation, baseline (zero programs, same trigger) subtracted: `hook_latency_ns`.
-    HookLatency,
-    /// Latency of attaching one program, and of detaching it again: `attach_latency_ns` (plus `detach_latency_ns` cells).
-    AttachLatency,
-    /// Exact bytes of the dispatch metadata: `metadata_bytes`.
-    MetadataBytes,
-    /// Seconds to set a workload up (C cgroups, T tasks), with `teardown_seconds` cells and the
-    /// kernel's floor for the same syscalls: `setup_seconds`.
-    SetupSeconds,
-}
-
-impl Metric {
-    /// The results name of the metric.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::HookLatency => "hook_latency_ns",
-            Metric::AttachLatency => "attach_latency_ns",
-            Metric::MetadataBytes => "metadata_bytes",
-            Metric::SetupSeconds => "setup_seconds",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Metric> {
-        [
-            Metric::HookLatency,
-            Metric::AttachLatency,
-            Metric::MetadataBytes,
-            Metric::SetupSeconds,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-    }
-}
 
 /// One axis a suite's fits run over: the params axis and the name it carries in the results' `x`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,41 +105,6 @@ impl SuiteMechanism {
     }
 }
 
-/// A point beyond a limit of a mechanism (the kernel refuses it on every machine): the axis, the
-/// largest value allowed there, and the limit in words (its kernel name and source).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AxisLimit {
-    /// The axis that goes beyond the limit, e.g. "programs".
-    pub axis: &'static str,
-    /// The largest value of `axis` the mechanism takes at this point.
-    pub max: u32,
-    /// The limit, e.g. "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = 16 layers".
-    pub why: String,
-}
-
-/// Finds the limit a point of a backend's mechanism goes beyond, for a metric.
-pub type LimitCheck = fn(&str, Metric, &Params) -> Option<AxisLimit>;
-
-/// The backends whose mechanisms have known limits, with their check: every point a suite plans
-/// for one of their mechanisms must stay within them.
-pub const LIMITS: [(&str, LimitCheck); 1] = [("kernel", crate::kernel::point_limit)];
-
-/// Checks a mechanism name for one backend and returns the model it realises, or why not.
-pub type MechanismCheck = fn(&str) -> Result<ModelKind, String>;
-
-/// The backends a suite may name, with the check of their mechanism names.
-pub const BACKENDS: [(&str, MechanismCheck); 3] = [
-    ("model", model_mechanism),
-    ("kernel", crate::kernel::kernel_mechanism),
-    ("kmod", crate::kmod_backend::kmod_mechanism),
-];
-
-fn model_mechanism(name: &str) -> Result<ModelKind, String> {
-    name.parse::<Mechanism>()
-        .map(Mechanism::model)
-        .map_err(|e| e.to_string())
-}
-
 /// Upper bounds on every axis; a value above them is rejected as absurd (exit code 2).
 /// (`cpus` is further limited at run time to the CPUs this process may use.)
 pub fn axis_range(axis: &str) -> (u32, u32) {
@@ -232,22 +162,28 @@ impl Suite {
         let mut mechanisms = BTreeMap::new();
         let mut backend_params = BTreeMap::new();
         for (backend, table) in &raw.backend {
-            let Some((_, check)) = BACKENDS.iter().find(|(b, _)| b == backend) else {
-                return Err(bad(format!(
-                    "[backend.{backend}]: unknown backend; this version of hookbench has {}",
-                    BACKENDS
-                        .iter()
-                        .map(|(b, _)| format!("[backend.{b}]"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            };
+            // The backend must exist even when it lists no mechanism.
+            crate::mechanism::find(backend, "").map(|_| ()).or_else(|e| {
+                if e.starts_with("unknown backend") {
+                    Err(bad(format!("[backend.{backend}]: {e}")))
+                } else {
+                    Ok(())
+                }
+            })?;
             if let Some(dup) = first_duplicate(&table.mechanisms) {
                 return Err(bad(format!("[backend.{backend}] lists mechanism '{dup}' twice")));
             }
             let mut list = Vec::new();
             for m in &table.mechanisms {
-                let model = check(m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
+                let info = crate::mechanism::find(backend, m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
+                if !info.metrics.contains(&metric) {
+                    return Err(bad(format!(
+                        "[backend.{backend}] '{m}' does not measure {}: it measures {}",
+                        metric.as_str(),
+                        info.metrics.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                let model = info.model;
                 let max = mechanism_max(&table.max, m).map_err(|e| bad(format!("[backend.{backend}] {e}")))?;
                 list.push(SuiteMechanism {
                     name: m.clone(),
@@ -537,9 +473,9 @@ fn mechanism_max(max: &toml::Table, mechanism: &str) -> Result<BTreeMap<String, 
     Ok(out)
 }
 
-/// Checks that every point planned for a mechanism of a backend with known limits ([`LIMITS`])
-/// stays within them: the kernel refuses such a point on every machine, so a sweep that asks for
-/// it measures nothing there.
+/// Checks that every point planned for a mechanism stays within its known limits
+/// ([`crate::mechanism::MechanismInfo::limit`]): the kernel refuses such a point on every
+/// machine, so a sweep that asks for it measures nothing there.
 ///
 /// Errors: the profile, mechanism and point, the limit, and the `max` line that keeps the sweep
 /// inside it.
@@ -548,14 +484,17 @@ fn check_limits(
     metric: Metric,
     profiles: &BTreeMap<String, Plan>,
 ) -> Result<(), String> {
-    for (backend, check) in LIMITS {
-        for m in mechanisms.get(backend).map(Vec::as_slice).unwrap_or_default() {
+    for (backend, list) in mechanisms {
+        for m in list {
+            let Ok(info) = crate::mechanism::find(backend, &m.name) else {
+                continue;
+            };
             for (profile, plan) in profiles {
                 let over = plan
                     .points
                     .iter()
                     .filter(|p| m.admits(p))
-                    .find_map(|p| check(&m.name, metric, p).map(|limit| (p, limit)));
+                    .find_map(|p| info.limit(metric, p).map(|limit| (p, limit)));
                 if let Some((p, limit)) = over {
                     return Err(format!(
                         "[profiles.{profile}] asks {backend} mechanism '{}' for {} = {} (depth = {}), beyond its \
@@ -847,5 +786,30 @@ sweep.working_set = [1, 10, 100]
         assert!(e.to_string().contains("/nonexistent/x.toml"));
         let e = resolve(Some("/dev/zero")).expect_err("a device is not a suite");
         assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    /// The registry decides which mechanisms a suite may name and with which metric.
+    #[test]
+    fn mechanisms_and_their_metrics_come_from_the_registry() {
+        let suite = |backend: &str, mechanism: &str, metric: &str| {
+            format!(
+                "name = \"s\"\nhypothesis = \"h\"\nmetric = \"{metric}\"\n[backend.{backend}]\n\
+                 mechanisms = [\"{mechanism}\"]\n[profiles.smoke]\nsamples = 1\nrepetitions = 1\n\
+                 sweep.programs = [0, 1]\n"
+            )
+        };
+        let ok = Suite::parse(&suite("kernel", "seccomp-arg-load", "hook_latency_ns"), "s.toml").expect("parses");
+        assert_eq!(ok.mechanisms["kernel"][0].model, ModelKind::TaskChain);
+        let e = Suite::parse(&suite("kernel", "setup-tasks", "hook_latency_ns"), "s.toml").expect_err("metric");
+        assert!(
+            e.to_string().contains("'setup-tasks' does not measure hook_latency_ns"),
+            "{e}"
+        );
+        let e = Suite::parse(&suite("kmod", "task-chain-ioctl", "attach_latency_ns"), "s.toml").expect_err("metric");
+        assert!(e.to_string().contains("measures hook_latency_ns"), "{e}");
+        let e = Suite::parse(&suite("kernel", "chain-walk", "hook_latency_ns"), "s.toml").expect_err("backend");
+        assert!(e.to_string().contains("unknown mechanism 'chain-walk'"), "{e}");
+        let e = Suite::parse(&suite("cloud", "x", "hook_latency_ns"), "s.toml").expect_err("no such backend");
+        assert!(e.to_string().contains("[backend.cloud]"), "{e}");
     }
 }

@@ -21,13 +21,10 @@ mod seccomp;
 mod setup;
 
 use crate::backend::{Backend, CellError, CellSpec, Measured, Timing};
-use crate::suite::{AxisLimit, Metric};
-use hookbench_model::{ModelKind, Params};
+pub use crate::mechanism::KernelMechanism;
+use crate::mechanism::Metric;
 use hookbench_workloads::cgroupfs::RunTree;
-use hookbench_workloads::landlock::LANDLOCK_MAX_NUM_LAYERS;
-use hookbench_workloads::lsm::MAX_GLOBAL_PROGRAMS;
 use hookbench_workloads::lsm::{bpf_lsm_active, lsm_cgroup_kernel_ok};
-use hookbench_workloads::seccomp::{max_filters, FilterBody};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -42,242 +39,6 @@ pub const KERNEL_MAX_SAMPLES: usize = 2000;
 /// Samples per repetition a kernel cell of `spec` asks for at least.
 fn kernel_samples(spec: &CellSpec<'_>) -> usize {
     spec.samples.clamp(1, KERNEL_MAX_SAMPLES)
-}
-
-/// The kernel backend's mechanisms, with the DESIGN.md model each realises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KernelMechanism {
-    /// A stack of classic-BPF seccomp filters that load a syscall argument: the kernel's action
-    /// cache cannot prove their result, so every filter of the chain runs on every syscall
-    /// (`struct seccomp_filter`'s `prev` list, kernel/seccomp.c `seccomp_run_filters`).
-    SeccompArgLoad,
-    /// A stack of filters whose result depends only on the syscall number and arch: the action
-    /// cache (`seccomp_cache_check_allow`) skips the whole chain.
-    SeccompNrOnly,
-    /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, the trigger of
-    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf-socket.
-    SeccompSocket,
-    /// Argument-loading filters timed on `getsockname()` of one bound AF_INET UDP socket, the
-    /// trigger of `cgroup/getsockname4` programs: claim 2's like-with-like peer of cgroup-bpf
-    /// (the smallest filter the action cache cannot skip against the null program, one syscall).
-    SeccompGetsockname,
-    /// The kernel selftest's own method (tools/testing/selftests/seccomp/seccomp_benchmark.c),
-    /// in one worker: getppid() natively, under one and two number-only (cacheable) filters,
-    /// then under a third and a fourth argument-loading (full) filter; its native, entry and
-    /// per-filter split is the peer of the fitted one.
-    SeccompSelftestSplit,
-    /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()` of an
-    /// allowed file `depth` directories down: every layer is checked for every path component
-    /// (security/landlock/fs.c `is_access_to_paths_allowed`).
-    Landlock,
-    /// N `cgroup/getsockname4` programs (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+) attached
-    /// with `BPF_F_ALLOW_MULTI` over a path of `depth` cgroups (program i at level i % depth)
-    /// plus `foreign` programs on other attach types, timed on `getsockname()` of a socket made
-    /// by a task in the deepest cgroup: `inet_getname()` runs the socket's cgroup's
-    /// `bpf.effective[CGROUP_INET4_GETSOCKNAME]` (kernel/bpf/cgroup.c
-    /// `__cgroup_bpf_run_filter_sock_addr`). The cheap trigger, batched.
-    CgroupBpf,
-    /// The same with `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) timed on
-    /// `socket()` (`inet_create()`): the second trigger, one call per sample, about 1 us each.
-    CgroupBpfSocket,
-    /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`, Linux >= 6.0) over a path of
-    /// `depth` cgroups, timed on `socket()` from the leaf: the shim
-    /// `__cgroup_bpf_run_lsm_current` runs the cgroup's effective array behind the hook's BPF
-    /// trampoline. Needs trampolines and `bpf` an active LSM.
-    LsmCgroup,
-    /// N global `lsm/socket_create` programs (`BPF_LSM_MAC`, run for every task), each checking
-    /// its task storage (the worker marked itself) before its body; timed on `socket()` from the
-    /// marked worker, which attaches them for as long as it measures. At most
-    /// `BPF_MAX_TRAMP_LINKS` (38).
-    LsmGlobal,
-    /// The same N global programs timed from a worker that is *not* marked: what every other
-    /// task of the machine pays per `socket()`.
-    LsmGlobalUnmarked,
-    /// Set-up and tear-down of C cgroups against the floor: a plain mkdir/rmdir loop.
-    SetupCgroups,
-    /// Set-up and tear-down of T idle tasks spread over cgroups against the floor: fork + write
-    /// to `cgroup.procs`, then kill + reap.
-    SetupTasks,
-}
-
-impl KernelMechanism {
-    /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 13] = [
-        KernelMechanism::SeccompArgLoad,
-        KernelMechanism::SeccompNrOnly,
-        KernelMechanism::SeccompSocket,
-        KernelMechanism::SeccompGetsockname,
-        KernelMechanism::SeccompSelftestSplit,
-        KernelMechanism::Landlock,
-        KernelMechanism::CgroupBpf,
-        KernelMechanism::CgroupBpfSocket,
-        KernelMechanism::LsmCgroup,
-        KernelMechanism::LsmGlobal,
-        KernelMechanism::LsmGlobalUnmarked,
-        KernelMechanism::SetupCgroups,
-        KernelMechanism::SetupTasks,
-    ];
-
-    /// The results name, e.g. "seccomp-arg-load".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KernelMechanism::SeccompArgLoad => "seccomp-arg-load",
-            KernelMechanism::SeccompNrOnly => "seccomp-nr-only",
-            KernelMechanism::SeccompSocket => "seccomp-socket",
-            KernelMechanism::SeccompGetsockname => "seccomp-getsockname",
-            KernelMechanism::SeccompSelftestSplit => "seccomp-selftest-split",
-            KernelMechanism::Landlock => "landlock",
-            KernelMechanism::CgroupBpf => "cgroup-bpf",
-            KernelMechanism::CgroupBpfSocket => "cgroup-bpf-socket",
-            KernelMechanism::LsmCgroup => "lsm-cgroup",
-            KernelMechanism::LsmGlobal => "lsm-global",
-            KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
-            KernelMechanism::SetupCgroups => "setup-cgroups",
-            KernelMechanism::SetupTasks => "setup-tasks",
-        }
-    }
-
-    /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
-    /// per-task chains, cgroup-bpf and `lsm_cgroup` are per-cgroup effective arrays, global BPF
-    /// LSM programs that each check whether they apply (task storage) are global filters.
-    pub fn model(self) -> ModelKind {
-        match self {
-            KernelMechanism::CgroupBpf
-            | KernelMechanism::CgroupBpfSocket
-            | KernelMechanism::LsmCgroup
-            | KernelMechanism::SetupCgroups => ModelKind::CgroupEffective,
-            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
-            _ => ModelKind::TaskChain,
-        }
-    }
-
-    /// Whether the mechanism is a BPF LSM one (needs trampolines and the `bpf` LSM).
-    fn is_lsm(self) -> bool {
-        matches!(
-            self,
-            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked
-        )
-    }
-
-    /// Whether the mechanism is one of the seccomp ones.
-    fn is_seccomp(self) -> bool {
-        matches!(
-            self,
-            KernelMechanism::SeccompArgLoad
-                | KernelMechanism::SeccompNrOnly
-                | KernelMechanism::SeccompSocket
-                | KernelMechanism::SeccompGetsockname
-                | KernelMechanism::SeccompSelftestSplit
-        )
-    }
-
-    /// Whether the mechanism is one of the cgroup-bpf ones (cgroup-bpf, cgroup-bpf-socket).
-    fn is_cgroup_bpf(self) -> bool {
-        matches!(self, KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket)
-    }
-}
-
-/// Checks a `[backend.kernel]` mechanism name of a suite; returns its model.
-pub fn kernel_mechanism(name: &str) -> Result<ModelKind, String> {
-    KernelMechanism::ALL
-        .into_iter()
-        .find(|m| m.as_str() == name)
-        .map(KernelMechanism::model)
-        .ok_or_else(|| {
-            format!(
-                "unknown mechanism '{name}': expected one of {}",
-                KernelMechanism::ALL.map(KernelMechanism::as_str).join(", ")
-            )
-        })
-}
-
-/// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any: Landlock's
-/// `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
-/// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
-/// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
-/// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global
-/// `lsm` programs). The kernel refuses such a point whatever the machine, so suites must stay
-/// inside these limits (checked when a suite is parsed). Other metrics install or attach a fixed
-/// number of programs and have none; an unknown mechanism has none either.
-pub fn point_limit(mechanism: &str, metric: Metric, p: &Params) -> Option<AxisLimit> {
-    let mechanism = KernelMechanism::ALL.into_iter().find(|m| m.as_str() == mechanism)?;
-    if metric != Metric::HookLatency {
-        return None;
-    }
-    let cap = hookbench_model::BPF_CGROUP_MAX_PROGS as u32;
-    let depth = p.depth.max(1);
-    let limit = |axis: &'static str, max: u32, why: String| {
-        (p.axis(axis).unwrap_or(0) > max).then_some(AxisLimit { axis, max, why })
-    };
-    let per_cgroup = |max: u32| {
-        format!(
-            "the path of depth = {depth} cgroups holds at most {max} programs on one attach type: \
-             BPF_CGROUP_MAX_PROGS = {cap} per cgroup and attach type (kernel/bpf/cgroup.c: __cgroup_bpf_attach \
-             returns E2BIG)"
-        )
-    };
-    match mechanism {
-        KernelMechanism::Landlock => limit(
-            "programs",
-            LANDLOCK_MAX_NUM_LAYERS,
-            format!(
-                "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = {LANDLOCK_MAX_NUM_LAYERS} layers \
-                 (security/landlock/limits.h; landlock_restrict_self returns E2BIG beyond)"
-            ),
-        ),
-        KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket | KernelMechanism::LsmCgroup => {
-            let programs = limit("programs", cap * depth, per_cgroup(cap * depth));
-            // Foreign program j sits on attach type j % 3 at level j % depth: each of the
-            // lcm(3, depth) placements takes every lcm-th program.
-            let types = hookbench_workloads::cgroup_bpf::FOREIGN_ATTACH_TYPES;
-            let lcm = types * depth / gcd(types, depth);
-            let foreign = || {
-                limit(
-                    "foreign",
-                    cap * lcm,
-                    format!(
-                        "{} foreign programs spread over {types} foreign attach types; {}",
-                        cap * lcm,
-                        per_cgroup(cap * lcm)
-                    ),
-                )
-            };
-            programs.or_else(|| mechanism.is_cgroup_bpf().then(foreign).flatten())
-        }
-        KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => limit(
-            "programs",
-            MAX_GLOBAL_PROGRAMS,
-            format!(
-                "a BPF trampoline holds at most BPF_MAX_TRAMP_LINKS = {MAX_GLOBAL_PROGRAMS} programs \
-                 (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returns E2BIG)"
-            ),
-        ),
-        KernelMechanism::SeccompArgLoad
-        | KernelMechanism::SeccompNrOnly
-        | KernelMechanism::SeccompSocket
-        | KernelMechanism::SeccompGetsockname => {
-            let body = mechanism.seccomp().map(|(body, _)| body).unwrap_or(FilterBody::ArgLoad);
-            limit(
-                "programs",
-                max_filters(body),
-                format!(
-                    "a task's filters may hold at most MAX_INSNS_PER_PATH instructions in all, {} of these filters \
-                     (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)",
-                    max_filters(body)
-                ),
-            )
-        }
-        KernelMechanism::SeccompSelftestSplit | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => None,
-    }
-}
-
-/// Greatest common divisor (Euclid).
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 /// What the machine offers the kernel backend, from the environment probe: `Err(reason)` for a
@@ -460,10 +221,15 @@ impl Backend for KernelBackend {
 
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         self.skipped.clear();
-        let mechanism = KernelMechanism::ALL
-            .into_iter()
-            .find(|m| m.as_str() == spec.mechanism.name)
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("unknown kernel mechanism {}", spec.mechanism.name)))?;
+        let mechanism = match crate::mechanism::find(NAME, &spec.mechanism.name).map(|m| m.implementation) {
+            Ok(crate::mechanism::Impl::Kernel(k)) => k,
+            _ => {
+                return Err(CellError::Fatal(anyhow::anyhow!(
+                    "unknown kernel mechanism {}",
+                    spec.mechanism.name
+                )))
+            }
+        };
         self.check_support(mechanism)?;
         match spec.suite.metric {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
@@ -481,16 +247,36 @@ impl Backend for KernelBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mechanism::AxisLimit;
     use crate::suite::Suite;
+    use hookbench_model::{ModelKind, Params};
+    use hookbench_workloads::seccomp::{max_filters, FilterBody};
+
+    /// The registry's limit of kernel mechanism `name` at `p`.
+    fn point_limit(name: &str, metric: Metric, p: &Params) -> Option<AxisLimit> {
+        crate::mechanism::find("kernel", name).ok()?.limit(metric, p)
+    }
 
     const LSM_SUITE: &str = include_str!("../../../suites/lsm.toml");
 
     #[test]
     fn lsm_mechanisms_name_their_models() {
-        assert_eq!(kernel_mechanism("lsm-cgroup"), Ok(ModelKind::CgroupEffective));
-        assert_eq!(kernel_mechanism("lsm-global"), Ok(ModelKind::GlobalFilter));
-        assert_eq!(kernel_mechanism("lsm-global-unmarked"), Ok(ModelKind::GlobalFilter));
-        assert_eq!(kernel_mechanism("seccomp-selftest-split"), Ok(ModelKind::TaskChain));
+        assert_eq!(
+            crate::mechanism::find("kernel", "lsm-cgroup").map(|m| m.model),
+            Ok(ModelKind::CgroupEffective)
+        );
+        assert_eq!(
+            crate::mechanism::find("kernel", "lsm-global").map(|m| m.model),
+            Ok(ModelKind::GlobalFilter)
+        );
+        assert_eq!(
+            crate::mechanism::find("kernel", "lsm-global-unmarked").map(|m| m.model),
+            Ok(ModelKind::GlobalFilter)
+        );
+        assert_eq!(
+            crate::mechanism::find("kernel", "seccomp-selftest-split").map(|m| m.model),
+            Ok(ModelKind::TaskChain)
+        );
         let suite = Suite::parse(LSM_SUITE, "lsm.toml").expect("lsm suite parses");
         let names: Vec<&str> = suite.mechanisms_for(NAME).iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["lsm-cgroup", "lsm-global", "lsm-global-unmarked"]);
@@ -501,11 +287,25 @@ mod tests {
     /// name them where claim 1, claim 2 and claim 4 need them.
     #[test]
     fn getsockname_mechanisms_are_declared_and_in_the_suites() {
-        assert_eq!(kernel_mechanism("cgroup-bpf"), Ok(ModelKind::CgroupEffective));
-        assert_eq!(kernel_mechanism("cgroup-bpf-socket"), Ok(ModelKind::CgroupEffective));
-        assert_eq!(kernel_mechanism("seccomp-getsockname"), Ok(ModelKind::TaskChain));
+        assert_eq!(
+            crate::mechanism::find("kernel", "cgroup-bpf").map(|m| m.model),
+            Ok(ModelKind::CgroupEffective)
+        );
+        assert_eq!(
+            crate::mechanism::find("kernel", "cgroup-bpf-socket").map(|m| m.model),
+            Ok(ModelKind::CgroupEffective)
+        );
+        assert_eq!(
+            crate::mechanism::find("kernel", "seccomp-getsockname").map(|m| m.model),
+            Ok(ModelKind::TaskChain)
+        );
         for m in KernelMechanism::ALL {
-            assert_eq!(kernel_mechanism(m.as_str()), Ok(m.model()), "{}", m.as_str());
+            assert_eq!(
+                crate::mechanism::find("kernel", m.as_str()).map(|m| m.model),
+                Ok(m.model()),
+                "{}",
+                m.as_str()
+            );
         }
         let names: HashSet<&str> = KernelMechanism::ALL.iter().map(|m| m.as_str()).collect();
         assert_eq!(names.len(), KernelMechanism::ALL.len(), "names are distinct");

@@ -32,7 +32,7 @@ impl ModelKind {
     ];
 
     /// The DESIGN.md name, e.g. "task-chain".
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ModelKind::TaskChain => "task-chain",
             ModelKind::TaskHookArray => "task-hook-array",
@@ -100,7 +100,7 @@ impl Mechanism {
     ];
 
     /// The results name, e.g. "chain-walk".
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Mechanism::ChainWalk => "chain-walk",
             Mechanism::HookIndex => "hook-index",
@@ -111,7 +111,7 @@ impl Mechanism {
     }
 
     /// The dispatch model this mechanism implements.
-    pub fn model(self) -> ModelKind {
+    pub const fn model(self) -> ModelKind {
         match self {
             Mechanism::ChainWalk => ModelKind::TaskChain,
             Mechanism::HookIndex => ModelKind::TaskHookArray,
@@ -160,7 +160,7 @@ impl Body {
     pub const ALL: [Body; 3] = [Body::Null, Body::Counter, Body::MapLookup];
 
     /// The results name: "null", "counter" or "map-lookup".
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Body::Null => "null",
             Body::Counter => "counter",

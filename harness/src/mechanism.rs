@@ -1,0 +1,617 @@
+//! The one registry of mechanisms: every mechanism of every backend declared once, with the
+//! dispatch model it realises, what it times, which metrics it can measure and its limits.
+//!
+//! Suites are checked against this table (a suite names mechanisms per backend, `suite.rs`
+//! never looks into a backend), `hookbench list` and `doctor` read it, and each backend
+//! finds its implementation from the entry's [`Impl`]. Adding a mechanism: an entry here (and,
+//! for the kernel backend, a [`KernelMechanism`] variant beside it), its implementation in its
+//! family's file (harness/src/kernel/<family>.rs, the model crate, kernels/kmod), and a suite
+//! that names it (ARCHITECTURE.md has the checklist).
+
+use hookbench_model::{Mechanism as ModelMechanism, ModelKind, Params};
+use hookbench_workloads::landlock::LANDLOCK_MAX_NUM_LAYERS;
+use hookbench_workloads::lsm::MAX_GLOBAL_PROGRAMS;
+use hookbench_workloads::seccomp::{max_filters, FilterBody};
+
+/// What a suite measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Latency of one hook invocation against the same trigger with no program: `hook_latency_ns`.
+    HookLatency,
+    /// Latency of attaching one program, and of detaching it again: `attach_latency_ns` (plus
+    /// `detach_latency_ns` cells).
+    AttachLatency,
+    /// Bytes of the dispatch metadata: `metadata_bytes`.
+    MetadataBytes,
+    /// Seconds to set a workload up (C cgroups, T tasks), with `teardown_seconds` cells and the
+    /// kernel's floor for the same syscalls: `setup_seconds`.
+    SetupSeconds,
+}
+
+impl Metric {
+    /// Every metric.
+    pub const ALL: [Metric; 4] = [
+        Metric::HookLatency,
+        Metric::AttachLatency,
+        Metric::MetadataBytes,
+        Metric::SetupSeconds,
+    ];
+
+    /// The results name of the metric.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Metric::HookLatency => "hook_latency_ns",
+            Metric::AttachLatency => "attach_latency_ns",
+            Metric::MetadataBytes => "metadata_bytes",
+            Metric::SetupSeconds => "setup_seconds",
+        }
+    }
+
+    /// The metric named `s`, if any.
+    pub fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// A point beyond a limit of a mechanism (the kernel refuses it on every machine): the axis, the
+/// largest value allowed there, and the limit in words (its kernel name and source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AxisLimit {
+    /// The axis that goes beyond the limit, e.g. "programs".
+    pub axis: &'static str,
+    /// The largest value of `axis` the mechanism takes at this point.
+    pub max: u32,
+    /// The limit, e.g. "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = 16 layers".
+    pub why: String,
+}
+
+/// The backends, by their results name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// The userspace model of every dispatch model.
+    Model,
+    /// The mechanisms that shipped, on the running kernel.
+    Kernel,
+    /// hookbench.ko, every model inside the kernel.
+    Kmod,
+}
+
+impl BackendKind {
+    /// Every backend.
+    pub const ALL: [BackendKind; 3] = [BackendKind::Model, BackendKind::Kernel, BackendKind::Kmod];
+
+    /// The results name, e.g. "kernel".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Model => "model",
+            BackendKind::Kernel => "kernel",
+            BackendKind::Kmod => "kmod",
+        }
+    }
+}
+
+/// What a mechanism needs from the machine, by family (what `doctor` reports per family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// Userspace: needs nothing.
+    Model,
+    /// seccomp filters: no root (no_new_privs).
+    Seccomp,
+    /// Landlock layers: no root, Landlock enabled.
+    Landlock,
+    /// cgroup v2 trees and cgroup-bpf programs: root and a cgroup v2 mount.
+    CgroupBpf,
+    /// BPF LSM programs: root, BPF trampolines and `bpf` in `lsm=`.
+    BpfLsm,
+    /// hookbench.ko: root and the module loaded.
+    Kmod,
+}
+
+impl Family {
+    /// The family's name, e.g. "cgroup-bpf".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Family::Model => "model",
+            Family::Seccomp => "seccomp",
+            Family::Landlock => "Landlock",
+            Family::CgroupBpf => "cgroup-bpf",
+            Family::BpfLsm => "BPF LSM",
+            Family::Kmod => "kmod",
+        }
+    }
+
+    /// The names of the registered mechanisms of this family.
+    pub fn mechanisms(self) -> Vec<&'static str> {
+        REGISTRY.iter().filter(|m| m.family == self).map(|m| m.name).collect()
+    }
+}
+
+/// How the backend implements a mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    /// A world of the model crate.
+    Model(ModelMechanism),
+    /// A kernel mechanism (harness/src/kernel/).
+    Kernel(KernelMechanism),
+    /// A model inside hookbench.ko, fired by its in-kernel loop or by one ioctl per hook.
+    Kmod {
+        /// The model.
+        model: ModelKind,
+        /// One FIRE ioctl per hook (`<model>-ioctl`) instead of the in-kernel loop.
+        ioctl: bool,
+    },
+}
+
+/// One mechanism: how a backend realises a dispatch model, declared once.
+#[derive(Debug, Clone, Copy)]
+pub struct MechanismInfo {
+    /// The results name, e.g. "seccomp-arg-load".
+    pub name: &'static str,
+    /// The backend that measures it.
+    pub backend: BackendKind,
+    /// The DESIGN.md dispatch model it realises.
+    pub model: ModelKind,
+    /// What it needs from the machine.
+    pub family: Family,
+    /// The metrics a suite may measure with it.
+    pub metrics: &'static [Metric],
+    /// What is timed, in one line (for `hookbench list` and the docs).
+    pub times: &'static str,
+    /// Its implementation.
+    pub implementation: Impl,
+}
+
+impl MechanismInfo {
+    /// The limit `p` goes beyond for `metric`, if any (the kernel refuses such a point on every
+    /// machine, so a suite must not plan it).
+    pub fn limit(&self, metric: Metric, p: &Params) -> Option<AxisLimit> {
+        match self.implementation {
+            Impl::Kernel(k) => kernel_limit(k, metric, p),
+            Impl::Model(_) | Impl::Kmod { .. } => None,
+        }
+    }
+}
+
+const HOOK: &[Metric] = &[Metric::HookLatency];
+const HOOK_ATTACH: &[Metric] = &[Metric::HookLatency, Metric::AttachLatency];
+const MODEL_ALL: &[Metric] = &[Metric::HookLatency, Metric::AttachLatency, Metric::MetadataBytes];
+const CGROUP_BPF: &[Metric] = &[Metric::HookLatency, Metric::AttachLatency, Metric::MetadataBytes];
+const SETUP: &[Metric] = &[Metric::SetupSeconds];
+
+/// A model-backend entry.
+const fn model(m: ModelMechanism, times: &'static str) -> MechanismInfo {
+    MechanismInfo {
+        name: m.as_str(),
+        backend: BackendKind::Model,
+        model: m.model(),
+        family: Family::Model,
+        metrics: MODEL_ALL,
+        times,
+        implementation: Impl::Model(m),
+    }
+}
+
+/// A kernel-backend entry.
+const fn kernel(k: KernelMechanism, family: Family, metrics: &'static [Metric], times: &'static str) -> MechanismInfo {
+    MechanismInfo {
+        name: k.as_str(),
+        backend: BackendKind::Kernel,
+        model: k.model(),
+        family,
+        metrics,
+        times,
+        implementation: Impl::Kernel(k),
+    }
+}
+
+/// A kmod-backend entry.
+const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInfo {
+    MechanismInfo {
+        name,
+        backend: BackendKind::Kmod,
+        model,
+        family: Family::Kmod,
+        metrics: if ioctl { HOOK } else { HOOK_ATTACH },
+        times: if ioctl {
+            "one FIRE ioctl per hook of hookbench.ko's synthetic hook, timed in userspace"
+        } else {
+            "hookbench.ko's in-kernel timed loop over its synthetic hook: pure dispatch"
+        },
+        implementation: Impl::Kmod { model, ioctl },
+    }
+}
+
+/// Every mechanism of this version, by backend.
+pub const REGISTRY: [MechanismInfo; 26] = [
+    model(
+        ModelMechanism::ChainWalk,
+        "walk every node of the task's chain, run the matching ones",
+    ),
+    model(
+        ModelMechanism::HookIndex,
+        "index the task's per-hook table, run that hook's list",
+    ),
+    model(
+        ModelMechanism::EffectiveArray,
+        "css_set -> cgroup -> effective[hook], run the array",
+    ),
+    model(
+        ModelMechanism::HandleLoop,
+        "every global program loops over its cgroup handles",
+    ),
+    model(
+        ModelMechanism::CgroupIdMap,
+        "one global program looks the cgroup id up in a map",
+    ),
+    kernel(
+        KernelMechanism::SeccompArgLoad,
+        Family::Seccomp,
+        HOOK_ATTACH,
+        "getppid() under N argument-loading filters (every filter runs)",
+    ),
+    kernel(
+        KernelMechanism::SeccompNrOnly,
+        Family::Seccomp,
+        HOOK,
+        "getppid() under N number-only filters (the action cache skips the chain)",
+    ),
+    kernel(
+        KernelMechanism::SeccompSocket,
+        Family::Seccomp,
+        HOOK,
+        "socket() under N argument-loading filters (cgroup-bpf-socket's trigger)",
+    ),
+    kernel(
+        KernelMechanism::SeccompGetsockname,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() under N argument-loading filters (cgroup-bpf's trigger)",
+    ),
+    kernel(
+        KernelMechanism::SeccompSelftestSplit,
+        Family::Seccomp,
+        HOOK,
+        "the seccomp selftest's steps: native, 1-2 cached, 3rd-4th full filters",
+    ),
+    kernel(
+        KernelMechanism::Landlock,
+        Family::Landlock,
+        HOOK_ATTACH,
+        "open() of a file depth directories down under N Landlock layers",
+    ),
+    kernel(
+        KernelMechanism::CgroupBpf,
+        Family::CgroupBpf,
+        CGROUP_BPF,
+        "getsockname() with N cgroup/getsockname4 programs over the cgroup path",
+    ),
+    kernel(
+        KernelMechanism::CgroupBpfSocket,
+        Family::CgroupBpf,
+        HOOK,
+        "socket() with N cgroup/sock_create programs over the cgroup path",
+    ),
+    kernel(
+        KernelMechanism::LsmCgroup,
+        Family::BpfLsm,
+        HOOK_ATTACH,
+        "socket() with N lsm_cgroup/socket_create programs over the cgroup path",
+    ),
+    kernel(
+        KernelMechanism::LsmGlobal,
+        Family::BpfLsm,
+        HOOK_ATTACH,
+        "socket() with N global lsm/socket_create programs checking task storage",
+    ),
+    kernel(
+        KernelMechanism::LsmGlobalUnmarked,
+        Family::BpfLsm,
+        HOOK_ATTACH,
+        "the same from a task the global programs do not apply to",
+    ),
+    kernel(
+        KernelMechanism::SetupCgroups,
+        Family::CgroupBpf,
+        SETUP,
+        "set-up and tear-down of C cgroups against the mkdir/rmdir floor and C",
+    ),
+    kernel(
+        KernelMechanism::SetupTasks,
+        Family::CgroupBpf,
+        SETUP,
+        "set-up and tear-down of T tasks against the fork/procs/kill floor and C",
+    ),
+    kmod("task-chain", ModelKind::TaskChain, false),
+    kmod("task-hook-array", ModelKind::TaskHookArray, false),
+    kmod("cgroup-effective", ModelKind::CgroupEffective, false),
+    kmod("global-filter", ModelKind::GlobalFilter, false),
+    kmod("task-chain-ioctl", ModelKind::TaskChain, true),
+    kmod("task-hook-array-ioctl", ModelKind::TaskHookArray, true),
+    kmod("cgroup-effective-ioctl", ModelKind::CgroupEffective, true),
+    kmod("global-filter-ioctl", ModelKind::GlobalFilter, true),
+];
+
+/// The mechanism `name` of `backend`.
+///
+/// Errors: the backend is unknown, or it has no such mechanism (the message lists its names).
+pub fn find(backend: &str, name: &str) -> Result<&'static MechanismInfo, String> {
+    let Some(b) = BackendKind::ALL.into_iter().find(|b| b.as_str() == backend) else {
+        return Err(format!(
+            "unknown backend '{backend}': this version of hookbench has {}",
+            BackendKind::ALL.map(|b| format!("[backend.{}]", b.as_str())).join(", ")
+        ));
+    };
+    REGISTRY
+        .iter()
+        .find(|m| m.backend == b && m.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = REGISTRY.iter().filter(|m| m.backend == b).map(|m| m.name).collect();
+            format!("unknown mechanism '{name}': expected one of {}", names.join(", "))
+        })
+}
+
+/// The kernel backend's mechanisms, with the DESIGN.md model each realises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelMechanism {
+    /// A stack of classic-BPF seccomp filters that load a syscall argument: the kernel's action
+    /// cache cannot prove their result, so every filter of the chain runs on every syscall
+    /// (`struct seccomp_filter`'s `prev` list, kernel/seccomp.c `seccomp_run_filters`).
+    SeccompArgLoad,
+    /// A stack of filters whose result depends only on the syscall number and arch: the action
+    /// cache (`seccomp_cache_check_allow`) skips the whole chain.
+    SeccompNrOnly,
+    /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, the trigger of
+    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf-socket.
+    SeccompSocket,
+    /// Argument-loading filters timed on `getsockname()` of one bound AF_INET UDP socket, the
+    /// trigger of `cgroup/getsockname4` programs: claim 2's like-with-like peer of cgroup-bpf
+    /// (the smallest filter the action cache cannot skip against the null program, one syscall).
+    SeccompGetsockname,
+    /// The kernel selftest's own method (tools/testing/selftests/seccomp/seccomp_benchmark.c),
+    /// in one worker: getppid() natively, under one and two number-only (cacheable) filters,
+    /// then under a third and a fourth argument-loading (full) filter; its native, entry and
+    /// per-filter split is the peer of the fitted one.
+    SeccompSelftestSplit,
+    /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()` of an
+    /// allowed file `depth` directories down: every layer is checked for every path component
+    /// (security/landlock/fs.c `is_access_to_paths_allowed`).
+    Landlock,
+    /// N `cgroup/getsockname4` programs (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+) attached
+    /// with `BPF_F_ALLOW_MULTI` over a path of `depth` cgroups (program i at level i % depth)
+    /// plus `foreign` programs on other attach types, timed on `getsockname()` of a socket made
+    /// by a task in the deepest cgroup: `inet_getname()` runs the socket's cgroup's
+    /// `bpf.effective[CGROUP_INET4_GETSOCKNAME]` (kernel/bpf/cgroup.c
+    /// `__cgroup_bpf_run_filter_sock_addr`). The cheap trigger, batched.
+    CgroupBpf,
+    /// The same with `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) timed on
+    /// `socket()` (`inet_create()`): the second trigger, one call per sample, about 1 us each.
+    CgroupBpfSocket,
+    /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`, Linux >= 6.0) over a path of
+    /// `depth` cgroups, timed on `socket()` from the leaf: the shim
+    /// `__cgroup_bpf_run_lsm_current` runs the cgroup's effective array behind the hook's BPF
+    /// trampoline. Needs trampolines and `bpf` an active LSM.
+    LsmCgroup,
+    /// N global `lsm/socket_create` programs (`BPF_LSM_MAC`, run for every task), each checking
+    /// its task storage (the worker marked itself) before its body; timed on `socket()` from the
+    /// marked worker, which attaches them for as long as it measures. At most
+    /// `BPF_MAX_TRAMP_LINKS` (38).
+    LsmGlobal,
+    /// The same N global programs timed from a worker that is *not* marked: what every other
+    /// task of the machine pays per `socket()`.
+    LsmGlobalUnmarked,
+    /// Set-up and tear-down of C cgroups against the floor: a plain mkdir/rmdir loop.
+    SetupCgroups,
+    /// Set-up and tear-down of T idle tasks spread over cgroups against the floor: fork + write
+    /// to `cgroup.procs`, then kill + reap.
+    SetupTasks,
+}
+
+impl KernelMechanism {
+    /// Every kernel mechanism of this version.
+    pub const ALL: [KernelMechanism; 13] = [
+        KernelMechanism::SeccompArgLoad,
+        KernelMechanism::SeccompNrOnly,
+        KernelMechanism::SeccompSocket,
+        KernelMechanism::SeccompGetsockname,
+        KernelMechanism::SeccompSelftestSplit,
+        KernelMechanism::Landlock,
+        KernelMechanism::CgroupBpf,
+        KernelMechanism::CgroupBpfSocket,
+        KernelMechanism::LsmCgroup,
+        KernelMechanism::LsmGlobal,
+        KernelMechanism::LsmGlobalUnmarked,
+        KernelMechanism::SetupCgroups,
+        KernelMechanism::SetupTasks,
+    ];
+
+    /// The results name, e.g. "seccomp-arg-load".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KernelMechanism::SeccompArgLoad => "seccomp-arg-load",
+            KernelMechanism::SeccompNrOnly => "seccomp-nr-only",
+            KernelMechanism::SeccompSocket => "seccomp-socket",
+            KernelMechanism::SeccompGetsockname => "seccomp-getsockname",
+            KernelMechanism::SeccompSelftestSplit => "seccomp-selftest-split",
+            KernelMechanism::Landlock => "landlock",
+            KernelMechanism::CgroupBpf => "cgroup-bpf",
+            KernelMechanism::CgroupBpfSocket => "cgroup-bpf-socket",
+            KernelMechanism::LsmCgroup => "lsm-cgroup",
+            KernelMechanism::LsmGlobal => "lsm-global",
+            KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
+            KernelMechanism::SetupCgroups => "setup-cgroups",
+            KernelMechanism::SetupTasks => "setup-tasks",
+        }
+    }
+
+    /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
+    /// per-task chains, cgroup-bpf and `lsm_cgroup` are per-cgroup effective arrays, global BPF
+    /// LSM programs that each check whether they apply (task storage) are global filters.
+    pub const fn model(self) -> ModelKind {
+        match self {
+            KernelMechanism::CgroupBpf
+            | KernelMechanism::CgroupBpfSocket
+            | KernelMechanism::LsmCgroup
+            | KernelMechanism::SetupCgroups => ModelKind::CgroupEffective,
+            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
+            _ => ModelKind::TaskChain,
+        }
+    }
+
+    /// Whether the mechanism is a BPF LSM one (needs trampolines and the `bpf` LSM).
+    pub fn is_lsm(self) -> bool {
+        matches!(
+            self,
+            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked
+        )
+    }
+
+    /// Whether the mechanism is one of the seccomp ones.
+    pub fn is_seccomp(self) -> bool {
+        matches!(
+            self,
+            KernelMechanism::SeccompArgLoad
+                | KernelMechanism::SeccompNrOnly
+                | KernelMechanism::SeccompSocket
+                | KernelMechanism::SeccompGetsockname
+                | KernelMechanism::SeccompSelftestSplit
+        )
+    }
+
+    /// Whether the mechanism is one of the cgroup-bpf ones (cgroup-bpf, cgroup-bpf-socket).
+    pub fn is_cgroup_bpf(self) -> bool {
+        matches!(self, KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket)
+    }
+}
+
+/// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any: Landlock's
+/// `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
+/// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
+/// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
+/// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global
+/// `lsm` programs). The kernel refuses such a point whatever the machine, so suites must stay
+/// inside these limits (checked when a suite is parsed). Other metrics install or attach a fixed
+/// number of programs and have none.
+fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Option<AxisLimit> {
+    if metric != Metric::HookLatency {
+        return None;
+    }
+    let cap = hookbench_model::BPF_CGROUP_MAX_PROGS as u32;
+    let depth = p.depth.max(1);
+    let limit = |axis: &'static str, max: u32, why: String| {
+        (p.axis(axis).unwrap_or(0) > max).then_some(AxisLimit { axis, max, why })
+    };
+    let per_cgroup = |max: u32| {
+        format!(
+            "the path of depth = {depth} cgroups holds at most {max} programs on one attach type: \
+             BPF_CGROUP_MAX_PROGS = {cap} per cgroup and attach type (kernel/bpf/cgroup.c: __cgroup_bpf_attach \
+             returns E2BIG)"
+        )
+    };
+    match mechanism {
+        KernelMechanism::Landlock => limit(
+            "programs",
+            LANDLOCK_MAX_NUM_LAYERS,
+            format!(
+                "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = {LANDLOCK_MAX_NUM_LAYERS} layers \
+                 (security/landlock/limits.h; landlock_restrict_self returns E2BIG beyond)"
+            ),
+        ),
+        KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket | KernelMechanism::LsmCgroup => {
+            let programs = limit("programs", cap * depth, per_cgroup(cap * depth));
+            // Foreign program j sits on attach type j % 3 at level j % depth: each of the
+            // lcm(3, depth) placements takes every lcm-th program.
+            let types = hookbench_workloads::cgroup_bpf::FOREIGN_ATTACH_TYPES;
+            let lcm = types * depth / gcd(types, depth);
+            let foreign = || {
+                limit(
+                    "foreign",
+                    cap * lcm,
+                    format!(
+                        "{} foreign programs spread over {types} foreign attach types; {}",
+                        cap * lcm,
+                        per_cgroup(cap * lcm)
+                    ),
+                )
+            };
+            programs.or_else(|| mechanism.is_cgroup_bpf().then(foreign).flatten())
+        }
+        KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => limit(
+            "programs",
+            MAX_GLOBAL_PROGRAMS,
+            format!(
+                "a BPF trampoline holds at most BPF_MAX_TRAMP_LINKS = {MAX_GLOBAL_PROGRAMS} programs \
+                 (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returns E2BIG)"
+            ),
+        ),
+        KernelMechanism::SeccompArgLoad
+        | KernelMechanism::SeccompNrOnly
+        | KernelMechanism::SeccompSocket
+        | KernelMechanism::SeccompGetsockname => {
+            // Both filter bodies have the same length, so the same budget.
+            let body = FilterBody::ArgLoad;
+            limit(
+                "programs",
+                max_filters(body),
+                format!(
+                    "a task's filters may hold at most MAX_INSNS_PER_PATH instructions in all, {} of these filters \
+                     (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)",
+                    max_filters(body)
+                ),
+            )
+        }
+        KernelMechanism::SeccompSelftestSplit | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => None,
+    }
+}
+
+/// Greatest common divisor (Euclid).
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mechanism_is_declared_once_and_found_by_its_backend() {
+        for (i, m) in REGISTRY.iter().enumerate() {
+            assert!(
+                REGISTRY[i + 1..]
+                    .iter()
+                    .all(|o| (o.backend, o.name) != (m.backend, m.name)),
+                "{} declared twice",
+                m.name
+            );
+            assert!(std::ptr::eq(find(m.backend.as_str(), m.name).expect("found"), m));
+            assert!(!m.metrics.is_empty() && !m.times.is_empty(), "{}", m.name);
+        }
+        for k in KernelMechanism::ALL {
+            let m = find("kernel", k.as_str()).expect("every kernel variant is registered");
+            assert_eq!((m.implementation, m.model), (Impl::Kernel(k), k.model()));
+        }
+        for m in ModelMechanism::ALL {
+            assert_eq!(find("model", m.as_str()).expect("registered").model, m.model());
+        }
+        for k in REGISTRY.iter().filter(|m| m.backend == BackendKind::Kmod) {
+            let Impl::Kmod { model, ioctl } = k.implementation else {
+                panic!("{}", k.name)
+            };
+            let want = if ioctl {
+                format!("{}-ioctl", model.as_str())
+            } else {
+                model.as_str().to_string()
+            };
+            assert_eq!(k.name, want);
+        }
+        assert_eq!(find("model", "chain-walk").map(|m| m.model), Ok(ModelKind::TaskChain));
+        let e = find("kernel", "chain-walk").expect_err("a model name on the kernel");
+        assert!(e.contains("seccomp-arg-load") && e.contains("'chain-walk'"), "{e}");
+        let e = find("cloud", "x").expect_err("no such backend");
+        assert!(e.contains("[backend.kmod]"), "{e}");
+        assert_eq!(Family::Seccomp.mechanisms()[0], "seccomp-arg-load");
+    }
+}
