@@ -457,27 +457,16 @@ impl KernelMechanism {
         }
     }
 
-    /// Whether the mechanism is a BPF LSM one (needs trampolines and the `bpf` LSM).
-    pub fn is_lsm(self) -> bool {
-        matches!(
-            self,
-            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked
-        )
+    /// The mechanism's family, from its registry entry (what it needs, which file of
+    /// harness/src/kernel/ implements it).
+    pub fn family(self) -> Family {
+        REGISTRY
+            .iter()
+            .find(|m| m.implementation == Impl::Kernel(self))
+            .map_or(Family::CgroupBpf, |m| m.family)
     }
 
-    /// Whether the mechanism is one of the seccomp ones.
-    pub fn is_seccomp(self) -> bool {
-        matches!(
-            self,
-            KernelMechanism::SeccompArgLoad
-                | KernelMechanism::SeccompNrOnly
-                | KernelMechanism::SeccompSocket
-                | KernelMechanism::SeccompGetsockname
-                | KernelMechanism::SeccompSelftestSplit
-        )
-    }
-
-    /// Whether the mechanism is one of the cgroup-bpf ones (cgroup-bpf, cgroup-bpf-socket).
+    /// Whether the mechanism is one of the cgroup-bpf hooks (cgroup-bpf, cgroup-bpf-socket).
     pub fn is_cgroup_bpf(self) -> bool {
         matches!(self, KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket)
     }

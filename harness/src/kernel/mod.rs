@@ -21,6 +21,7 @@ mod seccomp;
 mod setup;
 
 use crate::backend::{Backend, CellError, CellSpec, Measured, Timing};
+use crate::mechanism::Family;
 pub use crate::mechanism::KernelMechanism;
 use crate::mechanism::Metric;
 use hookbench_workloads::cgroupfs::RunTree;
@@ -101,20 +102,16 @@ impl KernelBackend {
     }
 
     fn check_support(&mut self, mechanism: KernelMechanism) -> Result<(), CellError> {
-        let (what, support) = match mechanism {
-            KernelMechanism::Landlock => ("Landlock", &self.support.landlock),
-            KernelMechanism::CgroupBpf
-            | KernelMechanism::CgroupBpfSocket
-            | KernelMechanism::SetupCgroups
-            | KernelMechanism::SetupTasks => ("cgroup v2 trees", &self.support.cgroup_bpf),
-            KernelMechanism::LsmCgroup | KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => {
-                ("BPF LSM programs", &self.support.trampolines)
-            }
-            _ => ("seccomp filters", &self.support.seccomp),
+        let family = mechanism.family();
+        let (what, support) = match family {
+            Family::Landlock => ("Landlock", &self.support.landlock),
+            Family::CgroupBpf => ("cgroup v2 trees", &self.support.cgroup_bpf),
+            Family::BpfLsm => ("BPF LSM programs", &self.support.trampolines),
+            Family::Seccomp | Family::Model | Family::Kmod => ("seccomp filters", &self.support.seccomp),
         };
         let skip = |reason: String| CellError::Skip(format!("{what} not available here: {reason}"));
         support.clone().map_err(skip)?;
-        if mechanism.is_lsm() {
+        if family == Family::BpfLsm {
             // Trampolines first: where they are refused that is the reason, whatever the rest.
             self.support.cgroup_bpf.clone().map_err(skip)?;
             self.bpf_lsm.get_or_insert_with(bpf_lsm_active).clone().map_err(skip)?;
@@ -166,14 +163,16 @@ impl KernelBackend {
                 }
                 self.selftest_split_cells(spec)
             }
-            m if m.is_seccomp() => self.seccomp_hook_cell(m, spec),
-            KernelMechanism::Landlock => self.landlock_hook_cell(spec),
-            m if m.is_cgroup_bpf() => self.cgroup_bpf_hook_cell(m, spec),
-            m if m.is_lsm() => self.lsm_hook_cell(m, spec),
-            m => Err(CellError::Skip(format!(
-                "{}: not a hook mechanism; it belongs in the setup suites",
-                m.as_str()
-            ))),
+            m => match m.family() {
+                Family::Seccomp => self.seccomp_hook_cell(m, spec),
+                Family::Landlock => self.landlock_hook_cell(spec),
+                Family::CgroupBpf if m.is_cgroup_bpf() => self.cgroup_bpf_hook_cell(m, spec),
+                Family::BpfLsm => self.lsm_hook_cell(m, spec),
+                _ => Err(CellError::Skip(format!(
+                    "{}: not a hook mechanism; it belongs in the setup suites",
+                    m.as_str()
+                ))),
+            },
         }
     }
 
@@ -185,8 +184,8 @@ impl KernelBackend {
                  it does not vary with descendants; not measured by this version",
                 mechanism.as_str()
             ))),
-            KernelMechanism::Landlock => self.landlock_install_cells(spec),
-            m if m.is_seccomp() => self.seccomp_install_cells(m, spec),
+            m if m.family() == Family::Landlock => self.landlock_install_cells(spec),
+            m if m.family() == Family::Seccomp => self.seccomp_install_cells(m, spec),
             m => Err(CellError::Skip(format!(
                 "{}: has no attach cost to measure",
                 m.as_str()
