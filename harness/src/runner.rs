@@ -5,7 +5,9 @@
 //! with the run's `order_seed` (saved in results.json), so a machine that drifts during a sweep
 //! spreads its drift over the points instead of drawing a slope; each cell records its place in
 //! that order and when it finished. The analysis (fits with lack-of-fit and segments, entry
-//! costs, decompositions, baseline drift) is in `crate::analysis`.
+//! costs, decompositions, baseline drift) is in `crate::analysis`; it runs once every cell is
+//! measured, the suites' fits in parallel (rayon), so no thread pool exists while workers are
+//! started.
 
 use crate::backend::{Backend, CellError, CellSpec, Measured};
 use crate::output::RunDir;
@@ -89,6 +91,9 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
 
     let started = std::time::Instant::now();
     let mut order = 0u64;
+    // Every suite's measured cells with their fit points, fitted once nothing is measured any
+    // more (the fits run in parallel: no worker is started after them).
+    let mut by_suite: Vec<(&Suite, &crate::suite::Plan, Vec<Measured>)> = Vec::new();
     for suite in &config.suites {
         let plan = suite.plan(&config.profile)?;
         let mut measured: Vec<Measured> = Vec::new();
@@ -164,12 +169,18 @@ pub fn run(config: &RunConfig, backends: &mut [Box<dyn Backend>], dir: &mut RunD
                 bar.inc(1);
             }
         }
-        let (fits, unfit) = crate::analysis::fits_for(suite, plan, &measured);
-        results.fits.extend(fits);
-        results.skipped.extend(unfit);
-        dir.write_results(&results)?;
+        by_suite.push((suite, plan, measured));
     }
     bar.finish_and_clear();
+    use rayon::prelude::*;
+    let fitted: Vec<_> = by_suite
+        .par_iter()
+        .map(|(suite, plan, measured)| crate::analysis::fits_for(suite, plan, measured))
+        .collect();
+    for (fits, unfit) in fitted {
+        results.fits.extend(fits);
+        results.skipped.extend(unfit);
+    }
     results.drift = crate::analysis::drift(&results.cells);
     results.decompositions = crate::analysis::decompositions(&results);
     results.claims = hookbench_reports::claims::evaluate(&results);

@@ -30,7 +30,9 @@ run() { # run NAME COMMAND...: runs a step, records a failure
 }
 
 say "kernel $(uname -r), accel ${HOOKBENCH_RIG_ACCEL:-unknown}, emulated ${HOOKBENCH_EMULATED:-unknown}"
-run doctor sh -c "hookbench doctor >'$out/doctor.txt' 2>&1; status=\$?; cat '$out/doctor.txt'; exit \$status"
+# The doctor's text goes into /out only after the kmod run, which needs /out empty (a run refuses
+# a directory that holds other files).
+run doctor sh -c "hookbench doctor >/tmp/doctor.txt 2>&1; status=\$?; cat /tmp/doctor.txt; exit \$status"
 
 # Every step is required: a missing module, subcommand, backend or suite fails the payload
 # (it would otherwise pass without testing anything).
@@ -46,6 +48,8 @@ if [ "$loaded" -eq 1 ]; then
     # The kmod backend's smoke run goes to /out itself, so DIR/results.json is the kmod run.
     run kmod-smoke hookbench run --backend kmod --profile smoke --no-progress --out "$out"
 fi
+
+cp /tmp/doctor.txt "$out/doctor.txt" 2>/dev/null || say "doctor: no /tmp/doctor.txt to keep"
 
 # The kernel backend's BPF LSM mechanisms (trampolines are allowed on this kernel).
 run lsm-smoke hookbench run --backend kernel --suite lsm --profile smoke --no-progress --out "$out/lsm"

@@ -50,7 +50,13 @@ pub use loaded::{LoadError, LoadStep, LoadedProgram};
 /// The libbpf-cargo skeleton of `hookbench.bpf.c` (generated into `OUT_DIR`), for typed access
 /// to the whole object. [`ProgramInstance`] loads the same object from [`OBJECT`] instead,
 /// because it needs owned objects (a skeleton borrows its storage).
-#[allow(clippy::all, clippy::pedantic, missing_docs, unsafe_op_in_unsafe_fn)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    missing_docs,
+    unsafe_op_in_unsafe_fn
+)]
 pub mod skel {
     include!(concat!(env!("OUT_DIR"), "/hookbench.skel.rs"));
 }

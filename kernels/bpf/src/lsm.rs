@@ -36,7 +36,13 @@ use crate::{AttachType, BpfError, LoadedProgram, SockBody, BPF_CGROUP_MAX_PROGS}
 
 /// The libbpf-cargo skeleton of `lsm.bpf.c` (generated into `OUT_DIR`), for typed access to the
 /// whole object. [`LsmProgram`] loads the same object from [`LSM_OBJECT`] instead.
-#[allow(clippy::all, clippy::pedantic, missing_docs, unsafe_op_in_unsafe_fn)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    missing_docs,
+    unsafe_op_in_unsafe_fn
+)]
 pub mod skel {
     include!(concat!(env!("OUT_DIR"), "/lsm.skel.rs"));
 }

@@ -23,7 +23,13 @@ pub static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kmod.bpf.o"
 
 /// The libbpf-cargo skeleton of `kmod.bpf.c` (generated into `OUT_DIR`), for typed access to
 /// the whole object; [`KmodProgram`] loads [`OBJECT`] itself because it needs owned objects.
-#[allow(clippy::all, clippy::pedantic, missing_docs, unsafe_op_in_unsafe_fn)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    missing_docs,
+    unsafe_op_in_unsafe_fn
+)]
 pub mod skel {
     include!(concat!(env!("OUT_DIR"), "/kmod.skel.rs"));
 }
