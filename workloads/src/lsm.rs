@@ -1,6 +1,7 @@
-//! BPF LSM programs on the running kernel, on the `socket_create` LSM hook: `lsm_cgroup`
-//! programs (the `cgroup-effective` model behind a BPF trampoline) and global `lsm` programs
-//! that each check task storage first (the `global-filter` model).
+//! BPF LSM programs on the `socket_create` hook: per-cgroup (`lsm_cgroup`) and global (`lsm`).
+//!
+//! `lsm_cgroup` programs are the `cgroup-effective` model behind a BPF trampoline; global `lsm`
+//! programs that each check task storage first are the `global-filter` model.
 //!
 //! - [`LsmCgroupTree::build`] creates a chain of `depth` cgroups inside a [`RunTree`] and
 //!   attaches `programs` distinct `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`) with
@@ -32,47 +33,28 @@ use hookbench_model::Body;
 use serde::{Deserialize, Serialize};
 
 use crate::cgroup_bpf::{bpf_err, check_cap, check_depth, sock_body, AttachBench, CgroupBpfError, CgroupChain};
-use crate::cgroupfs::{parse_mountinfo, RunTree};
+use crate::cgroupfs::RunTree;
+use hookbench_sys::lsm::{lsm_list, lsm_list_has_bpf};
+use hookbench_sys::release::kernel_release;
+/// `(major, minor)` of a kernel release: re-exported for the kernel backend's version gates.
+pub use hookbench_sys::release::parse_release;
 
-/// Most global `lsm/socket_create` programs [`GlobalLsm::attach`] attaches: the trampoline's
-/// limit, [`BPF_MAX_TRAMP_LINKS`] (38 on x86_64).
+/// Most global `lsm/socket_create` programs [`GlobalLsm::attach`] attaches: a trampoline's limit.
+///
+/// [`BPF_MAX_TRAMP_LINKS`] (38 on x86_64).
 pub const MAX_GLOBAL_PROGRAMS: u32 = BPF_MAX_TRAMP_LINKS as u32;
 
 /// The first kernel release with `BPF_LSM_CGROUP` (`lsm_cgroup` programs): 6.0.
 pub const LSM_CGROUP_MIN_KERNEL: (u32, u32) = (6, 0);
 
-/// `PIDFD_THREAD` (include/uapi/linux/pidfd.h, = `O_EXCL`): `pidfd_open` of a thread that is
-/// not its process's main thread (Linux >= 6.9).
+/// `PIDFD_THREAD` (include/uapi/linux/pidfd.h, = `O_EXCL`): a pidfd of a non-main thread.
+///
+/// `pidfd_open` of a thread that is not its process's main thread (Linux >= 6.9).
 const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
 
-/// Where the active LSMs are listed when securityfs is mounted at its usual place.
-const DEFAULT_LSM_FILE: &str = "/sys/kernel/security/lsm";
-
-/// The active LSMs, comma-separated, in order (`<securityfs>/lsm`, securityfs found in
-/// `/proc/self/mountinfo`, else at `/sys/kernel/security`). Errors: why the list cannot be read.
-pub fn lsm_list() -> Result<String, String> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let path = parse_mountinfo(&mountinfo)
-        .find(|m| m.fstype == "securityfs")
-        .map(|m| m.mount_point.join("lsm"))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LSM_FILE));
-    std::fs::read_to_string(&path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| {
-            format!(
-                "cannot read the active LSMs from {}: {e} (is securityfs mounted?)",
-                path.display()
-            )
-        })
-}
-
-/// Whether `bpf` is among the active LSMs of `list` (the text of `<securityfs>/lsm`). Pure.
-pub fn lsm_list_has_bpf(list: &str) -> bool {
-    list.split(',').any(|m| m.trim() == "bpf")
-}
-
-/// `Ok(())` when `bpf` is an active LSM, so BPF LSM programs run when attached; else why not
-/// (with the boot option that fixes it).
+/// `Ok(())` when `bpf` is an active LSM, so BPF LSM programs run when attached; else why not.
+///
+/// The `Err` names the boot option that fixes it.
 pub fn bpf_lsm_active() -> Result<(), String> {
     let list = lsm_list()?;
     if lsm_list_has_bpf(&list) {
@@ -85,20 +67,12 @@ pub fn bpf_lsm_active() -> Result<(), String> {
     }
 }
 
-/// `(major, minor)` of a kernel release string such as `"6.1.0-28-amd64"`. Pure.
-pub fn parse_release(release: &str) -> Option<(u32, u32)> {
-    let mut it = release.split(|c: char| !c.is_ascii_digit());
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
-/// `Ok(())` when the running kernel (`uname -r`) is recent enough for `lsm_cgroup` programs
-/// ([`LSM_CGROUP_MIN_KERNEL`]); an unparseable release is let through (the load then tells).
+/// `Ok(())` when the running kernel is recent enough for `lsm_cgroup` programs, else why not.
+///
+/// Recent enough is [`LSM_CGROUP_MIN_KERNEL`]; an unparseable release is let through (the load
+/// then tells).
 pub fn lsm_cgroup_kernel_ok() -> Result<(), String> {
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let release = kernel_release();
     match parse_release(&release) {
         Some(v) if v < LSM_CGROUP_MIN_KERNEL => Err(format!(
             "kernel {release} has no BPF_LSM_CGROUP (lsm_cgroup programs came with Linux {}.{})",
@@ -108,25 +82,26 @@ pub fn lsm_cgroup_kernel_ok() -> Result<(), String> {
     }
 }
 
-/// A chain of cgroups with `lsm_cgroup/socket_create` programs attached along it. Dropping it
-/// detaches every link (links first, then the programs are closed); the cgroups belong to the
-/// [`RunTree`] and go with its tear-down.
+/// A chain of cgroups with `lsm_cgroup/socket_create` programs attached along it.
+///
+/// Dropping it detaches every link (links first, then the programs are closed); the cgroups belong
+/// to the [`RunTree`] and go with its tear-down.
 #[derive(Debug)]
 pub struct LsmCgroupTree {
     chain: CgroupChain<LsmProgram>,
 }
 
 impl LsmCgroupTree {
-    /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
-    /// distinct `lsm_cgroup/socket_create` programs of `body` ([`LsmProgram::load`]: one object,
-    /// two maps and one program each) and attaches program `i` at level `i % depth` with a link.
+    /// Builds a chain of `depth` cgroups in `run` with `programs` `lsm_cgroup` programs along it.
     ///
-    /// Errors: [`CgroupBpfError::Invalid`] (`depth` 0 or over [`crate::cgroup_bpf::MAX_DEPTH`]);
-    /// [`CgroupBpfError::MaxProgs`] when a level would hold more than 64 programs (checked before
-    /// anything is created); [`CgroupBpfError::Cgroup`]; [`CgroupBpfError::Io`];
-    /// [`CgroupBpfError::Bpf`] naming the cgroup ([`BpfError::LoadLsm`] where the kernel refuses
-    /// the program, [`BpfError::MaxProgs`] on the kernel's `E2BIG`). On error, what was attached
-    /// is detached again.
+    /// Nested cgroups (`Shape::Deep`, parents first); loads `programs` distinct
+    /// `lsm_cgroup/socket_create` programs of `body` ([`LsmProgram::load`]: one object, two maps
+    /// and one program each) and attaches program `i` at level `i % depth` with a link.
+    ///
+    /// Errors: [`CgroupBpfError::Invalid`], [`CgroupBpfError::MaxProgs`] (both checked before
+    /// anything is created), [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`],
+    /// [`CgroupBpfError::Bpf`] ([`BpfError::LoadLsm`], [`BpfError::MaxProgs`]). On error, what
+    /// was attached is detached again.
     pub fn build(run: &mut RunTree, depth: u32, programs: u32, body: Body) -> Result<LsmCgroupTree, CgroupBpfError> {
         check_depth(depth)?;
         check_cap(AttachType::LsmCgroup, programs as usize, depth)?;
@@ -167,8 +142,10 @@ impl LsmCgroupTree {
             .collect()
     }
 
-    /// `BPF_PROG_QUERY` (`BPF_LSM_CGROUP`, `BPF_F_QUERY_EFFECTIVE`) at `level`: the number of
-    /// programs in the level's effective arrays of every LSM hook (only `socket_create` is
+    /// Programs in the effective arrays at `level`, as the kernel counts them.
+    ///
+    /// `BPF_PROG_QUERY` (`BPF_LSM_CGROUP`, `BPF_F_QUERY_EFFECTIVE`): the number of programs in
+    /// the level's effective arrays of every LSM hook (only `socket_create` is
     /// used). The kernel refuses the non-effective query of `BPF_LSM_CGROUP` without
     /// per-program attach flags, so only the effective one is offered.
     pub fn effective_count(&self, level: u32) -> Result<usize, CgroupBpfError> {
@@ -176,28 +153,33 @@ impl LsmCgroupTree {
     }
 }
 
-/// Attaches and detaches one preloaded `lsm_cgroup/socket_create` program (update cost; timed by
-/// the attach worker): [`AttachBench`] over [`LsmProgram`]. In [`AttachBench::attach_one_at`] the kernel's
-/// `__cgroup_bpf_attach` also links the hook's shim into the trampoline when the hook has no
-/// `lsm_cgroup` program anywhere, which [`AttachBench::keep_attached_at`] keeps out of the
-/// measured attaches.
+/// Attaches and detaches one preloaded `lsm_cgroup/socket_create` program: the update cost.
+///
+/// Timed by the attach worker: [`AttachBench`] over [`LsmProgram`]. In
+/// [`AttachBench::attach_one_at`] the kernel's `__cgroup_bpf_attach` also links the hook's shim
+/// into the trampoline when the hook has no `lsm_cgroup` program anywhere, which
+/// [`AttachBench::keep_attached_at`] keeps out of the measured attaches.
 pub type LsmAttachBench = AttachBench<LsmProgram>;
 
-/// The global LSM programs a socket worker attaches for itself before measuring (lsm-global
-/// cells). Part of the worker's request (`SockWorkerRequest::global_lsm`).
+/// The global LSM programs a socket worker attaches for itself before measuring.
+///
+/// For lsm-global cells. Part of the worker's request (`SockWorkerRequest::global_lsm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GlobalLsmRequest {
     /// Programs to attach, 0..=[`MAX_GLOBAL_PROGRAMS`].
     pub programs: u32,
     /// Their body.
     pub body: Body,
-    /// Whether the worker marks itself in every program's task storage (the programs apply to
-    /// it and run their bodies) or not (it pays only the checks, like every other task).
+    /// Whether the worker marks itself in every program's task storage, so their bodies run.
+    ///
+    /// Marked, the programs apply to it and run their bodies; unmarked, it pays only the
+    /// checks, like every other task.
     pub mark_self: bool,
 }
 
-/// Global `lsm/socket_create` programs attached for every task. Dropping it detaches every
-/// link, then closes the programs.
+/// Global `lsm/socket_create` programs attached for every task.
+///
+/// Dropping it detaches every link, then closes the programs.
 #[derive(Debug)]
 pub struct GlobalLsm {
     // Field order is drop order: links before programs.
@@ -206,8 +188,9 @@ pub struct GlobalLsm {
 }
 
 impl GlobalLsm {
-    /// Loads `programs` distinct `lsm/socket_create` programs of `body`, each with its own maps
-    /// and task storage, and attaches each globally. Errors: [`CgroupBpfError::Invalid`] for
+    /// Loads `programs` distinct global `lsm/socket_create` programs of `body` and attaches them.
+    ///
+    /// Each has its own maps and task storage. Errors: [`CgroupBpfError::Invalid`] for
     /// more than [`MAX_GLOBAL_PROGRAMS`] (checked first); [`CgroupBpfError::Global`] naming the
     /// load or attach failure ([`BpfError::LoadLsm`], [`BpfError::MaxTrampolineLinks`] when other
     /// programs already fill the trampoline, [`BpfError::AttachLsm`]). On error, what was
@@ -230,13 +213,13 @@ impl GlobalLsm {
         Ok(g)
     }
 
-    /// Marks the calling thread in every program's task storage (a pidfd of the thread, then
-    /// one `BPF_MAP_UPDATE_ELEM` per program), so the programs run their bodies for it from now
-    /// on. Task storage belongs to a task, i.e. a thread, and the programs look up the current
-    /// one: the thread that measures must be the one marked. On the process's main thread the
-    /// pidfd is `pidfd_open(getpid(), 0)` (Linux >= 5.3); on another thread it needs
-    /// `PIDFD_THREAD` (Linux >= 6.9). Errors: [`CgroupBpfError::MarkThread`],
-    /// [`CgroupBpfError::Global`].
+    /// Marks the calling thread in every program's task storage, so their bodies run for it.
+    ///
+    /// A pidfd of the thread, then one `BPF_MAP_UPDATE_ELEM` per program. Task storage belongs to a
+    /// task, i.e. a thread, and the programs look up the current one: the thread that measures must
+    /// be the one marked. On the process's main thread the pidfd is `pidfd_open(getpid(), 0)`
+    /// (Linux >= 5.3); on another thread it needs `PIDFD_THREAD` (Linux >= 6.9). Errors:
+    /// [`CgroupBpfError::MarkThread`], [`CgroupBpfError::Global`].
     pub fn mark_current(&self) -> Result<(), CgroupBpfError> {
         // SAFETY: getpid and gettid cannot fail.
         let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
@@ -306,9 +289,11 @@ mod tests {
         spawn_sock(cgroup, samples, global_lsm).map_err(|e| e.to_string())
     }
 
-    /// The cgroup2 mount when this machine can run BPF LSM programs (root, cgroup v2, `bpf` an
-    /// active LSM, trampolines allowed), else `None` after saying why.
-    fn lsm_or_skip(test: &str) -> Option<Cgroup2> {
+    /// [`LOCK`] and the cgroup2 mount when this machine can run BPF LSM programs, else `None`.
+    ///
+    /// Runs them: root, cgroup v2, `bpf` an active LSM, trampolines allowed; else it says why.
+    fn lsm_or_skip(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Cgroup2)> {
+        let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let cg = crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF LSM programs)")?;
         match LsmProgram::load(LsmAttach::Global, hookbench_bpf::SockBody::Null) {
             Ok(_) => {}
@@ -322,20 +307,21 @@ mod tests {
             eprintln!("SKIPPED {test}: {why}");
             return None;
         }
-        Some(cg)
+        Some((guard, cg))
     }
 
+    /// Tears the run's tree down and checks that nothing of it is left.
+    fn teardown_leaves_nothing(run: RunTree) {
+        let root = run.root().to_path_buf();
+        run.teardown().expect("teardown");
+        assert!(!root.exists(), "{} left behind", root.display());
+    }
+
+    /// The list and release parsers' own cases are hookbench-sys's; this is the gate's.
     #[test]
     fn parses_lsm_lists_and_releases() {
-        assert!(lsm_list_has_bpf("lockdown,capability,landlock,yama,apparmor,bpf"));
-        assert!(lsm_list_has_bpf("bpf"));
-        assert!(!lsm_list_has_bpf("lockdown,capability,landlock,yama,apparmor"));
-        assert!(!lsm_list_has_bpf("bpf2,xbpf"));
-        assert_eq!(parse_release("6.1.0-28-amd64"), Some((6, 1)));
-        assert_eq!(parse_release("5.15.0"), Some((5, 15)));
-        assert_eq!(parse_release("6.18"), Some((6, 18)));
-        assert_eq!(parse_release("x"), None);
         assert!(parse_release("5.19.3").is_some_and(|v| v < LSM_CGROUP_MIN_KERNEL));
+        assert!(parse_release("6.0.0").is_some_and(|v| v >= LSM_CGROUP_MIN_KERNEL));
     }
 
     #[test]
@@ -361,15 +347,12 @@ mod tests {
             }
             Err(e) => panic!("neither built nor refused with EPERM: {e}"),
         }
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
+        teardown_leaves_nothing(run);
     }
 
     #[test]
     fn lsm_cgroup_effective_counts_runs_and_cleanup() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = lsm_or_skip("lsm_cgroup_effective_counts_runs_and_cleanup") else {
+        let Some((_g, cg)) = lsm_or_skip("lsm_cgroup_effective_counts_runs_and_cleanup") else {
             return;
         };
         let mut run = RunTree::create(&cg).expect("run tree");
@@ -397,17 +380,14 @@ mod tests {
         assert_eq!(ran, expected, "runs per program from the middle cgroup");
 
         drop(tree);
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
+        teardown_leaves_nothing(run);
         let alive: Vec<u32> = ids.iter().copied().filter(|&id| prog_exists(id)).collect();
         assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
     }
 
     #[test]
     fn lsm_global_runs_bodies_for_marked_tasks_only() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = lsm_or_skip("lsm_global_runs_bodies_for_marked_tasks_only") else {
+        let Some((_g, cg)) = lsm_or_skip("lsm_global_runs_bodies_for_marked_tasks_only") else {
             return;
         };
         let mut run = RunTree::create(&cg).expect("run tree");
@@ -435,15 +415,12 @@ mod tests {
             let want = if mark_self { report.calls } else { 0 };
             assert_eq!(report.counters, vec![want; 3], "marked: {mark_self}");
         }
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
+        teardown_leaves_nothing(run);
     }
 
     #[test]
     fn lsm_attach_latency_and_cleanup() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = lsm_or_skip("lsm_attach_latency_and_cleanup") else {
+        let Some((_g, cg)) = lsm_or_skip("lsm_attach_latency_and_cleanup") else {
             return;
         };
         let mut run = RunTree::create(&cg).expect("run tree");
@@ -481,8 +458,7 @@ mod tests {
 
     #[test]
     fn lsm_per_program_slopes() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = lsm_or_skip("lsm_per_program_slopes") else {
+        let Some((_g, cg)) = lsm_or_skip("lsm_per_program_slopes") else {
             return;
         };
         const COUNTS: [u32; 4] = [0, 8, 16, 32];
