@@ -12,7 +12,8 @@
 //!   it, the tests print `SKIPPED: chromium not found at PATH (install: apt-get install chromium)` to stderr,
 //!   uncaptured so `cargo test` shows it, and pass.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -553,20 +554,7 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     let _one = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    Command::cargo_bin("hookbench")
-        .expect("hookbench binary is built")
-        .args([
-            "run",
-            "--backend",
-            "model",
-            "--profile",
-            "smoke",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    common::run_smoke_with(&["--backend", "model"], &out);
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     let report = dir.join("report.html");

@@ -18,6 +18,8 @@ pub mod pin;
 pub mod sampler;
 pub mod sampleset;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 
 pub use clock::{Clock, ClockError, ClockInfo, ClockKind};
 pub use drift::{drift, Drift};

@@ -8,7 +8,8 @@
 
 use crate::claims::Verdict;
 use crate::evidence::{
-    agreement_text, fmt_latency, fmt_num, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, varying_axes,
+    agreement_text, axis_labels, fmt_latency, fmt_num, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, sort_cells,
+    varying_axes,
 };
 use crate::schema::{Cell, Fit, PercentileBasis, Results};
 use plotters::prelude::*;
@@ -661,9 +662,7 @@ fn cells_table(h: &mut String, results: &Results) {
         if cells.is_empty() {
             continue;
         }
-        cells.sort_by(|a, b| {
-            (&a.backend, &a.mechanism, &a.metric, &a.params).cmp(&(&b.backend, &b.mechanism, &b.metric, &b.params))
-        });
+        sort_cells(&mut cells);
         let varying = varying_axes(&cells);
         let _ = writeln!(
             h,
@@ -673,13 +672,7 @@ fn cells_table(h: &mut String, results: &Results) {
             esc(suite)
         );
         for c in cells {
-            let axes: Vec<String> = varying
-                .iter()
-                .map(|a| match c.params.axis(a) {
-                    Some(v) => format!("{a}={v}"),
-                    None => format!("{a}={}", c.params.body),
-                })
-                .collect();
+            let axes = axis_labels(c, &varying);
             let label = format!(
                 "{} {} {} {}",
                 c.backend,
