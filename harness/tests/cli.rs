@@ -1,4 +1,8 @@
-//! End-to-end tests of the `hookbench` binary: a smoke run of the model backend, and every bad input exiting 2 with nothing written.
+//! End-to-end tests of the `hookbench` binary, as a user runs it: runs, bad input, kills, cleanup.
+//!
+//! A smoke run of the model backend, every bad input exiting 2 with nothing written, runs of the
+//! kernel backend (root), and SIGINT/SIGKILL of runs followed by `hookbench cleanup` leaving
+//! nothing behind.
 
 mod common;
 

@@ -1,10 +1,11 @@
-//! End-to-end test of the kernel backend's BPF LSM mechanisms (`lsm-cgroup`, `lsm-global`,
-//! `lsm-global-unmarked`): a smoke run of the `lsm` suite. Where the kernel refuses BPF
-//! trampolines (this project's development host), every cell is skipped with the reason; where
-//! it allows them and `bpf` is an active LSM (the qemu rig's Debian guest), the cells are measured,
-//! fitted over `programs`, their counter bodies checked by the backend, and nothing is left
-//! attached. In the rig, run this binary with `CARGO_BIN_EXE_hookbench` pointing at the guest's
-//! `hookbench`.
+//! End-to-end test of the kernel backend's BPF LSM mechanisms: a smoke run of the `lsm` suite.
+//!
+//! The mechanisms are `lsm-cgroup`, `lsm-global` and `lsm-global-unmarked`. Where the kernel
+//! refuses BPF trampolines (this project's development host), every cell is skipped with the
+//! reason; where it allows them and `bpf` is an active LSM (the qemu rig's Debian guest), the
+//! cells are measured, fitted over `programs`, their counter bodies checked by the backend, and
+//! nothing is left attached. In the rig, run this binary with `CARGO_BIN_EXE_hookbench` pointing
+//! at the guest's `hookbench`.
 
 mod common;
 

@@ -1,4 +1,6 @@
-//! Runner tests with a mock backend of known answers: journaling, fits, skips, and a run that fails mid-way.
+//! Runner tests with a mock backend of known answers: journaling, fits, skips, a failed run.
+//!
+//! The failed run fails mid-way and keeps what it measured.
 
 use hookbench::backend::{base_cell, Backend, CellError, CellSpec, Measured};
 use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_TXT, RESULTS_JSON};
@@ -274,7 +276,7 @@ fn a_fit_over_depth_ignores_the_cgroups_the_backend_derives_from_depth() {
     assert!(results.skipped.is_empty(), "{:?}", results.skipped);
 }
 
-/// Asserts that `results` have no fit, and returns the skip that says why there is none over depth.
+/// Asserts that `results` have no fit; returns the skip that says why there is none over depth.
 fn no_fit_over_depth(results: &Results) -> &hookbench_reports::Skipped {
     assert!(results.fits.is_empty());
     results
@@ -290,11 +292,8 @@ fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
     let (tmp, results) = run_mock(depth_mock(&[2]), &depth_config("sweep.depth = [1, 2, 4]"));
     let results = results.expect("run");
     let why = no_fit_over_depth(&results);
-    assert!(
-        why.reason.contains("every measured cell has depth = 2"),
-        "{}",
-        why.reason
-    );
+    let reason = &why.reason;
+    assert!(reason.contains("every measured cell has depth = 2"), "{reason}");
     assert_eq!(why.mechanism, "effective-array");
     assert_eq!(why.suite.as_deref(), Some("depth"));
     let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
@@ -304,11 +303,10 @@ fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
     // depth alone, and the reason names the tied axis.
     let config = depth_config("sweep.depth = [1, 2, 4]\nsweep.cgroups = [1, 2, 4]");
     let results = run_mock(depth_mock(&[1, 2, 4]), &config).1.expect("run");
-    let why = no_fit_over_depth(&results);
+    let reason = &no_fit_over_depth(&results).reason;
     assert!(
-        why.reason.contains("also differ in cgroups") && why.reason.contains("(3 of 3 groups)"),
-        "{}",
-        why.reason
+        reason.contains("also differ in cgroups") && reason.contains("(3 of 3 groups)"),
+        "{reason}"
     );
 }
 

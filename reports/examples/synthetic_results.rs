@@ -1,12 +1,13 @@
-//! Writes a small synthetic schema-2 `results.json` for the renderers' golden tests (`tests/data/results-smoke.json`).
+//! Writes a small synthetic schema-2 `results.json`, the fixture of the renderers' golden tests.
 //!
-//! The figures imitate a smoke run of the model and kernel backends on a 2-vCPU Xeon VM (the
-//! environment is that machine's), but every sample is drawn from a seeded generator: cells'
-//! raw percentiles, interleaved baselines and overheads, fits (with lack-of-fit, segments and
-//! entry costs), drift and claims are all computed from those samples with the measurement
-//! crate, exactly as a run computes them, so the file is self-consistent. Decompositions and
-//! validity flags are set by hand, one disagreement and a few flags included. Replace the
-//! fixture with a real run's `results.json` when one is at hand (then re-accept the snapshot):
+//! The fixture (`tests/data/results-smoke.json`) imitates a smoke run of the model and kernel
+//! backends on a 2-vCPU Xeon VM (the environment is that machine's), but every sample is drawn from
+//! a seeded generator: cells' raw percentiles, interleaved baselines and overheads, fits (with
+//! lack-of-fit, segments and entry costs), drift and claims are all computed from those samples
+//! with the measurement crate, exactly as a run computes them, so the file is self-consistent.
+//! Decompositions and validity flags are set by hand, one disagreement and a few flags included.
+//! Replace the fixture with a real run's `results.json` when one is at hand (then re-accept the
+//! snapshot):
 //!
 //! ```sh
 //! cargo run -p hookbench-reports --example synthetic_results > reports/tests/data/results-smoke.json

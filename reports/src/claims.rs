@@ -42,8 +42,9 @@ pub use engine::evaluate;
 pub use pairs::{fit_body, CHAIN_VS_EFFECTIVE};
 pub use verdict::{slope_estimate, suite_margin};
 
-/// Margin of "flat" and "the same" when the claim's suite names none: 0.5 (ns, or the fit's
-/// unit) per unit of x, or 10% of the reference slope, whichever is larger.
+/// Margin of "flat" and "the same" when the claim's suite names none.
+///
+/// 0.5 (ns, or the fit's unit) per unit of x, or 10% of the reference slope, whichever is larger.
 pub const DEFAULT_MARGIN: Margin = Margin { abs: 0.5, rel: 0.10 };
 
 /// Confidence level of the "grows" test and of the intervals quoted in evidence.

@@ -29,12 +29,15 @@ pub use text::{unwrap_lines, wrap, MAX_COLUMNS, MAX_INDENT};
 /// Relative range of a baseline over a run above which evidence warns of drift (5%).
 pub const DRIFT_WARN_REL_RANGE: f64 = 0.05;
 
-/// The most a set-up or tear-down may take against the floor measured in the same run (and the
-/// floor against the same loops in plain C) before evidence says it is over.
+/// Largest ratio of a set-up or tear-down to its floor (and of the floor to C) that is not over.
+///
+/// The floor is the one measured in the same run; the C reference runs the same loops in plain C.
+/// Above it, evidence says OVER.
 pub const FLOOR_RATIO_LIMIT: f64 = 1.25;
 
-/// Renders `evidence.txt` (ASCII only, so that it survives any mail client) from `results`, in
-/// the manner of a kernel test robot report:
+/// Renders `evidence.txt` from `results`, in the manner of a kernel test robot report.
+///
+/// ASCII only, so that it survives any mail client; in order:
 /// 1. a header: kernel release, the relevant kernel config, CPU model and count, mitigations,
 ///    CPU frequency governor, BPF JIT, active LSMs, clock and its overhead, privileges,
 ///    virtualization, backends, hookbench version, profile, measurement order and command line;

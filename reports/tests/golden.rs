@@ -1,9 +1,11 @@
-//! Golden-file tests of the renderers over a fixed results file (`tests/data/results-smoke.json`,
-//! schema 2, both backends): `evidence.txt` must match its snapshot byte for byte
-//! (`tests/snapshots/`, reviewed with `cargo insta review`), keep every line within 72 ASCII
-//! columns, carry the header fields and a verdict line for every claim on every backend, print
-//! no negative latency, and show each cell's overhead, flags, decompositions and drift;
-//! `report.html` must be self-contained with at least six charts and the same tables.
+//! Golden-file tests of the renderers over a fixed results file, so any change of output shows.
+//!
+//! The file is `tests/data/results-smoke.json` (schema 2, both backends): `evidence.txt` must
+//! match its snapshot byte for byte (`tests/snapshots/`, reviewed with `cargo insta review`), keep
+//! every line within 72 ASCII columns, carry the header fields and a verdict line for every claim
+//! on every backend, print no negative latency, and show each cell's overhead, flags,
+//! decompositions and drift; `report.html` must be self-contained with at least six charts and the
+//! same tables.
 //!
 //! The fixture is synthetic (`cargo run -p hookbench-reports --example synthetic_results`); when
 //! it is replaced by a real run's `results.json`, re-accept the snapshot: every other test reads

@@ -1,6 +1,8 @@
-//! The attach worker (`hookbench worker attach`): the update cost of cgroup-bpf and `lsm_cgroup`
-//! programs, timed in an exec'd worker with the measurement crate's sampler, and its C peer,
-//! the attach floor (`workloads/c/attach_floor.c`), run through the same worker protocol.
+//! The attach worker (`hookbench worker attach`): the update cost of cgroup-bpf programs.
+//!
+//! The update cost of cgroup-bpf and `lsm_cgroup` programs, timed in an exec'd worker with the
+//! measurement crate's sampler, and its C peer, the attach floor (`workloads/c/attach_floor.c`),
+//! run through the same worker protocol.
 //!
 //! The harness builds the subtree (a cgroup with K descendants, [`crate::cgroup_bpf::wide_subtree`])
 //! and a keeper sibling; the worker loads one program, keeps one link of it in the keeper (so
@@ -45,8 +47,9 @@ pub enum AttachProgram {
 }
 
 impl AttachProgram {
-    /// The attach floor's first argument for this program's attach type; `None` for
-    /// `lsm_cgroup`, which the floor does not load (it would need the kernel's BTF).
+    /// The attach floor's first argument for this program's attach type, if the floor loads it.
+    ///
+    /// `None` for `lsm_cgroup`, which the floor does not load (it would need the kernel's BTF).
     pub fn floor_arg(self) -> Option<&'static str> {
         match self {
             AttachProgram::Getsockname4 => Some("getsockname4"),
@@ -56,9 +59,10 @@ impl AttachProgram {
     }
 }
 
-/// What an attach worker is asked: attach and detach one program of `body` at `top`
-/// (`timing.samples` timed rounds of each after `warmup` untimed ones), keeping one link of it
-/// in `keeper`.
+/// What an attach worker is asked: attach and detach one program of `body` at `top`.
+///
+/// `timing.samples` timed rounds of each after `warmup` untimed ones, keeping one link of it in
+/// `keeper`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttachRequest {
     /// The program to attach.
@@ -178,8 +182,9 @@ fn time_attach<P: CgroupProgram>(hook: P::Hook, req: &AttachRequest) -> Result<A
     })
 }
 
-/// The C attach floor (`workloads/c/attach_floor.c`) compiled by `build.rs`; empty when it could
-/// not be built ([`attach_floor_available`] says why).
+/// The C attach floor (`workloads/c/attach_floor.c`) compiled by `build.rs`.
+///
+/// Empty when it could not be built ([`attach_floor_available`] says why).
 pub static ATTACH_FLOOR_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attach_floor"));
 
 /// Why `build.rs` could not build the attach floor (empty when it did).
@@ -201,8 +206,9 @@ pub fn attach_floor_available() -> Result<(), String> {
     }
 }
 
-/// Writes the attach floor into `dir` (an existing directory) as `attach_floor`, mode 0700, and
-/// returns its path. Errors: the reason, when it was not built or cannot be written.
+/// Writes the attach floor into `dir` as `attach_floor`, mode 0700, and returns its path.
+///
+/// `dir` must exist. Errors: the reason, when it was not built or cannot be written.
 pub fn install_attach_floor(dir: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt as _;
     attach_floor_available()?;
@@ -213,8 +219,9 @@ pub fn install_attach_floor(dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// What the attach floor is asked: the same attach point, keeper and rounds as an
-/// [`AttachRequest`], on the CPU `cpu`.
+/// What the attach floor is asked: an [`AttachRequest`]'s attach point, keeper and rounds.
+///
+/// On the CPU `cpu`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloorRequest {
     /// The program's attach type ([`AttachProgram::floor_arg`]).
@@ -291,10 +298,11 @@ impl Worker for AttachFloorProtocol {
     }
 }
 
-/// Runs the attach floor `exe` (installed by [`install_attach_floor`]) on `req` and returns its
-/// report. Errors: [`WorkerError::Refused`] when the attach point is outside a hookbench run, the
-/// program has no floor, or the floor says why it could not measure (a refused `bpf(2)`); the
-/// other variants when it could not be run.
+/// Runs the attach floor `exe` (installed by [`install_attach_floor`]) on `req`; its report.
+///
+/// Errors: [`WorkerError::Refused`] when the attach point is outside a hookbench run, the program
+/// has no floor, or the floor says why it could not measure (a refused `bpf(2)`); the other
+/// variants when it could not be run.
 pub fn run_attach_floor(exe: &Path, req: &FloorRequest) -> Result<FloorReport, WorkerError> {
     let refused = |e: CgroupBpfError| WorkerError::Refused(e.to_string());
     let top = check_in_run(&req.top).map_err(refused)?;

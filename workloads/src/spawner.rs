@@ -63,8 +63,9 @@ use crate::cgroupfs::{mkdir_floor, settle_dying, RunTree};
 #[cfg(doc)]
 use crate::taskpool::{task_floor, TaskPool};
 
-/// Longest a spawner may run before the harness kills it: 15 minutes (3 peers x 20
-/// repetitions of 100,000 tasks on a slow machine).
+/// Longest a spawner may run before the harness kills it: 15 minutes.
+///
+/// Enough for 3 peers x 20 repetitions of 100,000 tasks on a slow machine.
 pub const SPAWNER_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Most repetitions a [`SpawnerRequest`] may ask for.
@@ -79,8 +80,10 @@ pub const MAX_POOL_CGROUPS: usize = 100_000;
 /// Tasks or cgroups of each peer's untimed warm-up (fewer when the job asks for fewer).
 pub const WARMUP_COUNT: u32 = 1000;
 
-/// Pause before each timed peer, after the dying cgroups are freed: lets the RCU callbacks of
-/// the previous peer's task exits and rmdirs run (a grace period is a few ms).
+/// Pause before each timed peer, so none pays for the previous one's deferred work.
+///
+/// It comes after the dying cgroups are freed and lets the RCU callbacks of the previous peer's
+/// task exits and rmdirs run (a grace period is a few ms).
 pub const SETTLE_PAUSE: Duration = Duration::from_millis(20);
 
 /// Longest wait for the kernel to free removed cgroups before a timed peer ([`settle_dying`]).
@@ -233,8 +236,9 @@ pub struct SpawnerReport {
     pub placement: Option<String>,
     /// Seconds spent waiting for the kernel to settle before the timed peers, in all.
     pub settle_s: f64,
-    /// Mappings of the spawner its pool and floor children do not inherit
-    /// ([`trim_inherited_mappings`]).
+    /// Mappings of the spawner its pool and floor children do not inherit.
+    ///
+    /// See [`trim_inherited_mappings`].
     #[serde(default)]
     pub trimmed_mappings: u32,
     /// Why it stopped before the end, if it did (what was measured before is kept).
@@ -315,8 +319,9 @@ impl SpawnerJob {
     }
 }
 
-/// Checks `req` against the cgroup2 `mount` before anything is created; returns the run's
-/// subtree. Pure. Errors: [`SpawnerError::Invalid`], [`SpawnerError::OutsideRun`].
+/// Checks `req` against the cgroup2 `mount` before anything is created; returns the run's subtree.
+///
+/// Pure. Errors: [`SpawnerError::Invalid`], [`SpawnerError::OutsideRun`].
 pub fn validate(req: &SpawnerRequest, mount: &Path) -> Result<PathBuf, SpawnerError> {
     if req.repetitions == 0 || req.repetitions > MAX_REPETITIONS {
         return Err(invalid("repetitions", u64::from(req.repetitions), "use 1..=20"));
@@ -337,8 +342,9 @@ pub fn validate(req: &SpawnerRequest, mount: &Path) -> Result<PathBuf, SpawnerEr
     Ok(run)
 }
 
-/// The spawner worker kind (`hookbench worker tasks`). Its report keeps what was measured
-/// before a failure (`SpawnerReport::error`), so it always answers with a report.
+/// The spawner worker kind (`hookbench worker tasks`), which always answers with a report.
+///
+/// Its report keeps what was measured before a failure (`SpawnerReport::error`).
 pub struct SpawnerWorker;
 
 impl crate::worker::Worker for SpawnerWorker {

@@ -1,5 +1,6 @@
-//! Task pools for the `kernel` backend: many idle processes placed in a run's cgroups, with
-//! their set-up and tear-down timed, and the kernel's floor for the same work.
+//! Task pools for the `kernel` backend: many idle processes in a run's cgroups, set-up timed.
+//!
+//! Their set-up and tear-down are timed, beside the kernel's floor for the same work.
 //!
 //! Pools and floors are made by the spawner (`crate::spawner`, `hookbench worker tasks`), a
 //! small exec'd process that lives in a leaf cgroup of the run's subtree, never by the harness:
@@ -58,8 +59,10 @@ use limit::clone_error;
 pub(crate) use clone::write_pid;
 pub use limit::{name_limit, pids_cgroups, PidsReading};
 
-/// The name (`comm`, `/proc/PID/comm`) every idle task of a pool or floor gives itself, so that
-/// tests and people can find them (`pgrep -x hookbench-idle`). 14 bytes, under `TASK_COMM_LEN`.
+/// The name (`comm`) every idle task of a pool or floor gives itself, so it can be found.
+///
+/// Tests and people find them in `/proc/PID/comm` (`pgrep -x hookbench-idle`). 14 bytes, under
+/// `TASK_COMM_LEN`.
 pub const IDLE_COMM: &str = "hookbench-idle";
 
 /// How a pool's tasks were put into their cgroups.
@@ -72,8 +75,9 @@ pub enum Placement {
     ForkThenProcs,
 }
 
-/// Why a task pool (or the floor) could not be built or torn down. Every variant names the
-/// values, path or errno involved and what to do.
+/// Why a task pool (or the floor) could not be built or torn down.
+///
+/// Every variant names the values, path or errno involved and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskPoolError {
     /// A cgroup outside the run's own subtree was given.
@@ -313,8 +317,10 @@ fn inside(path: &Path, root: &Path) -> bool {
             .all(|c| !matches!(c, Component::ParentDir | Component::CurDir))
 }
 
-/// Idle processes, children of this process, spread over cgroups of a run. Dropping the pool
-/// kills and reaps every task (best effort); [`TaskPool::teardown`] does it timed, with errors.
+/// Idle processes, children of this process, spread over cgroups of a run.
+///
+/// Dropping the pool kills and reaps every task (best effort); [`TaskPool::teardown`] does it
+/// timed, with errors.
 #[derive(Debug)]
 pub struct TaskPool {
     children: Children,
@@ -323,29 +329,29 @@ pub struct TaskPool {
 }
 
 impl TaskPool {
-    /// Creates `tasks` idle processes spread round-robin over `cgroups` (task `i` goes to
-    /// `cgroups[i % cgroups.len()]`), each created directly in its cgroup with
+    /// Creates `tasks` idle processes spread round-robin over `cgroups`, each born in its cgroup.
+    ///
+    /// Task `i` goes to `cgroups[i % cgroups.len()]`, created there with
     /// `clone3(CLONE_INTO_CGROUP)`; falls back to fork + writing the pid to `cgroup.procs` when
     /// the kernel refuses the first `clone3` with `ENOSYS`, `E2BIG` or `EINVAL` (see
-    /// [`TaskPool::placement`]). `run_root` is the run's subtree (a `hookbench-*` directory,
-    /// e.g. [`crate::cgroupfs::RunTree::root`]); every cgroup must be it or lie under it
-    /// (checked on the path, `..` refused). Returns the pool and the wall-clock time from the
-    /// first clone until all `tasks` exist (checks and opening one directory fd per cgroup used
-    /// come before, as the floor opens its `cgroup.procs` before its loop). `tasks == 0` builds
-    /// an empty pool. Call it from a small single-threaded process (the spawner): every clone
-    /// copies the caller's page tables.
+    /// [`TaskPool::placement`]). `run_root` is the run's subtree (a `hookbench-*` directory, e.g.
+    /// [`crate::cgroupfs::RunTree::root`]); every cgroup must be it or lie under it (checked on
+    /// the path, `..` refused). Returns the pool and the wall-clock time from the first clone
+    /// until all `tasks` exist (checks and opening one directory fd per cgroup used come before,
+    /// as the floor opens its `cgroup.procs` before its loop). `tasks == 0` builds an empty pool.
+    /// Call it from a small single-threaded process (the spawner): every clone copies the caller's
+    /// page tables.
     ///
-    /// Errors: [`TaskPoolError::OutsideRun`], [`TaskPoolError::NoCgroups`] (before anything is
-    /// created); [`TaskPoolError::Open`]; [`TaskPoolError::Limit`] on `EAGAIN` (`pids.max`,
-    /// `kernel.pid_max`, `kernel.threads-max`, `RLIMIT_NPROC`), [`TaskPoolError::Clone`],
-    /// [`TaskPoolError::Place`]. On any error every task already started is killed and reaped.
+    /// Errors: [`TaskPoolError`] (`OutsideRun` and `NoCgroups` before anything is created). On
+    /// any error every task already started is killed and reaped.
     pub fn spawn(run_root: &Path, cgroups: &[PathBuf], tasks: u32) -> Result<(TaskPool, Duration), TaskPoolError> {
         TaskPool::spawn_with(run_root, cgroups, tasks, Placement::Clone3IntoCgroup)
     }
 
-    /// [`TaskPool::spawn`] with the placement to try: [`Placement::Clone3IntoCgroup`] (falls
-    /// back as `spawn` does) or [`Placement::ForkThenProcs`] (forced, e.g. to measure the
-    /// pre-5.7 path on a newer kernel).
+    /// [`TaskPool::spawn`] with the placement to try (to time the pre-5.7 path on a newer kernel).
+    ///
+    /// [`Placement::Clone3IntoCgroup`] falls back as `spawn` does; [`Placement::ForkThenProcs`] is
+    /// forced.
     pub fn spawn_with(
         run_root: &Path,
         cgroups: &[PathBuf],
@@ -417,8 +423,9 @@ impl TaskPool {
         self.placement
     }
 
-    /// The tasks' pids (`pid_t`), in creation order: task `i` is in
-    /// [`TaskPool::cgroup_of`]`(i)`. They stay valid (unreaped, so not reused) until tear-down.
+    /// The tasks' pids, in creation order; valid (unreaped, so not reused) until tear-down.
+    ///
+    /// Task `i` is in [`TaskPool::cgroup_of`]`(i)`.
     pub fn pids(&self) -> &[libc::pid_t] {
         &self.children.pids
     }
@@ -433,8 +440,7 @@ impl TaskPool {
         self.children.pids.is_empty()
     }
 
-    /// The cgroup of task `i` (round-robin over the cgroups given to spawn); `None` when `i` is
-    /// out of range.
+    /// The cgroup of task `i` (round-robin over the cgroups given to spawn), if there is one.
     pub fn cgroup_of(&self, i: usize) -> Option<&Path> {
         if i >= self.len() {
             return None;
@@ -442,11 +448,11 @@ impl TaskPool {
         self.cgroups.get(i % self.cgroups.len()).map(PathBuf::as_path)
     }
 
-    /// Sends `SIGKILL` to every task (`kill(2)`), then reaps every one (`waitpid(2)` on each
-    /// pid); returns the wall-clock time of both loops. Errors: the first
-    /// [`TaskPoolError::Kill`], [`TaskPoolError::Reap`] or [`TaskPoolError::EndedEarly`] (a
-    /// task that was not alive until killed; every other task is still killed and reaped; a
-    /// task whose kill failed is left unreaped).
+    /// Kills every task and reaps it; returns the wall-clock time of both loops.
+    ///
+    /// `SIGKILL` to every task (`kill(2)`), then `waitpid(2)` on each pid. Errors: the first
+    /// [`TaskPoolError::Kill`], [`TaskPoolError::Reap`] or [`TaskPoolError::EndedEarly`]; every
+    /// other task is still killed and reaped (a task whose kill failed is left unreaped).
     pub fn teardown(mut self) -> Result<Duration, TaskPoolError> {
         let start = Instant::now();
         self.children.kill_and_reap()?;
@@ -454,19 +460,17 @@ impl TaskPool {
     }
 }
 
-/// The kernel's floor for a task pool's set-up and tear-down in one cgroup: opens
-/// `<cgroup>/cgroup.procs` once, times the simplest loop of fork (`clone3` without flags, or
-/// `fork(2)` where `clone3` is missing; the child is born in the caller's cgroup) + one
-/// `write(2)` of the child's pid to it, `tasks` times, then times the loop of `kill(SIGKILL)`
-/// of every child followed by the loop of `waitpid` of every one. The children are the pool's
-/// ([`IDLE_COMM`], parent-death signal). Returns (spawn time, tear-down time), wall clock.
-/// `cgroup` must lie inside a hookbench run directory (some component named `hookbench-*`, e.g.
-/// a cgroup of a [`crate::cgroupfs::RunTree`]), `..` refused; call it from a process that lives
-/// in the run's subtree (the spawner), so no child is ever born outside it. Every child is
-/// killed and reaped on every path, errors included.
-/// Errors: [`TaskPoolError::OutsideRun`], [`TaskPoolError::Open`], [`TaskPoolError::Limit`],
-/// [`TaskPoolError::Clone`], [`TaskPoolError::Place`], [`TaskPoolError::Kill`],
-/// [`TaskPoolError::Reap`].
+/// The kernel's floor for a task pool's set-up and tear-down in one cgroup: the simplest loops.
+///
+/// Opens `<cgroup>/cgroup.procs` once, times the loop of fork (`clone3` without flags, or
+/// `fork(2)` where `clone3` is missing; the child is born in the caller's cgroup) + one `write(2)`
+/// of the child's pid to it, `tasks` times, then times the loop of `kill(SIGKILL)` of every child
+/// followed by the loop of `waitpid` of every one. The children are the pool's ([`IDLE_COMM`],
+/// parent-death signal). Returns (spawn time, tear-down time), wall clock. `cgroup` must lie
+/// inside a hookbench run directory (some component named `hookbench-*`, e.g. a cgroup of a
+/// [`crate::cgroupfs::RunTree`]), `..` refused; call it from a process that lives in the run's
+/// subtree (the spawner), so no child is ever born outside it. Every child is killed and reaped on
+/// every path, errors included. Errors: [`TaskPoolError`].
 pub fn task_floor(cgroup: &Path, tasks: u32) -> Result<(Duration, Duration), TaskPoolError> {
     if !crate::cgroupfs::in_run_dir(cgroup) {
         return Err(TaskPoolError::OutsideRun {

@@ -1,5 +1,7 @@
-//! Helpers the workloads tests share: running workers from the test binary, the root-test
-//! preamble, and checks for what a test left behind.
+//! Helpers the workloads tests share, so each test file says only what it tests.
+//!
+//! Running workers from the test binary, the root-test preamble, scratch directories, and checks
+//! for what a test left behind.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

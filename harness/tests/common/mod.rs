@@ -1,5 +1,7 @@
-//! What the end-to-end tests share: starting `hookbench`, reading a run, waiting, and finding
-//! what a run may leave behind (cgroups, workers, idle tasks, BPF programs).
+//! What the end-to-end tests share, so each test says only what it checks.
+//!
+//! Starting `hookbench`, reading a run, waiting, and finding what a run may leave behind (cgroups,
+//! workers, idle tasks, BPF programs).
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
@@ -18,8 +20,7 @@ pub fn hookbench_process() -> std::process::Command {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
 }
 
-/// Runs `hookbench run ARGS --profile smoke --no-progress --out OUT` and asserts that it
-/// succeeds.
+/// Runs `hookbench run ARGS --profile smoke --no-progress --out OUT`, asserting it succeeds.
 pub fn run_smoke_with(args: &[&str], out: impl AsRef<Path>) {
     hookbench()
         .arg("run")
@@ -30,8 +31,7 @@ pub fn run_smoke_with(args: &[&str], out: impl AsRef<Path>) {
         .success();
 }
 
-/// Runs `hookbench run --backend BACKEND --suite SUITE --profile smoke` into `out` and asserts
-/// that it succeeds.
+/// Runs a smoke run of `suite` on `backend` into `out` ([`run_smoke_with`]).
 pub fn run_smoke(backend: &str, suite: &str, out: impl AsRef<Path>) {
     run_smoke_with(&["--backend", backend, "--suite", suite], out);
 }
@@ -41,8 +41,7 @@ pub fn results_of(dir: &Path) -> Results {
     Results::read(&dir.join("results.json")).expect("results.json reads")
 }
 
-/// Calls `probe` every `step` until `done` accepts its value or `timeout` has passed, and
-/// returns the last value.
+/// Calls `probe` every `step` until `done` accepts its value or `timeout` passes: the last value.
 pub fn poll<T>(timeout: Duration, step: Duration, mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
     let deadline = Instant::now() + timeout;
     let mut value = probe();
@@ -60,8 +59,7 @@ pub fn journaled_cells(out: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// The cgroup v2 mount when this test runs as root with one; otherwise prints why the test is
-/// skipped and returns `None`.
+/// The cgroup v2 mount when this test runs as root with one; else `None`, saying why it skips.
 pub fn root_with_cgroup2() -> Option<hookbench_workloads::cgroupfs::Cgroup2> {
     let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
         eprintln!("SKIPPED: no cgroup v2 mount");
@@ -74,8 +72,9 @@ pub fn root_with_cgroup2() -> Option<hookbench_workloads::cgroupfs::Cgroup2> {
     Some(cg)
 }
 
-/// The run directories (`hookbench-<pid>-*`) of process `pid` in `dir` (the cgroup v2 mount, or
-/// the temporary directory for scratch directories).
+/// The run directories (`hookbench-<pid>-*`) of process `pid` in `dir`.
+///
+/// `dir` is the cgroup v2 mount, or the temporary directory for scratch directories.
 pub fn run_dirs_of(dir: &Path, pid: u32) -> Vec<PathBuf> {
     let prefix = format!("hookbench-{pid}-");
     std::fs::read_dir(dir)
@@ -88,15 +87,18 @@ pub fn run_dirs_of(dir: &Path, pid: u32) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Asserts that no run of a dead process left its cgroup subtree under `mount` (runs of other
-/// processes still alive, another test or another user, are not ours).
+/// Asserts that no run of a dead process left its cgroup subtree under `mount`.
+///
+/// Runs of other processes still alive (another test, another user) are not ours.
 pub fn assert_no_stale_runs(mount: &Path, what: &str) {
     let left = hookbench_workloads::cgroupfs::stale_run_dirs(mount).expect("mount readable");
     assert!(left.is_empty(), "{what}: left behind: {left:?}");
 }
 
-/// Every live process as (pid, comm, its cgroup v2 path from the `0::` line of
-/// /proc/PID/cgroup); processes that vanish while being read are left out.
+/// Every live process as (pid, comm, cgroup v2 path), to find what a run left alive.
+///
+/// The path is the `0::` line of /proc/PID/cgroup; processes that vanish while being read are left
+/// out.
 pub fn processes() -> Vec<(u32, String, String)> {
     std::fs::read_dir("/proc")
         .map(|d| {
@@ -157,9 +159,10 @@ pub fn bpf_prog_ids() -> std::collections::BTreeSet<u32> {
     ids
 }
 
-/// `(id, type)` of every BPF program loaded in the kernel ([`bpf_prog_ids`], then
-/// `BPF_PROG_GET_FD_BY_ID` and `BPF_OBJ_GET_INFO_BY_FD` for the first field of
-/// `bpf_prog_info`); a program freed meanwhile is left out.
+/// `(id, type)` of every BPF program loaded in the kernel; one freed meanwhile is left out.
+///
+/// The ids of [`bpf_prog_ids`], then `BPF_PROG_GET_FD_BY_ID` and `BPF_OBJ_GET_INFO_BY_FD` for the
+/// first field of `bpf_prog_info`.
 pub fn bpf_programs() -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     for id in bpf_prog_ids() {

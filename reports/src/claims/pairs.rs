@@ -7,8 +7,9 @@ use super::Compared;
 use crate::schema::{Fit, Results};
 use std::collections::BTreeSet;
 
-/// Task-chain and cgroup-effective mechanisms on the same trigger, in preference order: the
-/// model's walk and array; on the kernel, argument-loading seccomp filters timed on
+/// Task-chain and cgroup-effective mechanisms that ran on the same trigger, in preference order.
+///
+/// The model's walk and array; on the kernel, argument-loading seccomp filters timed on
 /// getsockname() against cgroup/getsockname4 programs on the same call, else seccomp and
 /// cgroup/sock_create programs both on socket(); hookbench.ko's models on its one hook.
 pub const CHAIN_VS_EFFECTIVE: [(&str, &str); 4] = [

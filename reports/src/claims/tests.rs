@@ -52,8 +52,10 @@ fn metadata(cgroup_se: f64, task: (f64, f64)) -> Vec<Value> {
     ]
 }
 
-/// Claim 6's working-set fits over programs: the chain walk's slopes at W = 1 and W = 4096 (counter
-/// body), the effective array's (body `array_body`), standard error `se` each.
+/// Claim 6's working-set fits over programs: slopes at W = 1 and W = 4096 of walk and array.
+///
+/// The chain walk's ran the counter body, the effective array's `array_body`; standard error
+/// `se` each.
 fn working_set(walk: [f64; 2], array: [f64; 2], se: f64, array_body: &str) -> Vec<Value> {
     let at = |w: u32, body: &str| json!({"working_set": w, "cpus": 1, "body": body});
     let mut fits = Vec::new();

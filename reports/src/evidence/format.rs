@@ -1,5 +1,7 @@
-//! How figures are written, in `evidence.txt` and `report.html` alike: latencies never
-//! negative, differences signed, percentages, p-values, and the axes that label a cell.
+//! How figures are written, in `evidence.txt` and `report.html` alike.
+//!
+//! Latencies never negative, differences signed, percentages, p-values, and the axes that label a
+//! cell.
 
 use crate::schema::{Cell, Decomposition};
 use std::collections::BTreeSet;

@@ -1,5 +1,7 @@
-//! The sections after the claims: decompositions, set-up against its floors, drift, the cells
-//! one line each, and the command that reproduces the run.
+//! The sections of `evidence.txt` after the claims, each from one part of the results.
+//!
+//! Decompositions, set-up against its floors, drift, the cells one line each, and the command that
+//! reproduces the run.
 
 use super::text::Out;
 use super::{

@@ -47,9 +47,10 @@ impl Out {
     }
 }
 
-/// Splits `s` into lines of at most [`MAX_COLUMNS`] characters at spaces. The line's leading
-/// spaces (at most [`MAX_INDENT`]) are kept, and continuation lines are indented four spaces
-/// more. A single word longer than the limit is cut.
+/// Splits `s` at spaces into lines of at most [`MAX_COLUMNS`] characters, for mail.
+///
+/// The line's leading spaces (at most [`MAX_INDENT`]) are kept, and continuation lines are indented
+/// four spaces more. A single word longer than the limit is cut.
 pub fn wrap(s: &str) -> Vec<String> {
     let leading = (s.len() - s.trim_start_matches(' ').len()).min(MAX_INDENT);
     let indent = " ".repeat(leading);
@@ -81,9 +82,9 @@ pub fn wrap(s: &str) -> Vec<String> {
 /// Deepest indentation [`wrap`] keeps, so that a continuation line always has room for text.
 pub const MAX_INDENT: usize = 16;
 
-/// Joins every wrapped line of `text` back into one (a continuation is indented four spaces
-/// more than the line it continues): the lines as written before [`wrap`], for reading
-/// evidence back.
+/// Joins the lines [`wrap`] split back into one, for reading evidence back.
+///
+/// A continuation is indented four spaces more than the line it continues.
 pub fn unwrap_lines(text: &str) -> Vec<String> {
     let mut out: Vec<(usize, String)> = Vec::new();
     for l in text.lines() {

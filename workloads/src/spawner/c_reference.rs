@@ -9,8 +9,9 @@ use crate::worker::worker_command;
 /// Marker of the C reference's one output line (`setup_s=<s> teardown_s=<s>` follows).
 pub const C_REPORT_MARKER: &str = "HOOKBENCH-C-REPORT ";
 
-/// The C reference executable built from `workloads/c/setup_floor.c` by `build.rs` (empty when
-/// this machine had no working C compiler at build time: see [`c_reference`]).
+/// The C reference executable built from `workloads/c/setup_floor.c` by `build.rs`.
+///
+/// Empty when this machine had no working C compiler at build time: see [`c_reference`].
 pub const C_REFERENCE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/setup_floor"));
 
 /// `ok`, or why `build.rs` could not build [`C_REFERENCE`].
@@ -28,8 +29,9 @@ pub fn c_reference() -> Result<&'static [u8], String> {
     }
 }
 
-/// Writes the embedded C reference to `dir/setup_floor` (mode 0700; `dir` is created) and
-/// returns its path. Errors: the reason, when it was not built or cannot be written.
+/// Writes the embedded C reference to `dir/setup_floor` (mode 0700) and returns its path.
+///
+/// `dir` is created. Errors: the reason, when it was not built or cannot be written.
 pub fn install_c_reference(dir: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt as _;
     let bytes = c_reference()?;
@@ -41,8 +43,9 @@ pub fn install_c_reference(dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Parses the C reference's output: the line after [`C_REPORT_MARKER`],
-/// `setup_s=<s> teardown_s=<s>`. Pure.
+/// Parses the C reference's output: `setup_s=<s> teardown_s=<s>` after [`C_REPORT_MARKER`].
+///
+/// Pure.
 pub fn parse_c_report(stdout: &str) -> Option<(Duration, Duration)> {
     let line = stdout.lines().rev().find_map(|l| l.strip_prefix(C_REPORT_MARKER))?;
     let mut setup = None;

@@ -2,17 +2,18 @@
 
 use std::path::Path;
 
-/// Marks `MADV_DONTFORK` every mapping of this process that its idle children never touch, so
-/// that a clone copies (and an exit tears down) no more than a small C program's: the mappings
-/// of shared libraries other than libc and the dynamic loader (hookbench links libelf, zlib,
-/// libm and libgcc_s, 20 mappings a plain C program does not have: each is one more VMA to
-/// duplicate, with its file's `i_mmap` tree insert, at fork, and to remove at exit; see
-/// `dup_mmap` in kernel/fork.c, which skips `VM_DONTCOPY` VMAs) and the brk heap. The children
-/// run only raw syscalls through libc's wrappers on their copy of the stack (`crate::taskpool`),
-/// so they keep the executable, libc, the loader, the stack and every anonymous mapping (TLS).
-/// Returns the ranges marked; [`inherit_mappings`] undoes it (before a fork that runs Rust code
-/// in the child, such as `Command::spawn`'s). Linux-only; best effort (a mapping that cannot be
-/// marked stays inherited).
+/// Marks `MADV_DONTFORK` what idle children never touch, so a clone copies no more than in C.
+///
+/// So that a clone copies (and an exit tears down) no more than a small C program's: the mappings
+/// of shared libraries other than libc and the dynamic loader (hookbench links libelf, zlib, libm
+/// and libgcc_s, 20 mappings a plain C program does not have: each is one more VMA to duplicate,
+/// with its file's `i_mmap` tree insert, at fork, and to remove at exit; see `dup_mmap` in
+/// kernel/fork.c, which skips `VM_DONTCOPY` VMAs) and the brk heap. The children run only raw
+/// syscalls through libc's wrappers on their copy of the stack (`crate::taskpool`), so they keep
+/// the executable, libc, the loader, the stack and every anonymous mapping (TLS). Returns the
+/// ranges marked; [`inherit_mappings`] undoes it (before a fork that runs Rust code in the child,
+/// such as `Command::spawn`'s). Linux-only; best effort (a mapping that cannot be marked stays
+/// inherited).
 pub fn trim_inherited_mappings() -> Vec<(usize, usize)> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
@@ -41,9 +42,10 @@ fn set_inherited((start, end): (usize, usize), inherited: bool) -> bool {
     unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) == 0 }
 }
 
-/// The address ranges of `maps` (the text of /proc/self/maps) that [`trim_inherited_mappings`]
-/// marks: file mappings of other shared libraries than libc and the loader, and `[heap]`;
-/// never the executable `exe`, the stack, vdso/vvar or anonymous mappings. Pure.
+/// The address ranges of `maps` (/proc/self/maps) that [`trim_inherited_mappings`] marks.
+///
+/// File mappings of other shared libraries than libc and the loader, and `[heap]`; never the
+/// executable `exe`, the stack, vdso/vvar or anonymous mappings. Pure.
 pub fn dontfork_ranges(maps: &str, exe: &Path) -> Vec<(usize, usize)> {
     maps.lines()
         .filter_map(|line| {

@@ -88,11 +88,13 @@ impl Job<'_> {
     }
 }
 
-/// The spawner's body: validates `req`, moves this process into `req.home`, warms every peer
-/// up, then times the peers `req.repetitions` times in a seeded random order. Never fails:
-/// errors go to the report (`error` stops the measurement, `c_error` only drops the C peer).
-/// Call it only in a fresh single-threaded process that exits afterwards (`hookbench worker
-/// tasks '<json>'`): it moves the whole process into another cgroup and forks thousands of times.
+/// The spawner's body: times its peers for `req` and reports what it measured; never fails.
+///
+/// Validates `req`, moves this process into `req.home`, warms every peer up, then times the peers
+/// `req.repetitions` times in a seeded random order. Errors go to the report (`error` stops the
+/// measurement, `c_error` only drops the C peer). Call it only in a fresh single-threaded process
+/// that exits afterwards (`hookbench worker tasks '<json>'`): it moves the whole process into
+/// another cgroup and forks thousands of times.
 pub fn run_spawner(req: &SpawnerRequest) -> SpawnerReport {
     let mut report = SpawnerReport {
         pid: std::process::id(),

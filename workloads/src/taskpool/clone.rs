@@ -1,5 +1,6 @@
-//! One idle child, made with raw syscalls only: `clone3` (into a cgroup) or `fork`, and the
-//! one `write(2)` of its pid that places it when `clone3` cannot.
+//! One idle child, made with raw syscalls only: `clone3` (into a cgroup) or `fork`.
+//!
+//! And the one `write(2)` of its pid that places it when `clone3` cannot.
 //!
 //! Between fork and exec a child may only make async-signal-safe calls: nothing here allocates
 //! or takes a lock.

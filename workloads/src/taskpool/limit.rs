@@ -1,5 +1,6 @@
-//! Naming the limit behind an `EAGAIN` from `clone`: a cgroup's `pids.max` (v1 or v2),
-//! `kernel.pid_max`, `kernel.threads-max` or `RLIMIT_NPROC`, as copy_process() checks them.
+//! Names the limit behind an `EAGAIN` from `clone`, as copy_process() checks them.
+//!
+//! A cgroup's `pids.max` (v1 or v2), `kernel.pid_max`, `kernel.threads-max` or `RLIMIT_NPROC`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,11 +23,12 @@ pub struct PidsReading {
     pub current: u64,
 }
 
-/// Every cgroup whose `pids.max` can refuse a new task of this process placed in `target`: in
-/// cgroup v2, `target` and this process's own cgroup (where a plain fork is born) with their
-/// ancestors up to the mount; in cgroup v1, this process's cgroup of the `pids` hierarchy (a
-/// child inherits it) with its ancestors. From `mountinfo` (/proc/self/mountinfo) and
-/// `proc_cgroup` (/proc/self/cgroup, lines `ID:CONTROLLERS:PATH`, cgroups(7)). Pure.
+/// Every cgroup whose `pids.max` can refuse a new task of this process placed in `target`.
+///
+/// In cgroup v2, `target` and this process's own cgroup (where a plain fork is born) with their
+/// ancestors up to the mount; in cgroup v1, this process's cgroup of the `pids` hierarchy (a child
+/// inherits it) with its ancestors. From `mountinfo` (/proc/self/mountinfo) and `proc_cgroup`
+/// (/proc/self/cgroup, lines `ID:CONTROLLERS:PATH`, cgroups(7)). Pure.
 pub fn pids_cgroups(mountinfo: &str, proc_cgroup: &str, target: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     let mounts: Vec<_> = parse_mountinfo(mountinfo).collect();
     let mut out: Vec<(PathBuf, &'static str)> = Vec::new();
@@ -126,12 +128,14 @@ fn explain_eagain(cgroup: &Path) -> String {
     name_limit(&pids, pid_max, threads_max, alive, nproc, uid)
 }
 
-/// The limit reached, given the `pids` readings of the task's cgroups (v1 and v2),
-/// `kernel.pid_max`, `kernel.threads-max`, the threads alive, `RLIMIT_NPROC` (`None` = unknown
-/// or unlimited) and the real uid. Follows copy_process() in kernel/fork.c: the pids
-/// controller's charge (`pids_can_fork`), `nr_threads >= max_threads`, `alloc_pid` (pid space),
-/// and RLIMIT_NPROC, which never applies to uid 0 (`INIT_USER`), nor to a task with
-/// CAP_SYS_RESOURCE or CAP_SYS_ADMIN. Pure.
+/// The limit a failed clone reached, in words, from the readings copy_process() checks.
+///
+/// Given the `pids` readings of the task's cgroups (v1 and v2), `kernel.pid_max`,
+/// `kernel.threads-max`, the threads alive, `RLIMIT_NPROC` (`None` = unknown or unlimited) and the
+/// real uid. Follows copy_process() in kernel/fork.c: the pids controller's charge
+/// (`pids_can_fork`), `nr_threads >= max_threads`, `alloc_pid` (pid space), and RLIMIT_NPROC,
+/// which never applies to uid 0 (`INIT_USER`), nor to a task with CAP_SYS_RESOURCE or
+/// CAP_SYS_ADMIN. Pure.
 pub fn name_limit(
     pids: &[PidsReading],
     pid_max: Option<u64>,
