@@ -79,7 +79,7 @@ impl Verdict {
 /// One claim evaluated on one backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimResult {
-    /// The DESIGN.md claim number, 1-7.
+    /// The ARCHITECTURE.md claim number, 1-7.
     pub id: u32,
     /// The hypothesis in one sentence.
     pub hypothesis: String,
@@ -114,7 +114,7 @@ pub struct Compared {
     pub x: String,
 }
 
-/// The claims of DESIGN.md, by number.
+/// The claims of ARCHITECTURE.md, by number.
 pub const HYPOTHESES: [(u32, &str); 7] = [
     (1, "The task chain's cost grows with programs attached for other hooks; effective arrays' does not."),
     (2, "For programs on the hook itself, the per-program cost is the same in both models."),

@@ -41,7 +41,7 @@ pub const FLOOR_RATIO_LIMIT: f64 = 1.25;
 /// 1. a header: kernel release, the relevant kernel config, CPU model and count, mitigations,
 ///    CPU frequency governor, BPF JIT, active LSMs, clock and its overhead, privileges,
 ///    virtualization, backends, hookbench version, profile, measurement order and command line;
-/// 2. per claim of DESIGN.md: its hypothesis, one fixed-width table per backend and fitted axis
+/// 2. per claim of ARCHITECTURE.md: its hypothesis, one fixed-width table per backend and fitted axis
 ///    (one row per mechanism: slope +- 95% CI half-width, entry cost, raw p50 and p99 of the
 ///    cell at the largest x), whether each fit's line holds (per-segment marginal costs where
 ///    it does not), the native + entry + per-program split where one exists, and one verdict
