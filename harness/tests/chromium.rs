@@ -1,7 +1,9 @@
-//! Opens the `report.html` of a model smoke run in headless Chromium and fails on any console error, any network
-//! request outside the file, any external URL, a missing verdict table, or a chart that does not render (fewer than
-//! six `<svg>` charts with a non-zero box and drawn marks); saves a full-page screenshot to
-//! `<target dir>/chromium/report.png`.
+//! Checks that `report.html` renders in headless Chromium, as a reader's browser would show it.
+//!
+//! Opens the `report.html` of a model smoke run and fails on any console error, any network
+//! request outside the file, any external URL, a missing verdict table, or a chart that does not
+//! render (fewer than six `<svg>` charts with a non-zero box and drawn marks); saves a full-page
+//! screenshot to `<target dir>/chromium/report.png`.
 //!
 //! Chromium is driven over the DevTools protocol on `--remote-debugging-pipe` (JSON messages ended by NUL on fds 3
 //! and 4), so the page needs no script of its own and the test needs no websocket client.
@@ -12,7 +14,8 @@
 //!   it, the tests print `SKIPPED: chromium not found at PATH (install: apt-get install chromium)` to stderr,
 //!   uncaptured so `cargo test` shows it, and pass.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -33,15 +36,16 @@ const WIDTH: u64 = 1280;
 /// The screenshot is cut at this height (the raw tables make the page long).
 const MAX_SHOT_HEIGHT: f64 = 12000.0;
 
-/// One Chromium at a time, and no measuring run beside it: two browsers or a browser and a smoke run on a
-/// 2-CPU machine only slow each other down.
+/// One Chromium at a time, and no measuring run beside it (they slow each other down).
+///
+/// Two browsers, or a browser and a smoke run, on a 2-CPU machine only slow each other down.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Prints to the test's stderr without libtest's capture, so the line shows in a plain `cargo test`.
+/// Prints to stderr past libtest's capture, so the line shows in a plain `cargo test`.
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -82,8 +86,9 @@ fn file_url(path: &Path) -> String {
     url
 }
 
-/// A headless Chromium in its own process group, spoken to over `--remote-debugging-pipe`. Dropping it kills
-/// the whole group, so no Chromium process outlives the test, whatever happened.
+/// A headless Chromium in its own process group, spoken to over `--remote-debugging-pipe`.
+///
+/// Dropping it kills the whole group, so no Chromium process outlives the test, whatever happened.
 struct Browser {
     child: Child,
     to_chromium: Option<File>,
@@ -190,7 +195,7 @@ impl Browser {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// The next message from Chromium; panics (and so kills it) after `STEP_TIMEOUT` or if it went away.
+    /// The next message from Chromium; panics (killing it) after `STEP_TIMEOUT` or if it is gone.
     fn recv(&mut self, waiting_for: &str) -> Value {
         match self.from_chromium.recv_timeout(STEP_TIMEOUT) {
             Ok(msg) => {
@@ -208,8 +213,9 @@ impl Browser {
         }
     }
 
-    /// Sends `method` (to the page `session`, or to the browser) and returns its result; events read meanwhile
-    /// are kept in `self.events`.
+    /// Sends `method` (to the page `session`, or the browser) and returns its result.
+    ///
+    /// Events read meanwhile are kept in `self.events`.
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
@@ -307,7 +313,9 @@ impl Chart {
 #[derive(Debug, Default)]
 struct Inspection {
     ready_state: String,
-    /// `console.error`/`console.assert` calls, uncaught exceptions and error log entries (e.g. failed loads).
+    /// `console.error`/`console.assert` calls, uncaught exceptions and error log entries.
+    ///
+    /// Error log entries include failed loads.
     console_errors: Vec<String>,
     /// Requests for anything but the page itself (or a `data:` URL).
     requests: Vec<String>,
@@ -405,8 +413,9 @@ const PROBE: &str = r#"(() => {
   };
 })()"#;
 
-/// Loads `page` in a new tab of `browser` with the console, log and network watched, measures it, and saves a
-/// screenshot of its top `MAX_SHOT_HEIGHT` pixels to `screenshot` when given.
+/// Loads `page` in a new tab with the console, log and network watched, and measures it.
+///
+/// Saves a screenshot of its top `MAX_SHOT_HEIGHT` pixels to `screenshot` when given.
 fn inspect(browser: &mut Browser, page: &Path, screenshot: Option<&Path>) -> Inspection {
     let url = file_url(page);
     let target = browser.call(None, "Target.createTarget", json!({ "url": "about:blank" }));
@@ -553,20 +562,7 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     let _one = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    Command::cargo_bin("hookbench")
-        .expect("hookbench binary is built")
-        .args([
-            "run",
-            "--backend",
-            "model",
-            "--profile",
-            "smoke",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    common::run_smoke_with(&["--backend", "model"], &out);
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     let report = dir.join("report.html");
@@ -599,8 +595,10 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     );
 }
 
-/// A stand-in for the report: six drawn charts and a verdict table, with `inject` added to the body and, for
-/// `broken = Some((i, markup))`, chart `i` replaced by `markup`.
+/// A stand-in for the report: six drawn charts and a verdict table, to break on purpose.
+///
+/// `inject` is added to the body and, for `broken = Some((i, markup))`, chart `i` is replaced
+/// by `markup`.
 fn page(inject: &str, broken: Option<(usize, &str)>) -> String {
     let chart = |i: usize| {
         format!(

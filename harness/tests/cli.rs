@@ -1,9 +1,19 @@
-//! End-to-end tests of the `hookbench` binary: a smoke run of the model backend, and every bad input exiting 2 with nothing written.
+//! End-to-end tests of the `hookbench` binary, as a user runs it: runs, bad input, kills, cleanup.
+//!
+//! A smoke run of the model backend, every bad input exiting 2 with nothing written, runs of the
+//! kernel backend (root), and SIGINT/SIGKILL of runs followed by `hookbench cleanup` leaving
+//! nothing behind.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{
+    bpf_prog_ids, hookbench, hookbench_process, hookbench_workers, journaled_cells, poll, processes, results_of,
+    root_with_cgroup2, run_dirs_of, run_smoke,
+};
 use hookbench_reports::Results;
 use predicates::prelude::*;
 use std::path::Path;
+use std::time::Duration;
 
 /// Measuring runs go one at a time: a starting kernel run removes the residue of dead runs,
 /// which the SIGKILL test must still see before it runs `hookbench cleanup` itself, and two runs
@@ -14,28 +24,35 @@ fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
     KERNEL_RUNS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `hookbench run --backend BACKEND --suite SUITE --profile smoke` into `out` and asserts
-/// that it succeeds.
-fn run_smoke(backend: &str, suite: &str, out: impl AsRef<Path>) {
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            backend,
-            "--suite",
-            suite,
-            "--profile",
-            "smoke",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(out.as_ref())
-        .assert()
-        .success();
+/// A smoke run of `suite` on `backend` in a fresh temporary directory (removed on drop): the
+/// directory, and the run's (`<dir>/run`).
+fn smoke_run(backend: &str, suite: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    run_smoke(backend, suite, &out);
+    (tmp, out)
 }
 
-fn hookbench() -> Command {
-    Command::cargo_bin("hookbench").expect("hookbench binary is built")
+/// A kernel smoke run of `suite` ([`smoke_run`]) and its results; `None` after saying why the
+/// test is skipped when a mechanism that `needed` accepts was skipped as not available here.
+fn kernel_smoke_run(
+    suite: &str,
+    needed: impl Fn(&str) -> bool,
+) -> Option<(tempfile::TempDir, std::path::PathBuf, Results)> {
+    let (tmp, out) = smoke_run("kernel", suite);
+    let results = results_of(&out);
+    if let Some(skip) = results
+        .skipped
+        .iter()
+        .find(|s| needed(&s.mechanism) && s.reason.contains("not available here"))
+    {
+        eprintln!(
+            "SKIPPED: {} is not available on this machine: {}",
+            skip.mechanism, skip.reason
+        );
+        return None;
+    }
+    Some((tmp, out, results))
 }
 
 fn fit<'a>(r: &'a Results, suite: &str, mechanism: &str, x: &str) -> Vec<&'a hookbench_reports::Fit> {
@@ -57,7 +74,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
         .assert()
         .success()
         .stdout(predicate::str::contains("evidence.txt"));
-    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    let results = results_of(&out);
     assert!(results.complete);
     assert_eq!(results.schema, "hookbench.results/2");
     for key in [
@@ -233,48 +250,30 @@ fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
     );
 
     let head = "name = \"x\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-walk\"]\n";
-    for (body, needle) in [
-        ("sweep.programs = [-3]", "programs = -3"),
-        ("sweep.working_set = [0]", "working_set = 0"),
-        ("sweep.cgroups = [5000000000]", "cgroups = 5000000000"),
-        ("sweep.programs = [100000]\nsweep.working_set = [100000]", "objects"),
-    ] {
-        let f = tmp.path().join("s.toml");
+    // A suite file `name` of the model's chain walk with a quick profile and `body` added to it.
+    let suite_file = |name: &str, body: &str| {
+        let f = tmp.path().join(name);
         std::fs::write(
             &f,
             format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n{body}\n"),
         )
         .expect("write");
-        assert_usage_error(
-            &["run", "--suite", f.to_str().expect("utf-8"), "--out", o],
-            needle,
-            &out,
-        );
+        f.to_str().expect("utf-8").to_string()
+    };
+    for (body, needle) in [
+        ("sweep.programs = [-3]", "programs = -3"),
+        ("sweep.working_set = [0]", "working_set = 0"),
+        ("sweep.cgroups = [5000000000]", "cgroups = 5000000000"),
+        ("sweep.programs = [100000]\nsweep.working_set = [100000]", "objects"),
+        ("sweep.cpus = [1000]", "cpus = 1000"),
+    ] {
+        let f = suite_file("s.toml", body);
+        assert_usage_error(&["run", "--suite", &f, "--out", o], needle, &out);
     }
-    let f = tmp.path().join("noprofile.toml");
-    std::fs::write(&f, format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\n")).expect("write");
+    let f = suite_file("noprofile.toml", "");
     assert_usage_error(
-        &[
-            "run",
-            "--suite",
-            f.to_str().expect("utf-8"),
-            "--profile",
-            "full",
-            "--out",
-            o,
-        ],
+        &["run", "--suite", &f, "--profile", "full", "--out", o],
         "no profile 'full'",
-        &out,
-    );
-    let f = tmp.path().join("cpus.toml");
-    std::fs::write(
-        &f,
-        format!("{head}[profiles.quick]\nsamples = 10\nrepetitions = 1\nsweep.cpus = [1000]\n"),
-    )
-    .expect("write");
-    assert_usage_error(
-        &["run", "--suite", f.to_str().expect("utf-8"), "--out", o],
-        "cpus = 1000",
         &out,
     );
 
@@ -365,9 +364,7 @@ fn out_refuses_a_directory_of_other_files_and_a_path_under_a_file_and_report_ren
 #[test]
 fn compare_html_replaces_only_a_page_hookbench_wrote() {
     let _runs = kernel_lock();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let run = tmp.path().join("run");
-    run_smoke("model", "attach", &run);
+    let (tmp, run) = smoke_run("model", "attach");
     let compare_html = |page: &Path| {
         let mut cmd = hookbench();
         cmd.arg("compare").arg(&run).arg(&run).arg("--html").arg(page);
@@ -400,11 +397,7 @@ fn a_full_stdout_is_an_error_not_a_panic() {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full exists on Linux");
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
-        .arg("list")
-        .stdout(full)
-        .output()
-        .expect("runs");
+    let out = hookbench_process().arg("list").stdout(full).output().expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -415,35 +408,27 @@ fn a_full_stdout_is_an_error_not_a_panic() {
 
 #[test]
 fn list_and_doctor_describe_suites_and_machine() {
-    hookbench()
-        .arg("list")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("working-set").and(predicate::str::contains("descendants")))
-        .stdout(predicate::str::contains("task-chain"));
-    hookbench()
-        .arg("doctor")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("cgroup v2").and(predicate::str::contains("perf counters")))
-        .stdout(predicate::str::contains("clock"));
+    for (command, says) in [
+        ("list", ["working-set", "descendants", "task-chain"]),
+        ("doctor", ["cgroup v2", "perf counters", "clock"]),
+    ] {
+        let out = hookbench().arg(command).assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        for needle in says {
+            assert!(
+                text.contains(needle),
+                "`hookbench {command}` does not say {needle}:\n{text}"
+            );
+        }
+    }
 }
 
 #[test]
 fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
     let _kernel = kernel_lock();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("run");
-    run_smoke("kernel", "seccomp", &out);
-    let results = Results::read(&out.join("results.json")).expect("results.json reads");
-    if let Some(skip) = results
-        .skipped
-        .iter()
-        .find(|s| s.mechanism.starts_with("seccomp") && s.reason.contains("not available here"))
-    {
-        eprintln!("SKIPPED: seccomp is not available on this machine: {}", skip.reason);
+    let Some((_tmp, out, results)) = kernel_smoke_run("seccomp", |m| m.starts_with("seccomp")) else {
         return;
-    }
+    };
     assert!(results
         .cells
         .iter()
@@ -467,20 +452,11 @@ fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
 #[test]
 fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
     let _kernel = kernel_lock();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("run");
-    run_smoke("kernel", "programs", &out);
-    let results = Results::read(&out.join("results.json")).expect("results.json reads");
     // Only Landlock's own absence skips the test (lsm-* are always skipped where trampolines
     // are refused, and must not hide the checks below).
-    if let Some(skip) = results
-        .skipped
-        .iter()
-        .find(|s| s.mechanism == "landlock" && s.reason.contains("not available here"))
-    {
-        eprintln!("SKIPPED: {}", skip.reason);
+    let Some((tmp, _out, results)) = kernel_smoke_run("programs", |m| m == "landlock") else {
         return;
-    }
+    };
     // Cells are measured in a seeded random order: compare the set of layers.
     let mut layers: Vec<u32> = results
         .cells
@@ -546,7 +522,7 @@ fn sigint_stops_the_run_and_keeps_what_was_measured() {
     let _runs = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
+    let child = hookbench_process()
         .args(["run", "--backend", "model", "--profile", "quick", "--out"])
         .arg(&out)
         .stdout(std::process::Stdio::null())
@@ -555,15 +531,13 @@ fn sigint_stops_the_run_and_keeps_what_was_measured() {
         .expect("starts");
     // Wait until at least one cell is journaled, then interrupt.
     let journal = out.join("cells.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_to_string(&journal)
-        .map(|j| j.lines().count())
-        .unwrap_or(0)
-        < 2
-    {
-        assert!(std::time::Instant::now() < deadline, "no cell measured within 60 s");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let cells = poll(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || journaled_cells(&out),
+        |&n| n >= 2,
+    );
+    assert!(cells >= 2, "no cell measured within 60 s");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -583,41 +557,12 @@ fn sigint_stops_the_run_and_keeps_what_was_measured() {
     assert_eq!(results.cells.len(), lines.lines().count());
 }
 
-/// The cgroup v2 mount when this test runs as root with one; otherwise prints why the test is
-/// skipped and returns `None`.
-fn root_with_cgroup2() -> Option<hookbench_workloads::cgroupfs::Cgroup2> {
-    let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() else {
-        eprintln!("SKIPPED: no cgroup v2 mount");
-        return None;
-    };
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: cgroup-bpf needs root");
-        return None;
-    }
-    Some(cg)
-}
-
-/// The run directories (`hookbench-<pid>-*`) of process `pid` under the cgroup v2 mount.
-fn run_dirs_of(mount: &Path, pid: u32) -> Vec<std::path::PathBuf> {
-    let prefix = format!("hookbench-{pid}-");
-    std::fs::read_dir(mount)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
     let _kernel = kernel_lock();
     let Some(cg) = root_with_cgroup2() else { return };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("run");
-    run_smoke("kernel", "attach", &out);
-    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    let (tmp, out) = smoke_run("kernel", "attach");
+    let results = results_of(&out);
     let attach = fit(&results, "attach", "cgroup-bpf", "descendants");
     let attach = attach
         .iter()
@@ -647,58 +592,46 @@ fn kernel_backend_measures_cgroup_bpf_and_cleans_up() {
         .arg(tmp.path().join("programs"))
         .assert()
         .success();
-    let results = Results::read(&tmp.path().join("programs").join("results.json")).expect("results.json reads");
+    let results = results_of(&tmp.path().join("programs"));
     let programs = fit(&results, "programs", "cgroup-bpf", "programs");
     assert!(programs.len() == 1 && programs[0].slope_ci95[0] > 0.0, "{programs:?}");
     run_smoke("kernel", "metadata", tmp.path().join("metadata"));
-    let results = Results::read(&tmp.path().join("metadata").join("results.json")).expect("results.json reads");
+    let results = results_of(&tmp.path().join("metadata"));
     let memory: Vec<_> = results.cells.iter().filter(|c| c.mechanism == "cgroup-bpf").collect();
     assert!(
         !memory.is_empty() && memory.iter().all(|c| c.unit == "bytes" && c.samples >= 3),
         "{memory:?}"
     );
     // Nothing of the runs is left: their cgroup subtrees are gone.
-    // Runs of other processes still alive (another test, another user) are not ours.
-    let left = hookbench_workloads::cgroupfs::stale_run_dirs(cg.mount()).expect("mount readable");
-    assert!(left.is_empty(), "left behind: {left:?}");
+    common::assert_no_stale_runs(cg.mount(), "cgroup-bpf runs");
 }
 
-/// Ids of every BPF program loaded in the kernel (`BPF_PROG_GET_NEXT_ID`).
-fn bpf_prog_ids() -> std::collections::BTreeSet<u32> {
-    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
-    let mut ids = std::collections::BTreeSet::new();
-    // union bpf_attr { start_id; next_id; open_flags; }, zero-padded.
-    let mut attr = [0u32; 4];
-    loop {
-        attr[1] = 0;
-        // SAFETY: `attr` is a valid, 16-byte, zero-padded bpf_attr for this command.
-        let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_GET_NEXT_ID, attr.as_mut_ptr(), 16u32) };
-        if rc != 0 {
-            break;
-        }
-        ids.insert(attr[1]);
-        attr[0] = attr[1];
-    }
-    ids
+/// Starts `hookbench run --backend kernel --profile quick ARGS --out OUT`, its output dropped.
+fn start_kernel_run(args: &[&str], out: &Path) -> std::process::Child {
+    hookbench_process()
+        .args(["run", "--backend", "kernel", "--profile", "quick", "--no-progress"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts")
 }
 
-/// Pids of processes whose command line is a hookbench worker.
-fn hookbench_workers() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-                .filter(|pid| {
-                    std::fs::read(format!("/proc/{pid}/cmdline"))
-                        .map(|c| {
-                            let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
-                            args.len() > 1 && args[0].ends_with(b"hookbench") && args[1] == b"worker"
-                        })
-                        .unwrap_or(false)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// Runs `hookbench cleanup` after run `pid` (`what`) was killed and asserts that the run's
+/// cgroups under `mount` and its scratch directory are gone; returns what cleanup printed.
+fn cleanup_after(mount: &Path, pid: u32, what: &str) -> String {
+    let out = hookbench().arg("cleanup").assert().success();
+    assert!(
+        run_dirs_of(mount, pid).is_empty(),
+        "{what}: cleanup left the run's cgroups"
+    );
+    assert!(
+        run_dirs_of(&std::env::temp_dir(), pid).is_empty(),
+        "{what}: cleanup left the run's scratch directory"
+    );
+    String::from_utf8_lossy(&out.get_output().stdout).to_string()
 }
 
 #[test]
@@ -710,71 +643,52 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
     for cells_before_kill in [0usize, 2] {
         let tmp = tempfile::tempdir().expect("tempdir");
         let out = tmp.path().join("run");
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
-            .args([
-                "run",
-                "--backend",
-                "kernel",
-                "--suite",
-                "attach",
-                "--profile",
-                "quick",
-                "--out",
-            ])
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starts");
+        let mut child = start_kernel_run(&["--suite", "attach"], &out);
         let pid = child.id();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        let journal = out.join("cells.jsonl");
-        loop {
-            let cells = std::fs::read_to_string(&journal)
-                .map(|j| j.lines().count())
-                .unwrap_or(0);
-            if !run_dirs_of(cg.mount(), pid).is_empty() && cells >= cells_before_kill {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the run made no cgroups within 120 s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let started = poll(
+            Duration::from_secs(120),
+            Duration::from_millis(10),
+            || !run_dirs_of(cg.mount(), pid).is_empty() && journaled_cells(&out) >= cells_before_kill,
+            |&started| started,
+        );
+        assert!(started, "the run made no cgroups within 120 s");
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         assert!(
             !run_dirs_of(cg.mount(), pid).is_empty(),
             "a SIGKILLed run leaves its cgroups"
         );
-        hookbench()
-            .arg("cleanup")
-            .assert()
-            .success()
-            .stdout(predicate::str::contains(format!("hookbench-{pid}-")));
-        assert!(
-            run_dirs_of(cg.mount(), pid).is_empty(),
-            "cleanup removed the run's cgroups"
-        );
-        assert!(
-            run_dirs_of(&std::env::temp_dir(), pid).is_empty(),
-            "cleanup removed the run's scratch directory"
-        );
+        let cleaned = cleanup_after(cg.mount(), pid, "a SIGKILLed run");
+        assert!(cleaned.contains(&format!("hookbench-{pid}-")), "{cleaned}");
         // Workers die with the run (PDEATHSIG) or with its cgroups; give the kernel a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !hookbench_workers().is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(hookbench_workers(), Vec::<u32>::new(), "worker processes left");
+        let workers = poll(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            hookbench_workers,
+            Vec::is_empty,
+        );
+        assert_eq!(workers, Vec::<u32>::new(), "worker processes left");
         // Programs were held by the dead process's links and fds: the kernel freed them.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while bpf_prog_ids() != programs_before && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let extra: Vec<u32> = bpf_prog_ids().difference(&programs_before).copied().collect();
+        let after = poll(Duration::from_secs(5), Duration::from_millis(50), bpf_prog_ids, |ids| {
+            *ids == programs_before
+        });
+        let extra: Vec<u32> = after.difference(&programs_before).copied().collect();
         assert!(extra.is_empty(), "BPF programs left loaded: {extra:?}");
     }
+}
+
+/// Whether this test can run `hookbench` as the unprivileged user nobody: it is root and has
+/// `setpriv`.
+fn can_drop_to_nobody() -> bool {
+    nix::unistd::geteuid().is_root() && Path::new("/usr/bin/setpriv").exists()
+}
+
+/// `hookbench` started as nobody (uid and gid 65534, no groups) by `setpriv`.
+fn hookbench_as_nobody() -> std::process::Command {
+    let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(assert_cmd::cargo::cargo_bin("hookbench"));
+    cmd
 }
 
 /// The `kernel: FAMILY` line of `hookbench doctor`'s text.
@@ -788,20 +702,15 @@ fn doctor_family_line(text: &str, family: &str) -> String {
 
 #[test]
 fn doctor_says_per_mechanism_family_what_an_unprivileged_user_can_run() {
-    let as_nobody = nix::unistd::geteuid().is_root() && Path::new("/usr/bin/setpriv").exists();
+    let as_nobody = can_drop_to_nobody();
     let out = if as_nobody {
-        std::process::Command::new("/usr/bin/setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(assert_cmd::cargo::cargo_bin("hookbench"))
+        hookbench_as_nobody()
             .arg("doctor")
             .output()
             .expect("doctor runs as nobody")
     } else {
         eprintln!("not root: checking the doctor of the current user");
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
-            .arg("doctor")
-            .output()
-            .expect("doctor runs")
+        hookbench_process().arg("doctor").output().expect("doctor runs")
     };
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -846,24 +755,6 @@ fn doctor_says_per_mechanism_family_what_an_unprivileged_user_can_run() {
 
 /// The name every idle task of a pool or floor gives itself (`workloads::taskpool::IDLE_COMM`).
 const IDLE_COMM: &str = hookbench_workloads::taskpool::IDLE_COMM;
-
-/// Every live process as (pid, comm, its cgroup v2 path from the `0::` line of
-/// /proc/PID/cgroup); processes that vanish while being read are left out.
-fn processes() -> Vec<(u32, String, String)> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-                .filter_map(|pid| {
-                    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-                    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-                    let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
-                    Some((pid, comm.trim().to_string(), v2))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The pid of the run owning a cgroup v2 path `/hookbench-<pid>-.../...`, if it is in a run.
 fn run_pid_of(cgroup: &str) -> Option<u32> {
@@ -941,23 +832,7 @@ fn sigkills_during_setup_tasks_leave_no_task_after_cleanup() {
     eprintln!("seed {seed}: kill moments {moments:?}");
     for (i, moment) in moments.into_iter().enumerate() {
         let out = tmp.path().join(format!("run{i}"));
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hookbench"))
-            .args([
-                "run",
-                "--backend",
-                "kernel",
-                "--profile",
-                "quick",
-                "--no-progress",
-                "--suite",
-            ])
-            .arg(&suite)
-            .arg("--out")
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starts");
+        let mut child = start_kernel_run(&["--suite", suite.to_str().expect("utf-8 path")], &out);
         let pid = child.id();
         let start = std::time::Instant::now();
         let deadline = start + std::time::Duration::from_secs(120);
@@ -996,7 +871,7 @@ fn sigkills_during_setup_tasks_leave_no_task_after_cleanup() {
             "{moment:?}: killed after {:?} with (pool, floor, C, spawner) = {seen:?} tasks",
             start.elapsed()
         );
-        hookbench().arg("cleanup").assert().success();
+        cleanup_after(cg.mount(), pid, &format!("{moment:?}"));
         // Killed tasks are reaped by init within moments; nothing of the run may stay alive.
         let leftovers = || {
             processes()
@@ -1011,12 +886,12 @@ fn sigkills_during_setup_tasks_leave_no_task_after_cleanup() {
                 })
                 .collect::<Vec<_>>()
         };
-        let wait = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut left = leftovers();
-        while !left.is_empty() && std::time::Instant::now() < wait {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            left = leftovers();
-        }
+        let left = poll(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            leftovers,
+            Vec::is_empty,
+        );
         assert!(
             left.is_empty(),
             "{moment:?}: {} task(s) left after cleanup, e.g. {:?}",
@@ -1027,28 +902,21 @@ fn sigkills_during_setup_tasks_leave_no_task_after_cleanup() {
             run_dirs_of(cg.mount(), pid).is_empty(),
             "{moment:?}: the run's cgroups are left"
         );
-        let stale = hookbench_workloads::cgroupfs::stale_run_dirs(cg.mount()).expect("mount readable");
-        assert!(stale.is_empty(), "{moment:?}: stale hookbench cgroups: {stale:?}");
-        assert!(
-            run_dirs_of(&std::env::temp_dir(), pid).is_empty(),
-            "{moment:?}: the run's scratch directory is left"
-        );
+        common::assert_no_stale_runs(cg.mount(), &format!("{moment:?}: stale hookbench cgroups"));
     }
 }
 
 #[test]
 fn without_root_the_kernel_backend_skips_cgroup_bpf_and_runs_the_rest() {
     let _kernel = kernel_lock();
-    if !nix::unistd::geteuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+    if !can_drop_to_nobody() {
         eprintln!("SKIPPED: needs root and setpriv to drop to an unprivileged user");
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
     let out = tmp.path().join("run");
-    let status = std::process::Command::new("/usr/bin/setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(assert_cmd::cargo::cargo_bin("hookbench"))
+    let status = hookbench_as_nobody()
         .args([
             "run",
             "--backend",
@@ -1065,7 +933,7 @@ fn without_root_the_kernel_backend_skips_cgroup_bpf_and_runs_the_rest() {
         .status()
         .expect("runs as nobody");
     assert!(status.success(), "unprivileged run failed: {status}");
-    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    let results = results_of(&out);
     assert_eq!(
         results.environment.get("privileged"),
         Some(&serde_json::Value::Bool(false))
@@ -1088,9 +956,7 @@ fn without_root_the_kernel_backend_skips_cgroup_bpf_and_runs_the_rest() {
 #[test]
 fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     let _runs = kernel_lock();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let base = tmp.path().join("base");
-    run_smoke("model", "programs", &base);
+    let (tmp, base) = smoke_run("model", "programs");
     hookbench()
         .arg("compare")
         .arg(&base)
@@ -1140,74 +1006,64 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     assert!(rows > 0);
     assert_eq!(html.matches("<tr class=\"regression\">").count(), rows, "{html}");
     assert!(html.contains("+30.0%") && !html.contains("http") && !html.contains("<script"));
-    hookbench()
-        .arg("compare")
-        .arg(&base)
-        .arg(&base)
-        .arg("--html")
-        .arg(tmp.path().join("no-such-dir/compare.html"))
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no-such-dir"));
+    // Bad input: exit 2 naming the problem.
+    let refused = |args: &[&std::ffi::OsStr], needle: &str| {
+        hookbench()
+            .arg("compare")
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(needle));
+    };
+    let no_dir = tmp.path().join("no-such-dir/compare.html");
+    refused(
+        &[
+            base.as_os_str(),
+            base.as_os_str(),
+            "--html".as_ref(),
+            no_dir.as_os_str(),
+        ],
+        "no-such-dir",
+    );
     // Another schema, and runs with nothing in common, are bad input.
-    v["schema"] = serde_json::json!("hookbench.results/0");
     let other = tmp.path().join("other.json");
-    std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
-    hookbench()
-        .arg("compare")
-        .arg(&base)
-        .arg(&other)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("hookbench.results/0"));
+    let mut refused_as_other = |schema: &str, cells: Option<serde_json::Value>, needle: &str| {
+        v["schema"] = serde_json::json!(schema);
+        if let Some(cells) = cells {
+            v["cells"] = cells;
+        }
+        std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
+        refused(&[base.as_os_str(), other.as_os_str()], needle);
+    };
+    refused_as_other("hookbench.results/0", None, "hookbench.results/0");
     // Schema 1 shifted percentiles by the baseline: refused, saying so.
-    v["schema"] = serde_json::json!("hookbench.results/1");
-    std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
-    hookbench()
-        .arg("compare")
-        .arg(&base)
-        .arg(&other)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("re-run it"));
-    v["schema"] = serde_json::json!("hookbench.results/2");
-    v["cells"] = serde_json::json!([]);
-    std::fs::write(&other, serde_json::to_string(&v).expect("encode")).expect("write");
-    hookbench()
-        .arg("compare")
-        .arg(&base)
-        .arg(&other)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no cell in common"));
+    refused_as_other("hookbench.results/1", None, "re-run it");
+    refused_as_other("hookbench.results/2", Some(serde_json::json!([])), "no cell in common");
     // Devices and FIFOs are not read (a `compare /dev/zero` would hold memory without end).
-    hookbench()
-        .arg("compare")
-        .arg("/dev/zero")
-        .arg(&base)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("/dev/zero is not a regular file"));
-    hookbench()
-        .args(["compare", "/nonexistent/a", "/nonexistent/b"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("/nonexistent/a"));
+    refused(
+        &["/dev/zero".as_ref(), base.as_os_str()],
+        "/dev/zero is not a regular file",
+    );
+    refused(
+        &["/nonexistent/a".as_ref(), "/nonexistent/b".as_ref()],
+        "/nonexistent/a",
+    );
 }
 
 #[test]
 fn export_writes_bencher_and_github_action_benchmark_json() {
     let _runs = kernel_lock();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let run = tmp.path().join("run");
-    run_smoke("model", "attach", &run);
-    let results = Results::read(&run.join("results.json")).expect("results");
-    let out = hookbench()
-        .args(["export", "--format", "bmf"])
-        .arg(&run)
-        .assert()
-        .success();
-    let bmf: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("bmf is JSON");
+    let (_tmp, run) = smoke_run("model", "attach");
+    let results = results_of(&run);
+    let export = |format: &str| -> serde_json::Value {
+        let out = hookbench()
+            .args(["export", "--format", format])
+            .arg(&run)
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).expect("the export is JSON")
+    };
+    let bmf = export("bmf");
     let first = &results.cells[0];
     let entry = &bmf[first.id.as_str()][first.metric.as_str()];
     assert_eq!(
@@ -1217,12 +1073,7 @@ fn export_writes_bencher_and_github_action_benchmark_json() {
     );
     assert!(entry["lower_value"].as_f64() <= entry["value"].as_f64());
     assert_eq!(bmf.as_object().map(|o| o.len()), Some(results.cells.len()));
-    let out = hookbench()
-        .args(["export", "--format", "gab"])
-        .arg(&run)
-        .assert()
-        .success();
-    let gab: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("gab is JSON");
+    let gab = export("gab");
     let list = gab.as_array().expect("a list");
     assert_eq!(list.len(), results.cells.len());
     assert!(list
@@ -1241,24 +1092,8 @@ fn kmod_backend_without_the_module_skips_every_cell_saying_what_to_load() {
         eprintln!("skipped: hookbench.ko is loaded here; the rig tests the kmod backend with it");
         return;
     }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("run");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "kmod",
-            "--profile",
-            "smoke",
-            "--suite",
-            "programs",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .code(0);
-    let results = Results::read(&out.join("results.json")).expect("results.json");
+    let (tmp, out) = smoke_run("kmod", "programs");
+    let results = results_of(&out);
     assert!(results.cells.is_empty());
     assert!(!results.skipped.is_empty());
     for s in &results.skipped {
@@ -1271,22 +1106,8 @@ fn kmod_backend_without_the_module_skips_every_cell_saying_what_to_load() {
     }
     // auto leaves the kmod backend out when the module is not loaded.
     let auto = tmp.path().join("auto");
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "auto",
-            "--profile",
-            "smoke",
-            "--suite",
-            "cgroup-handles",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&auto)
-        .assert()
-        .code(0);
-    let results = Results::read(&auto.join("results.json")).expect("results.json");
+    run_smoke("auto", "cgroup-handles", &auto);
+    let results = results_of(&auto);
     assert!(
         results.skipped.iter().all(|s| s.backend != "kmod"),
         "{:?}",

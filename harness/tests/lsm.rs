@@ -1,57 +1,17 @@
-//! End-to-end test of the kernel backend's BPF LSM mechanisms (`lsm-cgroup`, `lsm-global`,
-//! `lsm-global-unmarked`): a smoke run of the `lsm` suite. Where the kernel refuses BPF
-//! trampolines (this project's development host), every cell is skipped with the reason; where
-//! it allows them and `bpf` is an active LSM (the qemu rig's Debian guest), the cells are measured,
-//! fitted over `programs`, their counter bodies checked by the backend, and nothing is left
-//! attached. In the rig, run this binary with `CARGO_BIN_EXE_hookbench` pointing at the guest's
-//! `hookbench`.
+//! End-to-end test of the kernel backend's BPF LSM mechanisms: a smoke run of the `lsm` suite.
+//!
+//! The mechanisms are `lsm-cgroup`, `lsm-global` and `lsm-global-unmarked`. Where the kernel
+//! refuses BPF trampolines (this project's development host), every cell is skipped with the
+//! reason; where it allows them and `bpf` is an active LSM (the qemu rig's Debian guest), the
+//! cells are measured, fitted over `programs`, their counter bodies checked by the backend, and
+//! nothing is left attached. In the rig, run this binary with `CARGO_BIN_EXE_hookbench` pointing
+//! at the guest's `hookbench`.
 
-use assert_cmd::Command;
-use hookbench_reports::Results;
+mod common;
+
+use common::{bpf_programs, results_of, run_smoke};
 
 const MECHANISMS: [&str; 3] = ["lsm-cgroup", "lsm-global", "lsm-global-unmarked"];
-
-fn hookbench() -> Command {
-    Command::cargo_bin("hookbench").expect("hookbench binary is built")
-}
-
-/// `(id, type)` of every BPF program loaded in the kernel (`BPF_PROG_GET_NEXT_ID`,
-/// `BPF_PROG_GET_FD_BY_ID`, `BPF_OBJ_GET_INFO_BY_FD` for the first field of `bpf_prog_info`).
-fn bpf_programs() -> Vec<(u32, u32)> {
-    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
-    const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    let mut out = Vec::new();
-    let mut start = 0u32;
-    loop {
-        // union bpf_attr { start_id; next_id; open_flags; }, zero-padded.
-        let mut attr = [start, 0u32, 0, 0];
-        // SAFETY: `attr` is a valid, 16-byte, zero-padded bpf_attr for this command.
-        let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_GET_NEXT_ID, attr.as_mut_ptr(), 16u32) };
-        if rc != 0 {
-            break;
-        }
-        let id = attr[1];
-        start = id;
-        let mut attr = [id, 0u32, 0, 0];
-        // SAFETY: as above (prog_id, next_id, open_flags).
-        let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_GET_FD_BY_ID, attr.as_mut_ptr(), 16u32) };
-        if fd < 0 {
-            continue;
-        }
-        let mut info = [0u32; 2];
-        // info: { bpf_fd u32, info_len u32, info u64 }.
-        let mut attr = [fd as u64 | (8u64 << 32), info.as_mut_ptr() as u64];
-        // SAFETY: `attr` points at `info`, 8 bytes, which outlives the call.
-        let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, attr.as_mut_ptr(), 16u32) };
-        // SAFETY: `fd` is ours.
-        unsafe { libc::close(fd as libc::c_int) };
-        if rc == 0 {
-            out.push((id, info[0]));
-        }
-    }
-    out
-}
 
 /// `BPF_PROG_TYPE_LSM` (include/uapi/linux/bpf.h).
 const BPF_PROG_TYPE_LSM: u32 = 29;
@@ -65,22 +25,8 @@ fn lsm_suite_measures_bpf_lsm_programs_or_names_why_not() {
         .filter(|&(_, t)| t == BPF_PROG_TYPE_LSM)
         .map(|(id, _)| id)
         .collect();
-    hookbench()
-        .args([
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            "lsm",
-            "--profile",
-            "smoke",
-            "--no-progress",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
-    let results = Results::read(&out.join("results.json")).expect("results.json reads");
+    run_smoke("kernel", "lsm", &out);
+    let results = results_of(&out);
     let cells: Vec<_> = results
         .cells
         .iter()
@@ -145,8 +91,6 @@ fn lsm_suite_measures_bpf_lsm_programs_or_names_why_not() {
         .collect();
     assert!(lsm_after.is_empty(), "LSM programs left loaded: {lsm_after:?}");
     if let Ok(cg) = hookbench_workloads::cgroupfs::Cgroup2::detect() {
-        // Runs of other processes still alive (another test, another user) are not ours.
-        let left = hookbench_workloads::cgroupfs::stale_run_dirs(cg.mount()).expect("mount readable");
-        assert!(left.is_empty(), "left behind: {left:?}");
+        common::assert_no_stale_runs(cg.mount(), "lsm run");
     }
 }

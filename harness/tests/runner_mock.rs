@@ -1,4 +1,6 @@
-//! Runner tests with a mock backend of known answers: journaling, fits, skips, and a run that fails mid-way.
+//! Runner tests with a mock backend of known answers: journaling, fits, skips, a failed run.
+//!
+//! The failed run fails mid-way and keeps what it measured.
 
 use hookbench::backend::{base_cell, Backend, CellError, CellSpec, Measured};
 use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_TXT, RESULTS_JSON};
@@ -8,9 +10,25 @@ use hookbench_reports::{Cell, Results};
 
 /// Latency = 5 + 2 * programs + 0.5 * foreign ns, with deterministic +-0.1 ns noise per sample;
 /// fails (fatally) on programs == `fail_at`, skips programs == `skip_at`.
+///
+/// With `depths`, it resolves `cgroups` from `depth` as the kernel backend's cgroup-bpf cells do
+/// (latency = 5 + 3 * depth ns), measuring only the depths listed (skipping the others). With
+/// `floorless`, each cell comes with a derived `<mechanism>-c` peer it could not measure (a C
+/// floor that did not build), for the runner to record in `skipped`.
+#[derive(Default)]
 struct Mock {
     fail_at: Option<u32>,
     skip_at: Option<u32>,
+    depths: Option<Vec<u32>>,
+    floorless: bool,
+    skipped: Vec<(String, String)>,
+}
+
+/// Samples around `truth`, +-0.1 ns alternately.
+fn noisy(truth: f64, samples: usize) -> Vec<f64> {
+    (0..samples)
+        .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
+        .collect()
 }
 
 impl Backend for Mock {
@@ -22,6 +40,17 @@ impl Backend for Mock {
     }
     fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         let p = spec.params;
+        if let Some(depths) = &self.depths {
+            if !depths.contains(&p.depth) {
+                return Err(CellError::Skip(format!("mock: depth {} not measured", p.depth)));
+            }
+        }
+        if self.floorless {
+            self.skipped = vec![(
+                format!("{}-c", spec.mechanism.name),
+                "the C floor was not built: no C compiler".to_string(),
+            )];
+        }
         if Some(p.programs) == self.fail_at {
             return Err(CellError::Fatal(anyhow::anyhow!("mock failure")));
         }
@@ -30,9 +59,7 @@ impl Backend for Mock {
         }
         let scale = if spec.mechanism.name == "chain-walk" { 2.0 } else { 1.0 };
         let truth = 5.0 + scale * f64::from(p.programs) + 0.5 * f64::from(p.foreign);
-        let points: Vec<f64> = (0..spec.samples)
-            .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
-            .collect();
+        let points = noisy(truth, spec.samples);
         let summary = hookbench::measure::stats::Summary::from_values_ns(&points);
         let mut cell = base_cell(
             spec,
@@ -44,8 +71,27 @@ impl Backend for Mock {
             &summary,
         );
         cell.repetitions = vec![truth];
-        Ok(vec![Measured { cell, points }])
+        let mut m = Measured { cell, points };
+        if self.depths.is_some() {
+            let truth = 5.0 + 3.0 * f64::from(p.depth);
+            m.cell.params.cgroups = p.depth;
+            m.cell.mean = truth;
+            m.points = noisy(truth, m.points.len());
+        }
+        Ok(vec![m])
     }
+    fn take_skipped(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.skipped)
+    }
+}
+
+/// Runs `config` with `mock` as the only backend into a new run directory `<tmp>/run`.
+fn run_mock(mock: Mock, config: &RunConfig) -> (tempfile::TempDir, anyhow::Result<Results>) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(mock)];
+    let results = run(config, &mut backends, &mut dir);
+    (tmp, results)
 }
 
 fn suite() -> Suite {
@@ -84,13 +130,8 @@ fn config() -> RunConfig {
 
 #[test]
 fn fits_recover_the_mock_slopes_per_group() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
-        fail_at: None,
-        skip_at: None,
-    })];
-    let results = run(&config(), &mut backends, &mut dir).expect("run");
+    let (tmp, results) = run_mock(Mock::default(), &config());
+    let results = results.expect("run");
     assert!(results.complete);
     assert_eq!(results.cells.len(), 2 * 8);
     // One fit per mechanism per foreign value.
@@ -129,13 +170,11 @@ fn fits_recover_the_mock_slopes_per_group() {
 
 #[test]
 fn a_skip_is_recorded_and_the_run_goes_on() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
-        fail_at: None,
+    let mock = Mock {
         skip_at: Some(8),
-    })];
-    let results = run(&config(), &mut backends, &mut dir).expect("run");
+        ..Mock::default()
+    };
+    let results = run_mock(mock, &config()).1.expect("run");
     assert!(results.complete);
     assert_eq!(results.cells.len(), 12);
     assert_eq!(results.skipped.len(), 4);
@@ -144,14 +183,13 @@ fn a_skip_is_recorded_and_the_run_goes_on() {
 
 #[test]
 fn a_failed_run_keeps_what_it_measured() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let run_dir = tmp.path().join("run");
-    let mut dir = RunDir::create(&run_dir).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
+    let mock = Mock {
         fail_at: Some(16),
-        skip_at: None,
-    })];
-    let err = run(&config(), &mut backends, &mut dir).expect_err("fails");
+        ..Mock::default()
+    };
+    let (tmp, results) = run_mock(mock, &config());
+    let run_dir = tmp.path().join("run");
+    let err = results.expect_err("fails");
     assert!(format!("{err:#}").contains("mock failure"));
     // The cells measured before the first programs = 16 cell (in the seeded order) are kept.
     let journal = std::fs::read_to_string(run_dir.join(CELLS_JSONL)).expect("journal");
@@ -172,17 +210,11 @@ fn a_failed_run_keeps_what_it_measured() {
 #[test]
 fn sweep_points_run_in_a_seeded_random_order() {
     let order_of = |seed: u64| -> Vec<String> {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-        let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Mock {
-            fail_at: None,
-            skip_at: None,
-        })];
         let config = RunConfig {
             order_seed: seed,
             ..config()
         };
-        let results = run(&config, &mut backends, &mut dir).expect("run");
+        let results = run_mock(Mock::default(), &config).1.expect("run");
         assert_eq!(results.order_seed, seed);
         let orders: Vec<u64> = results.cells.iter().map(|c| c.order.expect("order")).collect();
         assert_eq!(orders, (0..16).collect::<Vec<u64>>());
@@ -207,38 +239,11 @@ fn sweep_points_run_in_a_seeded_random_order() {
     assert!(!ascending, "{a:?}");
 }
 
-/// A backend that resolves `cgroups` from `depth` as the kernel backend's cgroup-bpf cells do
-/// (latency = 5 + 3 * depth ns), measuring only the depths in `depths` (skipping the others).
-struct DepthMock {
-    depths: Vec<u32>,
-}
-
-impl Backend for DepthMock {
-    fn name(&self) -> &'static str {
-        "mock"
-    }
-    fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
-        suite.mechanisms_for("model")
-    }
-    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        let depth = spec.params.depth;
-        if !self.depths.contains(&depth) {
-            return Err(CellError::Skip(format!("mock: depth {depth} not measured")));
-        }
-        let mut out = Mock {
-            fail_at: None,
-            skip_at: None,
-        }
-        .measure(spec)?;
-        for m in &mut out {
-            let truth = 5.0 + 3.0 * f64::from(depth);
-            m.cell.params.cgroups = depth;
-            m.cell.mean = truth;
-            m.points = (0..m.points.len())
-                .map(|i| truth + if i % 2 == 0 { 0.1 } else { -0.1 })
-                .collect();
-        }
-        Ok(out)
+/// A mock measuring only `depths`, with cgroups following depth.
+fn depth_mock(depths: &[u32]) -> Mock {
+    Mock {
+        depths: Some(depths.to_vec()),
+        ..Mock::default()
     }
 }
 
@@ -260,13 +265,8 @@ fn depth_config(sweep: &str) -> RunConfig {
 
 #[test]
 fn a_fit_over_depth_ignores_the_cgroups_the_backend_derives_from_depth() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(DepthMock {
-        depths: vec![1, 2, 4, 8],
-    })];
     let config = depth_config("sweep.depth = [1, 2, 4, 8]");
-    let results = run(&config, &mut backends, &mut dir).expect("run");
+    let results = run_mock(depth_mock(&[1, 2, 4, 8]), &config).1.expect("run");
     assert_eq!(results.fits.len(), 1, "skipped: {:?}", results.skipped);
     let f = &results.fits[0];
     assert!((f.slope - 3.0).abs() < 0.05, "slope {}", f.slope);
@@ -276,24 +276,24 @@ fn a_fit_over_depth_ignores_the_cgroups_the_backend_derives_from_depth() {
     assert!(results.skipped.is_empty(), "{:?}", results.skipped);
 }
 
-#[test]
-fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
-    // Only one depth measured: no line through one x.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(DepthMock { depths: vec![2] })];
-    let results = run(&depth_config("sweep.depth = [1, 2, 4]"), &mut backends, &mut dir).expect("run");
+/// Asserts that `results` have no fit; returns the skip that says why there is none over depth.
+fn no_fit_over_depth(results: &Results) -> &hookbench_reports::Skipped {
     assert!(results.fits.is_empty());
-    let why = results
+    results
         .skipped
         .iter()
         .find(|s| s.reason.contains("no fit of hook_latency_ns over depth"))
-        .unwrap_or_else(|| panic!("no fit reason in {:?}", results.skipped));
-    assert!(
-        why.reason.contains("every measured cell has depth = 2"),
-        "{}",
-        why.reason
-    );
+        .unwrap_or_else(|| panic!("no fit reason in {:?}", results.skipped))
+}
+
+#[test]
+fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
+    // Only one depth measured: no line through one x.
+    let (tmp, results) = run_mock(depth_mock(&[2]), &depth_config("sweep.depth = [1, 2, 4]"));
+    let results = results.expect("run");
+    let why = no_fit_over_depth(&results);
+    let reason = &why.reason;
+    assert!(reason.contains("every measured cell has depth = 2"), "{reason}");
     assert_eq!(why.mechanism, "effective-array");
     assert_eq!(why.suite.as_deref(), Some("depth"));
     let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
@@ -301,62 +301,22 @@ fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
 
     // The suite sweeps cgroups too, but the backend ties it to depth: no two cells differ in
     // depth alone, and the reason names the tied axis.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(DepthMock { depths: vec![1, 2, 4] })];
     let config = depth_config("sweep.depth = [1, 2, 4]\nsweep.cgroups = [1, 2, 4]");
-    let results = run(&config, &mut backends, &mut dir).expect("run");
-    assert!(results.fits.is_empty());
-    let why = results
-        .skipped
-        .iter()
-        .find(|s| s.reason.contains("no fit of hook_latency_ns over depth"))
-        .unwrap_or_else(|| panic!("no fit reason in {:?}", results.skipped));
+    let results = run_mock(depth_mock(&[1, 2, 4]), &config).1.expect("run");
+    let reason = &no_fit_over_depth(&results).reason;
     assert!(
-        why.reason.contains("also differ in cgroups") && why.reason.contains("(3 of 3 groups)"),
-        "{}",
-        why.reason
+        reason.contains("also differ in cgroups") && reason.contains("(3 of 3 groups)"),
+        "{reason}"
     );
-}
-
-/// The mock's cells, plus a derived `<mechanism>-c` peer it could not measure (a C floor that
-/// did not build): the runner keeps the mechanism's cells and records the peer in `skipped`.
-struct FloorlessMock {
-    inner: Mock,
-    skipped: Vec<(String, String)>,
-}
-
-impl Backend for FloorlessMock {
-    fn name(&self) -> &'static str {
-        "mock"
-    }
-    fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
-        suite.mechanisms_for("model")
-    }
-    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        self.skipped = vec![(
-            format!("{}-c", spec.mechanism.name),
-            "the C floor was not built: no C compiler".to_string(),
-        )];
-        self.inner.measure(spec)
-    }
-    fn take_skipped(&mut self) -> Vec<(String, String)> {
-        std::mem::take(&mut self.skipped)
-    }
 }
 
 #[test]
 fn derived_cells_a_backend_could_not_measure_are_skipped_with_the_reason() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut dir = RunDir::create(&tmp.path().join("run")).expect("run dir");
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(FloorlessMock {
-        inner: Mock {
-            fail_at: None,
-            skip_at: None,
-        },
-        skipped: Vec::new(),
-    })];
-    let results = run(&config(), &mut backends, &mut dir).expect("run");
+    let mock = Mock {
+        floorless: true,
+        ..Mock::default()
+    };
+    let results = run_mock(mock, &config()).1.expect("run");
     assert_eq!(results.cells.len(), 2 * 8, "the mechanism's own cells are kept");
     let floors: Vec<_> = results.skipped.iter().filter(|s| s.mechanism.ends_with("-c")).collect();
     assert_eq!(floors.len(), 2 * 8, "one skip per measured cell");

@@ -131,23 +131,26 @@ impl Clock {
         if !hz.is_finite() || !(1e8..=1e11).contains(&hz) {
             return Err(ClockError::Calibration { hz });
         }
-        let mut clock = Clock {
-            kind: ClockKind::Tsc,
-            ns_per_tick: 1e9 / hz,
-            tsc_hz: Some(hz),
-            overhead_ns: 0.0,
-        };
-        clock.overhead_ns = clock.measure_overhead_ns();
-        Ok(clock)
+        Ok(Clock::tsc_at(hz))
     }
 
     /// The `clock_gettime(CLOCK_MONOTONIC_RAW)` clock (one tick = 1 ns), with its overhead
     /// measured. Never fails: the clock exists on every Linux since 2.6.28.
     pub fn monotonic_raw() -> Clock {
+        Clock::with_overhead(ClockKind::MonotonicRaw, 1.0, None)
+    }
+
+    /// The TSC clock at `hz` ticks per second, with its overhead measured.
+    fn tsc_at(hz: f64) -> Clock {
+        Clock::with_overhead(ClockKind::Tsc, 1e9 / hz, Some(hz))
+    }
+
+    /// A clock of `kind`, with the overhead of its read pair measured here.
+    fn with_overhead(kind: ClockKind, ns_per_tick: f64, tsc_hz: Option<f64>) -> Clock {
         let mut clock = Clock {
-            kind: ClockKind::MonotonicRaw,
-            ns_per_tick: 1.0,
-            tsc_hz: None,
+            kind,
+            ns_per_tick,
+            tsc_hz,
             overhead_ns: 0.0,
         };
         clock.overhead_ns = clock.measure_overhead_ns();
@@ -165,14 +168,7 @@ impl Clock {
             (ClockKind::Tsc, Some(hz))
                 if cfg!(target_arch = "x86_64") && hz.is_finite() && (1e8..=1e11).contains(&hz) =>
             {
-                let mut clock = Clock {
-                    kind: ClockKind::Tsc,
-                    ns_per_tick: 1e9 / hz,
-                    tsc_hz: Some(hz),
-                    overhead_ns: 0.0,
-                };
-                clock.overhead_ns = clock.measure_overhead_ns();
-                clock
+                Clock::tsc_at(hz)
             }
             _ => Clock::monotonic_raw(),
         }

@@ -107,10 +107,7 @@ pub fn drift(points: &[(f64, f64)]) -> Option<Drift> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
+    use crate::test_support::close;
 
     #[test]
     fn constant_series_has_no_drift() {

@@ -94,13 +94,7 @@ fn cdf(x: f64, df: f64) -> f64 {
     if !is_positive(df) || x.is_nan() {
         return f64::NAN;
     }
-    if df > NORMAL_DF {
-        return Normal::standard().cdf(x);
-    }
-    match StudentsT::new(0.0, 1.0, df) {
-        Ok(t) => t.cdf(x),
-        Err(_) => f64::NAN,
-    }
+    with_t(df, |t| t.cdf(x))
 }
 
 /// Inverse CDF at `p` in `(0, 1)` of Student's t on `df > 0` (normal above [`NORMAL_DF`]).
@@ -108,11 +102,17 @@ fn quantile(p: f64, df: f64) -> f64 {
     if !is_probability(p) || !is_positive(df) {
         return f64::NAN;
     }
+    with_t(df, |t| t.inverse_cdf(p))
+}
+
+/// `f` of the standard Student's t on `df` degrees of freedom, or of the standard normal above
+/// [`NORMAL_DF`]; NaN when `df` makes no t distribution.
+fn with_t(df: f64, f: impl Fn(&dyn ContinuousCDF<f64, f64>) -> f64) -> f64 {
     if df > NORMAL_DF {
-        return Normal::standard().inverse_cdf(p);
+        return f(&Normal::standard());
     }
     match StudentsT::new(0.0, 1.0, df) {
-        Ok(t) => t.inverse_cdf(p),
+        Ok(t) => f(&t),
         Err(_) => f64::NAN,
     }
 }
@@ -532,26 +532,8 @@ pub mod json_f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{close, gauss, normal_est};
     use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
-
-    fn normal_est(value: f64, se: f64) -> Estimate {
-        Estimate {
-            value,
-            se,
-            df: f64::INFINITY,
-        }
-    }
-
-    /// One standard normal draw (Box–Muller).
-    fn gauss(rng: &mut StdRng) -> f64 {
-        let u1: f64 = 1.0 - rng.random::<f64>();
-        let u2: f64 = rng.random();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
 
     #[test]
     fn ci_uses_t_and_normal_quantiles() {
@@ -747,22 +729,37 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn overhead_mean_ci_covers_true_shift_about_95_percent() {
-        // 400 simulated cell/baseline pairs of unequal size and spread; the true shift is
-        // 25 ns. Welch's 95% CI must cover it in 90-99% of them.
-        let mut rng = StdRng::seed_from_u64(0x5eed_0009);
+    /// The share of 400 simulated cell/baseline pairs whose 95% interval from `ci` covers the
+    /// true shift of 25 ns. Each pair is `n` values `center + scale * draw()` for the baseline,
+    /// then for the cell, `draw` taking a generator seeded with `seed`.
+    fn coverage_of_25(
+        seed: u64,
+        draw: impl Fn(&mut StdRng) -> f64,
+        [baseline, cell]: [(usize, f64, f64); 2],
+        ci: impl Fn(Overhead) -> Estimate,
+    ) -> f64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut sample = |(n, center, scale): (usize, f64, f64)| -> Vec<f64> {
+            (0..n).map(|_| center + scale * draw(&mut rng)).collect()
+        };
         let trials = 400;
         let mut covered = 0;
         for _ in 0..trials {
-            let baseline: Vec<f64> = (0..25).map(|_| 300.0 + 8.0 * gauss(&mut rng)).collect();
-            let cell: Vec<f64> = (0..40).map(|_| 325.0 + 20.0 * gauss(&mut rng)).collect();
-            let ci = overhead(&cell, &baseline).unwrap().mean.ci(0.95);
+            let baseline = sample(baseline);
+            let cell = sample(cell);
+            let ci = ci(overhead(&cell, &baseline).unwrap()).ci(0.95);
             if ci[0] <= 25.0 && 25.0 <= ci[1] {
                 covered += 1;
             }
         }
-        let rate = covered as f64 / trials as f64;
+        covered as f64 / trials as f64
+    }
+
+    #[test]
+    fn overhead_mean_ci_covers_true_shift_about_95_percent() {
+        // 400 simulated cell/baseline pairs of unequal size and spread; the true shift is
+        // 25 ns. Welch's 95% CI must cover it in 90-99% of them.
+        let rate = coverage_of_25(0x5eed_0009, gauss, [(25, 300.0, 8.0), (40, 325.0, 20.0)], |o| o.mean);
         assert!((0.90..=0.99).contains(&rate), "coverage {rate}");
     }
 
@@ -771,19 +768,8 @@ mod tests {
         // Skewed (exponential) latencies, where a mean-based interval would be off: the
         // Price–Bonett interval for a difference of medians should still cover the true
         // shift of the medians (here 25 ns; both medians are 200 + 30 ln 2 plus the shift).
-        let mut rng = StdRng::seed_from_u64(0x5eed_0050);
         let expo = |rng: &mut StdRng| -(1.0 - rng.random::<f64>()).ln();
-        let trials = 400;
-        let mut covered = 0;
-        for _ in 0..trials {
-            let baseline: Vec<f64> = (0..61).map(|_| 200.0 + 30.0 * expo(&mut rng)).collect();
-            let cell: Vec<f64> = (0..81).map(|_| 225.0 + 30.0 * expo(&mut rng)).collect();
-            let ci = overhead(&cell, &baseline).unwrap().p50.ci(0.95);
-            if ci[0] <= 25.0 && 25.0 <= ci[1] {
-                covered += 1;
-            }
-        }
-        let rate = covered as f64 / trials as f64;
+        let rate = coverage_of_25(0x5eed_0050, expo, [(61, 200.0, 30.0), (81, 225.0, 30.0)], |o| o.p50);
         assert!((0.90..=0.99).contains(&rate), "coverage {rate}");
     }
 

@@ -276,19 +276,8 @@ pub fn entry_cost_from_means(native: Estimate, x1: f64, at1: Estimate, x2: f64, 
 mod tests {
     use super::*;
     use crate::stats::fit_linear;
+    use crate::test_support::{close, normal_est};
     use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
-
-    fn normal_est(value: f64, se: f64) -> Estimate {
-        Estimate {
-            value,
-            se,
-            df: f64::INFINITY,
-        }
-    }
 
     /// `reps` points at each x with y = f(x) + uniform noise in [-noise, noise].
     fn sweep(xs: &[f64], reps: usize, noise: f64, seed: u64, f: impl Fn(f64) -> f64) -> (Vec<f64>, Vec<f64>) {

@@ -1,4 +1,4 @@
-//! hookbench's one measurement core: calibrated clock, batched sampler, statistics and fits, CPU pinning.
+//! hookbench's one measurement core: clock, batched sampler, statistics and fits, CPU pinning.
 //!
 //! Independent of what is measured: backends hand [`sampler::measure`] a closure of shape
 //! `FnMut(iterations: u64) -> u64` (or [`sampler::measure_each`] an operation and its untimed
@@ -18,6 +18,8 @@ pub mod pin;
 pub mod sampler;
 pub mod sampleset;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 
 pub use clock::{Clock, ClockError, ClockInfo, ClockKind};
 pub use drift::{drift, Drift};

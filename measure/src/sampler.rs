@@ -283,7 +283,6 @@ where
     F: FnMut(u64) -> u64 + ?Sized,
 {
     config.validate()?;
-    let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
     warm_up(clock, config, f);
     let (k, calibration) = match config.fixed_batch {
         Some(k) => (k, None),
@@ -292,49 +291,20 @@ where
             (c.k, Some(c))
         }
     };
-    let kf = k as f64;
-    let overhead_ns = clock.overhead_ns();
-    let samples = samples_for(config, calibration.map(|c| c.batch_net_ns + overhead_ns));
-    let mut samples_ps = Vec::with_capacity(samples * config.repetitions);
-    let mut intervals_ns = Vec::with_capacity(samples * config.repetitions);
-    let mut repetition_means_ns = Vec::with_capacity(config.repetitions);
-    let mut cpus = CpuTracker::new();
+    let samples = samples_for(config, calibration.map(|c| c.batch_net_ns + clock.overhead_ns()));
+    let mut rec = Recorder::new(clock, k, samples * config.repetitions);
     for _ in 0..config.repetitions {
-        let mut sum_ns = 0.0;
         for _ in 0..samples {
-            cpus.check();
+            rec.cpus.check();
             let t0 = clock.now();
             let v = f(black_box(k));
             let t1 = clock.now();
             black_box(v);
-            let interval_ns = clock.elapsed_ns(t0, t1);
-            intervals_ns.push(interval_ns);
-            // The clock-read pair is not part of the K invocations: remove it, never below 0.
-            let per_invocation_ns = (interval_ns - overhead_ns).max(0.0) / kf;
-            sum_ns += per_invocation_ns;
-            samples_ps.push((per_invocation_ns * PS_PER_NS).round() as u64);
+            rec.record(clock.elapsed_ns(t0, t1));
         }
-        repetition_means_ns.push(sum_ns / samples as f64);
+        rec.end_repetition();
     }
-    cpus.check();
-    for &ps in &samples_ps {
-        record_ps(&mut histogram, ps);
-    }
-    Ok(Measurement {
-        clock: clock.info(),
-        batch_k: k,
-        calibration,
-        samples_ps,
-        repetition_means_ns,
-        histogram,
-        invocations: (samples as u64)
-            .saturating_mul(config.repetitions as u64)
-            .saturating_mul(k),
-        samples_per_repetition: samples,
-        cpu: cpus.first,
-        cpu_migrations: cpus.migrations,
-        clock_share: clock_share(overhead_ns, &mut intervals_ns),
-    })
+    rec.finish(clock, calibration, samples)
 }
 
 /// Samples per repetition: `config.samples`, raised so a repetition lasts `min_duration_ns`
@@ -394,6 +364,79 @@ impl CpuTracker {
     }
 }
 
+/// The bookkeeping the measure loops share, all of it outside the timed interval: each sample
+/// less the clock pair and divided by K, the per-repetition means, the intervals (for the clock
+/// share) and the CPU tracking.
+struct Recorder {
+    overhead_ns: f64,
+    k: u64,
+    samples_ps: Vec<u64>,
+    intervals_ns: Vec<f64>,
+    repetition_means_ns: Vec<f64>,
+    /// Sum and count of the per-invocation times of the current repetition, ns.
+    repetition: (f64, usize),
+    cpus: CpuTracker,
+}
+
+impl Recorder {
+    /// A recorder of batches of `k` invocations timed with `clock`, room for `capacity` samples.
+    fn new(clock: &Clock, k: u64, capacity: usize) -> Recorder {
+        Recorder {
+            overhead_ns: clock.overhead_ns(),
+            k,
+            samples_ps: Vec::with_capacity(capacity),
+            intervals_ns: Vec::with_capacity(capacity),
+            repetition_means_ns: Vec::new(),
+            repetition: (0.0, 0),
+            cpus: CpuTracker::new(),
+        }
+    }
+
+    /// One timed interval: the clock-read pair is not part of the K invocations, so it is
+    /// removed (never below 0) before dividing by K.
+    #[inline(always)]
+    fn record(&mut self, interval_ns: f64) {
+        self.intervals_ns.push(interval_ns);
+        let per_invocation_ns = (interval_ns - self.overhead_ns).max(0.0) / self.k as f64;
+        self.repetition.0 += per_invocation_ns;
+        self.repetition.1 += 1;
+        self.samples_ps.push((per_invocation_ns * PS_PER_NS).round() as u64);
+    }
+
+    /// Closes a repetition: the mean of its samples.
+    fn end_repetition(&mut self) {
+        let (sum_ns, n) = std::mem::take(&mut self.repetition);
+        self.repetition_means_ns.push(sum_ns / n as f64);
+    }
+
+    /// The measurement of `samples` samples per repetition, with its histogram.
+    fn finish(
+        mut self,
+        clock: &Clock,
+        calibration: Option<BatchCalibration>,
+        samples: usize,
+    ) -> Result<Measurement, SamplerError> {
+        self.cpus.check();
+        let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
+        for &ps in &self.samples_ps {
+            record_ps(&mut histogram, ps);
+        }
+        Ok(Measurement {
+            clock: clock.info(),
+            batch_k: self.k,
+            calibration,
+            invocations: (self.samples_ps.len() as u64).saturating_mul(self.k),
+            samples_ps: self.samples_ps,
+            repetition_means_ns: self.repetition_means_ns,
+            histogram,
+            samples_per_repetition: samples,
+            cpu: self.cpus.first,
+            cpu_migrations: self.cpus.migrations,
+            clock_share: clock_share(self.overhead_ns, &mut self.intervals_ns),
+        })
+    }
+}
+
 /// Measures a non-batchable operation (attach, detach, install): `warmup` untimed rounds, then
 /// `samples` rounds each timing exactly one `op()` (its result goes to `black_box`) and then
 /// running `undo()` untimed to restore the state for the next round.
@@ -401,17 +444,13 @@ impl CpuTracker {
 /// The result has `batch_k = 1`, no calibration, and one repetition.
 ///
 /// Errors: [`SamplerError::InvalidConfig`] when `samples == 0`.
-pub fn measure_each<Op, Undo>(
+pub fn measure_each(
     clock: &Clock,
     samples: usize,
     warmup: usize,
-    mut op: Op,
-    mut undo: Undo,
-) -> Result<Measurement, SamplerError>
-where
-    Op: FnMut() -> u64,
-    Undo: FnMut(),
-{
+    mut op: impl FnMut() -> u64,
+    mut undo: impl FnMut(),
+) -> Result<Measurement, SamplerError> {
     if samples == 0 {
         return Err(SamplerError::InvalidConfig {
             field: "samples",
@@ -419,46 +458,22 @@ where
             why: "need at least 1",
         });
     }
-    let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
     for _ in 0..warmup {
         black_box(op());
         undo();
     }
-    let mut samples_ps = Vec::with_capacity(samples);
-    let mut intervals_ns = Vec::with_capacity(samples);
-    let mut sum_ns = 0.0;
-    let overhead_ns = clock.overhead_ns();
-    let mut cpus = CpuTracker::new();
+    let mut rec = Recorder::new(clock, 1, samples);
     for _ in 0..samples {
-        cpus.check();
+        rec.cpus.check();
         let t0 = clock.now();
         let v = op();
         let t1 = clock.now();
         black_box(v);
         undo();
-        let interval_ns = clock.elapsed_ns(t0, t1);
-        intervals_ns.push(interval_ns);
-        let ns = (interval_ns - overhead_ns).max(0.0);
-        sum_ns += ns;
-        samples_ps.push((ns * PS_PER_NS).round() as u64);
+        rec.record(clock.elapsed_ns(t0, t1));
     }
-    cpus.check();
-    for &ps in &samples_ps {
-        record_ps(&mut histogram, ps);
-    }
-    Ok(Measurement {
-        clock: clock.info(),
-        batch_k: 1,
-        calibration: None,
-        samples_ps,
-        repetition_means_ns: vec![sum_ns / samples as f64],
-        histogram,
-        invocations: samples as u64,
-        samples_per_repetition: samples,
-        cpu: cpus.first,
-        cpu_migrations: cpus.migrations,
-        clock_share: clock_share(overhead_ns, &mut intervals_ns),
-    })
+    rec.end_repetition();
+    rec.finish(clock, None, samples)
 }
 
 /// [`measure_each`] driven by a [`SamplerConfig`]: warm-up by `config.warmup` (operation and
@@ -468,19 +483,15 @@ where
 /// between two of them (a socket to close, a file to close): K = 1 always.
 ///
 /// Errors: [`SamplerError::InvalidConfig`] (see [`SamplerConfig::validate`]).
-pub fn measure_each_config<Op, Undo>(
+pub fn measure_each_config(
     clock: &Clock,
     config: &SamplerConfig,
-    mut op: Op,
-    mut undo: Undo,
-) -> Result<Measurement, SamplerError>
-where
-    Op: FnMut() -> u64,
-    Undo: FnMut(),
-{
+    mut op: impl FnMut() -> u64,
+    mut undo: impl FnMut(),
+) -> Result<Measurement, SamplerError> {
     config.validate()?;
     let mut warm: Vec<f64> = Vec::new();
-    let time_one = |op: &mut Op, undo: &mut Undo| {
+    let mut time_one = || {
         let t0 = clock.now();
         black_box(op());
         let t1 = clock.now();
@@ -490,13 +501,13 @@ where
     match config.warmup {
         Warmup::Invocations(n) => {
             for _ in 0..n {
-                warm.push(time_one(&mut op, &mut undo));
+                warm.push(time_one());
             }
         }
         Warmup::DurationNs(total) => {
             let start = clock.now();
             while clock.elapsed_ns(start, clock.now()) < total as f64 {
-                warm.push(time_one(&mut op, &mut undo));
+                warm.push(time_one());
             }
         }
     }
@@ -507,41 +518,16 @@ where
         Some(warm[warm.len() / 2])
     };
     let samples = samples_for(config, estimate);
-    let overhead_ns = clock.overhead_ns();
-    let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
-    let mut samples_ps = Vec::with_capacity(samples * config.repetitions);
-    let mut intervals_ns = Vec::with_capacity(samples * config.repetitions);
-    let mut repetition_means_ns = Vec::with_capacity(config.repetitions);
-    let mut cpus = CpuTracker::new();
+    let mut rec = Recorder::new(clock, 1, samples * config.repetitions);
     for _ in 0..config.repetitions {
-        let mut sum_ns = 0.0;
         for _ in 0..samples {
-            cpus.check();
-            let interval_ns = time_one(&mut op, &mut undo);
-            intervals_ns.push(interval_ns);
-            let ns = (interval_ns - overhead_ns).max(0.0);
-            sum_ns += ns;
-            samples_ps.push((ns * PS_PER_NS).round() as u64);
+            rec.cpus.check();
+            let interval_ns = time_one();
+            rec.record(interval_ns);
         }
-        repetition_means_ns.push(sum_ns / samples as f64);
+        rec.end_repetition();
     }
-    cpus.check();
-    for &ps in &samples_ps {
-        record_ps(&mut histogram, ps);
-    }
-    Ok(Measurement {
-        clock: clock.info(),
-        batch_k: 1,
-        calibration: None,
-        invocations: samples_ps.len() as u64,
-        samples_ps,
-        repetition_means_ns,
-        histogram,
-        samples_per_repetition: samples,
-        cpu: cpus.first,
-        cpu_migrations: cpus.migrations,
-        clock_share: clock_share(overhead_ns, &mut intervals_ns),
-    })
+    rec.finish(clock, None, samples)
 }
 
 #[cfg(test)]
@@ -571,13 +557,20 @@ mod tests {
         }
     }
 
-    fn quick_config() -> SamplerConfig {
+    /// The default configuration with this warm-up, `samples` per repetition, `repetitions` and
+    /// minimum duration of a repetition.
+    fn sized(warmup: Warmup, samples: usize, repetitions: usize, min_duration_ns: u64) -> SamplerConfig {
         SamplerConfig {
-            warmup: Warmup::Invocations(1000),
-            samples: 50,
-            repetitions: 3,
+            warmup,
+            samples,
+            repetitions,
+            min_duration_ns,
             ..SamplerConfig::default()
         }
+    }
+
+    fn quick_config() -> SamplerConfig {
+        sized(Warmup::Invocations(1000), 50, 3, 0)
     }
 
     #[test]
@@ -660,10 +653,7 @@ mod tests {
         for k in [1u64, 8] {
             let config = SamplerConfig {
                 fixed_batch: Some(k),
-                warmup: Warmup::DurationNs(0),
-                samples: 41,
-                repetitions: 1,
-                ..SamplerConfig::default()
+                ..sized(Warmup::DurationNs(0), 41, 1, 0)
             };
             let mut f = spinner(clock, spin_ns);
             let m = measure(&clock, &config, &mut f).unwrap();
@@ -685,13 +675,7 @@ mod tests {
     fn min_duration_raises_samples_and_clock_share_is_bounded() {
         let clock = Clock::detect();
         let spin_ns = 100.0 * clock.overhead_ns().max(1.0);
-        let config = SamplerConfig {
-            warmup: Warmup::DurationNs(0),
-            samples: 10,
-            repetitions: 2,
-            min_duration_ns: (spin_ns * 300.0) as u64,
-            ..SamplerConfig::default()
-        };
+        let config = sized(Warmup::DurationNs(0), 10, 2, (spin_ns * 300.0) as u64);
         let mut f = spinner(clock, spin_ns);
         let m = measure(&clock, &config, &mut f).unwrap();
         // About 300 samples of one spin each (K = 1: one spin is far above 19 x overhead).
@@ -781,13 +765,7 @@ mod tests {
         let op_spin = 50.0 * clock.overhead_ns().max(1.0);
         let undo_spin = 4.0 * op_spin;
         let mut undone = 0u64;
-        let config = SamplerConfig {
-            warmup: Warmup::Invocations(20),
-            samples: 5,
-            repetitions: 2,
-            min_duration_ns: (op_spin * 100.0) as u64,
-            ..SamplerConfig::default()
-        };
+        let config = sized(Warmup::Invocations(20), 5, 2, (op_spin * 100.0) as u64);
         let m = measure_each_config(
             &clock,
             &config,

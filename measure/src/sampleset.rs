@@ -187,10 +187,8 @@ mod tests {
     #[test]
     fn a_request_times_with_its_clock_and_returns_raw_samples() {
         let clock = Clock::detect();
-        let req = TimingRequest {
-            warmup_ns: 0,
-            ..TimingRequest::new(clock.info(), None, 50, 0)
-        };
+        let mut req = TimingRequest::new(clock.info(), None, 50, 0);
+        req.warmup_ns = 0;
         let rebuilt = req.clock();
         assert_eq!(rebuilt.kind(), clock.kind());
         assert_eq!(rebuilt.tsc_hz(), clock.tsc_hz());

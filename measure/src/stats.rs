@@ -413,11 +413,8 @@ pub fn histogram_from_base64(text: &str) -> Result<Histogram<u64>, HistogramCode
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::close;
     use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
 
     #[test]
     fn percentile_sorted_nearest_rank() {

@@ -1,12 +1,13 @@
-//! Writes a small synthetic schema-2 `results.json` for the renderers' golden tests (`tests/data/results-smoke.json`).
+//! Writes a small synthetic schema-2 `results.json`, the fixture of the renderers' golden tests.
 //!
-//! The figures imitate a smoke run of the model and kernel backends on a 2-vCPU Xeon VM (the
-//! environment is that machine's), but every sample is drawn from a seeded generator: cells'
-//! raw percentiles, interleaved baselines and overheads, fits (with lack-of-fit, segments and
-//! entry costs), drift and claims are all computed from those samples with the measurement
-//! crate, exactly as a run computes them, so the file is self-consistent. Decompositions and
-//! validity flags are set by hand, one disagreement and a few flags included. Replace the
-//! fixture with a real run's `results.json` when one is at hand (then re-accept the snapshot):
+//! The fixture (`tests/data/results-smoke.json`) imitates a smoke run of the model and kernel
+//! backends on a 2-vCPU Xeon VM (the environment is that machine's), but every sample is drawn from
+//! a seeded generator: cells' raw percentiles, interleaved baselines and overheads, fits (with
+//! lack-of-fit, segments and entry costs), drift and claims are all computed from those samples
+//! with the measurement crate, exactly as a run computes them, so the file is self-consistent.
+//! Decompositions and validity flags are set by hand, one disagreement and a few flags included.
+//! Replace the fixture with a real run's `results.json` when one is at hand (then re-accept the
+//! snapshot):
 //!
 //! ```sh
 //! cargo run -p hookbench-reports --example synthetic_results > reports/tests/data/results-smoke.json
@@ -17,6 +18,7 @@ use hookbench_measure::estimate::{overhead, Estimate};
 use hookbench_measure::fitcheck::{entry_cost, lack_of_fit, segments};
 use hookbench_measure::stats::{fit_linear, Summary};
 use hookbench_model::{Body, ModelKind, Params};
+use hookbench_reports::claims::HYPOTHESES;
 use hookbench_reports::schema::{
     Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, Overhead, PercentileBasis, Validity, ValidityFlag,
 };
@@ -71,10 +73,17 @@ struct Spec {
     mechanism: &'static str,
     metric: &'static str,
     params: Params,
-    /// The trigger's own cost (the baseline), ns; `None` for cells without a baseline.
-    native_ns: Option<f64>,
     /// Cost over the baseline (or the whole cost without one), ns.
     cost_ns: f64,
+    timing: Timing,
+    flags: Vec<ValidityFlag>,
+}
+
+/// How a cell is timed: its baseline, spread, batch and sample counts.
+#[derive(Clone, Copy)]
+struct Timing {
+    /// The trigger's own cost (the baseline), ns; `None` for cells without a baseline.
+    native_ns: Option<f64>,
     /// Per-sample spread, ns.
     sd_ns: f64,
     batch_k: u64,
@@ -82,7 +91,43 @@ struct Spec {
     repetitions: usize,
     /// Baseline drift over the run, fraction per second.
     drift_per_s: f64,
-    flags: Vec<ValidityFlag>,
+}
+
+impl Timing {
+    /// `samples` samples of `batch_k` calls in each of `repetitions`, spread `sd_ns` around the
+    /// baseline `native_ns` (if any), which drifts `drift_per_s`.
+    fn of(native_ns: Option<f64>, sd_ns: f64, counts: (u64, usize, usize), drift_per_s: f64) -> Timing {
+        let (batch_k, samples, repetitions) = counts;
+        Timing {
+            native_ns,
+            sd_ns,
+            batch_k,
+            samples,
+            repetitions,
+            drift_per_s,
+        }
+    }
+}
+
+/// Where a cell is: suite, backend, mechanism, its model and metric.
+type Place = (&'static str, &'static str, &'static str, ModelKind, &'static str);
+
+impl Spec {
+    /// A cell at `place` and `params` costing `cost_ns`, timed as `timing`, with validity `flags`.
+    fn at(place: Place, params: Params, cost_ns: f64, timing: Timing, flags: Vec<ValidityFlag>) -> Spec {
+        let (suite, backend, mechanism, model, metric) = place;
+        Spec {
+            suite,
+            backend,
+            model,
+            mechanism,
+            metric,
+            params,
+            cost_ns,
+            timing,
+            flags,
+        }
+    }
 }
 
 /// A scenario point: `[programs, foreign, hooks, depth, cgroups, tasks, working set]`, one CPU.
@@ -101,41 +146,34 @@ fn params(axes: [u32; 7], body: Body) -> Params {
     }
 }
 
-fn flag(code: &str, why: &str) -> ValidityFlag {
-    ValidityFlag {
+/// The validity flag `code` (with `why`) of the point `x == at`, none at the others.
+fn flag_at(x: u32, at: u32, code: &str, why: &str) -> Vec<ValidityFlag> {
+    if x != at {
+        return Vec::new();
+    }
+    vec![ValidityFlag {
         code: code.to_string(),
         why: why.to_string(),
-    }
+    }]
 }
 
 fn specs() -> Vec<Spec> {
+    use ModelKind::{CgroupEffective, TaskChain};
     let mut out = Vec::new();
     let hook = "hook_latency_ns";
-    let model_hook = |mechanism, model, suite, p: Params, cost: f64, flags: Vec<ValidityFlag>| Spec {
-        suite,
-        backend: "model",
-        model,
-        mechanism,
-        metric: hook,
-        params: p,
-        native_ns: Some(2.06),
-        cost_ns: cost,
-        sd_ns: 0.35,
-        batch_k: 16,
-        samples: 300,
-        repetitions: 2,
-        drift_per_s: 0.0,
-        flags,
+    let model_timing = Timing::of(Some(2.06), 0.35, (16, 300, 2), 0.0);
+    let model_hook = |mechanism, model, suite, p: Params, cost: f64, flags: Vec<ValidityFlag>| {
+        Spec::at((suite, "model", mechanism, model, hook), p, cost, model_timing, flags)
     };
     // Claim 1, model: the chain walks foreign nodes, the effective array does not.
     for x in [0, 8, 16, 32] {
         let p = params([4, x, 8, 2, 0, 1, 1], Body::Counter);
         let c = 4.0 * 4.87 + 0.75 * f64::from(x);
-        out.push(model_hook("chain-walk", ModelKind::TaskChain, "foreign", p, c, vec![]));
+        out.push(model_hook("chain-walk", TaskChain, "foreign", p, c, vec![]));
         let p = params([4, x, 8, 2, 3, 1, 1], Body::Counter);
         out.push(model_hook(
             "effective-array",
-            ModelKind::CgroupEffective,
+            CgroupEffective,
             "foreign",
             p,
             1.5 + 4.0 * 5.03,
@@ -144,44 +182,30 @@ fn specs() -> Vec<Spec> {
     }
     // Claim 2, model.
     for x in [0, 8, 16, 32] {
-        let flags = if x == 0 {
-            vec![flag(
-                "expensive-clock",
-                "the clock-read pair is 9.1% of a sample (limit 5%): K was capped at 16",
-            )]
-        } else {
-            vec![]
-        };
+        let flags = flag_at(
+            x,
+            0,
+            "expensive-clock",
+            "the clock-read pair is 9.1% of a sample (limit 5%): K was capped at 16",
+        );
         let p = params([x, 0, 4, 2, 0, 1, 1], Body::Counter);
         let c = 0.5 + 4.87 * f64::from(x);
-        out.push(model_hook("chain-walk", ModelKind::TaskChain, "programs", p, c, flags));
+        out.push(model_hook("chain-walk", TaskChain, "programs", p, c, flags));
         let p = params([x, 0, 4, 2, 3, 1, 1], Body::Counter);
-        out.push(model_hook(
-            "effective-array",
-            ModelKind::CgroupEffective,
-            "programs",
-            p,
-            1.5 + 5.03 * f64::from(x),
-            vec![],
-        ));
+        let c = 1.5 + 5.03 * f64::from(x);
+        out.push(model_hook("effective-array", CgroupEffective, "programs", p, c, vec![]));
     }
     // Claim 6, model: slopes at W = 1 and W = 2048.
     for (w, chain, effective) in [(1, 5.5, 5.2), (2048, 7.9, 5.9)] {
         for x in [0, 8, 16, 32] {
             let p = params([x, 0, 4, 2, 0, w, w], Body::Counter);
-            out.push(model_hook(
-                "chain-walk",
-                ModelKind::TaskChain,
-                "working-set",
-                p,
-                0.5 + chain * f64::from(x),
-                vec![],
-            ));
+            let c = 0.5 + chain * f64::from(x);
+            out.push(model_hook("chain-walk", TaskChain, "working-set", p, c, vec![]));
             let p = params([x, 0, 4, 2, 2 * w + 1, w, w], Body::Counter);
             let c = 1.5 + effective * f64::from(x);
             out.push(model_hook(
                 "effective-array",
-                ModelKind::CgroupEffective,
+                CgroupEffective,
                 "working-set",
                 p,
                 c,
@@ -190,108 +214,50 @@ fn specs() -> Vec<Spec> {
         }
     }
     // Claim 4: attach against descendants (raw, one operation per sample).
-    let attach = |backend, mechanism, model, descendants: u32, cost: f64, sd: f64| Spec {
-        suite: "attach",
-        backend,
-        model,
-        mechanism,
-        metric: "attach_latency_ns",
-        params: params([4, 0, 4, 1, descendants, 0, 1], Body::Counter),
-        native_ns: None,
-        cost_ns: cost,
-        sd_ns: sd,
-        batch_k: 1,
-        samples: 120,
-        repetitions: 2,
-        drift_per_s: 0.0,
-        flags: vec![],
+    let attach = |backend, mechanism, model, descendants: u32, cost: f64, sd_ns: f64| {
+        let timing = Timing::of(None, sd_ns, (1, 120, 2), 0.0);
+        let p = params([4, 0, 4, 1, descendants, 0, 1], Body::Counter);
+        Spec::at(
+            ("attach", backend, mechanism, model, "attach_latency_ns"),
+            p,
+            cost,
+            timing,
+            vec![],
+        )
     };
     for d in [0, 64, 256, 1024] {
         let x = f64::from(d);
-        out.push(attach(
-            "model",
-            "effective-array",
-            ModelKind::CgroupEffective,
-            d,
-            900.0 + 111.5 * x,
-            20.0 + 0.03 * 111.5 * x,
-        ));
-        out.push(attach("model", "chain-walk", ModelKind::TaskChain, d, 45.0, 3.0));
-        out.push(attach(
-            "kernel",
-            "cgroup-bpf",
-            ModelKind::CgroupEffective,
-            d,
-            2100.0 + 180.0 * x,
-            150.0 + 0.05 * 180.0 * x,
-        ));
-        out.push(attach(
-            "kernel",
-            "seccomp-arg-load",
-            ModelKind::TaskChain,
-            d,
-            1900.0,
-            150.0,
-        ));
+        let (cost, sd) = (900.0 + 111.5 * x, 20.0 + 0.03 * 111.5 * x);
+        out.push(attach("model", "effective-array", CgroupEffective, d, cost, sd));
+        out.push(attach("model", "chain-walk", TaskChain, d, 45.0, 3.0));
+        let (cost, sd) = (2100.0 + 180.0 * x, 150.0 + 0.05 * 180.0 * x);
+        out.push(attach("kernel", "cgroup-bpf", CgroupEffective, d, cost, sd));
+        out.push(attach("kernel", "seccomp-arg-load", TaskChain, d, 1900.0, 150.0));
     }
     // Kernel hooks on getsockname() (one call per sample: 400 ns against a 14.6 ns clock pair).
-    let sock = |suite, mechanism, model, p: Params, cost: f64, flags: Vec<ValidityFlag>| Spec {
-        suite,
-        backend: "kernel",
-        model,
-        mechanism,
-        metric: hook,
-        params: p,
-        native_ns: Some(402.0),
-        cost_ns: cost,
-        sd_ns: 25.0,
-        batch_k: 1,
-        samples: 2000,
-        repetitions: 2,
-        drift_per_s: 0.0001,
-        flags,
+    let sock_timing = Timing::of(Some(402.0), 25.0, (1, 2000, 2), 0.0001);
+    let sock = |suite, mechanism, model, p: Params, cost: f64, flags: Vec<ValidityFlag>| {
+        Spec::at((suite, "kernel", mechanism, model, hook), p, cost, sock_timing, flags)
     };
     for x in [0, 8, 16, 32] {
         let p = params([4, x, 8, 2, 2, 1, 1], Body::Null);
-        out.push(sock(
-            "foreign",
-            "cgroup-bpf",
-            ModelKind::CgroupEffective,
-            p,
-            30.0 + 4.0 * 6.1 + 0.02 * f64::from(x),
-            vec![],
-        ));
+        let c = 30.0 + 4.0 * 6.1 + 0.02 * f64::from(x);
+        out.push(sock("foreign", "cgroup-bpf", CgroupEffective, p, c, vec![]));
     }
     for x in [0, 8, 16, 32] {
         let xf = f64::from(x);
         let p = params([x, 0, 4, 2, 0, 1, 1], Body::Null);
         let seccomp = if x == 0 { 0.0 } else { 18.0 + 20.6 * xf };
-        out.push(sock(
-            "programs",
-            "seccomp-getsockname",
-            ModelKind::TaskChain,
-            p,
-            seccomp,
-            vec![],
-        ));
-        let flags = if x == 16 {
-            vec![flag(
-                "cpu-migration",
-                "3 CPU migrations during the samples (pinned to CPU 1)",
-            )]
-        } else {
-            vec![]
-        };
+        out.push(sock("programs", "seccomp-getsockname", TaskChain, p, seccomp, vec![]));
+        let flags = flag_at(
+            x,
+            16,
+            "cpu-migration",
+            "3 CPU migrations during the samples (pinned to CPU 1)",
+        );
         let p = params([x, 0, 4, 2, 2, 1, 1], Body::Null);
         let cgroup = if x == 0 { 0.0 } else { 30.0 + 6.1 * xf };
-        out.push(sock(
-            "programs",
-            "cgroup-bpf",
-            ModelKind::CgroupEffective,
-            p,
-            cgroup,
-            flags,
-        ));
+        out.push(sock("programs", "cgroup-bpf", CgroupEffective, p, cgroup, flags));
     }
     // Claim 7: seccomp filters on getppid() (88 ns: K = 4 for a 5% clock share); the
     // argument-loading cost bends above 8 filters, the number-only cost stays at the cache check.
@@ -312,30 +278,23 @@ fn specs() -> Vec<Spec> {
         } else {
             15.0 + 20.8 * 8.0 + 26.0 * (xf - 8.0)
         };
-        let seccomp = |mechanism, cost: f64, flags: Vec<ValidityFlag>| Spec {
-            suite: "seccomp",
-            backend: "kernel",
-            model: ModelKind::TaskChain,
-            mechanism,
-            metric: hook,
-            params: params([x, 0, 1, 1, 0, 1, 1], Body::Null),
-            native_ns: Some(88.1),
-            cost_ns: cost,
-            sd_ns: 4.0 + 0.02 * cost,
-            batch_k: 4,
-            samples: 1000,
-            repetitions: 5,
-            drift_per_s: 0.001,
-            flags,
+        let seccomp = |mechanism, cost: f64, flags: Vec<ValidityFlag>| {
+            let timing = Timing::of(Some(88.1), 4.0 + 0.02 * cost, (4, 1000, 5), 0.001);
+            let p = params([x, 0, 1, 1, 0, 1, 1], Body::Null);
+            Spec::at(
+                ("seccomp", "kernel", mechanism, TaskChain, hook),
+                p,
+                cost,
+                timing,
+                flags,
+            )
         };
-        let flags = if x == 128 {
-            vec![flag(
-                "mitigation-differs",
-                "Speculation_Store_Bypass 'thread force mitigated' against the baseline's 'thread vulnerable'",
-            )]
-        } else {
-            vec![]
-        };
+        let flags = flag_at(
+            x,
+            128,
+            "mitigation-differs",
+            "Speculation_Store_Bypass 'thread force mitigated' against the baseline's 'thread vulnerable'",
+        );
         out.push(seccomp("seccomp-arg-load", arg, flags));
         out.push(seccomp("seccomp-nr-only", flat, vec![]));
     }
@@ -350,13 +309,14 @@ struct Measured {
 }
 
 fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, Box<dyn Error>> {
-    let native = s.native_ns.map(|n| n * (1.0 + s.drift_per_s * at_s));
+    let t = s.timing;
+    let native = t.native_ns.map(|n| n * (1.0 + t.drift_per_s * at_s));
     let center = native.unwrap_or(0.0) + s.cost_ns;
-    let values = rng.latencies(s.samples, center, s.sd_ns);
-    let base_values = native.map(|n| rng.latencies(s.samples, n, s.sd_ns * 0.9));
+    let values = rng.latencies(t.samples, center, t.sd_ns);
+    let base_values = native.map(|n| rng.latencies(t.samples, n, t.sd_ns * 0.9));
     let sum = Summary::from_values_ns(&values);
     let reps: Vec<f64> = values
-        .chunks(s.samples.div_ceil(s.repetitions))
+        .chunks(t.samples.div_ceil(t.repetitions))
         .map(|c| c.iter().sum::<f64>() / c.len() as f64)
         .collect();
     let (baseline, over, ys, est) = match &base_values {
@@ -397,7 +357,7 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         } else {
             0
         }),
-        clock_share: Some(14.6 / (s.batch_k as f64 * center.max(1.0))),
+        clock_share: Some(14.6 / (t.batch_k as f64 * center.max(1.0))),
         program_runs: None,
     };
     let cell = Cell {
@@ -419,14 +379,14 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         p999: sum.p999_ns,
         max: sum.max_ns,
         min: sum.min_ns,
-        percentile_basis: if s.batch_k > 1 {
+        percentile_basis: if t.batch_k > 1 {
             PercentileBasis::BatchMeans
         } else {
             PercentileBasis::Calls
         },
         baseline,
         overhead: over,
-        batch_k: (s.batch_k > 1).then_some(s.batch_k),
+        batch_k: (t.batch_k > 1).then_some(t.batch_k),
         repetitions: reps,
         histogram_ps: None,
         accounting: None,
@@ -444,11 +404,14 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
     })
 }
 
+/// Which fit: (suite, backend, mechanism, metric).
+type FitKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+
 /// The fit of `metric` over `x` (read from `x_axis`) for one mechanism's cells of one suite,
 /// backend and fixed point, as the runner makes it.
 fn fit(
     all: &[Measured],
-    key: (&str, &str, &str, &str),
+    key: FitKey,
     x: &str,
     x_axis: &str,
     same: impl Fn(&Cell) -> bool,
@@ -524,6 +487,31 @@ fn suite(name: &str, claim: Option<u32>, hypothesis: &str, x: &str, margin: Opti
     }
 }
 
+/// A kernel decomposition of `(mechanism, method)`: `(native, (entry, clamped))` + N x
+/// `(per program, its 95% CI)` over N in `range`, adding up within `error`, and how it agrees
+/// with the other method's.
+fn decomposition(
+    (mechanism, method): (&str, &str),
+    (native_ns, (entry_ns, entry_clamped)): (f64, (f64, bool)),
+    (per_program_ns, per_program_ci95): (f64, [f64; 2]),
+    (range, max_relative_error): ([u32; 2], f64),
+    agreement: Agreement,
+) -> Decomposition {
+    Decomposition {
+        backend: "kernel".into(),
+        mechanism: mechanism.into(),
+        method: method.into(),
+        native_ns,
+        entry_ns,
+        entry_clamped,
+        per_program_ns,
+        per_program_ci95,
+        range,
+        max_relative_error,
+        agreement: Some(agreement),
+    }
+}
+
 fn environment() -> serde_json::Value {
     serde_json::json!({
         "bpf_jit": {"available": true, "reason": null, "value": "1"},
@@ -564,45 +552,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(|(pos, &i)| measure(&mut rng, &specs[i], pos as u64, 0.5 + 0.9 * pos as f64))
         .collect::<Result<_, _>>()?;
     let hook = "hook_latency_ns";
-    let mut fits = Vec::new();
-    for (backend, chain, effective) in [("model", "chain-walk", "effective-array")] {
-        for m in [chain, effective] {
-            fits.push(fit(&all, ("foreign", backend, m, hook), "foreign", "foreign", |_| {
-                true
-            })?);
-            fits.push(fit(
-                &all,
-                ("programs", backend, m, hook),
-                "programs",
-                "programs",
-                |_| true,
-            )?);
-            for w in [1, 2048] {
-                fits.push(fit(
-                    &all,
-                    ("working-set", backend, m, hook),
-                    "programs",
-                    "programs",
-                    |c| c.params.working_set == w,
-                )?);
-            }
+    // Every fit, in the runner's order: (suite, backend, mechanism, metric), x and its axis, and
+    // the working set of its cells (`None`: all of them).
+    let mut wanted: Vec<(FitKey, &str, &str, Option<u32>)> = Vec::new();
+    for m in ["chain-walk", "effective-array"] {
+        wanted.push((("foreign", "model", m, hook), "foreign", "foreign", None));
+        wanted.push((("programs", "model", m, hook), "programs", "programs", None));
+        for w in [1, 2048] {
+            wanted.push((("working-set", "model", m, hook), "programs", "programs", Some(w)));
         }
     }
-    fits.push(fit(
-        &all,
-        ("foreign", "kernel", "cgroup-bpf", hook),
-        "foreign",
-        "foreign",
-        |_| true,
-    )?);
+    wanted.push((("foreign", "kernel", "cgroup-bpf", hook), "foreign", "foreign", None));
     for m in ["seccomp-getsockname", "cgroup-bpf"] {
-        fits.push(fit(
-            &all,
-            ("programs", "kernel", m, hook),
-            "programs",
-            "programs",
-            |_| true,
-        )?);
+        wanted.push((("programs", "kernel", m, hook), "programs", "programs", None));
     }
     for (backend, m) in [
         ("model", "effective-array"),
@@ -610,23 +572,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         ("kernel", "cgroup-bpf"),
         ("kernel", "seccomp-arg-load"),
     ] {
-        fits.push(fit(
-            &all,
+        wanted.push((
             ("attach", backend, m, "attach_latency_ns"),
             "descendants",
             "cgroups",
-            |_| true,
-        )?);
+            None,
+        ));
     }
     for m in ["seccomp-arg-load", "seccomp-nr-only"] {
-        fits.push(fit(
-            &all,
-            ("seccomp", "kernel", m, hook),
-            "programs",
-            "programs",
-            |_| true,
-        )?);
+        wanted.push((("seccomp", "kernel", m, hook), "programs", "programs", None));
     }
+    let fits: Vec<Fit> = wanted
+        .into_iter()
+        .map(|(key, x, axis, w)| fit(&all, key, x, axis, |c| w.is_none_or(|w| c.params.working_set == w)))
+        .collect::<Result<_, _>>()?;
     // Drift: the baseline medians of each (backend, mechanism, trigger) over the run.
     let mut drifts = Vec::new();
     for (backend, mechanism, label) in [
@@ -662,56 +621,30 @@ fn main() -> Result<(), Box<dyn Error>> {
         limit: 0.15,
         agrees: pp <= 0.15 && (entry.is_nan() || entry <= 0.15),
     };
+    // How far the fit's per-program cost is from the selftest's (20.1 ns), relative to each.
+    let (fit_off, selftest_off) = ((arg_load.slope - 20.1) / 20.1, (arg_load.slope - 20.1) / arg_load.slope);
     let decompositions = vec![
-        Decomposition {
-            backend: "kernel".into(),
-            mechanism: "seccomp-arg-load".into(),
-            method: "fit".into(),
-            native_ns: 88.1,
-            entry_ns: arg_load.entry.map_or(f64::NAN, |e| e.entry),
-            entry_clamped: arg_load.entry.is_some_and(|e| e.clamped),
-            per_program_ns: arg_load.slope,
-            per_program_ci95: arg_load.slope_ci95,
-            range: [1, 128],
-            max_relative_error: 0.35,
-            agreement: Some(agreement(
-                "selftest",
-                "seccomp-selftest-split",
-                (arg_load.slope - 20.1) / 20.1,
-                0.02,
-            )),
-        },
-        Decomposition {
-            backend: "kernel".into(),
-            mechanism: "seccomp-selftest-split".into(),
-            method: "selftest".into(),
-            native_ns: 87.9,
-            entry_ns: 15.2,
-            entry_clamped: false,
-            per_program_ns: 20.1,
-            per_program_ci95: [19.2, 21.0],
-            range: [0, 4],
-            max_relative_error: 0.021,
-            agreement: Some(agreement(
-                "fit",
-                "seccomp-arg-load",
-                (arg_load.slope - 20.1) / arg_load.slope,
-                0.02,
-            )),
-        },
-        Decomposition {
-            backend: "kernel".into(),
-            mechanism: "seccomp-getsockname".into(),
-            method: "fit".into(),
-            native_ns: 402.0,
-            entry_ns: 18.3,
-            entry_clamped: false,
-            per_program_ns: 20.6,
-            per_program_ci95: [19.9, 21.3],
-            range: [8, 32],
-            max_relative_error: 0.012,
-            agreement: Some(agreement("selftest", "seccomp-selftest-split", 0.025, 0.11)),
-        },
+        decomposition(
+            ("seccomp-arg-load", "fit"),
+            (88.1, arg_load.entry.map_or((f64::NAN, false), |e| (e.entry, e.clamped))),
+            (arg_load.slope, arg_load.slope_ci95),
+            ([1, 128], 0.35),
+            agreement("selftest", "seccomp-selftest-split", fit_off, 0.02),
+        ),
+        decomposition(
+            ("seccomp-selftest-split", "selftest"),
+            (87.9, (15.2, false)),
+            (20.1, [19.2, 21.0]),
+            ([0, 4], 0.021),
+            agreement("fit", "seccomp-arg-load", selftest_off, 0.02),
+        ),
+        decomposition(
+            ("seccomp-getsockname", "fit"),
+            (402.0, (18.3, false)),
+            (20.6, [19.9, 21.3]),
+            ([8, 32], 0.012),
+            agreement("selftest", "seccomp-selftest-split", 0.025, 0.11),
+        ),
     ];
     let mut results = Results {
         schema: SCHEMA.to_string(),
@@ -733,43 +666,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         finished_at: Some("2026-12-06T04:02:12Z".to_string()),
         complete: true,
         profile: "smoke".to_string(),
-        suites: vec![
-            suite(
-                "foreign",
-                Some(1),
-                hookbench_reports::claims::HYPOTHESES[0].1,
-                "foreign",
-                Some((0.5, 0.10)),
-            ),
-            suite(
-                "programs",
-                Some(2),
-                hookbench_reports::claims::HYPOTHESES[1].1,
-                "programs",
-                Some((0.5, 0.10)),
-            ),
-            suite(
-                "attach",
-                Some(4),
-                hookbench_reports::claims::HYPOTHESES[3].1,
-                "descendants",
-                Some((5.0, 0.10)),
-            ),
-            suite(
-                "working-set",
-                Some(6),
-                hookbench_reports::claims::HYPOTHESES[5].1,
-                "programs",
-                None,
-            ),
-            suite(
-                "seccomp",
-                Some(7),
-                hookbench_reports::claims::HYPOTHESES[6].1,
-                "programs",
-                Some((1.0, 0.10)),
-            ),
-        ],
+        suites: [
+            ("foreign", 1, "foreign", Some((0.5, 0.10))),
+            ("programs", 2, "programs", Some((0.5, 0.10))),
+            ("attach", 4, "descendants", Some((5.0, 0.10))),
+            ("working-set", 6, "programs", None),
+            ("seccomp", 7, "programs", Some((1.0, 0.10))),
+        ]
+        .into_iter()
+        .map(|(name, claim, x, margin)| suite(name, Some(claim), HYPOTHESES[claim as usize - 1].1, x, margin))
+        .collect(),
         environment: environment(),
         cells: all.into_iter().map(|m| m.cell).collect(),
         fits,

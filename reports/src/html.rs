@@ -1,4 +1,7 @@
-//! Renders the self-contained `report.html` from saved results: verdict table, environment, one section per suite with inline SVG charts (plotters), and raw tables.
+//! Renders the self-contained `report.html` from saved results, for reading a run in a browser.
+//!
+//! A verdict table, the environment, one section per suite with inline SVG charts (plotters),
+//! and raw tables.
 //!
 //! The same content as `evidence.txt`, in tables: raw percentiles with the baseline's beside
 //! them, overheads with their 95% CIs, validity flags highlighted, decompositions with their
@@ -8,14 +11,17 @@
 
 use crate::claims::Verdict;
 use crate::evidence::{
-    agreement_text, fmt_latency, fmt_num, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, varying_axes,
+    agreement_text, axis_labels, fmt_latency, fmt_num, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, sort_cells,
+    varying_axes,
 };
 use crate::schema::{Cell, Fit, PercentileBasis, Results};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 
-/// One series of a chart: a legend name, its measured (x, y) points sorted by x, and, when it
-/// comes from a fit, the fitted line with its 95% confidence band.
+/// One series of a chart: a legend name, its points and, from a fit, its line and band.
+///
+/// The measured (x, y) points are sorted by x; a fit's series carries the fitted line with its 95%
+/// confidence band.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Legend name (backend, mechanism, model, qualifiers).
@@ -24,8 +30,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// The fitted line `(intercept, slope)`, drawn instead of joining the points.
     pub fit: Option<(f64, f64)>,
-    /// The fit's 95% confidence band for the mean response, `(x, lo, hi)` sorted by x; empty
-    /// without a fit.
+    /// The fit's 95% confidence band for the mean response, `(x, lo, hi)` sorted by x.
+    ///
+    /// Empty without a fit.
     pub band: Vec<(f64, f64, f64)>,
 }
 
@@ -40,10 +47,11 @@ impl Series {
         }
     }
 
-    /// A fit's series: its points, its line and its 95% confidence band for the mean response,
-    /// `y(x) +- h * sqrt(var_x + (x - mean_x)^2)` where `h` is the slope's CI half-width and
-    /// `var_x`, `mean_x` are over the fit's distinct x values. This is the textbook band
-    /// `t * s * sqrt(1/n + (x - mean_x)^2 / Sxx)` rewritten with `h = t * s / sqrt(Sxx)` and
+    /// A fit's series: its points, its line and its 95% confidence band for the mean response.
+    ///
+    /// The band is `y(x) +- h * sqrt(var_x + (x - mean_x)^2)` where `h` is the slope's CI
+    /// half-width and `var_x`, `mean_x` are over the fit's distinct x values. This is the textbook
+    /// band `t * s * sqrt(1/n + (x - mean_x)^2 / Sxx)` rewritten with `h = t * s / sqrt(Sxx)` and
     /// `Sxx = n * var_x`, which holds when every x has the same number of samples (every sweep
     /// measures each point with the same sample count).
     pub fn from_fit(name: impl Into<String>, f: &Fit) -> Series {
@@ -96,9 +104,10 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// An SVG line chart of `series` (points, fitted lines with shaded 95% bands, or joined points)
-/// with the axes labelled, or a short note when
-/// there is nothing to draw. Deterministic: the same input gives the same SVG text.
+/// An SVG line chart of `series`, axes labelled, or a note when there is nothing to draw.
+///
+/// Series are drawn as points, fitted lines with shaded 95% bands, or joined points.
+/// Deterministic: the same input gives the same SVG text.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     let points: Vec<(f64, f64)> = series
         .iter()
@@ -257,23 +266,27 @@ fn percentile_series(results: &Results, suite: &str) -> Vec<Series> {
     out
 }
 
-/// The tag every page hookbench writes carries in its `<head>` (report.html, `compare --html`):
-/// how a later write recognises a file it may replace.
+/// The tag in the `<head>` of every page hookbench writes: a later write may replace the page.
+///
+/// Both report.html and `compare --html` carry it.
 pub const GENERATOR_META: &str = "<meta name=\"generator\" content=\"hookbench\">";
 
 /// Bytes at the start of a file that [`is_hookbench_page`] looks at (the `<head>` is in them).
 pub const PAGE_HEAD_BYTES: usize = 4096;
 
-/// Whether `head` (the first [`PAGE_HEAD_BYTES`] of a file) is a page hookbench wrote: it holds
-/// [`GENERATOR_META`], or the title of a page written before the tag existed.
+/// Whether `head`, the first [`PAGE_HEAD_BYTES`] of a file, is a page hookbench wrote.
+///
+/// It is when it holds [`GENERATOR_META`], or the title of a page written before the tag existed.
 pub fn is_hookbench_page(head: &str) -> bool {
     head.contains(GENERATOR_META)
         || (head.starts_with("<!DOCTYPE html>")
             && (head.contains("<title>hookbench report</title>") || head.contains("<title>hookbench compare</title>")))
 }
 
-/// Renders `report.html`: one self-contained file (inline styles and SVG, no script, no external
-/// URL) with the verdict table, the environment, the charts and the raw tables.
+/// Renders `report.html`: one self-contained file for reading a run in a browser.
+///
+/// Inline styles and SVG, no script, no external URL; the verdict table, the environment, the
+/// charts and the raw tables.
 pub fn render(results: &Results) -> String {
     let mut h = String::new();
     let _ = write!(
@@ -661,9 +674,7 @@ fn cells_table(h: &mut String, results: &Results) {
         if cells.is_empty() {
             continue;
         }
-        cells.sort_by(|a, b| {
-            (&a.backend, &a.mechanism, &a.metric, &a.params).cmp(&(&b.backend, &b.mechanism, &b.metric, &b.params))
-        });
+        sort_cells(&mut cells);
         let varying = varying_axes(&cells);
         let _ = writeln!(
             h,
@@ -673,13 +684,7 @@ fn cells_table(h: &mut String, results: &Results) {
             esc(suite)
         );
         for c in cells {
-            let axes: Vec<String> = varying
-                .iter()
-                .map(|a| match c.params.axis(a) {
-                    Some(v) => format!("{a}={v}"),
-                    None => format!("{a}={}", c.params.body),
-                })
-                .collect();
+            let axes = axis_labels(c, &varying);
             let label = format!(
                 "{} {} {} {}",
                 c.backend,

@@ -1,15 +1,17 @@
-//! Golden-file tests of the renderers over a fixed results file (`tests/data/results-smoke.json`,
-//! schema 2, both backends): `evidence.txt` must match its snapshot byte for byte
-//! (`tests/snapshots/`, reviewed with `cargo insta review`), keep every line within 72 ASCII
-//! columns, carry the header fields and a verdict line for every claim on every backend, print
-//! no negative latency, and show each cell's overhead, flags, decompositions and drift;
-//! `report.html` must be self-contained with at least six charts and the same tables.
+//! Golden-file tests of the renderers over a fixed results file, so any change of output shows.
+//!
+//! The file is `tests/data/results-smoke.json` (schema 2, both backends): `evidence.txt` must
+//! match its snapshot byte for byte (`tests/snapshots/`, reviewed with `cargo insta review`), keep
+//! every line within 72 ASCII columns, carry the header fields and a verdict line for every claim
+//! on every backend, print no negative latency, and show each cell's overhead, flags,
+//! decompositions and drift; `report.html` must be self-contained with at least six charts and the
+//! same tables.
 //!
 //! The fixture is synthetic (`cargo run -p hookbench-reports --example synthetic_results`); when
 //! it is replaced by a real run's `results.json`, re-accept the snapshot: every other test reads
 //! what it checks from the fixture itself.
 
-use hookbench_reports::evidence::{render, MAX_COLUMNS};
+use hookbench_reports::evidence::{render, unwrap_lines, MAX_COLUMNS};
 use hookbench_reports::schema::Results;
 use regex::Regex;
 use std::path::Path;
@@ -19,24 +21,6 @@ fn fixture() -> Results {
     Results::read(&path).expect("the fixture is a results file of this schema")
 }
 
-/// The text with every wrapped line joined back (a continuation is indented four spaces more
-/// than the line it continues).
-fn logical(text: &str) -> Vec<String> {
-    let mut out: Vec<(usize, String)> = Vec::new();
-    for l in text.lines() {
-        let indent = l.len() - l.trim_start().len();
-        if let Some((base, cur)) = out.last_mut() {
-            if !l.trim().is_empty() && indent == *base + 4 {
-                cur.push(' ');
-                cur.push_str(l.trim_start());
-                continue;
-            }
-        }
-        out.push((indent, l.to_string()));
-    }
-    out.into_iter().map(|(_, s)| s).collect()
-}
-
 /// Every place `text` prints a latency (percentile, mean, native, entry or drift figure) as a
 /// negative number, with its line.
 fn negative_latencies(text: &str) -> Vec<String> {
@@ -44,7 +28,7 @@ fn negative_latencies(text: &str) -> Vec<String> {
     // ("+23.4 ns [..] over", "mean shift -0.3") and slopes are differences and are not matched.
     let field =
         Regex::new(r"(?:^|[\s(\[,;])(?:p50|p90|p99|p99\.9|p999|max|min|mean|entry|native)\s+-\d").expect("regex");
-    let mut found: Vec<String> = logical(text).into_iter().filter(|l| field.is_match(l)).collect();
+    let mut found: Vec<String> = unwrap_lines(text).into_iter().filter(|l| field.is_match(l)).collect();
     // The fit tables: the last three columns are entry, p50 and p99 at the largest x.
     let mut in_table = false;
     for l in text.lines() {
@@ -131,7 +115,7 @@ fn evidence_is_narrow_ascii_with_the_header_fields_and_every_verdict() {
             assert!(section.contains(&expected), "claim {id} lacks '{expected}':\n{section}");
             // Each verdict names the fits it compared (and the margin it used).
             if let Some(first) = verdict.compared.first() {
-                let joined = logical(section).join("\n");
+                let joined = unwrap_lines(section).join("\n");
                 let compared = joined
                     .split(&expected)
                     .nth(1)
@@ -176,7 +160,7 @@ fn claim_tables_show_every_fit_of_the_claims_suites_with_its_slope() {
         );
     }
     // Every fit says whether its line holds.
-    let joined = logical(&text).join("\n");
+    let joined = unwrap_lines(&text).join("\n");
     for f in &r.fits {
         let said = match &f.lack_of_fit {
             Some(l) if l.holds => "line holds".to_string(),
@@ -201,7 +185,7 @@ fn claim_tables_show_every_fit_of_the_claims_suites_with_its_slope() {
 fn evidence_shows_overheads_flags_decompositions_and_drift_from_the_results() {
     let r = fixture();
     let text = render(&r);
-    let lines = logical(&text);
+    let lines = unwrap_lines(&text);
     let cells_at = lines
         .iter()
         .position(|l| l.starts_with("== cells"))

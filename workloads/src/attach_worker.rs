@@ -1,6 +1,8 @@
-//! The attach worker (`hookbench worker attach`): the update cost of cgroup-bpf and `lsm_cgroup`
-//! programs, timed in an exec'd worker with the measurement crate's sampler, and its C peer,
-//! the attach floor (`workloads/c/attach_floor.c`), run through the same worker protocol.
+//! The attach worker (`hookbench worker attach`): the update cost of cgroup-bpf programs.
+//!
+//! The update cost of cgroup-bpf and `lsm_cgroup` programs, timed in an exec'd worker with the
+//! measurement crate's sampler, and its C peer, the attach floor (`workloads/c/attach_floor.c`),
+//! run through the same worker protocol.
 //!
 //! The harness builds the subtree (a cgroup with K descendants, [`crate::cgroup_bpf::wide_subtree`])
 //! and a keeper sibling; the worker loads one program, keeps one link of it in the keeper (so
@@ -45,8 +47,9 @@ pub enum AttachProgram {
 }
 
 impl AttachProgram {
-    /// The attach floor's first argument for this program's attach type; `None` for
-    /// `lsm_cgroup`, which the floor does not load (it would need the kernel's BTF).
+    /// The attach floor's first argument for this program's attach type, if the floor loads it.
+    ///
+    /// `None` for `lsm_cgroup`, which the floor does not load (it would need the kernel's BTF).
     pub fn floor_arg(self) -> Option<&'static str> {
         match self {
             AttachProgram::Getsockname4 => Some("getsockname4"),
@@ -56,9 +59,10 @@ impl AttachProgram {
     }
 }
 
-/// What an attach worker is asked: attach and detach one program of `body` at `top`
-/// (`timing.samples` timed rounds of each after `warmup` untimed ones), keeping one link of it
-/// in `keeper`.
+/// What an attach worker is asked: attach and detach one program of `body` at `top`.
+///
+/// `timing.samples` timed rounds of each after `warmup` untimed ones, keeping one link of it in
+/// `keeper`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttachRequest {
     /// The program to attach.
@@ -178,8 +182,9 @@ fn time_attach<P: CgroupProgram>(hook: P::Hook, req: &AttachRequest) -> Result<A
     })
 }
 
-/// The C attach floor (`workloads/c/attach_floor.c`) compiled by `build.rs`; empty when it could
-/// not be built ([`attach_floor_available`] says why).
+/// The C attach floor (`workloads/c/attach_floor.c`) compiled by `build.rs`.
+///
+/// Empty when it could not be built ([`attach_floor_available`] says why).
 pub static ATTACH_FLOOR_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attach_floor"));
 
 /// Why `build.rs` could not build the attach floor (empty when it did).
@@ -201,8 +206,9 @@ pub fn attach_floor_available() -> Result<(), String> {
     }
 }
 
-/// Writes the attach floor into `dir` (an existing directory) as `attach_floor`, mode 0700, and
-/// returns its path. Errors: the reason, when it was not built or cannot be written.
+/// Writes the attach floor into `dir` as `attach_floor`, mode 0700, and returns its path.
+///
+/// `dir` must exist. Errors: the reason, when it was not built or cannot be written.
 pub fn install_attach_floor(dir: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt as _;
     attach_floor_available()?;
@@ -213,8 +219,9 @@ pub fn install_attach_floor(dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// What the attach floor is asked: the same attach point, keeper and rounds as an
-/// [`AttachRequest`], on the CPU `cpu`.
+/// What the attach floor is asked: an [`AttachRequest`]'s attach point, keeper and rounds.
+///
+/// On the CPU `cpu`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloorRequest {
     /// The program's attach type ([`AttachProgram::floor_arg`]).
@@ -291,10 +298,11 @@ impl Worker for AttachFloorProtocol {
     }
 }
 
-/// Runs the attach floor `exe` (installed by [`install_attach_floor`]) on `req` and returns its
-/// report. Errors: [`WorkerError::Refused`] when the attach point is outside a hookbench run, the
-/// program has no floor, or the floor says why it could not measure (a refused `bpf(2)`); the
-/// other variants when it could not be run.
+/// Runs the attach floor `exe` (installed by [`install_attach_floor`]) on `req`; its report.
+///
+/// Errors: [`WorkerError::Refused`] when the attach point is outside a hookbench run, the program
+/// has no floor, or the floor says why it could not measure (a refused `bpf(2)`); the other
+/// variants when it could not be run.
 pub fn run_attach_floor(exe: &Path, req: &FloorRequest) -> Result<FloorReport, WorkerError> {
     let refused = |e: CgroupBpfError| WorkerError::Refused(e.to_string());
     let top = check_in_run(&req.top).map_err(refused)?;
@@ -323,17 +331,23 @@ pub fn run_attach_floor(exe: &Path, req: &FloorRequest) -> Result<FloorReport, W
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cgroup_bpf::wide_subtree;
+    use crate::cgroup_bpf::{wide_subtree, WideSubtree};
     use crate::cgroupfs::{Cgroup2, RunTree};
-    use crate::test_support::{median, spawn_test};
+    use crate::test_support::{median, spawn_test, Scratch};
     use hookbench_bpf::prog_exists;
     use hookbench_measure::Clock;
+    use std::sync::MutexGuard;
 
     /// Serializes the root tests of this file (they time and check for leftovers).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn root_or_skip(test: &str) -> Option<Cgroup2> {
-        crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF programs)")
+    /// [`LOCK`], the cgroup2 mount, a run tree and a keeper cgroup in it (no descendants) for
+    /// root test `test`, or `None` after saying why it is skipped.
+    fn root_run(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree, WideSubtree)> {
+        let (guard, cg) = crate::test_support::root_test(&LOCK, test, "needs root (cgroups and BPF programs)")?;
+        let mut run = RunTree::create(&cg).expect("run tree");
+        let keeper = wide_subtree(&mut run, 0).expect("keeper");
+        Some((guard, cg, run, keeper))
     }
 
     fn request(program: AttachProgram, top: &Path, keeper: &Path, samples: usize) -> AttachRequest {
@@ -347,28 +361,34 @@ mod tests {
         }
     }
 
-    /// A scratch directory for the floor binary, removed on drop.
-    struct Scratch(PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// The attach floor (built where the README's gcc is installed) in a new scratch directory
+    /// `tag`, removed with it.
+    fn installed_floor(tag: &str) -> (Scratch, PathBuf) {
+        attach_floor_available().expect("the C floor is built where the README's gcc is installed");
+        let dir = Scratch::new(tag);
+        let exe = install_attach_floor(dir.path()).expect("install");
+        (dir, exe)
     }
-    fn scratch(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("hookbench-test-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
+
+    /// The attach floor's request for a cgroup/getsockname4 program at `top`, 5 rounds of warm-up.
+    fn floor_request(top: &Path, keeper: &Path, samples: usize, cpu: Option<u32>) -> FloorRequest {
+        FloorRequest {
+            program: AttachProgram::Getsockname4,
+            top: top.to_path_buf(),
+            keeper: keeper.to_path_buf(),
+            samples,
+            warmup: 5,
+            cpu,
+        }
     }
 
     #[test]
     fn attach_worker_times_attach_and_detach_and_leaves_nothing() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("attach_worker_times_attach_and_detach_and_leaves_nothing") else {
+        let Some((_g, cg, mut run, keeper)) = root_run("attach_worker_times_attach_and_detach_and_leaves_nothing")
+        else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let sub = wide_subtree(&mut run, 10).expect("K=10");
-        let keeper = wide_subtree(&mut run, 0).expect("keeper");
         for program in [AttachProgram::Getsockname4, AttachProgram::SockCreate] {
             let r = spawn_test::<AttachWorker>(&request(program, &sub.top, &keeper.top, 50)).expect("worker ran");
             assert_eq!(r.attach.values_ns.len(), 50, "{program:?}");
@@ -401,24 +421,12 @@ mod tests {
 
     #[test]
     fn attach_floor_reports_and_leaves_nothing() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("attach_floor_reports_and_leaves_nothing") else {
+        let Some((_g, _, mut run, keeper)) = root_run("attach_floor_reports_and_leaves_nothing") else {
             return;
         };
-        attach_floor_available().expect("the C floor is built where the README's gcc is installed");
-        let dir = scratch("floor");
-        let exe = install_attach_floor(&dir.0).expect("install");
-        let mut run = RunTree::create(&cg).expect("run tree");
         let sub = wide_subtree(&mut run, 10).expect("K=10");
-        let keeper = wide_subtree(&mut run, 0).expect("keeper");
-        let req = FloorRequest {
-            program: AttachProgram::Getsockname4,
-            top: sub.top.clone(),
-            keeper: keeper.top.clone(),
-            samples: 40,
-            warmup: 5,
-            cpu: None,
-        };
+        let (_dir, exe) = installed_floor("attach-floor");
+        let req = floor_request(&sub.top, &keeper.top, 40, None);
         let r = run_attach_floor(&exe, &req).expect("floor ran");
         assert_eq!((r.attach_ns.len(), r.detach_ns.len()), (40, 40));
         assert!(r.attach_ns.iter().all(|&v| v > 0.0), "{:?}", r.attach_ns);
@@ -447,15 +455,10 @@ mod tests {
     /// medians of the per-run medians compared.
     #[test]
     fn attach_worker_is_within_1_25x_of_the_c_floor() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("attach_worker_is_within_1_25x_of_the_c_floor") else {
+        let Some((_g, _, mut run, keeper)) = root_run("attach_worker_is_within_1_25x_of_the_c_floor") else {
             return;
         };
-        attach_floor_available().expect("the C floor is built where the README's gcc is installed");
-        let dir = scratch("floor-ratio");
-        let exe = install_attach_floor(&dir.0).expect("install");
-        let mut run = RunTree::create(&cg).expect("run tree");
-        let keeper = wide_subtree(&mut run, 0).expect("keeper");
+        let (_dir, exe) = installed_floor("attach-floor-ratio");
         let cpu = hookbench_measure::pin::allowed_cpus()
             .ok()
             .and_then(|c| c.last().copied())
@@ -470,18 +473,7 @@ mod tests {
                 let r = spawn_test::<AttachWorker>(&req).expect("worker");
                 worker[0].push(median(&mut r.attach.values_ns.clone()));
                 worker[1].push(median(&mut r.detach.values_ns.clone()));
-                let f = run_attach_floor(
-                    &exe,
-                    &FloorRequest {
-                        program: AttachProgram::Getsockname4,
-                        top: sub.top.clone(),
-                        keeper: keeper.top.clone(),
-                        samples,
-                        warmup: 5,
-                        cpu,
-                    },
-                )
-                .expect("floor");
+                let f = run_attach_floor(&exe, &floor_request(&sub.top, &keeper.top, samples, cpu)).expect("floor");
                 floor[0].push(median(&mut f.attach_ns.clone()));
                 floor[1].push(median(&mut f.detach_ns.clone()));
             }

@@ -1,11 +1,15 @@
-//! Helpers the workloads tests share: running workers from the test binary, the root-test
-//! preamble, and checks for what a test left behind.
+//! Helpers the workloads tests share, so each test file says only what it tests.
+//!
+//! Running workers from the test binary, the root-test preamble, scratch directories, and checks
+//! for what a test left behind.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use hookbench_measure::{Clock, TimingRequest};
 
+use crate::cgroupfs::{cgroup2_or_skip, Cgroup2, RUN_PREFIX};
 use crate::sock_worker::{SockReport, SockRequest, SockWorker};
 use crate::trigger::Trigger;
 use crate::worker::{dispatch, report_line, spawn_with, Envelope, Launch, Worker, WorkerError};
@@ -56,12 +60,7 @@ pub(crate) fn spawn_test_with<W: Worker>(
     spawn_with::<W>(
         &Launch {
             exe: &exe,
-            args_prefix: &[
-                "--exact",
-                "test_support::worker_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ],
+            args_prefix: &WORKER_ARGS,
             envs: &all,
             timeout,
         },
@@ -125,4 +124,40 @@ pub(crate) fn slope(points: &[(f64, f64)]) -> f64 {
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Takes `lock` (a file's root tests run one at a time) and the cgroup2 mount for root test
+/// `test`; `None` after saying why it is skipped (`needs`: what it needs root for).
+pub(crate) fn root_test(
+    lock: &'static Mutex<()>,
+    test: &str,
+    needs: &str,
+) -> Option<(MutexGuard<'static, ()>, Cgroup2)> {
+    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let cg = cgroup2_or_skip(test, needs)?;
+    Some((guard, cg))
+}
+
+/// A scratch directory `$TMPDIR/hookbench-<pid>-<tag>` (named like a run's, so `hookbench
+/// cleanup` removes it if the test is killed), removed on drop.
+pub(crate) struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Creates the directory of `tag`.
+    pub(crate) fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("{RUN_PREFIX}{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    /// Where it is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

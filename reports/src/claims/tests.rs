@@ -1,0 +1,423 @@
+//! The claims engine on hand-made fits: each claim supported, refuted, inconclusive and not run.
+
+use super::pairs::HOOK;
+use super::*;
+use crate::schema::Results;
+use hookbench_measure::estimate::two_sided_critical;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// The t quantile the fits' intervals use (n = 100 points: 98 df).
+fn q() -> f64 {
+    two_sided_critical(CONFIDENCE, 98.0)
+}
+
+/// A fit of `mechanism` over `x` on `backend` with slope `s`, standard error `se` (n = 100)
+/// and its 95% CI.
+#[allow(clippy::too_many_arguments)]
+fn fit_on(backend: &str, suite: &str, mechanism: &str, metric: &str, x: &str, s: f64, se: f64, fixed: Value) -> Value {
+    json!({"suite": suite, "backend": backend, "model": "task-chain", "mechanism": mechanism,
+        "metric": metric, "x": x, "x_axis": x, "fixed": fixed, "n": 100, "slope": s,
+        "slope_ci95": [s - q() * se, s + q() * se], "slope_se": se, "intercept": 1.0, "r2": 0.9,
+        "y": "overhead", "points": []})
+}
+
+fn fit(suite: &str, mechanism: &str, metric: &str, x: &str, s: f64, se: f64, fixed: Value) -> Value {
+    fit_on("model", suite, mechanism, metric, x, s, se, fixed)
+}
+
+/// Hook fits on the model of the two `mechanisms` of `suite` over `x` at W = 1 with the counter
+/// body, `(slope, standard error)` each.
+fn pair_of(suite: &str, x: &str, mechanisms: (&str, &str), a: (f64, f64), b: (f64, f64)) -> Vec<Value> {
+    vec![
+        fit(suite, mechanisms.0, HOOK, x, a.0, a.1, w1()),
+        fit(suite, mechanisms.1, HOOK, x, b.0, b.1, w1()),
+    ]
+}
+
+/// [`pair_of`] the model's chain walk and effective array.
+fn walk_and_array(suite: &str, x: &str, walk: (f64, f64), array: (f64, f64)) -> Vec<Value> {
+    pair_of(suite, x, ("chain-walk", "effective-array"), walk, array)
+}
+
+/// Claim 5's metadata fits: bytes per cgroup at 2 and 8 hooks (96 and 384, standard error
+/// `cgroup_se`) and bytes per forked task `(slope, standard error)`.
+fn metadata(cgroup_se: f64, task: (f64, f64)) -> Vec<Value> {
+    let h = |hooks: u32| json!({"hooks": hooks});
+    let m = "metadata_bytes";
+    vec![
+        fit("metadata", "effective-array", m, "cgroups", 96.0, cgroup_se, h(2)),
+        fit("metadata", "effective-array", m, "cgroups", 384.0, cgroup_se, h(8)),
+        fit("metadata", "chain-walk", m, "tasks", task.0, task.1, h(8)),
+    ]
+}
+
+/// Claim 6's working-set fits over programs: slopes at W = 1 and W = 4096 of walk and array.
+///
+/// The chain walk's ran the counter body, the effective array's `array_body`; standard error
+/// `se` each.
+fn working_set(walk: [f64; 2], array: [f64; 2], se: f64, array_body: &str) -> Vec<Value> {
+    let at = |w: u32, body: &str| json!({"working_set": w, "cpus": 1, "body": body});
+    let mut fits = Vec::new();
+    for (mechanism, slopes, body) in [("chain-walk", walk, "counter"), ("effective-array", array, array_body)] {
+        for (w, s) in [1, 4096].into_iter().zip(slopes) {
+            fits.push(fit("working-set", mechanism, HOOK, "programs", s, se, at(w, body)));
+        }
+    }
+    fits
+}
+
+/// Results with `fits`, suites `suites` (`[name, claim, margin or null]`) and one cell per
+/// backend of the fits (and the model's).
+fn results_with(fits: Vec<Value>, suites: Value) -> Results {
+    let mut backends: BTreeSet<String> = fits
+        .iter()
+        .filter_map(|f| f["backend"].as_str().map(str::to_string))
+        .collect();
+    backends.insert("model".into());
+    let cells: Vec<Value> = backends
+        .iter()
+        .map(|b| {
+            json!({"id": format!("x/{b}"), "suite": "s", "backend": b, "model": "task-chain",
+                "mechanism": "chain-walk", "metric": HOOK, "unit": "ns",
+                "params": {"programs": 1, "foreign": 0, "hooks": 4, "depth": 1, "cgroups": 0, "tasks": 1,
+                           "working_set": 1, "cpus": 1, "body": "null"},
+                "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
+                "p999": 1.0, "max": 1.0, "min": 1.0, "percentile_basis": "calls"})
+        })
+        .collect();
+    serde_json::from_value(json!({"schema": crate::SCHEMA, "hookbench_version": "0",
+        "command_line": [], "started_at": "", "finished_at": null, "complete": true, "profile": "smoke",
+        "suites": suites, "environment": {}, "cells": cells, "fits": fits, "skipped": [],
+        "order_seed": 7, "drift": [], "decompositions": []}))
+    .expect("hand-made results parse")
+}
+
+fn results(fits: Vec<Value>) -> Results {
+    results_with(fits, json!([]))
+}
+
+fn suite(name: &str, claim: u32, margin: Option<(f64, f64)>) -> Value {
+    let mut s = json!({"name": name, "claim": claim, "hypothesis": "h", "fit_x": ["programs"]});
+    if let Some((abs, rel)) = margin {
+        s["margin"] = json!({"abs": abs, "rel": rel});
+    }
+    s
+}
+
+fn claim_on(r: &Results, backend: &str, id: u32) -> ClaimResult {
+    evaluate(r)
+        .into_iter()
+        .find(|c| c.id == id && c.backend == backend)
+        .expect("claim")
+}
+
+fn claim(r: &Results, id: u32) -> ClaimResult {
+    claim_on(r, "model", id)
+}
+
+fn verdict(r: &Results, id: u32) -> Verdict {
+    claim(r, id).verdict
+}
+
+fn w1() -> Value {
+    json!({"working_set": 1, "cpus": 1, "body": "counter"})
+}
+
+fn body(b: &str) -> Value {
+    json!({"working_set": 1, "cpus": 1, "body": b})
+}
+
+/// Asserts that `c` is inconclusive because its intervals are too wide for the margin.
+fn assert_too_wide(c: &ClaimResult) {
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    assert!(
+        c.evidence.contains("intervals too wide for the margin"),
+        "{}",
+        c.evidence
+    );
+}
+
+fn mechanisms(c: &ClaimResult) -> Vec<&str> {
+    c.compared.iter().map(|f| f.mechanism.as_str()).collect()
+}
+
+#[test]
+fn a_slope_estimate_has_n_minus_2_df_and_its_se_comes_back_from_the_ci() {
+    let r = results(vec![fit("foreign", "chain-walk", HOOK, "foreign", 1.0, 0.05, w1())]);
+    let e = slope_estimate(&r.fits[0]);
+    assert_eq!((e.value, e.se, e.df), (1.0, 0.05, 98.0));
+    let mut f = r.fits[0].clone();
+    f.slope_se = f64::NAN;
+    let back = slope_estimate(&f);
+    assert!((back.se - 0.05).abs() < 1e-12, "{back:?}");
+}
+
+#[test]
+fn claim_1_supported_refuted_inconclusive_and_not_run() {
+    let foreign = |walk, array| results(walk_and_array("foreign", "foreign", walk, array));
+    let c = claim(&foreign((1.0, 0.02), (0.01, 0.01)), 1);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    // No margin in the suite: the default, max(0.5, 10% of 1.0).
+    assert_eq!(c.margin, Some(0.5));
+    assert_eq!(mechanisms(&c), ["chain-walk", "effective-array"]);
+    assert!(c
+        .compared
+        .iter()
+        .all(|f| f.body == "counter" && f.x == "foreign" && f.suite == "foreign"));
+    assert!(c.evidence.contains("margin +-0.500"), "{}", c.evidence);
+    // The effective array grows as much as the chain: refuted (its CI is above the margin).
+    assert_eq!(verdict(&foreign((1.0, 0.02), (0.9, 0.02)), 1), Verdict::Refuted);
+    // The chain does not grow at all: refuted.
+    assert_eq!(verdict(&foreign((-0.5, 0.1), (0.0, 0.01)), 1), Verdict::Refuted);
+    // A chain slope whose interval spans zero widely: cannot tell.
+    assert_too_wide(&claim(&foreign((0.5, 1.5), (0.0, 1.5)), 1));
+    // The chain grows but the array's interval is wider than the margin: still inconclusive,
+    // although it holds 0 (the old "CI holds 0" test would have called it flat).
+    assert_eq!(verdict(&foreign((1.0, 0.02), (0.0, 0.4)), 1), Verdict::Inconclusive);
+    let r = results(vec![fit("foreign", "chain-walk", HOOK, "foreign", 1.0, 0.05, w1())]);
+    let c = claim(&r, 1);
+    assert_eq!(c.verdict, Verdict::NotRun);
+    assert!(
+        c.evidence.contains("foreign") && c.compared.is_empty(),
+        "{}",
+        c.evidence
+    );
+}
+
+#[test]
+fn claim_1_uses_the_suites_margin_and_never_pairs_different_bodies() {
+    // With the default margin 0.5 the array's 0.3 +- 0.05 is flat; with abs 0.1 it is not.
+    let fits = || walk_and_array("foreign", "foreign", (1.0, 0.02), (0.3, 0.02));
+    assert_eq!(verdict(&results(fits()), 1), Verdict::Supported);
+    let strict = results_with(fits(), json!([suite("foreign", 1, Some((0.1, 0.05)))]));
+    let c = claim(&strict, 1);
+    assert_eq!(c.verdict, Verdict::Refuted, "{}", c.evidence);
+    assert_eq!(c.margin, Some(0.1));
+    let foreign =
+        |mechanism: &str, s: f64, se: f64, b: &str| fit("foreign", mechanism, HOOK, "foreign", s, se, body(b));
+    // Different bodies: not compared.
+    let r = results(vec![
+        foreign("chain-walk", 1.0, 0.02, "null"),
+        foreign("effective-array", 0.0, 0.01, "counter"),
+    ]);
+    let c = claim(&r, 1);
+    assert_eq!(c.verdict, Verdict::NotRun);
+    assert!(c.evidence.contains("different programs"), "{}", c.evidence);
+    // Several bodies: the null one is compared.
+    let r = results(vec![
+        foreign("chain-walk", 1.0, 0.02, "counter"),
+        foreign("chain-walk", 0.8, 0.02, "null"),
+        foreign("effective-array", 0.0, 0.01, "counter"),
+        foreign("effective-array", 0.0, 0.01, "null"),
+    ]);
+    let c = claim(&r, 1);
+    assert_eq!(c.verdict, Verdict::Supported);
+    assert!(c.compared.iter().all(|f| f.body == "null"), "{:?}", c.compared);
+}
+
+#[test]
+fn claim_1_on_the_kernel_without_a_chain_side_is_not_run_with_the_reason() {
+    let r = results(vec![fit_on(
+        "kernel",
+        "foreign",
+        "cgroup-bpf",
+        HOOK,
+        "foreign",
+        0.01,
+        0.1,
+        body("null"),
+    )]);
+    let c = claim_on(&r, "kernel", 1);
+    assert_eq!(c.verdict, Verdict::NotRun);
+    assert!(
+        c.evidence
+            .contains("seccomp filters for other syscalls are not measured yet")
+            && c.evidence.contains("measured: cgroup-bpf"),
+        "{}",
+        c.evidence
+    );
+}
+
+#[test]
+fn claim_2_same_slope_is_supported_different_refuted_and_wide_inconclusive() {
+    let suites = json!([suite("programs", 2, Some((0.5, 0.10)))]);
+    let programs = |walk, array| results_with(walk_and_array("programs", "programs", walk, array), suites.clone());
+    let c = claim(&programs((5.0, 0.05), (5.2, 0.05)), 2);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    // Margin: max(0.5, 10% of the mean slope 5.1).
+    assert!((c.margin.expect("margin") - 0.51).abs() < 1e-12);
+    assert_eq!(mechanisms(&c), ["chain-walk", "effective-array"]);
+    assert!((c.numbers["difference"] + 0.2).abs() < 1e-12);
+    // 8.7 against 7.8 (11% apart): more than the margin, and clearly so.
+    let c = claim(&programs((8.7, 0.02), (7.8, 0.02)), 2);
+    assert_eq!(c.verdict, Verdict::Refuted, "{}", c.evidence);
+    assert_too_wide(&claim(&programs((5.0, 2.0), (5.0, 2.0)), 2));
+    // They differ, but whether by more than the margin the intervals cannot say.
+    assert_eq!(verdict(&programs((5.5, 0.15), (5.0, 0.15)), 2), Verdict::Inconclusive);
+    // Fits outside the programs suite are not claim 2's.
+    let elsewhere = results(walk_and_array("working-set", "programs", (5.0, 0.05), (5.0, 0.05)));
+    assert_eq!(verdict(&elsewhere, 2), Verdict::NotRun);
+}
+
+#[test]
+fn claim_2_on_the_kernel_compares_the_same_body_on_the_same_trigger() {
+    let k = |m: &str, s: f64, b: &str| fit_on("kernel", "programs", m, HOOK, "programs", s, 0.3, body(b));
+    // seccomp on socket() against cgroup-bpf on getsockname(): never paired.
+    let r = results(vec![k("seccomp-socket", 47.0, "null"), k("cgroup-bpf", 16.0, "null")]);
+    let c = claim_on(&r, "kernel", 2);
+    assert_eq!(c.verdict, Verdict::NotRun);
+    assert!(c.evidence.contains("like-with-like"), "{}", c.evidence);
+    // The getsockname pair, both null bodies: compared.
+    let r = results(vec![
+        k("seccomp-getsockname", 20.0, "null"),
+        k("cgroup-bpf", 20.4, "null"),
+        k("seccomp-socket", 47.0, "null"),
+        k("cgroup-bpf-socket", 16.0, "null"),
+    ]);
+    let c = claim_on(&r, "kernel", 2);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert_eq!(mechanisms(&c), ["seccomp-getsockname", "cgroup-bpf"]);
+    assert!(c.compared.iter().all(|f| f.body == "null" && f.backend == "kernel"));
+    assert!(c.margin.is_some());
+    // Only the socket() pair: the fallback.
+    let r = results(vec![
+        k("seccomp-socket", 20.0, "null"),
+        k("cgroup-bpf-socket", 26.0, "null"),
+    ]);
+    let c = claim_on(&r, "kernel", 2);
+    assert_eq!(mechanisms(&c), ["seccomp-socket", "cgroup-bpf-socket"]);
+    assert_eq!(c.verdict, Verdict::Refuted, "{}", c.evidence);
+    // The getsockname pair with different bodies and no other pair: not run, saying why.
+    let r = results(vec![
+        k("seccomp-getsockname", 20.0, "null"),
+        k("cgroup-bpf", 30.0, "counter"),
+    ]);
+    let c = claim_on(&r, "kernel", 2);
+    assert_eq!(c.verdict, Verdict::NotRun);
+    assert!(
+        c.evidence.contains("body null") && c.evidence.contains("body counter"),
+        "{}",
+        c.evidence
+    );
+    assert_eq!(mechanisms(&c), ["seccomp-getsockname", "cgroup-bpf"]);
+}
+
+#[test]
+fn claim_2_on_kmod_pairs_the_modules_models() {
+    let k = |m: &str, s: f64| fit_on("kmod", "programs", m, HOOK, "programs", s, 0.05, w1());
+    let r = results(vec![k("task-chain", 7.8), k("cgroup-effective", 7.9)]);
+    let c = claim_on(&r, "kmod", 2);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert_eq!(mechanisms(&c), ["task-chain", "cgroup-effective"]);
+}
+
+#[test]
+fn claim_3_handle_loop_against_map_lookup() {
+    let handles = |lp, map| {
+        results(pair_of(
+            "cgroup-handles",
+            "handles",
+            ("handle-loop", "cgroup-id-map"),
+            lp,
+            map,
+        ))
+    };
+    let c = claim(&handles((2.0, 0.05), (0.001, 0.01)), 3);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert_eq!(mechanisms(&c), ["handle-loop", "cgroup-id-map"]);
+    assert!(c.margin.is_some());
+    assert_eq!(verdict(&handles((2.0, 0.05), (1.5, 0.05)), 3), Verdict::Refuted);
+    assert_eq!(verdict(&handles((2.0, 0.05), (0.1, 0.5)), 3), Verdict::Inconclusive);
+    assert_eq!(verdict(&results(vec![]), 3), Verdict::NotRun);
+}
+
+#[test]
+fn claim_4_attach_grows_install_is_flat() {
+    let a = "attach_latency_ns";
+    let f = |m: &str, s: f64, se: f64| fit("attach", m, a, "descendants", s, se, w1());
+    let c = claim(
+        &results(vec![f("effective-array", 110.0, 1.0), f("chain-walk", 0.01, 0.01)]),
+        4,
+    );
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert!((c.margin.expect("margin") - 11.0).abs() < 1e-9);
+    assert_eq!(mechanisms(&c), ["effective-array", "chain-walk"]);
+    let c = claim(
+        &results(vec![f("effective-array", 110.0, 1.0), f("chain-walk", 50.0, 1.0)]),
+        4,
+    );
+    assert_eq!(c.verdict, Verdict::Refuted);
+    let c = claim(
+        &results(vec![f("effective-array", 110.0, 1.0), f("chain-walk", 0.0, 20.0)]),
+        4,
+    );
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    assert_eq!(
+        claim(&results(vec![f("effective-array", 110.0, 1.0)]), 4).verdict,
+        Verdict::NotRun
+    );
+}
+
+#[test]
+fn claim_5_reads_bytes_per_cgroup_and_per_task() {
+    let c = claim(&results(metadata(0.0, (8.0, 0.0))), 5);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert!((c.margin.expect("margin") - 38.4).abs() < 1e-9);
+    assert_eq!(c.compared.len(), 3);
+    // A task costing as much as a cgroup: not shared.
+    assert_eq!(verdict(&results(metadata(0.0, (300.0, 0.0))), 5), Verdict::Refuted);
+    // A noisy per-task figure (a kernel's Slab: deltas): cannot tell.
+    assert_eq!(verdict(&results(metadata(1.0, (8.0, 40.0))), 5), Verdict::Inconclusive);
+    assert_eq!(verdict(&results(vec![]), 5), Verdict::NotRun);
+}
+
+#[test]
+fn claim_6_compares_the_rise_of_the_slopes() {
+    let c = claim(&results(working_set([1.0, 3.0], [1.0, 1.5], 0.02, "counter")), 6);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert!((c.numbers["chain_rise"] - 2.0).abs() < 1e-12);
+    assert!((c.numbers["effective_rise"] - 0.5).abs() < 1e-12);
+    assert!((c.numbers["rise_difference_se"] - 0.04).abs() < 1e-12);
+    assert_eq!(c.compared.len(), 4);
+    assert_eq!(c.margin, None);
+    let r = results(working_set([1.0, 1.5], [1.0, 3.0], 0.02, "counter"));
+    assert_eq!(verdict(&r, 6), Verdict::Refuted);
+    let r = results(working_set([1.0, 1.5], [1.0, 1.2], 0.5, "counter"));
+    assert_eq!(verdict(&r, 6), Verdict::Inconclusive);
+    // The effective array's fits ran another body: not compared.
+    let r = results(working_set([1.0, 3.0], [1.0, 1.5], 0.02, "null"));
+    assert_eq!(verdict(&r, 6), Verdict::NotRun);
+}
+
+#[test]
+fn claim_7_argument_loading_grows_and_number_only_is_flat() {
+    let suites = json!([suite("seccomp", 7, Some((1.0, 0.10)))]);
+    let filters = |arg_load: (f64, f64), nr_only: Option<(f64, f64)>| {
+        let s = |m: &str, (slope, se): (f64, f64)| {
+            fit_on("kernel", "seccomp", m, HOOK, "programs", slope, se, body("null"))
+        };
+        let mut fits = vec![s("seccomp-arg-load", arg_load)];
+        fits.extend(nr_only.map(|n| s("seccomp-nr-only", n)));
+        claim_on(&results_with(fits, suites.clone()), "kernel", 7)
+    };
+    let c = filters((20.8, 0.3), Some((0.05, 0.1)));
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert!((c.margin.expect("margin") - 2.08).abs() < 1e-9);
+    assert_eq!(mechanisms(&c), ["seccomp-arg-load", "seccomp-nr-only"]);
+    assert!(c.evidence.contains("margin +-2.080"), "{}", c.evidence);
+    assert_eq!(filters((20.8, 0.3), Some((18.0, 0.3))).verdict, Verdict::Refuted);
+    let c = filters((20.8, 0.3), Some((1.4, 0.9)));
+    assert_eq!(c.verdict, Verdict::Inconclusive, "{}", c.evidence);
+    assert_eq!(filters((20.8, 0.3), None).verdict, Verdict::NotRun);
+}
+
+#[test]
+fn every_claim_is_evaluated_for_every_backend() {
+    let r = results(vec![]);
+    let all = evaluate(&r);
+    assert_eq!(all.len(), 7);
+    assert!(all
+        .iter()
+        .all(|c| c.verdict == Verdict::NotRun && !c.hypothesis.is_empty() && c.margin.is_none()));
+}

@@ -1,0 +1,234 @@
+//! The sections of `evidence.txt` after the claims, each from one part of the results.
+//!
+//! Decompositions, set-up against its floors, drift, the cells one line each, and the command that
+//! reproduces the run.
+
+use super::text::Out;
+use super::{
+    agreement_text, axis_labels, fmt_latency, fmt_num, fmt_pct, fmt_signed, short_metric, sort_cells, varying_axes,
+    DRIFT_WARN_REL_RANGE, FLOOR_RATIO_LIMIT,
+};
+use crate::schema::{Cell, Decomposition, DriftEntry, PercentileBasis, Results, SuiteInfo};
+use std::collections::BTreeSet;
+
+/// `== decompositions`: every split of a mechanism's cost, by backend, mechanism and method.
+pub(super) fn decompositions(out: &mut Out, list: &[Decomposition]) {
+    out.line("== decompositions (native + entry + N x per program, ns; fit vs selftest)".to_string());
+    if list.is_empty() {
+        out.line("(none in this run)".to_string());
+        return;
+    }
+    let mut sorted: Vec<&Decomposition> = list.iter().collect();
+    sorted.sort_by(|a, b| (&a.backend, &a.mechanism, &a.method).cmp(&(&b.backend, &b.mechanism, &b.method)));
+    for d in sorted {
+        let (backend, mechanism, method, [n0, n1]) = (&d.backend, &d.mechanism, &d.method, d.range);
+        let (native, entry) = (fmt_latency(Some(d.native_ns)), fmt_latency(Some(d.entry_ns)));
+        let clamped = if d.entry_clamped { " (<0, shown as 0)" } else { "" };
+        let per_program = fmt_num(Some(d.per_program_ns));
+        let [lo, hi] = d.per_program_ci95.map(|v| fmt_num(Some(v)));
+        let (agreement, within) = (agreement_text(d), fmt_pct(d.max_relative_error));
+        out.line(format!(
+            "{backend} {mechanism} [{method}, N={n0}..{n1}]: native {native} + entry {entry}{clamped} + {per_program} \
+             [{lo}, {hi}] per program{agreement}; parts add up within {within}%"
+        ));
+    }
+}
+
+/// For the set-up suites: each point's set-up and tear-down (median of the repetitions) against
+/// the floor of the same run (`<mechanism>-floor`) and the floor against the C reference
+/// (`<mechanism>-c`), with OVER beside a ratio above [`FLOOR_RATIO_LIMIT`].
+pub(super) fn floor_ratios(out: &mut Out, r: &Results, suite: &SuiteInfo) {
+    let cells: Vec<&Cell> = r
+        .cells
+        .iter()
+        .filter(|c| c.suite == suite.name && (c.metric == "setup_seconds" || c.metric == "teardown_seconds"))
+        .collect();
+    let mechanisms: BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c.mechanism.as_str())
+        .filter(|m| !m.ends_with("-floor") && !m.ends_with("-c"))
+        .collect();
+    if mechanisms.is_empty() {
+        return;
+    }
+    out.line(format!(
+        "[{}] against the floor of this run (p50 of the repetitions; limit {FLOOR_RATIO_LIMIT}x)",
+        suite.name
+    ));
+    let ratio = |a: f64, b: f64| {
+        let x = a / b;
+        let over = if x > FLOOR_RATIO_LIMIT { " OVER" } else { "" };
+        format!("{x:.2}x{over}")
+    };
+    for m in mechanisms {
+        let own: Vec<&&Cell> = cells.iter().filter(|c| c.mechanism == m).collect();
+        for c in own {
+            let peer = |suffix: &str| {
+                cells
+                    .iter()
+                    .find(|p| p.mechanism == format!("{m}{suffix}") && p.metric == c.metric && p.params == c.params)
+            };
+            let what = if c.metric == "setup_seconds" {
+                "set-up"
+            } else {
+                "tear-down"
+            };
+            let point = if c.params.tasks > 0 {
+                format!("T={} in {} cgroups", c.params.tasks, c.params.cgroups)
+            } else {
+                format!("C={}", c.params.cgroups)
+            };
+            let mut line = format!("{m} {point} {what} {} s", fmt_num(Some(c.p50)));
+            match peer("-floor") {
+                Some(f) => {
+                    line.push_str(&format!(" = {} floor {} s", ratio(c.p50, f.p50), fmt_num(Some(f.p50))));
+                    if let Some(cc) = peer("-c") {
+                        line.push_str(&format!(
+                            "; floor = {} C {} s",
+                            ratio(f.p50, cc.p50),
+                            fmt_num(Some(cc.p50))
+                        ));
+                    } else {
+                        line.push_str("; no C reference measured");
+                    }
+                }
+                None => line.push_str("; no floor measured"),
+            }
+            out.line(line);
+        }
+    }
+}
+
+/// `== drift`: each repeated baseline's range and trend over the run, with a warning line when
+/// its range exceeds [`DRIFT_WARN_REL_RANGE`].
+pub(super) fn drift(out: &mut Out, list: &[DriftEntry]) {
+    out.line("== drift (baselines measured beside every cell, over the run)".to_string());
+    if list.is_empty() {
+        out.line("(no repeated baseline in this run)".to_string());
+        return;
+    }
+    for e in list {
+        let d = &e.drift;
+        let trend = if d.rel_slope_ci95.iter().all(|v| v.is_finite()) {
+            format!(
+                "trend {}%/h [{}, {}]",
+                fmt_signed(100.0 * d.rel_slope_per_hour),
+                fmt_num(Some(100.0 * d.rel_slope_ci95[0])),
+                fmt_num(Some(100.0 * d.rel_slope_ci95[1]))
+            )
+        } else {
+            format!(
+                "trend {}%/h (no CI from 2 points)",
+                fmt_signed(100.0 * d.rel_slope_per_hour)
+            )
+        };
+        out.line(format!(
+            "{} {} {}: {} baselines over {} s, p50 {}..{}, range {}% of the median, {}",
+            e.backend,
+            e.mechanism,
+            e.label,
+            d.n,
+            fmt_num(Some(d.span_s)),
+            fmt_latency(Some(d.min)),
+            fmt_latency(Some(d.max)),
+            fmt_pct(d.rel_range),
+            trend
+        ));
+        if d.rel_range > DRIFT_WARN_REL_RANGE {
+            out.line(format!(
+                "  ! drift: this baseline moved {}% over the run (more than {}%): cells far apart in \
+                 time compare only through their own baselines",
+                fmt_pct(d.rel_range),
+                fmt_pct(DRIFT_WARN_REL_RANGE)
+            ));
+        }
+    }
+}
+
+/// `== cells`: per suite, one line per cell in (backend, mechanism, metric, point) order with raw
+/// figures, then its overhead over its baseline and its validity flags.
+pub(super) fn cells(out: &mut Out, r: &Results) {
+    out.line("== cells (raw figures; overhead over the interleaved baseline, 95% CI)".to_string());
+    for suite in &r.suites {
+        let mut cells: Vec<&Cell> = r.cells.iter().filter(|c| c.suite == suite.name).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        sort_cells(&mut cells);
+        out.line(format!("[{}]", suite.name));
+        let varying = varying_axes(&cells);
+        for c in &cells {
+            cell_lines(out, c, &varying);
+        }
+    }
+}
+
+/// A cell's lines: raw figures, overhead, flags.
+fn cell_lines(out: &mut Out, c: &Cell, varying: &BTreeSet<&'static str>) {
+    let axes = axis_labels(c, varying);
+    let basis = match (c.percentile_basis, c.batch_k) {
+        (PercentileBasis::BatchMeans, Some(k)) => format!(" (K={k} batch means)"),
+        (PercentileBasis::BatchMeans, None) => " (batch means)".to_string(),
+        (PercentileBasis::Calls, _) => String::new(),
+    };
+    out.line(format!(
+        "{} {} {} {}: p50 {} p99 {} mean {} sd {} {}{}",
+        c.backend,
+        c.mechanism,
+        short_metric(&c.metric),
+        axes.join(","),
+        fmt_latency(Some(c.p50)),
+        fmt_latency(Some(c.p99)),
+        fmt_latency(Some(c.mean)),
+        fmt_num(Some(c.stddev)),
+        c.unit,
+        basis
+    ));
+    if let Some(o) = &c.overhead {
+        let base = c
+            .baseline
+            .map(|b| format!(" over baseline p50 {}", fmt_latency(Some(b.p50))))
+            .unwrap_or_default();
+        out.line(format!(
+            "  {} {} [{}, {}]{base}; mean shift {} [{}, {}]",
+            fmt_signed(o.p50_ns),
+            c.unit,
+            fmt_num(Some(o.p50_ci95_ns[0])),
+            fmt_num(Some(o.p50_ci95_ns[1])),
+            fmt_signed(o.mean_ns),
+            fmt_num(Some(o.mean_ci95_ns[0])),
+            fmt_num(Some(o.mean_ci95_ns[1])),
+        ));
+    }
+    for flag in &c.validity.flags {
+        out.line(format!("  ! {}: {}", flag.code, flag.why));
+    }
+    for note in &c.validity.notes {
+        out.line(format!("  note: {note}"));
+    }
+}
+
+/// The command that reproduces the run: the saved command line with the program named
+/// `hookbench` (it was run as e.g. `./target/release/hookbench`).
+pub(super) fn reproduce_command(argv: &[String]) -> String {
+    let mut words: Vec<String> = argv.to_vec();
+    if let Some(first) = words.first_mut() {
+        if first.ends_with("hookbench") {
+            *first = "hookbench".to_string();
+        }
+    }
+    if words.is_empty() {
+        return "(the command line was not recorded)".to_string();
+    }
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+/// `w` quoted for a POSIX shell when it holds anything but `[A-Za-z0-9_./=:,@%+-]`.
+fn shell_quote(w: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./=:,@%+-".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,131 @@
+//! One idle child, made with raw syscalls only: `clone3` (into a cgroup) or `fork`.
+//!
+//! And the one `write(2)` of its pid that places it when `clone3` cannot.
+//!
+//! Between fork and exec a child may only make async-signal-safe calls: nothing here allocates
+//! or takes a lock.
+
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+
+/// [`IDLE_COMM`](super::IDLE_COMM) NUL-terminated, for `prctl(PR_SET_NAME)`.
+const IDLE_COMM_C: &[u8; 15] = b"hookbench-idle\0";
+
+/// `CLONE_INTO_CGROUP` from `<linux/sched.h>` (Linux 5.7+).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of `<linux/sched.h>`, `CLONE_ARGS_SIZE_VER2` (88 bytes, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// What a child does: dies with `parent` (`PR_SET_PDEATHSIG`, then `getppid()`: if the parent
+/// already died, the signal will never come, so it exits), names itself [`IDLE_COMM`](super::IDLE_COMM) and waits
+/// to be killed. Raw syscalls only (async-signal-safe), no allocation, never returns.
+fn idle_child(parent: libc::pid_t) -> ! {
+    // SAFETY: prctl(2), getppid(2), _exit(2) and pause(2) take plain values or a pointer to a
+    // static NUL-terminated name; none allocates or takes a lock.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        if libc::getppid() != parent {
+            libc::_exit(0);
+        }
+        libc::prctl(libc::PR_SET_NAME, IDLE_COMM_C.as_ptr(), 0, 0, 0);
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+/// This process's pid, for [`idle_child`]'s check.
+pub(super) fn my_pid() -> libc::pid_t {
+    // SAFETY: getpid(2) takes no arguments.
+    unsafe { libc::getpid() }
+}
+
+/// `clone3` with fork semantics (no new stack, `SIGCHLD` on exit); `into` places the child in
+/// that cgroup directory fd with `CLONE_INTO_CGROUP`. The child runs [`idle_child`] of `parent`
+/// (this process's pid) and never returns.
+pub(super) fn clone3_idle(into: Option<RawFd>, parent: libc::pid_t) -> Result<libc::pid_t, Errno> {
+    let args = CloneArgs {
+        flags: if into.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: into.map_or(0, |fd| fd as u64),
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM and with stack 0
+    // the child runs on a private copy of this stack, like fork(2). The child only calls
+    // idle_child (raw syscalls), never returning into Rust code that could take a lock or
+    // allocate.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        0 => idle_child(parent),
+        r if r < 0 => Err(Errno::last()),
+        // A pid always fits pid_t.
+        r => Ok(r as libc::pid_t),
+    }
+}
+
+/// Fork semantics: `clone3` without flags, or `fork(2)` where the kernel has no `clone3`
+/// (`*have_clone3` caches that). The child runs [`idle_child`] of `parent`.
+pub(super) fn fork_idle(have_clone3: &mut bool, parent: libc::pid_t) -> Result<libc::pid_t, Errno> {
+    if *have_clone3 {
+        match clone3_idle(None, parent) {
+            Err(Errno::ENOSYS) => *have_clone3 = false,
+            other => return other,
+        }
+    }
+    // SAFETY: the child only calls idle_child (async-signal-safe raw syscalls).
+    match unsafe { libc::fork() } {
+        0 => idle_child(parent),
+        r if r < 0 => Err(Errno::last()),
+        r => Ok(r),
+    }
+}
+
+/// Decimal digits of `pid` at the end of `buf`, no allocation.
+pub(super) fn fmt_pid(pid: libc::pid_t, buf: &mut [u8; 16]) -> &[u8] {
+    let mut v = pid.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Writes `pid` to an open `cgroup.procs` fd (one `write(2)`).
+pub(crate) fn write_pid(fd: RawFd, pid: libc::pid_t) -> Result<(), Errno> {
+    let mut buf = [0u8; 16];
+    let s = fmt_pid(pid, &mut buf);
+    // SAFETY: `s` is valid for `s.len()` bytes; `fd` is open for the call.
+    let n = unsafe { libc::write(fd, s.as_ptr().cast(), s.len()) };
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
