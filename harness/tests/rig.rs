@@ -1,10 +1,22 @@
-//! The qemu rig's own failure paths on the host (`scripts/qemu-rig`): bad options exit 2 naming the value, an unreachable archive with an empty cache and a missing qemu binary exit 1 saying what to do; nothing is left behind. The rig's success path runs in `.ci/run` after the tests.
+//! Host tests of the qemu rig's failure paths and of `scripts/run --build-kmod`'s module build.
+//!
+//! `scripts/qemu-rig`: bad options exit 2 naming the value; an unreachable archive with an empty
+//! cache and a missing qemu binary exit 1 saying what to do; nothing is left behind. The rig's
+//! success path runs in `.ci/run` after the tests. `scripts/run --build-kmod`: a missing kernel
+//! build directory exits 1 naming it, other arguments exit 2. The tests that run the rig need root
+//! (it installs its host packages first); without root they print why and pass, unless
+//! `HOOKBENCH_REQUIRE_ROOT=1` (CI as root), which makes them fail instead.
 
 use std::path::Path;
 use std::process::Command;
 
+/// A command for `scripts/NAME` of this checkout.
+fn script(name: &str) -> Command {
+    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(name))
+}
+
 fn rig() -> Command {
-    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/qemu-rig"))
+    script("qemu-rig")
 }
 
 /// The rig installs its host packages with apt-get: two rigs at once would race for apt's lock.
@@ -19,11 +31,17 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Runs the rig as root (it installs its host packages first), one at a time, with
-/// `--quiet --out <tmp>/out`, `args` and `envs`; returns its exit code and stderr, or `None`
-/// (with a printed reason) when not root.
+/// Runs the rig as root, one at a time, with `--quiet --out <tmp>/out`, `args` and `envs`.
+///
+/// Returns its exit code and stderr, or `None` (with a printed reason) when not root; with
+/// `HOOKBENCH_REQUIRE_ROOT=1` not being root fails the test instead.
 fn run_root_rig(tmp: &Path, args: &[&str], envs: &[(&str, &str)]) -> Option<(Option<i32>, String)> {
     if !is_root() {
+        let required = std::env::var("HOOKBENCH_REQUIRE_ROOT").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "HOOKBENCH_REQUIRE_ROOT=1 but not root: the rig installs its host packages as root first"
+        );
         eprintln!("skipped: the rig installs its host packages as root first; run as root");
         return None;
     }
@@ -99,4 +117,28 @@ fn a_missing_qemu_binary_is_named() {
         err.contains("/nonexistent/qemu-system-x86_64") || err.contains("HOOKBENCH_RIG_QEMU"),
         "{err}"
     );
+}
+
+#[test]
+fn build_kmod_without_a_kernel_build_directory_names_it() {
+    let out = script("run")
+        .arg("--build-kmod")
+        .env("KDIR", "/nonexistent/hookbench-kdir")
+        .output()
+        .expect("run scripts/run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("KDIR=/nonexistent/hookbench-kdir"), "{err}");
+    assert!(err.contains("not a kernel build directory"), "{err}");
+}
+
+#[test]
+fn build_kmod_with_other_arguments_exits_2() {
+    let out = script("run")
+        .args(["--build-kmod", "--profile", "smoke"])
+        .output()
+        .expect("run scripts/run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--profile smoke"), "{err}");
 }

@@ -3,9 +3,10 @@
 #
 # The rig's smoke test: load hookbench.ko, run the module's in-guest tests (`hookbench
 # kmod-check`, HOOKBENCH_RIG_FUZZ_SECS seconds of random ioctls, default 10), the kmod backend's
-# smoke run into /out itself (so the rig's DIR/results.json is the kmod run), the kernel backend's
-# BPF LSM smoke run into /out/lsm, and unload the module. Exits non-zero when any step fails.
-# Also /out/doctor.txt.
+# smoke run into /out itself (so the rig's DIR/results.json is the kmod run; hookbench runs only
+# into a new or empty directory and /out already holds payload.log, so it runs into a fresh one
+# whose files then move up), the kernel backend's BPF LSM smoke run into /out/lsm, and unload the
+# module. Exits non-zero when any step fails. Also /out/doctor.txt.
 out=${1:-${HOOKBENCH_OUT:-/out}}
 kmod=${HOOKBENCH_KMOD:-/lib/hookbench/hookbench.ko}
 failed=""
@@ -29,6 +30,23 @@ run() { # run NAME COMMAND...: runs a step, records a failure
     return "$status"
 }
 
+# run_into_out COMMAND...: runs `COMMAND --out DIR` with a new DIR, then moves DIR's files into
+# $out; fails when the command or a move fails, or a name is taken.
+# shellcheck disable=SC2317 # called through run
+run_into_out() {
+    dir="$out/.run.$$"
+    "$@" --out "$dir" || return
+    for f in "$dir"/* "$dir"/.[!.]*; do
+        [ -e "$f" ] || continue
+        if [ -e "$out/${f##*/}" ]; then
+            say "cannot move $f up: $out/${f##*/} exists"
+            return 1
+        fi
+        mv "$f" "$out/" || return
+    done
+    rmdir "$dir"
+}
+
 say "kernel $(uname -r), accel ${HOOKBENCH_RIG_ACCEL:-unknown}, emulated ${HOOKBENCH_EMULATED:-unknown}"
 # The doctor's text goes into /out only after the kmod run, which needs /out empty (a run refuses
 # a directory that holds other files).
@@ -46,7 +64,7 @@ fi
 if [ "$loaded" -eq 1 ]; then
     run kmod-check hookbench kmod-check --fuzz-secs "${HOOKBENCH_RIG_FUZZ_SECS:-10}"
     # The kmod backend's smoke run goes to /out itself, so DIR/results.json is the kmod run.
-    run kmod-smoke hookbench run --backend kmod --profile smoke --no-progress --out "$out"
+    run kmod-smoke run_into_out hookbench run --backend kmod --profile smoke --no-progress
 fi
 
 cp /tmp/doctor.txt "$out/doctor.txt" 2>/dev/null || say "doctor: no /tmp/doctor.txt to keep"
