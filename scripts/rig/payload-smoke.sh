@@ -48,9 +48,7 @@ run_into_out() {
 }
 
 say "kernel $(uname -r), accel ${HOOKBENCH_RIG_ACCEL:-unknown}, emulated ${HOOKBENCH_EMULATED:-unknown}"
-# The doctor's text goes into /out only after the kmod run, which needs /out empty (a run refuses
-# a directory that holds other files).
-run doctor sh -c "hookbench doctor >/tmp/doctor.txt 2>&1; status=\$?; cat /tmp/doctor.txt; exit \$status"
+run doctor sh -c "hookbench doctor >'$out/doctor.txt' 2>&1; status=\$?; cat '$out/doctor.txt'; exit \$status"
 
 # Every step is required: a missing module, subcommand, backend or suite fails the payload
 # (it would otherwise pass without testing anything).
@@ -66,8 +64,6 @@ if [ "$loaded" -eq 1 ]; then
     # The kmod backend's smoke run goes to /out itself, so DIR/results.json is the kmod run.
     run kmod-smoke run_into_out hookbench run --backend kmod --profile smoke --no-progress
 fi
-
-cp /tmp/doctor.txt "$out/doctor.txt" 2>/dev/null || say "doctor: no /tmp/doctor.txt to keep"
 
 # The kernel backend's BPF LSM mechanisms (trampolines are allowed on this kernel).
 run lsm-smoke hookbench run --backend kernel --suite lsm --profile smoke --no-progress --out "$out/lsm"
