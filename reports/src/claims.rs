@@ -2,7 +2,8 @@
 //!
 //! A claim reads fits (which mechanisms, metric and x: `pairs`), applies a statistical test to
 //! their slopes (`verdict`) and says why, with the numbers behind it; `engine` holds what each of
-//! the seven claims compares. This file holds what a results file stores of a claim.
+//! the seven claims compares. What a results file stores of a claim (`ClaimResult`, `Verdict`,
+//! `Compared`) is part of the results contract, `crate::schema`, re-exported here.
 //!
 //! Every test reads fits' slopes as [`Estimate`]s (the slope, its standard error `slope_se` and
 //! `n - 2` degrees of freedom, see [`slope_estimate`]); the statistics are those of
@@ -35,9 +36,8 @@ mod verdict;
 use hookbench_measure::estimate::Margin;
 #[cfg(doc)]
 use hookbench_measure::estimate::{tost, Estimate};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
+pub use crate::schema::{ClaimResult, Compared, Verdict};
 pub use engine::evaluate;
 pub use pairs::{fit_body, CHAIN_VS_EFFECTIVE};
 pub use verdict::{slope_estimate, suite_margin};
@@ -49,70 +49,6 @@ pub const DEFAULT_MARGIN: Margin = Margin { abs: 0.5, rel: 0.10 };
 
 /// Confidence level of the "grows" test and of the intervals quoted in evidence.
 pub const CONFIDENCE: f64 = 0.95;
-
-/// A claim's outcome on one backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// The data agree with the hypothesis.
-    Supported,
-    /// The data contradict it.
-    Refuted,
-    /// The intervals are too wide to tell.
-    Inconclusive,
-    /// The mechanisms it needs were not measured on this backend.
-    NotRun,
-}
-
-impl Verdict {
-    /// The results name, e.g. "not-run".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Supported => "supported",
-            Verdict::Refuted => "refuted",
-            Verdict::Inconclusive => "inconclusive",
-            Verdict::NotRun => "not-run",
-        }
-    }
-}
-
-/// One claim evaluated on one backend.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClaimResult {
-    /// The ARCHITECTURE.md claim number, 1-7.
-    pub id: u32,
-    /// The hypothesis in one sentence.
-    pub hypothesis: String,
-    /// Backend the verdict is for.
-    pub backend: String,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Why, in one sentence with the figures.
-    pub evidence: String,
-    /// The numbers behind it (slopes, CI bounds, differences), by name.
-    pub numbers: BTreeMap<String, f64>,
-    /// The fits the verdict compared, so a reader can find them (and their cells).
-    #[serde(default)]
-    pub compared: Vec<Compared>,
-    /// The equivalence margin a "the same" or "flat" test used, in the fits' unit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin: Option<f64>,
-}
-
-/// One fit a claim compared: where it comes from and what it was over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Compared {
-    /// Suite of the fit.
-    pub suite: String,
-    /// Backend of the fit.
-    pub backend: String,
-    /// Mechanism of the fit.
-    pub mechanism: String,
-    /// The program body the fit's cells ran (`null`, `counter`, `map-lookup`).
-    pub body: String,
-    /// The fit's x axis.
-    pub x: String,
-}
 
 /// The claims of ARCHITECTURE.md, by number.
 pub const HYPOTHESES: [(u32, &str); 7] = [

@@ -67,7 +67,7 @@ pub struct Results {
     pub skipped: Vec<Skipped>,
     /// Every claim of DESIGN.md evaluated on every backend of the run (written at the end).
     #[serde(default)]
-    pub claims: Vec<crate::claims::ClaimResult>,
+    pub claims: Vec<ClaimResult>,
     /// Seed of the run's measurement order: the (mechanism, point) pairs of every suite and
     /// backend are measured in an order shuffled with it, so drift cannot look like a slope.
     #[serde(default)]
@@ -576,6 +576,70 @@ pub fn cell_id(suite: &str, backend: &str, mechanism: &str, metric: &str, params
         .chain(std::iter::once(format!("body={}", params.body)))
         .collect();
     format!("{suite}/{backend}/{mechanism}/{metric}/{}", axes.join(","))
+}
+
+/// A claim's outcome on one backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The data agree with the hypothesis.
+    Supported,
+    /// The data contradict it.
+    Refuted,
+    /// The intervals are too wide to tell.
+    Inconclusive,
+    /// The mechanisms it needs were not measured on this backend.
+    NotRun,
+}
+
+impl Verdict {
+    /// The results name, e.g. "not-run".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Supported => "supported",
+            Verdict::Refuted => "refuted",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NotRun => "not-run",
+        }
+    }
+}
+
+/// One claim evaluated on one backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    /// The ARCHITECTURE.md claim number, 1-7.
+    pub id: u32,
+    /// The hypothesis in one sentence.
+    pub hypothesis: String,
+    /// Backend the verdict is for.
+    pub backend: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in one sentence with the figures.
+    pub evidence: String,
+    /// The numbers behind it (slopes, CI bounds, differences), by name.
+    pub numbers: BTreeMap<String, f64>,
+    /// The fits the verdict compared, so a reader can find them (and their cells).
+    #[serde(default)]
+    pub compared: Vec<Compared>,
+    /// The equivalence margin a "the same" or "flat" test used, in the fits' unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
+}
+
+/// One fit a claim compared: where it comes from and what it was over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compared {
+    /// Suite of the fit.
+    pub suite: String,
+    /// Backend of the fit.
+    pub backend: String,
+    /// Mechanism of the fit.
+    pub mechanism: String,
+    /// The program body the fit's cells ran (`null`, `counter`, `map-lookup`).
+    pub body: String,
+    /// The fit's x axis.
+    pub x: String,
 }
 
 #[cfg(test)]
