@@ -26,23 +26,12 @@ fn one_rig_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     RIG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Runs the rig as root, one at a time, with `--quiet --out <tmp>/out`, `args` and `envs`.
 ///
 /// Returns its exit code and stderr, or `None` (with a printed reason) when not root; with
 /// `HOOKBENCH_REQUIRE_ROOT=1` not being root fails the test instead.
 fn run_root_rig(tmp: &Path, args: &[&str], envs: &[(&str, &str)]) -> Option<(Option<i32>, String)> {
-    if !is_root() {
-        let required = std::env::var("HOOKBENCH_REQUIRE_ROOT").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "HOOKBENCH_REQUIRE_ROOT=1 but not root: the rig installs its host packages as root first"
-        );
-        eprintln!("skipped: the rig installs its host packages as root first; run as root");
+    if !hookbench_sys::testing::root_or_skip("qemu-rig", "the rig installs its host packages as root first") {
         return None;
     }
     let _rig = one_rig_at_a_time();

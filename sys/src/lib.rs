@@ -10,9 +10,11 @@
 //! - [`release`]: `uname` and the `(major, minor)` of a kernel release.
 //! - [`errno`]: `EPERM (Operation not permitted)`-style text for messages.
 //! - [`kconfig`]: the running kernel's `.config` (`/proc/config.gz` or `/boot/config-<release>`).
+//! - [`testing`]: the root check of root-only tests (`HOOKBENCH_REQUIRE_ROOT`).
 
 pub mod errno;
 pub mod kconfig;
 pub mod lsm;
 pub mod mountinfo;
 pub mod release;
+pub mod testing;

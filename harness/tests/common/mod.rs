@@ -65,8 +65,7 @@ pub fn root_with_cgroup2() -> Option<hookbench_workloads::cgroupfs::Cgroup2> {
         eprintln!("SKIPPED: no cgroup v2 mount");
         return None;
     };
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: cgroup-bpf needs root");
+    if !hookbench_sys::testing::root_or_skip("root_with_cgroup2", "cgroup-bpf needs root") {
         return None;
     }
     Some(cg)

@@ -730,9 +730,10 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_instances_load_when_root() {
-        // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED cgroup_bpf_instances_load_when_root: needs root to load BPF programs");
+        if !hookbench_sys::testing::root_or_skip(
+            "cgroup_bpf_instances_load_when_root",
+            "needs root to load BPF programs",
+        ) {
             return;
         }
         let mut ids = Vec::new();

@@ -319,9 +319,10 @@ mod tests {
     /// a distinct program.
     #[test]
     fn lsm_programs_load_or_are_refused_with_eperm() {
-        // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED lsm_programs_load_or_are_refused_with_eperm: needs root to load BPF programs");
+        if !hookbench_sys::testing::root_or_skip(
+            "lsm_programs_load_or_are_refused_with_eperm",
+            "needs root to load BPF programs",
+        ) {
             return;
         }
         let mut ids = Vec::new();

@@ -255,8 +255,7 @@ fn fresh_dir(parent: &Path, tag: &str) -> PathBuf {
 /// stderr.
 #[cfg(test)]
 pub(crate) fn cgroup2_or_skip(test: &str, needs_root: &str) -> Option<Cgroup2> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED {test}: {needs_root}");
+    if !hookbench_sys::testing::root_or_skip(test, needs_root) {
         return None;
     }
     match Cgroup2::detect() {
