@@ -36,8 +36,7 @@ use crate::cgroup_bpf::{bpf_err, check_cap, check_depth, sock_body, AttachBench,
 use crate::cgroupfs::RunTree;
 use hookbench_sys::lsm::{lsm_list, lsm_list_has_bpf};
 use hookbench_sys::release::kernel_release;
-/// `(major, minor)` of a kernel release: re-exported for the kernel backend's version gates.
-pub use hookbench_sys::release::parse_release;
+use hookbench_sys::release::parse_release;
 
 /// Most global `lsm/socket_create` programs [`GlobalLsm::attach`] attaches: a trampoline's limit.
 ///

@@ -1,9 +1,10 @@
 //! What `hookbench doctor` prints: each capability and what it means for the backends.
 //!
-//! The kernel backend's mechanism families and what each needs of the machine are listed once
-//! here, in [`FAMILIES`].
+//! What each mechanism family needs of the machine is said once here, in [`FAMILIES`]; which
+//! mechanism belongs to which family is the registry's ([`crate::mechanism::REGISTRY`]).
 
 use super::{CgroupLayout, Environment, Probe};
+use crate::mechanism::Family;
 
 /// A family of mechanisms that need the same of the machine, and whether this process has it.
 ///
@@ -12,8 +13,8 @@ use super::{CgroupLayout, Environment, Probe};
 pub struct KernelFamily {
     /// The family, e.g. "seccomp", "BPF LSM".
     pub name: &'static str,
-    /// The kernel backend's mechanisms it covers (or "the kmod backend").
-    pub mechanisms: &'static [&'static str],
+    /// The registered mechanisms it covers (the registry's, in its order).
+    pub mechanisms: Vec<&'static str>,
     /// What it needs, in words (kernel options, privileges, boot parameters).
     pub needs: &'static str,
     /// Whether it needs root.
@@ -26,52 +27,40 @@ pub struct KernelFamily {
 
 /// What a family of mechanisms needs of the machine, whatever this machine has.
 struct FamilySpec {
-    name: &'static str,
-    mechanisms: &'static [&'static str],
+    family: Family,
     needs: &'static str,
     root: bool,
 }
 
 /// The kernel backend's mechanism families and the kmod backend, in `hookbench doctor`'s order.
 ///
-/// The one list of which kernel mechanism belongs to which family (each to exactly one).
+/// Every family but the model's (which needs nothing), each once.
 const FAMILIES: [FamilySpec; 5] = [
     FamilySpec {
-        name: "seccomp",
-        mechanisms: &[
-            "seccomp-arg-load",
-            "seccomp-nr-only",
-            "seccomp-socket",
-            "seccomp-getsockname",
-            "seccomp-selftest-split",
-        ],
+        family: Family::Seccomp,
         needs: "seccomp filters (CONFIG_SECCOMP_FILTER) and no_new_privs, which each worker sets for itself: \
                 no root",
         root: false,
     },
     FamilySpec {
-        name: "Landlock",
-        mechanisms: &["landlock"],
+        family: Family::Landlock,
         needs: "Landlock ABI >= 1 (CONFIG_SECURITY_LANDLOCK, landlock in lsm=): no root",
         root: false,
     },
     FamilySpec {
-        name: "cgroup-bpf",
-        mechanisms: &["cgroup-bpf", "cgroup-bpf-socket", "setup-cgroups", "setup-tasks"],
+        family: Family::CgroupBpf,
         needs: "root (CAP_SYS_ADMIN and CAP_BPF), a cgroup v2 mount and bpf(); cgroup-bpf also Linux >= 5.8 \
                 (cgroup/getsockname4)",
         root: true,
     },
     FamilySpec {
-        name: "BPF LSM",
-        mechanisms: &["lsm-cgroup", "lsm-global", "lsm-global-unmarked"],
+        family: Family::BpfLsm,
         needs: "what cgroup-bpf needs, BPF trampolines (CONFIG_BPF_LSM, a kernel that allows them), bpf among the \
                 active LSMs (lsm=...,bpf); lsm-cgroup also Linux >= 6.0",
         root: true,
     },
     FamilySpec {
-        name: "kmod",
-        mechanisms: &["the kmod backend"],
+        family: Family::Kmod,
         needs: "root and hookbench.ko loaded (/dev/hookbench)",
         root: true,
     },
@@ -125,8 +114,8 @@ impl Environment {
             .iter()
             .zip(statuses)
             .map(|(f, status)| KernelFamily {
-                name: f.name,
-                mechanisms: f.mechanisms,
+                name: f.family.as_str(),
+                mechanisms: f.family.mechanisms(),
                 needs: f.needs,
                 root: f.root,
                 status,

@@ -13,6 +13,7 @@ use hookbench_bpf::{MeasuredHook, RunStats};
 use hookbench_measure::{SampleSet, Speculation};
 use hookbench_model::{Body, Params};
 use hookbench_reports::Accounting;
+use hookbench_sys::release::kernel_release;
 use hookbench_workloads::attach_worker::{
     install_attach_floor, run_attach_floor, AttachProgram, AttachReport, AttachRequest, AttachWorker, FloorRequest,
 };
@@ -432,8 +433,7 @@ impl KernelBackend {
 /// lacks the attach type.
 fn hook_refused(mechanism: KernelMechanism, hook: MeasuredHook, e: &CgroupBpfError) -> String {
     let (major, minor) = hook.min_kernel();
-    let old =
-        hookbench_workloads::lsm::parse_release(&kernel_release()).is_some_and(|release| release < (major, minor));
+    let old = hookbench_sys::release::parse_release(&kernel_release()).is_some_and(|release| release < (major, minor));
     if old && hook == MeasuredHook::Getsockname4 {
         format!(
             "{}: {} needs Linux {major}.{minor} or later (this kernel: {}): cgroup-bpf-socket measures \
@@ -445,13 +445,6 @@ fn hook_refused(mechanism: KernelMechanism, hook: MeasuredHook, e: &CgroupBpfErr
     } else {
         format!("{}: {e}", mechanism.as_str())
     }
-}
-
-/// The running kernel's release (`uname -r`), empty when unknown.
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// An attach or detach cell from one sample set per run (K = 1, no baseline).
