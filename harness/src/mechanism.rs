@@ -11,7 +11,7 @@
 use hookbench_model::{Mechanism as ModelMechanism, ModelKind, Params};
 use hookbench_workloads::landlock::LANDLOCK_MAX_NUM_LAYERS;
 use hookbench_workloads::lsm::MAX_GLOBAL_PROGRAMS;
-use hookbench_workloads::seccomp::{max_filters, FilterBody};
+use hookbench_workloads::seccomp::{kernel_len, max_filters, FilterBody, FILTER_PENALTY_INSNS, MAX_INSNS_PER_PATH};
 
 /// What a suite measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -222,7 +222,7 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 }
 
 /// Every mechanism of this version, by backend.
-pub const REGISTRY: [MechanismInfo; 26] = [
+pub const REGISTRY: [MechanismInfo; 29] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -272,6 +272,24 @@ pub const REGISTRY: [MechanismInfo; 26] = [
         Family::Seccomp,
         HOOK,
         "the seccomp selftest's steps: native, 1-2 cached, 3rd-4th full filters",
+    ),
+    kernel(
+        KernelMechanism::SeccompForeignNrFirst,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() under N arg-load filters + F number-first filters for getpeername",
+    ),
+    kernel(
+        KernelMechanism::SeccompForeignArgFirst,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() under N arg-load filters + F argument-first filters for getpeername",
+    ),
+    kernel(
+        KernelMechanism::SeccompForeignCached,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() under F number-first filters for getpeername only (cache skips all)",
     ),
     kernel(
         KernelMechanism::Landlock,
@@ -372,6 +390,18 @@ pub enum KernelMechanism {
     /// then under a third and a fourth argument-loading (full) filter; its native, entry and
     /// per-filter split is the peer of the fitted one.
     SeccompSelftestSplit,
+    /// `programs` argument-loading filters on `getsockname()` plus `foreign` filters for another
+    /// syscall in libseccomp's shape (number checked first): claim 1's task chain on the kernel.
+    ///
+    /// The on-hook filters keep the action cache off for the syscall, so the foreign filters run
+    /// too (kernel/seccomp.c `seccomp_cache_check_allow` reads one bitmap for the whole chain).
+    SeccompForeignNrFirst,
+    /// The same with the foreign filters loading `args[0]` before the number check: the cache
+    /// could not skip them even without on-hook filters.
+    SeccompForeignArgFirst,
+    /// `foreign` number-first filters for another syscall and no on-hook filter: the action
+    /// cache proves `getsockname()` allowed by the whole chain and skips it.
+    SeccompForeignCached,
     /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()` of an
     /// allowed file `depth` directories down: every layer is checked for every path component
     /// (security/landlock/fs.c `is_access_to_paths_allowed`).
@@ -408,12 +438,15 @@ pub enum KernelMechanism {
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 13] = [
+    pub const ALL: [KernelMechanism; 16] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
         KernelMechanism::SeccompGetsockname,
         KernelMechanism::SeccompSelftestSplit,
+        KernelMechanism::SeccompForeignNrFirst,
+        KernelMechanism::SeccompForeignArgFirst,
+        KernelMechanism::SeccompForeignCached,
         KernelMechanism::Landlock,
         KernelMechanism::CgroupBpf,
         KernelMechanism::CgroupBpfSocket,
@@ -432,6 +465,9 @@ impl KernelMechanism {
             KernelMechanism::SeccompSocket => "seccomp-socket",
             KernelMechanism::SeccompGetsockname => "seccomp-getsockname",
             KernelMechanism::SeccompSelftestSplit => "seccomp-selftest-split",
+            KernelMechanism::SeccompForeignNrFirst => "seccomp-foreign-nr-first",
+            KernelMechanism::SeccompForeignArgFirst => "seccomp-foreign-arg-first",
+            KernelMechanism::SeccompForeignCached => "seccomp-foreign-cached",
             KernelMechanism::Landlock => "landlock",
             KernelMechanism::CgroupBpf => "cgroup-bpf",
             KernelMechanism::CgroupBpfSocket => "cgroup-bpf-socket",
@@ -532,6 +568,34 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
                  (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returns E2BIG)"
             ),
         ),
+        KernelMechanism::SeccompForeignNrFirst
+        | KernelMechanism::SeccompForeignArgFirst
+        | KernelMechanism::SeccompForeignCached => {
+            // The budget of the longest chain: on-hook filters (none for the cached shape) and
+            // the foreign ones, each charged its kernel length + 4 (seccomp_attach_filter).
+            let on_hook = if mechanism == KernelMechanism::SeccompForeignCached {
+                0
+            } else {
+                p.programs
+            };
+            let per = |b: FilterBody| kernel_len(b) + FILTER_PENALTY_INSNS;
+            let foreign_body = if mechanism == KernelMechanism::SeccompForeignArgFirst {
+                FilterBody::ForeignArgFirst
+            } else {
+                FilterBody::ForeignNrFirst
+            };
+            let room = MAX_INSNS_PER_PATH.saturating_sub(on_hook * per(FilterBody::ArgLoad));
+            let max = room / per(foreign_body);
+            limit(
+                "foreign",
+                max,
+                format!(
+                    "a task's filters may hold at most MAX_INSNS_PER_PATH = {MAX_INSNS_PER_PATH} instructions in \
+                     all: beside {on_hook} on-hook filters, {max} {foreign_body} filters fit \
+                     (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)"
+                ),
+            )
+        }
         KernelMechanism::SeccompArgLoad
         | KernelMechanism::SeccompNrOnly
         | KernelMechanism::SeccompSocket

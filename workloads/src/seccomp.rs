@@ -83,10 +83,13 @@ compile_error!("hookbench's seccomp workload needs the AUDIT_ARCH_* value of thi
 /// in `seccomp_data.arch` for its native syscalls, `include/uapi/linux/audit.h`).
 pub const AUDIT_ARCH_CURRENT: u32 = AUDIT_ARCH_NATIVE;
 
-/// What each installed filter does. Both shapes first check `seccomp_data.arch` against
-/// [`AUDIT_ARCH_CURRENT`] (returning `SECCOMP_RET_ALLOW` for any other arch, like real filters),
-/// then load one 32-bit word, compare it with a constant that never matches and return
-/// `SECCOMP_RET_ALLOW` either way. Both are [`FILTER_LEN`] instructions long.
+/// What each installed filter does, and so whether the action cache can skip it.
+///
+/// Every shape first checks `seccomp_data.arch` against [`AUDIT_ARCH_CURRENT`] (returning
+/// `SECCOMP_RET_ALLOW` for any other arch, like real filters). The two own-hook shapes then load
+/// one 32-bit word, compare it with a constant that never matches and return
+/// `SECCOMP_RET_ALLOW` either way ([`FILTER_LEN`] instructions each); the two foreign shapes act
+/// on [`FOREIGN_NR`] only (see [`filter_program`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterBody {
@@ -97,17 +100,35 @@ pub enum FilterBody {
     /// `"arg-load"`: loads the low 32 bits of `seccomp_data.args[0]`. The cache cannot emulate
     /// argument loads, so every filter of the chain runs on every syscall.
     ArgLoad,
+    /// `"foreign-nr-first"`: a filter for another syscall in libseccomp's shape.
+    ///
+    /// Arch check, then `nr` compared with [`FOREIGN_NR`], the argument checked only on that
+    /// branch. For every other syscall the result is a constant ALLOW that the action cache can
+    /// prove, so a chain of these alone is skipped; behind a filter the cache cannot prove for
+    /// the syscall, every one of them runs (5 instructions on the measured path).
+    ForeignNrFirst,
+    /// `"foreign-arg-first"`: the same filter for [`FOREIGN_NR`] with `args[0]` loaded before the
+    /// number check, which the action cache cannot emulate: it runs on every syscall (7
+    /// instructions on the measured path).
+    ForeignArgFirst,
 }
 
 impl FilterBody {
     /// Both bodies, in a fixed order.
-    pub const ALL: [FilterBody; 2] = [FilterBody::NrOnly, FilterBody::ArgLoad];
+    pub const ALL: [FilterBody; 4] = [
+        FilterBody::NrOnly,
+        FilterBody::ArgLoad,
+        FilterBody::ForeignNrFirst,
+        FilterBody::ForeignArgFirst,
+    ];
 
     /// The body's name: `"nr-only"` or `"arg-load"`.
     pub fn name(self) -> &'static str {
         match self {
             FilterBody::NrOnly => "nr-only",
             FilterBody::ArgLoad => "arg-load",
+            FilterBody::ForeignNrFirst => "foreign-nr-first",
+            FilterBody::ForeignArgFirst => "foreign-arg-first",
         }
     }
 }
@@ -133,7 +154,10 @@ impl std::str::FromStr for FilterBody {
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     /// [`FilterBody::from_str`](std::str::FromStr) got an unknown name.
-    #[error("unknown seccomp filter body {name:?}: use \"nr-only\" or \"arg-load\"")]
+    #[error(
+        "unknown seccomp filter body {name:?}: use \"nr-only\", \"arg-load\", \"foreign-nr-first\" or \
+         \"foreign-arg-first\""
+    )]
     UnknownBody {
         /// The name given.
         name: String,
@@ -208,10 +232,12 @@ pub enum SeccompError {
     Trigger(#[from] crate::trigger::TriggerError),
 }
 
-/// Instructions of every [`filter_program`] (both bodies have the same length).
+/// Instructions of the own-hook filters, [`FilterBody::NrOnly`] and [`FilterBody::ArgLoad`].
 pub const FILTER_LEN: u32 = 6;
 
-/// The classic-BPF program of one filter of `body` ([`FILTER_LEN`] instructions):
+/// The classic-BPF program of one filter of `body`.
+///
+/// The own-hook bodies ([`FILTER_LEN`] instructions):
 ///
 /// ```text
 /// 0: ld  [arch]                      ; seccomp_data.arch
@@ -222,22 +248,63 @@ pub const FILTER_LEN: u32 = 6;
 /// 5: ret #SECCOMP_RET_ALLOW
 /// ```
 ///
-/// Every path ends in `SECCOMP_RET_ALLOW`. Pure; the loads are aligned and inside `struct
-/// seccomp_data`, as `seccomp_check_filter` requires.
+/// Every path of these ends in `SECCOMP_RET_ALLOW`. The foreign bodies return
+/// `SECCOMP_RET_ERRNO | EPERM` for [`FOREIGN_NR`] with `args[0]` = a value no caller passes,
+/// `SECCOMP_RET_ALLOW` otherwise: [`FilterBody::ForeignNrFirst`] checks the number before
+/// loading the argument (8 instructions), [`FilterBody::ForeignArgFirst`] loads the argument
+/// into X first (`tax`), then checks the number (10). Pure; the loads are aligned and inside
+/// `struct seccomp_data`, as `seccomp_check_filter` requires.
 pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
-    let (offset, never) = match body {
-        FilterBody::NrOnly => (NR_OFFSET, NEVER_NR),
-        FilterBody::ArgLoad => (ARG0_LO_OFFSET, NEVER_ARG),
+    let ld = |offset| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
+    let jeq = |k, jt, jf| jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, k, jt, jf);
+    let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
+    let deny = stmt(libc::BPF_RET | libc::BPF_K, SECCOMP_RET_EPERM);
+    let own = |offset, never| {
+        vec![
+            ld(ARCH_OFFSET),
+            jeq(AUDIT_ARCH_CURRENT, 0, 3),
+            ld(offset),
+            jeq(never, 0, 1),
+            allow,
+            allow,
+        ]
     };
-    vec![
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARCH_OFFSET),
-        jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, AUDIT_ARCH_CURRENT, 0, 3),
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset),
-        jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, never, 0, 1),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-    ]
+    match body {
+        FilterBody::NrOnly => own(NR_OFFSET, NEVER_NR),
+        FilterBody::ArgLoad => own(ARG0_LO_OFFSET, NEVER_ARG),
+        // 0: arch; 2: nr; 4: the argument, only for FOREIGN_NR; 6: EPERM on a match; 7: allow.
+        FilterBody::ForeignNrFirst => vec![
+            ld(ARCH_OFFSET),
+            jeq(AUDIT_ARCH_CURRENT, 0, 5),
+            ld(NR_OFFSET),
+            jeq(FOREIGN_NR, 0, 3),
+            ld(ARG0_LO_OFFSET),
+            jeq(NEVER_ARG, 0, 1),
+            deny,
+            allow,
+        ],
+        // 0: arch; 2: the argument, kept in X; 4: nr; 6: the argument back for FOREIGN_NR.
+        FilterBody::ForeignArgFirst => vec![
+            ld(ARCH_OFFSET),
+            jeq(AUDIT_ARCH_CURRENT, 0, 7),
+            ld(ARG0_LO_OFFSET),
+            stmt(libc::BPF_MISC | libc::BPF_TAX, 0),
+            ld(NR_OFFSET),
+            jeq(FOREIGN_NR, 0, 3),
+            stmt(libc::BPF_MISC | libc::BPF_TXA, 0),
+            jeq(NEVER_ARG, 0, 1),
+            deny,
+            allow,
+        ],
+    }
 }
+
+/// The syscall every foreign filter is for: `getpeername`, a neighbour of the measured
+/// `getsockname()` that no worker calls.
+pub const FOREIGN_NR: u32 = libc::SYS_getpeername as u32;
+
+/// `SECCOMP_RET_ERRNO | EPERM`: what a foreign filter returns when its own check matches.
+const SECCOMP_RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
 
 /// `BPF_STMT` of `include/uapi/linux/filter.h` (all opcodes used here fit in 16 bits).
 fn stmt(code: u32, k: u32) -> libc::sock_filter {
@@ -264,7 +331,8 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 /// which is what `seccomp_attach_filter` counts against [`MAX_INSNS_PER_PATH`]: a 3-instruction
 /// prologue (clear A, clear X, save the context), 1 per `ld [k]`, 1 per `jeq` whose `jt` or `jf`
 /// is 0 plus 1 to move a negative (as `s32`) constant into a temporary register, 2 per `ret #k`
-/// (move to R0, exit). 13 for both bodies (the arch and both "never" constants are negative).
+/// (move to R0, exit), 1 per `tax`/`txa`. 13 for the own-hook bodies (the arch and both
+/// "never" constants are negative), 15 for `foreign-nr-first`, 17 for `foreign-arg-first`.
 pub fn kernel_len(body: FilterBody) -> u32 {
     const PROLOGUE: u32 = 3;
     filter_program(body)
@@ -288,7 +356,7 @@ pub fn kernel_len(body: FilterBody) -> u32 {
 /// Largest number of `body` filters a task with no other filter can hold: the `n` with
 /// `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` = [`kernel_len`]
 /// (`seccomp_attach_filter` adds the new filter's length to `len + 4` for each filter already
-/// attached). 1927 for both bodies (`len` = 13).
+/// attached). 1927 for the own-hook bodies (`len` = 13).
 pub fn max_filters(body: FilterBody) -> u32 {
     let len = kernel_len(body);
     (MAX_INSNS_PER_PATH - len) / (len + FILTER_PENALTY_INSNS) + 1
@@ -406,6 +474,9 @@ pub struct SeccompRequest {
     /// Time only the installs, not the trigger (attach cells).
     #[serde(default)]
     pub installs_only: bool,
+    /// Time the trigger after the last step only (a chain built in several shapes).
+    #[serde(default)]
+    pub time_last_only: bool,
     /// Install with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the default), so that the task's
     /// speculation-mitigation state stays the baseline's.
     #[serde(default = "yes")]
@@ -466,7 +537,7 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
     let mut steps = Vec::with_capacity(req.steps.len());
     let mut installed = 0u32;
     let before = thread_seccomp_filters();
-    for step in &req.steps {
+    for (i, step) in req.steps.iter().enumerate() {
         let install_ns = install_filters(&clock, step.body, step.add, req.spec_allow)?;
         installed += step.add;
         let filters = match (before, thread_seccomp_filters()) {
@@ -482,7 +553,8 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
             }
             _ => installed,
         };
-        let samples = if req.installs_only {
+        let last = i + 1 == req.steps.len();
+        let samples = if req.installs_only || (req.time_last_only && !last) {
             None
         } else {
             Some(crate::trigger::time_trigger(req.trigger, t)?.0)
@@ -516,7 +588,7 @@ mod tests {
             let insn = prog.get(pc).expect("pc inside the program");
             let code = u32::from(insn.code);
             match code & 0x07 {
-                c if c == libc::BPF_LD => stack.push(pc + 1),
+                c if c == libc::BPF_LD || c == libc::BPF_MISC => stack.push(pc + 1),
                 c if c == libc::BPF_JMP => {
                     assert_eq!(code, libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K);
                     stack.push(pc + 1 + usize::from(insn.jt));
@@ -531,7 +603,7 @@ mod tests {
 
     #[test]
     fn filter_programs_have_fixed_length_and_always_allow() {
-        for body in FilterBody::ALL {
+        for body in [FilterBody::NrOnly, FilterBody::ArgLoad] {
             let prog = filter_program(body);
             assert_eq!(prog.len() as u32, FILTER_LEN, "{body}");
             let rets = returns_on_all_paths(&prog);
@@ -548,10 +620,30 @@ mod tests {
             filter_program(FilterBody::ArgLoad)[2].k,
             if cfg!(target_endian = "little") { 16 } else { 20 }
         );
-        for body in FilterBody::ALL {
+        for body in [FilterBody::NrOnly, FilterBody::ArgLoad] {
             assert_eq!(kernel_len(body), 13, "{body}");
             assert_eq!(max_filters(body), 1927, "{body}");
         }
+    }
+
+    #[test]
+    fn foreign_filters_deny_only_their_syscall_and_check_the_number_where_the_shape_says() {
+        let nr_first = filter_program(FilterBody::ForeignNrFirst);
+        let arg_first = filter_program(FilterBody::ForeignArgFirst);
+        assert_eq!((nr_first.len(), arg_first.len()), (8, 10));
+        for prog in [&nr_first, &arg_first] {
+            let mut rets = returns_on_all_paths(prog);
+            rets.sort_unstable();
+            rets.dedup();
+            assert_eq!(rets, vec![SECCOMP_RET_EPERM, libc::SECCOMP_RET_ALLOW]);
+            assert!(prog.iter().any(|i| i.k == FOREIGN_NR), "compares nr with FOREIGN_NR");
+        }
+        // Number first: the first load after the arch check is nr; argument first: args[0].
+        assert_eq!(nr_first[2].k, NR_OFFSET);
+        assert_eq!(arg_first[2].k, ARG0_LO_OFFSET);
+        assert_eq!(kernel_len(FilterBody::ForeignNrFirst), 15);
+        assert_eq!(kernel_len(FilterBody::ForeignArgFirst), 17);
+        assert!(max_filters(FilterBody::ForeignArgFirst) < max_filters(FilterBody::ForeignNrFirst));
     }
 
     #[test]
@@ -577,6 +669,7 @@ mod tests {
             trigger: Trigger::Getppid,
             timing: timing(samples.max(1)),
             installs_only: samples == 0,
+            time_last_only: false,
             spec_allow: true,
         }
     }
@@ -598,6 +691,62 @@ mod tests {
             err.contains(&format!("after {max} were installed (0 inherited)")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kernel_accepts_foreign_filters_within_their_own_budget() {
+        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let body = FilterBody::ForeignArgFirst;
+        let max = max_filters(body);
+        let err = spawn_test::<SeccompWorker>(&one_step(body, max + 1, 0)).expect_err("budget");
+        let WorkerError::Refused(err) = err else {
+            panic!("{err}")
+        };
+        // The kernel counts this body as kernel_len says: exactly `max` fit on a fresh chain.
+        assert!(
+            err.contains(&format!("after {max} were installed (0 inherited)")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn foreign_filters_act_on_their_syscall_only() {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, ForkResult};
+        for body in [FilterBody::ForeignNrFirst, FilterBody::ForeignArgFirst] {
+            // SAFETY: the child only installs a filter, makes raw syscalls and _exits.
+            match unsafe { fork() }.expect("fork") {
+                ForkResult::Child => {
+                    let code = (|| {
+                        let clock = Clock::detect();
+                        install_filters(&clock, body, 1, true).ok()?;
+                        let call = |fd: libc::c_long| {
+                            // SAFETY: getpeername with null address pointers fails before use.
+                            let rc = unsafe { libc::syscall(libc::SYS_getpeername, fd, 0usize, 0usize) };
+                            if rc == 0 {
+                                0
+                            } else {
+                                Errno::last() as i32
+                            }
+                        };
+                        let denied = call(libc::c_long::from(NEVER_ARG as i32)) == libc::EPERM;
+                        let allowed = call(-1) == libc::EBADF;
+                        Some(if denied && allowed { 0 } else { 1 + i32::from(denied) })
+                    })()
+                    .unwrap_or(3);
+                    // SAFETY: _exit in the forked child.
+                    unsafe { libc::_exit(code) }
+                }
+                ForkResult::Parent { child } => {
+                    let status = waitpid(child, None).expect("waitpid");
+                    assert_eq!(
+                        status,
+                        WaitStatus::Exited(child, 0),
+                        "{body}: 1 = not denied, 2 = -1 not EBADF, 3 = install failed"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl KernelBackend {
                 self.selftest_split_cells(spec)
             }
             m => match m.family() {
+                Family::Seccomp if m.seccomp_foreign().is_some() => self.seccomp_foreign_cell(m, spec),
                 Family::Seccomp => self.seccomp_hook_cell(m, spec),
                 Family::Landlock => self.landlock_hook_cell(spec),
                 Family::CgroupBpf if m.is_cgroup_bpf() => self.cgroup_bpf_hook_cell(m, spec),
@@ -322,6 +323,19 @@ mod tests {
             KernelMechanism::CgroupBpfSocket.cgroup_hook().map(|(_, t)| t),
             KernelMechanism::SeccompSocket.seccomp().map(|(_, t)| t)
         );
+        // Claim 1's seccomp shapes fire cgroup-bpf's trigger, so the pair is like with like.
+        for m in [
+            KernelMechanism::SeccompForeignNrFirst,
+            KernelMechanism::SeccompForeignArgFirst,
+            KernelMechanism::SeccompForeignCached,
+        ] {
+            assert_eq!(
+                m.seccomp_foreign().map(|(_, _, t)| t),
+                KernelMechanism::CgroupBpf.cgroup_hook().map(|(_, t)| t),
+                "{}",
+                m.as_str()
+            );
+        }
         let kernel = |text: &str, file: &str| -> Vec<String> {
             let suite = Suite::parse(text, file).expect("suite parses");
             suite.mechanisms_for(NAME).iter().map(|m| m.name.clone()).collect()
@@ -341,7 +355,12 @@ mod tests {
         );
         assert_eq!(
             kernel(include_str!("../../../suites/foreign.toml"), "foreign.toml"),
-            ["cgroup-bpf"]
+            [
+                "cgroup-bpf",
+                "seccomp-foreign-nr-first",
+                "seccomp-foreign-arg-first",
+                "seccomp-foreign-cached"
+            ]
         );
         assert!(kernel(include_str!("../../../suites/attach.toml"), "attach.toml").contains(&"cgroup-bpf".to_string()));
         // The same limits as cgroup-bpf's.

@@ -34,6 +34,18 @@ impl KernelMechanism {
             _ => None,
         }
     }
+
+    /// Claim 1's seccomp shapes: the foreign filters' body, whether on-hook filters sit below
+    /// them, and the timed syscall (cgroup-bpf's, for the like-with-like pair); `None` otherwise.
+    pub(super) fn seccomp_foreign(self) -> Option<(FilterBody, bool, Trigger)> {
+        let t = Trigger::Getsockname;
+        match self {
+            KernelMechanism::SeccompForeignNrFirst => Some((FilterBody::ForeignNrFirst, true, t)),
+            KernelMechanism::SeccompForeignArgFirst => Some((FilterBody::ForeignArgFirst, true, t)),
+            KernelMechanism::SeccompForeignCached => Some((FilterBody::ForeignNrFirst, false, t)),
+            _ => None,
+        }
+    }
 }
 
 impl KernelBackend {
@@ -50,6 +62,7 @@ impl KernelBackend {
             trigger,
             timing: self.timing_for(spec),
             installs_only,
+            time_last_only: false,
             spec_allow: true,
         };
         hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req).map_err(|e| worker_failure("seccomp", e))
@@ -98,6 +111,73 @@ impl KernelBackend {
             0
         } else {
             u64::from(p.programs)
+        };
+        m.cell.accounting = Some(Accounting {
+            nodes_visited: runs,
+            programs_run: runs,
+            handles_checked: 0,
+            map_lookups: 0,
+        });
+        Ok(vec![m])
+    }
+
+    /// A claim-1 cell: on-hook argument-loading filters (unless the shape has none) and
+    /// `foreign` filters for another syscall, timed on `getsockname()` against no filter.
+    ///
+    /// One worker builds the whole chain and times once; the baseline worker installs nothing.
+    pub(super) fn seccomp_foreign_cell(
+        &mut self,
+        mechanism: KernelMechanism,
+        spec: &CellSpec<'_>,
+    ) -> Result<Vec<Measured>, CellError> {
+        Self::one_task_one_cpu(mechanism, spec, true)?;
+        let (foreign_body, on_hook, trigger) = mechanism
+            .seccomp_foreign()
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} has no foreign filters", mechanism.as_str())))?;
+        let p = spec.params;
+        let programs = if on_hook { p.programs } else { 0 };
+        let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
+            let (own, foreign) = if baseline { (0, 0) } else { (programs, p.foreign) };
+            let steps = vec![
+                SeccompStep {
+                    body: FilterBody::ArgLoad,
+                    add: own,
+                },
+                SeccompStep {
+                    body: foreign_body,
+                    add: foreign,
+                },
+            ];
+            let req = SeccompRequest {
+                steps,
+                trigger,
+                timing: self.timing_for(spec),
+                installs_only: false,
+                time_last_only: true,
+                spec_allow: true,
+            };
+            let report = hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req)
+                .map_err(|e| worker_failure("seccomp", e))?;
+            report
+                .steps
+                .into_iter()
+                .last()
+                .and_then(|s| s.samples)
+                .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
+        })?;
+        let params = Params {
+            programs,
+            tasks: 1,
+            cgroups: 0,
+            ..p
+        };
+        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        // With an on-hook filter the cache is off for the syscall and every filter runs; with
+        // number-first foreign filters alone, the cache skips the whole chain.
+        let runs = if on_hook {
+            u64::from(programs) + u64::from(p.foreign)
+        } else {
+            0
         };
         m.cell.accounting = Some(Accounting {
             nodes_visited: runs,

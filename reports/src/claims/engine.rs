@@ -2,8 +2,8 @@
 
 use super::pairs::{
     at_one_cpu_w1, body_rank, compared, find, fit_body, fits_of, like_pair, Pairing, CHAIN_VS_EFFECTIVE,
-    EFFECTIVE_ATTACH, FILTER_BODIES, HANDLES, HOOK, METADATA_PER_CGROUP, METADATA_PER_TASK, TASK_INSTALL,
-    WORKING_SET_PAIRS,
+    EFFECTIVE_ATTACH, FILTER_BODIES, FOREIGN_PAIRS, FOREIGN_SHAPES, HANDLES, HOOK, METADATA_PER_CGROUP,
+    METADATA_PER_TASK, TASK_INSTALL, WORKING_SET_PAIRS,
 };
 use super::verdict::{beyond, grows, grows_vs_flat, not_run, record, slope_estimate, the_same, unpaired, Outcome};
 use super::{ClaimResult, Verdict, CONFIDENCE, HYPOTHESES};
@@ -38,25 +38,7 @@ pub fn evaluate(results: &Results) -> Vec<ClaimResult> {
 /// Claim `id` on backend `b`: which fits it pairs and which test it applies to them.
 fn evaluate_one(r: &Results, b: &str, id: u32) -> Outcome {
     match id {
-        1 => match like_pair(r, b, &CHAIN_VS_EFFECTIVE, HOOK, "foreign", &at_one_cpu_w1) {
-            Pairing::Found(c, e) => grows_vs_flat(r, c, e, ("task-chain", "cgroup-effective")),
-            other => {
-                let found: Vec<&str> = CHAIN_VS_EFFECTIVE
-                    .iter()
-                    .flat_map(|(a, b)| [*a, *b])
-                    .filter(|m| !fits_of(r, b, m, HOOK, "foreign", &at_one_cpu_w1).is_empty())
-                    .collect();
-                let mut what =
-                    "fits over foreign of a task chain and an effective array on the same trigger and body".to_string();
-                if b == "kernel" {
-                    what.push_str(" (seccomp filters for other syscalls are not measured yet)");
-                }
-                if !found.is_empty() {
-                    what.push_str(&format!("; measured: {}", found.join(", ")));
-                }
-                unpaired(r, other, &CHAIN_VS_EFFECTIVE, &what)
-            }
-        },
+        1 => claim_1(r, b),
         2 => {
             let in_suite = |f: &Fit| f.suite == "programs" && at_one_cpu_w1(f);
             match like_pair(r, b, &CHAIN_VS_EFFECTIVE, HOOK, "programs", &in_suite) {
@@ -102,6 +84,41 @@ fn evaluate_one(r: &Results, b: &str, id: u32) -> Outcome {
         },
         _ => not_run("unknown claim"),
     }
+}
+
+/// Claim 1: the chain's pair grows with foreign programs, the array's is flat; on the kernel,
+/// the other seccomp shapes' slopes follow the verdict with what decides them.
+fn claim_1(r: &Results, b: &str) -> Outcome {
+    let mut o = match like_pair(r, b, &FOREIGN_PAIRS, HOOK, "foreign", &at_one_cpu_w1) {
+        Pairing::Found(c, e) => grows_vs_flat(r, c, e, ("task-chain", "cgroup-effective")),
+        other => {
+            let found: Vec<&str> = FOREIGN_PAIRS
+                .iter()
+                .flat_map(|(a, b)| [*a, *b])
+                .filter(|m| !fits_of(r, b, m, HOOK, "foreign", &at_one_cpu_w1).is_empty())
+                .collect();
+            let mut what =
+                "fits over foreign of a task chain and an effective array on the same trigger and body".to_string();
+            if !found.is_empty() {
+                what.push_str(&format!("; measured: {}", found.join(", ")));
+            }
+            return unpaired(r, other, &FOREIGN_PAIRS, &what);
+        }
+    };
+    for (mechanism, why) in FOREIGN_SHAPES {
+        if let Some(f) = fits_of(r, b, mechanism, HOOK, "foreign", &at_one_cpu_w1)
+            .into_iter()
+            .next()
+        {
+            o.evidence.push_str(&format!(
+                "; {mechanism}: {:+.3} [{:.3}, {:.3}] ns per foreign ({why})",
+                f.slope, f.slope_ci95[0], f.slope_ci95[1]
+            ));
+            o.numbers.insert(format!("{mechanism}_slope"), f.slope);
+            o.compared.push(compared(r, f));
+        }
+    }
+    o
 }
 
 /// Claim 5: bytes per cgroup grow, and grow with hooks; bytes per forked task are equivalent to

@@ -231,12 +231,42 @@ fn claim_1_on_the_kernel_without_a_chain_side_is_not_run_with_the_reason() {
     let c = claim_on(&r, "kernel", 1);
     assert_eq!(c.verdict, Verdict::NotRun);
     assert!(
-        c.evidence
-            .contains("seccomp filters for other syscalls are not measured yet")
-            && c.evidence.contains("measured: cgroup-bpf"),
+        c.evidence.contains("measured: cgroup-bpf") && c.evidence.contains("seccomp-foreign-nr-first with cgroup-bpf"),
         "{}",
         c.evidence
     );
+}
+
+#[test]
+fn claim_1_on_the_kernel_pairs_number_first_filters_and_reports_the_other_shapes() {
+    let k = |mechanism: &str, s: f64| fit_on("kernel", "foreign", mechanism, HOOK, "foreign", s, 0.1, body("null"));
+    let r = results(vec![
+        k("cgroup-bpf", 0.01),
+        k("seccomp-foreign-nr-first", 20.0),
+        k("seccomp-foreign-arg-first", 21.0),
+        k("seccomp-foreign-cached", 0.02),
+    ]);
+    let c = claim_on(&r, "kernel", 1);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert_eq!(
+        mechanisms(&c),
+        [
+            "seccomp-foreign-nr-first",
+            "cgroup-bpf",
+            "seccomp-foreign-arg-first",
+            "seccomp-foreign-cached"
+        ]
+    );
+    assert!(
+        c.evidence.contains("seccomp-foreign-arg-first: +21.000"),
+        "{}",
+        c.evidence
+    );
+    assert!(c.evidence.contains("action cache"), "{}", c.evidence);
+    assert_eq!(c.numbers.get("seccomp-foreign-cached_slope"), Some(&0.02));
+    // Without the number-first shape there is no pair: the other shapes never decide the verdict.
+    let r = results(vec![k("cgroup-bpf", 0.01), k("seccomp-foreign-arg-first", 21.0)]);
+    assert_eq!(claim_on(&r, "kernel", 1).verdict, Verdict::NotRun);
 }
 
 #[test]
