@@ -1,6 +1,8 @@
-//! The run's analysis after measuring: fits that say where a straight line holds, entry costs,
-//! native + entry + per-program decompositions (by fit and by the kernel selftest's method),
-//! and how each repeated baseline drifted over the run.
+//! The run's analysis after measuring: fits, decompositions and the drift of every baseline.
+//!
+//! Fits say where a straight line holds, with entry costs; native + entry + per-program
+//! decompositions come by fit and by the kernel selftest's method; drift says how each repeated
+//! baseline moved over the run.
 //!
 //! Every statistic comes from the measurement crate (`hookbench_measure::{stats, fitcheck,
 //! estimate, drift}`); this module only chooses what to fit. Hook cells' fit points are each
@@ -16,34 +18,42 @@ use hookbench_model::Params;
 use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, Results, Skipped};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A line "holds" over a sweep when no point mean is further than this from it, relative, even
-/// if the lack-of-fit F test (which rejects any curvature given enough samples) says otherwise.
+/// Relative distance of every point mean from a line within which the line "holds" over a sweep.
+///
+/// This holds even if the lack-of-fit F test (which rejects any curvature given enough
+/// samples) says otherwise.
 pub const LINE_REL_TOLERANCE: f64 = 0.05;
 
-/// The largest program count a fit-method decomposition uses: the kernel selftest measures one
-/// to four filters, and a chain's cost per filter bends beyond a few (seen here: 16-18 ns per
-/// filter up to 8, about 20 above).
+/// The largest program count a fit-method decomposition uses, as the kernel selftest's four.
+///
+/// The selftest measures one to four filters, and a chain's cost per filter bends beyond a few
+/// (seen here: 16-18 ns per filter up to 8, about 20 above).
 pub const DECOMPOSE_MAX_PROGRAMS: u32 = 4;
 
 /// How far apart the fit and the selftest method may put the entry and per-program parts.
 pub const DECOMPOSITION_AGREEMENT: f64 = 0.15;
 
-/// The mechanism of the selftest-method cells, and the fitted mechanism it is the peer of (the
-/// same full filters on the same getppid()).
+/// The mechanism of the selftest-method cells, and the fitted mechanism it is the peer of.
+///
+/// Both run the same full filters on the same getppid().
 pub const SELFTEST_PEER: (&str, &str) = ("seccomp-selftest-split", "seccomp-arg-load");
 
-/// The fitted peer of the selftest's entry: the selftest takes its entry from number-only
-/// filters, whose result the action cache proves, so the chain is never walked.
+/// The fitted peer of the selftest's entry, whose filters the action cache skips.
+///
+/// The selftest takes its entry from number-only filters, whose result the action cache
+/// proves, so the chain is never walked.
 pub const SELFTEST_CACHED_PEER: &str = "seccomp-nr-only";
 
-/// Least-squares fits of each group of cells that differ only in a fit axis of `suite`: one fit
-/// per (backend, mechanism, metric, the other axes `plan` sweeps, body), over every sample of
-/// every cell in the group, with the lack-of-fit test, the marginal cost per segment and (over
-/// `programs`) the entry cost. Axes the plan does not sweep do not split groups: a backend may
-/// resolve them from the swept ones (the kernel backend's cgroup-bpf cells have `cgroups` =
-/// `depth`), and the fit's `fixed` leaves out such an axis when it varies within the group.
-/// Returns the fits and, for the groups that gave none (fewer than two distinct x values, too
-/// few samples), one [`Skipped`] entry per fit axis, backend, mechanism and metric, saying why.
+/// Least-squares fits of each group of cells that differ only in a fit axis of `suite`.
+///
+/// One fit per (backend, mechanism, metric, the other axes `plan` sweeps, body), over every
+/// sample of every cell in the group, with the lack-of-fit test, the marginal cost per segment
+/// and (over `programs`) the entry cost. Axes the plan does not sweep do not split groups: a
+/// backend may resolve them from the swept ones (the kernel backend's cgroup-bpf cells have
+/// `cgroups` = `depth`), and the fit's `fixed` leaves out such an axis when it varies within the
+/// group. Returns the fits and, for the groups that gave none (fewer than two distinct x values,
+/// too few samples), one [`Skipped`] entry per fit axis, backend, mechanism and metric, saying
+/// why.
 pub fn fits_for(suite: &Suite, plan: &Plan, measured: &[Measured]) -> (Vec<Fit>, Vec<Skipped>) {
     let swept: Vec<&str> = hookbench_model::NUMERIC_AXES
         .into_iter()
@@ -196,9 +206,10 @@ pub fn fits_for(suite: &Suite, plan: &Plan, measured: &[Measured]) -> (Vec<Fit>,
     (fits, unfit)
 }
 
-/// Why a group of cells measured at one value of `axis` (`distinct`) gives no fit: the other
-/// points were skipped, the backend measured them all at one value, or the cells at other values
-/// differ in a swept axis too (`cell` is one of the group's).
+/// Why a group of cells measured at one value of `axis` (`distinct`) gives no fit.
+///
+/// The other points were skipped, the backend measured them all at one value, or the cells at
+/// other values differ in a swept axis too (`cell` is one of the group's).
 fn one_x_reason(
     axis: &str,
     distinct: &BTreeSet<u32>,
@@ -246,8 +257,9 @@ fn one_x_reason(
     )
 }
 
-/// An estimate from a value and its 95% confidence interval (normal: the interval's half-width
-/// over 1.96 is the standard error).
+/// An estimate from a value and its 95% confidence interval, taken as normal.
+///
+/// The interval's half-width over 1.96 is the standard error.
 fn ci_estimate(value: f64, ci95: [f64; 2]) -> Estimate {
     Estimate {
         value,
@@ -256,9 +268,11 @@ fn ci_estimate(value: f64, ci95: [f64; 2]) -> Estimate {
     }
 }
 
-/// How each baseline configuration moved over the run: cells with a baseline, grouped by
-/// backend, mechanism and every axis but `programs` and `foreign` (what the baseline depends
-/// on), their baselines' medians against the time each cell finished.
+/// How each baseline configuration moved over the run.
+///
+/// Cells with a baseline, grouped by backend, mechanism and every axis but `programs` and
+/// `foreign` (what the baseline depends on), their baselines' medians against the time each
+/// cell finished.
 pub fn drift(cells: &[Cell]) -> Vec<DriftEntry> {
     let mut groups: BTreeMap<(String, String, String), Vec<[f64; 2]>> = BTreeMap::new();
     for c in cells {
@@ -291,10 +305,12 @@ pub fn drift(cells: &[Cell]) -> Vec<DriftEntry> {
         .collect()
 }
 
-/// The native + entry + per-program split of every hook fit over `programs` with one task on
-/// one CPU (method `fit`, from the points up to [`DECOMPOSE_MAX_PROGRAMS`]), and of the
-/// selftest-method cells (method `selftest`); each fit-method split of the selftest's peer is
-/// checked against the selftest's within [`DECOMPOSITION_AGREEMENT`].
+/// The native + entry + per-program splits of the run, by fit and by the selftest's method.
+///
+/// The split of every hook fit over `programs` with one task on one CPU (method `fit`, from
+/// the points up to [`DECOMPOSE_MAX_PROGRAMS`]), and of the selftest-method cells (method
+/// `selftest`); each fit-method split of the selftest's peer is checked against the selftest's
+/// within [`DECOMPOSITION_AGREEMENT`].
 pub fn decompositions(results: &Results) -> Vec<Decomposition> {
     let mut out: Vec<Decomposition> = results
         .fits
@@ -368,9 +384,10 @@ pub fn decompositions(results: &Results) -> Vec<Decomposition> {
     out
 }
 
-/// The fit-method split of `fit`: native = the baselines' mean, entry from the two smallest
-/// program counts (as the selftest takes it), per program = the slope over the points up to
-/// [`DECOMPOSE_MAX_PROGRAMS`].
+/// The fit-method split of `fit`, from its points up to [`DECOMPOSE_MAX_PROGRAMS`].
+///
+/// Native = the baselines' mean, entry from the two smallest program counts (as the selftest
+/// takes it), per program = the slope over the points up to [`DECOMPOSE_MAX_PROGRAMS`].
 fn by_fit(results: &Results, fit: &Fit) -> Option<Decomposition> {
     let mut cells: Vec<&Cell> = results
         .cells_of(fit)
@@ -422,13 +439,15 @@ fn by_fit(results: &Results, fit: &Fit) -> Option<Decomposition> {
     })
 }
 
-/// The selftest-method split on `backend`, from the cells of [`SELFTEST_PEER`]`.0` with 0..4
-/// filters, each with its overhead over step 0 of the same workers (the native syscall in the
-/// same process): entry = ov(1 cached filter) - (ov(2 cached) - ov(1 cached)), as the selftest's
-/// `bitmap1 - native - (bitmap2 - bitmap1)`; per filter = (ov(4 full) - entry) / 4, the
-/// selftest's "filters / 4"; and its check that entry + 4 x the "last 2 diff" (ov(4) - ov(3))
-/// makes the 4-filter overhead (relative to the 4-filter total). The overheads use the same trimmed means as every
-/// other cell, so the two methods compare like with like.
+/// The selftest-method split on `backend`, from the cells of [`SELFTEST_PEER`]`.0`.
+///
+/// Those cells have 0..4 filters, each with its overhead over step 0 of the same workers (the
+/// native syscall in the same process): entry = ov(1 cached filter) - (ov(2 cached) - ov(1
+/// cached)), as the selftest's `bitmap1 - native - (bitmap2 - bitmap1)`; per filter = (ov(4
+/// full) - entry) / 4, the selftest's "filters / 4"; and its check that entry + 4 x the "last 2
+/// diff" (ov(4) - ov(3)) makes the 4-filter overhead (relative to the 4-filter total). The
+/// overheads use the same trimmed means as every other cell, so the two methods compare like
+/// with like.
 fn by_selftest(results: &Results, backend: &str) -> Option<Decomposition> {
     let cell = |n: u32| {
         results
@@ -494,8 +513,10 @@ mod tests {
             "entry": {"entry": entry, "raw": {"value": entry, "se": 0.1, "df": "inf"}, "clamped": false}})
     }
 
-    /// The numbers measured on this project's VM (quick profile, 2026-12-06): full filters cost
-    /// 26.7, 42.2, 71.0 ns over native at 1, 2, 4; the selftest's steps 9.7, 10.0, 55.5, 70.9.
+    /// Results with the numbers measured on this project's VM (quick profile, 2026-12-06).
+    ///
+    /// Full filters cost 26.7, 42.2, 71.0 ns over native at 1, 2, 4; the selftest's steps 9.7,
+    /// 10.0, 55.5, 70.9.
     fn seccomp_results() -> Results {
         let cells = vec![
             cell("seccomp-arg-load", 1, 69.0, Some(26.67)),

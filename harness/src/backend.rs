@@ -1,10 +1,11 @@
-//! The backend interface (one small trait, in the manner of hyperfine's `Executor`): a backend measures one cell of a suite.
+//! The backend interface: one small trait through which a backend measures one cell of a suite.
 //!
-//! The runner owns the sweep, the journal and the fits; a backend only turns a [`CellSpec`] into
-//! measured cells. `model` is the userspace backend (`crate::model_backend`); the tests use a
-//! mock backend with known answers.
+//! The trait is in the manner of hyperfine's `Executor`. The runner owns the sweep, the journal
+//! and the fits; a backend only turns a [`CellSpec`] into measured cells. `model` is the
+//! userspace backend (`crate::model_backend`); the tests use a mock backend with known answers.
 
 use crate::measure::stats::{histogram_to_base64, new_histogram_ps, record_ps, Summary, PS_PER_NS};
+use crate::mechanism::Impl;
 use crate::suite::{Suite, SuiteMechanism};
 use hookbench_measure::estimate::{trimmed_mean_with_se, TRIM};
 use hookbench_measure::{SampleSet, TimingRequest};
@@ -29,6 +30,19 @@ pub struct CellSpec<'a> {
     pub seed: u64,
 }
 
+impl CellSpec<'_> {
+    /// The registry's implementation of this cell's mechanism on `backend`, as `pick` reads it.
+    ///
+    /// Errors: [`CellError::Fatal`] when the registry has no such mechanism on `backend` or
+    /// `pick` finds another kind of implementation (the suite parser refuses both before a run).
+    pub fn implementation<T>(&self, backend: &str, pick: fn(Impl) -> Option<T>) -> Result<T, CellError> {
+        crate::mechanism::find(backend, &self.mechanism.name)
+            .ok()
+            .and_then(|m| pick(m.implementation))
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("unknown {backend} mechanism {}", self.mechanism.name)))
+    }
+}
+
 /// A measured cell plus the per-sample values that fits are computed from (in the cell's unit:
 /// each sample less its baseline's mean for cells with a baseline, raw otherwise).
 #[derive(Debug, Clone)]
@@ -42,8 +56,9 @@ pub struct Measured {
 /// Why a cell produced no figures.
 #[derive(Debug, thiserror::Error)]
 pub enum CellError {
-    /// The cell cannot run here (a limit reached, a mechanism the machine lacks); the run goes on
-    /// and the reason lands in `skipped`.
+    /// The cell cannot run here; the run goes on and the reason lands in `skipped`.
+    ///
+    /// For example a limit reached, or a mechanism the machine lacks.
     #[error("{0}")]
     Skip(String),
     /// Something broke; the run stops (what was measured is already saved).
@@ -51,34 +66,43 @@ pub enum CellError {
     Fatal(#[from] anyhow::Error),
 }
 
+/// What measuring one cell gives: its cells (an attach cell comes with its detach cell), or why none.
+pub type Cells = Result<Vec<Measured>, CellError>;
+
 /// A way of measuring the mechanisms: `model`, `kernel`, `kmod`.
 pub trait Backend {
     /// The backend's results name, e.g. "model".
     fn name(&self) -> &'static str;
-    /// The mechanisms of `suite` this backend measures: by default, those the suite names under
-    /// `[backend.NAME]` for this backend's name.
+    /// The mechanisms of `suite` this backend measures.
+    ///
+    /// By default, those the suite names under `[backend.NAME]` for this backend's name.
     fn mechanisms<'s>(&self, suite: &'s Suite) -> &'s [SuiteMechanism] {
         suite.mechanisms_for(self.name())
     }
     /// Measures one cell; may return several cells (attach cells come with their detach cell).
-    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError>;
-    /// The cells of derived mechanisms (a C floor measured beside the suite's mechanism) that
-    /// the last [`Backend::measure`] could not measure while the mechanism's own cells were
-    /// measured: `(mechanism, reason)`, for `skipped`. None by default.
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Cells;
+    /// The derived cells the last [`Backend::measure`] could not measure, for `skipped`.
+    ///
+    /// Derived cells are those of a C floor measured beside the suite's mechanism, left out
+    /// while the mechanism's own cells were measured: `(mechanism, reason)`. None by default.
     fn take_skipped(&mut self) -> Vec<(String, String)> {
         Vec::new()
     }
 }
 
-/// How the run's workers time: the harness's calibrated clock, the CPU workers are pinned to,
-/// and how long a repetition lasts at least. One value for the whole run, shared by every
-/// backend, so every worker of every backend times the same way.
+/// How the run's workers time, one value shared by every backend so that all time the same way.
+///
+/// It holds the harness's calibrated clock, the CPU workers are pinned to, and how long a
+/// repetition lasts at least.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timing {
-    /// The clock the harness calibrated (workers rebuild it: [`hookbench_measure::Clock::from_info`]).
+    /// The clock the harness calibrated.
+    ///
+    /// Workers rebuild it with [`hookbench_measure::Clock::from_info`].
     pub clock: hookbench_measure::ClockInfo,
-    /// The CPU every timed worker is pinned to (the last CPU this process may use), so a cell
-    /// and its baseline run on the same CPU.
+    /// The CPU every timed worker is pinned to, so a cell and its baseline run on the same CPU.
+    ///
+    /// It is the last CPU this process may use.
     pub cpu: Option<u32>,
     /// A repetition of a kernel cell lasts at least this long, ns.
     pub kernel_min_duration_ns: u64,
@@ -115,15 +139,17 @@ impl Timing {
     }
 }
 
-/// The largest share of a timed sample the clock-read pair may take (K is chosen for it); a
-/// cell whose samples went over it (K capped) is flagged `expensive-clock`.
+/// The largest share of a timed sample the clock-read pair may take; K is chosen for it.
+///
+/// A cell whose samples went over it (K capped) is flagged `expensive-clock`.
 pub const MAX_CLOCK_SHARE: f64 = 0.05;
 
-/// A clock whose read pair costs more than this, ns, is flagged as expensive for single-call cells.
+/// Read-pair cost, ns, above which a clock is flagged as expensive for single-call cells.
 pub const EXPENSIVE_CLOCK_NS: f64 = 100.0;
 
-/// A cell of `spec` on `backend` named `mechanism`, with the raw figures of `s` (in `unit`) and
-/// every optional field empty: the one place the backends build cells from.
+/// A cell of `spec` on `backend` named `mechanism`: the one place the backends build cells from.
+///
+/// It has the raw figures of `s` (in `unit`) and every optional field empty.
 pub fn base_cell(
     spec: &CellSpec<'_>,
     backend: &str,
@@ -168,14 +194,18 @@ pub fn base_cell(
     }
 }
 
-/// A cell from raw sample sets (one per repetition, or per repetition and CPU) and, for hook
-/// cells, the sets of its interleaved baseline: raw percentiles of the cell and of the baseline,
-/// the overhead estimated on its own ([`hookbench_measure::estimate::overhead`]: Yuen's trimmed
-/// means, Price-Bonett for the medians; the mean's interval widened to the repetitions' spread
-/// when that is larger), the validity flags from what the workers saw, and the fit points: one
-/// per repetition, its trimmed mean less its own interleaved baseline's (drift between cells and
-/// rare preemptions do not bend a fit, and a fit's interval reflects what a rerun would show);
-/// without a baseline, each repetition's trimmed mean. `mechanism` names the cell (the suite's mechanism or a derived name).
+/// A cell from raw sample sets and, for hook cells, the sets of its interleaved baseline.
+///
+/// There is one set per repetition, or per repetition and CPU; `mechanism` names the cell (the
+/// suite's mechanism or a derived name). The cell has:
+/// - raw percentiles of the cell and of the baseline;
+/// - the overhead estimated on its own ([`hookbench_measure::estimate::overhead`]: Yuen's
+///   trimmed means, Price-Bonett for the medians; the mean's interval widened to the
+///   repetitions' spread when that is larger);
+/// - the validity flags from what the workers saw;
+/// - the fit points: one per repetition, its trimmed mean less its own interleaved baseline's
+///   (drift between cells and rare preemptions do not bend a fit, and a fit's interval reflects
+///   what a rerun would show); without a baseline, each repetition's trimmed mean.
 ///
 /// Errors: [`CellError::Skip`] naming the mechanism when the workers returned no sample.
 pub fn cell_from_sets(
@@ -362,8 +392,9 @@ pub fn validity(cell: &[SampleSet], baseline: &[SampleSet]) -> Validity {
     v
 }
 
-/// Adds a fact about `cell`'s checks that raises no flag (`validity.notes`): how a check was
-/// made, or why it could not be.
+/// Adds a fact about `cell`'s checks that raises no flag, to `validity.notes`.
+///
+/// The fact is how a check was made, or why it could not be.
 pub fn note_validity(cell: &mut Cell, note: String) {
     cell.validity.notes.push(note);
 }
@@ -379,9 +410,11 @@ pub fn check_program_runs(cell: &mut Cell, expected: u64, observed: u64, what: &
     }
 }
 
-/// The run's cgroup subtree held in `slot`, created on first use (after removing what killed
-/// runs left, [`hookbench_workloads::cgroupfs::cleanup_stale`]) under the cgroup2 mount found in
-/// mountinfo. Shared by the backends that build cgroup trees (`kernel`, `kmod`).
+/// The run's cgroup subtree held in `slot`, created on first use.
+///
+/// It is created under the cgroup2 mount found in mountinfo, after removing what killed runs
+/// left ([`hookbench_workloads::cgroupfs::cleanup_stale`]). Shared by the backends that build
+/// cgroup trees (`kernel`, `kmod`).
 ///
 /// Errors: [`CellError::Skip`] without a cgroup2 mount; [`CellError::Fatal`] when the subtree
 /// cannot be created.
@@ -405,9 +438,10 @@ pub fn lazy_run_tree(
         .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
 }
 
-/// Measures `reps` pairs of (baseline, cell) sample sets, the baseline first or second in each
-/// pair by a seeded coin flip, so that whatever drifts over the cell's time falls on both.
-/// `measure(true)` measures the baseline, `measure(false)` the cell.
+/// Measures `reps` pairs of (baseline, cell) sample sets, so that drift falls on both alike.
+///
+/// The baseline is first or second in each pair by a seeded coin flip. `measure(true)` measures
+/// the baseline, `measure(false)` the cell.
 ///
 /// Errors: the first error of `measure`.
 pub fn interleaved(
@@ -430,8 +464,10 @@ pub fn interleaved(
     Ok((base, cell))
 }
 
-/// A worker's failure as a cell error: a worker that says why it could not measure (a kernel
-/// limit, a refused program) skips the cell with that reason; anything else stops the run.
+/// A worker's failure as a cell error: a skip when the worker said why, else a fatal error.
+///
+/// A worker that says why it could not measure (a kernel limit, a refused program) skips the
+/// cell with that reason; anything else stops the run.
 pub fn worker_failure(what: &str, e: hookbench_workloads::worker::WorkerError) -> CellError {
     match e {
         hookbench_workloads::worker::WorkerError::Refused(why) => CellError::Skip(why),

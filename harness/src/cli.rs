@@ -1,4 +1,7 @@
-//! The `hookbench` command line: `run`, `list`, `doctor`; validation of every input before anything is written.
+//! The `hookbench` command line: its subcommands, each input checked before anything is written.
+//!
+//! `run`, `list`, `doctor`, `cleanup`, `kmod-check`, `compare`, `report`, `export` and the
+//! internal `worker`; bad input exits with code 2 and names the bad value.
 
 use crate::backend::Backend;
 use crate::env::Environment;
@@ -15,8 +18,10 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// hookbench: measures per-task chains of security programs against per-cgroup effective arrays on
-/// kernel hooks, and writes results a kernel developer can paste into a reply.
+/// hookbench: per-task chains against per-cgroup effective arrays of kernel security hooks.
+///
+/// It measures both ways of finding the programs of a hook and writes results a kernel
+/// developer can paste into a reply.
 #[derive(Debug, Parser)]
 #[command(name = "hookbench", version, about, long_about = None)]
 pub struct Cli {
@@ -32,8 +37,10 @@ pub enum Command {
     Run(RunArgs),
     /// List the suites, backends and scenario axes.
     List,
-    /// Show what this machine offers hookbench (root, cgroup v2, seccomp, Landlock, BPF,
-    /// trampolines, perf counters, mitigations, governor, clock).
+    /// Show what this machine offers hookbench, from root to the clock.
+    ///
+    /// Root, cgroup v2, seccomp, Landlock, BPF, trampolines, perf counters, mitigations,
+    /// governor, clock.
     Doctor {
         /// Print the probe as JSON instead of text.
         #[arg(long)]
@@ -41,9 +48,11 @@ pub enum Command {
     },
     /// Remove what killed runs left behind: their cgroup subtrees and worker processes.
     Cleanup,
-    /// Test the loaded hookbench.ko (root, /dev/hookbench): every model dispatches the expected
-    /// programs on hand-built cgroup trees and forked tasks, bad ioctl arguments are refused and
-    /// leave it usable, and a seeded fuzz loop of random ioctls; exit 1 when a check fails.
+    /// Test the loaded hookbench.ko (root, /dev/hookbench); exit 1 when a check fails.
+    ///
+    /// Every model dispatches the expected programs on hand-built cgroup trees and forked tasks,
+    /// bad ioctl arguments are refused and leave it usable, and a seeded fuzz loop of random
+    /// ioctls runs.
     KmodCheck {
         /// Seconds of the random-ioctl fuzz loop (0 skips it).
         #[arg(long, value_name = "SECS", default_value_t = 10.0)]
@@ -52,22 +61,25 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Compare two runs cell by cell; exit 1 when a cell regressed (significant and beyond the
-    /// threshold), 0 otherwise, 2 for bad input.
+    /// Compare two runs cell by cell; exit 1 when a cell regressed, 0 otherwise, 2 for bad input.
+    ///
+    /// A cell regressed when its change is significant and beyond the threshold.
     Compare {
         /// The base run: a run directory or its results.json.
         base: PathBuf,
         /// The new run: a run directory or its results.json.
         new: PathBuf,
-        /// Smallest change that counts as a regression, percent (default: 3x the median noise of
-        /// BASE's repetitions, at least 5%).
-        #[arg(long, value_name = "PCT")]
-        threshold: Option<f64>,
+        /// Smallest change that counts as a regression, percent.
+        ///
+        /// Default: 3x the median noise of BASE's repetitions, at least 5%.
+        #[arg(long = "threshold", value_name = "PCT")]
+        threshold_pct: Option<f64>,
         /// Print JSON instead of the text table.
         #[arg(long)]
         json: bool,
-        /// Also write the comparison as a self-contained HTML page to FILE (a new file, or a page
-        /// hookbench wrote).
+        /// Also write the comparison as a self-contained HTML page to FILE.
+        ///
+        /// FILE is a new file, or a page hookbench wrote (which is replaced).
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
@@ -76,8 +88,9 @@ pub enum Command {
         /// The run directory.
         dir: PathBuf,
     },
-    /// Print a run's cells for a continuous-benchmarking service: Bencher Metric Format (bmf) or
-    /// github-action-benchmark's customSmallerIsBetter (gab).
+    /// Print a run's cells in the JSON of a continuous-benchmarking service.
+    ///
+    /// Bencher Metric Format (bmf) or github-action-benchmark's customSmallerIsBetter (gab).
     Export {
         /// Output format.
         #[arg(long, value_enum)]
@@ -85,11 +98,14 @@ pub enum Command {
         /// The run: a run directory or its results.json.
         run: PathBuf,
     },
-    /// Internal: a kernel-backend worker process (installs per-task state, measures, prints a
-    /// report line). Started by `hookbench run`; not for direct use.
+    /// Internal: a worker process started by `hookbench run`; not for direct use.
+    ///
+    /// It installs per-task state, measures, and prints a report line.
     #[command(hide = true)]
     Worker {
-        /// Worker kind: seccomp, landlock, sock, kmod, model or tasks (`hookbench_workloads::worker::KINDS`).
+        /// Worker kind: seccomp, landlock, sock, attach, kmod, model or tasks.
+        ///
+        /// The kinds are `hookbench_workloads::worker::KINDS`.
         kind: String,
         /// The request, as JSON.
         request: String,
@@ -105,8 +121,9 @@ pub enum BackendChoice {
     Model,
     /// The running kernel's mechanisms: seccomp filter stacks, Landlock domains, cgroup-bpf.
     Kernel,
-    /// Every dispatch model inside the kernel, in hookbench.ko (/dev/hookbench; root; the module
-    /// must be loaded: `auto` includes it only then).
+    /// Every dispatch model inside the kernel, in hookbench.ko (root, /dev/hookbench).
+    ///
+    /// The module must be loaded: `auto` includes this backend only then.
     Kmod,
 }
 
@@ -138,20 +155,26 @@ pub struct RunArgs {
     /// Backend to run.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
-    /// A shipped suite's name (see `hookbench list`) or a suite TOML file; default: every shipped suite.
+    /// A shipped suite's name (see `hookbench list`) or a suite TOML file.
+    ///
+    /// Default: every shipped suite.
     #[arg(long, value_name = "NAME|FILE")]
     pub suite: Option<String>,
     /// Profile of the suites' sweeps.
     #[arg(long, value_enum, default_value_t = Profile::Quick)]
     pub profile: Profile,
-    /// Run directory (created; an existing one must be empty). Default: results/<timestamp>-<host>/.
+    /// Run directory, created; an existing one must be empty.
+    ///
+    /// Default: results/<timestamp>-<host>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Never draw progress bars (they are drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
-    /// Seed of the measurement order (the points of every sweep are measured in a random order
-    /// drawn from it). Default: from the clock. Saved in results.json as `order_seed`.
+    /// Seed of the measurement order, saved in results.json as `order_seed`.
+    ///
+    /// The points of every sweep are measured in a random order drawn from it. Default: from
+    /// the clock.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 }
@@ -173,10 +196,10 @@ pub fn main() -> anyhow::Result<()> {
         Command::Compare {
             base,
             new,
-            threshold,
+            threshold_pct,
             json,
             html,
-        } => compare(&base, &new, threshold, json, html.as_deref()),
+        } => compare(&base, &new, threshold_pct, json, html.as_deref()),
         Command::Report { dir } => {
             let results = crate::compare::read_run(&dir)?;
             let dir = if dir.is_dir() {
@@ -315,8 +338,9 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     ))
 }
 
-/// The text of `hookbench list`: suites (claim, metric, mechanisms, fit axes, cells per profile),
-/// backends, and the scenario axes with their ranges.
+/// The text of `hookbench list`: suites, backends, and the scenario axes with their ranges.
+///
+/// A suite is listed with its claim, metric, mechanisms, fit axes and cells per profile.
 pub fn list_text() -> Result<String, UsageError> {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -415,8 +439,10 @@ fn doctor(json: bool) -> anyhow::Result<()> {
     emit(&text)
 }
 
-/// Installs SIGINT and SIGTERM handlers that set the returned flag (the runner stops before the
-/// next cell and saves what it has); a second signal ends the process at once with exit code 130.
+/// Installs SIGINT and SIGTERM handlers that set the returned flag, so a run stops cleanly.
+///
+/// The runner stops before the next cell and saves what it has; a second signal ends the
+/// process at once with exit code 130.
 fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let stop = Arc::new(AtomicBool::new(false));
@@ -428,9 +454,11 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-/// `hookbench cleanup`: removes what killed runs left behind (their `hookbench-<pid>-*` cgroup
-/// subtrees, and the processes in them). BPF programs were attached through links, which the
-/// kernel detaches when the process that held them dies.
+/// `hookbench cleanup`: removes what killed runs left behind.
+///
+/// That is their `hookbench-<pid>-*` cgroup subtrees with the processes in them, and their
+/// scratch directories. BPF programs were attached through links, which the kernel detaches
+/// when the process that held them dies.
 fn cleanup() -> anyhow::Result<()> {
     use hookbench_workloads::cgroupfs::{cleanup_stale, Cgroup2};
     let cg = Cgroup2::detect().context("cannot find the cgroup v2 mount")?;
@@ -454,11 +482,11 @@ fn cleanup() -> anyhow::Result<()> {
 fn compare(
     base: &std::path::Path,
     new: &std::path::Path,
-    threshold: Option<f64>,
+    threshold_pct: Option<f64>,
     json: bool,
     html: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    if let Some(t) = threshold {
+    if let Some(t) = threshold_pct {
         if !t.is_finite() || t < 0.0 {
             return Err(UsageError::new(format!("--threshold {t} must be a percentage >= 0")).into());
         }
@@ -468,7 +496,7 @@ fn compare(
     }
     let base_run = crate::compare::read_run(base)?;
     let new_run = crate::compare::read_run(new)?;
-    let c = crate::compare::compare(&base_run, &new_run, threshold)?;
+    let c = crate::compare::compare(&base_run, &new_run, threshold_pct)?;
     if let Some(path) = html {
         let page = crate::compare::render_html(&c, &base.display().to_string(), &new.display().to_string());
         std::fs::write(path, page).map_err(|e| {
@@ -492,8 +520,10 @@ fn compare(
     Ok(())
 }
 
-/// Checks that `compare --html FILE` may write `path`: it is new, or a page hookbench wrote
-/// before ([`hookbench_reports::html::is_hookbench_page`]), as `--out` refuses a file.
+/// Checks that `compare --html FILE` may write `path`: it is new, or a page hookbench wrote.
+///
+/// A page hookbench wrote is recognised by [`hookbench_reports::html::is_hookbench_page`]; any
+/// other file is refused, as `--out` refuses one.
 ///
 /// Errors: a [`UsageError`] naming the path when it is a directory, not a regular file, under a
 /// file, or a file that is not a hookbench page.
@@ -535,9 +565,10 @@ fn check_html_target(path: &std::path::Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// `hookbench kmod-check`: runs hookbench-kmod's checks against the loaded module and prints
-/// one PASS/FAIL line per check. Errors: a bad `--fuzz-secs` ([`UsageError`]); any failed
-/// check (exit 1, after the report).
+/// `hookbench kmod-check`: runs hookbench-kmod's checks against the loaded module.
+///
+/// Prints one PASS/FAIL line per check. Errors: a bad `--fuzz-secs` ([`UsageError`]); any
+/// failed check (exit 1, after the report).
 fn kmod_check(fuzz_secs: f64, seed: u64) -> anyhow::Result<()> {
     if !fuzz_secs.is_finite() || !(0.0..=3600.0).contains(&fuzz_secs) {
         return Err(UsageError::new(format!("--fuzz-secs {fuzz_secs} must be 0..=3600 seconds")).into());
@@ -557,8 +588,9 @@ fn kmod_check(fuzz_secs: f64, seed: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a timed worker in this (freshly exec'd, single-threaded) process through the one worker
-/// protocol ([`hookbench_workloads::worker::dispatch`]) and prints its report line.
+/// Runs a timed worker in this freshly exec'd, single-threaded process and prints its report.
+///
+/// The worker runs through the one worker protocol ([`hookbench_workloads::worker::dispatch`]).
 ///
 /// Errors: an unknown kind or a request that is not valid JSON ([`UsageError`]).
 fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
@@ -566,8 +598,10 @@ fn worker(kind: &str, request: &str) -> anyhow::Result<()> {
     emit(&format!("{line}\n"))
 }
 
-/// Writes `text` to stdout. A closed pipe (`hookbench list | head -1`) is not an error: the reader
-/// has what it wanted. Any other write error (a full disk) is, with exit code 1.
+/// Writes `text` to stdout, where a closed pipe is not an error.
+///
+/// A closed pipe (`hookbench list | head -1`) means the reader has what it wanted. Any other
+/// write error (a full disk) is an error, with exit code 1.
 fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();

@@ -1,17 +1,17 @@
-//! `hookbench compare BASE NEW`: matches the cells of two saved runs and reports significant changes, in the manner of kernel regression reports.
+//! `hookbench compare BASE NEW`: the significant changes between the cells of two saved runs.
 //!
-//! Cells are matched by their id (suite, backend, mechanism, metric and every parameter). For
-//! each pair the figure compared is the cell's overhead over its interleaved baseline
-//! (`overhead.mean_ns`) when both cells have one, else the raw mean: a machine that got slower
-//! as a whole moves the baseline too, and the overhead does not move with it. The change is
-//! given relative to BASE's raw mean (what a hook really costs), so a change in an overhead near
-//! zero is not blown up. Significance: Welch's t-test on the per-repetition figures (each
-//! repetition's mean, less the cell's baseline mean when overheads are compared; two-sided,
-//! p < 0.05). A cell flagged invalid (`validity.flags`: mitigation state, CPU migrations,
-//! programs that did not run, a costly clock) in either run is reported as noisy, never as a
-//! regression or an improvement. Every metric hookbench records is smaller-is-better, so a
-//! regression is a significant increase larger than the threshold. Results of schema 1, whose
-//! percentiles were shifted by the baseline, are refused as bad input.
+//! It reports them in the manner of kernel regression reports. Cells are matched by their id
+//! (suite, backend, mechanism, metric and every parameter). For each pair the figure compared is
+//! the cell's overhead over its interleaved baseline (`overhead.mean_ns`) when both cells have
+//! one, else the raw mean: a machine that got slower as a whole moves the baseline too, and the
+//! overhead does not move with it. The change is given relative to BASE's raw mean (what a hook
+//! really costs), so a change in an overhead near zero is not blown up. Significance: Welch's
+//! t-test on the per-repetition figures (each repetition's mean, less the cell's baseline mean
+//! when overheads are compared; two-sided, p < 0.05). A cell flagged invalid (`validity.flags`:
+//! mitigation state, CPU migrations, programs that did not run, a costly clock) in either run is
+//! reported as noisy, never as a regression or an improvement. Every metric hookbench records is
+//! smaller-is-better, so a regression is a significant increase larger than the threshold.
+//! Results of schema 1, whose percentiles were shifted by the baseline, are refused as bad input.
 
 use crate::error::UsageError;
 use crate::measure::stats::welch_t_test;
@@ -146,9 +146,10 @@ fn rel_stddev_pct(values: &[f64]) -> f64 {
     100.0 * var.sqrt() / mean.abs()
 }
 
-/// Compares `base` and `new`. `threshold_pct` `None` chooses it from the noise: three times the
-/// median relative standard deviation of BASE's repetition means, at least
-/// [`MIN_DEFAULT_THRESHOLD_PCT`].
+/// Compares `base` and `new` cell by cell, judging changes against `threshold_pct`.
+///
+/// `threshold_pct` `None` chooses it from the noise: three times the median relative standard
+/// deviation of BASE's repetition means, at least [`MIN_DEFAULT_THRESHOLD_PCT`].
 ///
 /// Errors: [`UsageError`] when the runs have no cell in common.
 pub fn compare(base: &Results, new: &Results, threshold_pct: Option<f64>) -> Result<Comparison, UsageError> {
@@ -217,8 +218,10 @@ pub fn compare(base: &Results, new: &Results, threshold_pct: Option<f64>) -> Res
     })
 }
 
-/// A row's mark: `**` regression, `++` improvement, `~` noisy (flagged invalid, not judged),
-/// `*` a significant change within the threshold, nothing otherwise.
+/// A row's mark, shared by both renderings: `**`, `++`, `~`, `*` or nothing.
+///
+/// `**` regression, `++` improvement, `~` noisy (flagged invalid, not judged), `*` a
+/// significant change within the threshold, nothing otherwise.
 fn mark(r: &Row) -> &'static str {
     if r.regression {
         "**"
@@ -237,19 +240,58 @@ fn mark(r: &Row) -> &'static str {
 const METHOD: &str = "overhead over the baseline where both cells have one, else raw mean; change relative to \
                       BASE's raw mean; significance: Welch's t-test on repetition figures";
 
-/// The comparison as text: one row per matched cell, `base ±%stddev  %change mark  new ±%stddev
-/// cell (unit, basis)`, where the mark is `**` for a regression, `++` for an improvement, `~`
-/// for a noisy cell (flagged invalid in either run, with the flags after the row), `*` for a
-/// significant change within the threshold; then a summary line.
-pub fn render_text(c: &Comparison) -> String {
-    let mut s = String::new();
-    let pct = |v: f64| {
+/// The figures of a row both renderings show, formatted once so the two cannot disagree.
+///
+/// In order: base, its relative stddev (`stddev_sign` before it, empty for one repetition),
+/// change, mark, new, its relative stddev.
+fn figure_columns(r: &Row, stddev_sign: &str) -> [String; 6] {
+    let stddev = |v: f64| {
         if v.is_finite() {
-            format!("±{v:.0}%")
+            format!("{stddev_sign}{v:.0}%")
         } else {
-            "".to_string()
+            String::new()
         }
     };
+    [
+        format!("{:.4}", r.base),
+        stddev(r.base_stddev_pct),
+        format!("{:+.1}%", r.change_pct),
+        mark(r).to_string(),
+        format!("{:.4}", r.new),
+        stddev(r.new_stddev_pct),
+    ]
+}
+
+/// The threshold used and where it came from, e.g. `threshold 5.0% (3x the median noise ...)`.
+fn threshold_note(c: &Comparison) -> String {
+    format!(
+        "threshold {:.1}%{}",
+        c.threshold_pct,
+        if c.threshold_from_noise {
+            " (3x the median noise of BASE, at least 5%)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The verdict counts of the summary line: regressions, improvements, noisy cells.
+fn verdict_counts(c: &Comparison) -> String {
+    format!(
+        "{} regression(s), {} improvement(s), {} noisy (not judged)",
+        c.regressions().count(),
+        c.rows.iter().filter(|r| r.improvement).count(),
+        c.noisy().count()
+    )
+}
+
+/// The comparison as text: one row per matched cell, then a summary line.
+///
+/// A row reads `base ±%stddev  %change mark  new ±%stddev  cell (unit, basis)`, where the mark
+/// is `**` for a regression, `++` for an improvement, `~` for a noisy cell (flagged invalid in
+/// either run, with the flags after the row), `*` for a significant change within the threshold.
+pub fn render_text(c: &Comparison) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "{:>12} {:>7} {:>9}    {:>12} {:>7}  cell ({METHOD}, p < {ALPHA}; ~ noisy: flagged invalid, not judged)",
@@ -261,41 +303,29 @@ pub fn render_text(c: &Comparison) -> String {
         } else {
             String::new()
         };
+        let [base, base_sd, change, mark, new, new_sd] = figure_columns(r, "±");
         let _ = writeln!(
             s,
-            "{:>12.4} {:>7} {:>+8.1}% {:<3}{:>12.4} {:>7}  {} ({}, {}){noisy}",
-            r.base,
-            pct(r.base_stddev_pct),
-            r.change_pct,
-            mark(r),
-            r.new,
-            pct(r.new_stddev_pct),
+            "{base:>12} {base_sd:>7} {change:>9} {mark:<3}{new:>12} {new_sd:>7}  {} ({}, {}){noisy}",
             r.id,
             r.unit,
             r.basis.as_str()
         );
     }
-    let regressions = c.regressions().count();
     let _ = writeln!(
         s,
-        "{} cells compared, {} unmatched; threshold {:.1}%{}; {} regression(s), {} improvement(s), {} noisy (not judged)",
+        "{} cells compared, {} unmatched; {}; {}",
         c.rows.len(),
         c.unmatched,
-        c.threshold_pct,
-        if c.threshold_from_noise {
-            " (3x the median noise of BASE, at least 5%)"
-        } else {
-            ""
-        },
-        regressions,
-        c.rows.iter().filter(|r| r.improvement).count(),
-        c.noisy().count()
+        threshold_note(c),
+        verdict_counts(c)
     );
     s
 }
 
-/// The comparison as one self-contained HTML page (inline styles, no script, no external URL):
-/// the same columns as [`render_text`], regressions shaded red, improvements green, noisy cells
+/// The comparison as one self-contained HTML page (inline styles, no script, no external URL).
+///
+/// The same columns as [`render_text`], regressions shaded red, improvements green, noisy cells
 /// orange with their flags, significant changes within the threshold marked `*`, then the summary.
 pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
     use hookbench_reports::html::{esc, GENERATOR_META};
@@ -307,27 +337,15 @@ pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
          table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}\
          td.n{{text-align:right;font-family:monospace}}.regression{{background:#f7d4d4}}\
          .improvement{{background:#d9f2d9}}.noisy{{background:#ffe0b3}}</style></head><body>\n<h1>hookbench compare</h1>\n\
-         <p>base: {}<br>new: {}</p>\n<p>Compared: {}, p &lt; {ALPHA}; threshold {:.1}%{}. \
+         <p>base: {}<br>new: {}</p>\n<p>Compared: {}, p &lt; {ALPHA}; {}. \
          A cell flagged invalid in either run is noisy and not judged.</p>\n<table><tr><th>base</th><th>%stddev</th>\
          <th>%change</th><th></th><th>new</th><th>%stddev</th><th>p</th><th>cell</th><th>unit</th><th>basis</th>\
          <th>validity</th></tr>\n",
         esc(base),
         esc(new),
         esc(METHOD),
-        c.threshold_pct,
-        if c.threshold_from_noise {
-            " (3x the median noise of BASE, at least 5%)"
-        } else {
-            ""
-        }
+        threshold_note(c)
     );
-    let pct = |v: f64| {
-        if v.is_finite() {
-            format!("{v:.0}%")
-        } else {
-            String::new()
-        }
-    };
     for r in &c.rows {
         let class = if r.regression {
             "regression"
@@ -338,17 +356,12 @@ pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
         } else {
             ""
         };
+        let [base, base_sd, change, mark, new, new_sd] = figure_columns(r, "");
         let _ = writeln!(
             h,
-            "<tr class=\"{class}\"><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{:+.1}%</td>\
-             <td>{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            r.base,
-            pct(r.base_stddev_pct),
-            r.change_pct,
-            mark(r),
-            r.new,
-            pct(r.new_stddev_pct),
+            "<tr class=\"{class}\"><td class=\"n\">{base}</td><td class=\"n\">{base_sd}</td><td class=\"n\">{change}</td>\
+             <td>{mark}</td><td class=\"n\">{new}</td><td class=\"n\">{new_sd}</td><td class=\"n\">{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
             r.p_value.map(|p| format!("{p:.3}")).unwrap_or_default(),
             esc(&r.id),
             esc(&r.unit),
@@ -358,12 +371,10 @@ pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
     }
     let _ = writeln!(
         h,
-        "</table>\n<p>{} cells compared, {} unmatched; {} regression(s), {} improvement(s), {} noisy (not judged).</p></body></html>",
+        "</table>\n<p>{} cells compared, {} unmatched; {}.</p></body></html>",
         c.rows.len(),
         c.unmatched,
-        c.regressions().count(),
-        c.rows.iter().filter(|r| r.improvement).count(),
-        c.noisy().count()
+        verdict_counts(c)
     );
     h
 }
@@ -377,9 +388,10 @@ pub enum ExportFormat {
     Gab,
 }
 
-/// The cells of `results` in an external benchmark service's JSON format. Values are each
-/// cell's raw mean (schema 2 saves raw figures); BMF's bounds and GAB's range are the mean plus
-/// or minus one standard deviation.
+/// The cells of `results` in an external benchmark service's JSON format.
+///
+/// Values are each cell's raw mean (schema 2 saves raw figures); BMF's bounds and GAB's range
+/// are the mean plus or minus one standard deviation.
 pub fn export(results: &Results, format: ExportFormat) -> serde_json::Value {
     match format {
         ExportFormat::Bmf => {
@@ -411,8 +423,9 @@ pub fn export(results: &Results, format: ExportFormat) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    /// A hook cell `id` with raw repetition means `reps`; with `baseline_mean`, an overhead of
-    /// the mean over it; `flags` as validity flag codes.
+    /// A hook cell `id` as saved JSON, with raw repetition means `reps`.
+    ///
+    /// With `baseline_mean`, an overhead of the mean over it; `flags` as validity flag codes.
     fn cell(id: &str, reps: &[f64], baseline_mean: Option<f64>, flags: &[&str]) -> serde_json::Value {
         let mean = reps.iter().sum::<f64>() / reps.len() as f64;
         let mut c = serde_json::json!({"id": id, "suite": "programs", "backend": "model", "model": "task-chain",

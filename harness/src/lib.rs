@@ -1,4 +1,7 @@
-//! hookbench's harness library: CLI, runner, measurement core, environment probe, suites and run output.
+//! hookbench's harness library: the CLI, suites, runner, backends and run output.
+//!
+//! With the environment probe, the analysis, `hookbench compare`, and the measurement core
+//! re-exported as [`measure`].
 #![warn(missing_docs)]
 
 pub mod analysis;
@@ -10,8 +13,9 @@ pub mod error;
 pub mod kernel;
 pub mod kmod_backend;
 pub mod mechanism;
-/// The measurement core lives in its own crate so that workers use the same clock, sampler and
-/// statistics as the harness.
+/// The measurement core, in its own crate so that workers time exactly as the harness does.
+///
+/// Workers use the same clock, sampler and statistics as the harness.
 pub use hookbench_measure as measure;
 pub mod model_backend;
 pub mod output;

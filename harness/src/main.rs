@@ -1,4 +1,6 @@
-//! Entry point of the `hookbench` binary: runs the CLI, prints the error chain and exits 1 (failure) or 2 (bad input).
+//! Entry point of the `hookbench` binary: runs the CLI and turns an error into its exit code.
+//!
+//! It prints the error chain and exits 1 (failure), 2 (bad input) or 130 (interrupted).
 
 fn main() {
     if let Err(err) = hookbench::cli::main() {

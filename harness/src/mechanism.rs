@@ -1,5 +1,7 @@
-//! The one registry of mechanisms: every mechanism of every backend declared once, with the
-//! dispatch model it realises, what it times, which metrics it can measure and its limits.
+//! The one registry of mechanisms: every mechanism of every backend, declared once.
+//!
+//! An entry holds the dispatch model the mechanism realises, what it times, which metrics it can
+//! measure and its limits.
 //!
 //! Suites are checked against this table (a suite names mechanisms per backend, `suite.rs`
 //! never looks into a backend), `hookbench list` and `doctor` read it, and each backend
@@ -18,13 +20,15 @@ use hookbench_workloads::seccomp::{kernel_len, max_filters, FilterBody, FILTER_P
 pub enum Metric {
     /// Latency of one hook invocation against the same trigger with no program: `hook_latency_ns`.
     HookLatency,
-    /// Latency of attaching one program, and of detaching it again: `attach_latency_ns` (plus
-    /// `detach_latency_ns` cells).
+    /// Latency of attaching one program, and of detaching it again: `attach_latency_ns`.
+    ///
+    /// The detach figures are `detach_latency_ns` cells.
     AttachLatency,
     /// Bytes of the dispatch metadata: `metadata_bytes`.
     MetadataBytes,
-    /// Seconds to set a workload up (C cgroups, T tasks), with `teardown_seconds` cells and the
-    /// kernel's floor for the same syscalls: `setup_seconds`.
+    /// Seconds to set a workload of C cgroups or T tasks up: `setup_seconds`.
+    ///
+    /// With `teardown_seconds` cells and the kernel's floor for the same syscalls.
     SetupSeconds,
 }
 
@@ -53,8 +57,10 @@ impl Metric {
     }
 }
 
-/// A point beyond a limit of a mechanism (the kernel refuses it on every machine): the axis, the
-/// largest value allowed there, and the limit in words (its kernel name and source).
+/// A point beyond a limit of a mechanism, which the kernel refuses on every machine.
+///
+/// It holds the axis, the largest value allowed there, and the limit in words (its kernel name
+/// and source).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AxisLimit {
     /// The axis that goes beyond the limit, e.g. "programs".
@@ -142,6 +148,24 @@ pub enum Impl {
     },
 }
 
+impl Impl {
+    /// The kernel mechanism, if this is one.
+    pub fn kernel(self) -> Option<KernelMechanism> {
+        match self {
+            Impl::Kernel(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The model world, if this is one.
+    pub fn model(self) -> Option<ModelMechanism> {
+        match self {
+            Impl::Model(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
 /// One mechanism: how a backend realises a dispatch model, declared once.
 #[derive(Debug, Clone, Copy)]
 pub struct MechanismInfo {
@@ -149,7 +173,7 @@ pub struct MechanismInfo {
     pub name: &'static str,
     /// The backend that measures it.
     pub backend: BackendKind,
-    /// The DESIGN.md dispatch model it realises.
+    /// The dispatch model it realises (ARCHITECTURE.md, "Names").
     pub model: ModelKind,
     /// What it needs from the machine.
     pub family: Family,
@@ -162,8 +186,9 @@ pub struct MechanismInfo {
 }
 
 impl MechanismInfo {
-    /// The limit `p` goes beyond for `metric`, if any (the kernel refuses such a point on every
-    /// machine, so a suite must not plan it).
+    /// The limit `p` goes beyond for `metric`, if any, so that a suite does not plan `p`.
+    ///
+    /// The kernel refuses such a point on every machine.
     pub fn limit(&self, metric: Metric, p: &Params) -> Option<AxisLimit> {
         match self.implementation {
             Impl::Kernel(k) => kernel_limit(k, metric, p),
@@ -222,7 +247,10 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 }
 
 /// Every mechanism of this version, by backend.
-pub const REGISTRY: [MechanismInfo; 29] = [
+///
+/// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
+/// registry's own (a `const` would be copied at every use).
+pub static REGISTRY: [MechanismInfo; 29] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -368,27 +396,34 @@ pub fn find(backend: &str, name: &str) -> Result<&'static MechanismInfo, String>
         })
 }
 
-/// The kernel backend's mechanisms, with the DESIGN.md model each realises.
+/// The kernel backend's mechanisms, with the dispatch model (ARCHITECTURE.md) each realises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelMechanism {
-    /// A stack of classic-BPF seccomp filters that load a syscall argument: the kernel's action
-    /// cache cannot prove their result, so every filter of the chain runs on every syscall
-    /// (`struct seccomp_filter`'s `prev` list, kernel/seccomp.c `seccomp_run_filters`).
+    /// A stack of classic-BPF seccomp filters that load a syscall argument, all run every time.
+    ///
+    /// The kernel's action cache cannot prove their result, so every filter of the chain runs on
+    /// every syscall (`struct seccomp_filter`'s `prev` list, kernel/seccomp.c
+    /// `seccomp_run_filters`).
     SeccompArgLoad,
-    /// A stack of filters whose result depends only on the syscall number and arch: the action
-    /// cache (`seccomp_cache_check_allow`) skips the whole chain.
+    /// A stack of filters whose result depends only on the syscall number and arch.
+    ///
+    /// The action cache (`seccomp_cache_check_allow`) skips the whole chain.
     SeccompNrOnly,
-    /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, the trigger of
-    /// `cgroup/sock_create` programs: the same-trigger comparison with cgroup-bpf-socket.
+    /// Argument-loading filters timed on `socket(AF_INET, SOCK_DGRAM)`, cgroup-bpf-socket's peer.
+    ///
+    /// `socket()` is the trigger of `cgroup/sock_create` programs: the same-trigger comparison.
     SeccompSocket,
-    /// Argument-loading filters timed on `getsockname()` of one bound AF_INET UDP socket, the
-    /// trigger of `cgroup/getsockname4` programs: claim 2's like-with-like peer of cgroup-bpf
-    /// (the smallest filter the action cache cannot skip against the null program, one syscall).
+    /// Argument-loading filters timed on `getsockname()`: claim 2's like-with-like peer.
+    ///
+    /// `getsockname()` of one bound AF_INET UDP socket is the trigger of `cgroup/getsockname4`
+    /// programs: the smallest filter the action cache cannot skip against the null program, on
+    /// one syscall.
     SeccompGetsockname,
-    /// The kernel selftest's own method (tools/testing/selftests/seccomp/seccomp_benchmark.c),
-    /// in one worker: getppid() natively, under one and two number-only (cacheable) filters,
-    /// then under a third and a fourth argument-loading (full) filter; its native, entry and
-    /// per-filter split is the peer of the fitted one.
+    /// The kernel selftest's own method, in one worker: the peer of the fitted per-filter split.
+    ///
+    /// As tools/testing/selftests/seccomp/seccomp_benchmark.c does: getppid() natively, under one
+    /// and two number-only (cacheable) filters, then under a third and a fourth argument-loading
+    /// (full) filter, split into native, entry and per-filter costs.
     SeccompSelftestSplit,
     /// `programs` argument-loading filters on `getsockname()` plus `foreign` filters for another
     /// syscall in libseccomp's shape (number checked first): claim 1's task chain on the kernel.
@@ -402,37 +437,45 @@ pub enum KernelMechanism {
     /// `foreign` number-first filters for another syscall and no on-hook filter: the action
     /// cache proves `getsockname()` allowed by the whole chain and skips it.
     SeccompForeignCached,
-    /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()` of an
-    /// allowed file `depth` directories down: every layer is checked for every path component
-    /// (security/landlock/fs.c `is_access_to_paths_allowed`).
+    /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()`.
+    ///
+    /// The file opened is allowed, `depth` directories down: every layer is checked for every
+    /// path component (security/landlock/fs.c `is_access_to_paths_allowed`).
     Landlock,
-    /// N `cgroup/getsockname4` programs (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+) attached
-    /// with `BPF_F_ALLOW_MULTI` over a path of `depth` cgroups (program i at level i % depth)
-    /// plus `foreign` programs on other attach types, timed on `getsockname()` of a socket made
-    /// by a task in the deepest cgroup: `inet_getname()` runs the socket's cgroup's
+    /// N `cgroup/getsockname4` programs over a path of cgroups, timed on `getsockname()`.
+    ///
+    /// `BPF_CGROUP_INET4_GETSOCKNAME` (Linux 5.8+) programs attached with `BPF_F_ALLOW_MULTI`
+    /// over a path of `depth` cgroups (program i at level i % depth) plus `foreign` programs on
+    /// other attach types, timed on `getsockname()` of a socket made by a task in the deepest
+    /// cgroup: `inet_getname()` runs the socket's cgroup's
     /// `bpf.effective[CGROUP_INET4_GETSOCKNAME]` (kernel/bpf/cgroup.c
     /// `__cgroup_bpf_run_filter_sock_addr`). The cheap trigger, batched.
     CgroupBpf,
-    /// The same with `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) timed on
-    /// `socket()` (`inet_create()`): the second trigger, one call per sample, about 1 us each.
+    /// The same with `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) on `socket()`.
+    ///
+    /// `socket()` (`inet_create()`) is the second trigger: one call per sample, about 1 us each.
     CgroupBpfSocket,
-    /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`, Linux >= 6.0) over a path of
-    /// `depth` cgroups, timed on `socket()` from the leaf: the shim
+    /// N `lsm_cgroup/socket_create` programs (`BPF_LSM_CGROUP`) over a path of cgroups.
+    ///
+    /// The path has `depth` cgroups; timed on `socket()` from the leaf: the shim
     /// `__cgroup_bpf_run_lsm_current` runs the cgroup's effective array behind the hook's BPF
-    /// trampoline. Needs trampolines and `bpf` an active LSM.
+    /// trampoline. Needs Linux >= 6.0, trampolines and `bpf` an active LSM.
     LsmCgroup,
-    /// N global `lsm/socket_create` programs (`BPF_LSM_MAC`, run for every task), each checking
-    /// its task storage (the worker marked itself) before its body; timed on `socket()` from the
-    /// marked worker, which attaches them for as long as it measures. At most
-    /// `BPF_MAX_TRAMP_LINKS` (38).
+    /// N global `lsm/socket_create` programs (`BPF_LSM_MAC`) that each check whether they apply.
+    ///
+    /// They run for every task. Each checks its task storage (the worker marked itself) before
+    /// its body; timed on `socket()` from the marked worker, which attaches them for as long as
+    /// it measures. At most `BPF_MAX_TRAMP_LINKS` (38).
     LsmGlobal,
-    /// The same N global programs timed from a worker that is *not* marked: what every other
-    /// task of the machine pays per `socket()`.
+    /// The same N global programs timed from a worker that is *not* marked.
+    ///
+    /// This is what every other task of the machine pays per `socket()`.
     LsmGlobalUnmarked,
     /// Set-up and tear-down of C cgroups against the floor: a plain mkdir/rmdir loop.
     SetupCgroups,
-    /// Set-up and tear-down of T idle tasks spread over cgroups against the floor: fork + write
-    /// to `cgroup.procs`, then kill + reap.
+    /// Set-up and tear-down of T idle tasks spread over cgroups against the floor.
+    ///
+    /// Set-up is fork and a write to `cgroup.procs`; tear-down is kill and reap.
     SetupTasks,
 }
 
@@ -479,9 +522,11 @@ impl KernelMechanism {
         }
     }
 
-    /// The dispatch model the mechanism realises: seccomp stacks and Landlock domains are
-    /// per-task chains, cgroup-bpf and `lsm_cgroup` are per-cgroup effective arrays, global BPF
-    /// LSM programs that each check whether they apply (task storage) are global filters.
+    /// The dispatch model the mechanism realises.
+    ///
+    /// Seccomp stacks and Landlock domains are per-task chains, cgroup-bpf and `lsm_cgroup` are
+    /// per-cgroup effective arrays, global BPF LSM programs that each check whether they apply
+    /// (task storage) are global filters.
     pub const fn model(self) -> ModelKind {
         match self {
             KernelMechanism::CgroupBpf
@@ -493,8 +538,9 @@ impl KernelMechanism {
         }
     }
 
-    /// The mechanism's family, from its registry entry (what it needs, which file of
-    /// harness/src/kernel/ implements it).
+    /// The mechanism's family, from its registry entry.
+    ///
+    /// The family says what it needs and which file of harness/src/kernel/ implements it.
     pub fn family(self) -> Family {
         REGISTRY
             .iter()
@@ -508,8 +554,9 @@ impl KernelMechanism {
     }
 }
 
-/// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any: Landlock's
-/// `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
+/// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any.
+///
+/// The limits: Landlock's `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
 /// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
 /// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
 /// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global

@@ -1,5 +1,7 @@
-//! The `model` backend: the userspace model of every dispatch model, each cell measured in a
-//! fresh `hookbench worker model` process, interleaved with its baseline world.
+//! The `model` backend: the userspace model of every dispatch model, measured in workers.
+//!
+//! Each cell is measured in a fresh `hookbench worker model` process, interleaved with its
+//! baseline world.
 //!
 //! The model's worlds live in hookbench-workloads; the worker (`workloads::model_worker`)
 //! builds the cell's world and the baseline world (no program on any hook) and alternates their
@@ -7,8 +9,9 @@
 //! figure. This file only turns the worker's samples into cells.
 
 use crate::backend::{
-    cell_from_sets, check_program_runs, plain_cell, worker_failure, Backend, CellError, CellSpec, Measured, Timing,
+    cell_from_sets, check_program_runs, plain_cell, worker_failure, Backend, CellError, CellSpec, Cells, Timing,
 };
+use crate::mechanism::Impl;
 use crate::suite::Metric;
 use hookbench_measure::SampleSet;
 use hookbench_reports::Accounting;
@@ -56,16 +59,8 @@ impl Backend for ModelBackend {
         NAME
     }
 
-    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        let mechanism = match crate::mechanism::find(NAME, &spec.mechanism.name).map(|m| m.implementation) {
-            Ok(crate::mechanism::Impl::Model(m)) => m,
-            _ => {
-                return Err(CellError::Fatal(anyhow::anyhow!(
-                    "unknown model mechanism {}",
-                    spec.mechanism.name
-                )))
-            }
-        };
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Cells {
+        let mechanism = spec.implementation(NAME, Impl::model)?;
         let name = spec.mechanism.name.as_str();
         match spec.suite.metric {
             Metric::HookLatency => match self.run(spec, mechanism, ModelMetric::Hook)? {

@@ -1,4 +1,6 @@
-//! The run directory: the one place that builds output paths, and the writers that save results as they are measured.
+//! The run directory: the one place that builds output paths, and the writers of a run.
+//!
+//! The writers save results as they are measured.
 //!
 //! Layout of a run directory:
 //! - `cells.jsonl`: one JSON cell per line, appended and flushed (fsync) after every finished cell;
@@ -38,10 +40,11 @@ pub fn default_dir(now: chrono::DateTime<chrono::Utc>, host: &str) -> PathBuf {
     PathBuf::from("results").join(format!("{}-{host}", now.format("%Y%m%dT%H%M%SZ")))
 }
 
-/// Checks that `dir` can become a run directory, without creating anything: it must not be a file,
-/// must not lie under a file, and must be new or empty (a directory that already holds a run's
-/// `results.json` or `cells.jsonl` is named as such; any other content would be mixed with the
-/// run and its `evidence.txt` or `report.html` overwritten).
+/// Checks that `dir` can become a run directory, without creating anything.
+///
+/// It must not be a file, must not lie under a file, and must be new or empty (a directory that
+/// already holds a run's `results.json` or `cells.jsonl` is named as such; any other content
+/// would be mixed with the run and its `evidence.txt` or `report.html` overwritten).
 ///
 /// Errors: a [`UsageError`] naming the path and what to do.
 pub fn check_dir(dir: &Path) -> Result<(), UsageError> {
@@ -82,8 +85,10 @@ pub fn check_dir(dir: &Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// The nearest existing ancestor of `path` that is not a directory (`/etc/hostname` for
-/// `/etc/hostname/sub`), if any: nothing can be created under it (`ENOTDIR`).
+/// The nearest existing ancestor of `path` that is not a directory, if any.
+///
+/// For example `/etc/hostname` for `/etc/hostname/sub`: nothing can be created under it
+/// (`ENOTDIR`).
 pub fn file_in_the_way(path: &Path) -> Option<PathBuf> {
     for ancestor in path.ancestors().skip(1) {
         if ancestor.as_os_str().is_empty() {
@@ -99,8 +104,10 @@ pub fn file_in_the_way(path: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Checks that `dir` is a hookbench run that `hookbench report` may re-render: it holds a
-/// `results.json` of this schema (so its `evidence.txt` and `report.html` are the run's own).
+/// Checks that `dir` is a hookbench run that `hookbench report` may re-render.
+///
+/// It must hold a `results.json` of this schema (so its `evidence.txt` and `report.html` are
+/// the run's own).
 ///
 /// Errors: a [`UsageError`] naming the directory and what to give instead.
 pub fn check_rerender_dir(dir: &Path) -> Result<(), UsageError> {
@@ -172,8 +179,10 @@ impl RunDir {
     }
 }
 
-/// Renders `evidence.txt` and `report.html` from `results` into `dir` (atomically each): the one
-/// place reports are written from, used at the end of a run and by `hookbench report DIR`.
+/// Renders `evidence.txt` and `report.html` from `results` into `dir`, each atomically.
+///
+/// The one place reports are written from, used at the end of a run and by `hookbench report
+/// DIR`.
 pub fn render_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
     write_atomic(
         &dir.join(EVIDENCE_TXT),
@@ -185,8 +194,9 @@ pub fn render_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
     )
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file.
+/// Writes `bytes` to `path` so that a reader never sees a half-written file.
+///
+/// It writes a temporary file in the same directory and renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;

@@ -1,5 +1,6 @@
-//! The runner: expands suites into cells, measures them in a seeded random order, journals
-//! every cell as it finishes, fits slopes and writes the run.
+//! The runner: measures the cells of every suite in a seeded random order and writes the run.
+//!
+//! It expands suites into cells, journals every cell as it finishes, and fits slopes.
 //!
 //! Within each suite and backend, the (mechanism, point) pairs are measured in an order shuffled
 //! with the run's `order_seed` (saved in results.json), so a machine that drifts during a sweep
@@ -39,8 +40,9 @@ pub struct RunConfig {
     pub order_seed: u64,
 }
 
-/// Runs every suite of `config` on every backend into `dir`, journaling as it goes, and returns
-/// the finished results (also saved as `results.json` and `evidence.txt`).
+/// Runs every suite of `config` on every backend into `dir` and returns the finished results.
+///
+/// It journals as it goes; the results are also saved as `results.json` and `evidence.txt`.
 ///
 /// Errors: a backend's fatal error, an I/O error, or [`crate::error::Interrupted`] when
 /// `config.stop` was set; everything measured before it stays saved (`"complete": false`).

@@ -1,12 +1,13 @@
-//! Suites: TOML files (shipped in `suites/`, embedded in the binary) that sweep the scenario axes for one claim.
+//! Suites: TOML files that sweep the scenario axes for one claim, parsed and checked here.
 //!
-//! A suite names its claim and hypothesis, the metric it measures, the mechanisms per backend,
-//! the axes its fits run over, a base point (`[params]`) and, per profile (`smoke`, `quick`,
-//! `full`), the sweep (`sweep.AXIS = [values]`, expanded as a cartesian product), the number of
-//! samples per repetition and the number of repetitions. See `suites/foreign.toml` for an example.
-//! `max.MECHANISM.AXIS = N` under `[backend.NAME]` stops one mechanism's sweep at N; a kernel
-//! mechanism's planned points must stay inside its known limits. Mechanism names, their models,
-//! the metrics they measure and their limits come from the one registry, `crate::mechanism`.
+//! The shipped ones are in `suites/`, embedded in the binary. A suite names its claim and
+//! hypothesis, the metric it measures, the mechanisms per backend, the axes its fits run over, a
+//! base point (`[params]`) and, per profile (`smoke`, `quick`, `full`), the sweep (`sweep.AXIS =
+//! [values]`, expanded as a cartesian product), the number of samples per repetition and the
+//! number of repetitions. See `suites/foreign.toml` for an example. `max.MECHANISM.AXIS = N`
+//! under `[backend.NAME]` stops one mechanism's sweep at N; a kernel mechanism's planned points
+//! must stay inside its known limits. Mechanism names, their models, the metrics they measure and
+//! their limits come from the one registry, `crate::mechanism`.
 
 use crate::error::UsageError;
 pub use crate::mechanism::{AxisLimit, Metric};
@@ -14,10 +15,11 @@ use hookbench_model::{Body, ModelKind, Params, NUMERIC_AXES};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The suites shipped with hookbench, as (file name, TOML text): one per claim of DESIGN.md that
-/// the model can answer (1-6), in claim order, then `scaling` (throughput at P CPUs), then the
-/// kernel backend's `seccomp` (claim 7), set-up and `lsm` (BPF LSM programs) suites. Together they are the default suite of `hookbench run`;
-/// each backend runs the mechanisms a suite names for it.
+/// The suites shipped with hookbench, as (file name, TOML text): the default of `hookbench run`.
+///
+/// One per claim of ARCHITECTURE.md ("Names") that the model can answer (1-6), in claim order,
+/// then `scaling` (throughput at P CPUs), then the kernel backend's `seccomp` (claim 7), set-up
+/// and `lsm` (BPF LSM programs) suites. Each backend runs the mechanisms a suite names for it.
 pub const EMBEDDED: [(&str, &str); 11] = [
     ("foreign.toml", include_str!("../../suites/foreign.toml")),
     ("programs.toml", include_str!("../../suites/programs.toml")),
@@ -32,8 +34,10 @@ pub const EMBEDDED: [(&str, &str); 11] = [
     ("lsm.toml", include_str!("../../suites/lsm.toml")),
 ];
 
-/// The profiles every shipped suite defines: `smoke` (whole default suite in under 30 s),
-/// `quick` (the default, under 3 minutes on 2 cores), `full` (bare-metal runners).
+/// The profiles every shipped suite defines, from the quickest to the largest.
+///
+/// `smoke` (whole default suite in under 30 s), `quick` (the default, under 3 minutes on 2
+/// cores), `full` (bare-metal runners).
 pub const PROFILES: [&str; 3] = ["smoke", "quick", "full"];
 
 /// One axis a suite's fits run over: the params axis and the name it carries in the results' `x`.
@@ -48,7 +52,9 @@ pub struct FitAxis {
 /// A profile of a suite, resolved: every point of the sweep and the sampling plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// The points, in sweep order (cartesian product over the swept axes in alphabetical order, the last fastest).
+    /// The points, in sweep order: the cartesian product of the swept axes.
+    ///
+    /// The axes are taken in alphabetical order, the last varying fastest.
     pub points: Vec<Params>,
     /// Timed samples per repetition (batches for hook latency, operations for attach).
     pub samples: usize,
@@ -61,7 +67,7 @@ pub struct Plan {
 pub struct Suite {
     /// Suite name, e.g. "foreign".
     pub name: String,
-    /// DESIGN.md claim number it answers.
+    /// The number of the ARCHITECTURE.md claim it answers (1-7, listed under "Names").
     pub claim: Option<u32>,
     /// The claim's hypothesis.
     pub hypothesis: String,
@@ -75,24 +81,29 @@ pub struct Suite {
     pub profiles: BTreeMap<String, Plan>,
     /// Where the suite came from ("embedded:foreign.toml" or a path).
     pub source: String,
-    /// Axes a backend overrides in every point (`[backend.NAME] params = { body = "null" }`), so
-    /// that a claim compares the same program body across mechanisms.
+    /// Axes a backend overrides in every point, so a claim compares the same body everywhere.
+    ///
+    /// Written `[backend.NAME] params = { body = "null" }`, so that a claim compares the same
+    /// program body across mechanisms.
     pub backend_params: BTreeMap<String, toml::Table>,
-    /// The equivalence margin of the suite's claim (`margin = { abs = 0.5, rel = 0.10 }`): two
-    /// slopes are "the same", or a slope "flat", within max(abs, rel x the reference slope).
+    /// The equivalence margin of the suite's claim (`margin = { abs = 0.5, rel = 0.10 }`).
+    ///
+    /// Two slopes are "the same", or a slope "flat", within max(abs, rel x the reference slope).
     pub margin: Option<hookbench_measure::estimate::Margin>,
 }
 
-/// A mechanism a suite names for one backend, with the DESIGN.md model it realises.
+/// A mechanism a suite names for one backend, with the dispatch model it realises.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuiteMechanism {
     /// The mechanism's results name, e.g. "chain-walk" (model backend).
     pub name: String,
     /// The dispatch model it realises.
     pub model: ModelKind,
-    /// The largest value of an axis this mechanism is swept to (`max.MECHANISM.AXIS = N` under
-    /// `[backend.NAME]`): points above it are not planned for this mechanism, e.g. Landlock's
-    /// sweep stops at its 16 layers while the suite's other mechanisms go on.
+    /// The largest value of an axis this mechanism is swept to, by axis name.
+    ///
+    /// Written `max.MECHANISM.AXIS = N` under `[backend.NAME]`: points above it are not planned
+    /// for this mechanism, e.g. Landlock's sweep stops at its 16 layers while the suite's other
+    /// mechanisms go on.
     pub max: BTreeMap<String, u32>,
 }
 
@@ -123,8 +134,10 @@ pub fn axis_range(axis: &str) -> (u32, u32) {
 pub const MAX_SAMPLES: i64 = 10_000_000;
 /// Largest number of repetitions.
 pub const MAX_REPETITIONS: i64 = 1000;
-/// Largest number of model objects one point may need, estimated by [`objects_estimate`]. Keeps a
-/// typo from allocating the machine away (about 100 bytes an object: a few GiB at the limit).
+/// Largest number of model objects one point may need, estimated by [`objects_estimate`].
+///
+/// It keeps a typo from allocating the machine away (about 100 bytes an object: a few GiB at
+/// the limit).
 pub const MAX_OBJECTS: u64 = 20_000_000;
 /// Largest number of timed samples of one cell (`samples x repetitions`), each kept in memory.
 pub const MAX_SAMPLES_PER_CELL: i64 = 10_000_000;
@@ -133,9 +146,11 @@ pub const MAX_POINTS: usize = 100_000;
 /// Largest suite file hookbench reads, in bytes.
 pub const MAX_SUITE_FILE_BYTES: u64 = 1 << 20;
 
-/// Objects a point needs in the largest model world: programs and chain nodes or array items for
-/// every slot at every level of its cgroup path (`working_set x cpus x depth x (programs + foreign)`),
-/// one effective array per cgroup and hook (`cgroups x hooks`), and one task each (`tasks`).
+/// Objects a point needs in the largest model world, to keep a point within [`MAX_OBJECTS`].
+///
+/// Programs and chain nodes or array items for every slot at every level of its cgroup path
+/// (`working_set x cpus x depth x (programs + foreign)`), one effective array per cgroup and
+/// hook (`cgroups x hooks`), and one task each (`tasks`).
 pub fn objects_estimate(q: &Params) -> u64 {
     let slots = u64::from(q.working_set) * u64::from(q.cpus);
     slots * u64::from(q.depth.max(1)) * (u64::from(q.programs) + u64::from(q.foreign))
@@ -146,9 +161,10 @@ pub fn objects_estimate(q: &Params) -> u64 {
 impl Suite {
     /// Parses and validates a suite from TOML text; `source` names it in error messages.
     ///
-    /// Errors ([`UsageError`], exit code 2): malformed TOML, unknown keys, unknown metric, mechanism,
-    /// axis or body, values out of [`axis_range`], empty sweeps, fits over an axis that is not swept
-    /// in some profile, a `max` naming an unlisted mechanism, a point beyond a mechanism's limit.
+    /// Errors ([`UsageError`], exit code 2): malformed TOML, unknown keys, unknown metric,
+    /// mechanism, axis or body, values out of [`axis_range`], empty sweeps, fits over an axis that
+    /// is not swept in some profile, a `max` naming an unlisted mechanism, a point beyond a
+    /// mechanism's limit.
     pub fn parse(text: &str, source: &str) -> Result<Suite, UsageError> {
         let raw: RawSuite =
             toml::from_str(text).map_err(|e| UsageError::new(format!("suite {source} is not valid: {e}")))?;
@@ -338,7 +354,7 @@ impl Suite {
         check_limits(&mechanisms, metric, &profiles).map_err(bad)?;
         if let Some(c) = raw.claim.filter(|c| !(1..=7).contains(c)) {
             return Err(bad(format!(
-                "claim = {c}: DESIGN.md has claims 1 to 7; leave `claim` out for a suite that answers none"
+                "claim = {c}: ARCHITECTURE.md has claims 1 to 7; leave `claim` out for a suite that answers none"
             )));
         }
         let margin = match raw.margin {
@@ -407,9 +423,11 @@ pub fn embedded() -> Result<Vec<Suite>, UsageError> {
         .collect()
 }
 
-/// Resolves `--suite NAME|FILE`: `None` is the default suite (every shipped one); a value naming
-/// an existing file, or ending in `.toml`, or containing `/`, is read as a file; anything else must
-/// be a shipped suite's name.
+/// Resolves `--suite NAME|FILE` into the suites to run.
+///
+/// `None` is the default suite (every shipped one); a value naming an existing file, or ending
+/// in `.toml`, or containing `/`, is read as a file; anything else must be a shipped suite's
+/// name.
 ///
 /// Errors: unknown name (the message lists the known ones), unreadable or invalid file.
 pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
@@ -452,8 +470,9 @@ pub fn resolve(arg: Option<&str>) -> Result<Vec<Suite>, UsageError> {
     }
 }
 
-/// The `max.MECHANISM` table of a `[backend.NAME]` for `mechanism`: axis names and values,
-/// checked like sweep values.
+/// The `max.MECHANISM` table of a `[backend.NAME]` for `mechanism`, checked like sweep values.
+///
+/// The table maps axis names to their largest values.
 fn mechanism_max(max: &toml::Table, mechanism: &str) -> Result<BTreeMap<String, u32>, String> {
     let Some(value) = max.get(mechanism) else {
         return Ok(BTreeMap::new());
@@ -473,9 +492,10 @@ fn mechanism_max(max: &toml::Table, mechanism: &str) -> Result<BTreeMap<String, 
     Ok(out)
 }
 
-/// Checks that every point planned for a mechanism stays within its known limits
-/// ([`crate::mechanism::MechanismInfo::limit`]): the kernel refuses such a point on every
-/// machine, so a sweep that asks for it measures nothing there.
+/// Checks that every point planned for a mechanism stays within its known limits.
+///
+/// The limits are [`crate::mechanism::MechanismInfo::limit`]'s: the kernel refuses such a point
+/// on every machine, so a sweep that asks for it measures nothing there.
 ///
 /// Errors: the profile, mechanism and point, the limit, and the `max` line that keeps the sweep
 /// inside it.
@@ -659,76 +679,100 @@ sweep.working_set = [1, 10, 100]
 
     const HEAD: &str = "name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-walk\"]\n";
 
+    /// Asserts that every suite text of `cases` is refused with an error containing its string.
+    fn assert_refused(cases: &[(String, &str)]) {
+        for (text, wanted) in cases {
+            let e = err_of(text);
+            assert!(e.contains(wanted), "{wanted}: {e}");
+        }
+    }
+
     #[test]
     fn bad_values_are_named_in_the_error() {
-        let e = err_of(&format!(
-            "{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [-1]\n"
-        ));
-        assert!(e.contains("programs = -1"), "{e}");
-        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 0\nrepetitions = 1\n"));
-        assert!(e.contains("samples = 0"), "{e}");
-        let e = err_of(&format!(
-            "{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.cgroups = [99999999999]\n"
-        ));
-        assert!(e.contains("cgroups = 99999999999"), "{e}");
-        let e = err_of(&format!(
-            "{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.wrokers = [1]\n"
-        ));
-        assert!(e.contains("unknown axis 'wrokers'"), "{e}");
-        let e = err_of(&format!("{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.working_set = [1000000]\nsweep.programs=[100]\n"));
-        assert!(e.contains("objects"), "{e}");
-        let e = err_of("name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.model]\nmechanisms = [\"chain-wlak\"]\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\n");
-        assert!(e.contains("chain-wlak"), "{e}");
-        let e = err_of("name = \"t\"\nthis is not toml");
-        assert!(e.contains("not valid"), "{e}");
-        let e = err_of(&format!(
-            "{HEAD}[[fit]]\naxis = \"foreign\"\n[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"
-        ));
-        assert!(e.contains("does not sweep"), "{e}");
-        let e = err_of(&format!(
-            "claim = 99\n{HEAD}[profiles.smoke]\nsamples = 5\nrepetitions = 1\nsweep.programs = [1]\n"
-        ));
-        assert!(e.contains("claim = 99"), "{e}");
-        let e = err_of(
-            "name = \"t\"\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n[backend.kmod]\nmechanisms = [\"bogus-mech\"]\n\
-             [profiles.smoke]\nsamples = 5\nrepetitions = 1\n",
-        );
-        assert!(e.contains("'bogus-mech'"), "{e}");
+        let smoke = "[profiles.smoke]\nsamples = 5\nrepetitions = 1\n";
+        assert_refused(&[
+            (format!("{HEAD}{smoke}sweep.programs = [-1]\n"), "programs = -1"),
+            (
+                format!("{HEAD}[profiles.smoke]\nsamples = 0\nrepetitions = 1\n"),
+                "samples = 0",
+            ),
+            (
+                format!("{HEAD}{smoke}sweep.cgroups = [99999999999]\n"),
+                "cgroups = 99999999999",
+            ),
+            (format!("{HEAD}{smoke}sweep.wrokers = [1]\n"), "unknown axis 'wrokers'"),
+            (
+                format!("{HEAD}{smoke}sweep.working_set = [1000000]\nsweep.programs=[100]\n"),
+                "objects",
+            ),
+            (HEAD.replace("chain-walk", "chain-wlak") + smoke, "chain-wlak"),
+            ("name = \"t\"\nthis is not toml".to_string(), "not valid"),
+            (
+                format!("{HEAD}[[fit]]\naxis = \"foreign\"\n{smoke}sweep.programs = [1]\n"),
+                "does not sweep",
+            ),
+            (format!("claim = 99\n{HEAD}{smoke}sweep.programs = [1]\n"), "claim = 99"),
+            (
+                format!(
+                    "{}{smoke}",
+                    HEAD.replace("[backend.model]", "[backend.kmod]")
+                        .replace("chain-walk", "bogus-mech")
+                ),
+                "'bogus-mech'",
+            ),
+        ]);
     }
 
     #[test]
     fn sizes_that_would_exhaust_the_machine_and_silent_typos_are_refused() {
         let prof = "[profiles.smoke]\nsamples = 5\nrepetitions = 1\n";
-        let e = err_of(&format!(
-            "{HEAD}[profiles.smoke]\nsamples = 10000000\nrepetitions = 1000\n"
-        ));
-        assert!(e.contains("samples per cell"), "{e}");
         let many: Vec<String> = (1..=100).map(|v| v.to_string()).collect();
         let many = many.join(", ");
-        let e = err_of(&format!(
-            "{HEAD}{prof}sweep.programs = [{many}]\nsweep.foreign = [{many}]\nsweep.tasks = [{many}]\nsweep.hooks = [{many}]\n"
-        ));
-        assert!(e.contains("100000000 points"), "{e}");
-        let e = err_of(&format!(
-            "{HEAD}[params]\nhooks = 4096\n{prof}sweep.cgroups = [1000000]\n"
-        ));
-        assert!(e.contains("cgroups 1000000 x hooks 4096"), "{e}");
-        let e = err_of(&format!("{HEAD}[params]\nprograms = 64000\ndepth = 1000\n{prof}"));
-        assert!(e.contains("depth 1000"), "{e}");
-        let e = err_of(&format!(
-            "{HEAD}[backend.kernel]\nmechanisms = [\"chain-walk\"]\n{prof}"
-        ));
-        assert!(e.contains("[backend.kernel] unknown mechanism 'chain-walk'"), "{e}");
-        let e = err_of(&format!("{HEAD}[backend.bogus]\nmechanisms = [\"x\"]\n{prof}"));
-        assert!(e.contains("[backend.bogus]: unknown backend"), "{e}");
-        let e = err_of(&format!("{HEAD}{prof}[profiles.smok]\nsamples = 5\nrepetitions = 1\n"));
-        assert!(e.contains("unknown profile [profiles.smok]"), "{e}");
-        let e = err_of(&format!("{HEAD}{prof}sweep.programs = [1, 1, 2]\n"));
-        assert!(e.contains("sweep.programs lists 1 twice"), "{e}");
-        let e = err_of(&HEAD.replace("[\"chain-walk\"]", "[\"chain-walk\", \"chain-walk\"]"));
-        assert!(e.contains("'chain-walk' twice"), "{e}");
-        let e = err_of(&format!("{}{prof}", HEAD.replace("name = \"t\"", "name = \"\"")));
-        assert!(e.contains("empty"), "{e}");
+        assert_refused(&[
+            (
+                format!("{HEAD}[profiles.smoke]\nsamples = 10000000\nrepetitions = 1000\n"),
+                "samples per cell",
+            ),
+            (
+                format!(
+                    "{HEAD}{prof}sweep.programs = [{many}]\nsweep.foreign = [{many}]\nsweep.tasks = [{many}]\n\
+                     sweep.hooks = [{many}]\n"
+                ),
+                "100000000 points",
+            ),
+            (
+                format!("{HEAD}[params]\nhooks = 4096\n{prof}sweep.cgroups = [1000000]\n"),
+                "cgroups 1000000 x hooks 4096",
+            ),
+            (
+                format!("{HEAD}[params]\nprograms = 64000\ndepth = 1000\n{prof}"),
+                "depth 1000",
+            ),
+            (
+                format!("{HEAD}[backend.kernel]\nmechanisms = [\"chain-walk\"]\n{prof}"),
+                "[backend.kernel] unknown mechanism 'chain-walk'",
+            ),
+            (
+                format!("{HEAD}[backend.bogus]\nmechanisms = [\"x\"]\n{prof}"),
+                "[backend.bogus]: unknown backend",
+            ),
+            (
+                format!("{HEAD}{prof}[profiles.smok]\nsamples = 5\nrepetitions = 1\n"),
+                "unknown profile [profiles.smok]",
+            ),
+            (
+                format!("{HEAD}{prof}sweep.programs = [1, 1, 2]\n"),
+                "sweep.programs lists 1 twice",
+            ),
+            (
+                HEAD.replace("[\"chain-walk\"]", "[\"chain-walk\", \"chain-walk\"]"),
+                "'chain-walk' twice",
+            ),
+            (
+                format!("{}{prof}", HEAD.replace("name = \"t\"", "name = \"\"")),
+                "empty",
+            ),
+        ]);
     }
 
     #[test]
@@ -753,14 +797,15 @@ sweep.working_set = [1, 10, 100]
         let cgroup_bpf = &s.mechanisms_for("kernel")[1];
         let admitted = |m: &SuiteMechanism| plan.points.iter().filter(|p| m.admits(p)).count();
         assert_eq!((admitted(landlock), admitted(cgroup_bpf)), (3, 4));
-        let e = err_of(&suite("max.landlok.programs = 16"));
-        assert!(e.contains("max.landlok: 'landlok' is not one of the mechanisms"), "{e}");
-        let e = err_of(&suite("max.landlock.wrokers = 16"));
-        assert!(e.contains("unknown axis 'wrokers'"), "{e}");
-        let e = err_of(&suite("max.landlock.programs = -1"));
-        assert!(e.contains("programs = -1"), "{e}");
-        let e = err_of(&suite("max.landlock = 16"));
-        assert!(e.contains("max.landlock = 16 must be a table"), "{e}");
+        assert_refused(&[
+            (
+                suite("max.landlok.programs = 16"),
+                "max.landlok: 'landlok' is not one of the mechanisms",
+            ),
+            (suite("max.landlock.wrokers = 16"), "unknown axis 'wrokers'"),
+            (suite("max.landlock.programs = -1"), "programs = -1"),
+            (suite("max.landlock = 16"), "max.landlock = 16 must be a table"),
+        ]);
     }
 
     #[test]

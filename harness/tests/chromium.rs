@@ -5,14 +5,16 @@
 //! render (fewer than six `<svg>` charts with a non-zero box and drawn marks); saves a full-page
 //! screenshot to `<target dir>/chromium/report.png`.
 //!
-//! Chromium is driven over the DevTools protocol on `--remote-debugging-pipe` (JSON messages ended by NUL on fds 3
-//! and 4), so the page needs no script of its own and the test needs no websocket client.
+//! Chromium is driven over the DevTools protocol on `--remote-debugging-pipe` (JSON messages
+//! ended by NUL on fds 3 and 4), so the page needs no script of its own and the test needs no
+//! websocket client.
 //!
 //! Environment:
-//! - `HOOKBENCH_CHROMIUM=PATH`: the Chromium binary (default `/usr/bin/chromium`, Debian's `chromium` package).
-//! - `HOOKBENCH_REQUIRE_CHROMIUM=1`: a missing Chromium fails the tests instead of skipping them (for CI). Without
-//!   it, the tests print `SKIPPED: chromium not found at PATH (install: apt-get install chromium)` to stderr,
-//!   uncaptured so `cargo test` shows it, and pass.
+//! - `HOOKBENCH_CHROMIUM=PATH`: the Chromium binary (default `/usr/bin/chromium`, Debian's
+//!   `chromium` package).
+//! - `HOOKBENCH_REQUIRE_CHROMIUM=1`: a missing Chromium fails the tests instead of skipping them
+//!   (for CI). Without it, the tests print `SKIPPED: chromium not found at PATH (install: apt-get
+//!   install chromium)` to stderr, uncaptured so `cargo test` shows it, and pass.
 
 mod common;
 
@@ -50,8 +52,9 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// The Chromium binary, or `None` after saying why the test is skipped; fails instead when
-/// `HOOKBENCH_REQUIRE_CHROMIUM=1`.
+/// The Chromium binary, or `None` after saying why the test is skipped.
+///
+/// It fails instead when `HOOKBENCH_REQUIRE_CHROMIUM=1`.
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("HOOKBENCH_CHROMIUM")
         .filter(|p| !p.is_empty())

@@ -15,17 +15,20 @@ use predicates::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
-/// Measuring runs go one at a time: a starting kernel run removes the residue of dead runs,
-/// which the SIGKILL test must still see before it runs `hookbench cleanup` itself, and two runs
-/// on a 2-CPU machine only make each other noisy.
+/// Held by every measuring run, so that they go one at a time.
+///
+/// A starting kernel run removes the residue of dead runs, which the SIGKILL test must still see
+/// before it runs `hookbench cleanup` itself, and two runs on a 2-CPU machine only make each
+/// other noisy.
 static KERNEL_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
     KERNEL_RUNS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A smoke run of `suite` on `backend` in a fresh temporary directory (removed on drop): the
-/// directory, and the run's (`<dir>/run`).
+/// A smoke run of `suite` on `backend` in a fresh temporary directory, removed on drop.
+///
+/// Returns the directory, and the run's (`<dir>/run`).
 fn smoke_run(backend: &str, suite: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("run");
@@ -33,8 +36,10 @@ fn smoke_run(backend: &str, suite: &str) -> (tempfile::TempDir, std::path::PathB
     (tmp, out)
 }
 
-/// A kernel smoke run of `suite` ([`smoke_run`]) and its results; `None` after saying why the
-/// test is skipped when a mechanism that `needed` accepts was skipped as not available here.
+/// A kernel smoke run of `suite` ([`smoke_run`]) and its results, or `None` when it cannot count.
+///
+/// `None` after saying why the test is skipped, when a mechanism that `needed` accepts was
+/// skipped as not available here.
 fn kernel_smoke_run(
     suite: &str,
     needed: impl Fn(&str) -> bool,
@@ -619,8 +624,9 @@ fn start_kernel_run(args: &[&str], out: &Path) -> std::process::Child {
         .expect("starts")
 }
 
-/// Runs `hookbench cleanup` after run `pid` (`what`) was killed and asserts that the run's
-/// cgroups under `mount` and its scratch directory are gone; returns what cleanup printed.
+/// Runs `hookbench cleanup` after run `pid` (`what`) was killed and returns what it printed.
+///
+/// It asserts that the run's cgroups under `mount` and its scratch directory are gone.
 fn cleanup_after(mount: &Path, pid: u32, what: &str) -> String {
     let out = hookbench().arg("cleanup").assert().success();
     assert!(
@@ -677,8 +683,7 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
     }
 }
 
-/// Whether this test can run `hookbench` as the unprivileged user nobody: it is root and has
-/// `setpriv`.
+/// Whether this test can run `hookbench` as the unprivileged user nobody (root and `setpriv`).
 fn can_drop_to_nobody() -> bool {
     nix::unistd::geteuid().is_root() && Path::new("/usr/bin/setpriv").exists()
 }
@@ -762,8 +767,9 @@ fn run_pid_of(cgroup: &str) -> Option<u32> {
     first.strip_prefix("hookbench-")?.split('-').next()?.parse().ok()
 }
 
-/// Tasks in the cgroups of the `setup-tasks` cell of run `pid`, by where they are: (pool,
-/// floor, C, spawner home). The cell's tree is the `hookbench-*` directory in the run's.
+/// Tasks in the cgroups of the `setup-tasks` cell of run `pid`: (pool, floor, C, spawner home).
+///
+/// The cell's tree is the `hookbench-*` directory in the run's.
 fn cell_counts(mount: &Path, pid: u32) -> Option<(usize, usize, usize, usize)> {
     let run = run_dirs_of(mount, pid).into_iter().next()?;
     let cell = std::fs::read_dir(&run)
@@ -785,9 +791,10 @@ fn cell_counts(mount: &Path, pid: u32) -> Option<(usize, usize, usize, usize)> {
     ))
 }
 
-/// When to SIGKILL the run: once the pool, the Rust floor or the C floor holds at least that
-/// many tasks; once the timed pool (over 9,000 tasks) has lost that many to its tear-down; or
-/// some ms after the start.
+/// When to SIGKILL the run: at a task count, during the tear-down, or at a time.
+///
+/// Once the pool, the Rust floor or the C floor holds at least that many tasks; once the timed
+/// pool (over 9,000 tasks) has lost that many to its tear-down; or some ms after the start.
 #[derive(Debug, Clone, Copy)]
 enum KillAt {
     Pool(usize),
@@ -797,10 +804,12 @@ enum KillAt {
     AfterStart(u64),
 }
 
+/// A setup-tasks run SIGKILLed at random moments leaves no task anywhere after cleanup.
+///
 /// SIGKILLs `hookbench run --backend kernel --suite setup-tasks` (one point, 10,000 tasks in
 /// 100 cgroups, one repetition) at random moments of the pool, the floor and the C floor, runs
-/// `hookbench cleanup`, and checks that no task is left anywhere: no hookbench-idle process
-/// outside a live run, no process in the killed run's cgroups, no stale hookbench cgroup.
+/// `hookbench cleanup`, and checks: no hookbench-idle process outside a live run, no process in
+/// the killed run's cgroups, no stale hookbench cgroup.
 #[test]
 fn sigkills_during_setup_tasks_leave_no_task_after_cleanup() {
     use rand::{Rng, SeedableRng};

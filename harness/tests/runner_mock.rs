@@ -205,8 +205,10 @@ fn a_failed_run_keeps_what_it_measured() {
     assert!(!run_dir.join(EVIDENCE_TXT).exists());
 }
 
-/// The order of a sweep is a seeded shuffle: the same seed gives the same order, another seed
-/// another one, every cell records its place, and the seed is saved.
+/// The order of a sweep is a seeded shuffle, saved with the run.
+///
+/// The same seed gives the same order, another seed another one, every cell records its place,
+/// and the seed is saved.
 #[test]
 fn sweep_points_run_in_a_seeded_random_order() {
     let order_of = |seed: u64| -> Vec<String> {

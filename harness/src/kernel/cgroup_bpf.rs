@@ -1,18 +1,19 @@
-//! cgroup-bpf cells of the kernel backend: effective arrays timed from the leaf of a cgroup
-//! path against the same path with no program (`cgroup/getsockname4` on `getsockname()`, or
+//! cgroup-bpf cells of the kernel backend: hook latency, attach/detach and metadata bytes.
+//!
+//! Effective arrays are timed from the leaf of a cgroup path against the same path with no
+//! program (`cgroup/getsockname4` on `getsockname()`, or
 //! `cgroup/sock_create` on `socket()`), checked afterwards by an untimed pass with the kernel's
 //! run statistics on; attach/detach at a cgroup with K descendants, timed in the attach worker
 //! beside the C attach floor; and the kernel memory of effective arrays.
 
-use super::{kernel_samples, KernelBackend, KernelMechanism, NAME};
+use super::{every_node_runs, family_part, kernel_samples, one_task_hook_cell, KernelBackend, KernelMechanism, NAME};
 use crate::backend::{
     cell_from_sets, check_program_runs, interleaved, note_validity, plain_cell, worker_failure, CellError, CellSpec,
-    Measured,
+    Cells, Measured,
 };
 use hookbench_bpf::{MeasuredHook, RunStats};
 use hookbench_measure::{SampleSet, Speculation};
 use hookbench_model::{Body, Params};
-use hookbench_reports::Accounting;
 use hookbench_sys::release::kernel_release;
 use hookbench_workloads::attach_worker::{
     install_attach_floor, run_attach_floor, AttachProgram, AttachReport, AttachRequest, AttachWorker, FloorRequest,
@@ -39,8 +40,10 @@ impl KernelMechanism {
 /// What the untimed run-count pass of a cgroup-bpf cell found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunCount {
-    /// Run statistics were on for `calls` triggers: the measured and foreign programs ran
-    /// `observed` times in all, `expected` = calls x programs (foreign programs: never).
+    /// Run statistics were on for `calls` triggers, and counted the programs' runs.
+    ///
+    /// The measured and foreign programs ran `observed` times in all, `expected` = calls x
+    /// programs (foreign programs: never).
     Counted {
         /// Triggers fired.
         calls: u64,
@@ -53,8 +56,10 @@ pub enum RunCount {
     Unavailable(String),
 }
 
-/// Records `runs` in `cell`: a count is checked (flag `programs-not-run` when it differs), an
-/// unavailable one is said in the validity notes without a flag.
+/// Records `runs` in `cell`: a count is checked, an unavailable one is noted without a flag.
+///
+/// A count that differs from the expected one flags `programs-not-run`; an unavailable one is
+/// said in the validity notes.
 pub fn record_run_count(cell: &mut hookbench_reports::Cell, runs: &RunCount) {
     match runs {
         RunCount::Counted {
@@ -112,11 +117,13 @@ impl KernelBackend {
         hookbench_workloads::worker::spawn::<SockWorker>(&self.exe, &req).map_err(|e| worker_failure("socket", e))
     }
 
-    /// The untimed run-count pass: turns the kernel's run statistics on (`BPF_ENABLE_STATS`,
-    /// held only for this pass: statistics add two clock reads to every program run), fires
-    /// [`RUN_COUNT_FIRES`] triggers from a socket worker in the tree's leaf, turns them off and
-    /// reads every program's `run_cnt` delta. The measured programs must have run once per
-    /// trigger each, the foreign ones never.
+    /// The untimed run-count pass: how often the kernel ran every program of `tree`.
+    ///
+    /// It turns the kernel's run statistics on (`BPF_ENABLE_STATS`, held only for this pass:
+    /// statistics add two clock reads to every program run), fires [`RUN_COUNT_FIRES`] triggers
+    /// from a socket worker in the tree's leaf, turns them off and reads every program's
+    /// `run_cnt` delta. The measured programs must have run once per trigger each, the foreign
+    /// ones never.
     fn run_count_pass(&self, tree: &CgroupBpfTree, trigger: Trigger, spec: &CellSpec<'_>) -> RunCount {
         let before = match tree.run_count_sums() {
             Ok(b) => b,
@@ -149,21 +156,16 @@ impl KernelBackend {
         }
     }
 
-    /// A hook cell of cgroup-bpf (N `cgroup/getsockname4` programs, timed on `getsockname()`) or
-    /// cgroup-bpf-socket (N `cgroup/sock_create` programs, timed on `socket()`), with `foreign`
+    /// A hook cell of cgroup-bpf or cgroup-bpf-socket, with the programs' runs checked.
+    ///
+    /// cgroup-bpf has N `cgroup/getsockname4` programs, timed on `getsockname()`;
+    /// cgroup-bpf-socket N `cgroup/sock_create` programs, timed on `socket()`; with `foreign`
     /// programs on other attach types, over a path of `depth` cgroups, against a path of the
     /// same depth with none; workers in the two leaves alternate. Then the run-count pass checks
     /// that every program ran once per trigger and no foreign one ever, whatever the body; with
     /// the counter body the counters of the timed workers are checked too.
-    pub(super) fn cgroup_bpf_hook_cell(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
-        Self::one_task_one_cpu(mechanism, spec, true)?;
-        let (hook, trigger) = mechanism
-            .cgroup_hook()
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} is not a cgroup-bpf mechanism", mechanism.as_str())))?;
+    pub(super) fn cgroup_bpf_hook_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
+        let (hook, trigger) = family_part(mechanism, mechanism.cgroup_hook(), "cgroup-bpf")?;
         let p = spec.params;
         let depth = p.depth.max(1);
         let skip = |e: CgroupBpfError| CellError::Skip(hook_refused(mechanism, hook, &e));
@@ -194,12 +196,7 @@ impl KernelBackend {
             };
         let runs = self.run_count_pass(&tree, trigger, spec);
         drop((tree, empty));
-        let params = Params {
-            tasks: 1,
-            cgroups: depth,
-            ..p
-        };
-        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        let mut m = one_task_hook_cell(spec, mechanism, depth, &cell, &base)?;
         record_run_count(&mut m.cell, &runs);
         if hookbench_bpf::stats_sysctl_enabled() == Some(true) {
             note_validity(
@@ -219,12 +216,7 @@ impl KernelBackend {
                 &format!("{} counter bodies", mechanism.as_str()),
             );
         }
-        m.cell.accounting = Some(Accounting {
-            nodes_visited: u64::from(p.programs),
-            programs_run: u64::from(p.programs),
-            handles_checked: 0,
-            map_lookups: 0,
-        });
+        m.cell.accounting = Some(every_node_runs(u64::from(p.programs)));
         Ok(vec![m])
     }
 
@@ -261,20 +253,18 @@ impl KernelBackend {
         hookbench_workloads::worker::spawn::<AttachWorker>(&self.exe, &req).map_err(|e| worker_failure("attach", e))
     }
 
-    /// Attach and detach latency of one `cgroup/getsockname4` program (cgroup-bpf),
-    /// `cgroup/sock_create` program (cgroup-bpf-socket) or `lsm_cgroup/socket_create` program
-    /// (lsm-cgroup) at the top of a subtree with `cgroups` descendants (ALLOW_MULTI, so every
-    /// descendant's effective array is recomputed), timed in an attach worker that keeps the
-    /// same program attached in a sibling cgroup (so the kernel's one-off work of a first
-    /// program is not part of the figure). For cgroup-bpf and cgroup-bpf-socket, each worker run
-    /// alternates (seeded order) with a run of the C attach floor on the same subtree:
-    /// `<mechanism>-c` cells, the same syscalls with nothing around them; when the floor cannot
-    /// run, its cells are skipped with the reason and the worker's are kept.
-    pub(super) fn cgroup_attach_cells(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
+    /// Attach and detach latency of one program at the top of a subtree, beside the C floor.
+    ///
+    /// One `cgroup/getsockname4` program (cgroup-bpf), `cgroup/sock_create` program
+    /// (cgroup-bpf-socket) or `lsm_cgroup/socket_create` program (lsm-cgroup) at the top of a
+    /// subtree with `cgroups` descendants (ALLOW_MULTI, so every descendant's effective array is
+    /// recomputed), timed in an attach worker that keeps the same program attached in a sibling
+    /// cgroup (so the kernel's one-off work of a first program is not part of the figure). For
+    /// cgroup-bpf and cgroup-bpf-socket, each worker run alternates (seeded order) with a run of
+    /// the C attach floor on the same subtree: `<mechanism>-c` cells, the same syscalls with
+    /// nothing around them; when the floor cannot run, its cells are skipped with the reason and
+    /// the worker's are kept.
+    pub(super) fn cgroup_attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         let program = match mechanism {
             KernelMechanism::CgroupBpf => AttachProgram::Getsockname4,
             KernelMechanism::CgroupBpfSocket => AttachProgram::SockCreate,
@@ -384,13 +374,14 @@ impl KernelBackend {
         Ok(out)
     }
 
-    /// Kernel memory of cgroup-bpf's dispatch metadata, measured as a delta of the slab total
-    /// (/proc/meminfo `Slab:`) before and after attaching `programs` links of
-    /// `cgroup/getsockname4` at the top of a subtree of `cgroups` descendants with ALLOW_MULTI
+    /// Kernel memory of cgroup-bpf's dispatch metadata, as a delta of the slab total.
+    ///
+    /// The slab total (/proc/meminfo `Slab:`) is read before and after attaching `programs` links
+    /// of `cgroup/getsockname4` at the top of a subtree of `cgroups` descendants with ALLOW_MULTI
     /// (every descendant gets a new effective array: `bpf_prog_array_alloc` in
     /// `compute_effective_progs`). Nothing is timed, so it runs in the harness. Each repetition
     /// is one sample; the fit over `cgroups` is the figure to read (bytes per cgroup).
-    pub(super) fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    pub(super) fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Cells {
         let p = spec.params;
         let programs = p.programs.clamp(1, 64);
         let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
@@ -429,8 +420,9 @@ impl KernelBackend {
     }
 }
 
-/// The reason a cgroup-bpf tree on `hook` could not be built, with what to do on a kernel that
-/// lacks the attach type.
+/// The reason a cgroup-bpf tree on `hook` could not be built, with what to do about it.
+///
+/// On a kernel that lacks the attach type, the reason says which mechanism measures instead.
 fn hook_refused(mechanism: KernelMechanism, hook: MeasuredHook, e: &CgroupBpfError) -> String {
     let (major, minor) = hook.min_kernel();
     let old = hookbench_sys::release::parse_release(&kernel_release()).is_some_and(|release| release < (major, minor));
@@ -476,7 +468,8 @@ fn slab_bytes() -> Result<i64, CellError> {
 mod tests {
     use super::*;
 
-    fn cell() -> hookbench_reports::Cell {
+    /// A fresh cell with `runs` recorded.
+    fn recorded(runs: RunCount) -> hookbench_reports::Cell {
         let suite = crate::suite::Suite::parse(include_str!("../../../suites/programs.toml"), "programs.toml")
             .expect("programs suite");
         let mechanism = suite.mechanisms_for(NAME)[0].clone();
@@ -489,7 +482,7 @@ mod tests {
             seed: 0,
         };
         let s = crate::measure::stats::Summary::from_values_ns(&[1.0, 2.0]);
-        crate::backend::base_cell(
+        let mut cell = crate::backend::base_cell(
             &spec,
             NAME,
             "cgroup-bpf",
@@ -497,41 +490,34 @@ mod tests {
             "ns",
             Params::default(),
             &s,
-        )
+        );
+        record_run_count(&mut cell, &runs);
+        cell
+    }
+
+    /// 1,000 calls of four programs, of which the kernel counted `observed` runs.
+    fn counted(observed: u64) -> RunCount {
+        RunCount::Counted {
+            calls: 1000,
+            expected: 4000,
+            observed,
+        }
     }
 
     #[test]
     fn run_counts_are_checked_and_their_absence_is_said_without_a_flag() {
-        let mut c = cell();
-        record_run_count(
-            &mut c,
-            &RunCount::Counted {
-                calls: 1000,
-                expected: 4000,
-                observed: 4000,
-            },
-        );
+        let c = recorded(counted(4000));
         assert_eq!(c.validity.program_runs, Some([4000, 4000]));
         assert!(c.validity.flags.is_empty(), "{:?}", c.validity.flags);
         assert!(c.validity.notes[0].contains("run_cnt"), "{:?}", c.validity.notes);
 
-        let mut c = cell();
-        record_run_count(
-            &mut c,
-            &RunCount::Counted {
-                calls: 1000,
-                expected: 4000,
-                observed: 3000,
-            },
-        );
+        let c = recorded(counted(3000));
         assert_eq!(c.validity.flags.len(), 1);
         assert_eq!(c.validity.flags[0].code, "programs-not-run");
 
-        let mut c = cell();
-        record_run_count(
-            &mut c,
-            &RunCount::Unavailable("BPF_ENABLE_STATS (BPF_STATS_RUN_TIME) failed: EPERM".to_string()),
-        );
+        let c = recorded(RunCount::Unavailable(
+            "BPF_ENABLE_STATS (BPF_STATS_RUN_TIME) failed: EPERM".to_string(),
+        ));
         assert!(c.validity.flags.is_empty());
         assert_eq!(c.validity.program_runs, None);
         assert!(

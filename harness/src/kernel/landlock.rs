@@ -1,12 +1,11 @@
-//! Landlock cells of the kernel backend: `open()` under N stacked layers against no domain, and
-//! layer installs.
+//! Landlock cells of the kernel backend: `open()` under N stacked layers, and layer installs.
+//!
+//! The hook cells time `open()` under the layers against the same `open()` with no domain.
 
 use super::seccomp::install_cell;
-use super::{kernel_samples, KernelBackend, KernelMechanism, NAME};
-use crate::backend::{cell_from_sets, interleaved, worker_failure, CellError, CellSpec, Measured};
+use super::{every_node_runs, kernel_samples, one_task_hook_cell, KernelBackend, KernelMechanism};
+use crate::backend::{interleaved, worker_failure, CellError, CellSpec, Cells};
 use hookbench_measure::SampleSet;
-use hookbench_model::Params;
-use hookbench_reports::Accounting;
 use hookbench_workloads::landlock::{LandlockReport, LandlockRequest, LandlockWorker, LANDLOCK_MAX_NUM_LAYERS};
 
 /// Most layer installs timed per repetition (ten 16-layer workers).
@@ -35,9 +34,7 @@ impl KernelBackend {
     }
 
     /// A hook cell: `open()` under N layers against no domain, alternating repetitions.
-    pub(super) fn landlock_hook_cell(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        let mechanism = KernelMechanism::Landlock;
-        Self::one_task_one_cpu(mechanism, spec, false)?;
+    pub(super) fn landlock_hook_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         let p = spec.params;
         if p.programs > LANDLOCK_MAX_NUM_LAYERS {
             return Err(CellError::Skip(format!(
@@ -56,26 +53,17 @@ impl KernelBackend {
                     .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the landlock worker returned no samples")))
             },
         )?;
-        let params = Params {
-            tasks: 1,
-            cgroups: 0,
-            ..p
-        };
-        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        let mut m = one_task_hook_cell(spec, mechanism, 0, &cell, &base)?;
         // Every layer is checked for the path (security/landlock/fs.c).
-        let n = u64::from(p.programs);
-        m.cell.accounting = Some(Accounting {
-            nodes_visited: n,
-            programs_run: n,
-            handles_checked: 0,
-            map_lookups: 0,
-        });
+        m.cell.accounting = Some(every_node_runs(u64::from(p.programs)));
         Ok(vec![m])
     }
 
-    /// Install cost of one Landlock layer: enough 16-layer workers per repetition to time the
-    /// samples asked for, at most [`MAX_LANDLOCK_INSTALLS`].
-    pub(super) fn landlock_install_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    /// Install cost of one Landlock layer, timed over 16-layer workers.
+    ///
+    /// Enough workers per repetition to time the samples asked for, at most
+    /// [`MAX_LANDLOCK_INSTALLS`].
+    pub(super) fn landlock_install_cells(&mut self, spec: &CellSpec<'_>) -> Cells {
         let wanted = kernel_samples(spec).min(MAX_LANDLOCK_INSTALLS);
         let mut reps = Vec::with_capacity(spec.repetitions);
         for _ in 0..spec.repetitions.max(1) {

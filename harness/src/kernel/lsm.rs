@@ -1,25 +1,21 @@
 //! BPF LSM cells of the kernel backend: `lsm_cgroup` effective arrays and global `lsm`
 //! programs behind the `socket_create` trampoline, against the same cgroup path with none.
 
-use super::{KernelBackend, KernelMechanism, NAME};
-use crate::backend::{cell_from_sets, check_program_runs, interleaved, CellError, CellSpec, Measured};
+use super::{one_task_hook_cell, KernelBackend, KernelMechanism};
+use crate::backend::{check_program_runs, interleaved, CellError, CellSpec, Cells};
 use hookbench_measure::SampleSet;
-use hookbench_model::{Body, Params};
+use hookbench_model::Body;
 use hookbench_reports::Accounting;
 use hookbench_workloads::lsm::{GlobalLsmRequest, LsmCgroupTree, MAX_GLOBAL_PROGRAMS};
 use hookbench_workloads::trigger::Trigger;
 
 impl KernelBackend {
-    /// A hook cell of a BPF LSM mechanism: N programs against none (a path of the same depth
-    /// with no program; for global programs, no program attached), workers alternating. With the
-    /// counter body every program's count is checked: once per `socket()` of the cell's workers
-    /// (for `lsm-global-unmarked`: never).
-    pub(super) fn lsm_hook_cell(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
-        Self::one_task_one_cpu(mechanism, spec, false)?;
+    /// A hook cell of a BPF LSM mechanism: N programs against none, workers alternating.
+    ///
+    /// The baseline is a path of the same depth with no program (for global programs, no program
+    /// attached). With the counter body every program's count is checked: once per `socket()` of
+    /// the cell's workers (for `lsm-global-unmarked`: never).
+    pub(super) fn lsm_hook_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         let p = spec.params;
         if mechanism != KernelMechanism::LsmCgroup && p.programs > MAX_GLOBAL_PROGRAMS {
             return Err(CellError::Skip(format!(
@@ -70,12 +66,7 @@ impl KernelBackend {
             None
         };
         drop((with, empty));
-        let params = Params {
-            tasks: 1,
-            cgroups: depth,
-            ..p
-        };
-        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        let mut m = one_task_hook_cell(spec, mechanism, depth, &cell, &base)?;
         let n = u64::from(p.programs);
         if p.body == Body::Counter && n > 0 {
             let (expected, observed) = match (cgroup_counts, mechanism) {

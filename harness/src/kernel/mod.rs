@@ -1,5 +1,6 @@
-//! The `kernel` backend: the mechanisms that shipped, measured on the running kernel in exec'd
-//! worker processes, each cell interleaved with its own baseline.
+//! The `kernel` backend: the mechanisms that shipped, measured on the running kernel.
+//!
+//! Each is measured in exec'd worker processes, each cell interleaved with its own baseline.
 //!
 //! Seccomp filters and Landlock layers belong to the task that installs them and cannot be
 //! removed, cgroup-bpf and `lsm_cgroup` programs run for the tasks of a cgroup: each measurement
@@ -20,10 +21,12 @@ mod lsm;
 mod seccomp;
 mod setup;
 
-use crate::backend::{Backend, CellError, CellSpec, Measured, Timing};
-use crate::mechanism::Family;
+use crate::backend::{cell_from_sets, Backend, CellError, CellSpec, Cells, Measured, Timing};
 pub use crate::mechanism::KernelMechanism;
-use crate::mechanism::Metric;
+use crate::mechanism::{Family, Impl, Metric};
+use hookbench_measure::SampleSet;
+use hookbench_model::Params;
+use hookbench_reports::Accounting;
 use hookbench_workloads::cgroupfs::RunTree;
 use hookbench_workloads::lsm::{bpf_lsm_active, lsm_cgroup_kernel_ok};
 use std::collections::HashSet;
@@ -32,9 +35,10 @@ use std::path::PathBuf;
 /// Name of this backend in the results.
 pub const NAME: &str = "kernel";
 
-/// Most samples per repetition a kernel cell asks for at least, whatever the suite says (the
-/// model's profiles ask for thousands of sub-microsecond samples); a repetition also lasts at
-/// least [`Timing::kernel_min_duration_ns`], which raises the count for cheap triggers.
+/// The cap on the samples per repetition a kernel cell asks for, whatever the suite says.
+///
+/// The model's profiles ask for thousands of sub-microsecond samples; a repetition also lasts
+/// at least [`Timing::kernel_min_duration_ns`], which raises the count for cheap triggers.
 pub const KERNEL_MAX_SAMPLES: usize = 2000;
 
 /// Samples per repetition a kernel cell of `spec` asks for at least.
@@ -42,8 +46,45 @@ fn kernel_samples(spec: &CellSpec<'_>) -> usize {
     spec.samples.clamp(1, KERNEL_MAX_SAMPLES)
 }
 
-/// What the machine offers the kernel backend, from the environment probe: `Err(reason)` for a
-/// mechanism the kernel lacks.
+/// A `hook_latency_ns` cell of `mechanism`, one task in `cgroups` cgroups, against its baseline.
+fn one_task_hook_cell(
+    spec: &CellSpec<'_>,
+    mechanism: KernelMechanism,
+    cgroups: u32,
+    cell: &[SampleSet],
+    base: &[SampleSet],
+) -> Result<Measured, CellError> {
+    let params = Params {
+        tasks: 1,
+        cgroups,
+        ..spec.params
+    };
+    cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", cell, base)
+}
+
+/// The accounting of a hook that visits `n` nodes and runs one program at each.
+///
+/// No cgroup handle is compared and no map is looked up.
+fn every_node_runs(n: u64) -> Accounting {
+    Accounting {
+        nodes_visited: n,
+        programs_run: n,
+        handles_checked: 0,
+        map_lookups: 0,
+    }
+}
+
+/// `part` of `mechanism` as its family file reads it, or a fatal error naming the `family`.
+///
+/// Errors: [`CellError::Fatal`] when `part` is `None`: the family dispatch sent `mechanism` to
+/// the wrong file, a bug rather than bad input.
+fn family_part<T>(mechanism: KernelMechanism, part: Option<T>, family: &str) -> Result<T, CellError> {
+    part.ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} is not a {family} mechanism", mechanism.as_str())))
+}
+
+/// What the machine offers the kernel backend, from the environment probe.
+///
+/// `Err(reason)` for a mechanism the kernel lacks.
 #[derive(Debug, Clone)]
 pub struct KernelSupport {
     /// Seccomp filters can be installed.
@@ -76,8 +117,9 @@ pub struct KernelBackend {
 }
 
 impl KernelBackend {
-    /// A kernel backend whose workers are `exe` (this binary) timed as `timing` says, on a
-    /// machine offering `support`. Landlock workers build their directory chains under a fresh
+    /// A kernel backend whose workers are `exe` (this binary), timed as `timing` says.
+    ///
+    /// The machine offers `support`. Landlock workers build their directory chains under a fresh
     /// directory in the system's temporary directory, removed when the backend is dropped.
     pub fn new(exe: PathBuf, support: KernelSupport, timing: Timing) -> KernelBackend {
         let scratch = std::env::temp_dir().join(format!(
@@ -154,30 +196,38 @@ impl KernelBackend {
         Ok(())
     }
 
-    fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
-        match mechanism {
-            KernelMechanism::SeccompSelftestSplit => {
-                if !self.once.insert((spec.suite.name.clone(), mechanism)) {
-                    // Measured at the suite's first point; the other points add nothing.
-                    return Ok(Vec::new());
-                }
-                self.selftest_split_cells(spec)
+    /// The hook cells of `mechanism` at `spec`'s point, from its family's file.
+    ///
+    /// Every family's hook cell measures one task on one CPU (cgroup-bpf also with foreign
+    /// programs): other points are skipped here, before the family builds anything.
+    fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
+        type HookCell = fn(&mut KernelBackend, KernelMechanism, &CellSpec<'_>) -> Cells;
+        if mechanism == KernelMechanism::SeccompSelftestSplit {
+            if !self.once.insert((spec.suite.name.clone(), mechanism)) {
+                // Measured at the suite's first point; the other points add nothing.
+                return Ok(Vec::new());
             }
-            m => match m.family() {
-                Family::Seccomp if m.seccomp_foreign().is_some() => self.seccomp_foreign_cell(m, spec),
-                Family::Seccomp => self.seccomp_hook_cell(m, spec),
-                Family::Landlock => self.landlock_hook_cell(spec),
-                Family::CgroupBpf if m.is_cgroup_bpf() => self.cgroup_bpf_hook_cell(m, spec),
-                Family::BpfLsm => self.lsm_hook_cell(m, spec),
-                _ => Err(CellError::Skip(format!(
-                    "{}: not a hook mechanism; it belongs in the setup suites",
-                    m.as_str()
-                ))),
-            },
+            return self.selftest_split_cells(spec);
         }
+        let foreign_ok = mechanism.is_cgroup_bpf() || mechanism.seccomp_foreign().is_some();
+        let cell: HookCell = match mechanism.family() {
+            Family::Seccomp if foreign_ok => Self::seccomp_foreign_cell,
+            Family::Seccomp => Self::seccomp_hook_cell,
+            Family::Landlock => Self::landlock_hook_cell,
+            Family::CgroupBpf if mechanism.is_cgroup_bpf() => Self::cgroup_bpf_hook_cell,
+            Family::BpfLsm => Self::lsm_hook_cell,
+            _ => {
+                return Err(CellError::Skip(format!(
+                    "{}: not a hook mechanism; it belongs in the setup suites",
+                    mechanism.as_str()
+                )))
+            }
+        };
+        Self::one_task_one_cpu(mechanism, spec, foreign_ok)?;
+        cell(self, mechanism, spec)
     }
 
-    fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    fn attach_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         match mechanism {
             m if m.is_cgroup_bpf() || m == KernelMechanism::LsmCgroup => self.cgroup_attach_cells(m, spec),
             KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => Err(CellError::Skip(format!(
@@ -196,8 +246,10 @@ impl KernelBackend {
 }
 
 impl Drop for KernelBackend {
-    /// Tears down this run's cgroup subtree (killing any worker left in it) and removes the
-    /// scratch directory (Landlock chains, the C attach floor).
+    /// Tears down this run's cgroup subtree and removes the scratch directory.
+    ///
+    /// Tearing down kills any worker left in the subtree; the scratch directory holds Landlock
+    /// chains and the C attach floor.
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
             if let Err(e) = run.teardown() {
@@ -219,17 +271,9 @@ impl Backend for KernelBackend {
         std::mem::take(&mut self.skipped)
     }
 
-    fn measure(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    fn measure(&mut self, spec: &CellSpec<'_>) -> Cells {
         self.skipped.clear();
-        let mechanism = match crate::mechanism::find(NAME, &spec.mechanism.name).map(|m| m.implementation) {
-            Ok(crate::mechanism::Impl::Kernel(k)) => k,
-            _ => {
-                return Err(CellError::Fatal(anyhow::anyhow!(
-                    "unknown kernel mechanism {}",
-                    spec.mechanism.name
-                )))
-            }
-        };
+        let mechanism = spec.implementation(NAME, Impl::kernel)?;
         self.check_support(mechanism)?;
         match spec.suite.metric {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
@@ -259,54 +303,45 @@ mod tests {
 
     const LSM_SUITE: &str = include_str!("../../../suites/lsm.toml");
 
+    /// The registry declares every kernel mechanism with the model its variant says.
+    ///
+    /// The ones the LSM and getsockname comparisons rest on are also checked by name against the
+    /// model those comparisons need.
     #[test]
-    fn lsm_mechanisms_name_their_models() {
-        assert_eq!(
-            crate::mechanism::find("kernel", "lsm-cgroup").map(|m| m.model),
-            Ok(ModelKind::CgroupEffective)
-        );
-        assert_eq!(
-            crate::mechanism::find("kernel", "lsm-global").map(|m| m.model),
-            Ok(ModelKind::GlobalFilter)
-        );
-        assert_eq!(
-            crate::mechanism::find("kernel", "lsm-global-unmarked").map(|m| m.model),
-            Ok(ModelKind::GlobalFilter)
-        );
-        assert_eq!(
-            crate::mechanism::find("kernel", "seccomp-selftest-split").map(|m| m.model),
-            Ok(ModelKind::TaskChain)
-        );
+    fn kernel_mechanisms_name_their_models() {
+        let named = [
+            ("lsm-cgroup", ModelKind::CgroupEffective),
+            ("lsm-global", ModelKind::GlobalFilter),
+            ("lsm-global-unmarked", ModelKind::GlobalFilter),
+            ("seccomp-selftest-split", ModelKind::TaskChain),
+            ("cgroup-bpf", ModelKind::CgroupEffective),
+            ("cgroup-bpf-socket", ModelKind::CgroupEffective),
+            ("seccomp-getsockname", ModelKind::TaskChain),
+        ];
+        let every = KernelMechanism::ALL.iter().map(|m| (m.as_str(), m.model()));
+        for (name, model) in named.into_iter().chain(every) {
+            assert_eq!(
+                crate::mechanism::find("kernel", name).map(|m| m.model),
+                Ok(model),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lsm_suite_names_the_lsm_mechanisms() {
         let suite = Suite::parse(LSM_SUITE, "lsm.toml").expect("lsm suite parses");
         let names: Vec<&str> = suite.mechanisms_for(NAME).iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["lsm-cgroup", "lsm-global", "lsm-global-unmarked"]);
         assert!(suite.mechanisms_for("model").is_empty());
     }
 
-    /// The getsockname mechanisms are declared with their models and triggers, and the suites
-    /// name them where claim 1, claim 2 and claim 4 need them.
+    /// The getsockname mechanisms are declared with their triggers and limits, and in the suites.
+    ///
+    /// The suites name them where claim 1, claim 2 and claim 4 need them; their models are
+    /// checked in [`kernel_mechanisms_name_their_models`].
     #[test]
     fn getsockname_mechanisms_are_declared_and_in_the_suites() {
-        assert_eq!(
-            crate::mechanism::find("kernel", "cgroup-bpf").map(|m| m.model),
-            Ok(ModelKind::CgroupEffective)
-        );
-        assert_eq!(
-            crate::mechanism::find("kernel", "cgroup-bpf-socket").map(|m| m.model),
-            Ok(ModelKind::CgroupEffective)
-        );
-        assert_eq!(
-            crate::mechanism::find("kernel", "seccomp-getsockname").map(|m| m.model),
-            Ok(ModelKind::TaskChain)
-        );
-        for m in KernelMechanism::ALL {
-            assert_eq!(
-                crate::mechanism::find("kernel", m.as_str()).map(|m| m.model),
-                Ok(m.model()),
-                "{}",
-                m.as_str()
-            );
-        }
         let names: HashSet<&str> = KernelMechanism::ALL.iter().map(|m| m.as_str()).collect();
         assert_eq!(names.len(), KernelMechanism::ALL.len(), "names are distinct");
         // cgroup-bpf and seccomp-getsockname share getsockname(); the socket pair shares socket().
@@ -404,8 +439,10 @@ mod tests {
         }
     }
 
-    /// Where the kernel refuses BPF trampolines (this project's development host: EPERM), every
-    /// BPF LSM cell is skipped with the probe's reason, before anything is loaded or created.
+    /// Where the kernel refuses BPF trampolines, every BPF LSM cell is skipped with the reason.
+    ///
+    /// The reason is the probe's (this project's development host: EPERM), and the skip comes
+    /// before anything is loaded or created.
     #[test]
     fn lsm_cells_are_skipped_with_the_trampoline_probes_reason() {
         let env = crate::env::Environment::probe();

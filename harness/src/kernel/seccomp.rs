@@ -1,20 +1,23 @@
-//! seccomp cells of the kernel backend: filter chains timed on a syscall against the native
-//! syscall, the kernel selftest's own native/entry/per-filter steps, and filter installs.
+//! seccomp cells of the kernel backend: filter chains, the selftest's steps, filter installs.
+//!
+//! Filter chains are timed on a syscall against the native syscall; the kernel selftest's own
+//! native/entry/per-filter steps are measured as it measures them.
 
-use super::{kernel_samples, KernelBackend, KernelMechanism, NAME};
-use crate::backend::{cell_from_sets, interleaved, worker_failure, CellError, CellSpec, Measured};
+use super::{every_node_runs, family_part, kernel_samples, one_task_hook_cell, KernelBackend, KernelMechanism, NAME};
+use crate::backend::{cell_from_sets, interleaved, worker_failure, CellError, CellSpec, Cells};
 use hookbench_measure::SampleSet;
 use hookbench_model::Params;
-use hookbench_reports::Accounting;
 use hookbench_workloads::seccomp::{
     max_filters, FilterBody, SeccompReport, SeccompRequest, SeccompStep, SeccompWorker,
 };
 use hookbench_workloads::trigger::Trigger;
 
-/// The steps of the kernel selftest's method (tools/testing/selftests/seccomp/
-/// seccomp_benchmark.c): native, one and two filters the action cache can prove (number-only),
-/// then a third and a fourth that load an argument, after which the cache cannot skip the chain
-/// and all four filters run. Each step's chain length is the cell's `programs`.
+/// The steps of the kernel selftest's method, as (filter body, filters added) pairs.
+///
+/// As tools/testing/selftests/seccomp/seccomp_benchmark.c: native, one and two filters the action
+/// cache can prove (number-only), then a third and a fourth that load an argument, after which
+/// the cache cannot skip the chain and all four filters run. Each step's chain length is the
+/// cell's `programs`.
 pub const SELFTEST_STEPS: [(FilterBody, u32); 5] = [
     (FilterBody::NrOnly, 0),
     (FilterBody::NrOnly, 1),
@@ -48,21 +51,32 @@ impl KernelMechanism {
     }
 }
 
+/// What a seccomp worker times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timed {
+    /// The trigger after every step.
+    EveryStep,
+    /// The trigger after the last step only (a chain built in several shapes).
+    LastStep,
+    /// The installs only (attach cells).
+    Installs,
+}
+
 impl KernelBackend {
-    /// Runs one seccomp worker with `steps` on `trigger`.
+    /// Runs one seccomp worker with `steps` on `trigger`, timing what `timed` says.
     fn seccomp_worker(
         &self,
         steps: Vec<SeccompStep>,
         trigger: Trigger,
         spec: &CellSpec<'_>,
-        installs_only: bool,
+        timed: Timed,
     ) -> Result<SeccompReport, CellError> {
         let req = SeccompRequest {
             steps,
             trigger,
             timing: self.timing_for(spec),
-            installs_only,
-            time_last_only: false,
+            installs_only: timed == Timed::Installs,
+            time_last_only: timed == Timed::LastStep,
             spec_allow: true,
         };
         hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req).map_err(|e| worker_failure("seccomp", e))
@@ -76,7 +90,12 @@ impl KernelBackend {
         trigger: Trigger,
         spec: &CellSpec<'_>,
     ) -> Result<SampleSet, CellError> {
-        let report = self.seccomp_worker(vec![SeccompStep { body, add: filters }], trigger, spec, false)?;
+        let report = self.seccomp_worker(
+            vec![SeccompStep { body, add: filters }],
+            trigger,
+            spec,
+            Timed::EveryStep,
+        )?;
         report
             .steps
             .into_iter()
@@ -85,55 +104,32 @@ impl KernelBackend {
             .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
     }
 
-    /// A hook cell of a seccomp mechanism: N filters against none (the native syscall), one
-    /// worker each, alternating repetition by repetition.
-    pub(super) fn seccomp_hook_cell(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
-        Self::one_task_one_cpu(mechanism, spec, false)?;
-        let (body, trigger) = mechanism
-            .seccomp()
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} is not a seccomp mechanism", mechanism.as_str())))?;
-        let p = spec.params;
+    /// A hook cell of a seccomp mechanism: N filters against none (the native syscall).
+    ///
+    /// One worker each, alternating repetition by repetition.
+    pub(super) fn seccomp_hook_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
+        let (body, trigger) = family_part(mechanism, mechanism.seccomp(), "seccomp")?;
+        let programs = spec.params.programs;
         let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
-            self.seccomp_samples(body, if baseline { 0 } else { p.programs }, trigger, spec)
+            self.seccomp_samples(body, if baseline { 0 } else { programs }, trigger, spec)
         })?;
-        let params = Params {
-            tasks: 1,
-            cgroups: 0,
-            ..p
-        };
-        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        let mut m = one_task_hook_cell(spec, mechanism, 0, &cell, &base)?;
         // From the kernel's rules: the action cache skips a number-only chain for this syscall.
         let runs = if body == FilterBody::NrOnly {
             0
         } else {
-            u64::from(p.programs)
+            u64::from(programs)
         };
-        m.cell.accounting = Some(Accounting {
-            nodes_visited: runs,
-            programs_run: runs,
-            handles_checked: 0,
-            map_lookups: 0,
-        });
+        m.cell.accounting = Some(every_node_runs(runs));
         Ok(vec![m])
     }
 
     /// A claim-1 cell: on-hook argument-loading filters (unless the shape has none) and
-    /// `foreign` filters for another syscall, timed on `getsockname()` against no filter.
+    /// `foreign` filters for another syscall, timed on cgroup-bpf's trigger against no filter.
     ///
     /// One worker builds the whole chain and times once; the baseline worker installs nothing.
-    pub(super) fn seccomp_foreign_cell(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
-        Self::one_task_one_cpu(mechanism, spec, true)?;
-        let (foreign_body, on_hook, trigger) = mechanism
-            .seccomp_foreign()
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("{} has no foreign filters", mechanism.as_str())))?;
+    pub(super) fn seccomp_foreign_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
+        let (foreign_body, on_hook, trigger) = family_part(mechanism, mechanism.seccomp_foreign(), "seccomp")?;
         let p = spec.params;
         let programs = if on_hook { p.programs } else { 0 };
         let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
@@ -148,16 +144,7 @@ impl KernelBackend {
                     add: foreign,
                 },
             ];
-            let req = SeccompRequest {
-                steps,
-                trigger,
-                timing: self.timing_for(spec),
-                installs_only: false,
-                time_last_only: true,
-                spec_allow: true,
-            };
-            let report = hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req)
-                .map_err(|e| worker_failure("seccomp", e))?;
+            let report = self.seccomp_worker(steps, trigger, spec, Timed::LastStep)?;
             report
                 .steps
                 .into_iter()
@@ -165,13 +152,11 @@ impl KernelBackend {
                 .and_then(|s| s.samples)
                 .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
         })?;
-        let params = Params {
-            programs,
-            tasks: 1,
-            cgroups: 0,
-            ..p
+        let spec_programs = CellSpec {
+            params: Params { programs, ..p },
+            ..spec.clone()
         };
-        let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", &cell, &base)?;
+        let mut m = one_task_hook_cell(&spec_programs, mechanism, 0, &cell, &base)?;
         // With an on-hook filter the cache is off for the syscall and every filter runs; with
         // number-first foreign filters alone, the cache skips the whole chain.
         let runs = if on_hook {
@@ -179,19 +164,15 @@ impl KernelBackend {
         } else {
             0
         };
-        m.cell.accounting = Some(Accounting {
-            nodes_visited: runs,
-            programs_run: runs,
-            handles_checked: 0,
-            map_lookups: 0,
-        });
+        m.cell.accounting = Some(every_node_runs(runs));
         Ok(vec![m])
     }
 
-    /// The selftest-method cells: per repetition one worker walks [`SELFTEST_STEPS`]; five cells
-    /// (`programs` = 0..4 filters in the chain), each of 1..4 against step 0 of the same workers
-    /// (the native syscall in the same process, as the selftest measures it).
-    pub(super) fn selftest_split_cells(&mut self, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+    /// The selftest-method cells: per repetition one worker walks [`SELFTEST_STEPS`].
+    ///
+    /// Five cells (`programs` = 0..4 filters in the chain), each of 1..4 against step 0 of the
+    /// same workers (the native syscall in the same process, as the selftest measures it).
+    pub(super) fn selftest_split_cells(&mut self, spec: &CellSpec<'_>) -> Cells {
         let mechanism = KernelMechanism::SeccompSelftestSplit;
         let steps: Vec<SeccompStep> = SELFTEST_STEPS
             .iter()
@@ -199,7 +180,7 @@ impl KernelBackend {
             .collect();
         let mut per_step: Vec<Vec<SampleSet>> = vec![Vec::new(); steps.len()];
         for _ in 0..spec.repetitions.max(1) {
-            let report = self.seccomp_worker(steps.clone(), Trigger::Getppid, spec, false)?;
+            let report = self.seccomp_worker(steps.clone(), Trigger::Getppid, spec, Timed::EveryStep)?;
             for (i, s) in report.steps.into_iter().enumerate() {
                 if let (Some(slot), Some(set)) = (per_step.get_mut(i), s.samples) {
                     slot.push(set);
@@ -219,33 +200,25 @@ impl KernelBackend {
             let mut m = cell_from_sets(spec, NAME, mechanism.as_str(), params, "hook_latency_ns", sets, base)?;
             // Filters 1 and 2 are skipped by the action cache; from the third on, all run.
             let runs = if n >= 3 { n as u64 } else { 0 };
-            m.cell.accounting = Some(Accounting {
-                nodes_visited: runs,
-                programs_run: runs,
-                handles_checked: 0,
-                map_lookups: 0,
-            });
+            m.cell.accounting = Some(every_node_runs(runs));
             out.push(m);
         }
         Ok(out)
     }
 
-    /// Install cost of one seccomp filter on a task (attach suite): one worker per repetition
-    /// installs as many filters as the samples asked (within the instruction budget) and times
-    /// each. A per-task install touches only that task, so `cgroups` (descendants) does not
-    /// enter; there is no detach (a filter cannot be removed).
-    pub(super) fn seccomp_install_cells(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
+    /// Install cost of one seccomp filter on a task, for the attach suite.
+    ///
+    /// One worker per repetition installs as many filters as the samples asked (within the
+    /// instruction budget) and times each. A per-task install touches only that task, so
+    /// `cgroups` (descendants) does not enter; there is no detach (a filter cannot be removed).
+    pub(super) fn seccomp_install_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         let (body, trigger) = mechanism.seccomp().unwrap_or((FilterBody::ArgLoad, Trigger::Getppid));
         let n = u32::try_from(kernel_samples(spec))
             .unwrap_or(u32::MAX)
             .min(max_filters(body));
         let mut reps = Vec::with_capacity(spec.repetitions);
         for _ in 0..spec.repetitions.max(1) {
-            let report = self.seccomp_worker(vec![SeccompStep { body, add: n }], trigger, spec, true)?;
+            let report = self.seccomp_worker(vec![SeccompStep { body, add: n }], trigger, spec, Timed::Installs)?;
             reps.push(
                 report
                     .steps
@@ -259,11 +232,7 @@ impl KernelBackend {
 }
 
 /// An `attach_latency_ns` cell of per-task installs (one value list per worker).
-pub(super) fn install_cell(
-    spec: &CellSpec<'_>,
-    mechanism: &str,
-    reps: &[Vec<f64>],
-) -> Result<Vec<Measured>, CellError> {
+pub(super) fn install_cell(spec: &CellSpec<'_>, mechanism: &str, reps: &[Vec<f64>]) -> Cells {
     let params = Params {
         tasks: 1,
         ..spec.params

@@ -1,28 +1,26 @@
-//! Set-up and tear-down cells of the kernel backend: C cgroups and T tasks made by the exec'd
-//! spawner inside the run's subtree, against the kernel's floor for the same syscalls and the
-//! same floor in plain C.
+//! Set-up and tear-down cells of the kernel backend: C cgroups or T tasks, against two floors.
+//!
+//! They are made by the exec'd spawner inside the run's subtree, against the kernel's floor for
+//! the same syscalls and the same floor in plain C.
 
 use super::{KernelBackend, KernelMechanism, NAME};
-use crate::backend::{plain_cell, worker_failure, CellError, CellSpec, Measured};
+use crate::backend::{plain_cell, worker_failure, CellError, CellSpec, Cells};
 use hookbench_model::Params;
 use hookbench_workloads::cgroupfs::{RunTree, Shape};
 use hookbench_workloads::spawner::{install_c_reference, Peer, SpawnerJob, SpawnerRequest, SpawnerWorker};
 
 impl KernelBackend {
-    /// Set-up and tear-down seconds of C cgroups or T tasks, against the kernel's floor for the
-    /// same syscalls and the same floor in plain C, measured by the spawner (`hookbench worker
-    /// tasks`, exec'd fresh for the cell, so no figure depends on the harness's size; it lives in
-    /// a leaf of a cgroup tree made for the cell inside the run's subtree, and everything it
-    /// creates is born there and dies with it). Per repetition (the suite's, at most 5) the
-    /// mechanism, the Rust floor and the C floor run in a seeded random order. Six cells:
-    /// `setup_seconds` and `teardown_seconds` of `<mechanism>`, `<mechanism>-floor` and
-    /// `<mechanism>-c`; the `-c` cells are left out, with a warning naming the reason, when the
-    /// C reference was not built or cannot run here.
-    pub(super) fn setup_cells(
-        &mut self,
-        mechanism: KernelMechanism,
-        spec: &CellSpec<'_>,
-    ) -> Result<Vec<Measured>, CellError> {
+    /// Set-up and tear-down seconds of C cgroups or T tasks, against two floors.
+    ///
+    /// The floors are the kernel's floor for the same syscalls and the same floor in plain C; all
+    /// are measured by the spawner (`hookbench worker tasks`, exec'd fresh for the cell, so no
+    /// figure depends on the harness's size; it lives in a leaf of a cgroup tree made for the
+    /// cell inside the run's subtree, and everything it creates is born there and dies with it).
+    /// Per repetition (the suite's, at most 5) the mechanism, the Rust floor and the C floor run
+    /// in a seeded random order. Six cells: `setup_seconds` and `teardown_seconds` of
+    /// `<mechanism>`, `<mechanism>-floor` and `<mechanism>-c`; the `-c` cells are left out, with
+    /// a warning naming the reason, when the C reference was not built or cannot run here.
+    pub(super) fn setup_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         let p = spec.params;
         let fail = |what: &str, e: String| CellError::Skip(format!("{}: {what}: {e}", mechanism.as_str()));
         let reps = spec.repetitions.clamp(1, 5) as u32;

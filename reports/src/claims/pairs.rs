@@ -18,18 +18,20 @@ pub const CHAIN_VS_EFFECTIVE: [(&str, &str); 4] = [
     ("seccomp-socket", "cgroup-bpf-socket"),
     ("task-chain", "cgroup-effective"),
 ];
-/// Claim 1's pairs, in preference order: the model's walk and array; on the kernel, number-first
-/// seccomp filters for another syscall (libseccomp's shape) below on-hook filters against
-/// cgroup/getsockname4 programs with foreign programs on other attach types, both timed on
-/// getsockname(); hookbench.ko's models.
+/// Claim 1's pairs of a task chain and an effective array, in preference order.
+///
+/// The model's walk and array; on the kernel, number-first seccomp filters for another syscall
+/// (libseccomp's shape) below on-hook filters against cgroup/getsockname4 programs with foreign
+/// programs on other attach types, both timed on getsockname(); hookbench.ko's models.
 pub const FOREIGN_PAIRS: [(&str, &str); 3] = [
     ("chain-walk", "effective-array"),
     ("seccomp-foreign-nr-first", "cgroup-bpf"),
     ("task-chain", "cgroup-effective"),
 ];
-/// Claim 1's other seccomp shapes, reported beside the verdict with the kernel feature that
-/// decides them: the argument loaded before the number check (the action cache cannot skip it),
-/// and number-first filters alone (the action cache skips the chain).
+/// Claim 1's other seccomp shapes, reported beside the verdict with what decides them.
+///
+/// The argument loaded before the number check (the action cache cannot skip it), and
+/// number-first filters alone (the action cache skips the chain).
 pub(super) const FOREIGN_SHAPES: [(&str, &str); 2] = [
     (
         "seccomp-foreign-arg-first",
