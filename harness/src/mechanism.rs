@@ -552,6 +552,17 @@ impl KernelMechanism {
     pub fn is_cgroup_bpf(self) -> bool {
         matches!(self, KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket)
     }
+
+    /// Whether its hook cells measure the `foreign` axis (programs for other hooks).
+    pub fn sweeps_foreign(self) -> bool {
+        self.is_cgroup_bpf()
+            || matches!(
+                self,
+                KernelMechanism::SeccompForeignNrFirst
+                    | KernelMechanism::SeccompForeignArgFirst
+                    | KernelMechanism::SeccompForeignCached
+            )
+    }
 }
 
 /// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any.

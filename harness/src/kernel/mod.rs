@@ -209,9 +209,8 @@ impl KernelBackend {
             }
             return self.selftest_split_cells(spec);
         }
-        let foreign_ok = mechanism.is_cgroup_bpf() || mechanism.seccomp_foreign().is_some();
+        let foreign_ok = mechanism.sweeps_foreign();
         let cell: HookCell = match mechanism.family() {
-            Family::Seccomp if foreign_ok => Self::seccomp_foreign_cell,
             Family::Seccomp => Self::seccomp_hook_cell,
             Family::Landlock => Self::landlock_hook_cell,
             Family::CgroupBpf if mechanism.is_cgroup_bpf() => Self::cgroup_bpf_hook_cell,
@@ -358,19 +357,6 @@ mod tests {
             KernelMechanism::CgroupBpfSocket.cgroup_hook().map(|(_, t)| t),
             KernelMechanism::SeccompSocket.seccomp().map(|(_, t)| t)
         );
-        // Claim 1's seccomp shapes fire cgroup-bpf's trigger, so the pair is like with like.
-        for m in [
-            KernelMechanism::SeccompForeignNrFirst,
-            KernelMechanism::SeccompForeignArgFirst,
-            KernelMechanism::SeccompForeignCached,
-        ] {
-            assert_eq!(
-                m.seccomp_foreign().map(|(_, _, t)| t),
-                KernelMechanism::CgroupBpf.cgroup_hook().map(|(_, t)| t),
-                "{}",
-                m.as_str()
-            );
-        }
         let kernel = |text: &str, file: &str| -> Vec<String> {
             let suite = Suite::parse(text, file).expect("suite parses");
             suite.mechanisms_for(NAME).iter().map(|m| m.name.clone()).collect()

@@ -108,6 +108,9 @@ impl KernelBackend {
     ///
     /// One worker each, alternating repetition by repetition.
     pub(super) fn seccomp_hook_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
+        if mechanism.seccomp_foreign().is_some() {
+            return self.seccomp_foreign_cell(mechanism, spec);
+        }
         let (body, trigger) = family_part(mechanism, mechanism.seccomp(), "seccomp")?;
         let programs = spec.params.programs;
         let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
@@ -128,7 +131,7 @@ impl KernelBackend {
     /// `foreign` filters for another syscall, timed on cgroup-bpf's trigger against no filter.
     ///
     /// One worker builds the whole chain and times once; the baseline worker installs nothing.
-    pub(super) fn seccomp_foreign_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
+    fn seccomp_foreign_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         let (foreign_body, on_hook, trigger) = family_part(mechanism, mechanism.seccomp_foreign(), "seccomp")?;
         let p = spec.params;
         let programs = if on_hook { p.programs } else { 0 };
@@ -240,4 +243,29 @@ pub(super) fn install_cell(spec: &CellSpec<'_>, mechanism: &str, reps: &[Vec<f64
     let mut m = crate::backend::plain_cell(spec, NAME, mechanism, params, "attach_latency_ns", "ns", reps)?;
     m.cell.batch_k = Some(1);
     Ok(vec![m])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_1_shapes_sweep_foreign_on_cgroup_bpfs_trigger() {
+        let shapes: Vec<KernelMechanism> = KernelMechanism::ALL
+            .into_iter()
+            .filter(|m| m.seccomp_foreign().is_some())
+            .collect();
+        assert_eq!(shapes.len(), 3);
+        for m in shapes {
+            assert!(m.sweeps_foreign(), "{}", m.as_str());
+            assert_eq!(m.seccomp(), None, "{}: one cell kind", m.as_str());
+            // The same syscall as cgroup-bpf: the claim-1 pair is like with like.
+            assert_eq!(
+                m.seccomp_foreign().map(|(_, _, t)| t),
+                KernelMechanism::CgroupBpf.cgroup_hook().map(|(_, t)| t),
+                "{}",
+                m.as_str()
+            );
+        }
+    }
 }
