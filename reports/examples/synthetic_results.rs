@@ -15,12 +15,13 @@
 
 use hookbench_measure::drift::drift;
 use hookbench_measure::estimate::{overhead, Estimate};
-use hookbench_measure::fitcheck::{entry_cost, lack_of_fit, segments};
+use hookbench_measure::fitcheck::entry_cost;
 use hookbench_measure::stats::{fit_linear, Summary};
 use hookbench_model::{Body, ModelKind, Params};
 use hookbench_reports::claims::HYPOTHESES;
 use hookbench_reports::schema::{
-    Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, Overhead, PercentileBasis, Validity, ValidityFlag,
+    Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, FitSubject, Overhead, PercentileBasis, Validity,
+    ValidityFlag,
 };
 use hookbench_reports::{cell_id, Results, Skipped, SuiteInfo, SCHEMA};
 use std::collections::BTreeMap;
@@ -49,8 +50,9 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
-    /// `n` latencies around `center` with spread `sd` and a rare interrupt tail, never below
-    /// half the center.
+    /// `n` latencies around `center` with spread `sd`, like timed samples of one cell.
+    ///
+    /// A rare interrupt tail is added, and none is below half the center.
     fn latencies(&mut self, n: usize, center: f64, sd: f64) -> Vec<f64> {
         (0..n)
             .map(|_| {
@@ -94,8 +96,9 @@ struct Timing {
 }
 
 impl Timing {
-    /// `samples` samples of `batch_k` calls in each of `repetitions`, spread `sd_ns` around the
-    /// baseline `native_ns` (if any), which drifts `drift_per_s`.
+    /// The timing of `counts`: `samples` samples of `batch_k` calls over `repetitions`.
+    ///
+    /// They spread `sd_ns` around the baseline `native_ns` (if any), which drifts `drift_per_s`.
     fn of(native_ns: Option<f64>, sd_ns: f64, counts: (u64, usize, usize), drift_per_s: f64) -> Timing {
         let (batch_k, samples, repetitions) = counts;
         Timing {
@@ -407,8 +410,10 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
 /// Which fit: (suite, backend, mechanism, metric).
 type FitKey<'a> = (&'a str, &'a str, &'a str, &'a str);
 
-/// The fit of `metric` over `x` (read from `x_axis`) for one mechanism's cells of one suite,
-/// backend and fixed point, as the runner makes it.
+/// The fit of the cells `key` names, over `x` (read from `x_axis`), as the runner makes it.
+///
+/// The cells are one mechanism's of one suite, backend and metric, at the fixed point `same`
+/// accepts.
 fn fit(
     all: &[Measured],
     key: FitKey,
@@ -430,12 +435,7 @@ fn fit(
         xs.extend(std::iter::repeat_n(xv(m), m.ys.len()));
         ys.extend(&m.ys);
     }
-    let lf = fit_linear(&xs, &ys)?;
-    let mut points: Vec<[f64; 2]> = mine
-        .iter()
-        .map(|m| [xv(m), m.ys.iter().sum::<f64>() / m.ys.len() as f64])
-        .collect();
-    points.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    let line = fit_linear(&xs, &ys)?;
     let mut with_entry: Vec<(f64, Estimate)> = mine
         .iter()
         .filter(|m| xv(m) >= 1.0)
@@ -454,26 +454,19 @@ fn fit(
         }
     }
     fixed.insert("body".to_string(), serde_json::json!(first.params.body.as_str()));
-    Ok(Fit {
-        suite: suite.to_string(),
-        backend: backend.to_string(),
+    let subject = FitSubject {
+        suite,
+        backend,
         model: first.model,
-        mechanism: mechanism.to_string(),
-        metric: metric.to_string(),
-        x: x.to_string(),
-        x_axis: x_axis.to_string(),
-        fixed,
-        n: xs.len() as u64,
-        slope: lf.slope,
-        slope_ci95: [lf.slope_ci95.0, lf.slope_ci95.1],
-        slope_se: lf.slope_stderr,
-        intercept: lf.intercept,
-        r2: lf.r2,
-        y: if first.baseline.is_some() { "overhead" } else { "raw" }.to_string(),
-        points,
-        lack_of_fit: lack_of_fit(&xs, &ys, &lf, 0.05),
-        segments: segments(&xs, &ys),
+        mechanism,
+        metric,
+        x,
+        x_axis,
+    };
+    let overhead = first.baseline.is_some();
+    Ok(Fit {
         entry,
+        ..Fit::new(subject, fixed, overhead, (&xs, &ys), &line, 0.05)
     })
 }
 
@@ -487,9 +480,10 @@ fn suite(name: &str, claim: Option<u32>, hypothesis: &str, x: &str, margin: Opti
     }
 }
 
-/// A kernel decomposition of `(mechanism, method)`: `(native, (entry, clamped))` + N x
-/// `(per program, its 95% CI)` over N in `range`, adding up within `error`, and how it agrees
-/// with the other method's.
+/// A kernel decomposition of `(mechanism, method)` and how it agrees with the other method's.
+///
+/// The parts are `(native, (entry, clamped))` + N x `(per program, its 95% CI)` over N in
+/// `range`, adding up within `max_relative_error`.
 fn decomposition(
     (mechanism, method): (&str, &str),
     (native_ns, (entry_ns, entry_clamped)): (f64, (f64, bool)),

@@ -203,8 +203,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     svg
 }
 
-/// The series of the fits of `suite` for `metric` over `x`: one per (backend, mechanism, fixed
-/// axes that vary), named `backend mechanism (model)`.
+/// The series of the fits of `suite` for `metric` over `x`, one per plotted line.
+///
+/// There is one per (backend, mechanism, fixed axes that vary), named
+/// `backend mechanism (model)`.
 fn fit_series(results: &Results, suite: &str, metric: &str, x: &str) -> Vec<Series> {
     results
         .fits
@@ -502,8 +504,9 @@ fn ci(v: [f64; 2]) -> String {
     format!("[{}, {}]", fmt_num(Some(v[0])), fmt_num(Some(v[1])))
 }
 
-/// The fits: slope with its CI, entry cost, whether the line holds, and the marginal cost per
-/// segment where it does not.
+/// The fits table: slope with its CI, entry cost, and whether the line holds.
+///
+/// Where the line does not hold, the marginal cost per segment follows.
 fn fits_table(h: &mut String, results: &Results) {
     let _ = writeln!(
         h,
@@ -654,9 +657,10 @@ fn basis(c: &Cell) -> String {
     }
 }
 
-/// Every cell, per suite: raw figures, the baseline's beside them, the overhead with its CIs,
-/// and the validity flags (flagged rows highlighted). Each row is labelled with the axes that
-/// vary within its suite; its full id is the row's tooltip.
+/// The cells table, per suite: raw figures, the baseline's, the overhead and the validity flags.
+///
+/// The overhead comes with its CIs; flagged rows are highlighted. Each row is labelled with the
+/// axes that vary within its suite; its full id is the row's tooltip.
 fn cells_table(h: &mut String, results: &Results) {
     let _ = writeln!(
         h,

@@ -1,4 +1,4 @@
-//! hookbench's results contract and the renderers that read saved results (`evidence.txt`).
+//! hookbench's results contract and the renderers that read saved results (`evidence.txt`, HTML).
 #![warn(missing_docs)]
 
 pub mod claims;
@@ -7,6 +7,6 @@ pub mod html;
 pub mod schema;
 
 pub use schema::{
-    cell_id, Accounting, Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, Overhead, PercentileBasis,
-    ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, SCHEMA,
+    cell_id, Accounting, Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, FitSubject, Overhead,
+    PercentileBasis, ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, SCHEMA,
 };

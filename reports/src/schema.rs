@@ -1,16 +1,23 @@
-//! The `results.json` / `cells.jsonl` contract (schema "hookbench.results/2"): what a run writes and every renderer reads.
+//! Defines the results contract (`results.json`, `cells.jsonl`) runs write and renderers read.
+//!
+//! The schema is "hookbench.results/2"; ARCHITECTURE.md, "Results and their versions", says when
+//! it changes.
 //!
 //! Version 2 (this one) saves raw percentiles: a cell's `p50`..`max` are of its own samples,
 //! never shifted by a baseline; the baseline's own percentiles sit beside them and the cost over
 //! the baseline is a separate estimate with its interval (`overhead`). Version 1 shifted every
 //! sample by the baseline's mean, so its percentiles could go negative; it is not read.
 
+use hookbench_measure::fitcheck::{lack_of_fit, segments};
+use hookbench_measure::stats::LinearFit;
 use hookbench_model::{ModelKind, Params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Reads a figure that JSON may hold as `null`: serde_json writes NaN and infinities as `null`
-/// (e.g. the coefficient of variation of a cell whose mean is 0), and they read back as NaN.
+/// Reads a figure that JSON may hold as `null` back as NaN.
+///
+/// serde_json writes NaN and infinities as `null` (e.g. the coefficient of variation of a cell
+/// whose mean is 0).
 fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
@@ -29,8 +36,9 @@ fn vec_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Err
         .collect())
 }
 
-/// Largest `results.json` [`Results::read`] reads, bytes (a full-profile run with histograms is
-/// tens of MB; anything far larger is not a results file, and would be held in memory whole).
+/// Largest `results.json` [`Results::read`] reads, bytes, since it holds the file in memory.
+///
+/// A full-profile run with histograms is tens of MB; anything far larger is not a results file.
 pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
 
 /// The schema tag at the top of every `results.json`.
@@ -55,9 +63,11 @@ pub struct Results {
     pub profile: String,
     /// The suites that were run, by name.
     pub suites: Vec<SuiteInfo>,
-    /// The machine, kernel and clock (see `hookbench::env::Environment`; kept opaque here so that
-    /// renderers can read results written by newer probes). Always holds at least
-    /// `kernel_release`, `cpu_model`, `nr_cpus`, `privileged`, `clock`, `clock_overhead_ns`.
+    /// The machine, kernel and clock, as `hookbench::env::Environment` probed them.
+    ///
+    /// It is kept opaque here so that renderers can read results written by newer probes. It
+    /// always holds at least `kernel_release`, `cpu_model`, `nr_cpus`, `privileged`, `clock`,
+    /// `clock_overhead_ns`.
     pub environment: serde_json::Value,
     /// Every measured cell, in measurement order.
     pub cells: Vec<Cell>,
@@ -65,11 +75,15 @@ pub struct Results {
     pub fits: Vec<Fit>,
     /// What could not be run, with the reason.
     pub skipped: Vec<Skipped>,
-    /// Every claim of DESIGN.md evaluated on every backend of the run (written at the end).
+    /// Every claim of ARCHITECTURE.md ("Names") evaluated on every backend of the run.
+    ///
+    /// It is written at the end.
     #[serde(default)]
     pub claims: Vec<ClaimResult>,
-    /// Seed of the run's measurement order: the (mechanism, point) pairs of every suite and
-    /// backend are measured in an order shuffled with it, so drift cannot look like a slope.
+    /// Seed of the run's shuffled measurement order, so that drift cannot look like a slope.
+    ///
+    /// The (mechanism, point) pairs of every suite and backend are measured in an order shuffled
+    /// with it.
     #[serde(default)]
     pub order_seed: u64,
     /// How each repeated baseline moved over the run (written at the end).
@@ -89,22 +103,26 @@ pub struct DriftEntry {
     pub mechanism: String,
     /// What the baselines have in common (trigger, depth...), as a short label.
     pub label: String,
-    /// The baseline medians over the run's time, `[seconds since start, p50]`, in measurement order.
+    /// The baseline medians over the run, `[seconds since start, p50]`, in measurement order.
     pub points: Vec<[f64; 2]>,
     /// The drift statistics of those points.
     pub drift: hookbench_measure::drift::Drift,
 }
 
-/// A mechanism's cost split into native + entry + per-program parts, as the kernel's
-/// tools/testing/selftests/seccomp/seccomp_benchmark.c splits seccomp's.
+/// A mechanism's cost split into native + entry + per-program parts.
+///
+/// The split is the one the kernel's tools/testing/selftests/seccomp/seccomp_benchmark.c makes
+/// of seccomp's cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decomposition {
     /// Backend name.
     pub backend: String,
     /// Mechanism name (of the fit, or of the selftest-method cells).
     pub mechanism: String,
-    /// `fit` (from a sweep's baseline, smallest points and slope) or `selftest` (the selftest's
-    /// own steps: native, 1 and 2 cacheable filters, a 3rd and 4th full filter).
+    /// How the parts were taken: `fit` or `selftest`.
+    ///
+    /// `fit` takes them from a sweep's baseline, smallest points and slope; `selftest` from the
+    /// selftest's own steps (native, 1 and 2 cacheable filters, a 3rd and 4th full filter).
     pub method: String,
     /// The trigger with no program, ns.
     #[serde(deserialize_with = "f64_or_nan")]
@@ -123,8 +141,9 @@ pub struct Decomposition {
     pub per_program_ci95: [f64; 2],
     /// The program counts the parts were taken from, smallest and largest.
     pub range: [u32; 2],
-    /// Largest relative error of native + entry + N x per-program against the measured cost
-    /// at the points used (the selftest's "parts add up" check).
+    /// Largest relative error of the parts' sum against the measured cost at the points used.
+    ///
+    /// The sum is native + entry + N x per-program (the selftest's "parts add up" check).
     #[serde(deserialize_with = "f64_or_nan")]
     pub max_relative_error: f64,
     /// Agreement with the other method's decomposition of the same mechanism, when both exist.
@@ -152,19 +171,20 @@ pub struct Agreement {
     pub agrees: bool,
 }
 
-/// A suite as it was run: its name, the claim of DESIGN.md it answers and its hypothesis.
+/// A suite as it was run: its name, the claim it answers and its hypothesis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteInfo {
     /// Suite name, e.g. "foreign".
     pub name: String,
-    /// The DESIGN.md claim number (1-7) the suite answers, if any.
+    /// The claim number (1-7 in ARCHITECTURE.md, "Names") the suite answers, if any.
     pub claim: Option<u32>,
     /// The claim's hypothesis in one sentence.
     pub hypothesis: String,
     /// The axis the suite's fits are over, as named in the fits' `x` (e.g. "descendants").
     pub fit_x: Vec<String>,
-    /// The equivalence margin the suite's claim uses for "the same" and "flat" (absolute in the
-    /// metric's unit per unit of x, and relative to the reference slope).
+    /// The equivalence margin the suite's claim uses for "the same" and "flat".
+    ///
+    /// It is absolute in the metric's unit per unit of x, and relative to the reference slope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin: Option<hookbench_measure::estimate::Margin>,
 }
@@ -238,7 +258,7 @@ pub enum PercentileBasis {
     /// Single invocations (batch K = 1, or one operation per sample: attach, set-up).
     #[default]
     Calls,
-    /// Means of batches of K invocations (K in `batch_k`): their tails are thinner than single calls'.
+    /// Means of batches of K invocations (K in `batch_k`), whose tails are thinner than calls'.
     BatchMeans,
 }
 
@@ -275,8 +295,9 @@ pub struct Validity {
     /// Program runs counted by the kernel or the programs (expected, observed), when checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_runs: Option<[u64; 2]>,
-    /// Facts about the checks that raise no flag: how a check was made, or why it could not be
-    /// (e.g. `BPF_ENABLE_STATS` refused, so whether null-body programs ran was not checked).
+    /// Facts about the checks that raise no flag: how a check was made, or why it could not be.
+    ///
+    /// For example: `BPF_ENABLE_STATS` refused, so whether null-body programs ran was not checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -288,9 +309,9 @@ pub struct Cell {
     pub id: String,
     /// Suite name.
     pub suite: String,
-    /// Backend: "model" (later "kernel", "kmod").
+    /// Backend: "model", "kernel" or "kmod".
     pub backend: String,
-    /// DESIGN.md model name.
+    /// The dispatch model the mechanism realises.
     pub model: ModelKind,
     /// How the model was realised, e.g. "chain-walk", "effective-array", "handle-loop".
     pub mechanism: String,
@@ -344,7 +365,9 @@ pub struct Cell {
     /// Mean of each repetition, in `unit` (raw).
     #[serde(default, deserialize_with = "vec_or_nan")]
     pub repetitions: Vec<f64>,
-    /// Raw (unsubtracted) per-invocation latency histogram, picoseconds, hdrhistogram V2+deflate, base64.
+    /// Raw (unsubtracted) per-invocation latency histogram, picoseconds.
+    ///
+    /// It is encoded as hdrhistogram V2+deflate, in base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram_ps: Option<String>,
     /// Exact accounting of one hook for this scenario.
@@ -353,17 +376,22 @@ pub struct Cell {
     /// Per-component bytes, for `metadata_bytes` cells.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub breakdown: BTreeMap<String, u64>,
-    /// Hooks per second over all CPUs of the cell (raw, unsubtracted), for hook-latency cells;
-    /// scaling efficiency at P CPUs is this figure over P times the one-CPU figure.
+    /// Hooks per second over all CPUs of the cell (raw, unsubtracted), for hook-latency cells.
+    ///
+    /// Scaling efficiency at P CPUs is this figure over P times the one-CPU figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_hooks_per_sec: Option<f64>,
-    /// Hardware counters per invocation ("cycles", "instructions"), raw (baseline not subtracted),
-    /// counted over a separate run of hooks after the timed samples, when the machine has them;
-    /// absent counters are absent here, never zero (the environment's `perf_counters` says why).
+    /// Raw hardware counters per invocation ("cycles", "instructions"), where the CPU has them.
+    ///
+    /// The baseline is not subtracted; they are counted over a separate run of hooks after the
+    /// timed samples. Absent counters are absent here, never zero (the environment's
+    /// `perf_counters` says why).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, f64>,
-    /// Validity checks of the cell (mitigation state against the baseline's, CPU migrations,
-    /// programs that ran, the clock's share).
+    /// Validity checks of the cell, whose flags say why its figures may mislead.
+    ///
+    /// They cover the mitigation state against the baseline's, CPU migrations, programs that ran
+    /// and the clock's share.
     #[serde(default)]
     pub validity: Validity,
     /// Position of the cell in the run's measurement order (0-based).
@@ -381,7 +409,7 @@ pub struct Fit {
     pub suite: String,
     /// Backend name.
     pub backend: String,
-    /// DESIGN.md model name.
+    /// The dispatch model the mechanism realises.
     pub model: ModelKind,
     /// Mechanism name.
     pub mechanism: String,
@@ -389,8 +417,9 @@ pub struct Fit {
     pub metric: String,
     /// The swept axis (the x axis), e.g. "programs", "foreign", "descendants".
     pub x: String,
-    /// The params axis `x` reads its values from (differs from `x` when `x` is a label such as
-    /// "descendants" for the `cgroups` axis).
+    /// The params axis `x` reads its values from.
+    ///
+    /// It differs from `x` when `x` is a label such as "descendants" for the `cgroups` axis.
     pub x_axis: String,
     /// The axes held fixed for this fit, by name.
     pub fixed: BTreeMap<String, serde_json::Value>,
@@ -411,8 +440,10 @@ pub struct Fit {
     /// Coefficient of determination.
     #[serde(deserialize_with = "f64_or_nan")]
     pub r2: f64,
-    /// What was fitted: "overhead" (each cell's samples less its own interleaved baseline's mean,
-    /// so drift between cells cancels) or "raw" (cells without a baseline: attach, set-up, bytes).
+    /// What was fitted: "overhead" or "raw".
+    ///
+    /// "overhead" is each cell's samples less its own interleaved baseline's mean, so drift
+    /// between cells cancels; "raw" is for cells without a baseline (attach, set-up, bytes).
     #[serde(default)]
     pub y: String,
     /// The distinct x values and the mean y at each, for plotting.
@@ -426,6 +457,80 @@ pub struct Fit {
     /// Entry cost from the two smallest x >= 1 against the baseline (never negative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<hookbench_measure::fitcheck::Entry>,
+}
+
+/// Which cells a [`Fit`] is of, and the axis it is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FitSubject<'a> {
+    /// Suite name.
+    pub suite: &'a str,
+    /// Backend name.
+    pub backend: &'a str,
+    /// The mechanism's dispatch model.
+    pub model: ModelKind,
+    /// Mechanism name.
+    pub mechanism: &'a str,
+    /// Metric fitted (the y axis).
+    pub metric: &'a str,
+    /// The swept axis as the results name it (the x axis).
+    pub x: &'a str,
+    /// The params axis `x` reads its values from.
+    pub x_axis: &'a str,
+}
+
+impl Fit {
+    /// The fit of `line`, the least-squares line through the samples `xs`, `ys` of `subject`.
+    ///
+    /// `fixed` holds the axes held fixed; `overhead` says each sample is less its own cell's
+    /// baseline mean (`y` = "overhead"), not raw. The line holds where no point mean is further
+    /// than `line_rel_tolerance` from it, relative. `points` are the mean y at each distinct x;
+    /// the entry cost is left out (set `entry` where the overheads are known).
+    pub fn new(
+        subject: FitSubject<'_>,
+        fixed: BTreeMap<String, serde_json::Value>,
+        overhead: bool,
+        (xs, ys): (&[f64], &[f64]),
+        line: &LinearFit,
+        line_rel_tolerance: f64,
+    ) -> Fit {
+        Fit {
+            suite: subject.suite.to_string(),
+            backend: subject.backend.to_string(),
+            model: subject.model,
+            mechanism: subject.mechanism.to_string(),
+            metric: subject.metric.to_string(),
+            x: subject.x.to_string(),
+            x_axis: subject.x_axis.to_string(),
+            fixed,
+            n: xs.len() as u64,
+            slope: line.slope,
+            slope_ci95: [line.slope_ci95.0, line.slope_ci95.1],
+            slope_se: line.slope_stderr,
+            intercept: line.intercept,
+            r2: line.r2,
+            y: if overhead { "overhead" } else { "raw" }.to_string(),
+            points: mean_per_x(xs, ys),
+            lack_of_fit: lack_of_fit(xs, ys, line, line_rel_tolerance),
+            segments: segments(xs, ys),
+            entry: None,
+        }
+    }
+}
+
+/// The distinct values of `xs` in ascending order, each with the mean of its `ys`.
+fn mean_per_x(xs: &[f64], ys: &[f64]) -> Vec<[f64; 2]> {
+    let mut sums: Vec<(f64, f64, u32)> = Vec::new();
+    for (&x, &y) in xs.iter().zip(ys) {
+        match sums.iter_mut().find(|(at, _, _)| at.total_cmp(&x).is_eq()) {
+            Some((_, sum, n)) => {
+                *sum += y;
+                *n += 1;
+            }
+            None => sums.push((x, y, 1)),
+        }
+    }
+    sums.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sums.into_iter().map(|(x, sum, n)| [x, sum / f64::from(n)]).collect()
 }
 
 /// Something a run could not measure, and why.
@@ -537,8 +642,10 @@ impl Results {
         serde_json::from_value(value).map_err(|source| ReadError::Parse { path: shown, source })
     }
 
-    /// The cells a fit was made from: same suite, backend, mechanism and metric, and every axis
-    /// the fit holds fixed at the fit's value (numeric axes compared as numbers, `body` by name).
+    /// The cells a fit was made from, so renderers can show them beside it.
+    ///
+    /// They share the fit's suite, backend, mechanism and metric, and every axis the fit holds
+    /// fixed at the fit's value (numeric axes compared as numbers, `body` by name).
     pub fn cells_of(&self, fit: &Fit) -> Vec<&Cell> {
         self.cells
             .iter()
@@ -645,6 +752,29 @@ pub struct Compared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fit_takes_its_figures_from_the_line_and_its_points_from_the_samples() {
+        let xs = [4.0, 1.0, 1.0, 4.0, 2.0, 2.0];
+        let ys = [13.0, 4.0, 6.0, 15.0, 7.0, 9.0];
+        let line = hookbench_measure::stats::fit_linear(&xs, &ys).expect("fits");
+        let subject = FitSubject {
+            suite: "programs",
+            backend: "model",
+            model: ModelKind::TaskChain,
+            mechanism: "chain-walk",
+            metric: "hook_latency_ns",
+            x: "programs",
+            x_axis: "programs",
+        };
+        let fit = Fit::new(subject, BTreeMap::new(), true, (&xs, &ys), &line, 0.05);
+        assert_eq!((fit.n, fit.y.as_str(), fit.slope), (6, "overhead", line.slope));
+        assert_eq!(fit.points, vec![[1.0, 5.0], [2.0, 8.0], [4.0, 14.0]]);
+        assert_eq!(
+            (fit.suite.as_str(), fit.x_axis.as_str(), fit.entry),
+            ("programs", "programs", None)
+        );
+    }
 
     #[test]
     fn non_finite_figures_survive_a_round_trip_as_nan() {

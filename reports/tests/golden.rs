@@ -21,8 +21,9 @@ fn fixture() -> Results {
     Results::read(&path).expect("the fixture is a results file of this schema")
 }
 
-/// Every place `text` prints a latency (percentile, mean, native, entry or drift figure) as a
-/// negative number, with its line.
+/// Every line where `text` prints a latency as a negative number.
+///
+/// The latencies are percentiles, means, native, entry and drift figures.
 fn negative_latencies(text: &str) -> Vec<String> {
     // "p50 -3", "mean -1.2", "entry -33", "native -4", "baseline p50 -2", "p50 -1..4"; overheads
     // ("+23.4 ns [..] over", "mean shift -0.3") and slopes are differences and are not matched.

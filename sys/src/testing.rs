@@ -12,8 +12,10 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// `true` when the process is root; else prints `SKIPPED <test>: <why>` and returns `false`, or
-/// panics (failing the test) when [`REQUIRE_ROOT_ENV`] is `1`. For tests only.
+/// Whether a root-only test may run: `true` as root, else it skips or fails as asked.
+///
+/// When not root it prints `SKIPPED <test>: <why>` and returns `false`, or panics (failing the
+/// test) when [`REQUIRE_ROOT_ENV`] is `1`. For tests only.
 pub fn root_or_skip(test: &str, why: &str) -> bool {
     if is_root() {
         return true;

@@ -1,4 +1,6 @@
-//! Criterion bench of one hook's dispatch in every model mechanism at N = 0, 1, 8, 64 programs on the hook, calling the concrete types (no dyn).
+//! Times one hook's dispatch in every model mechanism, to see each one's cost per program.
+//!
+//! Each runs at N = 0, 1, 8 and 64 programs on the hook, calling the concrete types (no dyn).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hookbench_model::{

@@ -1,8 +1,11 @@
-//! cgroup-effective (Mechanism::EffectiveArray): an arena cgroup tree with per-cgroup, per-hook attached lists, flags and NULL-terminated effective arrays, following kernel/bpf/cgroup.c.
+//! Models cgroup-effective (`Mechanism::EffectiveArray`) with the rules and shapes of cgroup-bpf.
+//!
+//! Following kernel/bpf/cgroup.c, an arena cgroup tree holds per cgroup and hook the attached
+//! list, its flags and the NULL-terminated effective array.
 
 use crate::footprint::{arc_bytes, arc_slice_bytes, vec_bytes, Footprint};
 use crate::prog::{HookCtx, HookId, Prog};
-use crate::tally::Tally;
+use crate::tally::{run_list, Tally};
 use std::sync::Arc;
 
 /// `BPF_CGROUP_MAX_PROGS`: programs per cgroup per attach type under `BPF_F_ALLOW_MULTI`.
@@ -33,8 +36,10 @@ impl std::ops::BitOr for AttachFlags {
     }
 }
 
-/// Index of a cgroup in its [`CgroupTree`] arena; the root is `CgroupRef(0)`. Its cgroup id
-/// (`cgroup_id()`, the kernfs id) is index + 1, so the root's id is 1 as in the kernel.
+/// Index of a cgroup in its [`CgroupTree`] arena; the root is `CgroupRef(0)`.
+///
+/// Its cgroup id (`cgroup_id()`, the kernfs id) is index + 1, so the root's id is 1 as in the
+/// kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CgroupRef(pub u32);
 
@@ -48,19 +53,20 @@ impl CgroupRef {
     }
 }
 
-/// Error of an attach or detach, naming the kernel errno and the rule of kernel/bpf/cgroup.c that
-/// refused it.
+/// Error of an attach or detach, naming the errno and the kernel/bpf/cgroup.c rule that refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttachError {
-    /// `BPF_F_ALLOW_OVERRIDE | BPF_F_ALLOW_MULTI` together (or unknown bits): -EINVAL in
-    /// `__cgroup_bpf_attach`.
+    /// The flags are `BPF_F_ALLOW_OVERRIDE | BPF_F_ALLOW_MULTI` together, or unknown bits.
+    ///
+    /// `__cgroup_bpf_attach` returns -EINVAL.
     #[error("EINVAL: attach flags {flags:#x} are invalid (BPF_F_ALLOW_OVERRIDE and BPF_F_ALLOW_MULTI together, or unknown bits); pass NONE, ALLOW_OVERRIDE or ALLOW_MULTI")]
     InvalidFlags {
         /// The flags given.
         flags: u32,
     },
-    /// An ancestor has one program without override or multi: -EPERM from
-    /// `hierarchy_allows_attach`.
+    /// An ancestor has one program without override or multi (-EPERM).
+    ///
+    /// The kernel's check is `hierarchy_allows_attach`.
     #[error("EPERM: cannot attach to cgroup {cgroup} hook {hook}: ancestor cgroup {ancestor} has a program attached without BPF_F_ALLOW_OVERRIDE or BPF_F_ALLOW_MULTI (hierarchy_allows_attach); attach at cgroup {ancestor} with one of those flags, or detach its program")]
     HierarchyDenies {
         /// Cgroup id attached to.
@@ -70,8 +76,7 @@ pub enum AttachError {
         /// Cgroup id of the blocking ancestor.
         ancestor: u64,
     },
-    /// Programs are attached with other flags: -EPERM (flags cannot change while programs are
-    /// attached).
+    /// Programs are attached with other flags, which cannot change while they are (-EPERM).
     #[error("EPERM: cgroup {cgroup} hook {hook} has programs attached with flags {current:#x}; flags {requested:#x} would change them while programs are attached (__cgroup_bpf_attach); use flags {current:#x} or detach every program first")]
     FlagsMismatch {
         /// Cgroup id.
@@ -132,8 +137,9 @@ pub enum AttachError {
 }
 
 impl AttachError {
-    /// The kernel errno the syscall would return (EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9,
-    /// EINVAL = 22).
+    /// The kernel errno the syscall would return, so callers can compare with the kernel backend.
+    ///
+    /// EPERM = 1, ENOENT = 2, E2BIG = 7, EBADF = 9, EINVAL = 22.
     pub fn errno(&self) -> i32 {
         match self {
             AttachError::HierarchyDenies { .. } | AttachError::FlagsMismatch { .. } => 1,
@@ -147,9 +153,10 @@ impl AttachError {
     }
 }
 
-/// One slot of an effective array, shaped like `struct bpf_prog_array_item`: the program pointer
-/// and the two cgroup-storage pointers (24 bytes; storage is never used by the model and stays 0).
-/// `prog == None` is the NULL terminator.
+/// One slot of an effective array, shaped like `struct bpf_prog_array_item` (24 bytes).
+///
+/// It holds the program pointer and the two cgroup-storage pointers (never used by the model,
+/// always 0). `prog == None` is the NULL terminator.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct ProgArrayItem {
@@ -159,13 +166,25 @@ pub struct ProgArrayItem {
     pub cgroup_storage: [usize; 2],
 }
 
-/// An effective array (`struct bpf_prog_array`): a flat NULL-terminated array of items, one
-/// allocation (the `Arc` header stands where the kernel's `rcu_head` is). Arrays with no program
-/// all share the tree's single `[NULL]` array, like `bpf_empty_prog_array`.
+impl ProgArrayItem {
+    /// The slot of `prog` (`None`: the NULL terminator), its cgroup storage unused.
+    pub fn new(prog: Option<Arc<Prog>>) -> ProgArrayItem {
+        ProgArrayItem {
+            prog,
+            cgroup_storage: [0; 2],
+        }
+    }
+}
+
+/// An effective array (`struct bpf_prog_array`): one flat, NULL-terminated allocation of items.
+///
+/// The `Arc` header stands where the kernel's `rcu_head` is. Arrays with no program all share
+/// the tree's single `[NULL]` array, like `bpf_empty_prog_array`.
 pub type EffectiveArray = Arc<[ProgArrayItem]>;
 
-/// Attached programs of one cgroup and hook (`cgrp->bpf.progs[atype]` and `flags[atype]`), in
-/// attach order.
+/// Attached programs of one cgroup and hook, in attach order, with their flags.
+///
+/// The kernel's are `cgrp->bpf.progs[atype]` and `flags[atype]`.
 #[derive(Debug, Clone, Default)]
 pub struct HookProgs {
     /// The attached programs.
@@ -174,9 +193,11 @@ pub struct HookProgs {
     pub flags: AttachFlags,
 }
 
-/// A cgroup's place in the tree (`struct cgroup`'s hierarchy fields): parent, level, first
-/// child and next sibling (children in creation order, as `css_for_each_descendant_pre` sees them)
-/// and the offset of its `ancestors[]` (itself included, at index `level`) in the tree's table.
+/// A cgroup's place in the tree: `struct cgroup`'s hierarchy fields.
+///
+/// They are the parent, level, first child and next sibling (children in creation order, as
+/// `css_for_each_descendant_pre` sees them) and the offset of its `ancestors[]` (itself
+/// included, at index `level`) in the tree's table.
 #[derive(Debug, Clone)]
 pub struct CgroupNode {
     parent: Option<CgroupRef>,
@@ -187,8 +208,9 @@ pub struct CgroupNode {
     next_sibling: Option<CgroupRef>,
 }
 
-/// The shared `css_set` of a task (`task->cgroups`): separately allocated, shared by every task
-/// with the same cgroups; the model keeps only `dfl_cgrp`.
+/// The `css_set` of a task (`task->cgroups`), shared by every task in the same cgroups.
+///
+/// It is separately allocated; the model keeps only `dfl_cgrp`.
 #[derive(Debug)]
 pub struct CssSet {
     /// The task's cgroup on the default hierarchy.
@@ -232,10 +254,11 @@ impl CgroupTask {
     }
 }
 
-/// A cgroup hierarchy in an arena, with cgroup-bpf state per cgroup and hook. Per cgroup `c`
-/// and hook `h` the slot `c * hooks + h` of `effective` holds the effective array pointer (the
-/// kernel's `cgrp->bpf.effective[atype]`, inline in `struct cgroup`) and of `attached` the
-/// attached list and flags.
+/// A cgroup hierarchy in an arena, with cgroup-bpf state per cgroup and hook.
+///
+/// Per cgroup `c` and hook `h`, the slot `c * hooks + h` of `effective` holds the effective
+/// array pointer (the kernel's `cgrp->bpf.effective[atype]`, inline in `struct cgroup`) and of
+/// `attached` the attached list and flags.
 #[derive(Debug)]
 pub struct CgroupTree {
     hooks: u32,
@@ -250,10 +273,7 @@ impl CgroupTree {
     /// A tree holding only the root cgroup, for `hooks` attach types (at least 1).
     pub fn new(hooks: u32) -> CgroupTree {
         let hooks = hooks.max(1);
-        let empty: EffectiveArray = Arc::from(vec![ProgArrayItem {
-            prog: None,
-            cgroup_storage: [0; 2],
-        }]);
+        let empty: EffectiveArray = Arc::from(vec![ProgArrayItem::new(None)]);
         let mut t = CgroupTree {
             hooks,
             nodes: Vec::new(),
@@ -313,6 +333,13 @@ impl CgroupTree {
         })
     }
 
+    /// The index of (`cg`, `hook`) in `effective` and `attached`, unchecked.
+    #[inline(always)]
+    fn index(&self, cg: CgroupRef, hook: HookId) -> usize {
+        cg.0 as usize * self.hooks as usize + hook as usize
+    }
+
+    /// The index of (`cg`, `hook`), or the error naming whichever of the two is unknown.
     fn slot(&self, cg: CgroupRef, hook: HookId) -> Result<usize, AttachError> {
         self.node(cg)?;
         if hook >= self.hooks {
@@ -321,11 +348,12 @@ impl CgroupTree {
                 hooks: self.hooks,
             });
         }
-        Ok(cg.0 as usize * self.hooks as usize + hook as usize)
+        Ok(self.index(cg, hook))
     }
 
-    /// Creates a child of `parent` (mkdir) and computes its effective arrays for every hook
-    /// (`cgroup_bpf_inherit`). Errors with [`AttachError::NoSuchCgroup`].
+    /// Creates a child of `parent` (mkdir) with its effective arrays computed for every hook.
+    ///
+    /// The computation is `cgroup_bpf_inherit`'s. Errors with [`AttachError::NoSuchCgroup`].
     pub fn add_cgroup(&mut self, parent: CgroupRef) -> Result<CgroupRef, AttachError> {
         let level = self.node(parent)?.level + 1;
         let me = self.push_node(Some(parent), level);
@@ -335,9 +363,8 @@ impl CgroupTree {
             None => p.first_child = Some(me),
         }
         for hook in 0..self.hooks {
-            let arr = self.compute_effective_progs(me, hook);
-            let i = me.0 as usize * self.hooks as usize + hook as usize;
-            self.effective[i] = arr;
+            let i = self.index(me, hook);
+            self.effective[i] = self.compute_effective_progs(me, hook);
         }
         Ok(me)
     }
@@ -362,8 +389,7 @@ impl CgroupTree {
         c.level >= a.level && self.ancestors.get((c.ancestors_at + a.level) as usize) == Some(&ancestor)
     }
 
-    /// `css_next_descendant_pre`: the next cgroup after `pos` in a pre-order walk of the subtree
-    /// of `root`.
+    /// `css_next_descendant_pre`: the cgroup after `pos` in a pre-order walk of `root`'s subtree.
     fn next_descendant_pre(&self, pos: CgroupRef, root: CgroupRef) -> Option<CgroupRef> {
         if let Some(c) = self.nodes[pos.0 as usize].first_child {
             return Some(c);
@@ -379,7 +405,7 @@ impl CgroupTree {
         None
     }
 
-    /// The subtree of `root` in pre-order (root first), as `css_for_each_descendant_pre` visits it.
+    /// The subtree of `root` in pre-order (root first), as `css_for_each_descendant_pre` walks.
     pub fn descendants_pre(&self, root: CgroupRef) -> Vec<CgroupRef> {
         let mut v = Vec::new();
         if self.nodes.get(root.0 as usize).is_none() {
@@ -393,13 +419,15 @@ impl CgroupTree {
         v
     }
 
-    /// `hierarchy_allows_attach`: walk the ancestors from the parent up; the first with
-    /// ALLOW_MULTI allows, the first with one program and no MULTI allows iff it has
-    /// ALLOW_OVERRIDE. Returns the blocking ancestor's ref on refusal.
+    /// `hierarchy_allows_attach`: whether `cg`'s ancestors let it attach on `hook`.
+    ///
+    /// The walk goes from the parent up: the first ancestor with ALLOW_MULTI allows, the first
+    /// with one program and no MULTI allows iff it has ALLOW_OVERRIDE. Returns the blocking
+    /// ancestor on refusal.
     fn hierarchy_allows_attach(&self, cg: CgroupRef, hook: HookId) -> Result<(), CgroupRef> {
         let mut p = self.nodes[cg.0 as usize].parent;
         while let Some(pc) = p {
-            let hp = &self.attached[pc.0 as usize * self.hooks as usize + hook as usize];
+            let hp = &self.attached[self.index(pc, hook)];
             if hp.flags.contains(AttachFlags::ALLOW_MULTI) {
                 return Ok(());
             }
@@ -415,13 +443,14 @@ impl CgroupTree {
         Ok(())
     }
 
-    /// `compute_effective_progs`: walk from `cg` up, including an ancestor's programs if nothing
-    /// was counted yet or it has ALLOW_MULTI; own programs first, then the parent's, and so on;
-    /// one flat array plus the NULL slot (the shared empty array when nothing is in effect).
+    /// `compute_effective_progs`: the flat array of the programs in effect on `cg` for `hook`.
+    ///
+    /// The walk goes from `cg` up, including an ancestor's programs if nothing was counted yet or
+    /// it has ALLOW_MULTI: own programs first, then the parent's, and so on, then the NULL slot
+    /// (the shared empty array when nothing is in effect).
     fn compute_effective_progs(&self, cg: CgroupRef, hook: HookId) -> EffectiveArray {
-        let h = self.hooks as usize;
         let included = |p: CgroupRef, cnt: usize| {
-            let hp = &self.attached[p.0 as usize * h + hook as usize];
+            let hp = &self.attached[self.index(p, hook)];
             (cnt == 0 || hp.flags.contains(AttachFlags::ALLOW_MULTI)).then_some(hp)
         };
         // Count pass.
@@ -441,43 +470,38 @@ impl CgroupTree {
         let mut p = Some(cg);
         while let Some(pc) = p {
             if let Some(hp) = included(pc, items.len()) {
-                items.extend(hp.progs.iter().map(|prog| ProgArrayItem {
-                    prog: Some(prog.clone()),
-                    cgroup_storage: [0; 2],
-                }));
+                items.extend(hp.progs.iter().map(|prog| ProgArrayItem::new(Some(prog.clone()))));
             }
             p = self.nodes[pc.0 as usize].parent;
         }
-        items.push(ProgArrayItem {
-            prog: None,
-            cgroup_storage: [0; 2],
-        });
+        items.push(ProgArrayItem::new(None));
         Arc::from(items)
     }
 
-    /// `update_effective_progs`: recompute `hook`'s effective array of every cgroup of the
-    /// subtree of `cg` (pre-order, `cg` included). Returns how many arrays were recomputed.
-    /// (The kernel computes all into `bpf.inactive` first and then activates them, to fail
-    /// atomically; allocation cannot fail here, so each is installed as computed.)
+    /// `update_effective_progs`: recomputes `hook`'s array in `cg`'s subtree, returning how many.
+    ///
+    /// The subtree is walked in pre-order, `cg` included. The kernel computes all into
+    /// `bpf.inactive` first and then activates them, to fail atomically; allocation cannot fail
+    /// here, so each is installed as computed.
     fn update_effective_progs(&mut self, cg: CgroupRef, hook: HookId) -> u64 {
-        let h = self.hooks as usize;
         let mut n = 0;
         let mut pos = Some(cg);
         while let Some(p) = pos {
-            let arr = self.compute_effective_progs(p, hook);
-            self.effective[p.0 as usize * h + hook as usize] = arr;
+            let i = self.index(p, hook);
+            self.effective[i] = self.compute_effective_progs(p, hook);
             n += 1;
             pos = self.next_descendant_pre(p, cg);
         }
         n
     }
 
-    /// `__cgroup_bpf_attach`: attach `prog` to `cg` on `hook` with `flags`, then
-    /// `update_effective_progs`. Rules, in the kernel's order: OVERRIDE|MULTI is EINVAL;
-    /// `hierarchy_allows_attach` (EPERM); flags cannot change while programs are attached
-    /// (EPERM); at most [`BPF_CGROUP_MAX_PROGS`] (E2BIG); under MULTI the same program twice is
-    /// EINVAL; without MULTI the single attached program (if any) is replaced. Returns the number
-    /// of effective arrays recomputed (the subtree size).
+    /// `__cgroup_bpf_attach`: attaches `prog` to `cg` on `hook` with `flags`, then recomputes.
+    ///
+    /// Rules, in the kernel's order: OVERRIDE|MULTI is EINVAL; `hierarchy_allows_attach` (EPERM);
+    /// flags cannot change while programs are attached (EPERM); at most [`BPF_CGROUP_MAX_PROGS`]
+    /// (E2BIG); under MULTI the same program twice is EINVAL; without MULTI the single attached
+    /// program (if any) is replaced. Returns the number of effective arrays recomputed by
+    /// `update_effective_progs` (the subtree size).
     pub fn attach(
         &mut self,
         cg: CgroupRef,
@@ -489,10 +513,12 @@ impl CgroupTree {
         Ok(self.update_effective_progs(cg, hook))
     }
 
-    /// Build-time shortcut: attaches `progs` in order under exactly the rules of
-    /// [`CgroupTree::attach`], but recomputes the subtree's effective arrays once at the end
-    /// (same final state as attaching one by one). Stops at the first refused program (those
-    /// before it stay attached). Returns the number of effective arrays recomputed.
+    /// Attaches `progs` in order and recomputes once, to build large worlds quickly.
+    ///
+    /// The rules are exactly [`CgroupTree::attach`]'s and the final state the same as attaching
+    /// one by one; only the subtree's effective arrays are recomputed once at the end. Stops at
+    /// the first refused program (those before it stay attached). Returns the number of effective
+    /// arrays recomputed.
     pub fn attach_batch(
         &mut self,
         cg: CgroupRef,
@@ -564,10 +590,12 @@ impl CgroupTree {
         Ok(())
     }
 
-    /// `__cgroup_bpf_detach`: remove `prog` from `cg`'s `hook` list (without MULTI, the single
-    /// attached program is detached whatever `prog` is, for compatibility, as the kernel does),
-    /// recompute the subtree, and reset the flags to NONE when the list becomes empty. Returns the
-    /// number of effective arrays recomputed. Errors with [`AttachError::NotAttached`] (ENOENT).
+    /// `__cgroup_bpf_detach`: removes `prog` from `cg`'s `hook` list and recomputes the subtree.
+    ///
+    /// Without MULTI the single attached program is detached whatever `prog` is, for
+    /// compatibility, as the kernel does; the flags reset to NONE when the list becomes empty.
+    /// Returns the number of effective arrays recomputed. Errors with
+    /// [`AttachError::NotAttached`] (ENOENT).
     pub fn detach(&mut self, cg: CgroupRef, hook: HookId, prog: &Arc<Prog>) -> Result<u64, AttachError> {
         let i = self.slot(cg, hook)?;
         let hp = &mut self.attached[i];
@@ -611,31 +639,28 @@ impl CgroupTree {
             .collect())
     }
 
-    /// Fires `ctx.hook` as `task`: `task->cgroups->dfl_cgrp->bpf.effective[hook]` (three
-    /// dependent loads), then runs the array up to its NULL slot like `bpf_prog_run_array`;
-    /// returns the OR of the verdicts. An unknown cgroup or hook runs nothing.
+    /// Fires `ctx.hook` as `task` and returns the OR of the verdicts.
+    ///
+    /// The array is `task->cgroups->dfl_cgrp->bpf.effective[hook]` (three dependent loads), run
+    /// up to its NULL slot like `bpf_prog_run_array`. An unknown cgroup or hook runs nothing.
     #[inline]
     pub fn run<T: Tally>(&self, task: &CgroupTask, ctx: &HookCtx, tally: &mut T) -> u32 {
-        let cg = task.cgroup();
-        let i = cg.0 as usize * self.hooks as usize + ctx.hook as usize;
-        let mut ret = 0;
-        if ctx.hook < self.hooks {
-            if let Some(arr) = self.effective.get(i) {
-                for item in arr.iter() {
-                    let Some(prog) = &item.prog else { break };
-                    tally.node();
-                    tally.prog();
-                    ret |= prog.run(ctx);
-                }
-            }
+        if ctx.hook >= self.hooks {
+            return 0;
         }
-        ret
+        let i = self.index(task.cgroup(), ctx.hook);
+        self.effective.get(i).map_or(0, |arr| {
+            let progs = arr.iter().map_while(|item| item.prog.as_ref());
+            run_list(progs, ctx, tally)
+        })
     }
 
-    /// Adds the tree's cgroup-bpf metadata: per cgroup and hook the effective pointer and the
-    /// attached list header and flags ("cgroup-bpf"), the attached lists' buffers
-    /// ("attach-lists"), and each distinct effective array including its NULL slot
-    /// ("effective-arrays", the shared empty array once). Attached programs go to program bytes.
+    /// Adds the tree's cgroup-bpf metadata to `fp`, each allocation once.
+    ///
+    /// The components are: per cgroup and hook the effective pointer and the attached list
+    /// header and flags ("cgroup-bpf"), the attached lists' buffers ("attach-lists"), and each
+    /// distinct effective array including its NULL slot ("effective-arrays", the shared empty
+    /// array once). Attached programs go to program bytes.
     pub fn footprint(&self, fp: &mut Footprint) {
         fp.add("cgroup-bpf", vec_bytes(&self.effective) + vec_bytes(&self.attached));
         let mut lists = 0;
@@ -674,6 +699,20 @@ mod tests {
         p.iter().map(|p| p.id()).collect()
     }
 
+    /// A tree for `hooks` hooks with one new cgroup per entry of `parents`, returned in order.
+    ///
+    /// Entry `i` names the parent of the `i`-th cgroup created: 0 is the root, `k` the `k`-th
+    /// cgroup created before it (1-based).
+    fn tree<const K: usize>(hooks: u32, parents: [usize; K]) -> (CgroupTree, [CgroupRef; K]) {
+        let mut t = CgroupTree::new(hooks);
+        let mut made = vec![CgroupRef::ROOT];
+        for parent in parents {
+            made.push(t.add_cgroup(made[parent]).unwrap());
+        }
+        let cgroups = std::array::from_fn(|i| made[i + 1]);
+        (t, cgroups)
+    }
+
     #[test]
     fn item_is_24_bytes() {
         assert_eq!(std::mem::size_of::<ProgArrayItem>(), 24);
@@ -682,10 +721,7 @@ mod tests {
     /// root(MULTI a) -> c1(MULTI b, c) -> c2(MULTI d) -> c3: own first, then parents'.
     #[test]
     fn multi_accumulates_over_three_levels_own_first() {
-        let mut t = CgroupTree::new(2);
-        let c1 = t.add_cgroup(CgroupRef::ROOT).unwrap();
-        let c2 = t.add_cgroup(c1).unwrap();
-        let c3 = t.add_cgroup(c2).unwrap();
+        let (mut t, [c1, c2, c3]) = tree(2, [0, 1, 2]);
         let p = progs(4);
         let (a, b, c, d) = (&p[0], &p[1], &p[2], &p[3]);
         assert_eq!(t.attach(CgroupRef::ROOT, 0, a.clone(), M).unwrap(), 4);
@@ -702,16 +738,8 @@ mod tests {
         assert!(arr[4].prog.is_none());
 
         let task = CgroupTask::new(c3);
-        let mut acc = HookAccounting::default();
-        t.run(&task, &HookCtx { hook: 0 }, &mut acc);
-        assert_eq!(
-            acc,
-            HookAccounting {
-                nodes_visited: 4,
-                programs_run: 4,
-                ..Default::default()
-            }
-        );
+        let acc = HookAccounting::of(|acc| t.run(&task, &HookCtx { hook: 0 }, acc));
+        assert_eq!(acc, HookAccounting::new(4, 4, 0, 0));
         assert_eq!(
             p.iter().map(|x| x.run_count().unwrap()).collect::<Vec<_>>(),
             vec![1, 1, 1, 1]
@@ -721,9 +749,7 @@ mod tests {
     /// root(NONE a): a child attach is EPERM; root replaces its single program.
     #[test]
     fn none_parent_blocks_child_attach() {
-        let mut t = CgroupTree::new(1);
-        let c1 = t.add_cgroup(CgroupRef::ROOT).unwrap();
-        let c2 = t.add_cgroup(c1).unwrap();
+        let (mut t, [_, c2]) = tree(1, [0, 1]);
         let p = progs(3);
         t.attach(CgroupRef::ROOT, 0, p[0].clone(), N).unwrap();
         let err = t.attach(c2, 0, p[1].clone(), M).unwrap_err();
@@ -757,14 +783,12 @@ mod tests {
         ));
     }
 
-    /// root(OVERRIDE a) -> c1(OVERRIDE b) -> c2: c1's program replaces root's below c1; a sibling
-    /// keeps root's; a NONE parent with nothing attached does not block.
+    /// root(OVERRIDE a) -> c1(OVERRIDE b) -> c2: c1's program replaces root's below c1.
+    ///
+    /// A sibling keeps root's; a NONE parent with nothing attached does not block.
     #[test]
     fn override_child_replaces_parent() {
-        let mut t = CgroupTree::new(1);
-        let c1 = t.add_cgroup(CgroupRef::ROOT).unwrap();
-        let c2 = t.add_cgroup(c1).unwrap();
-        let sib = t.add_cgroup(CgroupRef::ROOT).unwrap();
+        let (mut t, [c1, c2, sib]) = tree(1, [0, 1, 0]);
         let p = progs(3);
         t.attach(CgroupRef::ROOT, 0, p[0].clone(), O).unwrap();
         assert_eq!(t.attach(c1, 0, p[1].clone(), O).unwrap(), 2);
@@ -782,14 +806,12 @@ mod tests {
         );
     }
 
-    /// root(OVERRIDE a) -> c1(MULTI b, c) -> c2(MULTI d): a non-MULTI ancestor's program is not
-    /// included once something was counted; detach restores the arrays exactly.
+    /// root(OVERRIDE a) -> c1(MULTI b, c) -> c2(MULTI d): detach restores the arrays exactly.
+    ///
+    /// A non-MULTI ancestor's program is not included once something was counted.
     #[test]
     fn mixed_override_multi_and_detach_restores() {
-        let mut t = CgroupTree::new(1);
-        let c1 = t.add_cgroup(CgroupRef::ROOT).unwrap();
-        let c2 = t.add_cgroup(c1).unwrap();
-        let c3 = t.add_cgroup(c1).unwrap();
+        let (mut t, [c1, c2, c3]) = tree(1, [0, 1, 1]);
         let p = progs(4);
         t.attach(CgroupRef::ROOT, 0, p[0].clone(), O).unwrap();
         t.attach(c1, 0, p[1].clone(), M).unwrap();
@@ -840,9 +862,7 @@ mod tests {
     fn batch_equals_one_by_one() {
         let p = progs(6);
         let build = |batch: bool| {
-            let mut t = CgroupTree::new(1);
-            let c1 = t.add_cgroup(CgroupRef::ROOT).unwrap();
-            let c2 = t.add_cgroup(c1).unwrap();
+            let (mut t, [c1, c2]) = tree(1, [0, 1]);
             if batch {
                 assert_eq!(t.attach_batch(c1, 0, p[..3].to_vec(), M).unwrap(), 2);
                 assert_eq!(t.attach_batch(c2, 0, p[3..].to_vec(), M).unwrap(), 1);
@@ -862,8 +882,7 @@ mod tests {
 
     #[test]
     fn cap_and_duplicate() {
-        let mut t = CgroupTree::new(1);
-        let c1 = t.add_cgroup(CgroupRef::ROOT).unwrap();
+        let (mut t, [c1]) = tree(1, [0]);
         let p = progs(65);
         for x in &p[..64] {
             t.attach(c1, 0, x.clone(), M).unwrap();
@@ -901,12 +920,7 @@ mod tests {
 
     #[test]
     fn recompute_counts_whole_subtree_pre_order() {
-        let mut t = CgroupTree::new(1);
-        let a = t.add_cgroup(CgroupRef::ROOT).unwrap();
-        let b = t.add_cgroup(a).unwrap();
-        let c = t.add_cgroup(a).unwrap();
-        let d = t.add_cgroup(b).unwrap();
-        let e = t.add_cgroup(CgroupRef::ROOT).unwrap();
+        let (mut t, [a, b, c, d, e]) = tree(1, [0, 1, 1, 2, 0]);
         assert_eq!(t.descendants_pre(CgroupRef::ROOT), vec![CgroupRef::ROOT, a, b, d, c, e]);
         assert_eq!(t.descendants_pre(a), vec![a, b, d, c]);
         assert_eq!(t.attach(a, 0, Prog::new(Body::Null), M).unwrap(), 4);
@@ -931,8 +945,7 @@ mod tests {
         let per = std::mem::size_of::<EffectiveArray>() + std::mem::size_of::<HookProgs>();
         // Vec capacities may exceed lengths; exact growth is checked on exact-capacity trees below.
         assert!(bytes(100, 8) >= base + (100 * 8 - 1) as u64 * per as u64);
-        let mut t = CgroupTree::new(2);
-        let c = t.add_cgroup(CgroupRef::ROOT).unwrap();
+        let (mut t, [c]) = tree(2, [0]);
         let mut fp0 = Footprint::new();
         t.footprint(&mut fp0);
         t.attach(c, 1, Prog::new(Body::Null), M).unwrap();

@@ -1,13 +1,17 @@
-//! task-chain (Mechanism::ChainWalk): per-task singly linked list of every hook's programs, newest first, shared across fork (`struct seccomp_filter` in kernel/seccomp.c, Landlock RFC v2).
+//! Models task-chain (`Mechanism::ChainWalk`): one linked list of every hook's programs per task.
+//!
+//! The list runs newest first and is shared across fork, like `struct seccomp_filter` in
+//! kernel/seccomp.c and the chain of Landlock RFC v2.
 
 use crate::footprint::{arc_bytes, Footprint};
 use crate::prog::{HookCtx, HookId, Prog};
-use crate::tally::Tally;
+use crate::tally::{Step, Tally};
 use std::sync::Arc;
 
-/// One node of a task chain (`struct seccomp_filter`: `prev` plus the program), separately
-/// heap-allocated and refcounted; a node is immutable once installed, so every task forked after
-/// it shares it.
+/// One node of a task chain (`struct seccomp_filter`: `prev` plus the program).
+///
+/// Each node is separately heap-allocated and refcounted; it is immutable once installed, so
+/// every task forked after it shares it.
 #[derive(Debug)]
 pub struct ChainNode {
     /// The next-older node (`filter->prev`), `None` at the oldest.
@@ -19,8 +23,9 @@ pub struct ChainNode {
 }
 
 impl Drop for ChainNode {
-    /// Releases the older nodes iteratively (`__put_seccomp_filter` loops over `prev`), so dropping
-    /// a chain of 100 000 nodes does not recurse.
+    /// Releases the older nodes in a loop, so dropping a chain of 100 000 nodes does not recurse.
+    ///
+    /// The kernel's `__put_seccomp_filter` loops over `prev` the same way.
     fn drop(&mut self) {
         let mut prev = self.prev.take();
         while let Some(node) = prev {
@@ -44,23 +49,27 @@ impl ChainTask {
         ChainTask::default()
     }
 
-    /// `fork`: the child points at the same newest node (`get_seccomp_filter` in `copy_seccomp`);
-    /// nodes are shared, one refcount each.
+    /// `fork`: the child points at the same newest node, sharing every node.
+    ///
+    /// Each node takes one more refcount (`get_seccomp_filter` in `copy_seccomp`).
     pub fn fork(&self) -> ChainTask {
         self.clone()
     }
 
-    /// Installs `prog` for `hook` on this task only (`seccomp_attach_filter`:
-    /// `filter->prev = current->seccomp.filter; current->seccomp.filter = filter`). Tasks forked
-    /// earlier (and the parent) keep their chains. Returns the work done: 1 node allocated.
+    /// Installs `prog` for `hook` on this task only, as a new newest node.
+    ///
+    /// This is `seccomp_attach_filter`: `filter->prev = current->seccomp.filter;
+    /// current->seccomp.filter = filter`. Tasks forked earlier (and the parent) keep their
+    /// chains. Returns the work done: 1 node allocated.
     pub fn install(&mut self, hook: HookId, prog: Arc<Prog>) -> u64 {
         let prev = self.filter.take();
         self.filter = Some(Arc::new(ChainNode { prev, prog, hook }));
         1
     }
 
-    /// Model-only undo of the newest install (the kernel never removes a filter): the task points
-    /// at the previous node again. Returns the removed node, `None` if the chain is empty.
+    /// Undoes the newest install, so the task points at the previous node again (model only).
+    ///
+    /// The kernel never removes a filter. Returns the removed node, `None` if the chain is empty.
     pub fn uninstall_newest(&mut self) -> Option<Arc<ChainNode>> {
         let newest = self.filter.take()?;
         self.filter = newest.prev.clone();
@@ -88,17 +97,18 @@ impl ChainTask {
         self.filter.is_none()
     }
 
-    /// Fires `ctx.hook` as this task: walks the whole chain newest to oldest (as
-    /// `seccomp_run_filters` does) and runs every node whose hook matches; returns the OR of the
-    /// verdicts. Every node is a dependent pointer load.
+    /// Fires `ctx.hook` as this task and returns the OR of the verdicts.
+    ///
+    /// The walk covers the whole chain newest to oldest (as `seccomp_run_filters` does) and runs
+    /// every node whose hook matches. Every node is a dependent pointer load.
     #[inline]
     pub fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
         let mut ret = 0;
         let mut node = self.filter.as_deref();
         while let Some(n) = node {
-            tally.node();
+            tally.count(Step::Node);
             if n.hook == ctx.hook {
-                tally.prog();
+                tally.count(Step::Prog);
                 ret |= n.prog.run(ctx);
             }
             node = n.prev.as_deref();
@@ -106,10 +116,12 @@ impl ChainTask {
         ret
     }
 
-    /// Adds this task's dispatch metadata: its pointer ("task-pointers") and every node not yet
-    /// counted ("chain-nodes", one `Arc<ChainNode>` allocation each); the walk stops at the first
-    /// node already counted, since older nodes are then shared and counted too. Programs go to
-    /// the footprint's program bytes.
+    /// Adds this task's dispatch metadata to `fp`, shared nodes once.
+    ///
+    /// The components are its pointer ("task-pointers") and every node not yet counted
+    /// ("chain-nodes", one `Arc<ChainNode>` allocation each); the walk stops at the first node
+    /// already counted, since older nodes are then shared and counted too. Programs go to the
+    /// footprint's program bytes.
     pub fn footprint(&self, fp: &mut Footprint) {
         fp.add("task-pointers", std::mem::size_of::<Self>() as u64);
         let mut node = self.filter.as_ref();
@@ -159,27 +171,11 @@ mod tests {
         assert_eq!(shared.strong_count(), 2);
 
         let ctx = HookCtx { hook: 0 };
-        let mut acc = HookAccounting::default();
-        parent.run(&ctx, &mut acc);
-        assert_eq!(
-            acc,
-            HookAccounting {
-                nodes_visited: 2,
-                programs_run: 1,
-                ..Default::default()
-            }
-        );
+        let acc = HookAccounting::of(|acc| parent.run(&ctx, acc));
+        assert_eq!(acc, HookAccounting::new(2, 1, 0, 0));
         assert_eq!(c.run_count(), Some(0), "the parent never runs the child's program");
-        let mut acc = HookAccounting::default();
-        child.run(&ctx, &mut acc);
-        assert_eq!(
-            acc,
-            HookAccounting {
-                nodes_visited: 3,
-                programs_run: 2,
-                ..Default::default()
-            }
-        );
+        let acc = HookAccounting::of(|acc| child.run(&ctx, acc));
+        assert_eq!(acc, HookAccounting::new(3, 2, 0, 0));
         assert_eq!(c.run_count(), Some(1));
         assert_eq!(a.run_count(), Some(2));
         assert_eq!(b.run_count(), Some(0), "hook-1 program never runs on hook 0");

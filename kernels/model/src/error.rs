@@ -1,4 +1,6 @@
-//! Errors of the task and global-filter models (the cgroup attach rules have their own `AttachError`).
+//! Errors of the task and global-filter models, so callers see which errno the kernel would give.
+//!
+//! The cgroup attach rules have their own `AttachError`.
 
 use crate::htab::HtabError;
 use crate::prog::HookId;

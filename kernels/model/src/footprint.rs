@@ -1,4 +1,7 @@
-//! Exact byte accounting of dispatch metadata and programs, from the actual allocations (len/capacity x size_of), with shared allocations counted once.
+//! Counts the exact bytes of dispatch metadata and programs, so claim 5 compares real sizes.
+//!
+//! The figures come from the actual allocations (length or capacity x `size_of`), with shared
+//! allocations counted once.
 
 use crate::prog::Prog;
 use std::collections::HashSet;
@@ -18,8 +21,9 @@ pub fn arc_bytes<T>() -> u64 {
     round_up(ARC_HEADER_BYTES, align) + size_of::<T>() as u64
 }
 
-/// Bytes of the allocation behind an `Arc<[T]>` of `len` elements (0 for `len == 0` is NOT
-/// assumed: an empty `Arc<[T]>` still allocates its header).
+/// Bytes of the allocation behind an `Arc<[T]>` of `len` elements.
+///
+/// An empty `Arc<[T]>` still allocates its header, so `len == 0` does not give 0.
 pub fn arc_slice_bytes<T>(len: usize) -> u64 {
     let align = align_of::<T>().max(align_of::<usize>()) as u64;
     round_up(ARC_HEADER_BYTES + (len * size_of::<T>()) as u64, align)
@@ -35,9 +39,10 @@ pub fn boxed_slice_bytes<T>(v: &[T]) -> u64 {
     std::mem::size_of_val(v) as u64
 }
 
-/// Accumulates metadata bytes by component (in first-seen order) and program bytes separately;
-/// shared allocations (chains shared across fork, shared programs, the shared empty array) are
-/// counted once, by address.
+/// Accumulates metadata bytes by component and program bytes apart, each allocation once.
+///
+/// Components keep their first-seen order. Shared allocations (chains shared across fork,
+/// shared programs, the shared empty array) are counted once, by address.
 #[derive(Debug, Default)]
 pub struct Footprint {
     parts: Vec<(&'static str, u64)>,
@@ -59,8 +64,7 @@ impl Footprint {
         }
     }
 
-    /// Adds `bytes` to `component` unless the allocation at `addr` was already counted; returns
-    /// whether it was new.
+    /// Adds `bytes` to `component` once per allocation `addr`, and says whether it was new.
     pub fn add_once(&mut self, component: &'static str, addr: usize, bytes: u64) -> bool {
         if !self.seen.insert(addr) {
             return false;

@@ -1,16 +1,20 @@
-//! task-hook-array (Mechanism::HookIndex): per task, one program list per hook, indexed by hook and shared across fork (later Landlock revisions' `programs[_LANDLOCK_HOOK_LAST]` in `struct landlock_prog_set`).
+//! Models task-hook-array (`Mechanism::HookIndex`): per task, one program list per hook.
+//!
+//! The table is indexed by hook and shared across fork, like later Landlock revisions'
+//! `programs[_LANDLOCK_HOOK_LAST]` in `struct landlock_prog_set`.
 
 use crate::error::ModelError;
 use crate::footprint::{arc_bytes, arc_slice_bytes, boxed_slice_bytes, Footprint};
 use crate::prog::{HookCtx, HookId, Prog};
-use crate::tally::Tally;
+use crate::tally::{run_list, Tally};
 use std::sync::Arc;
 
 /// One hook's programs, oldest first: a flat, immutable, refcounted array (copied on install).
 pub type ProgList = Arc<[Arc<Prog>]>;
 
-/// The per-task table (`struct landlock_prog_set`): one [`ProgList`] per hook, refcounted and
-/// shared by every task forked after it was built.
+/// The per-task table (`struct landlock_prog_set`): one [`ProgList`] per hook.
+///
+/// It is refcounted and shared by every task forked after it was built.
 #[derive(Debug)]
 pub struct HookTable {
     lists: Box<[ProgList]>,
@@ -32,8 +36,10 @@ impl HookArrayTask {
         }
     }
 
-    /// A task whose table holds `lists[h]` on hook `h` (oldest first), built in one step (the
-    /// final state of installing them one by one; empty lists share one allocation).
+    /// A task whose table holds `lists[h]` on hook `h` (oldest first), built in one step.
+    ///
+    /// The result is the final state of installing them one by one; empty lists share one
+    /// allocation.
     pub fn with_lists(lists: Vec<Vec<Arc<Prog>>>) -> HookArrayTask {
         let empty: ProgList = Arc::from(Vec::<Arc<Prog>>::new());
         let lists = lists
@@ -86,9 +92,10 @@ impl HookArrayTask {
         Ok(())
     }
 
-    /// Installs `prog` on `hook` for this task only, copy-on-install: a new table (H list
-    /// pointers copied) whose `hook` list is a new array (old entries plus `prog`). Returns the
-    /// entries copied (H + new list length). Errors with [`ModelError::NoSuchHook`].
+    /// Installs `prog` on `hook` for this task only, copying the table (copy-on-install).
+    ///
+    /// The new table (H list pointers copied) holds a new `hook` list (old entries plus `prog`).
+    /// Returns the entries copied (H + new list length). Errors with [`ModelError::NoSuchHook`].
     pub fn install(&mut self, hook: HookId, prog: Arc<Prog>) -> Result<u64, ModelError> {
         self.check_hook(hook)?;
         let old = self.list(hook);
@@ -99,9 +106,10 @@ impl HookArrayTask {
         Ok(self.replace_list(hook, Arc::from(v)) + len)
     }
 
-    /// Model-only undo of the newest install on `hook`, also by copy. Returns the entries copied
-    /// (H + new list length). Errors with [`ModelError::NoSuchHook`] or
-    /// [`ModelError::NothingInstalled`].
+    /// Undoes the newest install on `hook` by copy, as the model's inverse of [`Self::install`].
+    ///
+    /// Returns the entries copied (H + new list length). Errors with [`ModelError::NoSuchHook`]
+    /// or [`ModelError::NothingInstalled`].
     pub fn uninstall_newest(&mut self, hook: HookId) -> Result<u64, ModelError> {
         self.check_hook(hook)?;
         let old = self.list(hook);
@@ -113,23 +121,21 @@ impl HookArrayTask {
         Ok(self.replace_list(hook, Arc::from(v)) + len)
     }
 
-    /// Fires `ctx.hook` as this task: index the table by hook, run that list; returns the OR of
-    /// the verdicts. Loads: task -> table -> lists[hook] -> items.
+    /// Fires `ctx.hook` as this task: runs the hook's list and returns the OR of the verdicts.
+    ///
+    /// Loads: task -> table -> lists[hook] -> items.
     #[inline]
     pub fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
-        let mut ret = 0;
-        if let Some(list) = self.table.lists.get(ctx.hook as usize) {
-            for prog in list.iter() {
-                tally.node();
-                tally.prog();
-                ret |= prog.run(ctx);
-            }
-        }
-        ret
+        self.table
+            .lists
+            .get(ctx.hook as usize)
+            .map_or(0, |list| run_list(list.iter(), ctx, tally))
     }
 
-    /// Adds this task's metadata: its pointer ("task-pointers"), its table once ("hook-tables":
-    /// the `Arc` allocation plus H list pointers) and each list once ("hook-lists").
+    /// Adds this task's metadata to `fp`, shared tables and lists once.
+    ///
+    /// The components are its pointer ("task-pointers"), its table ("hook-tables": the `Arc`
+    /// allocation plus H list pointers) and each list ("hook-lists").
     pub fn footprint(&self, fp: &mut Footprint) {
         fp.add("task-pointers", std::mem::size_of::<Self>() as u64);
         let t = &self.table;
@@ -175,16 +181,8 @@ mod tests {
         );
 
         let ctx = HookCtx { hook: 0 };
-        let mut acc = HookAccounting::default();
-        child.run(&ctx, &mut acc);
-        assert_eq!(
-            acc,
-            HookAccounting {
-                nodes_visited: 2,
-                programs_run: 2,
-                ..Default::default()
-            }
-        );
+        let acc = HookAccounting::of(|acc| child.run(&ctx, acc));
+        assert_eq!(acc, HookAccounting::new(2, 2, 0, 0));
         parent.run(&ctx, &mut crate::tally::NoTally);
         assert_eq!((a.run_count(), b.run_count()), (Some(2), Some(1)));
 

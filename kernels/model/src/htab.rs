@@ -1,34 +1,39 @@
-//! A small fixed-size hash table shaped like the kernel's BPF hash map (kernel/bpf/hashtab.c): power-of-two buckets, jhash, chained elements.
+//! A small fixed-size hash table shaped like the kernel's BPF hash map, so lookups cost the same.
+//!
+//! As in kernel/bpf/hashtab.c: power-of-two buckets, jhash, chained elements.
 
 /// The golden-ratio seed of include/linux/jhash.h (`JHASH_INITVAL`).
 pub const JHASH_INITVAL: u32 = 0xdead_beef;
 
-/// `__jhash_final` + `__jhash_nwords` + `jhash_2words` of include/linux/jhash.h: hashes the two
-/// 32-bit halves of a 64-bit key with seed `initval` (the map's `hashrnd`).
+/// `jhash_2words` of include/linux/jhash.h: hashes two 32-bit words with seed `initval`.
+///
+/// The map hashes the two halves of a 64-bit key with its `hashrnd`; this is
+/// `__jhash_nwords` followed by `__jhash_final`.
 pub fn jhash_2words(a: u32, b: u32, initval: u32) -> u32 {
     let init = initval.wrapping_add(JHASH_INITVAL).wrapping_add(2 << 2);
     let mut a = a.wrapping_add(init);
     let mut b = b.wrapping_add(init);
     let mut c = init;
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(14));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(11));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(25));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(16));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(4));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(14));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(24));
+    mix(&mut c, b, 14);
+    mix(&mut a, c, 11);
+    mix(&mut b, a, 25);
+    mix(&mut c, b, 16);
+    mix(&mut a, c, 4);
+    mix(&mut b, a, 14);
+    mix(&mut c, b, 24);
     c
 }
 
-/// One element (`struct htab_elem`): next pointer in the bucket chain, the hash, key and value,
-/// separately allocated.
+/// One step of `__jhash_final`: `x ^= y; x -= rol32(y, rot)`.
+#[inline(always)]
+fn mix(x: &mut u32, y: u32, rot: u32) {
+    *x ^= y;
+    *x = x.wrapping_sub(y.rotate_left(rot));
+}
+
+/// One separately allocated element (`struct htab_elem`) of a bucket chain.
+///
+/// It holds the next pointer in the bucket chain, the hash, the key and the value.
 #[derive(Debug)]
 pub struct HtabElem<V> {
     next: Option<Box<HtabElem<V>>>,
@@ -40,8 +45,9 @@ pub struct HtabElem<V> {
 /// Error of [`Htab::update`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HtabError {
-    /// The map already holds `max_entries` elements and the key is new (`htab_map_update_elem`
-    /// returns -E2BIG).
+    /// The map already holds `max_entries` elements and the key is new.
+    ///
+    /// `htab_map_update_elem` returns -E2BIG.
     #[error("E2BIG: hash map is full ({max_entries} entries) and key {key} is new; create the map with more entries")]
     Full {
         /// The map's capacity.
@@ -51,9 +57,11 @@ pub enum HtabError {
     },
 }
 
-/// A fixed-capacity hash map from 64-bit keys to `V` (`struct bpf_htab`): `n_buckets` is the
-/// capacity rounded up to a power of two, the bucket is `jhash(key) & (n_buckets - 1)`, and each
-/// bucket is a singly linked chain of separately allocated elements.
+/// A fixed-capacity hash map from 64-bit keys to `V` (`struct bpf_htab`).
+///
+/// `n_buckets` is the capacity rounded up to a power of two, the bucket is
+/// `jhash(key) & (n_buckets - 1)`, and each bucket is a singly linked chain of separately
+/// allocated elements.
 #[derive(Debug)]
 pub struct Htab<V> {
     buckets: Box<[Option<Box<HtabElem<V>>>]>,
@@ -64,8 +72,9 @@ pub struct Htab<V> {
 }
 
 impl<V> Htab<V> {
-    /// An empty map for at most `max_entries` elements (at least 1 bucket), hashing with seed
-    /// `hashrnd`.
+    /// An empty map for at most `max_entries` elements, hashing with seed `hashrnd`.
+    ///
+    /// It has at least one bucket.
     pub fn with_capacity(max_entries: u32, hashrnd: u32) -> Htab<V> {
         let n_buckets = max_entries.max(1).next_power_of_two();
         let buckets = (0..n_buckets).map(|_| None).collect::<Vec<_>>().into_boxed_slice();
@@ -98,6 +107,7 @@ impl<V> Htab<V> {
     }
 
     /// `htab_map_update_elem` (BPF_ANY): inserts or replaces; returns the old value on replace.
+    ///
     /// Errors with [`HtabError::Full`] when the key is new and the map holds `max_entries`.
     pub fn update(&mut self, key: u64, value: V) -> Result<Option<V>, HtabError> {
         let hash = self.hash(key);
@@ -165,8 +175,9 @@ impl<V> Htab<V> {
         })
     }
 
-    /// Bytes allocated by the map: the bucket array plus one element per entry, plus
-    /// `value_heap(v)` for memory each value owns.
+    /// Bytes allocated by the map: the bucket array plus one element per entry.
+    ///
+    /// `value_heap(v)` adds the memory each value owns.
     pub fn heap_bytes(&self, value_heap: impl Fn(&V) -> u64) -> u64 {
         self.bucket_bytes() + self.element_bytes(value_heap)
     }
@@ -212,6 +223,14 @@ mod tests {
         for k in 2..100u64 {
             assert_eq!(m.lookup(k * 3), Some(&k));
         }
+    }
+
+    #[test]
+    fn jhash_2words_matches_the_kernel_sequence() {
+        assert_eq!(jhash_2words(0, 0, 0), 0x58c1_84bf);
+        assert_eq!(jhash_2words(1, 0, 0), 0x5543_253f);
+        assert_eq!(jhash_2words(42, 7, 3), 0xdeb5_2b3d);
+        assert_eq!(jhash_2words(u32::MAX, u32::MAX, JHASH_INITVAL), 0xb134_7f4b);
     }
 
     #[test]

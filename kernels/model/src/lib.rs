@@ -1,4 +1,6 @@
-//! Userspace model backend of hookbench: every dispatch model of DESIGN.md with the kernel's data shapes.
+//! Re-implements each dispatch model in userspace with the kernel's data shapes, to time dispatch.
+//!
+//! The models are those of ARCHITECTURE.md, "Names":
 //!
 //! - [`chain`]: task-chain (`struct seccomp_filter`'s `prev` list, shared across fork);
 //! - [`hook_array`]: task-hook-array (per-task `programs[hook]` table);
@@ -34,4 +36,4 @@ pub use hook_array::{HookArrayTask, HookTable, ProgList};
 pub use htab::{Htab, HtabError};
 pub use names::{Body, Mechanism, ModelKind, Params, UnknownName, NUMERIC_AXES};
 pub use prog::{HookCtx, HookId, Prog, ProgFn, PROG_MAP_ENTRIES, VERDICT_ALLOW};
-pub use tally::{HookAccounting, NoTally, Tally};
+pub use tally::{HookAccounting, NoTally, Step, Tally};

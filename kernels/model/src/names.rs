@@ -1,29 +1,38 @@
-//! The standard names shared by every backend: dispatch models, mechanisms, program bodies and the scenario axes (DESIGN.md).
+//! Names every backend shares, so that their results line up: models, mechanisms, bodies, axes.
+//!
+//! The dispatch models, program bodies and scenario axes are those of ARCHITECTURE.md, "Names".
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A dispatch model, named as in DESIGN.md ("task-chain", "task-hook-array", "cgroup-effective",
-/// "global-filter").
+/// A dispatch model, one of the four ARCHITECTURE.md compares under "Names".
+///
+/// Its names are "task-chain", "task-hook-array", "cgroup-effective" and "global-filter".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
-    /// Per task, a singly linked list of every hook's programs (`node->prev`), shared across fork;
-    /// every hook walks the whole list (Landlock RFC v2, seccomp's `struct seccomp_filter`).
+    /// Per task, one linked list of every hook's programs, which every hook walks whole.
+    ///
+    /// The list (`node->prev`) is shared across fork (Landlock RFC v2, seccomp's
+    /// `struct seccomp_filter`).
     TaskChain,
     /// Per task, one program list per hook (later Landlock revisions' `programs[HOOK_LAST]`).
     TaskHookArray,
-    /// Per cgroup, `effective[hook]` arrays recomputed on attach (`update_effective_progs` in
-    /// kernel/bpf/cgroup.c); a hook does `current->cgroups->dfl_cgrp->bpf.effective[hook]`.
+    /// Per cgroup, `effective[hook]` arrays recomputed on attach (cgroup-bpf).
+    ///
+    /// The recompute is `update_effective_progs` in kernel/bpf/cgroup.c; a hook does
+    /// `current->cgroups->dfl_cgrp->bpf.effective[hook]`.
     CgroupEffective,
-    /// One global list per hook; each program checks whether the current task's cgroup is its target
-    /// (Checmate, `bpf_current_task_under_cgroup`, systemd's one program with a map keyed by cgroup id).
+    /// One global list per hook, each program checking whether the current cgroup is its target.
+    ///
+    /// Seen in Checmate, `bpf_current_task_under_cgroup`, and systemd's one program with a map
+    /// keyed by cgroup id.
     GlobalFilter,
 }
 
 impl ModelKind {
-    /// Every model, in DESIGN.md's order.
+    /// Every model, in the order of ARCHITECTURE.md's table.
     pub const ALL: [ModelKind; 4] = [
         ModelKind::TaskChain,
         ModelKind::TaskHookArray,
@@ -31,7 +40,7 @@ impl ModelKind {
         ModelKind::GlobalFilter,
     ];
 
-    /// The DESIGN.md name, e.g. "task-chain".
+    /// The name ARCHITECTURE.md and the results use, e.g. "task-chain".
     pub const fn as_str(self) -> &'static str {
         match self {
             ModelKind::TaskChain => "task-chain",
@@ -39,12 +48,6 @@ impl ModelKind {
             ModelKind::CgroupEffective => "cgroup-effective",
             ModelKind::GlobalFilter => "global-filter",
         }
-    }
-}
-
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -60,18 +63,40 @@ pub struct UnknownName {
     pub expected: String,
 }
 
-impl FromStr for ModelKind {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ModelKind::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| unknown("model", s, ModelKind::ALL.iter().map(|m| m.as_str())))
-    }
+/// Gives a name enum `Display` and `FromStr` through its `ALL` and `as_str`, so names parse back.
+///
+/// `$what` is the kind of name an [`UnknownName`] error reports ("model", "mechanism", "body").
+macro_rules! name_traits {
+    ($ty:ident, $what:literal) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownName {
+                        what: $what,
+                        value: s.to_string(),
+                        expected: $ty::ALL.map(|v| v.as_str()).join(", "),
+                    })
+            }
+        }
+    };
 }
 
-/// How a model is implemented in the userspace `model` backend. A model can have several
-/// mechanisms (global-filter has two forms); the results' `mechanism` field carries this name.
+name_traits!(ModelKind, "model");
+name_traits!(Mechanism, "mechanism");
+name_traits!(Body, "body");
+
+/// How the userspace `model` backend implements a model; the results' `mechanism` names it.
+///
+/// A model can have several mechanisms (global-filter has two forms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mechanism {
@@ -81,11 +106,13 @@ pub enum Mechanism {
     HookIndex,
     /// cgroup-effective: css_set -> cgroup -> `effective[hook]`, run the NULL-terminated array.
     EffectiveArray,
-    /// global-filter: every global program loops over its cgroup handles, testing
-    /// `cgroup_is_descendant` for each (Landlock RFC v2 patch 09/10).
+    /// global-filter: every global program loops over its cgroup handles, testing each.
+    ///
+    /// Each test is `cgroup_is_descendant` (Landlock RFC v2 patch 09/10).
     HandleLoop,
-    /// global-filter: one global program looks the current cgroup id up in a hash map
-    /// (systemd's single program plus a map keyed by cgroup id).
+    /// global-filter: one global program looks the current cgroup id up in a hash map.
+    ///
+    /// This is systemd's shape: a single program plus a map keyed by cgroup id.
     CgroupIdMap,
 }
 
@@ -126,22 +153,6 @@ impl Mechanism {
     }
 }
 
-impl fmt::Display for Mechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mechanism {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mechanism::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| unknown("mechanism", s, Mechanism::ALL.iter().map(|m| m.as_str())))
-    }
-}
-
 /// The body every program runs, the same in every model so that only dispatch differs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -169,33 +180,11 @@ impl Body {
     }
 }
 
-impl fmt::Display for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Body {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Body::ALL
-            .into_iter()
-            .find(|b| b.as_str() == s)
-            .ok_or_else(|| unknown("body", s, Body::ALL.iter().map(|b| b.as_str())))
-    }
-}
-
-fn unknown<'a>(what: &'static str, value: &str, names: impl Iterator<Item = &'a str>) -> UnknownName {
-    UnknownName {
-        what,
-        value: value.to_string(),
-        expected: names.collect::<Vec<_>>().join(", "),
-    }
-}
-
-/// One point of the scenario space: the axes of every sweep (DESIGN.md "Scenario parameters").
-/// All counts are plain numbers of objects; `working_set` and `cpus` are at least 1; `cgroups`
-/// and `tasks` of 0 mean "exactly what the other axes need" (the default), resolved when a world is built.
+/// One point of the scenario space: a value for each axis a sweep can vary.
+///
+/// The axes are ARCHITECTURE.md's "Scenario axes" (under "Names"). All counts are plain numbers
+/// of objects; `working_set` and `cpus` are at least 1; `cgroups` and `tasks` of 0 mean "exactly
+/// what the other axes need" (the default), resolved when a world is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
@@ -248,24 +237,9 @@ pub const NUMERIC_AXES: [&str; 8] = [
 ];
 
 impl Params {
-    /// The value of numeric axis `name` (one of [`NUMERIC_AXES`]), or `None` for an unknown name.
-    pub fn axis(&self, name: &str) -> Option<u32> {
+    /// The field of numeric axis `name`, or `None` for a name not in [`NUMERIC_AXES`].
+    fn axis_mut(&mut self, name: &str) -> Option<&mut u32> {
         Some(match name {
-            "programs" => self.programs,
-            "foreign" => self.foreign,
-            "hooks" => self.hooks,
-            "depth" => self.depth,
-            "cgroups" => self.cgroups,
-            "tasks" => self.tasks,
-            "working_set" => self.working_set,
-            "cpus" => self.cpus,
-            _ => return None,
-        })
-    }
-
-    /// Sets numeric axis `name` to `value`; returns `false` (and changes nothing) for an unknown name.
-    pub fn set_axis(&mut self, name: &str, value: u32) -> bool {
-        let slot = match name {
             "programs" => &mut self.programs,
             "foreign" => &mut self.foreign,
             "hooks" => &mut self.hooks,
@@ -274,9 +248,56 @@ impl Params {
             "tasks" => &mut self.tasks,
             "working_set" => &mut self.working_set,
             "cpus" => &mut self.cpus,
-            _ => return false,
+            _ => return None,
+        })
+    }
+
+    /// The value of numeric axis `name` (one of [`NUMERIC_AXES`]), or `None` for an unknown name.
+    pub fn axis(&self, name: &str) -> Option<u32> {
+        // `Params` is a few words of `Copy` data: reading through a copy keeps one table of axes.
+        let mut copy = *self;
+        copy.axis_mut(name).copied()
+    }
+
+    /// Sets numeric axis `name` to `value`, so sweeps can name axes; `false` for an unknown name.
+    ///
+    /// An unknown name changes nothing.
+    pub fn set_axis(&mut self, name: &str, value: u32) -> bool {
+        let Some(slot) = self.axis_mut(name) else {
+            return false;
         };
         *slot = value;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_axis_reads_back_what_was_set() {
+        let mut p = Params::default();
+        for (i, name) in (1..).zip(NUMERIC_AXES) {
+            assert!(p.set_axis(name, 100 + i), "{name}");
+        }
+        let read: Vec<Option<u32>> = NUMERIC_AXES.iter().map(|a| p.axis(a)).collect();
+        assert_eq!(read, (101..=108).map(Some).collect::<Vec<_>>());
+        assert_eq!((p.programs, p.cpus), (101, 108), "declaration order");
+        assert!(!p.set_axis("body", 1));
+        assert_eq!(p.axis("nope"), None);
+    }
+
+    #[test]
+    fn names_parse_back_and_unknown_ones_list_the_choices() {
+        for m in Mechanism::ALL {
+            assert_eq!(m.to_string().parse::<Mechanism>(), Ok(m));
+        }
+        assert_eq!("task-chain".parse::<ModelKind>(), Ok(ModelKind::TaskChain));
+        let err = "nul".parse::<Body>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown body 'nul': expected one of null, counter, map-lookup"
+        );
     }
 }

@@ -1,4 +1,7 @@
-//! Programs: the body every model runs (null, counter, map lookup), called through a function pointer like `bpf_prog->bpf_func`.
+//! Programs: one body for every model, so that only dispatch differs between models.
+//!
+//! The bodies are null, counter and map lookup, called through a function pointer like
+//! `bpf_prog->bpf_func`.
 
 use crate::htab::Htab;
 use crate::names::Body;
@@ -12,8 +15,9 @@ pub type HookId = u32;
 /// Verdict meaning "allow" (an LSM hook's 0).
 pub const VERDICT_ALLOW: u32 = 0;
 
-/// Entries in the hash map owned by every [`Body::MapLookup`] program (keys `0..PROG_MAP_ENTRIES`,
-/// so a lookup of a hook number below this hits).
+/// Entries in the hash map owned by every [`Body::MapLookup`] program.
+///
+/// The keys are `0..PROG_MAP_ENTRIES`, so a lookup of a hook number below this hits.
 pub const PROG_MAP_ENTRIES: u32 = 16;
 
 /// What a program sees when a hook fires (the `ctx` argument of `bpf_prog_run`).
@@ -23,11 +27,13 @@ pub struct HookCtx {
     pub hook: HookId,
 }
 
-/// The entry point of a program: `bpf_func(ctx, insn)` in `struct bpf_prog`. Returns a verdict
-/// ([`VERDICT_ALLOW`] or non-zero).
+/// The entry point of a program: `bpf_func(ctx, insn)` in `struct bpf_prog`.
+///
+/// It returns a verdict: [`VERDICT_ALLOW`] or non-zero.
 pub type ProgFn = fn(&Prog, &HookCtx) -> u32;
 
 /// One loaded program (`struct bpf_prog`), shared by `Arc` between every place it is attached.
+///
 /// It is run by an indirect call through [`Prog::run`], so the body is opaque to the dispatcher
 /// exactly as a JITed BPF program is.
 #[derive(Debug)]
@@ -63,6 +69,7 @@ fn run_map_lookup(prog: &Prog, ctx: &HookCtx) -> u32 {
 
 impl Prog {
     /// Loads a new program with `body`, with a process-unique id (like `prog->aux->id`).
+    ///
     /// A [`Body::MapLookup`] program gets its own hash map of [`PROG_MAP_ENTRIES`] entries.
     pub fn new(body: Body) -> Arc<Prog> {
         let id = NEXT_PROG_ID.fetch_add(1, Ordering::Relaxed);
@@ -103,8 +110,9 @@ impl Prog {
         self.body
     }
 
-    /// How many times the program ran: the counter of a [`Body::Counter`] program; `None` for
-    /// other bodies, which keep no count (counting would change their cost).
+    /// How many times a [`Body::Counter`] program ran, from its counter.
+    ///
+    /// `None` for other bodies, which keep no count (counting would change their cost).
     pub fn run_count(&self) -> Option<u64> {
         match self.body {
             Body::Counter => Some(self.counter.load(Ordering::Relaxed)),
@@ -112,8 +120,9 @@ impl Prog {
         }
     }
 
-    /// Bytes of this program's allocations: the `Arc` allocation holding the struct plus its
-    /// hash map (buckets and elements), from the actual lengths.
+    /// Bytes of this program's allocations, from the actual lengths.
+    ///
+    /// They are the `Arc` allocation holding the struct plus its hash map (buckets and elements).
     pub fn allocated_bytes(&self) -> u64 {
         crate::footprint::arc_bytes::<Prog>() + self.map.as_ref().map_or(0, |m| m.heap_bytes(|_| 0))
     }

@@ -121,8 +121,10 @@ fn claim_1(r: &Results, b: &str) -> Outcome {
     o
 }
 
-/// Claim 5: bytes per cgroup grow, and grow with hooks; bytes per forked task are equivalent to
-/// 0 within the margin relative to the bytes per cgroup at the most hooks (shared chains).
+/// Claim 5: bytes per cgroup grow, and grow with hooks; bytes per forked task stay at 0.
+///
+/// "At 0" is equivalence to 0 within the margin, relative to the bytes per cgroup at the most
+/// hooks (the chains are shared).
 fn claim_5(r: &Results, b: &str) -> Outcome {
     let m = "metadata_bytes";
     let per_cgroup = fits_of(r, b, METADATA_PER_CGROUP, m, "cgroups", &|_| true);
@@ -176,9 +178,10 @@ fn claim_5(r: &Results, b: &str) -> Outcome {
     o
 }
 
-/// Claim 6: the rise of the per-program slope from the smallest to the largest working set is
-/// larger for the task chain than for the effective array (95% CI of the difference of the
-/// rises above 0); fits of the same body only.
+/// Claim 6: the per-program slope rises more with the working set for the chain than the array.
+///
+/// The rise is from the smallest to the largest working set; "more" means the 95% CI of the
+/// difference of the rises lies above 0. Only fits of the same body are compared.
 fn claim_6(r: &Results, b: &str) -> Outcome {
     let ws = |f: &Fit| f.fixed.get("working_set").and_then(|v| v.as_f64()).unwrap_or(1.0);
     let in_suite = |f: &Fit| f.suite == "working-set";

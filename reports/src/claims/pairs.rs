@@ -49,8 +49,9 @@ pub(super) const WORKING_SET_PAIRS: [(&str, &str); 2] =
 pub(super) const HANDLES: [(&str, &str); 1] = [("handle-loop", "cgroup-id-map")];
 /// Claim 7's pair: argument-loading seccomp filters against number-only ones (action cache).
 pub(super) const FILTER_BODIES: [(&str, &str); 1] = [("seccomp-arg-load", "seccomp-nr-only")];
-/// Mechanisms realising per-cgroup effective arrays for attach: the model's, cgroup-bpf
-/// (kernel), hookbench.ko's `cgroup-effective` (kmod).
+/// Mechanisms realising per-cgroup effective arrays for attach, one per backend.
+///
+/// They are the model's, cgroup-bpf (kernel) and hookbench.ko's `cgroup-effective` (kmod).
 pub(super) const EFFECTIVE_ATTACH: [&str; 3] = ["effective-array", "cgroup-bpf", "cgroup-effective"];
 /// Per-task installs: the model's chain, seccomp filters and Landlock layers, hookbench.ko's.
 pub(super) const TASK_INSTALL: [&str; 4] = ["chain-walk", "seccomp-arg-load", "landlock", "task-chain"];
@@ -137,8 +138,10 @@ pub(super) enum Pairing<'a> {
     Missing,
 }
 
-/// The first pair of `pairs` (mechanisms on the same trigger, in preference order) with fits on
-/// `backend` that ran the same program body; the null body first when several match.
+/// The first pair of `pairs` with fits on `backend` that ran the same program body.
+///
+/// `pairs` are mechanisms on the same trigger, in preference order; the null body comes first
+/// when several match.
 pub(super) fn like_pair<'a>(
     r: &'a Results,
     backend: &str,

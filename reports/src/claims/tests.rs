@@ -12,8 +12,9 @@ fn q() -> f64 {
     two_sided_critical(CONFIDENCE, 98.0)
 }
 
-/// A fit of `mechanism` over `x` on `backend` with slope `s`, standard error `se` (n = 100)
-/// and its 95% CI.
+/// A fit of `mechanism` over `x` on `backend` with slope `s` and standard error `se`.
+///
+/// It has n = 100 and the 95% CI that follows.
 #[allow(clippy::too_many_arguments)]
 fn fit_on(backend: &str, suite: &str, mechanism: &str, metric: &str, x: &str, s: f64, se: f64, fixed: Value) -> Value {
     json!({"suite": suite, "backend": backend, "model": "task-chain", "mechanism": mechanism,
@@ -26,8 +27,9 @@ fn fit(suite: &str, mechanism: &str, metric: &str, x: &str, s: f64, se: f64, fix
     fit_on("model", suite, mechanism, metric, x, s, se, fixed)
 }
 
-/// Hook fits on the model of the two `mechanisms` of `suite` over `x` at W = 1 with the counter
-/// body, `(slope, standard error)` each.
+/// Hook fits on the model of the two `mechanisms` of `suite` over `x`, `a` and `b` for each.
+///
+/// `a` and `b` are `(slope, standard error)`; the fits are at W = 1 with the counter body.
 fn pair_of(suite: &str, x: &str, mechanisms: (&str, &str), a: (f64, f64), b: (f64, f64)) -> Vec<Value> {
     vec![
         fit(suite, mechanisms.0, HOOK, x, a.0, a.1, w1()),
@@ -40,8 +42,10 @@ fn walk_and_array(suite: &str, x: &str, walk: (f64, f64), array: (f64, f64)) -> 
     pair_of(suite, x, ("chain-walk", "effective-array"), walk, array)
 }
 
-/// Claim 5's metadata fits: bytes per cgroup at 2 and 8 hooks (96 and 384, standard error
-/// `cgroup_se`) and bytes per forked task `(slope, standard error)`.
+/// Claim 5's metadata fits: bytes per cgroup at 2 and 8 hooks, and bytes per forked task.
+///
+/// The cgroup slopes are 96 and 384 with standard error `cgroup_se`; `task` is the task fit's
+/// `(slope, standard error)`.
 fn metadata(cgroup_se: f64, task: (f64, f64)) -> Vec<Value> {
     let h = |hooks: u32| json!({"hooks": hooks});
     let m = "metadata_bytes";
@@ -67,8 +71,9 @@ fn working_set(walk: [f64; 2], array: [f64; 2], se: f64, array_body: &str) -> Ve
     fits
 }
 
-/// Results with `fits`, suites `suites` (`[name, claim, margin or null]`) and one cell per
-/// backend of the fits (and the model's).
+/// Results with `fits`, `suites` and one cell per backend of the fits (and the model's).
+///
+/// Each suite is `[name, claim, margin or null]`.
 fn results_with(fits: Vec<Value>, suites: Value) -> Results {
     let mut backends: BTreeSet<String> = fits
         .iter()

@@ -99,8 +99,10 @@ pub(super) fn unpaired(r: &Results, pairing: Pairing<'_>, pairs: &[(&str, &str)]
     }
 }
 
-/// "grows, flat" claims (1, 3, 4, 5, 7): `rising` must grow, `level` must be equivalent to 0
-/// within the margin of `rising`'s suite, taken relative to `rising`'s slope.
+/// The test of "grows, flat" claims (1, 3, 4, 5, 7): `rising` must grow, `level` stay flat.
+///
+/// Flat is equivalence to 0 within the margin of `rising`'s suite, taken relative to `rising`'s
+/// slope.
 pub(super) fn grows_vs_flat(r: &Results, rising: &Fit, level: &Fit, names: (&str, &str)) -> Outcome {
     let margin = suite_margin(r, &rising.suite);
     let m = margin.of(rising.slope);
@@ -176,8 +178,10 @@ pub(super) fn grows_vs_flat(r: &Results, rising: &Fit, level: &Fit, names: (&str
     }
 }
 
-/// Claim 2's test: the two per-program slopes are the same within the margin (TOST on their
-/// difference), with the margin relative to the mean of their magnitudes.
+/// Claim 2's test: the two per-program slopes are the same within the margin.
+///
+/// The test is TOST on their difference, with the margin relative to the mean of their
+/// magnitudes.
 pub(super) fn the_same(r: &Results, chain: &Fit, effective: &Fit) -> Outcome {
     let margin = suite_margin(r, &chain.suite);
     let reference = (chain.slope.abs() + effective.slope.abs()) / 2.0;

@@ -15,8 +15,10 @@ pub(crate) fn short_metric(metric: &str) -> &str {
         .unwrap_or(metric)
 }
 
-/// How a decomposition compares with the other method's, for the end of its figure's line:
-/// empty without a comparison, else "agrees with ..." or "DISAGREES with ..." and by how much.
+/// How a decomposition compares with the other method's, for the end of its figure's line.
+///
+/// It is empty without a comparison, else "agrees with ..." or "DISAGREES with ..." and by how
+/// much.
 pub(crate) fn agreement_text(d: &Decomposition) -> String {
     let Some(a) = &d.agreement else {
         return String::new();
@@ -46,8 +48,9 @@ pub(crate) fn agreement_text(d: &Decomposition) -> String {
     )
 }
 
-/// A latency (percentile, mean, native or entry cost): never printed negative; a negative one
-/// is a broken figure and shows as `invalid`.
+/// A latency (percentile, mean, native or entry cost), never printed negative.
+///
+/// A negative one is a broken figure and shows as `invalid`.
 pub(crate) fn fmt_latency(v: Option<f64>) -> String {
     match v {
         Some(x) if x < 0.0 => "invalid".to_string(),

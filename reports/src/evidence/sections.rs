@@ -34,9 +34,11 @@ pub(super) fn decompositions(out: &mut Out, list: &[Decomposition]) {
     }
 }
 
-/// For the set-up suites: each point's set-up and tear-down (median of the repetitions) against
-/// the floor of the same run (`<mechanism>-floor`) and the floor against the C reference
-/// (`<mechanism>-c`), with OVER beside a ratio above [`FLOOR_RATIO_LIMIT`].
+/// For the set-up suites: each point's set-up and tear-down against its floor, and the floor's.
+///
+/// Each figure (median of the repetitions) is set against the floor of the same run
+/// (`<mechanism>-floor`), and the floor against the C reference (`<mechanism>-c`), with OVER
+/// beside a ratio above [`FLOOR_RATIO_LIMIT`].
 pub(super) fn floor_ratios(out: &mut Out, r: &Results, suite: &SuiteInfo) {
     let cells: Vec<&Cell> = r
         .cells
@@ -99,8 +101,9 @@ pub(super) fn floor_ratios(out: &mut Out, r: &Results, suite: &SuiteInfo) {
     }
 }
 
-/// `== drift`: each repeated baseline's range and trend over the run, with a warning line when
-/// its range exceeds [`DRIFT_WARN_REL_RANGE`].
+/// `== drift`: each repeated baseline's range and trend over the run.
+///
+/// A warning line follows when its range exceeds [`DRIFT_WARN_REL_RANGE`].
 pub(super) fn drift(out: &mut Out, list: &[DriftEntry]) {
     out.line("== drift (baselines measured beside every cell, over the run)".to_string());
     if list.is_empty() {
@@ -145,8 +148,10 @@ pub(super) fn drift(out: &mut Out, list: &[DriftEntry]) {
     }
 }
 
-/// `== cells`: per suite, one line per cell in (backend, mechanism, metric, point) order with raw
-/// figures, then its overhead over its baseline and its validity flags.
+/// `== cells`: per suite, one line per cell with its raw figures, overhead and validity flags.
+///
+/// Cells come in (backend, mechanism, metric, point) order; the overhead is over the cell's own
+/// baseline.
 pub(super) fn cells(out: &mut Out, r: &Results) {
     out.line("== cells (raw figures; overhead over the interleaved baseline, 95% CI)".to_string());
     for suite in &r.suites {
@@ -208,8 +213,9 @@ fn cell_lines(out: &mut Out, c: &Cell, varying: &BTreeSet<&'static str>) {
     }
 }
 
-/// The command that reproduces the run: the saved command line with the program named
-/// `hookbench` (it was run as e.g. `./target/release/hookbench`).
+/// The command that reproduces the run: the saved command line, its program named `hookbench`.
+///
+/// The run itself may have been started as e.g. `./target/release/hookbench`.
 pub(super) fn reproduce_command(argv: &[String]) -> String {
     let mut words: Vec<String> = argv.to_vec();
     if let Some(first) = words.first_mut() {

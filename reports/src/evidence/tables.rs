@@ -4,10 +4,11 @@ use super::text::Out;
 use super::{agreement_text, fmt_latency, fmt_num, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric};
 use crate::schema::{Fit, Results, SuiteInfo};
 
-/// The fixed-width tables of `suite`'s fits: one per backend, metric and x, one row per fit
-/// (`mechanism[ qualifiers]  slope +-CI  entry  p50  p99`, raw p50/p99 of the cell at the largest
-/// x), then per fit whether its line holds, and the native + entry + per-program split where a
-/// decomposition of the fit exists.
+/// The fixed-width tables of `suite`'s fits: one per backend, metric and x, one row per fit.
+///
+/// A row reads `mechanism[ qualifiers]  slope +-CI  entry  p50  p99` (raw p50/p99 of the cell
+/// at the largest x). Then come, per fit, whether its line holds, and the native + entry +
+/// per-program split where a decomposition of the fit exists.
 pub(super) fn fit_tables(out: &mut Out, r: &Results, suite: &SuiteInfo) {
     let fits: Vec<&Fit> = r.fits.iter().filter(|f| f.suite == suite.name).collect();
     let mut groups: Vec<(&str, &str, &str)> = Vec::new();
@@ -92,8 +93,9 @@ pub(super) fn fit_tables(out: &mut Out, r: &Results, suite: &SuiteInfo) {
     }
 }
 
-/// Whether a fit's line holds (lack-of-fit), its marginal costs per segment where it does not,
-/// and a clamped entry cost.
+/// The lines under a fit's row: whether its line holds, and its clamped entry cost.
+///
+/// Where the line does not hold (lack-of-fit), its marginal costs per segment follow.
 fn fit_details(out: &mut Out, f: &Fit, label: &str) {
     let line = match &f.lack_of_fit {
         Some(l) if l.holds => "line holds".to_string(),
@@ -131,8 +133,10 @@ fn fit_details(out: &mut Out, f: &Fit, label: &str) {
     }
 }
 
-/// A fit's row label: its mechanism, plus `axis=value` for every fixed axis whose value differs
-/// among the group's fits of the same mechanism (e.g. `chain-walk W=16384`).
+/// A fit's row label: its mechanism, plus the fixed axes that tell it from its neighbours.
+///
+/// An `axis=value` is added for every fixed axis whose value differs among the group's fits of
+/// the same mechanism (e.g. `chain-walk W=16384`).
 fn fit_label(f: &Fit, group: &[&Fit]) -> String {
     let same: Vec<&&Fit> = group.iter().filter(|g| g.mechanism == f.mechanism).collect();
     let mut label = f.mechanism.clone();

@@ -300,8 +300,9 @@ fn a_negative_latency_is_never_printed() {
     assert!(!text.contains("p50 -4") && !text.contains("mean -1"));
 }
 
-/// A set-up suite's lines hold each mechanism against its floor and the floor against C,
-/// and say OVER beside a ratio above the limit.
+/// A set-up suite's lines hold each mechanism against its floor and the floor against C.
+///
+/// They say OVER beside a ratio above the limit.
 #[test]
 fn set_up_lines_hold_the_mechanism_against_the_floor_and_c() {
     let cell = |mechanism: &str, metric: &str, p50: f64| {

@@ -9,8 +9,10 @@ pub(super) struct Out {
     pub(super) text: String,
 }
 
-/// `s` as printable ASCII: tabs become spaces, every other control or non-ASCII character `?`
-/// (suite names, labels and paths come from user files; evidence.txt must survive any mailer).
+/// `s` as printable ASCII, since evidence.txt must survive any mailer.
+///
+/// Tabs become spaces, every other control or non-ASCII character `?`: suite names, labels and
+/// paths come from user files.
 pub(super) fn ascii(s: &str) -> String {
     s.chars()
         .map(|c| match c {
