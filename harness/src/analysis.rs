@@ -12,10 +12,10 @@
 use crate::backend::Measured;
 use crate::suite::{Plan, Suite};
 use hookbench_measure::estimate::{combine, difference, Estimate};
-use hookbench_measure::fitcheck::{entry_cost, lack_of_fit, segments};
+use hookbench_measure::fitcheck::entry_cost;
 use hookbench_measure::stats::fit_linear;
 use hookbench_model::Params;
-use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, Results, Skipped};
+use hookbench_reports::{Agreement, Cell, Decomposition, DriftEntry, Fit, FitSubject, Results, Skipped};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Relative distance of every point mean from a line within which the line "holds" over a sweep.
@@ -164,26 +164,20 @@ pub fn fits_for(suite: &Suite, plan: &Plan, measured: &[Measured]) -> (Vec<Fit>,
                 "body".to_string(),
                 serde_json::Value::from(group[0].cell.params.body.as_str()),
             );
-            fits.push(Fit {
-                suite: suite.name.clone(),
-                backend,
+            let subject = FitSubject {
+                suite: &suite.name,
+                backend: &backend,
                 model: group[0].cell.model,
-                mechanism,
-                metric,
-                x: axis.label.clone(),
-                x_axis: axis.axis.clone(),
-                fixed,
-                n: xs.len() as u64,
-                slope: fit.slope,
-                slope_ci95: [fit.slope_ci95.0, fit.slope_ci95.1],
-                slope_se: fit.slope_stderr,
-                intercept: fit.intercept,
-                r2: fit.r2,
-                y: if overhead { "overhead" } else { "raw" }.to_string(),
+                mechanism: &mechanism,
+                metric: &metric,
+                x: &axis.label,
+                x_axis: &axis.axis,
+            };
+            // One point per cell (its repetitions' mean), as the evidence tables list them.
+            fits.push(Fit {
                 points,
-                lack_of_fit: lack_of_fit(&xs, &ys, &fit, LINE_REL_TOLERANCE),
-                segments: segments(&xs, &ys),
                 entry,
+                ..Fit::new(subject, fixed, overhead, (&xs, &ys), &fit, LINE_REL_TOLERANCE)
             });
         }
         for ((backend, mechanism, metric), (bad, total, why)) in failed {
