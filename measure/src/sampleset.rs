@@ -156,6 +156,21 @@ impl SampleSet {
         }
     }
 
+    /// A set with no sample, for a slot that was fired untimed or not run at all.
+    ///
+    /// K = 1 and no clock cost, so nothing in it reads as a measurement.
+    pub fn empty() -> SampleSet {
+        SampleSet {
+            values_ns: Vec::new(),
+            batch_k: 1,
+            clock_overhead_ns: 0.0,
+            clock_share: 0.0,
+            cpu: None,
+            cpu_migrations: 0,
+            speculation: Speculation::default(),
+        }
+    }
+
     /// Mean of `values_ns` (NaN when empty).
     pub fn mean_ns(&self) -> f64 {
         if self.values_ns.is_empty() {

@@ -171,26 +171,54 @@ pub fn sock_body(body: Body) -> SockBody {
     }
 }
 
-/// A loaded program that attaches to a cgroup with a bpf_link (ALLOW_MULTI semantics):
-/// cgroup-bpf's [`ProgramInstance`] (on a [`MeasuredHook`]) and the BPF LSM's `lsm_cgroup`
-/// [`LsmProgram`]. [`CgroupBpfTree`], [`crate::lsm::LsmCgroupTree`] and [`AttachBench`] are
-/// built over it.
+/// A loaded program that attaches to a cgroup with a bpf_link (`ALLOW_MULTI` semantics).
+///
+/// These are cgroup-bpf's [`ProgramInstance`] (on a [`MeasuredHook`]) and the BPF LSM's
+/// `lsm_cgroup` [`LsmProgram`]. [`CgroupBpfTree`], [`crate::lsm::LsmCgroupTree`] and
+/// [`AttachBench`] are built over it.
 pub trait CgroupProgram: std::fmt::Debug + Sized {
-    /// Which hook a program of this type is loaded for: [`MeasuredHook`] for cgroup-bpf, `()`
-    /// for `lsm_cgroup` (one hook, `socket_create`).
+    /// Which hook a program of this type is loaded for.
+    ///
+    /// [`MeasuredHook`] for cgroup-bpf, `()` for `lsm_cgroup` (one hook, `socket_create`).
     type Hook: Copy + std::fmt::Debug;
     /// Loads one measured program of `body` on `hook` (its own object, maps and kernel program).
     fn load_for(hook: Self::Hook, body: Body) -> Result<Self, BpfError>;
-    /// Attaches the program to the cgroup whose directory is open as `cgroup`; dropping the link
-    /// detaches it.
+    /// Attaches the program to the cgroup open as `cgroup`; dropping the link detaches it.
     fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError>;
     /// The kernel's program id (0 if it could not be read).
     fn id(&self) -> u32;
-    /// The program fd and its cgroup attach type, for raw `BPF_LINK_CREATE`
-    /// ([`hookbench_bpf::link_create_cgroup`]).
-    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError>;
+    /// The program's fd, `None` when the object has no such program.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// The cgroup attach type the program is loaded for.
+    fn attach_type(&self) -> AttachType;
     /// The program's name, for messages.
     fn prog_name(&self) -> &'static str;
+
+    /// The program fd and its cgroup attach type, for a raw `BPF_LINK_CREATE`.
+    ///
+    /// See [`hookbench_bpf::link_create_cgroup`]. Errors: [`BpfError::Missing`] without an fd.
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
+        let fd = self.fd().ok_or(BpfError::Missing {
+            what: "program",
+            name: self.prog_name(),
+        })?;
+        Ok((fd, self.attach_type()))
+    }
+}
+
+/// The [`CgroupProgram`] methods that the program type `$t` has as inherent methods.
+macro_rules! inherent_program_methods {
+    ($t:ty) => {
+        fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
+            <$t>::attach_cgroup(self, cgroup)
+        }
+        fn id(&self) -> u32 {
+            <$t>::id(self)
+        }
+        fn fd(&self) -> Option<BorrowedFd<'_>> {
+            <$t>::fd(self)
+        }
+    };
 }
 
 impl CgroupProgram for ProgramInstance {
@@ -198,18 +226,9 @@ impl CgroupProgram for ProgramInstance {
     fn load_for(hook: MeasuredHook, body: Body) -> Result<Self, BpfError> {
         ProgramInstance::load(ProgKind::Measured(hook, sock_body(body)))
     }
-    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        ProgramInstance::attach_cgroup(self, cgroup)
-    }
-    fn id(&self) -> u32 {
-        ProgramInstance::id(self)
-    }
-    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
-        let fd = self.fd().ok_or(BpfError::Missing {
-            what: "program",
-            name: self.kind().prog_name(),
-        })?;
-        Ok((fd, self.kind().attach_type()))
+    inherent_program_methods!(ProgramInstance);
+    fn attach_type(&self) -> AttachType {
+        self.kind().attach_type()
     }
     fn prog_name(&self) -> &'static str {
         self.kind().prog_name()
@@ -222,18 +241,9 @@ impl CgroupProgram for LsmProgram {
     fn load_for((): (), body: Body) -> Result<Self, BpfError> {
         LsmProgram::load(LsmAttach::Cgroup, sock_body(body))
     }
-    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        LsmProgram::attach_cgroup(self, cgroup)
-    }
-    fn id(&self) -> u32 {
-        LsmProgram::id(self)
-    }
-    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
-        let fd = self.fd().ok_or(BpfError::Missing {
-            what: "program",
-            name: self.name(),
-        })?;
-        Ok((fd, AttachType::LsmCgroup))
+    inherent_program_methods!(LsmProgram);
+    fn attach_type(&self) -> AttachType {
+        AttachType::LsmCgroup
     }
     fn prog_name(&self) -> &'static str {
         self.name()
@@ -477,12 +487,7 @@ impl CgroupBpfTree {
     ///
     /// Errors: [`CgroupBpfError::Bpf`] when a program's count map cannot be read.
     pub fn counter_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
-        let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
-            ps.iter()
-                .map(|p| p.counter().map_err(bpf_err(self.leaf())))
-                .sum::<Result<u64, CgroupBpfError>>()
-        };
-        Ok((sum(self.programs())?, sum(self.foreign())?))
+        self.sums(ProgramInstance::counter)
     }
 
     /// Runs counted by the kernel's run statistics so far (`bpf_prog_info.run_cnt`, which only
@@ -491,10 +496,13 @@ impl CgroupBpfTree {
     ///
     /// Errors: [`CgroupBpfError::Bpf`] when a program's info cannot be read.
     pub fn run_count_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
+        self.sums(ProgramInstance::run_count)
+    }
+
+    /// `read` of every measured program summed, and of every foreign program summed.
+    fn sums(&self, read: fn(&ProgramInstance) -> Result<u64, BpfError>) -> Result<(u64, u64), CgroupBpfError> {
         let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
-            ps.iter()
-                .map(|p| p.run_count().map_err(bpf_err(self.leaf())))
-                .sum::<Result<u64, CgroupBpfError>>()
+            ps.iter().map(|p| read(p).map_err(bpf_err(self.leaf()))).sum()
         };
         Ok((sum(self.programs())?, sum(self.foreign())?))
     }
@@ -707,9 +715,24 @@ pub(crate) fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
     }
 }
 
+/// Moves this whole process into `cgroup`, which must be a cgroup of a hookbench run.
+///
+/// Errors: [`CgroupBpfError::OutsideRun`] (see [`check_in_run`]); [`CgroupBpfError::Io`] when
+/// writing its `cgroup.procs` fails.
+pub(crate) fn join_run_cgroup(cgroup: &Path) -> Result<(), CgroupBpfError> {
+    let procs = check_in_run(cgroup)?.join("cgroup.procs");
+    std::fs::write(&procs, std::process::id().to_string()).map_err(|source| CgroupBpfError::Io {
+        op: "write",
+        path: procs,
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attach_worker::AttachProgram;
+    use crate::test_support::teardown_unloads;
     use crate::test_support::{median, slope, spawn_fire, spawn_sock, spawn_sock_with};
     use crate::trigger::Trigger;
     use hookbench_bpf::prog_exists;
@@ -717,17 +740,20 @@ mod tests {
     /// Serializes the root tests (they measure and check the mount for leftovers).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn root_or_skip(test: &str) -> Option<Cgroup2> {
-        crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF programs)")
+    /// [`LOCK`], the cgroup2 mount and a new run tree for root test `test`, or `None` after
+    /// saying why it is skipped.
+    fn root_run(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Cgroup2, RunTree)> {
+        crate::test_support::root_run(&LOCK, test, NEEDS)
     }
+
+    /// What the root tests need root for.
+    const NEEDS: &str = "needs root (cgroups and BPF programs)";
 
     #[test]
     fn cgroup_bpf_effective_counts_runs_and_cleanup() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_effective_counts_runs_and_cleanup") else {
+        let Some((_g, _, mut run)) = root_run("cgroup_bpf_effective_counts_runs_and_cleanup") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let tree = CgroupBpfTree::build(&mut run, MeasuredHook::SockCreate, 3, 6, 4, Body::Counter).expect("build");
         let ids = tree.program_ids();
         assert_eq!(ids.len(), 10);
@@ -757,12 +783,7 @@ mod tests {
             "foreign programs ran on socket(): {foreign:?}"
         );
 
-        drop(tree);
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
-        let alive: Vec<u32> = ids.iter().copied().filter(|&id| prog_exists(id)).collect();
-        assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
+        teardown_unloads(run, tree, &ids);
     }
 
     /// The cheap trigger: getsockname() is batched, every getsockname4 program of the leaf's
@@ -771,11 +792,9 @@ mod tests {
     /// cgroup, not the caller's.
     #[test]
     fn getsockname4_programs_run_once_per_call_and_foreign_never() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("getsockname4_programs_run_once_per_call_and_foreign_never") else {
+        let Some((_g, _, mut run)) = root_run("getsockname4_programs_run_once_per_call_and_foreign_never") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let gs = MeasuredHook::Getsockname4;
         let tree = CgroupBpfTree::build(&mut run, gs, 2, 4, 6, Body::Counter).expect("build");
         assert_eq!(tree.query_count(1, AttachType::Getsockname4, true).expect("query"), 4);
@@ -825,19 +844,14 @@ mod tests {
         assert_eq!(null.run_count_sums().expect("run_cnt"), after);
 
         let ids: Vec<u32> = tree.program_ids().into_iter().chain(null.program_ids()).collect();
-        drop((tree, null));
-        run.teardown().expect("teardown");
-        let alive: Vec<u32> = ids.into_iter().filter(|&id| prog_exists(id)).collect();
-        assert!(alive.is_empty(), "programs still loaded: {alive:?}");
+        teardown_unloads(run, (tree, null), &ids);
     }
 
     #[test]
     fn cgroup_bpf_cap_is_named() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_cap_is_named") else {
+        let Some((_g, _, mut run)) = root_run("cgroup_bpf_cap_is_named") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let e = CgroupBpfTree::build(&mut run, MeasuredHook::Getsockname4, 1, 65, 0, Body::Null)
             .expect_err("65 on one cgroup");
         assert!(e.to_string().contains("BPF_CGROUP_MAX_PROGS"), "{e}");
@@ -873,8 +887,8 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_worker_refuses_foreign_cgroups() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_worker_refuses_foreign_cgroups") else {
+        let Some((_g, cg)) = crate::test_support::root_test(&LOCK, "cgroup_bpf_worker_refuses_foreign_cgroups", NEEDS)
+        else {
             return;
         };
         for p in [
@@ -890,8 +904,7 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_per_program_slope() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_per_program_slope") else {
+        let Some((_g, cg)) = crate::test_support::root_test(&LOCK, "cgroup_bpf_per_program_slope", NEEDS) else {
             return;
         };
         const COUNTS: [u32; 4] = [0, 8, 16, 32];
@@ -931,43 +944,8 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_attach_latency_grows_with_descendants() {
-        use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_attach_latency_grows_with_descendants") else {
-            return;
-        };
-        let mut run = RunTree::create(&cg).expect("run tree");
-        let small = wide_subtree(&mut run, 0).expect("K=0");
-        let big = wide_subtree(&mut run, 1000).expect("K=1000");
-        let keeper = wide_subtree(&mut run, 0).expect("keeper");
-        let mut res = Vec::new();
-        for sub in [&small, &big] {
-            let req = AttachRequest {
-                program: AttachProgram::Getsockname4,
-                body: Body::Null,
-                top: sub.top.clone(),
-                keeper: keeper.top.clone(),
-                warmup: 3,
-                timing: hookbench_measure::TimingRequest::new(hookbench_measure::Clock::detect().info(), None, 21, 0),
-            };
-            let r = crate::test_support::spawn_test::<AttachWorker>(&req).expect("attach worker");
-            let (a, d) = (
-                median(&mut r.attach.values_ns.clone()),
-                median(&mut r.detach.values_ns.clone()),
-            );
-            eprintln!(
-                "cgroup_bpf attach at K={}: median attach {:.1} us, detach {:.1} us",
-                sub.descendants,
-                a / 1e3,
-                d / 1e3
-            );
-            assert!(!prog_exists(r.program_id));
-            res.push((a, d));
+        if let Some((_g, _, run)) = root_run("cgroup_bpf_attach_latency_grows_with_descendants") {
+            crate::test_support::check_attach_grows(run, AttachProgram::Getsockname4, 1000, 3, 21, true);
         }
-        assert!(res[1].0 > res[0].0, "attach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
-        assert!(res[1].1 > res[0].1, "detach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
     }
 }

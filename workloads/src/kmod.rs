@@ -174,22 +174,15 @@ impl KmodWorkerRequest {
     }
 }
 
-/// The kmod worker kind: validates the request, joins the cgroup, opens two sessions (one
-/// stays empty: the baseline), attaches the programs in the other, checks the module runs exactly
-/// `programs` per fire, measures both alternately, and reads the counters and the session's
-/// metadata bytes. Run only in a fresh process that exits afterwards: it moves the whole process
-/// into the cgroup.
-pub struct KmodWorker;
-
-impl crate::worker::Worker for KmodWorker {
-    const KIND: &'static str = "kmod";
-    const TIMEOUT: Duration = Duration::from_secs(300);
-    type Request = KmodWorkerRequest;
-    type Report = KmodWorkerReport;
-
-    fn run(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, String> {
-        measure(req).map_err(|e| e.to_string())
-    }
+crate::worker::worker_kind! {
+    /// The kmod worker kind (`hookbench worker kmod`): times hookbench.ko's hook from a cgroup.
+    ///
+    /// It validates the request, joins the cgroup, opens two sessions (one stays empty: the
+    /// baseline), attaches the programs in the other, checks the module runs exactly `programs`
+    /// per fire, measures both alternately, and reads the counters and the session's metadata
+    /// bytes. Run only in a fresh process that exits afterwards: it moves the whole process into
+    /// the cgroup.
+    pub struct KmodWorker("kmod", KmodWorkerRequest => KmodWorkerReport, Duration::from_secs(300)) = measure;
 }
 
 fn join_cgroup(cgroup: &Path) -> Result<(), KmodWorkloadError> {

@@ -300,7 +300,7 @@ pub fn prepare_chain(root: &Path, dir_depth: u32) -> Result<PathBuf, LandlockErr
 /// `E2BIG` (inherited layers filled the domain); [`LandlockError::RestrictSelf`],
 /// [`LandlockError::Ruleset`], [`LandlockError::RuleRoot`], [`LandlockError::NoNewPrivs`],
 /// [`LandlockError::NotEnforced`].
-pub fn install_layers(clock: &hookbench_measure::Clock, root: &Path, n: u32) -> Result<Vec<f64>, LandlockError> {
+pub fn install_layers_ns(clock: &hookbench_measure::Clock, root: &Path, n: u32) -> Result<Vec<f64>, LandlockError> {
     if n > LANDLOCK_MAX_NUM_LAYERS {
         return Err(LandlockError::TooManyLayers { requested: n });
     }
@@ -456,7 +456,7 @@ pub fn measure_open(
 
 /// What a Landlock worker is asked: build a chain of `dir_depth` directories under `root` with
 /// a file at the bottom ([`prepare_chain`]), stack `layers` layers allowing reads beneath `root`
-/// ([`install_layers`]), check it is restricted ([`verify_restricted`]), then time opens of the
+/// ([`install_layers_ns`]), check it is restricted ([`verify_restricted`]), then time opens of the
 /// file ([`measure_open`]) when `timing` is given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LandlockRequest {
@@ -518,76 +518,49 @@ pub fn validate_landlock_request(req: &LandlockRequest) -> Result<(), LandlockEr
     Ok(())
 }
 
-/// The Landlock worker (`hookbench worker landlock`): stacks layers on itself and times opens.
-pub struct LandlockWorker;
+crate::worker::worker_kind! {
+    /// The Landlock worker (`hookbench worker landlock`): stacks layers on itself and times opens.
+    pub struct LandlockWorker("landlock", LandlockRequest => LandlockReport, Duration::from_secs(120)) = run_landlock;
+}
 
-impl crate::worker::Worker for LandlockWorker {
-    const KIND: &'static str = "landlock";
-    const TIMEOUT: Duration = Duration::from_secs(120);
-    type Request = LandlockRequest;
-    type Report = LandlockReport;
-
-    /// Validates `req`, builds the chain, stacks the pre-stacked and then the requested layers
-    /// on this thread (they cannot be removed: this process exits afterwards), verifies the
-    /// restriction and measures.
-    fn run(req: &LandlockRequest) -> Result<LandlockReport, String> {
-        (|| {
-            validate_landlock_request(req)?;
-            let abi = landlock_abi().ok();
-            // Opened before the layers: they allow reads beneath `root` only.
-            let mut status =
-                std::fs::File::open("/proc/thread-self/status").map_err(|source| LandlockError::Status { source })?;
-            let file = prepare_chain(&req.root, req.dir_depth)?;
-            let clock = req.timing.clock();
-            install_layers(&clock, &req.root, req.prestack)?;
-            let install_ns = install_layers(&clock, &req.root, req.layers)?;
-            if req.layers > 0 {
-                verify_restricted(&req.root, req.layers)?;
-            }
-            let samples = if req.installs_only {
-                None
-            } else {
-                Some(measure_open(&file, req.layers, &req.timing, &mut status)?)
-            };
-            Ok(LandlockReport {
-                samples,
-                install_ns,
-                abi,
-            })
-        })()
-        .map_err(|e: LandlockError| e.to_string())
+/// The Landlock worker's body: stacks the layers on this thread and measures under them.
+///
+/// Validates `req`, builds the chain, stacks the pre-stacked and then the requested layers (they
+/// cannot be removed: this process exits afterwards), verifies the restriction and measures.
+fn run_landlock(req: &LandlockRequest) -> Result<LandlockReport, LandlockError> {
+    validate_landlock_request(req)?;
+    let abi = landlock_abi().ok();
+    // Opened before the layers: they allow reads beneath `root` only.
+    let mut status =
+        std::fs::File::open("/proc/thread-self/status").map_err(|source| LandlockError::Status { source })?;
+    let file = prepare_chain(&req.root, req.dir_depth)?;
+    let clock = req.timing.clock();
+    install_layers_ns(&clock, &req.root, req.prestack)?;
+    let install_ns = install_layers_ns(&clock, &req.root, req.layers)?;
+    if req.layers > 0 {
+        verify_restricted(&req.root, req.layers)?;
     }
+    let samples = if req.installs_only {
+        None
+    } else {
+        Some(measure_open(&file, req.layers, &req.timing, &mut status)?)
+    };
+    Ok(LandlockReport {
+        samples,
+        install_ns,
+        abi,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::spawn_test;
+    use crate::test_support::{spawn_test, Scratch};
     use crate::worker::WorkerError;
     use hookbench_measure::{Clock, TimingRequest};
 
     /// Serializes the tests that spawn workers, so measurements do not compete for CPUs.
     static WORKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    /// A temporary directory removed (with its contents) on drop.
-    struct TempRoot(PathBuf);
-
-    impl TempRoot {
-        fn new(tag: &str) -> TempRoot {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("hookbench-landlock-{}-{tag}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp root");
-            TempRoot(dir)
-        }
-    }
-
-    impl Drop for TempRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn request(layers: u32, dir_depth: u32, samples: usize, root: &Path) -> LandlockRequest {
         LandlockRequest {
@@ -603,9 +576,15 @@ mod tests {
         }
     }
 
-    fn refused(req: &LandlockRequest) -> String {
-        match spawn_test::<LandlockWorker>(req) {
-            Err(WorkerError::Refused(why)) => why,
+    /// Why a worker refused `req(root)`, with `root` a new scratch directory `tag` (printed).
+    fn refusal(tag: &str, req: impl FnOnce(&Path) -> LandlockRequest) -> String {
+        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let root = Scratch::new(&format!("landlock-{tag}"));
+        match spawn_test::<LandlockWorker>(&req(root.path())) {
+            Err(WorkerError::Refused(why)) => {
+                eprintln!("landlock {tag}: {why}");
+                why
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -636,7 +615,7 @@ mod tests {
         );
         // More layers than the kernel allows are refused before any syscall, even in the test
         // process (nothing is installed).
-        let err = install_layers(&Clock::monotonic_raw(), Path::new("/nonexistent"), 17).expect_err("limit");
+        let err = install_layers_ns(&Clock::monotonic_raw(), Path::new("/nonexistent"), 17).expect_err("limit");
         assert!(matches!(err, LandlockError::TooManyLayers { requested: 17 }), "{err}");
     }
 
@@ -649,25 +628,18 @@ mod tests {
 
     #[test]
     fn worker_over_the_layer_limit_reports_it() {
-        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = TempRoot::new("limit");
-        let err = refused(&request(17, 4, 1, &root.0));
-        eprintln!("landlock limit: {err}");
+        let err = refusal("limit", |root| request(17, 4, 1, root));
         assert!(err.contains("LANDLOCK_MAX_NUM_LAYERS = 16"), "{err}");
         assert!(err.contains("asked for 17"), "{err}");
     }
 
     #[test]
     fn kernel_e2big_is_mapped_to_the_layer_limit() {
-        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = TempRoot::new("e2big");
         // 4 layers stacked before the request's own 16: the kernel refuses the 13th.
-        let req = LandlockRequest {
+        let err = refusal("e2big", |root| LandlockRequest {
             prestack: 4,
-            ..request(16, 1, 1, &root.0)
-        };
-        let err = refused(&req);
-        eprintln!("landlock E2BIG: {err}");
+            ..request(16, 1, 1, root)
+        });
         assert!(err.contains("refused layer 13 of 16 with E2BIG"), "{err}");
         assert!(err.contains("inherited 4"), "{err}");
     }
@@ -675,18 +647,19 @@ mod tests {
     #[test]
     fn worker_is_really_restricted_and_times_opens() {
         let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = TempRoot::new("probe");
-        let report = spawn_test::<LandlockWorker>(&request(1, 2, 50, &root.0)).expect("worker ran");
+        let scratch = Scratch::new("landlock-probe");
+        let root = scratch.path();
+        let report = spawn_test::<LandlockWorker>(&request(1, 2, 50, root)).expect("worker ran");
         assert_eq!(report.install_ns.len(), 1);
         let set = report.samples.expect("timed");
         assert_eq!(set.batch_k, 1, "one open per sample, the close untimed");
         assert!(set.values_ns.len() >= 50);
         assert!(report.abi.is_some_and(|a| a >= 1));
         // The worker's probe was denied, so nothing was created; the unrestricted parent can.
-        assert!(!root.0.join(PROBE_FILE_NAME).exists());
-        assert!(chain_file_path(&root.0, 2).exists());
+        assert!(!root.join(PROBE_FILE_NAME).exists());
+        assert!(chain_file_path(root, 2).exists());
         // Install-only requests time no open.
-        let report = spawn_test::<LandlockWorker>(&request(3, 2, 0, &root.0)).expect("worker ran");
+        let report = spawn_test::<LandlockWorker>(&request(3, 2, 0, root)).expect("worker ran");
         assert_eq!(report.install_ns.len(), 3);
         assert!(report.samples.is_none());
     }

@@ -1,6 +1,6 @@
 //! seccomp filter stacks on the running kernel: the `task-chain` dispatch model as it shipped.
 //!
-//! Each [`install_filters`] call pushes `n` classic-BPF filters onto the calling thread's chain
+//! Each [`install_filters_ns`] call pushes `n` classic-BPF filters onto the calling thread's chain
 //! (`struct seccomp_filter`'s `prev` list, `kernel/seccomp.c: seccomp_attach_filter`), and every
 //! syscall of that thread then runs every filter of the chain (`seccomp_run_filters`), except
 //! that the action cache (`seccomp_cache_check_allow`, Linux 5.11+) skips the whole chain for a
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 /// Upper bound on the total instructions of a task's filter chain, counting 4 extra per filter
 /// already attached (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct sock_filter)` in
 /// `kernel/seccomp.c`; exceeding it makes `seccomp_attach_filter` return `-ENOMEM`). The kernel
-/// counts each filter's length *after* conversion to eBPF (`prog->len`), see [`kernel_len`].
+/// counts each filter's length *after* conversion to eBPF (`prog->len`), see [`kernel_len_insns`].
 pub const MAX_INSNS_PER_PATH: u32 = 32768;
 
 /// Instructions the kernel charges per attached filter on top of its own length (the
@@ -47,46 +47,49 @@ const NEVER_NR: u32 = 0xffff_fff0;
 /// compares the low word of `args[0]` with it.
 const NEVER_ARG: u32 = 0xdead_beef;
 
-// AUDIT_ARCH_* of include/uapi/linux/audit.h: EM_* | __AUDIT_ARCH_64BIT (0x8000_0000) |
-// __AUDIT_ARCH_LE (0x4000_0000). libc does not export them.
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_003e; // EM_X86_64 = 62
-#[cfg(target_arch = "x86")]
-const AUDIT_ARCH_NATIVE: u32 = 0x4000_0003; // EM_386 = 3
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_00b7; // EM_AARCH64 = 183
-#[cfg(target_arch = "arm")]
-const AUDIT_ARCH_NATIVE: u32 = 0x4000_0028; // EM_ARM = 40
-#[cfg(target_arch = "riscv64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_00f3; // EM_RISCV = 243
-#[cfg(target_arch = "loongarch64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_0102; // EM_LOONGARCH = 258
-#[cfg(target_arch = "s390x")]
-const AUDIT_ARCH_NATIVE: u32 = 0x8000_0016; // EM_S390 = 22, big-endian
-#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_0015; // EM_PPC64 = 21
-#[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
-const AUDIT_ARCH_NATIVE: u32 = 0x8000_0015; // EM_PPC64 = 21
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "loongarch64",
-    target_arch = "s390x",
-    target_arch = "powerpc64"
-)))]
-compile_error!("hookbench's seccomp workload needs the AUDIT_ARCH_* value of this architecture");
+/// `__AUDIT_ARCH_64BIT` of include/uapi/linux/audit.h.
+const AUDIT_ARCH_64BIT: u32 = 0x8000_0000;
+/// `__AUDIT_ARCH_LE` of include/uapi/linux/audit.h.
+const AUDIT_ARCH_LE: u32 = 0x4000_0000;
 
-/// The `AUDIT_ARCH_*` value of the architecture this binary was built for (what the kernel puts
-/// in `seccomp_data.arch` for its native syscalls, `include/uapi/linux/audit.h`).
-pub const AUDIT_ARCH_CURRENT: u32 = AUDIT_ARCH_NATIVE;
+/// The `EM_*` value (include/uapi/linux/elf-em.h) of Rust architecture `arch`.
+///
+/// Fails the build for an architecture hookbench has no value for.
+const fn em_of(arch: &str) -> u32 {
+    match arch.as_bytes() {
+        b"x86_64" => 62,
+        b"x86" => 3,
+        b"aarch64" => 183,
+        b"arm" => 40,
+        b"riscv64" => 243,
+        b"loongarch64" => 258,
+        b"s390x" => 22,
+        b"powerpc64" => 21,
+        _ => panic!("hookbench's seccomp workload needs the EM_* value of this architecture"),
+    }
+}
+
+/// The `AUDIT_ARCH_*` value of the architecture this binary was built for.
+///
+/// It is what the kernel puts in `seccomp_data.arch` for its native syscalls: `EM_* |
+/// __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE` as include/uapi/linux/audit.h defines them (for example
+/// `AUDIT_ARCH_X86_64` = 0xc000_003e).
+pub const AUDIT_ARCH_CURRENT: u32 = em_of(std::env::consts::ARCH)
+    | if cfg!(target_pointer_width = "64") {
+        AUDIT_ARCH_64BIT
+    } else {
+        0
+    }
+    | if cfg!(target_endian = "little") {
+        AUDIT_ARCH_LE
+    } else {
+        0
+    };
 
 /// What each installed filter does. Both shapes first check `seccomp_data.arch` against
 /// [`AUDIT_ARCH_CURRENT`] (returning `SECCOMP_RET_ALLOW` for any other arch, like real filters),
 /// then load one 32-bit word, compare it with a constant that never matches and return
-/// `SECCOMP_RET_ALLOW` either way. Both are [`FILTER_LEN`] instructions long.
+/// `SECCOMP_RET_ALLOW` either way. Both are [`FILTER_INSNS`] instructions long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterBody {
@@ -147,7 +150,7 @@ pub enum SeccompError {
     /// The kernel refused a filter with `-ENOMEM` because the chain would exceed
     /// [`MAX_INSNS_PER_PATH`].
     #[error(
-        "seccomp instruction budget: {requested} {body} filters of {len} eBPF instructions do not fit in the kernel's \
+        "seccomp instruction budget: {requested} {body} filters of {len_insns} eBPF instructions do not fit in the kernel's \
          MAX_INSNS_PER_PATH = {MAX_INSNS_PER_PATH} (each filter counts its length + {FILTER_PENALTY_INSNS}); \
          at most {max} fit on an empty chain, the kernel said {errno} after {installed} were installed \
          ({inherited} inherited); ask for n <= {max}"
@@ -155,8 +158,8 @@ pub enum SeccompError {
     InstructionBudget {
         /// The filter body.
         body: FilterBody,
-        /// eBPF instructions per filter, as the kernel counts them ([`kernel_len`]).
-        len: u32,
+        /// eBPF instructions per filter, as the kernel counts them ([`kernel_len_insns`]).
+        len_insns: u32,
         /// Filters asked for.
         requested: u32,
         /// Largest n that fits on a task with no other filter ([`max_filters`]).
@@ -209,9 +212,9 @@ pub enum SeccompError {
 }
 
 /// Instructions of every [`filter_program`] (both bodies have the same length).
-pub const FILTER_LEN: u32 = 6;
+pub const FILTER_INSNS: u32 = 6;
 
-/// The classic-BPF program of one filter of `body` ([`FILTER_LEN`] instructions):
+/// The classic-BPF program of one filter of `body` ([`FILTER_INSNS`] instructions):
 ///
 /// ```text
 /// 0: ld  [arch]                      ; seccomp_data.arch
@@ -265,7 +268,7 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 /// prologue (clear A, clear X, save the context), 1 per `ld [k]`, 1 per `jeq` whose `jt` or `jf`
 /// is 0 plus 1 to move a negative (as `s32`) constant into a temporary register, 2 per `ret #k`
 /// (move to R0, exit). 13 for both bodies (the arch and both "never" constants are negative).
-pub fn kernel_len(body: FilterBody) -> u32 {
+pub fn kernel_len_insns(body: FilterBody) -> u32 {
     const PROLOGUE: u32 = 3;
     filter_program(body)
         .iter()
@@ -286,11 +289,11 @@ pub fn kernel_len(body: FilterBody) -> u32 {
 }
 
 /// Largest number of `body` filters a task with no other filter can hold: the `n` with
-/// `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` = [`kernel_len`]
+/// `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` = [`kernel_len_insns`]
 /// (`seccomp_attach_filter` adds the new filter's length to `len + 4` for each filter already
 /// attached). 1927 for both bodies (`len` = 13).
 pub fn max_filters(body: FilterBody) -> u32 {
-    let len = kernel_len(body);
+    let len = kernel_len_insns(body);
     (MAX_INSNS_PER_PATH - len) / (len + FILTER_PENALTY_INSNS) + 1
 }
 
@@ -315,7 +318,7 @@ pub const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
 /// refuses a filter with `ENOMEM` (the chain would exceed [`MAX_INSNS_PER_PATH`]; see
 /// [`max_filters`]), after installing the ones that fit; [`SeccompError::Install`] for any other
 /// errno.
-pub fn install_filters(
+pub fn install_filters_ns(
     clock: &hookbench_measure::Clock,
     body: FilterBody,
     n: u32,
@@ -351,7 +354,7 @@ pub fn install_filters(
             return Err(if errno == Errno::ENOMEM {
                 SeccompError::InstructionBudget {
                     body,
-                    len: kernel_len(body),
+                    len_insns: kernel_len_insns(body),
                     requested: n,
                     max: max_filters(body),
                     installed: index,
@@ -434,19 +437,9 @@ pub struct SeccompReport {
     pub steps: Vec<SeccompStepReport>,
 }
 
-/// The seccomp worker (`hookbench worker seccomp`): grows its own chain step by step and times
-/// the trigger under it.
-pub struct SeccompWorker;
-
-impl crate::worker::Worker for SeccompWorker {
-    const KIND: &'static str = "seccomp";
-    const TIMEOUT: Duration = Duration::from_secs(120);
-    type Request = SeccompRequest;
-    type Report = SeccompReport;
-
-    fn run(req: &SeccompRequest) -> Result<SeccompReport, String> {
-        run_seccomp(req).map_err(|e| e.to_string())
-    }
+crate::worker::worker_kind! {
+    /// The seccomp worker (`hookbench worker seccomp`): grows its own chain and times under it.
+    pub struct SeccompWorker("seccomp", SeccompRequest => SeccompReport, Duration::from_secs(120)) = run_seccomp;
 }
 
 /// The worker's body: checks the request, then per step installs and (optionally) times.
@@ -467,7 +460,7 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
     let mut installed = 0u32;
     let before = thread_seccomp_filters();
     for step in &req.steps {
-        let install_ns = install_filters(&clock, step.body, step.add, req.spec_allow)?;
+        let install_ns = install_filters_ns(&clock, step.body, step.add, req.spec_allow)?;
         installed += step.add;
         let filters = match (before, thread_seccomp_filters()) {
             (Some(b), Some(after)) => {
@@ -533,7 +526,7 @@ mod tests {
     fn filter_programs_have_fixed_length_and_always_allow() {
         for body in FilterBody::ALL {
             let prog = filter_program(body);
-            assert_eq!(prog.len() as u32, FILTER_LEN, "{body}");
+            assert_eq!(prog.len() as u32, FILTER_INSNS, "{body}");
             let rets = returns_on_all_paths(&prog);
             assert_eq!(rets.len(), 3, "{body}: arch mismatch, match, no match");
             assert!(rets.iter().all(|&k| k == libc::SECCOMP_RET_ALLOW), "{body}: {rets:x?}");
@@ -543,13 +536,19 @@ mod tests {
             assert_eq!(prog[0].k, 4);
             assert_eq!(prog[1].k, AUDIT_ARCH_CURRENT);
         }
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(AUDIT_ARCH_CURRENT, 0xc000_003e, "AUDIT_ARCH_X86_64");
+        }
+        if cfg!(target_arch = "aarch64") {
+            assert_eq!(AUDIT_ARCH_CURRENT, 0xc000_00b7, "AUDIT_ARCH_AARCH64");
+        }
         assert_eq!(filter_program(FilterBody::NrOnly)[2].k, 0);
         assert_eq!(
             filter_program(FilterBody::ArgLoad)[2].k,
             if cfg!(target_endian = "little") { 16 } else { 20 }
         );
         for body in FilterBody::ALL {
-            assert_eq!(kernel_len(body), 13, "{body}");
+            assert_eq!(kernel_len_insns(body), 13, "{body}");
             assert_eq!(max_filters(body), 1927, "{body}");
         }
     }

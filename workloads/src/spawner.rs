@@ -342,18 +342,11 @@ pub fn validate(req: &SpawnerRequest, mount: &Path) -> Result<PathBuf, SpawnerEr
     Ok(run)
 }
 
-/// The spawner worker kind (`hookbench worker tasks`), which always answers with a report.
-///
-/// Its report keeps what was measured before a failure (`SpawnerReport::error`).
-pub struct SpawnerWorker;
-
-impl crate::worker::Worker for SpawnerWorker {
-    const KIND: &'static str = "tasks";
-    const TIMEOUT: Duration = SPAWNER_TIMEOUT;
-    type Request = SpawnerRequest;
-    type Report = SpawnerReport;
-
-    fn run(req: &SpawnerRequest) -> Result<SpawnerReport, String> {
-        Ok(run_spawner(req))
-    }
+crate::worker::worker_kind! {
+    /// The spawner worker kind (`hookbench worker tasks`), which always answers with a report.
+    ///
+    /// Its report keeps what was measured before a failure (`SpawnerReport::error`).
+    pub struct SpawnerWorker("tasks", SpawnerRequest => SpawnerReport, SPAWNER_TIMEOUT) = |req| {
+        Ok::<_, std::convert::Infallible>(run_spawner(req))
+    };
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use hookbench_measure::{Clock, TimingRequest};
 
-use crate::cgroupfs::{cgroup2_or_skip, Cgroup2, RUN_PREFIX};
+use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
+use crate::cgroup_bpf::wide_subtree;
+use crate::cgroupfs::{cgroup2_or_skip, Cgroup2, RunTree, RUN_PREFIX};
 use crate::sock_worker::{SockReport, SockRequest, SockWorker};
 use crate::trigger::Trigger;
 use crate::worker::{dispatch, report_line, spawn_with, Envelope, Launch, Worker, WorkerError};
@@ -136,6 +138,83 @@ pub(crate) fn root_test(
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     let cg = cgroup2_or_skip(test, needs)?;
     Some((guard, cg))
+}
+
+/// [`root_test`] with a new run tree in the cgroup2 mount.
+pub(crate) fn root_run(
+    lock: &'static Mutex<()>,
+    test: &str,
+    needs: &str,
+) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree)> {
+    let (guard, cg) = root_test(lock, test, needs)?;
+    let run = RunTree::create(&cg).expect("run tree");
+    Some((guard, cg, run))
+}
+
+/// Tears the run's tree down and checks that nothing of it is left.
+pub(crate) fn teardown_leaves_nothing(run: RunTree) {
+    let root = run.root().to_path_buf();
+    run.teardown().expect("teardown");
+    assert!(!root.exists(), "{} left behind", root.display());
+}
+
+/// Drops `links` (what keeps programs attached), tears the run down and checks that neither its
+/// cgroups nor any of the programs `ids` are left.
+pub(crate) fn teardown_unloads<L>(run: RunTree, links: L, ids: &[u32]) {
+    drop(links);
+    teardown_leaves_nothing(run);
+    let alive: Vec<u32> = ids
+        .iter()
+        .copied()
+        .filter(|&id| hookbench_bpf::prog_exists(id))
+        .collect();
+    assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
+}
+
+/// Checks that attaching `program` at the top of `k` descendants in `run` costs more than at 0,
+/// and detaching too when `detach_too`; then tears `run` down.
+///
+/// Each subtree is timed by one attach worker (`samples` rounds after `warmup`), with one keeper
+/// cgroup beside them; every worker's program must be gone when it exits.
+pub(crate) fn check_attach_grows(
+    mut run: RunTree,
+    program: AttachProgram,
+    k: u32,
+    warmup: usize,
+    samples: usize,
+    detach_too: bool,
+) {
+    let subs = [0, k].map(|k| wide_subtree(&mut run, k).expect("subtree"));
+    let keeper = wide_subtree(&mut run, 0).expect("keeper");
+    let [small, big] = subs.map(|sub| {
+        let req = AttachRequest {
+            program,
+            body: hookbench_model::Body::Null,
+            top: sub.top,
+            keeper: keeper.top.clone(),
+            warmup,
+            timing: TimingRequest::new(Clock::detect().info(), None, samples, 0),
+        };
+        let r = spawn_test::<AttachWorker>(&req).expect("attach worker");
+        let a = median(&mut r.attach.values_ns.clone());
+        let d = median(&mut r.detach.values_ns.clone());
+        let k = sub.descendants;
+        eprintln!(
+            "{program:?} attach at K={k}: median attach {:.1} us, detach {:.1} us",
+            a / 1e3,
+            d / 1e3
+        );
+        assert!(
+            !hookbench_bpf::prog_exists(r.program_id),
+            "the worker's program outlived it"
+        );
+        (a, d)
+    });
+    assert!(big.0 > small.0, "{program:?} attach K={k} {big:?} vs K=0 {small:?}");
+    if detach_too {
+        assert!(big.1 > small.1, "{program:?} detach K={k} {big:?} vs K=0 {small:?}");
+    }
+    teardown_leaves_nothing(run);
 }
 
 /// A scratch directory `$TMPDIR/hookbench-<pid>-<tag>` (named like a run's, so `hookbench

@@ -54,6 +54,41 @@ pub trait Worker {
     fn run(req: &Self::Request) -> Result<Self::Report, String>;
 }
 
+/// Declares a worker kind: a unit type implementing [`Worker`] around the kind's body.
+///
+/// ```text
+/// worker_kind! {
+///     /// The seccomp worker ...
+///     pub struct SeccompWorker("seccomp", SeccompRequest => SeccompReport, TIMEOUT) = run_seccomp;
+/// }
+/// ```
+///
+/// declares `SeccompWorker` with that [`Worker::KIND`] and [`Worker::TIMEOUT`], whose
+/// [`Worker::run`] calls the body (a function or closure of the request) and words its error (any
+/// `Display`) as the reason the worker could not measure. Every kind is declared this way, so the
+/// protocol's side of a kind is written once, here.
+macro_rules! worker_kind {
+    (
+        $(#[$doc:meta])*
+        $vis:vis struct $name:ident($kind:literal, $req:ty => $rep:ty, $timeout:expr) = $body:expr;
+    ) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl $crate::worker::Worker for $name {
+            const KIND: &'static str = $kind;
+            const TIMEOUT: std::time::Duration = $timeout;
+            type Request = $req;
+            type Report = $rep;
+
+            fn run(req: &$req) -> Result<$rep, String> {
+                ($body)(req).map_err(|e| e.to_string())
+            }
+        }
+    };
+}
+pub(crate) use worker_kind;
+
 /// What a worker prints after [`REPORT_MARKER`]: its report, or why it has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -296,34 +331,20 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
 /// A worker kind's entry: its request text in, its report line out ([`serve`] of the kind).
 pub type ServeFn = fn(&str) -> Result<String, WorkerError>;
 
-/// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
-/// `hookbench worker KIND` and the tests' worker entry dispatch through.
+/// The registry entry of kind `W`: its name and its [`serve`].
+const fn entry<W: Worker>() -> (&'static str, ServeFn) {
+    (W::KIND, serve::<W>)
+}
+
+/// Every worker kind by name, the one registry that `hookbench worker KIND` and the tests use.
 pub const KINDS: [(&str, ServeFn); 7] = [
-    (
-        crate::seccomp::SeccompWorker::KIND,
-        serve::<crate::seccomp::SeccompWorker>,
-    ),
-    (
-        crate::landlock::LandlockWorker::KIND,
-        serve::<crate::landlock::LandlockWorker>,
-    ),
-    (
-        crate::sock_worker::SockWorker::KIND,
-        serve::<crate::sock_worker::SockWorker>,
-    ),
-    (crate::kmod::KmodWorker::KIND, serve::<crate::kmod::KmodWorker>),
-    (
-        crate::attach_worker::AttachWorker::KIND,
-        serve::<crate::attach_worker::AttachWorker>,
-    ),
-    (
-        crate::model_worker::ModelWorker::KIND,
-        serve::<crate::model_worker::ModelWorker>,
-    ),
-    (
-        crate::spawner::SpawnerWorker::KIND,
-        serve::<crate::spawner::SpawnerWorker>,
-    ),
+    entry::<crate::seccomp::SeccompWorker>(),
+    entry::<crate::landlock::LandlockWorker>(),
+    entry::<crate::sock_worker::SockWorker>(),
+    entry::<crate::kmod::KmodWorker>(),
+    entry::<crate::attach_worker::AttachWorker>(),
+    entry::<crate::model_worker::ModelWorker>(),
+    entry::<crate::spawner::SpawnerWorker>(),
 ];
 
 /// Runs the worker `kind` on `request` and returns the report line to print.
@@ -360,20 +381,18 @@ fn join_text(h: Option<JoinHandle<Vec<u8>>>) -> String {
 mod tests {
     use super::*;
 
-    /// A worker kind for the protocol's own tests.
-    struct Echo;
-    impl Worker for Echo {
-        const KIND: &'static str = "echo";
-        const TIMEOUT: Duration = Duration::from_secs(5);
-        type Request = u32;
-        type Report = u32;
-        fn run(req: &u32) -> Result<u32, String> {
-            if *req == 0 {
-                Err("zero refused".to_string())
-            } else {
-                Ok(req + 1)
-            }
+    /// The body of [`Echo`]: refuses 0, answers anything else plus one.
+    fn echo(req: &u32) -> Result<u32, &'static str> {
+        if *req == 0 {
+            Err("zero refused")
+        } else {
+            Ok(req + 1)
         }
+    }
+
+    worker_kind! {
+        /// A worker kind for the protocol's own tests.
+        struct Echo("echo", u32 => u32, Duration::from_secs(5)) = echo;
     }
 
     #[test]

@@ -14,14 +14,15 @@ static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// [`LOCK`] and the cgroup2 mount for root test `test`, or `None` after saying why it is skipped.
 fn root_test(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2)> {
-    crate::test_support::root_test(&LOCK, test, "needs root to create cgroups and tasks")
+    crate::test_support::root_test(&LOCK, test, NEEDS)
 }
+
+/// What the root tests need root for.
+const NEEDS: &str = "needs root to create cgroups and tasks";
 
 /// [`root_test`] with a run tree of its own.
 fn root_run(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree)> {
-    let (guard, cg) = root_test(test)?;
-    let run = RunTree::create(&cg).expect("run tree");
-    Some((guard, cg, run))
+    crate::test_support::root_run(&LOCK, test, NEEDS)
 }
 
 /// A spawner (this test binary's worker entry) for `req`.
