@@ -4,15 +4,16 @@
 //! measurement crate's sampler, and its C peer, the attach floor (`workloads/c/attach_floor.c`),
 //! run through the same worker protocol.
 //!
-//! The harness builds the subtree (a cgroup with K descendants, [`crate::cgroup_bpf::wide_subtree`])
-//! and a keeper sibling; the worker loads one program, keeps one link of it in the keeper (so
-//! the kernel's one-off work of a hook's first program, the `cgroup_bpf_enabled_key` static key
-//! or the `lsm_cgroup` trampoline shim, is never part of a figure), then times attach
-//! (`BPF_LINK_CREATE` through libbpf: `__cgroup_bpf_attach` -> `update_effective_progs` over
-//! the top and its K descendants, kernel/bpf/cgroup.c) and detach (`BPF_LINK_DETACH`:
-//! `cgroup_bpf_detach` -> the same recomputation) at the top, pinned to the harness's CPU and
-//! with the harness's clock ([`hookbench_measure::measure_each`]: one timed operation, then its
-//! untimed undo). Its links die with it, so nothing stays attached however it ends.
+//! The harness builds the subtree (a cgroup with K descendants,
+//! [`crate::cgroup_bpf::wide_subtree`]) and a keeper sibling; the worker loads one program, keeps
+//! one link of it in the keeper (so the kernel's one-off work of a hook's first program, the
+//! `cgroup_bpf_enabled_key` static key or the `lsm_cgroup` trampoline shim, is never part of a
+//! figure), then times attach (`BPF_LINK_CREATE` through libbpf: `__cgroup_bpf_attach` ->
+//! `update_effective_progs` over the top and its K descendants, kernel/bpf/cgroup.c) and detach
+//! (`BPF_LINK_DETACH`: `cgroup_bpf_detach` -> the same recomputation) at the top, pinned to the
+//! harness's CPU and with the harness's clock ([`hookbench_measure::measure_each`]: one timed
+//! operation, then its untimed undo). Its links die with it, so nothing stays attached however it
+//! ends.
 //!
 //! The attach floor does the same two syscalls in plain C with raw `bpf(2)` and a
 //! two-instruction program, nothing around them; `build.rs` compiles it and this crate embeds
@@ -334,8 +335,9 @@ mod tests {
     /// Serializes the root tests of this file (they time and check for leftovers).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// [`LOCK`], the cgroup2 mount, a run tree and a keeper cgroup in it (no descendants) for
-    /// root test `test`, or `None` after saying why it is skipped.
+    /// [`LOCK`], the cgroup2 mount, a run tree and a keeper cgroup in it for root test `test`.
+    ///
+    /// The keeper has no descendants. `None` after saying why the test is skipped.
     fn root_run(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree, WideSubtree)> {
         let (guard, cg, mut run) = crate::test_support::root_run(&LOCK, test, "needs root (cgroups and BPF programs)")?;
         let keeper = wide_subtree(&mut run, 0).expect("keeper");
@@ -353,8 +355,9 @@ mod tests {
         }
     }
 
-    /// The attach floor (built where the README's gcc is installed) in a new scratch directory
-    /// `tag`, removed with it.
+    /// The attach floor in a new scratch directory `tag`, removed with it.
+    ///
+    /// It is built where the README's gcc is installed.
     fn installed_floor(tag: &str) -> (Scratch, PathBuf) {
         attach_floor_available().expect("the C floor is built where the README's gcc is installed");
         let dir = Scratch::new(tag);
@@ -440,8 +443,9 @@ mod tests {
         run.teardown().expect("teardown");
     }
 
-    /// The floor check: the worker's attach and detach medians are within 1.25x of the C
-    /// floor's at K = 0 and K = 1000, runs interleaved (worker, floor, worker, floor, ...) and
+    /// The floor check: the worker's attach and detach are within 1.25x of the C floor's.
+    ///
+    /// Medians at K = 0 and K = 1000, runs interleaved (worker, floor, worker, floor, ...) and
     /// medians of the per-run medians compared.
     #[test]
     fn attach_worker_is_within_1_25x_of_the_c_floor() {

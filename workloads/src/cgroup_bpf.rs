@@ -10,15 +10,15 @@
 //! this process dies, so a killed run leaves nothing attached.
 //!
 //! Kernel side (`kernel/bpf/cgroup.c`): each attach goes through `__cgroup_bpf_attach`, which
-//! refuses a 65th program per cgroup and attach type (`BPF_CGROUP_MAX_PROGS`, `-E2BIG`) and
-//! then calls `update_effective_progs`, which recomputes the effective array
+//! refuses a 65th program per cgroup and attach type (`BPF_CGROUP_MAX_PROGS`, `-E2BIG`) and then
+//! calls `update_effective_progs`, which recomputes the effective array
 //! (`cgrp->bpf.effective[atype]`: the cgroup's own programs after its ancestors', flat and
 //! NULL-terminated) of the cgroup **and every descendant** (`css_for_each_descendant_pre`). A
-//! `getsockname()` on an AF_INET socket runs `BPF_CGROUP_RUN_SA_PROG(..., CGROUP_INET4_GETSOCKNAME)`
-//! from `inet_getname()`, and a `socket(AF_INET, ...)` runs `BPF_CGROUP_RUN_PROG_INET_SOCK` from
-//! `inet_create()`; both walk the socket's cgroup (`sk->sk_cgrp_data`, the cgroup of the task
-//! that created it) `-> bpf.effective[atype]` and run every program of the leaf's array (all
-//! `programs` of the chain, none of the foreign).
+//! `getsockname()` on an AF_INET socket runs `BPF_CGROUP_RUN_SA_PROG(...,
+//! CGROUP_INET4_GETSOCKNAME)` from `inet_getname()`, and a `socket(AF_INET, ...)` runs
+//! `BPF_CGROUP_RUN_PROG_INET_SOCK` from `inet_create()`; both walk the socket's cgroup
+//! (`sk->sk_cgrp_data`, the cgroup of the task that created it) `-> bpf.effective[atype]` and run
+//! every program of the leaf's array (all `programs` of the chain, none of the foreign).
 //!
 //! The foreign attach types (`cgroup/sysctl`, `cgroup/getsockopt`, `cgroup/dev`) fire neither on
 //! `getsockname()` nor on `socket()`, nor anywhere else in a measuring worker. `cgroup/sock_create`
@@ -72,8 +72,7 @@ pub enum CgroupBpfError {
         #[source]
         source: BpfError,
     },
-    /// The layout would put more than `BPF_CGROUP_MAX_PROGS` programs of one attach type on
-    /// one cgroup.
+    /// The layout would put more than `BPF_CGROUP_MAX_PROGS` programs of one type on one cgroup.
     #[error(
         "{asked} {attach_type} programs on one cgroup (level {level} of {depth}) exceed the kernel's \
          BPF_CGROUP_MAX_PROGS = {BPF_CGROUP_MAX_PROGS} per cgroup and attach type: use depth >= {min_depth}"
@@ -128,8 +127,10 @@ pub enum CgroupBpfError {
     /// Loading, attaching or marking global BPF LSM programs failed (`crate::lsm::GlobalLsm`).
     #[error("global BPF LSM programs: {0}")]
     Global(#[source] BpfError),
-    /// The socket worker's thread could not be named by a pidfd, so the global programs cannot
-    /// be told it is the task they apply to (`crate::lsm::GlobalLsm::mark_current`).
+    /// The socket worker's thread has no pidfd, so the global programs cannot tell it is theirs.
+    ///
+    /// They are told the task they apply to by `crate::lsm::GlobalLsm::mark_current`, which needs a
+    /// pidfd naming the thread.
     #[error(
         "cannot mark thread {tid} for the global BPF LSM programs: pidfd_open{} failed: {source} (task storage \
          belongs to a thread, and a pidfd names a thread other than the main one only from Linux 6.9: measure on \
@@ -270,10 +271,11 @@ pub(crate) fn check_depth(depth: u32) -> Result<(), CgroupBpfError> {
     Ok(())
 }
 
-/// A chain of cgroups with measured programs attached along it (program `i` at level
-/// `i % depth`): what [`CgroupBpfTree`] and [`crate::lsm::LsmCgroupTree`] share. Dropping it
-/// detaches every link (links first, then the programs are closed); the cgroups belong to the
-/// [`RunTree`] and go with its tear-down.
+/// A chain of cgroups with measured programs attached along it, program `i` at level `i % depth`.
+///
+/// What [`CgroupBpfTree`] and [`crate::lsm::LsmCgroupTree`] share. Dropping it detaches every
+/// link (links first, then the programs are closed); the cgroups belong to the [`RunTree`] and go
+/// with its tear-down.
 #[derive(Debug)]
 pub(crate) struct CgroupChain<P> {
     // Field order is drop order: links before programs.
@@ -284,11 +286,11 @@ pub(crate) struct CgroupChain<P> {
 
 impl<P: CgroupProgram> CgroupChain<P> {
     /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
-    /// distinct programs of `body` on `hook` ([`CgroupProgram::load_for`]) and attaches program `i` at
-    /// level `i % depth`. Returns the chain and its levels' open directories (for more
-    /// attachments, [`attach_spread`]). Check the depth ([`check_depth`]) and the
-    /// caps first. Errors: [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`],
-    /// [`CgroupBpfError::Bpf`] naming the cgroup. On error, what was attached is detached again.
+    /// distinct programs of `body` on `hook` ([`CgroupProgram::load_for`]) and attaches program `i`
+    /// at level `i % depth`. Returns the chain and its levels' open directories (for more
+    /// attachments, [`attach_spread`]). Check the depth ([`check_depth`]) and the caps first.
+    /// Errors: [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`], [`CgroupBpfError::Bpf`] naming
+    /// the cgroup. On error, what was attached is detached again.
     pub(crate) fn build(
         run: &mut RunTree,
         hook: P::Hook,
@@ -340,8 +342,10 @@ impl<P: CgroupProgram> CgroupChain<P> {
         self.programs.iter().map(P::id)
     }
 
-    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
-    /// effective array (`effective`) or attached there itself.
+    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the programs in effect or attached there.
+    ///
+    /// With `effective`, the programs in the level's effective array; else those attached there
+    /// itself.
     pub(crate) fn query_count(
         &self,
         level: u32,
@@ -360,8 +364,9 @@ impl<P: CgroupProgram> CgroupChain<P> {
     }
 }
 
-/// Loads `count` programs (`load(i)` for program `i`) into `out` and attaches program `i` at
-/// level `i % depth` of `path` (open as `dirs`), pushing the links onto `links`.
+/// Loads `count` programs into `out` and attaches program `i` at level `i % depth` of `path`.
+///
+/// Program `i` is `load(i)`; `path` is open as `dirs`; the links go onto `links`.
 fn attach_spread<Q: CgroupProgram>(
     path: &[PathBuf],
     dirs: &[File],
@@ -382,9 +387,10 @@ fn attach_spread<Q: CgroupProgram>(
     Ok(())
 }
 
-/// A chain of cgroups with programs attached along it. Dropping it detaches every link (links
-/// first, then the programs are closed); the cgroups belong to the [`RunTree`] and go with its
-/// tear-down.
+/// A chain of cgroups with cgroup-bpf programs attached along it, measured and foreign.
+///
+/// Dropping it detaches every link (links first, then the programs are closed); the cgroups
+/// belong to the [`RunTree`] and go with its tear-down.
 #[derive(Debug)]
 pub struct CgroupBpfTree {
     // Field order is drop order: the chain (with every link, foreign ones too) first.
@@ -481,18 +487,20 @@ impl CgroupBpfTree {
         &self.foreign
     }
 
-    /// Runs of the counter bodies so far: the measured programs' summed, and the foreign
-    /// programs' summed (which must stay 0: they are on other attach types). Meaningful only
-    /// with the counter body (other bodies count nothing).
+    /// Runs of the counter bodies so far, measured and foreign programs summed apart.
+    ///
+    /// The foreign sum must stay 0: they are on other attach types. Meaningful only with the
+    /// counter body (other bodies count nothing).
     ///
     /// Errors: [`CgroupBpfError::Bpf`] when a program's count map cannot be read.
     pub fn counter_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
         self.sums(ProgramInstance::counter)
     }
 
-    /// Runs counted by the kernel's run statistics so far (`bpf_prog_info.run_cnt`, which only
-    /// grows while statistics are on: [`hookbench_bpf::RunStats`]): the measured programs'
-    /// summed, and the foreign programs' summed. Whatever the body.
+    /// Runs counted by the kernel's run statistics so far, measured and foreign summed apart.
+    ///
+    /// It reads `bpf_prog_info.run_cnt`, which only grows while statistics are on
+    /// ([`hookbench_bpf::RunStats`]), whatever the body.
     ///
     /// Errors: [`CgroupBpfError::Bpf`] when a program's info cannot be read.
     pub fn run_count_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
@@ -520,20 +528,24 @@ impl CgroupBpfTree {
             .collect()
     }
 
-    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
-    /// effective array (`effective`) or attached there itself.
+    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the programs in effect or attached there.
+    ///
+    /// With `effective`, the programs in the level's effective array; else those attached there
+    /// itself.
     pub fn query_count(&self, level: u32, attach_type: AttachType, effective: bool) -> Result<usize, CgroupBpfError> {
         self.chain.query_count(level, attach_type, effective)
     }
 }
 
-/// Foreign attach types a [`CgroupBpfTree`] spreads its `foreign` programs over round-robin
-/// (program `j` on `ForeignHook::ALL[j % 3]`, at level `j % depth`): with the depth, what bounds
-/// `foreign` under [`BPF_CGROUP_MAX_PROGS`] per cgroup and attach type.
+/// Foreign attach types a [`CgroupBpfTree`] spreads its `foreign` programs over, round-robin.
+///
+/// Program `j` goes on `ForeignHook::ALL[j % 3]`, at level `j % depth`: with the depth, this
+/// bounds `foreign` under [`BPF_CGROUP_MAX_PROGS`] per cgroup and attach type.
 pub const FOREIGN_ATTACH_TYPES: u32 = ForeignHook::ALL.len() as u32;
 
-/// Refuses `n` programs of `attach_type` spread over `depth` levels (program `i` at level
-/// `i % depth`) when a level would hold more than [`BPF_CGROUP_MAX_PROGS`].
+/// Refuses `n` programs of `attach_type` over `depth` levels when one level would hold too many.
+///
+/// Program `i` goes at level `i % depth`; a level may hold at most [`BPF_CGROUP_MAX_PROGS`].
 pub(crate) fn check_cap(attach_type: AttachType, n: usize, depth: u32) -> Result<(), CgroupBpfError> {
     // Program i at level i % depth: level 0 holds the most, ceil(n / depth).
     let asked = n.div_ceil(depth as usize);
@@ -587,19 +599,21 @@ pub fn wide_subtree(run: &mut RunTree, k: u32) -> Result<WideSubtree, CgroupBpfE
     Ok(WideSubtree { top, descendants: k })
 }
 
-/// Attaches and detaches one preloaded program (update cost): a program on a [`MeasuredHook`]
-/// ([`ProgramInstance`], the default) or an `lsm_cgroup/socket_create` one
-/// ([`crate::lsm::LsmAttachBench`]), with raw `BPF_LINK_CREATE` and `BPF_LINK_DETACH` (no libbpf
-/// link object: the syscalls the C attach floor makes). It times nothing itself: the attach
-/// worker (`crate::attach_worker`) times [`AttachBench::attach_at`] and
+/// Attaches and detaches one preloaded program at cgroups, for the update cost; times nothing.
+///
+/// The program is on a [`MeasuredHook`] ([`ProgramInstance`], the default) or an
+/// `lsm_cgroup/socket_create` one ([`crate::lsm::LsmAttachBench`]), attached with raw
+/// `BPF_LINK_CREATE` and `BPF_LINK_DETACH` (no libbpf link object: the syscalls the C attach
+/// floor makes). The attach worker (`crate::attach_worker`) times [`AttachBench::attach_at`] and
 /// [`AttachBench::detach_last`] with the measurement crate's sampler. Links it holds are link
 /// fds, detached when it is dropped (closing an unpinned link's last fd detaches it).
 #[derive(Debug)]
 pub struct AttachBench<P: CgroupProgram = ProgramInstance> {
     // Field order is drop order: every link before the program.
     links: Vec<OwnedFd>,
-    /// Links already detached (`BPF_LINK_DETACH`) whose fds are still open: closing them is not
-    /// part of a detach ([`AttachBench::release_detached`]).
+    /// Links already detached (`BPF_LINK_DETACH`) whose fds are still open.
+    ///
+    /// Closing them is not part of a detach ([`AttachBench::release_detached`]).
     detached: Vec<OwnedFd>,
     keepers: Vec<OwnedFd>,
     program: P,
@@ -624,13 +638,15 @@ impl<P: CgroupProgram> AttachBench<P> {
         link_create_cgroup(prog, cgroup, attach_type, self.program.prog_name()).map_err(bpf_err(what))
     }
 
-    /// Attaches the program at the cgroup whose directory is open as `cgroup` (`what` names it
-    /// in errors): one more link (ALLOW_MULTI; the same program may be linked several times),
-    /// one `BPF_LINK_CREATE`, which runs `__cgroup_bpf_attach` and `update_effective_progs` over
-    /// the cgroup and all its descendants. When no other program of the attach type is attached
+    /// Attaches the program once more at the cgroup open as `cgroup` (`what` names it in errors).
+    ///
+    /// One more link (ALLOW_MULTI; the same program may be linked several times), one
+    /// `BPF_LINK_CREATE`, which runs `__cgroup_bpf_attach` and `update_effective_progs` over the
+    /// cgroup and all its descendants. When no other program of the attach type is attached
     /// anywhere, it includes the kernel's one-off work of a first program (see
-    /// [`AttachBench::keep_attached_at`]). Errors: [`CgroupBpfError::Bpf`]
-    /// (`BpfError::MaxProgs` after 64 outstanding attaches).
+    /// [`AttachBench::keep_attached_at`]).
+    ///
+    /// Errors: [`CgroupBpfError::Bpf`] (`BpfError::MaxProgs` after 64 outstanding attaches).
     pub fn attach_at(&mut self, cgroup: BorrowedFd<'_>, what: &Path) -> Result<(), CgroupBpfError> {
         let link = self.link(cgroup, what)?;
         self.links.push(link);
@@ -665,14 +681,16 @@ impl<P: CgroupProgram> AttachBench<P> {
         self.detached.clear();
     }
 
-    /// Attaches the program once at `cgroup` for as long as the bench lives, outside the
-    /// outstanding attaches, so that measured attaches and detaches do not include the kernel's
-    /// one-off work of a hook's first program and its undoing after the last. Use a cgroup
-    /// outside the measured subtree. For cgroup-bpf that work is flipping the
+    /// Attaches the program once at `cgroup` for the bench's life, keeping one-off work out.
+    ///
+    /// This link is outside the outstanding attaches, so that measured attaches and detaches do not
+    /// include the kernel's one-off work of a hook's first program and its undoing after the last.
+    /// Use a cgroup outside the measured subtree. For cgroup-bpf that work is flipping the
     /// `cgroup_bpf_enabled_key[atype]` static key (`static_branch_inc` / `_dec`: code patching,
     /// tens of µs, on the 0 <-> 1 transitions); for `lsm_cgroup` it is linking the hook's shim
-    /// into the BPF trampoline and regenerating it (`bpf_trampoline_link_cgroup_shim`). Errors:
-    /// as [`AttachBench::attach_one_at`].
+    /// into the BPF trampoline and regenerating it (`bpf_trampoline_link_cgroup_shim`).
+    ///
+    /// Errors: as [`AttachBench::attach_one_at`].
     pub fn keep_attached_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
         let dir = open_dir(cgroup)?;
         let link = self.link(dir.as_fd(), cgroup)?;
@@ -691,8 +709,9 @@ impl<P: CgroupProgram> AttachBench<P> {
     }
 }
 
-/// Checks that `cgroup` is a directory under `<mount>/hookbench-*` (no `..`, after resolving
-/// symlinks) and returns it resolved.
+/// Checks that `cgroup` is a directory under `<mount>/hookbench-*` and returns it resolved.
+///
+/// No `..` is allowed, and the check is made after resolving symlinks.
 pub(crate) fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
     let cg = Cgroup2::detect()?;
     let mount = cg.mount().canonicalize().unwrap_or_else(|_| cg.mount().to_path_buf());
@@ -740,8 +759,9 @@ mod tests {
     /// Serializes the root tests (they measure and check the mount for leftovers).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// [`LOCK`], the cgroup2 mount and a new run tree for root test `test`, or `None` after
-    /// saying why it is skipped.
+    /// [`LOCK`], the cgroup2 mount and a new run tree for root test `test`, if it can run.
+    ///
+    /// `None` after saying why it is skipped.
     fn root_run(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Cgroup2, RunTree)> {
         crate::test_support::root_run(&LOCK, test, NEEDS)
     }
@@ -786,10 +806,11 @@ mod tests {
         teardown_unloads(run, tree, &ids);
     }
 
-    /// The cheap trigger: getsockname() is batched, every getsockname4 program of the leaf's
-    /// effective array runs exactly once per call, foreign programs never; run statistics count
-    /// the same runs (any body) only while they are on; and the programs follow the socket's
-    /// cgroup, not the caller's.
+    /// The cheap trigger: getsockname() is batched, and its programs run once per call.
+    ///
+    /// Every getsockname4 program of the leaf's effective array runs exactly once per call, foreign
+    /// programs never; run statistics count the same runs (any body) only while they are on; and
+    /// the programs follow the socket's cgroup, not the caller's.
     #[test]
     fn getsockname4_programs_run_once_per_call_and_foreign_never() {
         let Some((_g, _, mut run)) = root_run("getsockname4_programs_run_once_per_call_and_foreign_never") else {

@@ -279,8 +279,9 @@ mod tests {
     /// global programs cost them a little, never their correctness).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// A socket worker in `cgroup` timing at least `samples` socket() calls; `Err` is the
-    /// worker's reason.
+    /// A socket worker in `cgroup` timing at least `samples` socket() calls.
+    ///
+    /// `Err` is the worker's reason.
     fn spawn_test_worker(
         cgroup: &Path,
         samples: usize,
@@ -324,8 +325,9 @@ mod tests {
         assert!(e.to_string().contains("BPF_MAX_TRAMP_LINKS"), "{e}");
     }
 
-    /// On a kernel that refuses trampolines (this project's development host), the programs
-    /// are refused with EPERM, and that is what the kernel backend reports.
+    /// On a kernel that refuses trampolines the programs are refused with EPERM, as reported.
+    ///
+    /// This project's development host is such a kernel; EPERM is what the kernel backend reports.
     #[test]
     fn lsm_cgroup_tree_is_refused_with_eperm_or_builds() {
         let test = "lsm_cgroup_tree_is_refused_with_eperm_or_builds";

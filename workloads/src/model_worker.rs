@@ -1,5 +1,7 @@
-//! The model worker (`hookbench worker model`): builds the userspace world of one model
-//! mechanism in a fresh process and measures it there, interleaved with its baseline.
+//! The model worker (`hookbench worker model`): measures one model world in a fresh process.
+//!
+//! It builds the userspace world of one model mechanism and measures it there, interleaved with
+//! its baseline.
 //!
 //! The model backend's timings used to run in the harness itself, whose heap, caches and page
 //! tables grow with everything it ran before. Here each cell gets a process whose state does not
@@ -81,8 +83,9 @@ pub enum ModelReport {
         accounting: HookAccounting,
         /// Hardware counters per hook (empty when the machine has none).
         counters: BTreeMap<String, f64>,
-        /// Program runs on slot 0 over [`CHECK_HOOKS`] hooks: `[expected, observed]`, with the
-        /// foreign programs' runs (must be 0) — counter body only.
+        /// Program runs on slot 0 over [`CHECK_HOOKS`] hooks (counter body only).
+        ///
+        /// `[expected, observed, foreign]`: the foreign programs' runs must be 0.
         program_runs: Option<[u64; 3]>,
     },
     /// Attach and detach latency.
@@ -149,8 +152,9 @@ fn slot_orders(params: &Params, seed: u64) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// One measurement of `world` on its CPUs (pinned: the request's CPU for one CPU, the first
-/// `cpus` allowed CPUs otherwise), one [`SampleSet`] per CPU.
+/// One measurement of `world` on its pinned CPUs, one [`SampleSet`] per CPU.
+///
+/// Pinned to the request's CPU for one CPU, to the first `cpus` allowed CPUs otherwise.
 fn measure_world(world: &dyn World, orders: &[Vec<u32>], timing: &TimingRequest) -> Result<Vec<SampleSet>, String> {
     let clock = timing.clock();
     let config = timing.sampler_config();

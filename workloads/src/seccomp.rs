@@ -22,29 +22,35 @@ use std::time::Duration;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-/// Upper bound on the total instructions of a task's filter chain, counting 4 extra per filter
-/// already attached (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct sock_filter)` in
-/// `kernel/seccomp.c`; exceeding it makes `seccomp_attach_filter` return `-ENOMEM`). The kernel
-/// counts each filter's length *after* conversion to eBPF (`prog->len`), see [`kernel_len_insns`].
+/// Most instructions a task's filter chain may hold in all, the kernel's `MAX_INSNS_PER_PATH`.
+///
+/// Each filter already attached counts 4 extra (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct
+/// sock_filter)` in `kernel/seccomp.c`; exceeding it makes `seccomp_attach_filter` return
+/// `-ENOMEM`). The kernel counts each filter's length *after* conversion to eBPF (`prog->len`),
+/// see [`kernel_len_insns`].
 pub const MAX_INSNS_PER_PATH: u32 = 32768;
 
-/// Instructions the kernel charges per attached filter on top of its own length (the
-/// "4 instr penalty" of `seccomp_attach_filter`).
+/// Instructions the kernel charges per attached filter on top of its own length.
+///
+/// This is the "4 instr penalty" of `seccomp_attach_filter`.
 pub const FILTER_PENALTY_INSNS: u32 = 4;
 
 /// Offset of `seccomp_data.nr` (`include/uapi/linux/seccomp.h`).
 const NR_OFFSET: u32 = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
 /// Offset of `seccomp_data.arch`.
 const ARCH_OFFSET: u32 = std::mem::offset_of!(libc::seccomp_data, arch) as u32;
-/// Offset of the low 32 bits of `seccomp_data.args[0]` (a 64-bit field: the low word comes first
-/// on little-endian machines, second on big-endian ones).
+/// Offset of the low 32 bits of `seccomp_data.args[0]`, by endianness.
+///
+/// `args[0]` is a 64-bit field: the low word comes first on little-endian machines, second on
+/// big-endian ones.
 const ARG0_LO_OFFSET: u32 =
     std::mem::offset_of!(libc::seccomp_data, args) as u32 + if cfg!(target_endian = "little") { 0 } else { 4 };
 
 /// A syscall number no architecture uses: [`FilterBody::NrOnly`] compares `nr` with it.
 const NEVER_NR: u32 = 0xffff_fff0;
-/// An argument value the measured syscall never passes (it passes 0): [`FilterBody::ArgLoad`]
-/// compares the low word of `args[0]` with it.
+/// An argument value the measured syscall never passes (it passes 0).
+///
+/// [`FilterBody::ArgLoad`] compares the low word of `args[0]` with it.
 const NEVER_ARG: u32 = 0xdead_beef;
 
 /// `__AUDIT_ARCH_64BIT` of include/uapi/linux/audit.h.
@@ -86,19 +92,23 @@ pub const AUDIT_ARCH_CURRENT: u32 = em_of(std::env::consts::ARCH)
         0
     };
 
-/// What each installed filter does. Both shapes first check `seccomp_data.arch` against
-/// [`AUDIT_ARCH_CURRENT`] (returning `SECCOMP_RET_ALLOW` for any other arch, like real filters),
-/// then load one 32-bit word, compare it with a constant that never matches and return
-/// `SECCOMP_RET_ALLOW` either way. Both are [`FILTER_INSNS`] instructions long.
+/// What each installed filter loads: the syscall number or an argument, the only difference.
+///
+/// Both shapes first check `seccomp_data.arch` against [`AUDIT_ARCH_CURRENT`] (returning
+/// `SECCOMP_RET_ALLOW` for any other arch, like real filters), then load one 32-bit word, compare
+/// it with a constant that never matches and return `SECCOMP_RET_ALLOW` either way. Both are
+/// [`FILTER_INSNS`] instructions long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterBody {
-    /// `"nr-only"`: loads `seccomp_data.nr`. The action cache proves the result from the number
-    /// and arch alone (`seccomp_is_const_allow` emulates loads of `nr` and `arch`), so syscalls
-    /// skip the whole chain whatever its length.
+    /// `"nr-only"`: loads `seccomp_data.nr`, so the action cache skips the whole chain.
+    ///
+    /// The cache proves the result from the number and arch alone (`seccomp_is_const_allow`
+    /// emulates loads of `nr` and `arch`), so syscalls skip the chain whatever its length.
     NrOnly,
-    /// `"arg-load"`: loads the low 32 bits of `seccomp_data.args[0]`. The cache cannot emulate
-    /// argument loads, so every filter of the chain runs on every syscall.
+    /// `"arg-load"`: loads the low 32 bits of `seccomp_data.args[0]`, so every filter runs.
+    ///
+    /// The cache cannot emulate argument loads, so every filter of the chain runs on every syscall.
     ArgLoad,
 }
 
@@ -147,8 +157,7 @@ pub enum SeccompError {
         /// The errno.
         errno: Errno,
     },
-    /// The kernel refused a filter with `-ENOMEM` because the chain would exceed
-    /// [`MAX_INSNS_PER_PATH`].
+    /// The kernel refused a filter with `-ENOMEM`: the chain would exceed [`MAX_INSNS_PER_PATH`].
     #[error(
         "seccomp instruction budget: {requested} {body} filters of {len_insns} eBPF instructions do not fit in the kernel's \
          MAX_INSNS_PER_PATH = {MAX_INSNS_PER_PATH} (each filter counts its length + {FILTER_PENALTY_INSNS}); \
@@ -180,8 +189,9 @@ pub enum SeccompError {
         index: u32,
         /// Filters asked for.
         requested: u32,
-        /// The errno (`EINVAL`: no seccomp filter support; `EACCES`: no_new_privs not set and no
-        /// `CAP_SYS_ADMIN`; `EFAULT`: bad program).
+        /// The errno: `EINVAL` (no seccomp filter support), `EACCES`, `EFAULT` (bad program).
+        ///
+        /// `EACCES` means no_new_privs is not set and the task lacks `CAP_SYS_ADMIN`.
         errno: Errno,
     },
     /// A request field is out of range.
@@ -262,12 +272,14 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// Length in eBPF instructions of `body`'s filter once the kernel has converted it
-/// (`net/core/filter.c: bpf_convert_filter`, after `seccomp_check_filter` rewrote the loads),
-/// which is what `seccomp_attach_filter` counts against [`MAX_INSNS_PER_PATH`]: a 3-instruction
-/// prologue (clear A, clear X, save the context), 1 per `ld [k]`, 1 per `jeq` whose `jt` or `jf`
-/// is 0 plus 1 to move a negative (as `s32`) constant into a temporary register, 2 per `ret #k`
-/// (move to R0, exit). 13 for both bodies (the arch and both "never" constants are negative).
+/// Length in eBPF instructions of `body`'s filter once the kernel has converted it: 13.
+///
+/// This is what `seccomp_attach_filter` counts against [`MAX_INSNS_PER_PATH`], after
+/// `seccomp_check_filter` rewrote the loads and `net/core/filter.c: bpf_convert_filter` converted
+/// the program: a 3-instruction prologue (clear A, clear X, save the context), 1 per `ld [k]`, 1
+/// per `jeq` whose `jt` or `jf` is 0 plus 1 to move a negative (as `s32`) constant into a
+/// temporary register, 2 per `ret #k` (move to R0, exit). 13 for both bodies (the arch and both
+/// "never" constants are negative).
 pub fn kernel_len_insns(body: FilterBody) -> u32 {
     const PROLOGUE: u32 = 3;
     filter_program(body)
@@ -288,31 +300,36 @@ pub fn kernel_len_insns(body: FilterBody) -> u32 {
         + PROLOGUE
 }
 
-/// Largest number of `body` filters a task with no other filter can hold: the `n` with
-/// `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` = [`kernel_len_insns`]
-/// (`seccomp_attach_filter` adds the new filter's length to `len + 4` for each filter already
-/// attached). 1927 for both bodies (`len` = 13).
+/// Largest number of `body` filters a task with no other filter can hold: 1927 for both bodies.
+///
+/// It is the `n` with `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` =
+/// [`kernel_len_insns`] = 13 (`seccomp_attach_filter` adds the new filter's length to `len + 4`
+/// for each filter already attached).
 pub fn max_filters(body: FilterBody) -> u32 {
     let len = kernel_len_insns(body);
     (MAX_INSNS_PER_PATH - len) / (len + FILTER_PENALTY_INSNS) + 1
 }
 
-/// Largest filters one worker request may add in all (bounds the report; the kernel's own
-/// budget, [`max_filters`], is lower for every shipped body).
+/// Most filters one worker request may add in all, which bounds the report.
+///
+/// The kernel's own budget, [`max_filters`], is lower for every shipped body.
 pub const MAX_REQUEST_FILTERS: u32 = 100_000;
 
-/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (include/uapi/linux/seccomp.h): install without forcing
-/// the speculative-store-bypass mitigation on the task (`arch_seccomp_spec_mitigate`), so a
-/// measured chain and its baseline run in the same mitigation state.
+/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (include/uapi/linux/seccomp.h): keep the mitigation state.
+///
+/// It installs without forcing the speculative-store-bypass mitigation on the task
+/// (`arch_seccomp_spec_mitigate`), so a measured chain and its baseline run in the same
+/// mitigation state.
 pub const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
 
-/// Sets no_new_privs (`prctl(PR_SET_NO_NEW_PRIVS, 1)`) and installs `n` copies of
-/// [`filter_program`]`(body)` on the calling thread, one `seccomp(SECCOMP_SET_MODE_FILTER,
-/// flags, &prog)` each (with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` when `spec_allow`), so the chain
-/// grows by `n` (`kernel/seccomp.c: seccomp_set_mode_filter`), and returns the time of each
-/// install in ns, read with `clock`. Filters apply to the calling thread and to what it creates
-/// afterwards, and can never be removed: call this only in a worker process. `n = 0` does
-/// nothing.
+/// Installs `n` copies of `body`'s filter on the calling thread; the time of each install, ns.
+///
+/// Sets no_new_privs (`prctl(PR_SET_NO_NEW_PRIVS, 1)`), then one
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)` per copy of [`filter_program`]`(body)` (with
+/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` when `spec_allow`), so the chain grows by `n`
+/// (`kernel/seccomp.c: seccomp_set_mode_filter`); each install is timed with `clock`. Filters
+/// apply to the calling thread and to what it creates afterwards, and can never be removed: call
+/// this only in a worker process. `n = 0` does nothing.
 ///
 /// Errors: [`SeccompError::NoNewPrivs`]; [`SeccompError::InstructionBudget`] when the kernel
 /// refuses a filter with `ENOMEM` (the chain would exceed [`MAX_INSNS_PER_PATH`]; see
@@ -375,8 +392,9 @@ pub fn install_filters_ns(
     Ok(times_ns)
 }
 
-/// `Seccomp_filters:` of `/proc/thread-self/status` (Linux 5.9+): the length of the calling
-/// thread's chain, or `None` when the kernel does not show it.
+/// The length of the calling thread's chain, `None` when the kernel does not show it.
+///
+/// It is `Seccomp_filters:` of `/proc/thread-self/status` (Linux 5.9+).
 fn thread_seccomp_filters() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
     status
@@ -385,8 +403,9 @@ fn thread_seccomp_filters() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// One step of a seccomp worker: add `add` filters of `body` to the chain, then (when the
-/// request times) time the trigger under the whole chain.
+/// One step of a seccomp worker: add `add` filters of `body`, then time the trigger.
+///
+/// The trigger is timed under the whole chain, when the request times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeccompStep {
     /// The filters' shape.
@@ -395,8 +414,9 @@ pub struct SeccompStep {
     pub add: u32,
 }
 
-/// What a seccomp worker is asked: steps that grow its chain, each timed on `trigger`. One
-/// step is an ordinary cell; the kernel selftest's method is five steps (native, one and two
+/// What a seccomp worker is asked: steps that grow its chain, each timed on `trigger`.
+///
+/// One step is an ordinary cell; the kernel selftest's method is five steps (native, one and two
 /// cacheable filters, a third and fourth full filter) in one process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeccompRequest {
@@ -409,8 +429,9 @@ pub struct SeccompRequest {
     /// Time only the installs, not the trigger (attach cells).
     #[serde(default)]
     pub installs_only: bool,
-    /// Install with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the default), so that the task's
-    /// speculation-mitigation state stays the baseline's.
+    /// Install with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the default), keeping the baseline's state.
+    ///
+    /// The task's speculation-mitigation state then stays the baseline's.
     #[serde(default = "yes")]
     pub spec_allow: bool,
 }
@@ -500,8 +521,9 @@ mod tests {
     /// Serializes the tests that spawn workers, so measurements do not compete for CPUs.
     static WORKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// Follows every path of a classic-BPF program with only LD/JEQ/RET (checking jumps stay
-    /// inside it) and returns the RET constants reached.
+    /// The RET constants reached on every path of a classic-BPF program with only LD/JEQ/RET.
+    ///
+    /// Checks that jumps stay inside the program.
     fn returns_on_all_paths(prog: &[libc::sock_filter]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut stack = vec![0usize];

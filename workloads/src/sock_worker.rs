@@ -6,7 +6,7 @@
 //!
 //! cgroup-bpf and `lsm_cgroup` programs run for the tasks of the cgroups they are attached
 //! above, so the worker first writes its own pid to `<cgroup>/cgroup.procs` (refusing any cgroup
-//! outside a `hookbench-*` run directory: [`crate::cgroup_bpf::join_run_cgroup`]). Global BPF LSM
+//! outside a `hookbench-*` run directory: `crate::cgroup_bpf::join_run_cgroup`). Global BPF LSM
 //! programs run for every task of the machine, so the worker attaches them itself, after joining
 //! its cgroup, and they are detached when it exits however it exits (the links die with it).
 
@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroup_bpf::{join_run_cgroup, CgroupBpfError};
 use crate::trigger::{fire, time_trigger, Trigger};
 
-/// What a socket worker is asked: join `cgroup`, attach `global_lsm` programs if any, time
-/// `trigger`.
+/// What a socket worker is asked: join `cgroup`, attach any `global_lsm` programs, time `trigger`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SockRequest {
     /// The cgroup to join (inside a `hookbench-*` run directory of the cgroup2 mount).
@@ -28,12 +27,14 @@ pub struct SockRequest {
     pub trigger: Trigger,
     /// How to time it.
     pub timing: hookbench_measure::TimingRequest,
-    /// Global BPF LSM programs the worker attaches itself, after joining `cgroup` and before
-    /// measuring, and detaches when done (lsm-global cells); none when absent.
+    /// Global BPF LSM programs the worker attaches itself (lsm-global cells); none when absent.
+    ///
+    /// It attaches them after joining `cgroup` and before measuring, and detaches them when done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_lsm: Option<crate::lsm::GlobalLsmRequest>,
-    /// Fire the trigger exactly this many times, untimed, instead of timing it (`timing` then
-    /// only pins): the report's `samples` are empty and `calls` is this number.
+    /// Fire the trigger exactly this many times, untimed, instead of timing it.
+    ///
+    /// `timing` then only pins: the report's `samples` are empty and `calls` is this number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fire: Option<u64>,
 }
@@ -47,9 +48,10 @@ pub struct SockReport {
     pub samples: hookbench_measure::SampleSet,
     /// Trigger calls made in the cgroup, warm-up included (what counter programs must count).
     pub calls: u64,
-    /// The counters of the global BPF LSM programs of the request, read after measuring (runs
-    /// of the counter body: `calls` each when the worker marked itself, else 0); empty without
-    /// them.
+    /// The counters of the request's global BPF LSM programs, read after measuring.
+    ///
+    /// Runs of the counter body: `calls` each when the worker marked itself, else 0; empty without
+    /// global programs.
     #[serde(default)]
     pub counters: Vec<u64>,
 }
@@ -59,8 +61,9 @@ crate::worker::worker_kind! {
     pub struct SockWorker("sock", SockRequest => SockReport, Duration::from_secs(120)) = run_sock;
 }
 
-/// The socket worker's body: moves this whole process into the cgroup, attaches the global
-/// programs, measures and reads their counters.
+/// The socket worker's body: joins the cgroup, attaches the global programs, measures.
+///
+/// The whole process moves into the cgroup; the global programs' counters are read at the end.
 fn run_sock(req: &SockRequest) -> Result<SockReport, CgroupBpfError> {
     let pid = std::process::id();
     join_run_cgroup(&req.cgroup)?;

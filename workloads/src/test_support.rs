@@ -27,8 +27,9 @@ pub(crate) const WORKER_ARGS: [&str; 4] = [
     "--test-threads=1",
 ];
 
-/// A command that runs `req` in a worker of kind `W` from this test binary, for tests that
-/// manage the process themselves (to kill it, to place it first).
+/// A command that runs `req` in a worker of kind `W` from this test binary.
+///
+/// For tests that manage the process themselves (to kill it, to place it first).
 pub(crate) fn test_worker_command<W: Worker>(req: &W::Request) -> std::process::Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = crate::worker::worker_command(&exe);
@@ -38,8 +39,9 @@ pub(crate) fn test_worker_command<W: Worker>(req: &W::Request) -> std::process::
     cmd
 }
 
-/// The worker mode of this test binary (does nothing without `HOOKBENCH_TEST_WORKER`): reads
-/// the request from the last argument and dispatches like `hookbench worker KIND`.
+/// The worker mode of this test binary: dispatches like `hookbench worker KIND`.
+///
+/// Does nothing without `HOOKBENCH_TEST_WORKER`; reads the request from the last argument.
 #[test]
 fn worker_entry() {
     let Some(kind) = std::env::var_os(KIND_ENV) else { return };
@@ -75,8 +77,9 @@ pub(crate) fn spawn_test<W: Worker>(req: &W::Request) -> Result<W::Report, Worke
     spawn_test_with::<W>(req, &[], None)
 }
 
-/// A socket worker in `cgroup` timing `socket()` for at least `samples` samples, attaching
-/// the global BPF LSM programs of `global_lsm` first.
+/// A socket worker in `cgroup` timing `socket()` for at least `samples` samples.
+///
+/// It attaches the global BPF LSM programs of `global_lsm` first.
 pub(crate) fn spawn_sock(
     cgroup: &Path,
     samples: usize,
@@ -85,8 +88,9 @@ pub(crate) fn spawn_sock(
     spawn_sock_with(cgroup, Trigger::Socket, samples, global_lsm)
 }
 
-/// A socket worker in `cgroup` timing `trigger` for at least `samples` samples, attaching the
-/// global BPF LSM programs of `global_lsm` first.
+/// A socket worker in `cgroup` timing `trigger` for at least `samples` samples.
+///
+/// It attaches the global BPF LSM programs of `global_lsm` first.
 pub(crate) fn spawn_sock_with(
     cgroup: &Path,
     trigger: Trigger,
@@ -128,8 +132,10 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Takes `lock` (a file's root tests run one at a time) and the cgroup2 mount for root test
-/// `test`; `None` after saying why it is skipped (`needs`: what it needs root for).
+/// Takes `lock` and the cgroup2 mount for root test `test`, if it can run.
+///
+/// A file's root tests run one at a time under `lock`. `None` after saying why it is skipped
+/// (`needs`: what it needs root for).
 pub(crate) fn root_test(
     lock: &'static Mutex<()>,
     test: &str,
@@ -158,8 +164,9 @@ pub(crate) fn teardown_leaves_nothing(run: RunTree) {
     assert!(!root.exists(), "{} left behind", root.display());
 }
 
-/// Drops `links` (what keeps programs attached), tears the run down and checks that neither its
-/// cgroups nor any of the programs `ids` are left.
+/// Drops `links`, tears the run down and checks that no cgroup nor program `ids` is left.
+///
+/// `links` is what keeps the programs attached.
 pub(crate) fn teardown_unloads<L>(run: RunTree, links: L, ids: &[u32]) {
     drop(links);
     teardown_leaves_nothing(run);
@@ -171,11 +178,11 @@ pub(crate) fn teardown_unloads<L>(run: RunTree, links: L, ids: &[u32]) {
     assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
 }
 
-/// Checks that attaching `program` at the top of `k` descendants in `run` costs more than at 0,
-/// and detaching too when `detach_too`; then tears `run` down.
+/// Checks that attaching `program` over `k` descendants in `run` costs more than over 0.
 ///
-/// Each subtree is timed by one attach worker (`samples` rounds after `warmup`), with one keeper
-/// cgroup beside them; every worker's program must be gone when it exits.
+/// Detaching too when `detach_too`; then tears `run` down. Each subtree is timed by one attach
+/// worker (`samples` rounds after `warmup`), with one keeper cgroup beside them; every worker's
+/// program must be gone when it exits.
 pub(crate) fn check_attach_grows(
     mut run: RunTree,
     program: AttachProgram,
@@ -217,8 +224,9 @@ pub(crate) fn check_attach_grows(
     teardown_leaves_nothing(run);
 }
 
-/// A scratch directory `$TMPDIR/hookbench-<pid>-<tag>` (named like a run's, so `hookbench
-/// cleanup` removes it if the test is killed), removed on drop.
+/// A scratch directory `$TMPDIR/hookbench-<pid>-<tag>`, removed on drop.
+///
+/// It is named like a run's, so `hookbench cleanup` removes it if the test is killed.
 pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {

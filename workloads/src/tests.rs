@@ -1,4 +1,4 @@
-//! Tests of the worlds and attach benches: accounting, run counts, metadata, attach work, bad params.
+//! Tests of the worlds and attach benches: accounting, runs, metadata, attach work, bad params.
 
 use super::*;
 

@@ -1,5 +1,6 @@
-//! The one worker protocol: every kind of timed worker is an exec'd `hookbench worker KIND '<json>'`
-//! process that runs one request and prints one report line.
+//! The one worker protocol: each timed worker is an exec'd `hookbench worker KIND '<json>'`.
+//!
+//! Such a process runs one request and prints one report line.
 //!
 //! Timed work never runs in the harness nor in a fork of it: the harness starts a fresh process
 //! of its own binary ([`spawn`]: fork + exec, with `PR_SET_PDEATHSIG = SIGKILL`, so a killed
@@ -7,9 +8,10 @@
 //! argument, and prints [`REPORT_MARKER`] followed by a JSON [`Envelope`]: the report, or the
 //! reason it could not measure (a limit the kernel enforces, a program it refused). The harness
 //! reads the last marker line of the worker's stdout, so other output (libtest's, in tests)
-//! does not matter. Each kind is a type implementing [`Worker`]; [`dispatch`] finds it by name
-//! for the CLI's `hookbench worker KIND`, and the tests use the same dispatch from their own
-//! test binary (`crate::test_support`).
+//! does not matter. Each kind is a type implementing [`Worker`], declared with `worker_kind!`
+//! beside its body; [`dispatch`] finds it by name ([`KINDS`]) for the CLI's `hookbench worker
+//! KIND`, and the tests use the same dispatch from their own test binary
+//! (`crate::test_support`).
 
 use std::io::Read;
 use std::path::Path;
@@ -48,9 +50,10 @@ pub trait Worker {
     type Request: Serialize + DeserializeOwned;
     /// What it sends back (JSON after [`REPORT_MARKER`]).
     type Report: Serialize + DeserializeOwned;
-    /// Runs `req` in this fresh, single-threaded process, which exits afterwards (a worker may
-    /// install seccomp filters or Landlock layers, or move itself into a cgroup). `Err` is the
-    /// reason it could not measure, in words a user can act on.
+    /// Runs `req` in this fresh, single-threaded process, which exits afterwards.
+    ///
+    /// A worker may install seccomp filters or Landlock layers, or move itself into a cgroup. `Err`
+    /// is the reason it could not measure, in words a user can act on.
     fn run(req: &Self::Request) -> Result<Self::Report, String>;
 }
 
@@ -99,8 +102,7 @@ pub enum Envelope<R> {
     Refused(String),
 }
 
-/// Why a worker gave no report. The harness skips a cell on [`WorkerError::Refused`] and stops
-/// the run on the others.
+/// Why a worker gave no report; the harness skips a cell on `Refused` and stops the run on others.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The request given to `hookbench worker KIND` is not valid JSON for the kind.
@@ -189,9 +191,10 @@ pub struct Launch<'a> {
     pub timeout: Option<Duration>,
 }
 
-/// A `Command` for a worker process of `exe` that the kernel kills when the process that
-/// started it dies (`prctl(PR_SET_PDEATHSIG, SIGKILL)` in the child before exec), so a SIGKILLed
-/// run leaves no worker behind.
+/// A `Command` for a worker process of `exe` that dies with the process that started it.
+///
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)` runs in the child before exec, so a SIGKILLed run leaves
+/// no worker behind.
 pub fn worker_command(exe: &Path) -> Command {
     use std::os::unix::process::CommandExt as _;
     let mut cmd = Command::new(exe);
@@ -208,8 +211,9 @@ pub fn worker_command(exe: &Path) -> Command {
     cmd
 }
 
-/// Starts `hookbench worker W::KIND '<req>'` from `exe` (the harness's own binary) and returns
-/// its report. See [`spawn_with`].
+/// Starts `hookbench worker W::KIND '<req>'` from `exe` (the harness's binary); its report.
+///
+/// See [`spawn_with`].
 ///
 /// Errors: see [`WorkerError`].
 pub fn spawn<W: Worker>(exe: &Path, req: &W::Request) -> Result<W::Report, WorkerError> {
@@ -224,9 +228,10 @@ pub fn spawn<W: Worker>(exe: &Path, req: &W::Request) -> Result<W::Report, Worke
     )
 }
 
-/// Runs `exe args_prefix... <request JSON>` (fork + exec: no fork-after-threads hazard), waits
-/// at most the timeout (killing it when over), and reads the [`Envelope`] after the last
-/// [`REPORT_MARKER`] of its stdout.
+/// Runs `exe args_prefix... <request JSON>` and reads the [`Envelope`] it prints.
+///
+/// Fork + exec: no fork-after-threads hazard. Waits at most the timeout (killing it when over),
+/// and reads the envelope after the last [`REPORT_MARKER`] of its stdout.
 ///
 /// Errors: [`WorkerError::Refused`] when the worker says why it could not measure; the other
 /// variants when it could not be run or gave no readable report.
@@ -270,8 +275,10 @@ pub fn spawn_with<W: Worker>(launch: &Launch<'_>, req: &W::Request) -> Result<W:
     parse_report::<W::Report>(&exe, &out, status, || join_text(stderr))
 }
 
-/// The report of a worker that exited with `status` having printed `stdout`: the envelope
-/// after the last [`REPORT_MARKER`]. `stderr` is read only when there is no report line.
+/// The report of a worker that exited with `status`, from the stdout it printed.
+///
+/// It is the envelope after the last [`REPORT_MARKER`] of `stdout`. `stderr` is read only when
+/// there is no report line.
 ///
 /// Errors: [`WorkerError::NoReport`], [`WorkerError::BadReport`], [`WorkerError::Refused`].
 pub fn parse_report<R: DeserializeOwned>(
@@ -312,8 +319,9 @@ pub fn report_line<R: Serialize>(envelope: &Envelope<R>) -> String {
     format!("{REPORT_MARKER}{json}")
 }
 
-/// The body of `hookbench worker W::KIND '<request>'`: parses the request, runs it and returns
-/// the report line to print.
+/// The body of `hookbench worker W::KIND '<request>'`: the report line to print.
+///
+/// Parses the request and runs it.
 ///
 /// Errors: [`WorkerError::BadRequest`] when `request` is not the kind's JSON.
 pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
@@ -369,8 +377,9 @@ fn reader_thread<R: Read + Send + 'static>(r: R, limit: u64) -> JoinHandle<Vec<u
     })
 }
 
-/// The bytes a [`reader_thread`] read, as (lossy) UTF-8; empty when there was no thread or it
-/// panicked.
+/// The bytes a [`reader_thread`] read, as (lossy) UTF-8.
+///
+/// Empty when there was no thread or it panicked.
 fn join_text(h: Option<JoinHandle<Vec<u8>>>) -> String {
     h.and_then(|h| h.join().ok())
         .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -1,4 +1,6 @@
-//! Whole worlds built from scenario params, one per mechanism, behind one generic `World` implementation whose measured loop is monomorphic.
+//! Whole worlds built from scenario params, one per mechanism, behind one generic `World`.
+//!
+//! That implementation's measured loop is monomorphic.
 
 // Slot tasks are boxed on purpose: each is a separate allocation, like a `task_struct`.
 #![allow(clippy::vec_box)]
@@ -17,8 +19,9 @@ use std::sync::Arc;
 /// The measured hook.
 pub const MEASURED_HOOK: u32 = 0;
 
-/// A slot's task, alone on its cache line (tasks are separately allocated objects, like
-/// `task_struct`s); reaching it stands for reading `current`.
+/// A slot's task, alone on its cache line; reaching it stands for reading `current`.
+///
+/// Tasks are separately allocated objects, like `task_struct`s.
 #[repr(align(64))]
 struct TaskBox<T>(T);
 
@@ -185,8 +188,9 @@ macro_rules! impl_task {
 
 impl_task!(ChainTask, HookArrayTask, CgroupTask);
 
-/// A world's tasks: one per slot, each boxed alone as it is built, plus the extra tasks forked
-/// from them.
+/// A world's tasks: one per slot, each boxed alone as it is built, and the extra ones.
+///
+/// The extra tasks are forked from the slot tasks.
 struct Tasks<K> {
     slots: Vec<Box<TaskBox<K>>>,
     extra: Vec<K>,
@@ -205,8 +209,9 @@ impl<K: Task> Tasks<K> {
         self.slots.push(Box::new(TaskBox(task)));
     }
 
-    /// Forks the extra tasks round-robin from the slot tasks (`p.tasks == 0` meaning one per
-    /// slot); returns `p` with `tasks` resolved.
+    /// Forks the extra tasks round-robin from the slot tasks; returns `p` with `tasks` resolved.
+    ///
+    /// `p.tasks == 0` means one task per slot.
     fn fork_extra(&mut self, p: &Params) -> Params {
         let slots = self.slots.len() as u64;
         let tasks = if p.tasks == 0 { slots as u32 } else { p.tasks };
@@ -319,8 +324,10 @@ fn build_per_task<K: PerTask>(p: &Params, build_slot: SlotBuilder<K>) -> Result<
 
 // ---------------------------------------------------------------- cgroup-effective
 
-/// Implements [`Dispatch`] of cgroup tasks by a model type's own `run` and `footprint`: the
-/// effective arrays of a [`CgroupTree`], the map of a [`CgroupIdMapFilter`].
+/// Implements [`Dispatch`] of cgroup tasks by a model type's own `run` and `footprint`.
+///
+/// The types are the effective arrays of a [`CgroupTree`] and the map of a
+/// [`CgroupIdMapFilter`].
 macro_rules! impl_cgroup_dispatch {
     ($($t:ty),*) => {$(
         impl Dispatch<CgroupTask> for $t {
@@ -448,8 +455,10 @@ fn add_path(tree: &mut CgroupTree, parent: CgroupRef, depth: u32) -> Result<Vec<
 
 // ---------------------------------------------------------------- global-filter
 
-/// The global-filter tree: root -> K containers; the last container holds every slot's path of
-/// `depth` cgroups, so every slot is beneath the LAST container (and no other).
+/// The global-filter tree: root -> K containers, every slot's path beneath the last one.
+///
+/// The last container holds every slot's path of `depth` cgroups, so every slot is beneath the
+/// LAST container (and no other).
 struct GlobalLayout {
     tree: CgroupTree,
     containers: Vec<CgroupRef>,
@@ -498,8 +507,10 @@ fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
     })
 }
 
-/// The global-filter tasks: one slot task in each leaf of `layout`, in order, plus the extra ones
-/// forked from them; returns them with `p` resolved (`tasks`, and `cgroups` as laid out).
+/// The global-filter tasks, one in each leaf of `layout`, with `p` resolved to the layout.
+///
+/// One slot task in each leaf, in order, plus the extra ones forked from them; `p` is returned
+/// with `tasks`, and `cgroups` as laid out.
 fn leaf_tasks(p: &Params, layout: &GlobalLayout) -> (Tasks<CgroupTask>, Params) {
     let mut tasks = Tasks::with_capacity(layout.leaves.len());
     for &leaf in &layout.leaves {
