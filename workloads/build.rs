@@ -1,9 +1,10 @@
-//! Builds the C peers the runs measure themselves against, with the C compiler the `cc` crate
-//! finds (`CC`, else `cc`/`gcc`): `c/setup_floor.c` (the set-up and tear-down floors, embedded
-//! as `spawner::C_REFERENCE`) and `c/attach_floor.c` (the cgroup-bpf attach floor, embedded as
-//! `attach_worker::ATTACH_FLOOR_ELF`). A machine without a working C compiler (or kernel UAPI
-//! headers) still builds hookbench: the missing binary is left empty and an environment
-//! variable names the reason, so the runs skip those cells saying why.
+//! Builds the C peers the runs measure themselves against, with the `cc` crate's C compiler.
+//!
+//! The compiler is `CC`, else `cc`/`gcc`: `c/setup_floor.c` (the set-up and tear-down floors,
+//! embedded as `spawner::C_REFERENCE`) and `c/attach_floor.c` (the cgroup-bpf attach floor,
+//! embedded as `attach_worker::ATTACH_FLOOR_ELF`). A machine without a working C compiler (or
+//! kernel UAPI headers) still builds hookbench: the missing binary is left empty and an
+//! environment variable names the reason, so the runs skip those cells saying why.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -13,7 +13,9 @@
 use hookbench_model::{Mechanism as ModelMechanism, ModelKind, Params};
 use hookbench_workloads::landlock::LANDLOCK_MAX_NUM_LAYERS;
 use hookbench_workloads::lsm::MAX_GLOBAL_PROGRAMS;
-use hookbench_workloads::seccomp::{kernel_len, max_filters, FilterBody, FILTER_PENALTY_INSNS, MAX_INSNS_PER_PATH};
+use hookbench_workloads::seccomp::{
+    kernel_len_insns, max_filters, FilterBody, FILTER_PENALTY_INSNS, MAX_INSNS_PER_PATH,
+};
 
 /// What a suite measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -636,7 +638,7 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
             } else {
                 p.programs
             };
-            let per = |b: FilterBody| kernel_len(b) + FILTER_PENALTY_INSNS;
+            let per = |b: FilterBody| kernel_len_insns(b) + FILTER_PENALTY_INSNS;
             let foreign_body = if mechanism == KernelMechanism::SeccompForeignArgFirst {
                 FilterBody::ForeignArgFirst
             } else {

@@ -100,15 +100,17 @@ const PAIRED_READ_TRIES: usize = 7;
 const OVERHEAD_TRIALS: usize = 10_001;
 
 impl Clock {
-    /// The best clock available: the TSC if [`Clock::tsc`] succeeds, else
-    /// [`Clock::monotonic_raw`]. Takes about 30 ms (TSC calibration) plus ~1 ms (overhead).
+    /// The best clock available: the TSC if [`Clock::tsc`] succeeds, else `CLOCK_MONOTONIC_RAW`.
+    ///
+    /// Takes about 30 ms (TSC calibration) plus ~1 ms (overhead); see [`Clock::monotonic_raw`].
     pub fn detect() -> Clock {
         Clock::tsc().unwrap_or_else(|_| Clock::monotonic_raw())
     }
 
-    /// A TSC clock calibrated against `CLOCK_MONOTONIC_RAW`: 5 rounds of ~6 ms, each
-    /// `delta_tsc / delta_ns` between two tightly bracketed paired reads; the frequency is the
-    /// median of the rounds.
+    /// A TSC clock calibrated against `CLOCK_MONOTONIC_RAW`, on x86_64 with an invariant TSC.
+    ///
+    /// The frequency is the median of 5 rounds of ~6 ms, each `delta_tsc / delta_ns` between two
+    /// tightly bracketed paired reads.
     ///
     /// Errors: [`ClockError::NotX86_64`], [`ClockError::CpuInfo`], [`ClockError::NotInvariant`]
     /// (flags lack `constant_tsc`/`nonstop_tsc`), [`ClockError::Calibration`] (estimate
@@ -134,8 +136,9 @@ impl Clock {
         Ok(Clock::tsc_at(hz))
     }
 
-    /// The `clock_gettime(CLOCK_MONOTONIC_RAW)` clock (one tick = 1 ns), with its overhead
-    /// measured. Never fails: the clock exists on every Linux since 2.6.28.
+    /// The `clock_gettime(CLOCK_MONOTONIC_RAW)` clock (one tick = 1 ns), its overhead measured.
+    ///
+    /// Never fails: the clock exists on every Linux since 2.6.28.
     pub fn monotonic_raw() -> Clock {
         Clock::with_overhead(ClockKind::MonotonicRaw, 1.0, None)
     }
@@ -157,8 +160,9 @@ impl Clock {
         clock
     }
 
-    /// The clock the harness calibrated, rebuilt in a worker from its [`ClockInfo`] so that
-    /// every worker reads the same clock without spending 30 ms recalibrating; the overhead is
+    /// The clock the harness calibrated, rebuilt in a worker from its [`ClockInfo`].
+    ///
+    /// Every worker thus reads the same clock without spending 30 ms recalibrating; the overhead is
     /// measured again here, in the worker's own process (about 1 ms).
     ///
     /// Falls back to [`Clock::monotonic_raw`] when `info` names a TSC without a plausible
@@ -179,8 +183,9 @@ impl Clock {
         self.kind
     }
 
-    /// Current time in ticks (TSC cycles, or nanoseconds of `CLOCK_MONOTONIC_RAW`). Only
-    /// differences between two reads of the same `Clock` are meaningful.
+    /// Current time in ticks (TSC cycles, or nanoseconds of `CLOCK_MONOTONIC_RAW`).
+    ///
+    /// Only differences between two reads of the same `Clock` are meaningful.
     #[inline(always)]
     pub fn now(&self) -> u64 {
         match self.kind {
@@ -195,8 +200,7 @@ impl Clock {
         ticks * self.ns_per_tick
     }
 
-    /// Nanoseconds from tick `start` to tick `end` (both from [`Clock::now`]); 0 if `end` is
-    /// before `start`.
+    /// Nanoseconds from tick `start` to tick `end` (both from [`Clock::now`]), never below 0.
     #[inline(always)]
     pub fn elapsed_ns(&self, start: u64, end: u64) -> f64 {
         self.ticks_to_ns(end.saturating_sub(start) as f64)
@@ -212,9 +216,9 @@ impl Clock {
         self.tsc_hz
     }
 
-    /// Clock overhead, nanoseconds: the median of `now()`-to-`now()` intervals over 10 001
-    /// back-to-back read pairs, i.e. what a zero-length interval measures. Measured once at
-    /// construction.
+    /// Clock overhead, ns: what a zero-length interval measures, measured once at construction.
+    ///
+    /// It is the median of `now()`-to-`now()` intervals over 10 001 back-to-back read pairs.
     pub fn overhead_ns(&self) -> f64 {
         self.overhead_ns
     }
@@ -240,8 +244,9 @@ impl Clock {
     }
 }
 
-/// The names among `constant_tsc` and `nonstop_tsc` missing from the first `flags` line of a
-/// `/proc/cpuinfo` text (both missing if there is no such line). Empty means invariant TSC.
+/// The invariant-TSC flags (`constant_tsc`, `nonstop_tsc`) a `/proc/cpuinfo` text lacks.
+///
+/// Reads the first `flags` line (both are missing if there is none). Empty means invariant TSC.
 pub fn missing_invariant_tsc_flags(cpuinfo: &str) -> Vec<&'static str> {
     let flags: Vec<&str> = cpuinfo
         .lines()
@@ -268,8 +273,9 @@ pub(crate) fn monotonic_raw_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
-/// `LFENCE; RDTSC; LFENCE`, as the kernel's `rdtsc_ordered()`: earlier instructions complete
-/// before the read and later ones do not start before it.
+/// `LFENCE; RDTSC; LFENCE`, as the kernel's `rdtsc_ordered()`: a TSC read that cannot drift.
+///
+/// Earlier instructions complete before the read and later ones do not start before it.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(unused_unsafe)]
@@ -292,8 +298,10 @@ fn read_tsc_ordered() -> u64 {
     monotonic_raw_ns()
 }
 
-/// One (CLOCK_MONOTONIC_RAW ns, TSC) pair: the TSC read bracketed by two monotonic reads,
-/// keeping the tightest bracket of a few tries and its midpoint.
+/// One (CLOCK_MONOTONIC_RAW ns, TSC) pair, for calibrating the TSC against the monotonic clock.
+///
+/// The TSC read is bracketed by two monotonic reads; the tightest bracket of a few tries is kept,
+/// and its midpoint.
 fn paired_read() -> (f64, u64) {
     let mut best: Option<(u64, f64, u64)> = None;
     for _ in 0..PAIRED_READ_TRIES {

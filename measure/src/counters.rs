@@ -1,7 +1,7 @@
-//! Hardware performance counters (cycles, instructions) around a measured loop, through perf_event_open (perf-event2).
+//! Hardware performance counters (cycles, instructions) around a measured loop, via perf-event2.
 //!
-//! On machines without a PMU (most VMs) opening fails: callers record the counters as absent,
-//! with the reason, and never as zero.
+//! They are read through perf_event_open. On machines without a PMU (most VMs) opening fails:
+//! callers record the counters as absent, with the reason, and never as zero.
 
 use perf_event::events::Hardware;
 use perf_event::{Builder, Counter, Group};

@@ -41,8 +41,9 @@ pub struct Estimate {
     /// Its standard error, same unit as `value`.
     #[serde(with = "json_f64")]
     pub se: f64,
-    /// Degrees of freedom of the Student's t reference distribution; `f64::INFINITY` (or
-    /// anything above [`NORMAL_DF`]) means the standard normal.
+    /// Degrees of freedom of the Student's t reference distribution.
+    ///
+    /// `f64::INFINITY` (or anything above [`NORMAL_DF`]) means the standard normal.
     #[serde(with = "json_f64")]
     pub df: f64,
 }
@@ -105,8 +106,9 @@ fn quantile(p: f64, df: f64) -> f64 {
     with_t(df, |t| t.inverse_cdf(p))
 }
 
-/// `f` of the standard Student's t on `df` degrees of freedom, or of the standard normal above
-/// [`NORMAL_DF`]; NaN when `df` makes no t distribution.
+/// `f` of the standard Student's t on `df` degrees of freedom (the normal above [`NORMAL_DF`]).
+///
+/// NaN when `df` makes no t distribution.
 fn with_t(df: f64, f: impl Fn(&dyn ContinuousCDF<f64, f64>) -> f64) -> f64 {
     if df > NORMAL_DF {
         return f(&Normal::standard());
@@ -240,9 +242,11 @@ fn median_of(what: &'static str, values: &[f64]) -> Result<Estimate, EstimateErr
     })
 }
 
-/// `P(B <= k)` for `B ~ Binomial(n, 1/2)`: the probability that a sample of n leaves the
-/// population median above its (k+1)-th order statistic (statrs `Binomial::cdf`; matches
-/// exact rational sums to ~1e-10 relative up to n = 100,000, see the tests).
+/// `P(B <= k)` for `B ~ Binomial(n, 1/2)`, which bounds a median's order-statistic interval.
+///
+/// It is the probability that a sample of n leaves the population median above its (k+1)-th
+/// order statistic (statrs `Binomial::cdf`; matches exact rational sums to ~1e-10 relative up to
+/// n = 100,000, see the tests).
 fn binomial_half_cdf(n: u64, k: u64) -> f64 {
     Binomial::new(0.5, n).map_or(f64::NAN, |b| b.cdf(k))
 }
@@ -268,8 +272,10 @@ pub fn trimmed_mean_with_se(values: &[f64], gamma: f64) -> Result<Estimate, Esti
     trimmed_of("values", values, gamma)
 }
 
-/// The values of a sample that a `gamma`-trimmed mean keeps: sorted, without the
-/// `floor(gamma * n)` smallest and largest (the points a fit over trimmed samples uses).
+/// The values of a sample that a `gamma`-trimmed mean keeps, sorted.
+///
+/// That is without the `floor(gamma * n)` smallest and largest: the points a fit over trimmed
+/// samples uses.
 pub fn trimmed(values: &[f64], gamma: f64) -> Vec<f64> {
     let n = values.len();
     let g = (gamma.clamp(0.0, 0.49) * n as f64).floor() as usize;
@@ -302,8 +308,7 @@ fn trimmed_of(what: &'static str, values: &[f64], gamma: f64) -> Result<Estimate
     })
 }
 
-/// Overhead of a cell's samples over its baseline's: difference of (trimmed) means and of
-/// medians.
+/// Overhead of a cell's samples over its baseline's: difference of (trimmed) means and of medians.
 ///
 /// `mean` is Yuen's (1974) difference of [`TRIM`]-trimmed means, each with its winsorized SE
 /// ([`trimmed_mean_with_se`]), combined as Welch (1947) does with the Welch–Satterthwaite df.
@@ -729,8 +734,9 @@ mod tests {
         ));
     }
 
-    /// The share of 400 simulated cell/baseline pairs whose 95% interval from `ci` covers the
-    /// true shift of 25 ns. Each pair is `n` values `center + scale * draw()` for the baseline,
+    /// The share of 400 simulated cell/baseline pairs whose 95% interval from `ci` covers 25 ns.
+    ///
+    /// 25 ns is the true shift. Each pair is `n` values `center + scale * draw()` for the baseline,
     /// then for the cell, `draw` taking a generator seeded with `seed`.
     fn coverage_of_25(
         seed: u64,

@@ -21,8 +21,10 @@ pub const LACK_OF_FIT_ALPHA: f64 = 0.01;
 /// Result of the lack-of-fit F test of a line over replicated points, with the worst deviation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LackOfFit {
-    /// `(SS_lof / df_lof) / (SS_pe / df_pe)`; infinite when the replicates agree exactly but
-    /// the point means miss the line, 0 when both sums are 0.
+    /// The lack-of-fit statistic `(SS_lof / df_lof) / (SS_pe / df_pe)`.
+    ///
+    /// Infinite when the replicates agree exactly but the point means miss the line, 0 when both
+    /// sums are 0.
     #[serde(with = "json_f64")]
     pub f: f64,
     /// Lack-of-fit degrees of freedom: distinct x values - 2.

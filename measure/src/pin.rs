@@ -1,5 +1,6 @@
-//! CPU pinning: pin the calling thread, list the allowed CPUs, and run one pinned thread per
-//! CPU that all start together.
+//! CPU pinning: pin the calling thread, list the allowed CPUs, run pinned threads together.
+//!
+//! `run_pinned` starts one pinned thread per CPU, all released at once.
 //!
 //! Source: sched_setaffinity(2) / sched_getaffinity(2) with pid 0 (the calling thread), via
 //! `nix::sched`; the allowed set already reflects cpuset cgroups and `taskset`.
@@ -14,8 +15,10 @@ use thiserror::Error;
 /// Why pinning failed.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum PinError {
-    /// The CPU is not in the calling thread's allowed set (offline, outside the cpuset cgroup,
-    /// excluded by `taskset`, or beyond the kernel's CPU count).
+    /// The CPU is not in the calling thread's allowed set.
+    ///
+    /// It is offline, outside the cpuset cgroup, excluded by `taskset`, or beyond the kernel's CPU
+    /// count.
     #[error("cannot pin to CPU {cpu}: not in the allowed set {allowed:?}")]
     NotAllowed {
         /// The requested CPU.
@@ -56,8 +59,9 @@ pub fn allowed_cpus() -> Result<Vec<usize>, PinError> {
         .collect())
 }
 
-/// Restricts the calling thread to exactly `cpu` (sched_setaffinity(2) with pid 0). Affects
-/// this thread only; threads it spawns later inherit the mask.
+/// Restricts the calling thread to exactly `cpu` (sched_setaffinity(2) with pid 0).
+///
+/// Affects this thread only; threads it spawns later inherit the mask.
 ///
 /// Errors: [`PinError::NotAllowed`] if `cpu` is not in [`allowed_cpus`],
 /// [`PinError::SetAffinity`] if the kernel refuses, [`PinError::GetAffinity`].
@@ -71,8 +75,9 @@ pub fn pin_current_thread(cpu: usize) -> Result<(), PinError> {
     result.map_err(|errno| PinError::SetAffinity { cpu, allowed, errno })
 }
 
-/// Start gate: threads report ready, the coordinator opens it (`Some(true)`) or aborts
-/// (`Some(false)`).
+/// Start gate of [`run_pinned`]: threads report ready, the coordinator opens it or aborts.
+///
+/// `Some(true)` is open, `Some(false)` aborted.
 struct Gate {
     state: Mutex<(usize, Option<bool>)>,
     cv: Condvar,
@@ -105,10 +110,10 @@ impl Gate {
     }
 }
 
-/// Runs `f(index)` on one scoped thread per entry of `cpus`, thread `index` pinned to
-/// `cpus[index]`; all threads are released together once every one is pinned. Returns the
-/// results in `cpus` order. The caller's own affinity is unchanged. An empty `cpus` gives an
-/// empty vector.
+/// Runs `f(index)` on one scoped thread per CPU of `cpus`, all released together once pinned.
+///
+/// Thread `index` is pinned to `cpus[index]`. Returns the results in `cpus` order. The caller's
+/// own affinity is unchanged. An empty `cpus` gives an empty vector.
 ///
 /// If any CPU cannot be pinned (or a thread cannot be spawned), no thread runs `f` and the
 /// first error in `cpus` order is returned. A panic in `f` is propagated to the caller after

@@ -1,5 +1,7 @@
-//! The measurement loop, independent of what is measured: warm-up, batch-size calibration,
-//! repeated timed batches, per-invocation latency histogram.
+//! The measurement loop, whatever is measured: warm-up, batch size, timed batches, histogram.
+//!
+//! It warms up, calibrates the batch size, times repeated batches and keeps a per-invocation
+//! latency histogram.
 //!
 //! Source: the batching scheme is the one of Google Benchmark / criterion-style harnesses and
 //! of Paoloni, "How to Benchmark Code Execution Times on Intel IA-32 and IA-64 Instruction Set
@@ -38,19 +40,22 @@ pub struct SamplerConfig {
     pub samples: usize,
     /// Repetitions of the `samples` batches (for between-repetition spread). Default: 5.
     pub repetitions: usize,
-    /// Largest share of one timed sample the clock-read pair may take: K is the smallest power
-    /// of two whose batch lasts at least `overhead / max_clock_share`. Default: 0.05 (5%).
+    /// Largest share of one timed sample the clock-read pair may take. Default: 0.05 (5%).
+    ///
+    /// K is the smallest power of two whose batch lasts at least `overhead / max_clock_share`.
     pub max_clock_share: f64,
-    /// Each repetition takes at least this many nanoseconds of samples: `samples` is raised to
-    /// `ceil(min_duration_ns / batch_ns)` (at most `max_samples`), so a small K does not leave
-    /// a repetition with too few calls. Default: 0 (exactly `samples`).
+    /// Each repetition takes at least this many nanoseconds of samples. Default: 0 (`samples`).
+    ///
+    /// `samples` is raised to `ceil(min_duration_ns / batch_ns)` (at most `max_samples`), so a
+    /// small K does not leave a repetition with too few calls.
     pub min_duration_ns: u64,
     /// Upper bound on samples per repetition when `min_duration_ns` raises them. Default: 200 000.
     pub max_samples: usize,
     /// Upper bound on the batch size K. Default: 2^20.
     pub max_batch: u64,
-    /// Use this K instead of calibrating (e.g. reuse the baseline's K so both carry the same
-    /// clock overhead per invocation). Default: `None`.
+    /// Use this K instead of calibrating. Default: `None`.
+    ///
+    /// For example reuse the baseline's K so both carry the same clock overhead per invocation.
     pub fixed_batch: Option<u64>,
 }
 
@@ -88,8 +93,10 @@ pub enum SamplerError {
 }
 
 impl SamplerConfig {
-    /// Checks the ranges: `samples >= 1`, `repetitions >= 1`, `max_batch >= 1`,
-    /// `max_clock_share` in (0, 1], `max_samples >= samples`, `fixed_batch` (if set) `>= 1`.
+    /// Checks the ranges of every field.
+    ///
+    /// `samples >= 1`, `repetitions >= 1`, `max_batch >= 1`, `max_clock_share` in (0, 1],
+    /// `max_samples >= samples`, `fixed_batch` (if set) `>= 1`.
     ///
     /// Errors: [`SamplerError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<(), SamplerError> {
@@ -150,8 +157,9 @@ where
     times[CALIBRATION_TRIALS / 2]
 }
 
-/// Picks the batch size K for `f` (shape `FnMut(iterations: u64) -> u64`, the return value is
-/// passed to `black_box`).
+/// Picks the batch size K for `f`: the smallest whose clock pair is within `max_clock_share`.
+///
+/// `f` has the shape `FnMut(iterations: u64) -> u64`; the return value is passed to `black_box`.
 ///
 /// Doubling search: starting at K = 1, time 31 batches of K invocations and take the median
 /// minus `clock.overhead_ns()`; stop at the first K whose net batch time is at least
@@ -195,9 +203,10 @@ pub struct Measurement {
     pub batch_k: u64,
     /// How K was chosen; `None` when fixed by the configuration or by [`measure_each`].
     pub calibration: Option<BatchCalibration>,
-    /// Per-invocation time of each sample, picoseconds (`(batch_ns - overhead) * 1000 / K`,
-    /// rounded, never below 0), repetition-major: sample `s` of repetition `r` is at
-    /// `r * samples_per_repetition + s`. The clock-read pair is removed from each value.
+    /// Per-invocation time of each sample, picoseconds, the clock-read pair removed.
+    ///
+    /// Each is `(batch_ns - overhead) * 1000 / K`, rounded, never below 0; repetition-major: sample
+    /// `s` of repetition `r` is at `r * samples_per_repetition + s`.
     pub samples_ps: Vec<u64>,
     /// Mean per-invocation time of each repetition, ns (from the unrounded values).
     pub repetition_means_ns: Vec<f64>,
@@ -268,8 +277,9 @@ where
     }
 }
 
-/// Measures `f` (shape `FnMut(iterations: u64) -> u64`: run the measured operation
-/// `iterations` times, return a value that is passed to `black_box`).
+/// Measures `f`, which runs the measured operation `iterations` times: one set of samples.
+///
+/// `f` has the shape `FnMut(iterations: u64) -> u64`; its return value is passed to `black_box`.
 ///
 /// Warm-up per `config.warmup`; K from `config.fixed_batch` or [`calibrate_batch`]; then for
 /// each of `config.repetitions` repetitions, `config.samples` batches (raised by
@@ -333,8 +343,9 @@ fn clock_share(overhead_ns: f64, intervals_ns: &mut [f64]) -> f64 {
     }
 }
 
-/// Counts CPU changes between samples with `sched_getcpu(3)` (vDSO `getcpu`, a few ns),
-/// always called outside the timed interval.
+/// Counts CPU changes between samples, always outside the timed interval.
+///
+/// It calls `sched_getcpu(3)` (vDSO `getcpu`, a few ns).
 struct CpuTracker {
     first: Option<u32>,
     last: Option<u32>,
@@ -364,9 +375,10 @@ impl CpuTracker {
     }
 }
 
-/// The bookkeeping the measure loops share, all of it outside the timed interval: each sample
-/// less the clock pair and divided by K, the per-repetition means, the intervals (for the clock
-/// share) and the CPU tracking.
+/// The bookkeeping the measure loops share, all of it outside the timed interval.
+///
+/// Each sample less the clock pair and divided by K, the per-repetition means, the intervals (for
+/// the clock share) and the CPU tracking.
 struct Recorder {
     overhead_ns: f64,
     k: u64,
@@ -392,8 +404,9 @@ impl Recorder {
         }
     }
 
-    /// One timed interval: the clock-read pair is not part of the K invocations, so it is
-    /// removed (never below 0) before dividing by K.
+    /// Records one timed interval, less the clock-read pair (never below 0) and divided by K.
+    ///
+    /// The clock-read pair is not part of the K invocations.
     #[inline(always)]
     fn record(&mut self, interval_ns: f64) {
         self.intervals_ns.push(interval_ns);
@@ -437,9 +450,10 @@ impl Recorder {
     }
 }
 
-/// Measures a non-batchable operation (attach, detach, install): `warmup` untimed rounds, then
-/// `samples` rounds each timing exactly one `op()` (its result goes to `black_box`) and then
-/// running `undo()` untimed to restore the state for the next round.
+/// Measures a non-batchable operation (attach, detach, install), one `op()` per sample.
+///
+/// `warmup` untimed rounds, then `samples` rounds each timing exactly one `op()` (its result goes
+/// to `black_box`) and then running `undo()` untimed to restore the state for the next round.
 ///
 /// The result has `batch_k = 1`, no calibration, and one repetition.
 ///
@@ -476,11 +490,12 @@ pub fn measure_each(
     rec.finish(clock, None, samples)
 }
 
-/// [`measure_each`] driven by a [`SamplerConfig`]: warm-up by `config.warmup` (operation and
-/// undo, untimed), then `config.samples` timed operations per repetition (raised to reach
-/// `config.min_duration_ns`, estimated from the warm-up's median operation), each followed by
-/// its untimed `undo`. For operations that cannot be batched because something must be undone
-/// between two of them (a socket to close, a file to close): K = 1 always.
+/// [`measure_each`] driven by a [`SamplerConfig`], for operations that cannot be batched.
+///
+/// Something must be undone between two of them (a socket to close, a file to close): K = 1
+/// always. Warm-up by `config.warmup` (operation and undo, untimed), then `config.samples` timed
+/// operations per repetition (raised to reach `config.min_duration_ns`, estimated from the
+/// warm-up's median operation), each followed by its untimed `undo`.
 ///
 /// Errors: [`SamplerError::InvalidConfig`] (see [`SamplerConfig::validate`]).
 pub fn measure_each_config(
@@ -557,8 +572,7 @@ mod tests {
         }
     }
 
-    /// The default configuration with this warm-up, `samples` per repetition, `repetitions` and
-    /// minimum duration of a repetition.
+    /// The default configuration with these warm-up, sample, repetition and duration settings.
     fn sized(warmup: Warmup, samples: usize, repetitions: usize, min_duration_ns: u64) -> SamplerConfig {
         SamplerConfig {
             warmup,

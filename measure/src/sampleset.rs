@@ -1,5 +1,7 @@
-//! What a timed worker is asked and what it sends back: the timing request every worker kind
-//! shares, and raw samples with the facts their validity is judged on.
+//! What a timed worker is asked and what it sends back: timing requests and raw samples.
+//!
+//! The timing request is the one every worker kind shares; the raw samples come with the facts
+//! their validity is judged on.
 //!
 //! Every worker (seccomp, Landlock, socket, kmod ioctl, model) measures through
 //! [`crate::sampler`] with the harness's clock ([`TimingRequest::clock`]), pinned to the CPU the
@@ -36,8 +38,9 @@ pub struct TimingRequest {
 }
 
 impl TimingRequest {
-    /// A request for `samples` samples of at least `min_duration_ns` in all, on `cpu`, with the
-    /// default warm-up (10 ms) and clock share (5%).
+    /// A request for `samples` samples of at least `min_duration_ns` in all, on `cpu`.
+    ///
+    /// With the default warm-up (10 ms) and clock share (5%).
     pub fn new(clock: ClockInfo, cpu: Option<u32>, samples: usize, min_duration_ns: u64) -> TimingRequest {
         TimingRequest {
             clock,
@@ -97,8 +100,10 @@ impl Speculation {
             .unwrap_or_default()
     }
 
-    /// The state read again from an already open `/proc/thread-self/status` (from its start), for
-    /// a task that can no longer open files there (a Landlock domain that allows no /proc read).
+    /// The state read again from an already open `/proc/thread-self/status` (from its start).
+    ///
+    /// For a task that can no longer open files there (a Landlock domain that allows no /proc
+    /// read).
     pub fn read_from(status: &mut std::fs::File) -> Speculation {
         use std::io::{Read as _, Seek as _};
         let mut text = String::new();
@@ -153,6 +158,21 @@ impl SampleSet {
             cpu: m.cpu,
             cpu_migrations: m.cpu_migrations,
             speculation,
+        }
+    }
+
+    /// A set with no sample, for a slot that was fired untimed or not run at all.
+    ///
+    /// K = 1 and no clock cost, so nothing in it reads as a measurement.
+    pub fn empty() -> SampleSet {
+        SampleSet {
+            values_ns: Vec::new(),
+            batch_k: 1,
+            clock_overhead_ns: 0.0,
+            clock_share: 0.0,
+            cpu: None,
+            cpu_migrations: 0,
+            speculation: Speculation::default(),
         }
     }
 

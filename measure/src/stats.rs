@@ -1,5 +1,7 @@
-//! Statistics over measurements: latency summaries, baseline subtraction, least-squares fits
-//! with confidence intervals, Welch's t-test, and hdrhistogram (de)serialisation.
+//! Statistics over measurements: summaries, baseline subtraction, fits, t-tests, histograms.
+//!
+//! Latency summaries, least-squares fits with confidence intervals, Welch's t-test, and
+//! hdrhistogram (de)serialisation.
 //!
 //! Sources: percentiles use the nearest-rank rule of hdrhistogram's `value_at_quantile`
 //! (rank `max(1, ceil(q * n))`); the fit is ordinary least squares with the textbook standard
@@ -21,8 +23,9 @@ pub const HISTOGRAM_SIGFIG: u8 = 3;
 /// Picoseconds per nanosecond: histograms store picoseconds, summaries report nanoseconds.
 pub const PS_PER_NS: f64 = 1000.0;
 
-/// A new empty latency histogram for values in picoseconds: 3 significant digits,
-/// lowest discernible value 1 ps, auto-resizing (no upper bound).
+/// A new empty latency histogram for values in picoseconds, growing as needed.
+///
+/// 3 significant digits, lowest discernible value 1 ps, auto-resizing (no upper bound).
 ///
 /// Errors: only hdrhistogram's [`hdrhistogram::CreationError`], which these fixed parameters
 /// never trigger.
@@ -30,9 +33,11 @@ pub fn new_histogram_ps() -> Result<Histogram<u64>, hdrhistogram::CreationError>
     Histogram::new(HISTOGRAM_SIGFIG)
 }
 
-/// Records one picosecond value, growing the histogram as needed. Only a value beyond what
-/// hdrhistogram can represent at all (about 2^63 ps, i.e. 106 days) is clamped to the largest
-/// trackable value; hdrhistogram's `saturating_record` alone would clamp without resizing.
+/// Records one picosecond value, growing the histogram as needed.
+///
+/// Only a value beyond what hdrhistogram can represent at all (about 2^63 ps, i.e. 106 days) is
+/// clamped to the largest trackable value; hdrhistogram's `saturating_record` alone would clamp
+/// without resizing.
 pub fn record_ps(hist: &mut Histogram<u64>, value_ps: u64) {
     if hist.record(value_ps).is_err() {
         hist.saturating_record(value_ps);
@@ -112,8 +117,9 @@ impl Summary {
         }
     }
 
-    /// Exact summary of raw values in nanoseconds (copied and sorted; the input is not
-    /// modified). Non-finite inputs make the moments non-finite; nothing is dropped.
+    /// Exact summary of raw values in nanoseconds; the input is copied and sorted, not modified.
+    ///
+    /// Non-finite inputs make the moments non-finite; nothing is dropped.
     pub fn from_values_ns(values_ns: &[f64]) -> Summary {
         if values_ns.is_empty() {
             return Summary::empty();
@@ -139,9 +145,11 @@ impl Summary {
     }
 }
 
-/// The `q`-quantile (`0 <= q <= 1`) of ascending-sorted values by the nearest-rank rule used by
-/// hdrhistogram's `value_at_quantile`: the `max(1, ceil(q * n))`-th smallest value. So `q = 0`
-/// is the minimum and `q = 1` the maximum. Reference implementation for the histogram path.
+/// The `q`-quantile (`0 <= q <= 1`) of ascending-sorted values by hdrhistogram's nearest rank.
+///
+/// That is the `max(1, ceil(q * n))`-th smallest value, as hdrhistogram's `value_at_quantile`
+/// takes it: `q = 0` is the minimum and `q = 1` the maximum. Reference implementation for the
+/// histogram path.
 ///
 /// Returns NaN for an empty slice or a `q` outside `[0, 1]` (or NaN). The slice must be sorted
 /// ascending (checked only in debug builds).
@@ -179,8 +187,9 @@ pub struct LinearFit {
     pub slope_stderr: f64,
     /// Standard error of the intercept, `residual_sd * sqrt(1/n + mean(x)^2 / Sxx)`.
     pub intercept_stderr: f64,
-    /// Coefficient of determination `1 - SSE / SST`; 1.0 when all `y` are equal (`SST = 0`,
-    /// the horizontal line fits exactly).
+    /// Coefficient of determination `1 - SSE / SST`.
+    ///
+    /// 1.0 when all `y` are equal (`SST = 0`, the horizontal line fits exactly).
     pub r2: f64,
     /// Residual standard deviation `sqrt(SSE / (n - 2))`, in y's unit.
     pub residual_sd: f64,
@@ -226,9 +235,11 @@ pub enum FitError {
     Distribution(String),
 }
 
-/// Ordinary least-squares fit of `ys` on `xs` with 95% confidence intervals from Student's t
-/// on `n - 2` degrees of freedom (`statrs::distribution::StudentsT::inverse_cdf(0.975)`).
-/// Sums are centred (two-pass) for numerical stability.
+/// Ordinary least-squares fit of `ys` on `xs` with 95% confidence intervals.
+///
+/// The intervals are from Student's t on `n - 2` degrees of freedom
+/// (`statrs::distribution::StudentsT::inverse_cdf(0.975)`). Sums are centred (two-pass) for
+/// numerical stability.
 ///
 /// Errors: [`FitError::LengthMismatch`], [`FitError::TooFewPoints`] (n < 3),
 /// [`FitError::NonFinite`], [`FitError::DegenerateX`] (fewer than 2 distinct x).
@@ -338,8 +349,9 @@ pub enum TTestError {
     Distribution(String),
 }
 
-/// Welch's t-test (Welch 1947) of equal means without assuming equal variances; uses sample
-/// variances (divisor n - 1) and the Welch-Satterthwaite degrees of freedom.
+/// Welch's t-test (Welch 1947) of equal means without assuming equal variances.
+///
+/// Uses sample variances (divisor n - 1) and the Welch-Satterthwaite degrees of freedom.
 ///
 /// Errors: [`TTestError::TooFewValues`] (< 2 in a sample), [`TTestError::NonFinite`],
 /// [`TTestError::ZeroVariance`] (both samples constant).
@@ -391,9 +403,10 @@ pub enum HistogramCodecError {
     Deserialize(#[from] hdrhistogram::serialization::DeserializeError),
 }
 
-/// Encodes a histogram as standard base64 (with padding) of its HdrHistogram V2 compressed
-/// (deflate) form: the format of HdrHistogram's interval logs, readable by the Java/C/Go
-/// implementations.
+/// Encodes a histogram as base64 of its HdrHistogram V2 compressed form (interval-log format).
+///
+/// Standard base64 with padding of the deflate-compressed V2 encoding, readable by the
+/// Java/C/Go implementations.
 ///
 /// Errors: [`HistogramCodecError::Serialize`] (not expected for in-memory output).
 pub fn histogram_to_base64(hist: &Histogram<u64>) -> Result<String, HistogramCodecError> {

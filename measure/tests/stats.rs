@@ -1,5 +1,6 @@
-//! Integration tests of `hookbench::measure::stats`: the least-squares fit on synthetic data
-//! with known noise, through the public API.
+//! Integration tests of `hookbench::measure::stats`: the least-squares fit, via the public API.
+//!
+//! It is fitted on synthetic data with known noise.
 
 use hookbench_measure::{fit_linear, welch_t_test};
 use rand::{rngs::StdRng, Rng, SeedableRng};

@@ -1,4 +1,6 @@
-//! Attach benches: one mechanism's attach point built from scenario params, attaching and detaching one program at a time, returning the work units done.
+//! Attach benches: one mechanism's attach point, from params, attaching one program at a time.
+//!
+//! Each attach or detach returns the work units it did.
 
 use crate::error::BuildError;
 use crate::layout::{chain_slot_is_foreign, check_cgroup_cap, foreign_hook, validate_common};

@@ -4,15 +4,16 @@
 //! measurement crate's sampler, and its C peer, the attach floor (`workloads/c/attach_floor.c`),
 //! run through the same worker protocol.
 //!
-//! The harness builds the subtree (a cgroup with K descendants, [`crate::cgroup_bpf::wide_subtree`])
-//! and a keeper sibling; the worker loads one program, keeps one link of it in the keeper (so
-//! the kernel's one-off work of a hook's first program, the `cgroup_bpf_enabled_key` static key
-//! or the `lsm_cgroup` trampoline shim, is never part of a figure), then times attach
-//! (`BPF_LINK_CREATE` through libbpf: `__cgroup_bpf_attach` -> `update_effective_progs` over
-//! the top and its K descendants, kernel/bpf/cgroup.c) and detach (`BPF_LINK_DETACH`:
-//! `cgroup_bpf_detach` -> the same recomputation) at the top, pinned to the harness's CPU and
-//! with the harness's clock ([`hookbench_measure::measure_each`]: one timed operation, then its
-//! untimed undo). Its links die with it, so nothing stays attached however it ends.
+//! The harness builds the subtree (a cgroup with K descendants,
+//! [`crate::cgroup_bpf::wide_subtree`]) and a keeper sibling; the worker loads one program, keeps
+//! one link of it in the keeper (so the kernel's one-off work of a hook's first program, the
+//! `cgroup_bpf_enabled_key` static key or the `lsm_cgroup` trampoline shim, is never part of a
+//! figure), then times attach (`BPF_LINK_CREATE` through libbpf: `__cgroup_bpf_attach` ->
+//! `update_effective_progs` over the top and its K descendants, kernel/bpf/cgroup.c) and detach
+//! (`BPF_LINK_DETACH`: `cgroup_bpf_detach` -> the same recomputation) at the top, pinned to the
+//! harness's CPU and with the harness's clock ([`hookbench_measure::measure_each`]: one timed
+//! operation, then its untimed undo). Its links die with it, so nothing stays attached however it
+//! ends.
 //!
 //! The attach floor does the same two syscalls in plain C with raw `bpf(2)` and a
 //! two-instruction program, nothing around them; `build.rs` compiles it and this crate embeds
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup_bpf::{check_in_run, open_dir, AttachBench, CgroupBpfError, CgroupProgram};
 use crate::trigger::TriggerError;
-use crate::worker::{spawn_with, Launch, Worker, WorkerError};
+use crate::worker::{spawn_with, Launch, WorkerError};
 
 /// The program an attach worker attaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,29 +93,27 @@ pub struct AttachReport {
     pub detach: SampleSet,
 }
 
-/// The attach worker kind.
-pub struct AttachWorker;
+/// 100,000 descendants cost tens of ms per attach; a full-profile series takes minutes.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(900);
 
-impl Worker for AttachWorker {
-    const KIND: &'static str = "attach";
-    /// 100,000 descendants cost tens of ms per attach; a full-profile series takes minutes.
-    const TIMEOUT: Duration = Duration::from_secs(900);
-    type Request = AttachRequest;
-    type Report = AttachReport;
+crate::worker::worker_kind! {
+    /// The attach worker kind (`hookbench worker attach`).
+    pub struct AttachWorker("attach", AttachRequest => AttachReport, ATTACH_TIMEOUT) = run_attach;
+}
 
-    /// Loads the program, keeps one link in the keeper, times the attach series and then the
-    /// detach series at the top, and detaches everything.
-    fn run(req: &AttachRequest) -> Result<AttachReport, String> {
-        match req.program {
-            AttachProgram::Getsockname4 => time_attach::<ProgramInstance>(MeasuredHook::Getsockname4, req),
-            AttachProgram::SockCreate => time_attach::<ProgramInstance>(MeasuredHook::SockCreate, req),
-            AttachProgram::LsmCgroup => time_attach::<LsmProgram>((), req),
-        }
-        .map_err(|e| e.to_string())
+/// The attach worker's body: times attaches and detaches of one program at the top.
+///
+/// Loads the program, keeps one link in the keeper, times the attach series and then the detach
+/// series at the top, and detaches everything.
+fn run_attach(req: &AttachRequest) -> Result<AttachReport, CgroupBpfError> {
+    match req.program {
+        AttachProgram::Getsockname4 => time_attach::<ProgramInstance>(MeasuredHook::Getsockname4, req),
+        AttachProgram::SockCreate => time_attach::<ProgramInstance>(MeasuredHook::SockCreate, req),
+        AttachProgram::LsmCgroup => time_attach::<LsmProgram>((), req),
     }
 }
 
-/// The body of [`AttachWorker::run`] for one program type.
+/// The body of [`run_attach`] for one program type.
 fn time_attach<P: CgroupProgram>(hook: P::Hook, req: &AttachRequest) -> Result<AttachReport, CgroupBpfError> {
     let top = check_in_run(&req.top)?;
     let keeper = check_in_run(&req.keeper)?;
@@ -283,19 +282,14 @@ impl FloorReport {
     }
 }
 
-/// The worker protocol's view of the attach floor: its report type and timeout. The floor is a C
-/// program, not a `hookbench worker` kind: it is not in [`crate::worker::KINDS`], and
-/// [`Worker::run`] refuses.
-struct AttachFloorProtocol;
-
-impl Worker for AttachFloorProtocol {
-    const KIND: &'static str = "attach-floor";
-    const TIMEOUT: Duration = AttachWorker::TIMEOUT;
-    type Request = ();
-    type Report = FloorReport;
-    fn run((): &()) -> Result<FloorReport, String> {
-        Err("the attach floor is the C program workloads/c/attach_floor.c: run it with run_attach_floor".to_string())
-    }
+crate::worker::worker_kind! {
+    /// The worker protocol's view of the attach floor: its report type and timeout.
+    ///
+    /// The floor is a C program, not a `hookbench worker` kind: it is not in
+    /// [`crate::worker::KINDS`], and [`Worker::run`](crate::worker::Worker::run) refuses.
+    struct AttachFloorProtocol("attach-floor", () => FloorReport, ATTACH_TIMEOUT) = |(): &()| {
+        Err::<FloorReport, _>("the attach floor is the C program workloads/c/attach_floor.c: run it with run_attach_floor")
+    };
 }
 
 /// Runs the attach floor `exe` (installed by [`install_attach_floor`]) on `req`; its report.
@@ -341,11 +335,11 @@ mod tests {
     /// Serializes the root tests of this file (they time and check for leftovers).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// [`LOCK`], the cgroup2 mount, a run tree and a keeper cgroup in it (no descendants) for
-    /// root test `test`, or `None` after saying why it is skipped.
+    /// [`LOCK`], the cgroup2 mount, a run tree and a keeper cgroup in it for root test `test`.
+    ///
+    /// The keeper has no descendants. `None` after saying why the test is skipped.
     fn root_run(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree, WideSubtree)> {
-        let (guard, cg) = crate::test_support::root_test(&LOCK, test, "needs root (cgroups and BPF programs)")?;
-        let mut run = RunTree::create(&cg).expect("run tree");
+        let (guard, cg, mut run) = crate::test_support::root_run(&LOCK, test, "needs root (cgroups and BPF programs)")?;
         let keeper = wide_subtree(&mut run, 0).expect("keeper");
         Some((guard, cg, run, keeper))
     }
@@ -361,8 +355,9 @@ mod tests {
         }
     }
 
-    /// The attach floor (built where the README's gcc is installed) in a new scratch directory
-    /// `tag`, removed with it.
+    /// The attach floor in a new scratch directory `tag`, removed with it.
+    ///
+    /// It is built where the README's gcc is installed.
     fn installed_floor(tag: &str) -> (Scratch, PathBuf) {
         attach_floor_available().expect("the C floor is built where the README's gcc is installed");
         let dir = Scratch::new(tag);
@@ -414,9 +409,7 @@ mod tests {
         let e = spawn_test::<AttachWorker>(&request(AttachProgram::Getsockname4, cg.mount(), &keeper.top, 1))
             .expect_err("refused");
         assert!(e.to_string().contains("not inside"), "{e}");
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists());
+        crate::test_support::teardown_leaves_nothing(run);
     }
 
     #[test]
@@ -450,8 +443,9 @@ mod tests {
         run.teardown().expect("teardown");
     }
 
-    /// The floor check: the worker's attach and detach medians are within 1.25x of the C
-    /// floor's at K = 0 and K = 1000, runs interleaved (worker, floor, worker, floor, ...) and
+    /// The floor check: the worker's attach and detach are within 1.25x of the C floor's.
+    ///
+    /// Medians at K = 0 and K = 1000, runs interleaved (worker, floor, worker, floor, ...) and
     /// medians of the per-run medians compared.
     #[test]
     fn attach_worker_is_within_1_25x_of_the_c_floor() {

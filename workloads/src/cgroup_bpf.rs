@@ -10,15 +10,15 @@
 //! this process dies, so a killed run leaves nothing attached.
 //!
 //! Kernel side (`kernel/bpf/cgroup.c`): each attach goes through `__cgroup_bpf_attach`, which
-//! refuses a 65th program per cgroup and attach type (`BPF_CGROUP_MAX_PROGS`, `-E2BIG`) and
-//! then calls `update_effective_progs`, which recomputes the effective array
+//! refuses a 65th program per cgroup and attach type (`BPF_CGROUP_MAX_PROGS`, `-E2BIG`) and then
+//! calls `update_effective_progs`, which recomputes the effective array
 //! (`cgrp->bpf.effective[atype]`: the cgroup's own programs after its ancestors', flat and
 //! NULL-terminated) of the cgroup **and every descendant** (`css_for_each_descendant_pre`). A
-//! `getsockname()` on an AF_INET socket runs `BPF_CGROUP_RUN_SA_PROG(..., CGROUP_INET4_GETSOCKNAME)`
-//! from `inet_getname()`, and a `socket(AF_INET, ...)` runs `BPF_CGROUP_RUN_PROG_INET_SOCK` from
-//! `inet_create()`; both walk the socket's cgroup (`sk->sk_cgrp_data`, the cgroup of the task
-//! that created it) `-> bpf.effective[atype]` and run every program of the leaf's array (all
-//! `programs` of the chain, none of the foreign).
+//! `getsockname()` on an AF_INET socket runs `BPF_CGROUP_RUN_SA_PROG(...,
+//! CGROUP_INET4_GETSOCKNAME)` from `inet_getname()`, and a `socket(AF_INET, ...)` runs
+//! `BPF_CGROUP_RUN_PROG_INET_SOCK` from `inet_create()`; both walk the socket's cgroup
+//! (`sk->sk_cgrp_data`, the cgroup of the task that created it) `-> bpf.effective[atype]` and run
+//! every program of the leaf's array (all `programs` of the chain, none of the foreign).
 //!
 //! The foreign attach types (`cgroup/sysctl`, `cgroup/getsockopt`, `cgroup/dev`) fire neither on
 //! `getsockname()` nor on `socket()`, nor anywhere else in a measuring worker. `cgroup/sock_create`
@@ -72,8 +72,7 @@ pub enum CgroupBpfError {
         #[source]
         source: BpfError,
     },
-    /// The layout would put more than `BPF_CGROUP_MAX_PROGS` programs of one attach type on
-    /// one cgroup.
+    /// The layout would put more than `BPF_CGROUP_MAX_PROGS` programs of one type on one cgroup.
     #[error(
         "{asked} {attach_type} programs on one cgroup (level {level} of {depth}) exceed the kernel's \
          BPF_CGROUP_MAX_PROGS = {BPF_CGROUP_MAX_PROGS} per cgroup and attach type: use depth >= {min_depth}"
@@ -128,8 +127,10 @@ pub enum CgroupBpfError {
     /// Loading, attaching or marking global BPF LSM programs failed (`crate::lsm::GlobalLsm`).
     #[error("global BPF LSM programs: {0}")]
     Global(#[source] BpfError),
-    /// The socket worker's thread could not be named by a pidfd, so the global programs cannot
-    /// be told it is the task they apply to (`crate::lsm::GlobalLsm::mark_current`).
+    /// The socket worker's thread has no pidfd, so the global programs cannot tell it is theirs.
+    ///
+    /// They are told the task they apply to by `crate::lsm::GlobalLsm::mark_current`, which needs a
+    /// pidfd naming the thread.
     #[error(
         "cannot mark thread {tid} for the global BPF LSM programs: pidfd_open{} failed: {source} (task storage \
          belongs to a thread, and a pidfd names a thread other than the main one only from Linux 6.9: measure on \
@@ -171,26 +172,54 @@ pub fn sock_body(body: Body) -> SockBody {
     }
 }
 
-/// A loaded program that attaches to a cgroup with a bpf_link (ALLOW_MULTI semantics):
-/// cgroup-bpf's [`ProgramInstance`] (on a [`MeasuredHook`]) and the BPF LSM's `lsm_cgroup`
-/// [`LsmProgram`]. [`CgroupBpfTree`], [`crate::lsm::LsmCgroupTree`] and [`AttachBench`] are
-/// built over it.
+/// A loaded program that attaches to a cgroup with a bpf_link (`ALLOW_MULTI` semantics).
+///
+/// These are cgroup-bpf's [`ProgramInstance`] (on a [`MeasuredHook`]) and the BPF LSM's
+/// `lsm_cgroup` [`LsmProgram`]. [`CgroupBpfTree`], [`crate::lsm::LsmCgroupTree`] and
+/// [`AttachBench`] are built over it.
 pub trait CgroupProgram: std::fmt::Debug + Sized {
-    /// Which hook a program of this type is loaded for: [`MeasuredHook`] for cgroup-bpf, `()`
-    /// for `lsm_cgroup` (one hook, `socket_create`).
+    /// Which hook a program of this type is loaded for.
+    ///
+    /// [`MeasuredHook`] for cgroup-bpf, `()` for `lsm_cgroup` (one hook, `socket_create`).
     type Hook: Copy + std::fmt::Debug;
     /// Loads one measured program of `body` on `hook` (its own object, maps and kernel program).
     fn load_for(hook: Self::Hook, body: Body) -> Result<Self, BpfError>;
-    /// Attaches the program to the cgroup whose directory is open as `cgroup`; dropping the link
-    /// detaches it.
+    /// Attaches the program to the cgroup open as `cgroup`; dropping the link detaches it.
     fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError>;
     /// The kernel's program id (0 if it could not be read).
     fn id(&self) -> u32;
-    /// The program fd and its cgroup attach type, for raw `BPF_LINK_CREATE`
-    /// ([`hookbench_bpf::link_create_cgroup`]).
-    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError>;
+    /// The program's fd, `None` when the object has no such program.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// The cgroup attach type the program is loaded for.
+    fn attach_type(&self) -> AttachType;
     /// The program's name, for messages.
     fn prog_name(&self) -> &'static str;
+
+    /// The program fd and its cgroup attach type, for a raw `BPF_LINK_CREATE`.
+    ///
+    /// See [`hookbench_bpf::link_create_cgroup`]. Errors: [`BpfError::Missing`] without an fd.
+    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
+        let fd = self.fd().ok_or(BpfError::Missing {
+            what: "program",
+            name: self.prog_name(),
+        })?;
+        Ok((fd, self.attach_type()))
+    }
+}
+
+/// The [`CgroupProgram`] methods that the program type `$t` has as inherent methods.
+macro_rules! inherent_program_methods {
+    ($t:ty) => {
+        fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
+            <$t>::attach_cgroup(self, cgroup)
+        }
+        fn id(&self) -> u32 {
+            <$t>::id(self)
+        }
+        fn fd(&self) -> Option<BorrowedFd<'_>> {
+            <$t>::fd(self)
+        }
+    };
 }
 
 impl CgroupProgram for ProgramInstance {
@@ -198,18 +227,9 @@ impl CgroupProgram for ProgramInstance {
     fn load_for(hook: MeasuredHook, body: Body) -> Result<Self, BpfError> {
         ProgramInstance::load(ProgKind::Measured(hook, sock_body(body)))
     }
-    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        ProgramInstance::attach_cgroup(self, cgroup)
-    }
-    fn id(&self) -> u32 {
-        ProgramInstance::id(self)
-    }
-    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
-        let fd = self.fd().ok_or(BpfError::Missing {
-            what: "program",
-            name: self.kind().prog_name(),
-        })?;
-        Ok((fd, self.kind().attach_type()))
+    inherent_program_methods!(ProgramInstance);
+    fn attach_type(&self) -> AttachType {
+        self.kind().attach_type()
     }
     fn prog_name(&self) -> &'static str {
         self.kind().prog_name()
@@ -222,18 +242,9 @@ impl CgroupProgram for LsmProgram {
     fn load_for((): (), body: Body) -> Result<Self, BpfError> {
         LsmProgram::load(LsmAttach::Cgroup, sock_body(body))
     }
-    fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
-        LsmProgram::attach_cgroup(self, cgroup)
-    }
-    fn id(&self) -> u32 {
-        LsmProgram::id(self)
-    }
-    fn raw_attach(&self) -> Result<(BorrowedFd<'_>, AttachType), BpfError> {
-        let fd = self.fd().ok_or(BpfError::Missing {
-            what: "program",
-            name: self.name(),
-        })?;
-        Ok((fd, AttachType::LsmCgroup))
+    inherent_program_methods!(LsmProgram);
+    fn attach_type(&self) -> AttachType {
+        AttachType::LsmCgroup
     }
     fn prog_name(&self) -> &'static str {
         self.name()
@@ -260,10 +271,11 @@ pub(crate) fn check_depth(depth: u32) -> Result<(), CgroupBpfError> {
     Ok(())
 }
 
-/// A chain of cgroups with measured programs attached along it (program `i` at level
-/// `i % depth`): what [`CgroupBpfTree`] and [`crate::lsm::LsmCgroupTree`] share. Dropping it
-/// detaches every link (links first, then the programs are closed); the cgroups belong to the
-/// [`RunTree`] and go with its tear-down.
+/// A chain of cgroups with measured programs attached along it, program `i` at level `i % depth`.
+///
+/// What [`CgroupBpfTree`] and [`crate::lsm::LsmCgroupTree`] share. Dropping it detaches every
+/// link (links first, then the programs are closed); the cgroups belong to the [`RunTree`] and go
+/// with its tear-down.
 #[derive(Debug)]
 pub(crate) struct CgroupChain<P> {
     // Field order is drop order: links before programs.
@@ -274,11 +286,11 @@ pub(crate) struct CgroupChain<P> {
 
 impl<P: CgroupProgram> CgroupChain<P> {
     /// Builds `depth` nested cgroups in `run` (`Shape::Deep`, parents first), loads `programs`
-    /// distinct programs of `body` on `hook` ([`CgroupProgram::load_for`]) and attaches program `i` at
-    /// level `i % depth`. Returns the chain and its levels' open directories (for more
-    /// attachments, [`attach_spread`]). Check the depth ([`check_depth`]) and the
-    /// caps first. Errors: [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`],
-    /// [`CgroupBpfError::Bpf`] naming the cgroup. On error, what was attached is detached again.
+    /// distinct programs of `body` on `hook` ([`CgroupProgram::load_for`]) and attaches program `i`
+    /// at level `i % depth`. Returns the chain and its levels' open directories (for more
+    /// attachments, [`attach_spread`]). Check the depth ([`check_depth`]) and the caps first.
+    /// Errors: [`CgroupBpfError::Cgroup`], [`CgroupBpfError::Io`], [`CgroupBpfError::Bpf`] naming
+    /// the cgroup. On error, what was attached is detached again.
     pub(crate) fn build(
         run: &mut RunTree,
         hook: P::Hook,
@@ -330,8 +342,10 @@ impl<P: CgroupProgram> CgroupChain<P> {
         self.programs.iter().map(P::id)
     }
 
-    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
-    /// effective array (`effective`) or attached there itself.
+    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the programs in effect or attached there.
+    ///
+    /// With `effective`, the programs in the level's effective array; else those attached there
+    /// itself.
     pub(crate) fn query_count(
         &self,
         level: u32,
@@ -350,8 +364,9 @@ impl<P: CgroupProgram> CgroupChain<P> {
     }
 }
 
-/// Loads `count` programs (`load(i)` for program `i`) into `out` and attaches program `i` at
-/// level `i % depth` of `path` (open as `dirs`), pushing the links onto `links`.
+/// Loads `count` programs into `out` and attaches program `i` at level `i % depth` of `path`.
+///
+/// Program `i` is `load(i)`; `path` is open as `dirs`; the links go onto `links`.
 fn attach_spread<Q: CgroupProgram>(
     path: &[PathBuf],
     dirs: &[File],
@@ -372,9 +387,10 @@ fn attach_spread<Q: CgroupProgram>(
     Ok(())
 }
 
-/// A chain of cgroups with programs attached along it. Dropping it detaches every link (links
-/// first, then the programs are closed); the cgroups belong to the [`RunTree`] and go with its
-/// tear-down.
+/// A chain of cgroups with cgroup-bpf programs attached along it, measured and foreign.
+///
+/// Dropping it detaches every link (links first, then the programs are closed); the cgroups
+/// belong to the [`RunTree`] and go with its tear-down.
 #[derive(Debug)]
 pub struct CgroupBpfTree {
     // Field order is drop order: the chain (with every link, foreign ones too) first.
@@ -471,30 +487,30 @@ impl CgroupBpfTree {
         &self.foreign
     }
 
-    /// Runs of the counter bodies so far: the measured programs' summed, and the foreign
-    /// programs' summed (which must stay 0: they are on other attach types). Meaningful only
-    /// with the counter body (other bodies count nothing).
+    /// Runs of the counter bodies so far, measured and foreign programs summed apart.
+    ///
+    /// The foreign sum must stay 0: they are on other attach types. Meaningful only with the
+    /// counter body (other bodies count nothing).
     ///
     /// Errors: [`CgroupBpfError::Bpf`] when a program's count map cannot be read.
     pub fn counter_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
-        let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
-            ps.iter()
-                .map(|p| p.counter().map_err(bpf_err(self.leaf())))
-                .sum::<Result<u64, CgroupBpfError>>()
-        };
-        Ok((sum(self.programs())?, sum(self.foreign())?))
+        self.sums(ProgramInstance::counter)
     }
 
-    /// Runs counted by the kernel's run statistics so far (`bpf_prog_info.run_cnt`, which only
-    /// grows while statistics are on: [`hookbench_bpf::RunStats`]): the measured programs'
-    /// summed, and the foreign programs' summed. Whatever the body.
+    /// Runs counted by the kernel's run statistics so far, measured and foreign summed apart.
+    ///
+    /// It reads `bpf_prog_info.run_cnt`, which only grows while statistics are on
+    /// ([`hookbench_bpf::RunStats`]), whatever the body.
     ///
     /// Errors: [`CgroupBpfError::Bpf`] when a program's info cannot be read.
     pub fn run_count_sums(&self) -> Result<(u64, u64), CgroupBpfError> {
+        self.sums(ProgramInstance::run_count)
+    }
+
+    /// `read` of every measured program summed, and of every foreign program summed.
+    fn sums(&self, read: fn(&ProgramInstance) -> Result<u64, BpfError>) -> Result<(u64, u64), CgroupBpfError> {
         let sum = |ps: &[ProgramInstance]| -> Result<u64, CgroupBpfError> {
-            ps.iter()
-                .map(|p| p.run_count().map_err(bpf_err(self.leaf())))
-                .sum::<Result<u64, CgroupBpfError>>()
+            ps.iter().map(|p| read(p).map_err(bpf_err(self.leaf()))).sum()
         };
         Ok((sum(self.programs())?, sum(self.foreign())?))
     }
@@ -512,20 +528,24 @@ impl CgroupBpfTree {
             .collect()
     }
 
-    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the number of programs in the level's
-    /// effective array (`effective`) or attached there itself.
+    /// `BPF_PROG_QUERY` of `attach_type` at `level`: the programs in effect or attached there.
+    ///
+    /// With `effective`, the programs in the level's effective array; else those attached there
+    /// itself.
     pub fn query_count(&self, level: u32, attach_type: AttachType, effective: bool) -> Result<usize, CgroupBpfError> {
         self.chain.query_count(level, attach_type, effective)
     }
 }
 
-/// Foreign attach types a [`CgroupBpfTree`] spreads its `foreign` programs over round-robin
-/// (program `j` on `ForeignHook::ALL[j % 3]`, at level `j % depth`): with the depth, what bounds
-/// `foreign` under [`BPF_CGROUP_MAX_PROGS`] per cgroup and attach type.
+/// Foreign attach types a [`CgroupBpfTree`] spreads its `foreign` programs over, round-robin.
+///
+/// Program `j` goes on `ForeignHook::ALL[j % 3]`, at level `j % depth`: with the depth, this
+/// bounds `foreign` under [`BPF_CGROUP_MAX_PROGS`] per cgroup and attach type.
 pub const FOREIGN_ATTACH_TYPES: u32 = ForeignHook::ALL.len() as u32;
 
-/// Refuses `n` programs of `attach_type` spread over `depth` levels (program `i` at level
-/// `i % depth`) when a level would hold more than [`BPF_CGROUP_MAX_PROGS`].
+/// Refuses `n` programs of `attach_type` over `depth` levels when one level would hold too many.
+///
+/// Program `i` goes at level `i % depth`; a level may hold at most [`BPF_CGROUP_MAX_PROGS`].
 pub(crate) fn check_cap(attach_type: AttachType, n: usize, depth: u32) -> Result<(), CgroupBpfError> {
     // Program i at level i % depth: level 0 holds the most, ceil(n / depth).
     let asked = n.div_ceil(depth as usize);
@@ -579,19 +599,21 @@ pub fn wide_subtree(run: &mut RunTree, k: u32) -> Result<WideSubtree, CgroupBpfE
     Ok(WideSubtree { top, descendants: k })
 }
 
-/// Attaches and detaches one preloaded program (update cost): a program on a [`MeasuredHook`]
-/// ([`ProgramInstance`], the default) or an `lsm_cgroup/socket_create` one
-/// ([`crate::lsm::LsmAttachBench`]), with raw `BPF_LINK_CREATE` and `BPF_LINK_DETACH` (no libbpf
-/// link object: the syscalls the C attach floor makes). It times nothing itself: the attach
-/// worker (`crate::attach_worker`) times [`AttachBench::attach_at`] and
+/// Attaches and detaches one preloaded program at cgroups, for the update cost; times nothing.
+///
+/// The program is on a [`MeasuredHook`] ([`ProgramInstance`], the default) or an
+/// `lsm_cgroup/socket_create` one ([`crate::lsm::LsmAttachBench`]), attached with raw
+/// `BPF_LINK_CREATE` and `BPF_LINK_DETACH` (no libbpf link object: the syscalls the C attach
+/// floor makes). The attach worker (`crate::attach_worker`) times [`AttachBench::attach_at`] and
 /// [`AttachBench::detach_last`] with the measurement crate's sampler. Links it holds are link
 /// fds, detached when it is dropped (closing an unpinned link's last fd detaches it).
 #[derive(Debug)]
 pub struct AttachBench<P: CgroupProgram = ProgramInstance> {
     // Field order is drop order: every link before the program.
     links: Vec<OwnedFd>,
-    /// Links already detached (`BPF_LINK_DETACH`) whose fds are still open: closing them is not
-    /// part of a detach ([`AttachBench::release_detached`]).
+    /// Links already detached (`BPF_LINK_DETACH`) whose fds are still open.
+    ///
+    /// Closing them is not part of a detach ([`AttachBench::release_detached`]).
     detached: Vec<OwnedFd>,
     keepers: Vec<OwnedFd>,
     program: P,
@@ -616,13 +638,15 @@ impl<P: CgroupProgram> AttachBench<P> {
         link_create_cgroup(prog, cgroup, attach_type, self.program.prog_name()).map_err(bpf_err(what))
     }
 
-    /// Attaches the program at the cgroup whose directory is open as `cgroup` (`what` names it
-    /// in errors): one more link (ALLOW_MULTI; the same program may be linked several times),
-    /// one `BPF_LINK_CREATE`, which runs `__cgroup_bpf_attach` and `update_effective_progs` over
-    /// the cgroup and all its descendants. When no other program of the attach type is attached
+    /// Attaches the program once more at the cgroup open as `cgroup` (`what` names it in errors).
+    ///
+    /// One more link (ALLOW_MULTI; the same program may be linked several times), one
+    /// `BPF_LINK_CREATE`, which runs `__cgroup_bpf_attach` and `update_effective_progs` over the
+    /// cgroup and all its descendants. When no other program of the attach type is attached
     /// anywhere, it includes the kernel's one-off work of a first program (see
-    /// [`AttachBench::keep_attached_at`]). Errors: [`CgroupBpfError::Bpf`]
-    /// (`BpfError::MaxProgs` after 64 outstanding attaches).
+    /// [`AttachBench::keep_attached_at`]).
+    ///
+    /// Errors: [`CgroupBpfError::Bpf`] (`BpfError::MaxProgs` after 64 outstanding attaches).
     pub fn attach_at(&mut self, cgroup: BorrowedFd<'_>, what: &Path) -> Result<(), CgroupBpfError> {
         let link = self.link(cgroup, what)?;
         self.links.push(link);
@@ -657,14 +681,16 @@ impl<P: CgroupProgram> AttachBench<P> {
         self.detached.clear();
     }
 
-    /// Attaches the program once at `cgroup` for as long as the bench lives, outside the
-    /// outstanding attaches, so that measured attaches and detaches do not include the kernel's
-    /// one-off work of a hook's first program and its undoing after the last. Use a cgroup
-    /// outside the measured subtree. For cgroup-bpf that work is flipping the
+    /// Attaches the program once at `cgroup` for the bench's life, keeping one-off work out.
+    ///
+    /// This link is outside the outstanding attaches, so that measured attaches and detaches do not
+    /// include the kernel's one-off work of a hook's first program and its undoing after the last.
+    /// Use a cgroup outside the measured subtree. For cgroup-bpf that work is flipping the
     /// `cgroup_bpf_enabled_key[atype]` static key (`static_branch_inc` / `_dec`: code patching,
     /// tens of µs, on the 0 <-> 1 transitions); for `lsm_cgroup` it is linking the hook's shim
-    /// into the BPF trampoline and regenerating it (`bpf_trampoline_link_cgroup_shim`). Errors:
-    /// as [`AttachBench::attach_one_at`].
+    /// into the BPF trampoline and regenerating it (`bpf_trampoline_link_cgroup_shim`).
+    ///
+    /// Errors: as [`AttachBench::attach_one_at`].
     pub fn keep_attached_at(&mut self, cgroup: &Path) -> Result<(), CgroupBpfError> {
         let dir = open_dir(cgroup)?;
         let link = self.link(dir.as_fd(), cgroup)?;
@@ -683,8 +709,9 @@ impl<P: CgroupProgram> AttachBench<P> {
     }
 }
 
-/// Checks that `cgroup` is a directory under `<mount>/hookbench-*` (no `..`, after resolving
-/// symlinks) and returns it resolved.
+/// Checks that `cgroup` is a directory under `<mount>/hookbench-*` and returns it resolved.
+///
+/// No `..` is allowed, and the check is made after resolving symlinks.
 pub(crate) fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
     let cg = Cgroup2::detect()?;
     let mount = cg.mount().canonicalize().unwrap_or_else(|_| cg.mount().to_path_buf());
@@ -707,9 +734,24 @@ pub(crate) fn check_in_run(cgroup: &Path) -> Result<PathBuf, CgroupBpfError> {
     }
 }
 
+/// Moves this whole process into `cgroup`, which must be a cgroup of a hookbench run.
+///
+/// Errors: [`CgroupBpfError::OutsideRun`] (see [`check_in_run`]); [`CgroupBpfError::Io`] when
+/// writing its `cgroup.procs` fails.
+pub(crate) fn join_run_cgroup(cgroup: &Path) -> Result<(), CgroupBpfError> {
+    let procs = check_in_run(cgroup)?.join("cgroup.procs");
+    std::fs::write(&procs, std::process::id().to_string()).map_err(|source| CgroupBpfError::Io {
+        op: "write",
+        path: procs,
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attach_worker::AttachProgram;
+    use crate::test_support::teardown_unloads;
     use crate::test_support::{median, slope, spawn_fire, spawn_sock, spawn_sock_with};
     use crate::trigger::Trigger;
     use hookbench_bpf::prog_exists;
@@ -717,17 +759,21 @@ mod tests {
     /// Serializes the root tests (they measure and check the mount for leftovers).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn root_or_skip(test: &str) -> Option<Cgroup2> {
-        crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF programs)")
+    /// [`LOCK`], the cgroup2 mount and a new run tree for root test `test`, if it can run.
+    ///
+    /// `None` after saying why it is skipped.
+    fn root_run(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Cgroup2, RunTree)> {
+        crate::test_support::root_run(&LOCK, test, NEEDS)
     }
+
+    /// What the root tests need root for.
+    const NEEDS: &str = "needs root (cgroups and BPF programs)";
 
     #[test]
     fn cgroup_bpf_effective_counts_runs_and_cleanup() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_effective_counts_runs_and_cleanup") else {
+        let Some((_g, _, mut run)) = root_run("cgroup_bpf_effective_counts_runs_and_cleanup") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let tree = CgroupBpfTree::build(&mut run, MeasuredHook::SockCreate, 3, 6, 4, Body::Counter).expect("build");
         let ids = tree.program_ids();
         assert_eq!(ids.len(), 10);
@@ -757,25 +803,19 @@ mod tests {
             "foreign programs ran on socket(): {foreign:?}"
         );
 
-        drop(tree);
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
-        let alive: Vec<u32> = ids.iter().copied().filter(|&id| prog_exists(id)).collect();
-        assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
+        teardown_unloads(run, tree, &ids);
     }
 
-    /// The cheap trigger: getsockname() is batched, every getsockname4 program of the leaf's
-    /// effective array runs exactly once per call, foreign programs never; run statistics count
-    /// the same runs (any body) only while they are on; and the programs follow the socket's
-    /// cgroup, not the caller's.
+    /// The cheap trigger: getsockname() is batched, and its programs run once per call.
+    ///
+    /// Every getsockname4 program of the leaf's effective array runs exactly once per call, foreign
+    /// programs never; run statistics count the same runs (any body) only while they are on; and
+    /// the programs follow the socket's cgroup, not the caller's.
     #[test]
     fn getsockname4_programs_run_once_per_call_and_foreign_never() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("getsockname4_programs_run_once_per_call_and_foreign_never") else {
+        let Some((_g, _, mut run)) = root_run("getsockname4_programs_run_once_per_call_and_foreign_never") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let gs = MeasuredHook::Getsockname4;
         let tree = CgroupBpfTree::build(&mut run, gs, 2, 4, 6, Body::Counter).expect("build");
         assert_eq!(tree.query_count(1, AttachType::Getsockname4, true).expect("query"), 4);
@@ -825,19 +865,14 @@ mod tests {
         assert_eq!(null.run_count_sums().expect("run_cnt"), after);
 
         let ids: Vec<u32> = tree.program_ids().into_iter().chain(null.program_ids()).collect();
-        drop((tree, null));
-        run.teardown().expect("teardown");
-        let alive: Vec<u32> = ids.into_iter().filter(|&id| prog_exists(id)).collect();
-        assert!(alive.is_empty(), "programs still loaded: {alive:?}");
+        teardown_unloads(run, (tree, null), &ids);
     }
 
     #[test]
     fn cgroup_bpf_cap_is_named() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_cap_is_named") else {
+        let Some((_g, _, mut run)) = root_run("cgroup_bpf_cap_is_named") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let e = CgroupBpfTree::build(&mut run, MeasuredHook::Getsockname4, 1, 65, 0, Body::Null)
             .expect_err("65 on one cgroup");
         assert!(e.to_string().contains("BPF_CGROUP_MAX_PROGS"), "{e}");
@@ -873,8 +908,8 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_worker_refuses_foreign_cgroups() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_worker_refuses_foreign_cgroups") else {
+        let Some((_g, cg)) = crate::test_support::root_test(&LOCK, "cgroup_bpf_worker_refuses_foreign_cgroups", NEEDS)
+        else {
             return;
         };
         for p in [
@@ -890,8 +925,7 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_per_program_slope() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_per_program_slope") else {
+        let Some((_g, cg)) = crate::test_support::root_test(&LOCK, "cgroup_bpf_per_program_slope", NEEDS) else {
             return;
         };
         const COUNTS: [u32; 4] = [0, 8, 16, 32];
@@ -931,43 +965,8 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_attach_latency_grows_with_descendants() {
-        use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = root_or_skip("cgroup_bpf_attach_latency_grows_with_descendants") else {
-            return;
-        };
-        let mut run = RunTree::create(&cg).expect("run tree");
-        let small = wide_subtree(&mut run, 0).expect("K=0");
-        let big = wide_subtree(&mut run, 1000).expect("K=1000");
-        let keeper = wide_subtree(&mut run, 0).expect("keeper");
-        let mut res = Vec::new();
-        for sub in [&small, &big] {
-            let req = AttachRequest {
-                program: AttachProgram::Getsockname4,
-                body: Body::Null,
-                top: sub.top.clone(),
-                keeper: keeper.top.clone(),
-                warmup: 3,
-                timing: hookbench_measure::TimingRequest::new(hookbench_measure::Clock::detect().info(), None, 21, 0),
-            };
-            let r = crate::test_support::spawn_test::<AttachWorker>(&req).expect("attach worker");
-            let (a, d) = (
-                median(&mut r.attach.values_ns.clone()),
-                median(&mut r.detach.values_ns.clone()),
-            );
-            eprintln!(
-                "cgroup_bpf attach at K={}: median attach {:.1} us, detach {:.1} us",
-                sub.descendants,
-                a / 1e3,
-                d / 1e3
-            );
-            assert!(!prog_exists(r.program_id));
-            res.push((a, d));
+        if let Some((_g, _, run)) = root_run("cgroup_bpf_attach_latency_grows_with_descendants") {
+            crate::test_support::check_attach_grows(run, AttachProgram::Getsockname4, 1000, 3, 21, true);
         }
-        assert!(res[1].0 > res[0].0, "attach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
-        assert!(res[1].1 > res[0].1, "detach K=1000 {:?} vs K=0 {:?}", res[1], res[0]);
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
     }
 }

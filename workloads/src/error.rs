@@ -1,4 +1,6 @@
-//! Errors of building worlds and attach benches from scenario params, each naming the bad axis and value and what to do.
+//! Errors of building worlds and attach benches from params, each naming the bad axis and value.
+//!
+//! Each also says what to do.
 
 use hookbench_model::{AttachError, ModelError};
 
@@ -45,8 +47,7 @@ pub enum BuildError {
         /// Tasks needed.
         needed: u64,
     },
-    /// Spreading the programs over the path would put more than `BPF_CGROUP_MAX_PROGS` on one
-    /// cgroup and hook.
+    /// Spreading the programs would exceed `BPF_CGROUP_MAX_PROGS` on one cgroup and hook.
     #[error("{what}: {needed} programs would go on one cgroup and hook, above BPF_CGROUP_MAX_PROGS = {max}; use depth >= {min_depth} or fewer programs")]
     CgroupCap {
         /// Which programs ("programs" or "foreign").

@@ -1,4 +1,8 @@
-//! hookbench.ko workloads: a worker process that joins a cgroup of the run, opens its own `/dev/hookbench` session, attaches N programs on the measured hook and F foreign ones in one dispatch model, and times the hook with the module's in-kernel loop (RUN) or one FIRE ioctl per hook.
+//! hookbench.ko workloads: a worker in a cgroup of the run times the module's hook, in one model.
+//!
+//! The worker joins the cgroup, opens its own `/dev/hookbench` session, attaches N programs on
+//! the measured hook and F foreign ones in one dispatch model, and times the hook with the
+//! module's in-kernel loop (RUN) or one FIRE ioctl per hook.
 //!
 //! The module finds per-task state by the calling task and per-cgroup state by the calling
 //! task's cgroup v2 cgroup, so the task that fires must be the one the programs were installed
@@ -30,35 +34,42 @@ pub const MAX_KMOD_REPETITIONS: usize = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FireMode {
-    /// The module's RUN ioctl: `batch` fires per sample timed with `ktime_get_ns()` in the
-    /// kernel, preemption disabled: the pure dispatch cost.
+    /// The module's RUN ioctl, timed in the kernel: the pure dispatch cost.
+    ///
+    /// `batch` fires per sample timed with `ktime_get_ns()`, preemption disabled.
     InKernel,
-    /// One FIRE ioctl per hook, `batch` of them timed in userspace: dispatch plus the syscall
-    /// (the baseline, the same ioctl with nothing attached, carries the syscall).
+    /// One FIRE ioctl per hook, `batch` of them timed in userspace: dispatch plus the syscall.
+    ///
+    /// The baseline, the same ioctl with nothing attached, carries the syscall.
     Ioctl,
 }
 
 /// What a kmod worker is asked to do. JSON on the worker's command line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KmodWorkerRequest {
-    /// The model, by its DESIGN.md name (`task-chain`, `task-hook-array`, `cgroup-effective`,
-    /// `global-filter`).
+    /// The model, by its ARCHITECTURE.md name.
+    ///
+    /// `task-chain`, `task-hook-array`, `cgroup-effective` or `global-filter` (see "Names" in
+    /// ARCHITECTURE.md).
     pub model: String,
     /// How the hook is fired.
     pub mode: FireMode,
-    /// The cgroup to join first (the deepest of `path` for cgroup-effective); inside a
-    /// `hookbench-*` run directory of the cgroup2 mount.
+    /// The cgroup to join first, inside a `hookbench-*` run directory of the cgroup2 mount.
+    ///
+    /// For cgroup-effective, the deepest of `path`.
     pub cgroup: Option<PathBuf>,
-    /// cgroup-effective: the cgroups from the top of the path down to `cgroup`; program i is
-    /// attached at `path[i % path.len()]` with `BPF_F_ALLOW_MULTI` semantics.
+    /// cgroup-effective: the cgroups from the top of the path down to `cgroup`.
+    ///
+    /// Program i is attached at `path[i % path.len()]` with `BPF_F_ALLOW_MULTI` semantics.
     #[serde(default)]
     pub path: Vec<PathBuf>,
     /// Programs on the measured hook.
     pub programs: u32,
     /// Programs on other hooks (never run by the measured hook).
     pub foreign: u32,
-    /// Distinct hooks in use (foreign programs spread over hooks 1..hooks-1); at least 2 when
-    /// `foreign > 0`.
+    /// Distinct hooks in use, foreign programs spread over hooks 1..hooks-1.
+    ///
+    /// At least 2 when `foreign > 0`.
     pub hooks: u32,
     /// The program body.
     pub body: Body,
@@ -77,8 +88,9 @@ pub struct KmodWorkerRequest {
 pub struct KmodWorkerReport {
     /// The worker's pid.
     pub pid: u32,
-    /// Per repetition, ns per fire with nothing attached (a second session of the same model,
-    /// task and cgroup), measured alternately with `samples`.
+    /// Per repetition, ns per fire with nothing attached, measured alternately with `samples`.
+    ///
+    /// The baseline is a second session of the same model, task and cgroup.
     pub baseline: Vec<SampleSet>,
     /// Per repetition, ns per fire with the programs attached.
     pub samples: Vec<SampleSet>,
@@ -174,22 +186,15 @@ impl KmodWorkerRequest {
     }
 }
 
-/// The kmod worker kind: validates the request, joins the cgroup, opens two sessions (one
-/// stays empty: the baseline), attaches the programs in the other, checks the module runs exactly
-/// `programs` per fire, measures both alternately, and reads the counters and the session's
-/// metadata bytes. Run only in a fresh process that exits afterwards: it moves the whole process
-/// into the cgroup.
-pub struct KmodWorker;
-
-impl crate::worker::Worker for KmodWorker {
-    const KIND: &'static str = "kmod";
-    const TIMEOUT: Duration = Duration::from_secs(300);
-    type Request = KmodWorkerRequest;
-    type Report = KmodWorkerReport;
-
-    fn run(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, String> {
-        measure(req).map_err(|e| e.to_string())
-    }
+crate::worker::worker_kind! {
+    /// The kmod worker kind (`hookbench worker kmod`): times hookbench.ko's hook from a cgroup.
+    ///
+    /// It validates the request, joins the cgroup, opens two sessions (one stays empty: the
+    /// baseline), attaches the programs in the other, checks the module runs exactly `programs`
+    /// per fire, measures both alternately, and reads the counters and the session's metadata
+    /// bytes. Run only in a fresh process that exits afterwards: it moves the whole process into
+    /// the cgroup.
+    pub struct KmodWorker("kmod", KmodWorkerRequest => KmodWorkerReport, Duration::from_secs(300)) = measure;
 }
 
 fn join_cgroup(cgroup: &Path) -> Result<(), KmodWorkloadError> {
@@ -214,8 +219,9 @@ fn open_dir(path: &Path) -> Result<std::fs::File, KmodWorkloadError> {
     })
 }
 
-/// `samples` samples of `batch` fires of the measured hook in session `dev`, as ns per fire,
-/// with the number of programs one fire ran.
+/// `samples` samples of `batch` fires of the measured hook in session `dev`, ns per fire.
+///
+/// Also returns the number of programs one fire ran.
 fn sample(
     dev: &Device,
     model: Model,

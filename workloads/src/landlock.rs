@@ -1,5 +1,6 @@
-//! Landlock domains on the running kernel: a per-task stack of layers, the `task-chain` family as
-//! it shipped for filesystem access control.
+//! Landlock domains on the running kernel: the per-task `task-chain` family as it shipped.
+//!
+//! A domain is a per-task stack of layers, for filesystem access control.
 //!
 //! Each `landlock_restrict_self(2)` stacks one new layer onto the calling thread's domain
 //! (`security/landlock/syscalls.c: sys_landlock_restrict_self` -> `ruleset.c:
@@ -36,24 +37,29 @@ use ::landlock::{
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-/// Most layers a Landlock domain can stack (`LANDLOCK_MAX_NUM_LAYERS` of
-/// `security/landlock/limits.h`); `landlock_restrict_self` returns `E2BIG` beyond it.
+/// Most layers a Landlock domain can stack; `landlock_restrict_self` returns `E2BIG` beyond it.
+///
+/// `LANDLOCK_MAX_NUM_LAYERS` of `security/landlock/limits.h`.
 pub const LANDLOCK_MAX_NUM_LAYERS: u32 = 16;
 
-/// Landlock ABI the rulesets are written for (ABI 7, Linux 6.15): handled rights are
-/// `AccessFs::from_all(TARGET_ABI)`, allowed ones `AccessFs::from_read(TARGET_ABI)`. Best-effort
-/// compatibility drops what an older kernel does not know.
+/// Landlock ABI the rulesets are written for (ABI 7, Linux 6.15).
+///
+/// Handled rights are `AccessFs::from_all(TARGET_ABI)`, allowed ones
+/// `AccessFs::from_read(TARGET_ABI)`. Best-effort compatibility drops what an older kernel does
+/// not know.
 pub const TARGET_ABI: ABI = ABI::V7;
 
-/// Deepest directory chain a [`LandlockRequest`] may ask for, in levels (each level adds
-/// 2 to 4 bytes to the path, which stays far below `PATH_MAX` = 4096).
+/// Deepest directory chain a [`LandlockRequest`] may ask for, in levels.
+///
+/// Each level adds 2 to 4 bytes to the path, which stays far below `PATH_MAX` = 4096.
 pub const MAX_DIR_DEPTH: u32 = 256;
 
 /// Name of the file at the bottom of the directory chain ([`chain_file_path`]).
 pub const CHAIN_FILE_NAME: &str = "hookbench-landlock-file";
 
-/// Name of the file the worker tries to create under `root` after restricting itself, to prove
-/// the restriction is in force (it must fail with `EACCES`).
+/// The file the worker tries to create under `root` once restricted, to prove the restriction.
+///
+/// Creating it must fail with `EACCES`.
 pub const PROBE_FILE_NAME: &str = "hookbench-landlock-probe";
 
 /// `LANDLOCK_CREATE_RULESET_VERSION` of `include/uapi/linux/landlock.h`.
@@ -90,8 +96,9 @@ pub enum LandlockError {
         /// Layers asked for.
         requested: u32,
     },
-    /// The kernel refused a layer with `E2BIG`: the domain was full, so the task must have
-    /// inherited layers from its parent.
+    /// The kernel refused a layer with `E2BIG`: the domain was full of inherited layers.
+    ///
+    /// The task must have inherited layers from its parent.
     #[error(
         "landlock_restrict_self refused layer {} of {requested} with {errno}: the domain already holds \
          LANDLOCK_MAX_NUM_LAYERS = {LANDLOCK_MAX_NUM_LAYERS} layers, so the worker inherited {} from its \
@@ -114,12 +121,14 @@ pub enum LandlockError {
          but disabled, add \"landlock\" to the lsm= boot parameter); Landlock layers cannot be measured here"
     )]
     Unavailable {
-        /// The errno (`ENOSYS` or `EOPNOTSUPP`; anything else means a seccomp filter or similar
-        /// blocks the syscall).
+        /// The errno: `ENOSYS` or `EOPNOTSUPP`.
+        ///
+        /// Anything else means a seccomp filter or similar blocks the syscall.
         errno: Errno,
     },
-    /// The best-effort ruleset ended up enforcing nothing (not expected when [`landlock_abi`]
-    /// succeeds).
+    /// The best-effort ruleset ended up enforcing nothing.
+    ///
+    /// Not expected when [`landlock_abi`] succeeds.
     #[error(
         "Landlock layer {layer} of {requested} was not enforced (status {status}); the kernel reports ABI \
          {abi:?}, check that Landlock is enabled"
@@ -154,8 +163,9 @@ pub enum LandlockError {
         layer: u32,
         /// Layers asked for.
         requested: u32,
-        /// The errno (`EPERM`: no_new_privs not set and no `CAP_SYS_ADMIN`; `EINVAL`: bad
-        /// ruleset or flags).
+        /// The errno: `EPERM` (neither no_new_privs nor `CAP_SYS_ADMIN`) or `EINVAL`.
+        ///
+        /// `EINVAL` means a bad ruleset or bad flags.
         errno: Errno,
     },
     /// Opening `root` for the rule failed.
@@ -191,8 +201,9 @@ pub enum LandlockError {
         #[source]
         source: std::io::Error,
     },
-    /// The probe file could be created (or failed with another errno than `EACCES`) after the
-    /// layers were installed: the task is not restricted as asked, so nothing is measured.
+    /// The probe file could be created once the layers were installed: the task is not restricted.
+    ///
+    /// (Or creating it failed with another errno than `EACCES`.) Nothing is measured then.
     #[error(
         "after {layers} Landlock layers, creating {probe:?} should fail with EACCES (write rights are \
          handled, not allowed) but {outcome}; the task is not restricted, nothing measured"
@@ -223,8 +234,11 @@ pub enum LandlockError {
     Trigger(#[from] crate::trigger::TriggerError),
 }
 
-/// The running kernel's Landlock ABI version (`landlock_create_ruleset(NULL, 0,
-/// LANDLOCK_CREATE_RULESET_VERSION)`, `security/landlock/syscalls.c`): 7 on Linux 6.15+.
+/// The running kernel's Landlock ABI version: 7 on Linux 6.15+.
+///
+/// It is `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`
+/// (`security/landlock/syscalls.c`).
+///
 /// Errors: [`LandlockError::Unavailable`] with the errno (`ENOSYS`: not built in;
 /// `EOPNOTSUPP`: disabled at boot).
 pub fn landlock_abi() -> Result<i32, LandlockError> {
@@ -255,11 +269,13 @@ pub fn chain_file_path(root: &Path, dir_depth: u32) -> PathBuf {
     path
 }
 
-/// Creates the directories of [`chain_file_path`]`(root, dir_depth)` and a 10-byte file at the
-/// bottom; returns the file's path. Existing directories and an existing file are kept as they
-/// are (so a parent may pre-create the chain, and a worker already restricted to reading under
-/// `root` can still use it). Errors:
-/// [`LandlockError::Setup`] with the path and the I/O error.
+/// Creates the directories of [`chain_file_path`]`(root, dir_depth)` and a file at the bottom.
+///
+/// The file holds 10 bytes; returns its path. Existing directories and an existing file are kept
+/// as they are (so a parent may pre-create the chain, and a worker already restricted to reading
+/// under `root` can still use it).
+///
+/// Errors: [`LandlockError::Setup`] with the path and the I/O error.
 pub fn prepare_chain(root: &Path, dir_depth: u32) -> Result<PathBuf, LandlockError> {
     let file = chain_file_path(root, dir_depth);
     if let Some(dir) = file.parent() {
@@ -285,22 +301,23 @@ pub fn prepare_chain(root: &Path, dir_depth: u32) -> Result<PathBuf, LandlockErr
     }
 }
 
-/// Stacks `n` Landlock layers onto the calling thread's domain, each a ruleset that handles
-/// `AccessFs::from_all(`[`TARGET_ABI`]`)` (read and write rights) and allows
-/// `AccessFs::from_read(`[`TARGET_ABI`]`)` beneath `root` (one `PathBeneath` rule), so files
-/// under `root` stay readable and everything else is denied. Sets no_new_privs once
-/// (`prctl(PR_SET_NO_NEW_PRIVS, 1)`), then per layer builds the ruleset
+/// Stacks `n` Landlock layers on the calling thread; the time of each `restrict_self`, ns.
+///
+/// Each layer is a ruleset that handles `AccessFs::from_all(`[`TARGET_ABI`]`)` (read and write
+/// rights) and allows `AccessFs::from_read(`[`TARGET_ABI`]`)` beneath `root` (one `PathBeneath`
+/// rule), so files under `root` stay readable and everything else is denied. Sets no_new_privs
+/// once (`prctl(PR_SET_NO_NEW_PRIVS, 1)`), then per layer builds the ruleset
 /// (`landlock_create_ruleset`, `landlock_add_rule`, untimed) and times the
-/// `landlock_restrict_self` call alone. Returns the time of each restrict_self, in ns, in order.
-/// The layers apply to the calling thread and the tasks it creates afterwards, and can never be
-/// removed: call this only in a worker process. `n = 0` does nothing.
+/// `landlock_restrict_self` call alone. The layers apply to the calling thread and the tasks it
+/// creates afterwards, and can never be removed: call this only in a worker process. `n = 0`
+/// does nothing.
 ///
 /// Errors: [`LandlockError::TooManyLayers`] when `n` > [`LANDLOCK_MAX_NUM_LAYERS`] (nothing
 /// installed); [`LandlockError::Unavailable`]; [`LandlockError::LayerLimit`] when the kernel says
 /// `E2BIG` (inherited layers filled the domain); [`LandlockError::RestrictSelf`],
 /// [`LandlockError::Ruleset`], [`LandlockError::RuleRoot`], [`LandlockError::NoNewPrivs`],
 /// [`LandlockError::NotEnforced`].
-pub fn install_layers(clock: &hookbench_measure::Clock, root: &Path, n: u32) -> Result<Vec<f64>, LandlockError> {
+pub fn install_layers_ns(clock: &hookbench_measure::Clock, root: &Path, n: u32) -> Result<Vec<f64>, LandlockError> {
     if n > LANDLOCK_MAX_NUM_LAYERS {
         return Err(LandlockError::TooManyLayers { requested: n });
     }
@@ -369,10 +386,12 @@ pub fn install_layers(clock: &hookbench_measure::Clock, root: &Path, n: u32) -> 
     Ok(install_ns)
 }
 
-/// Checks that the calling thread is restricted: creating `root/`[`PROBE_FILE_NAME`]
-/// (`O_WRONLY|O_CREAT|O_EXCL`) must fail with `EACCES`, as every layer handles
-/// `LANDLOCK_ACCESS_FS_MAKE_REG` and none allows it. Errors: [`LandlockError::NotRestricted`]
-/// (a file that was created is removed again).
+/// Checks that the calling thread is restricted: creating a file under `root` must be denied.
+///
+/// Creating `root/`[`PROBE_FILE_NAME`] (`O_WRONLY|O_CREAT|O_EXCL`) must fail with `EACCES`, as
+/// every layer handles `LANDLOCK_ACCESS_FS_MAKE_REG` and none allows it.
+///
+/// Errors: [`LandlockError::NotRestricted`] (a file that was created is removed again).
 pub fn verify_restricted(root: &Path, layers: u32) -> Result<(), LandlockError> {
     let probe = root.join(PROBE_FILE_NAME);
     let not_restricted = |outcome: String| LandlockError::NotRestricted {
@@ -401,11 +420,14 @@ pub fn verify_restricted(root: &Path, layers: u32) -> Result<(), LandlockError> 
     }
 }
 
-/// Times `open(path, O_RDONLY|O_CLOEXEC)` on the calling thread as `timing` asks, one open per
-/// sample with its `close` outside the timed interval (the Landlock check runs on open:
+/// Times `open(path, O_RDONLY|O_CLOEXEC)` on the calling thread as `timing` asks.
+///
+/// One open per sample, its `close` outside the timed interval (the Landlock check runs on open:
 /// `hook_file_open`). `status` is this thread's `/proc/thread-self/status`, opened before the
-/// layers (which may forbid opening it now), for the speculation state. Errors: [`LandlockError::Open`] at the first failing open (`layers` is only
-/// used in the message); [`LandlockError::Trigger`] when pinning or the sampler fails.
+/// layers (which may forbid opening it now), for the speculation state.
+///
+/// Errors: [`LandlockError::Open`] at the first failing open (`layers` is only used in the
+/// message); [`LandlockError::Trigger`] when pinning or the sampler fails.
 pub fn measure_open(
     path: &Path,
     layers: u32,
@@ -454,10 +476,12 @@ pub fn measure_open(
     ))
 }
 
-/// What a Landlock worker is asked: build a chain of `dir_depth` directories under `root` with
-/// a file at the bottom ([`prepare_chain`]), stack `layers` layers allowing reads beneath `root`
-/// ([`install_layers`]), check it is restricted ([`verify_restricted`]), then time opens of the
-/// file ([`measure_open`]) when `timing` is given.
+/// What a Landlock worker is asked: a directory chain, layers over it, and opens to time.
+///
+/// The worker builds a chain of `dir_depth` directories under `root` with a file at the bottom
+/// ([`prepare_chain`]), stacks `layers` layers allowing reads beneath `root`
+/// ([`install_layers_ns`]), checks it is restricted ([`verify_restricted`]), then times opens of
+/// the file ([`measure_open`]) unless `installs_only`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LandlockRequest {
     /// Layers to stack, 0..=[`LANDLOCK_MAX_NUM_LAYERS`] (0 = the unrestricted baseline).
@@ -472,7 +496,7 @@ pub struct LandlockRequest {
     /// Time only the installs, no open (attach cells).
     #[serde(default)]
     pub installs_only: bool,
-    /// Layers stacked before the request's own, untimed (tests reach the kernel's `E2BIG` with it).
+    /// Layers stacked untimed before the request's own (tests reach the kernel's `E2BIG` with it).
     #[serde(default)]
     pub prestack: u32,
 }
@@ -488,9 +512,10 @@ pub struct LandlockReport {
     pub abi: Option<i32>,
 }
 
-/// Checks a request without touching the system: `layers` <= [`LANDLOCK_MAX_NUM_LAYERS`]
-/// ([`LandlockError::TooManyLayers`]), `dir_depth` <= [`MAX_DIR_DEPTH`]
-/// ([`LandlockError::InvalidRequest`]), `root` absolute and without NUL bytes
+/// Checks a request without touching the system, naming the first bad field.
+///
+/// `layers` <= [`LANDLOCK_MAX_NUM_LAYERS`] ([`LandlockError::TooManyLayers`]), `dir_depth` <=
+/// [`MAX_DIR_DEPTH`] ([`LandlockError::InvalidRequest`]), `root` absolute and without NUL bytes
 /// ([`LandlockError::InvalidRoot`]).
 pub fn validate_landlock_request(req: &LandlockRequest) -> Result<(), LandlockError> {
     if req.layers > LANDLOCK_MAX_NUM_LAYERS {
@@ -518,76 +543,49 @@ pub fn validate_landlock_request(req: &LandlockRequest) -> Result<(), LandlockEr
     Ok(())
 }
 
-/// The Landlock worker (`hookbench worker landlock`): stacks layers on itself and times opens.
-pub struct LandlockWorker;
+crate::worker::worker_kind! {
+    /// The Landlock worker (`hookbench worker landlock`): stacks layers on itself and times opens.
+    pub struct LandlockWorker("landlock", LandlockRequest => LandlockReport, Duration::from_secs(120)) = run_landlock;
+}
 
-impl crate::worker::Worker for LandlockWorker {
-    const KIND: &'static str = "landlock";
-    const TIMEOUT: Duration = Duration::from_secs(120);
-    type Request = LandlockRequest;
-    type Report = LandlockReport;
-
-    /// Validates `req`, builds the chain, stacks the pre-stacked and then the requested layers
-    /// on this thread (they cannot be removed: this process exits afterwards), verifies the
-    /// restriction and measures.
-    fn run(req: &LandlockRequest) -> Result<LandlockReport, String> {
-        (|| {
-            validate_landlock_request(req)?;
-            let abi = landlock_abi().ok();
-            // Opened before the layers: they allow reads beneath `root` only.
-            let mut status =
-                std::fs::File::open("/proc/thread-self/status").map_err(|source| LandlockError::Status { source })?;
-            let file = prepare_chain(&req.root, req.dir_depth)?;
-            let clock = req.timing.clock();
-            install_layers(&clock, &req.root, req.prestack)?;
-            let install_ns = install_layers(&clock, &req.root, req.layers)?;
-            if req.layers > 0 {
-                verify_restricted(&req.root, req.layers)?;
-            }
-            let samples = if req.installs_only {
-                None
-            } else {
-                Some(measure_open(&file, req.layers, &req.timing, &mut status)?)
-            };
-            Ok(LandlockReport {
-                samples,
-                install_ns,
-                abi,
-            })
-        })()
-        .map_err(|e: LandlockError| e.to_string())
+/// The Landlock worker's body: stacks the layers on this thread and measures under them.
+///
+/// Validates `req`, builds the chain, stacks the pre-stacked and then the requested layers (they
+/// cannot be removed: this process exits afterwards), verifies the restriction and measures.
+fn run_landlock(req: &LandlockRequest) -> Result<LandlockReport, LandlockError> {
+    validate_landlock_request(req)?;
+    let abi = landlock_abi().ok();
+    // Opened before the layers: they allow reads beneath `root` only.
+    let mut status =
+        std::fs::File::open("/proc/thread-self/status").map_err(|source| LandlockError::Status { source })?;
+    let file = prepare_chain(&req.root, req.dir_depth)?;
+    let clock = req.timing.clock();
+    install_layers_ns(&clock, &req.root, req.prestack)?;
+    let install_ns = install_layers_ns(&clock, &req.root, req.layers)?;
+    if req.layers > 0 {
+        verify_restricted(&req.root, req.layers)?;
     }
+    let samples = if req.installs_only {
+        None
+    } else {
+        Some(measure_open(&file, req.layers, &req.timing, &mut status)?)
+    };
+    Ok(LandlockReport {
+        samples,
+        install_ns,
+        abi,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::spawn_test;
+    use crate::test_support::{spawn_test, Scratch};
     use crate::worker::WorkerError;
     use hookbench_measure::{Clock, TimingRequest};
 
     /// Serializes the tests that spawn workers, so measurements do not compete for CPUs.
     static WORKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    /// A temporary directory removed (with its contents) on drop.
-    struct TempRoot(PathBuf);
-
-    impl TempRoot {
-        fn new(tag: &str) -> TempRoot {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("hookbench-landlock-{}-{tag}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp root");
-            TempRoot(dir)
-        }
-    }
-
-    impl Drop for TempRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn request(layers: u32, dir_depth: u32, samples: usize, root: &Path) -> LandlockRequest {
         LandlockRequest {
@@ -603,9 +601,15 @@ mod tests {
         }
     }
 
-    fn refused(req: &LandlockRequest) -> String {
-        match spawn_test::<LandlockWorker>(req) {
-            Err(WorkerError::Refused(why)) => why,
+    /// Why a worker refused `req(root)`, with `root` a new scratch directory `tag` (printed).
+    fn refusal(tag: &str, req: impl FnOnce(&Path) -> LandlockRequest) -> String {
+        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let root = Scratch::new(&format!("landlock-{tag}"));
+        match spawn_test::<LandlockWorker>(&req(root.path())) {
+            Err(WorkerError::Refused(why)) => {
+                eprintln!("landlock {tag}: {why}");
+                why
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -636,7 +640,7 @@ mod tests {
         );
         // More layers than the kernel allows are refused before any syscall, even in the test
         // process (nothing is installed).
-        let err = install_layers(&Clock::monotonic_raw(), Path::new("/nonexistent"), 17).expect_err("limit");
+        let err = install_layers_ns(&Clock::monotonic_raw(), Path::new("/nonexistent"), 17).expect_err("limit");
         assert!(matches!(err, LandlockError::TooManyLayers { requested: 17 }), "{err}");
     }
 
@@ -649,25 +653,18 @@ mod tests {
 
     #[test]
     fn worker_over_the_layer_limit_reports_it() {
-        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = TempRoot::new("limit");
-        let err = refused(&request(17, 4, 1, &root.0));
-        eprintln!("landlock limit: {err}");
+        let err = refusal("limit", |root| request(17, 4, 1, root));
         assert!(err.contains("LANDLOCK_MAX_NUM_LAYERS = 16"), "{err}");
         assert!(err.contains("asked for 17"), "{err}");
     }
 
     #[test]
     fn kernel_e2big_is_mapped_to_the_layer_limit() {
-        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = TempRoot::new("e2big");
         // 4 layers stacked before the request's own 16: the kernel refuses the 13th.
-        let req = LandlockRequest {
+        let err = refusal("e2big", |root| LandlockRequest {
             prestack: 4,
-            ..request(16, 1, 1, &root.0)
-        };
-        let err = refused(&req);
-        eprintln!("landlock E2BIG: {err}");
+            ..request(16, 1, 1, root)
+        });
         assert!(err.contains("refused layer 13 of 16 with E2BIG"), "{err}");
         assert!(err.contains("inherited 4"), "{err}");
     }
@@ -675,18 +672,19 @@ mod tests {
     #[test]
     fn worker_is_really_restricted_and_times_opens() {
         let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let root = TempRoot::new("probe");
-        let report = spawn_test::<LandlockWorker>(&request(1, 2, 50, &root.0)).expect("worker ran");
+        let scratch = Scratch::new("landlock-probe");
+        let root = scratch.path();
+        let report = spawn_test::<LandlockWorker>(&request(1, 2, 50, root)).expect("worker ran");
         assert_eq!(report.install_ns.len(), 1);
         let set = report.samples.expect("timed");
         assert_eq!(set.batch_k, 1, "one open per sample, the close untimed");
         assert!(set.values_ns.len() >= 50);
         assert!(report.abi.is_some_and(|a| a >= 1));
         // The worker's probe was denied, so nothing was created; the unrestricted parent can.
-        assert!(!root.0.join(PROBE_FILE_NAME).exists());
-        assert!(chain_file_path(&root.0, 2).exists());
+        assert!(!root.join(PROBE_FILE_NAME).exists());
+        assert!(chain_file_path(root, 2).exists());
         // Install-only requests time no open.
-        let report = spawn_test::<LandlockWorker>(&request(3, 2, 0, &root.0)).expect("worker ran");
+        let report = spawn_test::<LandlockWorker>(&request(3, 2, 0, root)).expect("worker ran");
         assert_eq!(report.install_ns.len(), 3);
         assert!(report.samples.is_none());
     }

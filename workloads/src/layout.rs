@@ -1,4 +1,6 @@
-//! Scenario validation and layout arithmetic shared by worlds and attach benches: limits, hook of each foreign program, chain interleaving, cgroup counts.
+//! Scenario validation and layout arithmetic shared by worlds and attach benches.
+//!
+//! Limits, the hook of each foreign program, chain interleaving, cgroup counts.
 
 use crate::error::BuildError;
 use hookbench_model::{HookId, Params, BPF_CGROUP_MAX_PROGS};
@@ -100,13 +102,14 @@ pub fn validate_common(p: &Params, per_slot_programs: bool) -> Result<u64, Build
     Ok(slots)
 }
 
-/// The hook of foreign program `j`: spread round-robin over hooks `1..hooks`. Requires `hooks >= 2`.
+/// The hook of foreign program `j`, round-robin over hooks `1..hooks` (requires `hooks >= 2`).
 pub fn foreign_hook(j: u32, hooks: u32) -> HookId {
     1 + j % (hooks - 1).max(1)
 }
 
-/// Whether position `k` (install order) of a chain of `programs + foreign` nodes holds a foreign
-/// node: foreign nodes are interleaved evenly among the measured ones.
+/// Whether position `k` (install order) of a chain of `programs + foreign` nodes is foreign.
+///
+/// Foreign nodes are interleaved evenly among the measured ones.
 pub fn chain_slot_is_foreign(k: u64, programs: u32, foreign: u32) -> bool {
     let m = u64::from(programs) + u64::from(foreign);
     if m == 0 {
@@ -116,8 +119,10 @@ pub fn chain_slot_is_foreign(k: u64, programs: u32, foreign: u32) -> bool {
     (k + 1) * f / m > k * f / m
 }
 
-/// Checks that spreading `count` programs round-robin over `depth` levels (per hook, over
-/// `hooks_used` hooks) stays within `BPF_CGROUP_MAX_PROGS` per cgroup and hook.
+/// Checks that `count` programs spread over `depth` levels stay within `BPF_CGROUP_MAX_PROGS`.
+///
+/// They are spread round-robin, per hook over `hooks_used` hooks; the limit is per cgroup and
+/// hook.
 pub fn check_cgroup_cap(what: &'static str, count: u32, hooks_used: u32, depth: u32) -> Result<(), BuildError> {
     let per_hook = u64::from(count).div_ceil(u64::from(hooks_used.max(1)));
     let per_level = per_hook.div_ceil(u64::from(depth.max(1)));

@@ -1,4 +1,8 @@
-//! Workload generators of hookbench: whole worlds (cgroup trees, task pools, per-slot programs) built from scenario `Params` for every model mechanism, their trigger loops, and attach benches.
+//! Workload generators of hookbench: model worlds, their trigger loops, attach benches, workers.
+//!
+//! Whole worlds (cgroup trees, task pools, per-slot programs) are built from scenario `Params`
+//! for every model mechanism; the kernel's mechanisms are measured by the exec'd workers
+//! ([`worker`]).
 //!
 //! Scenario layouts (hook 0 is the measured hook; `foreign` programs go round-robin to hooks
 //! `1..hooks`, so `hooks >= 2` when `foreign > 0`):
@@ -54,46 +58,55 @@ pub use world::MEASURED_HOOK;
 /// Run counts of a slot's programs (Counter bodies only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RunCounts {
-    /// Total runs of the programs in effect on the measured hook for the slot (for handle-loop,
-    /// the global programs, shared by every slot).
+    /// Total runs of the programs in effect on the measured hook for the slot.
+    ///
+    /// For handle-loop, the global programs, shared by every slot.
     pub measured: u64,
     /// Total runs of the slot's foreign programs (they must never run on the measured hook).
     pub foreign: u64,
 }
 
-/// A built scenario ready to be triggered. Slots: the world has `params().working_set *
-/// params().cpus` slots; CPU c's measuring thread uses slots `c*W .. (c+1)*W`. Each slot is a
-/// distinct task (task models) or a task in a distinct cgroup (cgroup models), each with its
-/// own, separately allocated programs (global-filter's handle-loop programs are global by
-/// definition and shared).
+/// A built scenario ready to be triggered, with `working_set * cpus` slots.
+///
+/// CPU c's measuring thread uses slots `c*W .. (c+1)*W`. Each slot is a distinct task (task
+/// models) or a task in a distinct cgroup (cgroup models), each with its own, separately
+/// allocated programs (global-filter's handle-loop programs are global by definition and
+/// shared).
 pub trait World: Send + Sync {
     /// The mechanism built.
     fn mechanism(&self) -> Mechanism;
-    /// The params as built: `cgroups == 0` or `tasks == 0` in the request mean "auto, exactly
-    /// what the other axes need"; here they are resolved to the real counts (task models keep
-    /// `cgroups` as requested: they build none).
+    /// The params as built, with `cgroups` and `tasks` resolved to the real counts.
+    ///
+    /// `cgroups == 0` or `tasks == 0` in the request mean "auto, exactly what the other axes need";
+    /// here they are resolved (task models keep `cgroups` as requested: they build none).
     fn params(&self) -> Params;
     /// Number of slots (`working_set * cpus`).
     fn slots(&self) -> usize;
-    /// Runs the measured hook `iterations` times, cycling through `order` (slot indices, each <
-    /// `slots()`; panics on a larger one, a caller bug), one hook per entry; returns the sum of
-    /// verdicts so the caller can black_box it. No counting, no allocation, monomorphic inside
-    /// (one dyn call per batch). An empty `order` runs nothing and returns 0.
+    /// Runs the measured hook `iterations` times, cycling through the slots of `order`.
+    ///
+    /// `order` holds slot indices, each < `slots()` (panics on a larger one, a caller bug), one
+    /// hook per entry; returns the sum of verdicts so the caller can black_box it. No counting, no
+    /// allocation, monomorphic inside (one dyn call per batch). An empty `order` runs nothing and
+    /// returns 0.
     fn trigger(&self, order: &[u32], iterations: u64) -> u64;
     /// Exact accounting of one hook as slot `slot`, counted by the same traversal as `trigger`
     /// (it runs the hook once, so Counter bodies count that run). Panics if `slot >= slots()`.
     fn accounting(&self, slot: u32) -> HookAccounting;
-    /// Exact bytes of dispatch metadata of the whole world (programs excluded), from the actual
-    /// allocations, shared allocations once.
+    /// Exact bytes of dispatch metadata of the whole world, programs excluded.
+    ///
+    /// From the actual allocations, shared allocations once.
     fn metadata_bytes(&self) -> u64;
-    /// [`World::metadata_bytes`] by component ("chain-nodes", "task-pointers", "hook-tables",
-    /// "hook-lists", "cgroup-bpf", "attach-lists", "effective-arrays", "css-sets",
-    /// "global-lists", "handle-arrays", "map-buckets", "map-entries"); sums to it.
+    /// [`World::metadata_bytes`] by component; sums to it.
+    ///
+    /// Components: "chain-nodes", "task-pointers", "hook-tables", "hook-lists", "cgroup-bpf",
+    /// "attach-lists", "effective-arrays", "css-sets", "global-lists", "handle-arrays",
+    /// "map-buckets", "map-entries".
     fn metadata_breakdown(&self) -> Vec<(&'static str, u64)>;
     /// Bytes of the distinct program structs (and their own maps), apart from the metadata.
     fn program_bytes(&self) -> u64;
-    /// Run counts of slot `slot`'s programs; `None` unless the body is Counter or for a slot out
-    /// of range.
+    /// Run counts of slot `slot`'s programs.
+    ///
+    /// `None` unless the body is Counter, or for a slot out of range.
     fn run_counts(&self, slot: u32) -> Option<RunCounts>;
 }
 
@@ -112,25 +125,31 @@ pub trait AttachBench: Send {
     fn mechanism(&self) -> Mechanism;
     /// The params as built.
     fn params(&self) -> Params;
-    /// Attach one new program on hook 0. cgroup-effective: at the top of a subtree with
-    /// `params.cgroups` descendants (chains of `depth`), with ALLOW_MULTI, on top of `programs`
-    /// already attached there, recomputing every effective array of the subtree; returns the
-    /// arrays recomputed (`cgroups + 1`); at most `64 - programs` attaches may be outstanding,
-    /// past that it attaches nothing and returns 0. task-chain: push one node on the task (1).
-    /// task-hook-array: copy-on-install of the task's table and hook 0's list (entries copied:
-    /// `hooks` + new list length). handle-loop: RCU-copy append to hook 0's global list of a
-    /// program with one handle, the attach point (entries copied + 1). cgroup-id-map: rewrite the
-    /// attach point's map entry with its policy plus the program (policy entries written; the map
-    /// is keyed by exact cgroup id, descendants are not touched).
+    /// Attaches one new program on hook 0; returns the work units of the attach.
+    ///
+    /// cgroup-effective: at the top of a subtree with `params.cgroups` descendants (chains of
+    /// `depth`), with ALLOW_MULTI, on top of `programs` already attached there, recomputing every
+    /// effective array of the subtree; returns the arrays recomputed (`cgroups + 1`); at most `64 -
+    /// programs` attaches may be outstanding, past that it attaches nothing and returns 0.
+    /// task-chain: push one node on the task (1). task-hook-array: copy-on-install of the task's
+    /// table and hook 0's list (entries copied: `hooks` + new list length). handle-loop: RCU-copy
+    /// append to hook 0's global list of a program with one handle, the attach point (entries
+    /// copied + 1). cgroup-id-map: rewrite the attach point's map entry with its policy plus the
+    /// program (policy entries written; the map is keyed by exact cgroup id, descendants are not
+    /// touched).
     fn attach(&mut self) -> u64;
-    /// Undo the last outstanding attach, returning the work units of the undo (task-chain drops
-    /// the node: 1); 0 when nothing is outstanding.
+    /// Undoes the last outstanding attach; returns the work units of the undo, 0 with none left.
+    ///
+    /// task-chain drops the node: 1.
     fn detach(&mut self) -> u64;
 }
 
-/// Builds the attach bench of `mechanism` for `params` (`cgroups` = descendants of the attach
-/// point; `seed` unused, layouts are deterministic). Errors: as [`build_world`]; cgroup-effective
-/// also needs `programs < 64` to leave room for the attached one.
+/// Builds the attach bench of `mechanism` for `params` (`cgroups`: descendants of the top).
+///
+/// `seed` is unused: layouts are deterministic.
+///
+/// Errors: as [`build_world`]; cgroup-effective also needs `programs < 64` to leave room for the
+/// attached one.
 pub fn build_attach_bench(
     mechanism: Mechanism,
     params: &Params,

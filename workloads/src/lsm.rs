@@ -268,9 +268,10 @@ pub(crate) fn worker_setup(req: &GlobalLsmRequest) -> Result<GlobalLsm, CgroupBp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attach_worker::AttachProgram;
     use crate::cgroupfs::{Cgroup2, Shape};
     use crate::sock_worker::SockReport;
-    use crate::test_support::{median, slope, spawn_sock};
+    use crate::test_support::{median, slope, spawn_sock, teardown_leaves_nothing, teardown_unloads};
     use hookbench_bpf::lsm::is_permission_denied;
     use hookbench_bpf::prog_exists;
 
@@ -278,8 +279,9 @@ mod tests {
     /// global programs cost them a little, never their correctness).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// A socket worker in `cgroup` timing at least `samples` socket() calls; `Err` is the
-    /// worker's reason.
+    /// A socket worker in `cgroup` timing at least `samples` socket() calls.
+    ///
+    /// `Err` is the worker's reason.
     fn spawn_test_worker(
         cgroup: &Path,
         samples: usize,
@@ -288,12 +290,12 @@ mod tests {
         spawn_sock(cgroup, samples, global_lsm).map_err(|e| e.to_string())
     }
 
-    /// [`LOCK`] and the cgroup2 mount when this machine can run BPF LSM programs, else `None`.
+    /// [`LOCK`], the cgroup2 mount and a new run tree when this machine runs BPF LSM programs.
     ///
-    /// Runs them: root, cgroup v2, `bpf` an active LSM, trampolines allowed; else it says why.
-    fn lsm_or_skip(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Cgroup2)> {
-        let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let cg = crate::cgroupfs::cgroup2_or_skip(test, "needs root (cgroups and BPF LSM programs)")?;
+    /// That is: root, cgroup v2, `bpf` an active LSM, trampolines allowed; else it says why and
+    /// returns `None`.
+    fn lsm_or_skip(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Cgroup2, RunTree)> {
+        let (guard, cg) = crate::test_support::root_test(&LOCK, test, "needs root (cgroups and BPF LSM programs)")?;
         match LsmProgram::load(LsmAttach::Global, hookbench_bpf::SockBody::Null) {
             Ok(_) => {}
             Err(e) if is_permission_denied(&e) => {
@@ -306,14 +308,8 @@ mod tests {
             eprintln!("SKIPPED {test}: {why}");
             return None;
         }
-        Some((guard, cg))
-    }
-
-    /// Tears the run's tree down and checks that nothing of it is left.
-    fn teardown_leaves_nothing(run: RunTree) {
-        let root = run.root().to_path_buf();
-        run.teardown().expect("teardown");
-        assert!(!root.exists(), "{} left behind", root.display());
+        let run = RunTree::create(&cg).expect("run tree");
+        Some((guard, cg, run))
     }
 
     /// The list and release parsers' own cases are hookbench-sys's; this is the gate's.
@@ -329,16 +325,15 @@ mod tests {
         assert!(e.to_string().contains("BPF_MAX_TRAMP_LINKS"), "{e}");
     }
 
-    /// On a kernel that refuses trampolines (this project's development host), the programs
-    /// are refused with EPERM, and that is what the kernel backend reports.
+    /// On a kernel that refuses trampolines the programs are refused with EPERM, as reported.
+    ///
+    /// This project's development host is such a kernel; EPERM is what the kernel backend reports.
     #[test]
     fn lsm_cgroup_tree_is_refused_with_eperm_or_builds() {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cg) = crate::cgroupfs::cgroup2_or_skip("lsm_cgroup_tree_is_refused_with_eperm_or_builds", "root")
-        else {
+        let test = "lsm_cgroup_tree_is_refused_with_eperm_or_builds";
+        let Some((_g, _, mut run)) = crate::test_support::root_run(&LOCK, test, "root") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         match LsmCgroupTree::build(&mut run, 2, 2, Body::Null) {
             Ok(tree) => assert_eq!(tree.program_ids().len(), 2),
             Err(CgroupBpfError::Bpf { source, .. }) if is_permission_denied(&source) => {
@@ -351,10 +346,9 @@ mod tests {
 
     #[test]
     fn lsm_cgroup_effective_counts_runs_and_cleanup() {
-        let Some((_g, cg)) = lsm_or_skip("lsm_cgroup_effective_counts_runs_and_cleanup") else {
+        let Some((_g, _, mut run)) = lsm_or_skip("lsm_cgroup_effective_counts_runs_and_cleanup") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let tree = LsmCgroupTree::build(&mut run, 3, 7, Body::Counter).expect("build");
         let ids = tree.program_ids();
         assert!(ids.iter().all(|&id| id > 0 && prog_exists(id)), "{ids:?}");
@@ -378,18 +372,14 @@ mod tests {
         let expected: Vec<u64> = (0..7u32).map(|i| if i % 3 < 2 { mid.calls } else { 0 }).collect();
         assert_eq!(ran, expected, "runs per program from the middle cgroup");
 
-        drop(tree);
-        teardown_leaves_nothing(run);
-        let alive: Vec<u32> = ids.iter().copied().filter(|&id| prog_exists(id)).collect();
-        assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
+        teardown_unloads(run, tree, &ids);
     }
 
     #[test]
     fn lsm_global_runs_bodies_for_marked_tasks_only() {
-        let Some((_g, cg)) = lsm_or_skip("lsm_global_runs_bodies_for_marked_tasks_only") else {
+        let Some((_g, _, mut run)) = lsm_or_skip("lsm_global_runs_bodies_for_marked_tasks_only") else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let leaf = run.build(Shape::Deep, 1).expect("cgroup").remove(0);
         for mark_self in [true, false] {
             let req = GlobalLsmRequest {
@@ -419,52 +409,20 @@ mod tests {
 
     #[test]
     fn lsm_attach_latency_and_cleanup() {
-        let Some((_g, cg)) = lsm_or_skip("lsm_attach_latency_and_cleanup") else {
-            return;
-        };
-        let mut run = RunTree::create(&cg).expect("run tree");
-        let small = crate::cgroup_bpf::wide_subtree(&mut run, 0).expect("K=0");
-        let big = crate::cgroup_bpf::wide_subtree(&mut run, 500).expect("K=500");
-        let keeper = crate::cgroup_bpf::wide_subtree(&mut run, 0).expect("keeper");
-        let mut res = Vec::new();
-        for sub in [&small, &big] {
-            use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
-            let req = AttachRequest {
-                program: AttachProgram::LsmCgroup,
-                body: Body::Null,
-                top: sub.top.clone(),
-                keeper: keeper.top.clone(),
-                warmup: 2,
-                timing: hookbench_measure::TimingRequest::new(hookbench_measure::Clock::detect().info(), None, 11, 0),
-            };
-            let r = crate::test_support::spawn_test::<AttachWorker>(&req).expect("attach worker");
-            let (a, d) = (
-                median(&mut r.attach.values_ns.clone()),
-                median(&mut r.detach.values_ns.clone()),
-            );
-            eprintln!(
-                "lsm_cgroup attach at K={}: median attach {:.1} us, detach {:.1} us",
-                sub.descendants,
-                a / 1e3,
-                d / 1e3
-            );
-            assert!(!prog_exists(r.program_id), "the worker's program outlived it");
-            res.push(a);
+        if let Some((_g, _, run)) = lsm_or_skip("lsm_attach_latency_and_cleanup") {
+            crate::test_support::check_attach_grows(run, AttachProgram::LsmCgroup, 500, 2, 11, false);
         }
-        assert!(res[1] > res[0], "attach K=500 {} vs K=0 {}", res[1], res[0]);
-        run.teardown().expect("teardown");
     }
 
     #[test]
     fn lsm_per_program_slopes() {
-        let Some((_g, cg)) = lsm_or_skip("lsm_per_program_slopes") else {
+        let Some((_g, cg, mut probe)) = lsm_or_skip("lsm_per_program_slopes") else {
             return;
         };
         const COUNTS: [u32; 4] = [0, 8, 16, 32];
         // Marking a test thread needs PIDFD_THREAD (Linux >= 6.9); before, time the unmarked
         // checks instead (hookbench's own worker measures the marked case on every kernel).
         let mark_self = {
-            let mut probe = RunTree::create(&cg).expect("run tree");
             let leaf = probe.build(Shape::Deep, 1).expect("cgroup").remove(0);
             let req = GlobalLsmRequest {
                 programs: 1,

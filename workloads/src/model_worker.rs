@@ -1,5 +1,7 @@
-//! The model worker (`hookbench worker model`): builds the userspace world of one model
-//! mechanism in a fresh process and measures it there, interleaved with its baseline.
+//! The model worker (`hookbench worker model`): measures one model world in a fresh process.
+//!
+//! It builds the userspace world of one model mechanism and measures it there, interleaved with
+//! its baseline.
 //!
 //! The model backend's timings used to run in the harness itself, whose heap, caches and page
 //! tables grow with everything it ran before. Here each cell gets a process whose state does not
@@ -19,7 +21,7 @@ use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 
-use crate::{build_attach_bench, build_world, World};
+use crate::{build_attach_bench, build_world, AttachBench, World};
 
 /// Hooks run with the hardware counters enabled, after the timed samples.
 pub const COUNTED_HOOKS: u64 = 100_000;
@@ -81,8 +83,9 @@ pub enum ModelReport {
         accounting: HookAccounting,
         /// Hardware counters per hook (empty when the machine has none).
         counters: BTreeMap<String, f64>,
-        /// Program runs on slot 0 over [`CHECK_HOOKS`] hooks: `[expected, observed]`, with the
-        /// foreign programs' runs (must be 0) — counter body only.
+        /// Program runs on slot 0 over [`CHECK_HOOKS`] hooks (counter body only).
+        ///
+        /// `[expected, observed, foreign]`: the foreign programs' runs must be 0.
         program_runs: Option<[u64; 3]>,
     },
     /// Attach and detach latency.
@@ -105,37 +108,33 @@ pub enum ModelReport {
     },
 }
 
-/// The model worker kind.
-pub struct ModelWorker;
+crate::worker::worker_kind! {
+    /// The model worker kind (`hookbench worker model`).
+    pub struct ModelWorker("model", ModelRequest => ModelReport, Duration::from_secs(600)) = run_model;
+}
 
-impl crate::worker::Worker for ModelWorker {
-    const KIND: &'static str = "model";
-    const TIMEOUT: Duration = Duration::from_secs(600);
-    type Request = ModelRequest;
-    type Report = ModelReport;
-
-    fn run(req: &ModelRequest) -> Result<ModelReport, String> {
-        if req.repetitions == 0 || req.repetitions > 1000 {
-            return Err(format!(
-                "model worker: repetitions = {} is invalid: use 1..=1000",
-                req.repetitions
-            ));
-        }
-        match req.metric {
-            ModelMetric::Hook => hook(req),
-            ModelMetric::Attach => attach(req),
-            ModelMetric::Metadata => {
-                let world = build_world(req.mechanism, &req.params, req.seed).map_err(|e| e.to_string())?;
-                Ok(ModelReport::Metadata {
-                    params: world.params(),
-                    bytes: world.metadata_bytes(),
-                    breakdown: world
-                        .metadata_breakdown()
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                })
-            }
+/// The model worker's body: checks the repetitions and measures the request's metric.
+fn run_model(req: &ModelRequest) -> Result<ModelReport, String> {
+    if req.repetitions == 0 || req.repetitions > 1000 {
+        return Err(format!(
+            "model worker: repetitions = {} is invalid: use 1..=1000",
+            req.repetitions
+        ));
+    }
+    match req.metric {
+        ModelMetric::Hook => hook(req),
+        ModelMetric::Attach => attach(req),
+        ModelMetric::Metadata => {
+            let world = build_world(req.mechanism, &req.params, req.seed).map_err(|e| e.to_string())?;
+            Ok(ModelReport::Metadata {
+                params: world.params(),
+                bytes: world.metadata_bytes(),
+                breakdown: world
+                    .metadata_breakdown()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            })
         }
     }
 }
@@ -153,8 +152,9 @@ fn slot_orders(params: &Params, seed: u64) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// One measurement of `world` on its CPUs (pinned: the request's CPU for one CPU, the first
-/// `cpus` allowed CPUs otherwise), one [`SampleSet`] per CPU.
+/// One measurement of `world` on its pinned CPUs, one [`SampleSet`] per CPU.
+///
+/// Pinned to the request's CPU for one CPU, to the first `cpus` allowed CPUs otherwise.
 fn measure_world(world: &dyn World, orders: &[Vec<u32>], timing: &TimingRequest) -> Result<Vec<SampleSet>, String> {
     let clock = timing.clock();
     let config = timing.sampler_config();
@@ -241,8 +241,13 @@ fn hook(req: &ModelRequest) -> Result<ModelReport, String> {
     })
 }
 
-/// Attach and detach latency: per repetition, timed attaches (each undone by an untimed
-/// detach), then timed detaches (each undone by an untimed attach).
+/// An attach or a detach on a model attach bench, returning its work units.
+type BenchOp = fn(&mut (dyn AttachBench + 'static)) -> u64;
+
+/// Attach and detach latency, `req.repetitions` series of each.
+///
+/// Per repetition: timed attaches (each undone by an untimed detach), then timed detaches (each
+/// undone by an untimed attach).
 fn attach(req: &ModelRequest) -> Result<ModelReport, String> {
     let bench = build_attach_bench(req.mechanism, &req.params, req.seed).map_err(|e| e.to_string())?;
     let params = bench.params();
@@ -250,32 +255,27 @@ fn attach(req: &ModelRequest) -> Result<ModelReport, String> {
     req.timing.pin().map_err(|e| format!("pinning: {e}"))?;
     let clock = req.timing.clock();
     let config = req.timing.sampler_config();
+    // One timed series of `op` on the bench, each undone by an untimed `undo`.
+    let series = |what: &str, op: BenchOp, undo: BenchOp| {
+        measure_each_config(
+            &clock,
+            &config,
+            || op(bench.borrow_mut().as_mut()),
+            || {
+                undo(bench.borrow_mut().as_mut());
+            },
+        )
+        .map(|m| SampleSet::from_measurement(&m, Speculation::of_self()))
+        .map_err(|e| format!("measuring {what} latency: {e}"))
+    };
     let mut attach = Vec::with_capacity(req.repetitions);
     let mut detach = Vec::with_capacity(req.repetitions);
-    let set = |m: hookbench_measure::Measurement| SampleSet::from_measurement(&m, Speculation::of_self());
     for _ in 0..req.repetitions {
-        let a = measure_each_config(
-            &clock,
-            &config,
-            || bench.borrow_mut().attach(),
-            || {
-                bench.borrow_mut().detach();
-            },
-        )
-        .map_err(|e| format!("measuring attach latency: {e}"))?;
-        attach.push(set(a));
+        attach.push(series("attach", AttachBench::attach, AttachBench::detach)?);
         bench.borrow_mut().attach();
-        let d = measure_each_config(
-            &clock,
-            &config,
-            || bench.borrow_mut().detach(),
-            || {
-                bench.borrow_mut().attach();
-            },
-        )
-        .map_err(|e| format!("measuring detach latency: {e}"));
+        let d = series("detach", AttachBench::detach, AttachBench::attach);
         bench.borrow_mut().detach();
-        detach.push(set(d?));
+        detach.push(d?);
     }
     Ok(ModelReport::Attach { params, attach, detach })
 }

@@ -1,6 +1,6 @@
 //! seccomp filter stacks on the running kernel: the `task-chain` dispatch model as it shipped.
 //!
-//! Each [`install_filters`] call pushes `n` classic-BPF filters onto the calling thread's chain
+//! Each [`install_filters_ns`] call pushes `n` classic-BPF filters onto the calling thread's chain
 //! (`struct seccomp_filter`'s `prev` list, `kernel/seccomp.c: seccomp_attach_filter`), and every
 //! syscall of that thread then runs every filter of the chain (`seccomp_run_filters`), except
 //! that the action cache (`seccomp_cache_check_allow`, Linux 5.11+) skips the whole chain for a
@@ -22,83 +22,94 @@ use std::time::Duration;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-/// Upper bound on the total instructions of a task's filter chain, counting 4 extra per filter
-/// already attached (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct sock_filter)` in
-/// `kernel/seccomp.c`; exceeding it makes `seccomp_attach_filter` return `-ENOMEM`). The kernel
-/// counts each filter's length *after* conversion to eBPF (`prog->len`), see [`kernel_len`].
+/// Most instructions a task's filter chain may hold in all, the kernel's `MAX_INSNS_PER_PATH`.
+///
+/// Each filter already attached counts 4 extra (`MAX_INSNS_PER_PATH = (1 << 18) / sizeof(struct
+/// sock_filter)` in `kernel/seccomp.c`; exceeding it makes `seccomp_attach_filter` return
+/// `-ENOMEM`). The kernel counts each filter's length *after* conversion to eBPF (`prog->len`),
+/// see [`kernel_len_insns`].
 pub const MAX_INSNS_PER_PATH: u32 = 32768;
 
-/// Instructions the kernel charges per attached filter on top of its own length (the
-/// "4 instr penalty" of `seccomp_attach_filter`).
+/// Instructions the kernel charges per attached filter on top of its own length.
+///
+/// This is the "4 instr penalty" of `seccomp_attach_filter`.
 pub const FILTER_PENALTY_INSNS: u32 = 4;
 
 /// Offset of `seccomp_data.nr` (`include/uapi/linux/seccomp.h`).
 const NR_OFFSET: u32 = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
 /// Offset of `seccomp_data.arch`.
 const ARCH_OFFSET: u32 = std::mem::offset_of!(libc::seccomp_data, arch) as u32;
-/// Offset of the low 32 bits of `seccomp_data.args[0]` (a 64-bit field: the low word comes first
-/// on little-endian machines, second on big-endian ones).
+/// Offset of the low 32 bits of `seccomp_data.args[0]`, by endianness.
+///
+/// `args[0]` is a 64-bit field: the low word comes first on little-endian machines, second on
+/// big-endian ones.
 const ARG0_LO_OFFSET: u32 =
     std::mem::offset_of!(libc::seccomp_data, args) as u32 + if cfg!(target_endian = "little") { 0 } else { 4 };
 
 /// A syscall number no architecture uses: [`FilterBody::NrOnly`] compares `nr` with it.
 const NEVER_NR: u32 = 0xffff_fff0;
-/// An argument value the measured syscall never passes (it passes 0): [`FilterBody::ArgLoad`]
-/// compares the low word of `args[0]` with it.
+/// An argument value the measured syscall never passes (it passes 0).
+///
+/// [`FilterBody::ArgLoad`] compares the low word of `args[0]` with it.
 const NEVER_ARG: u32 = 0xdead_beef;
 
-// AUDIT_ARCH_* of include/uapi/linux/audit.h: EM_* | __AUDIT_ARCH_64BIT (0x8000_0000) |
-// __AUDIT_ARCH_LE (0x4000_0000). libc does not export them.
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_003e; // EM_X86_64 = 62
-#[cfg(target_arch = "x86")]
-const AUDIT_ARCH_NATIVE: u32 = 0x4000_0003; // EM_386 = 3
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_00b7; // EM_AARCH64 = 183
-#[cfg(target_arch = "arm")]
-const AUDIT_ARCH_NATIVE: u32 = 0x4000_0028; // EM_ARM = 40
-#[cfg(target_arch = "riscv64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_00f3; // EM_RISCV = 243
-#[cfg(target_arch = "loongarch64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_0102; // EM_LOONGARCH = 258
-#[cfg(target_arch = "s390x")]
-const AUDIT_ARCH_NATIVE: u32 = 0x8000_0016; // EM_S390 = 22, big-endian
-#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
-const AUDIT_ARCH_NATIVE: u32 = 0xc000_0015; // EM_PPC64 = 21
-#[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
-const AUDIT_ARCH_NATIVE: u32 = 0x8000_0015; // EM_PPC64 = 21
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "loongarch64",
-    target_arch = "s390x",
-    target_arch = "powerpc64"
-)))]
-compile_error!("hookbench's seccomp workload needs the AUDIT_ARCH_* value of this architecture");
+/// `__AUDIT_ARCH_64BIT` of include/uapi/linux/audit.h.
+const AUDIT_ARCH_64BIT: u32 = 0x8000_0000;
+/// `__AUDIT_ARCH_LE` of include/uapi/linux/audit.h.
+const AUDIT_ARCH_LE: u32 = 0x4000_0000;
 
-/// The `AUDIT_ARCH_*` value of the architecture this binary was built for (what the kernel puts
-/// in `seccomp_data.arch` for its native syscalls, `include/uapi/linux/audit.h`).
-pub const AUDIT_ARCH_CURRENT: u32 = AUDIT_ARCH_NATIVE;
+/// The `EM_*` value (include/uapi/linux/elf-em.h) of Rust architecture `arch`.
+///
+/// Fails the build for an architecture hookbench has no value for.
+const fn em_of(arch: &str) -> u32 {
+    match arch.as_bytes() {
+        b"x86_64" => 62,
+        b"x86" => 3,
+        b"aarch64" => 183,
+        b"arm" => 40,
+        b"riscv64" => 243,
+        b"loongarch64" => 258,
+        b"s390x" => 22,
+        b"powerpc64" => 21,
+        _ => panic!("hookbench's seccomp workload needs the EM_* value of this architecture"),
+    }
+}
+
+/// The `AUDIT_ARCH_*` value of the architecture this binary was built for.
+///
+/// It is what the kernel puts in `seccomp_data.arch` for its native syscalls: `EM_* |
+/// __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE` as include/uapi/linux/audit.h defines them (for example
+/// `AUDIT_ARCH_X86_64` = 0xc000_003e).
+pub const AUDIT_ARCH_CURRENT: u32 = em_of(std::env::consts::ARCH)
+    | if cfg!(target_pointer_width = "64") {
+        AUDIT_ARCH_64BIT
+    } else {
+        0
+    }
+    | if cfg!(target_endian = "little") {
+        AUDIT_ARCH_LE
+    } else {
+        0
+    };
 
 /// What each installed filter does, and so whether the action cache can skip it.
 ///
 /// Every shape first checks `seccomp_data.arch` against [`AUDIT_ARCH_CURRENT`] (returning
 /// `SECCOMP_RET_ALLOW` for any other arch, like real filters). The two own-hook shapes then load
 /// one 32-bit word, compare it with a constant that never matches and return
-/// `SECCOMP_RET_ALLOW` either way ([`FILTER_LEN`] instructions each); the two foreign shapes act
+/// `SECCOMP_RET_ALLOW` either way ([`FILTER_INSNS`] instructions each); the two foreign shapes act
 /// on [`FOREIGN_NR`] only (see [`filter_program`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterBody {
-    /// `"nr-only"`: loads `seccomp_data.nr`. The action cache proves the result from the number
-    /// and arch alone (`seccomp_is_const_allow` emulates loads of `nr` and `arch`), so syscalls
-    /// skip the whole chain whatever its length.
+    /// `"nr-only"`: loads `seccomp_data.nr`, so the action cache skips the whole chain.
+    ///
+    /// The cache proves the result from the number and arch alone (`seccomp_is_const_allow`
+    /// emulates loads of `nr` and `arch`), so syscalls skip the chain whatever its length.
     NrOnly,
-    /// `"arg-load"`: loads the low 32 bits of `seccomp_data.args[0]`. The cache cannot emulate
-    /// argument loads, so every filter of the chain runs on every syscall.
+    /// `"arg-load"`: loads the low 32 bits of `seccomp_data.args[0]`, so every filter runs.
+    ///
+    /// The cache cannot emulate argument loads, so every filter of the chain runs on every syscall.
     ArgLoad,
     /// `"foreign-nr-first"`: a filter for another syscall in libseccomp's shape.
     ///
@@ -168,10 +179,9 @@ pub enum SeccompError {
         /// The errno.
         errno: Errno,
     },
-    /// The kernel refused a filter with `-ENOMEM` because the chain would exceed
-    /// [`MAX_INSNS_PER_PATH`].
+    /// The kernel refused a filter with `-ENOMEM`: the chain would exceed [`MAX_INSNS_PER_PATH`].
     #[error(
-        "seccomp instruction budget: {requested} {body} filters of {len} eBPF instructions do not fit in the kernel's \
+        "seccomp instruction budget: {requested} {body} filters of {len_insns} eBPF instructions do not fit in the kernel's \
          MAX_INSNS_PER_PATH = {MAX_INSNS_PER_PATH} (each filter counts its length + {FILTER_PENALTY_INSNS}); \
          at most {max} fit on an empty chain, the kernel said {errno} after {installed} were installed \
          ({inherited} inherited); ask for n <= {max}"
@@ -179,8 +189,8 @@ pub enum SeccompError {
     InstructionBudget {
         /// The filter body.
         body: FilterBody,
-        /// eBPF instructions per filter, as the kernel counts them ([`kernel_len`]).
-        len: u32,
+        /// eBPF instructions per filter, as the kernel counts them ([`kernel_len_insns`]).
+        len_insns: u32,
         /// Filters asked for.
         requested: u32,
         /// Largest n that fits on a task with no other filter ([`max_filters`]).
@@ -201,8 +211,9 @@ pub enum SeccompError {
         index: u32,
         /// Filters asked for.
         requested: u32,
-        /// The errno (`EINVAL`: no seccomp filter support; `EACCES`: no_new_privs not set and no
-        /// `CAP_SYS_ADMIN`; `EFAULT`: bad program).
+        /// The errno: `EINVAL` (no seccomp filter support), `EACCES`, `EFAULT` (bad program).
+        ///
+        /// `EACCES` means no_new_privs is not set and the task lacks `CAP_SYS_ADMIN`.
         errno: Errno,
     },
     /// A request field is out of range.
@@ -233,11 +244,11 @@ pub enum SeccompError {
 }
 
 /// Instructions of the own-hook filters, [`FilterBody::NrOnly`] and [`FilterBody::ArgLoad`].
-pub const FILTER_LEN: u32 = 6;
+pub const FILTER_INSNS: u32 = 6;
 
 /// The classic-BPF program of one filter of `body`.
 ///
-/// The own-hook bodies ([`FILTER_LEN`] instructions):
+/// The own-hook bodies ([`FILTER_INSNS`] instructions):
 ///
 /// ```text
 /// 0: ld  [arch]                      ; seccomp_data.arch
@@ -326,14 +337,16 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// Length in eBPF instructions of `body`'s filter once the kernel has converted it
-/// (`net/core/filter.c: bpf_convert_filter`, after `seccomp_check_filter` rewrote the loads),
-/// which is what `seccomp_attach_filter` counts against [`MAX_INSNS_PER_PATH`]: a 3-instruction
-/// prologue (clear A, clear X, save the context), 1 per `ld [k]`, 1 per `jeq` whose `jt` or `jf`
-/// is 0 plus 1 to move a negative (as `s32`) constant into a temporary register, 2 per `ret #k`
-/// (move to R0, exit), 1 per `tax`/`txa`. 13 for the own-hook bodies (the arch and both
-/// "never" constants are negative), 15 for `foreign-nr-first`, 17 for `foreign-arg-first`.
-pub fn kernel_len(body: FilterBody) -> u32 {
+/// Length in eBPF instructions of `body`'s filter once the kernel has converted it.
+///
+/// This is what `seccomp_attach_filter` counts against [`MAX_INSNS_PER_PATH`], after
+/// `seccomp_check_filter` rewrote the loads and `net/core/filter.c: bpf_convert_filter` converted
+/// the program: a 3-instruction prologue (clear A, clear X, save the context), 1 per `ld [k]`, 1
+/// per `jeq` whose `jt` or `jf` is 0 plus 1 to move a negative (as `s32`) constant into a
+/// temporary register, 2 per `ret #k` (move to R0, exit), 1 per `tax`/`txa`. 13 for the own-hook
+/// bodies (the arch and both "never" constants are negative), 15 for `foreign-nr-first`, 17 for
+/// `foreign-arg-first`.
+pub fn kernel_len_insns(body: FilterBody) -> u32 {
     const PROLOGUE: u32 = 3;
     filter_program(body)
         .iter()
@@ -353,37 +366,42 @@ pub fn kernel_len(body: FilterBody) -> u32 {
         + PROLOGUE
 }
 
-/// Largest number of `body` filters a task with no other filter can hold: the `n` with
-/// `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` = [`kernel_len`]
-/// (`seccomp_attach_filter` adds the new filter's length to `len + 4` for each filter already
-/// attached). 1927 for the own-hook bodies (`len` = 13).
+/// Largest number of `body` filters a task with no other filter can hold (1927 for own-hook bodies).
+///
+/// It is the `n` with `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` =
+/// [`kernel_len_insns`] (`seccomp_attach_filter` adds the new filter's length to `len + 4` for
+/// each filter already attached).
 pub fn max_filters(body: FilterBody) -> u32 {
-    let len = kernel_len(body);
+    let len = kernel_len_insns(body);
     (MAX_INSNS_PER_PATH - len) / (len + FILTER_PENALTY_INSNS) + 1
 }
 
-/// Largest filters one worker request may add in all (bounds the report; the kernel's own
-/// budget, [`max_filters`], is lower for every shipped body).
+/// Most filters one worker request may add in all, which bounds the report.
+///
+/// The kernel's own budget, [`max_filters`], is lower for every shipped body.
 pub const MAX_REQUEST_FILTERS: u32 = 100_000;
 
-/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (include/uapi/linux/seccomp.h): install without forcing
-/// the speculative-store-bypass mitigation on the task (`arch_seccomp_spec_mitigate`), so a
-/// measured chain and its baseline run in the same mitigation state.
+/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (include/uapi/linux/seccomp.h): keep the mitigation state.
+///
+/// It installs without forcing the speculative-store-bypass mitigation on the task
+/// (`arch_seccomp_spec_mitigate`), so a measured chain and its baseline run in the same
+/// mitigation state.
 pub const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
 
-/// Sets no_new_privs (`prctl(PR_SET_NO_NEW_PRIVS, 1)`) and installs `n` copies of
-/// [`filter_program`]`(body)` on the calling thread, one `seccomp(SECCOMP_SET_MODE_FILTER,
-/// flags, &prog)` each (with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` when `spec_allow`), so the chain
-/// grows by `n` (`kernel/seccomp.c: seccomp_set_mode_filter`), and returns the time of each
-/// install in ns, read with `clock`. Filters apply to the calling thread and to what it creates
-/// afterwards, and can never be removed: call this only in a worker process. `n = 0` does
-/// nothing.
+/// Installs `n` copies of `body`'s filter on the calling thread; the time of each install, ns.
+///
+/// Sets no_new_privs (`prctl(PR_SET_NO_NEW_PRIVS, 1)`), then one
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)` per copy of [`filter_program`]`(body)` (with
+/// `SECCOMP_FILTER_FLAG_SPEC_ALLOW` when `spec_allow`), so the chain grows by `n`
+/// (`kernel/seccomp.c: seccomp_set_mode_filter`); each install is timed with `clock`. Filters
+/// apply to the calling thread and to what it creates afterwards, and can never be removed: call
+/// this only in a worker process. `n = 0` does nothing.
 ///
 /// Errors: [`SeccompError::NoNewPrivs`]; [`SeccompError::InstructionBudget`] when the kernel
 /// refuses a filter with `ENOMEM` (the chain would exceed [`MAX_INSNS_PER_PATH`]; see
 /// [`max_filters`]), after installing the ones that fit; [`SeccompError::Install`] for any other
 /// errno.
-pub fn install_filters(
+pub fn install_filters_ns(
     clock: &hookbench_measure::Clock,
     body: FilterBody,
     n: u32,
@@ -419,7 +437,7 @@ pub fn install_filters(
             return Err(if errno == Errno::ENOMEM {
                 SeccompError::InstructionBudget {
                     body,
-                    len: kernel_len(body),
+                    len_insns: kernel_len_insns(body),
                     requested: n,
                     max: max_filters(body),
                     installed: index,
@@ -440,8 +458,9 @@ pub fn install_filters(
     Ok(times_ns)
 }
 
-/// `Seccomp_filters:` of `/proc/thread-self/status` (Linux 5.9+): the length of the calling
-/// thread's chain, or `None` when the kernel does not show it.
+/// The length of the calling thread's chain, `None` when the kernel does not show it.
+///
+/// It is `Seccomp_filters:` of `/proc/thread-self/status` (Linux 5.9+).
 fn thread_seccomp_filters() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
     status
@@ -450,8 +469,9 @@ fn thread_seccomp_filters() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// One step of a seccomp worker: add `add` filters of `body` to the chain, then (when the
-/// request times) time the trigger under the whole chain.
+/// One step of a seccomp worker: add `add` filters of `body`, then time the trigger.
+///
+/// The trigger is timed under the whole chain, when the request times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeccompStep {
     /// The filters' shape.
@@ -460,8 +480,9 @@ pub struct SeccompStep {
     pub add: u32,
 }
 
-/// What a seccomp worker is asked: steps that grow its chain, each timed on `trigger`. One
-/// step is an ordinary cell; the kernel selftest's method is five steps (native, one and two
+/// What a seccomp worker is asked: steps that grow its chain, each timed on `trigger`.
+///
+/// One step is an ordinary cell; the kernel selftest's method is five steps (native, one and two
 /// cacheable filters, a third and fourth full filter) in one process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeccompRequest {
@@ -477,8 +498,9 @@ pub struct SeccompRequest {
     /// Time the trigger after the last step only (a chain built in several shapes).
     #[serde(default)]
     pub time_last_only: bool,
-    /// Install with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the default), so that the task's
-    /// speculation-mitigation state stays the baseline's.
+    /// Install with `SECCOMP_FILTER_FLAG_SPEC_ALLOW` (the default), keeping the baseline's state.
+    ///
+    /// The task's speculation-mitigation state then stays the baseline's.
     #[serde(default = "yes")]
     pub spec_allow: bool,
 }
@@ -505,19 +527,9 @@ pub struct SeccompReport {
     pub steps: Vec<SeccompStepReport>,
 }
 
-/// The seccomp worker (`hookbench worker seccomp`): grows its own chain step by step and times
-/// the trigger under it.
-pub struct SeccompWorker;
-
-impl crate::worker::Worker for SeccompWorker {
-    const KIND: &'static str = "seccomp";
-    const TIMEOUT: Duration = Duration::from_secs(120);
-    type Request = SeccompRequest;
-    type Report = SeccompReport;
-
-    fn run(req: &SeccompRequest) -> Result<SeccompReport, String> {
-        run_seccomp(req).map_err(|e| e.to_string())
-    }
+crate::worker::worker_kind! {
+    /// The seccomp worker (`hookbench worker seccomp`): grows its own chain and times under it.
+    pub struct SeccompWorker("seccomp", SeccompRequest => SeccompReport, Duration::from_secs(120)) = run_seccomp;
 }
 
 /// The worker's body: checks the request, then per step installs and (optionally) times.
@@ -538,7 +550,7 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
     let mut installed = 0u32;
     let before = thread_seccomp_filters();
     for (i, step) in req.steps.iter().enumerate() {
-        let install_ns = install_filters(&clock, step.body, step.add, req.spec_allow)?;
+        let install_ns = install_filters_ns(&clock, step.body, step.add, req.spec_allow)?;
         installed += step.add;
         let filters = match (before, thread_seccomp_filters()) {
             (Some(b), Some(after)) => {
@@ -579,8 +591,9 @@ mod tests {
     /// Serializes the tests that spawn workers, so measurements do not compete for CPUs.
     static WORKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// Follows every path of a classic-BPF program with only LD/JEQ/RET (checking jumps stay
-    /// inside it) and returns the RET constants reached.
+    /// The RET constants reached on every path of a classic-BPF program with only LD/JEQ/RET.
+    ///
+    /// Checks that jumps stay inside the program.
     fn returns_on_all_paths(prog: &[libc::sock_filter]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut stack = vec![0usize];
@@ -605,7 +618,7 @@ mod tests {
     fn filter_programs_have_fixed_length_and_always_allow() {
         for body in [FilterBody::NrOnly, FilterBody::ArgLoad] {
             let prog = filter_program(body);
-            assert_eq!(prog.len() as u32, FILTER_LEN, "{body}");
+            assert_eq!(prog.len() as u32, FILTER_INSNS, "{body}");
             let rets = returns_on_all_paths(&prog);
             assert_eq!(rets.len(), 3, "{body}: arch mismatch, match, no match");
             assert!(rets.iter().all(|&k| k == libc::SECCOMP_RET_ALLOW), "{body}: {rets:x?}");
@@ -615,13 +628,19 @@ mod tests {
             assert_eq!(prog[0].k, 4);
             assert_eq!(prog[1].k, AUDIT_ARCH_CURRENT);
         }
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(AUDIT_ARCH_CURRENT, 0xc000_003e, "AUDIT_ARCH_X86_64");
+        }
+        if cfg!(target_arch = "aarch64") {
+            assert_eq!(AUDIT_ARCH_CURRENT, 0xc000_00b7, "AUDIT_ARCH_AARCH64");
+        }
         assert_eq!(filter_program(FilterBody::NrOnly)[2].k, 0);
         assert_eq!(
             filter_program(FilterBody::ArgLoad)[2].k,
             if cfg!(target_endian = "little") { 16 } else { 20 }
         );
         for body in [FilterBody::NrOnly, FilterBody::ArgLoad] {
-            assert_eq!(kernel_len(body), 13, "{body}");
+            assert_eq!(kernel_len_insns(body), 13, "{body}");
             assert_eq!(max_filters(body), 1927, "{body}");
         }
     }
@@ -641,8 +660,8 @@ mod tests {
         // Number first: the first load after the arch check is nr; argument first: args[0].
         assert_eq!(nr_first[2].k, NR_OFFSET);
         assert_eq!(arg_first[2].k, ARG0_LO_OFFSET);
-        assert_eq!(kernel_len(FilterBody::ForeignNrFirst), 15);
-        assert_eq!(kernel_len(FilterBody::ForeignArgFirst), 17);
+        assert_eq!(kernel_len_insns(FilterBody::ForeignNrFirst), 15);
+        assert_eq!(kernel_len_insns(FilterBody::ForeignArgFirst), 17);
         assert!(max_filters(FilterBody::ForeignArgFirst) < max_filters(FilterBody::ForeignNrFirst));
     }
 
@@ -702,7 +721,7 @@ mod tests {
         let WorkerError::Refused(err) = err else {
             panic!("{err}")
         };
-        // The kernel counts this body as kernel_len says: exactly `max` fit on a fresh chain.
+        // The kernel counts this body as kernel_len_insns says: exactly `max` fit on a fresh chain.
         assert!(
             err.contains(&format!("after {max} were installed (0 inherited)")),
             "{err}"
@@ -719,7 +738,7 @@ mod tests {
                 ForkResult::Child => {
                     let code = (|| {
                         let clock = Clock::detect();
-                        install_filters(&clock, body, 1, true).ok()?;
+                        install_filters_ns(&clock, body, 1, true).ok()?;
                         let call = |fd: libc::c_long| {
                             // SAFETY: getpeername with null address pointers fails before use.
                             let rc = unsafe { libc::syscall(libc::SYS_getpeername, fd, 0usize, 0usize) };

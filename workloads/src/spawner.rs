@@ -102,8 +102,7 @@ pub enum SpawnerError {
         /// The accepted range.
         why: &'static str,
     },
-    /// A path of the request is not a cgroup of the same hookbench run as `home`; nothing was
-    /// created.
+    /// A path of the request is not a cgroup of `home`'s hookbench run; nothing was created.
     #[error(
         "spawner request: {path} is not inside the run's cgroup subtree {run}: the spawner only creates tasks and \
          cgroups inside the run it belongs to; pass cgroups of that run (no `..`)"
@@ -158,8 +157,10 @@ impl Peer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SpawnerJob {
-    /// `tasks` idle tasks: the pool spreads them round-robin over `cgroups`; the floor writes
-    /// every pid to `floor_cgroup`, the C reference to `c_cgroup` (empty leaves of the run).
+    /// `tasks` idle tasks in the run's cgroups, one set per peer.
+    ///
+    /// The pool spreads them round-robin over `cgroups`; the floor writes every pid to
+    /// `floor_cgroup`, the C reference to `c_cgroup` (empty leaves of the run).
     Tasks {
         /// Cgroups of the pool (leaves of the run).
         cgroups: Vec<PathBuf>,
@@ -170,9 +171,11 @@ pub enum SpawnerJob {
         /// The C reference's cgroup.
         c_cgroup: PathBuf,
     },
-    /// `cgroups` cgroups made and removed under `parent` (a cgroup of the run): the mechanism
-    /// as a slice of containers with `children_per_container` children each (in a tree nested
-    /// under `parent`), the floor and the C reference as numbered children of a fresh directory.
+    /// `cgroups` cgroups made and removed under `parent` (a cgroup of the run).
+    ///
+    /// The mechanism as a slice of containers with `children_per_container` children each (in a
+    /// tree nested under `parent`), the floor and the C reference as numbered children of a fresh
+    /// directory.
     Cgroups {
         /// Where the trees are made.
         parent: PathBuf,
@@ -245,8 +248,9 @@ pub struct SpawnerReport {
     pub error: Option<String>,
 }
 
-/// The run's subtree of `path`: `<mount>/<first component>` when that component is named
-/// `hookbench-*` and `path` has no `.`/`..`; `None` otherwise.
+/// The run's subtree of `path`: `<mount>/<first component>`, when that is a `hookbench-*` run.
+///
+/// `None` otherwise, or when `path` has a `.`/`..` component.
 fn run_of(mount: &Path, path: &Path) -> Option<PathBuf> {
     if !in_run_dir(path) {
         return None;
@@ -278,8 +282,9 @@ impl SpawnerJob {
         }
     }
 
-    /// The cgroups of the run the job uses: the pool's, the floor's and the C reference's, or
-    /// the parent of its trees.
+    /// The cgroups of the run the job uses.
+    ///
+    /// The pool's, the floor's and the C reference's, or the parent of its trees.
     fn cgroups(&self) -> Vec<&PathBuf> {
         match self {
             SpawnerJob::Tasks {
@@ -342,18 +347,11 @@ pub fn validate(req: &SpawnerRequest, mount: &Path) -> Result<PathBuf, SpawnerEr
     Ok(run)
 }
 
-/// The spawner worker kind (`hookbench worker tasks`), which always answers with a report.
-///
-/// Its report keeps what was measured before a failure (`SpawnerReport::error`).
-pub struct SpawnerWorker;
-
-impl crate::worker::Worker for SpawnerWorker {
-    const KIND: &'static str = "tasks";
-    const TIMEOUT: Duration = SPAWNER_TIMEOUT;
-    type Request = SpawnerRequest;
-    type Report = SpawnerReport;
-
-    fn run(req: &SpawnerRequest) -> Result<SpawnerReport, String> {
-        Ok(run_spawner(req))
-    }
+crate::worker::worker_kind! {
+    /// The spawner worker kind (`hookbench worker tasks`), which always answers with a report.
+    ///
+    /// Its report keeps what was measured before a failure (`SpawnerReport::error`).
+    pub struct SpawnerWorker("tasks", SpawnerRequest => SpawnerReport, SPAWNER_TIMEOUT) = |req| {
+        Ok::<_, std::convert::Infallible>(run_spawner(req))
+    };
 }

@@ -70,8 +70,9 @@ pub const IDLE_COMM: &str = "hookbench-idle";
 pub enum Placement {
     /// `clone3(CLONE_INTO_CGROUP)` (Linux 5.7+): each task is created inside its cgroup.
     Clone3IntoCgroup,
-    /// Fork (`clone3` without flags, or `fork(2)` where `clone3` is missing), then the pid is
-    /// written to `<cgroup>/cgroup.procs` (a migration after creation).
+    /// Fork, then write the pid to `<cgroup>/cgroup.procs`: a migration after creation.
+    ///
+    /// The fork is `clone3` without flags, or `fork(2)` where `clone3` is missing.
     ForkThenProcs,
 }
 
@@ -107,8 +108,9 @@ pub enum TaskPoolError {
         /// What to do about it.
         hint: &'static str,
     },
-    /// `clone3`/`fork` returned `EAGAIN`: a process limit was reached. The tasks already started
-    /// were killed and reaped.
+    /// `clone3`/`fork` returned `EAGAIN`: a process limit was reached.
+    ///
+    /// The tasks already started were killed and reaped.
     #[error(
         "creating task {started} of {asked} in {cgroup} failed with EAGAIN: {limit}; ask for fewer tasks or raise \
          that limit (the {started} task(s) started were killed and reaped)"
@@ -120,12 +122,15 @@ pub enum TaskPoolError {
         started: u32,
         /// The cgroup the failing task was meant for.
         cgroup: PathBuf,
-        /// The limit that explains it, with its value (`pids.max` of a cgroup, `kernel.pid_max`,
-        /// `kernel.threads-max`, `RLIMIT_NPROC`), or all of their values when none is reached.
+        /// The limit that explains it with its value, or all their values when none is reached.
+        ///
+        /// The limits are `pids.max` of a cgroup, `kernel.pid_max`, `kernel.threads-max` and
+        /// `RLIMIT_NPROC`.
         limit: String,
     },
-    /// `clone3`/`fork` failed for another reason. The tasks already started were killed and
-    /// reaped.
+    /// `clone3`/`fork` failed for another reason.
+    ///
+    /// The tasks already started were killed and reaped.
     #[error(
         "creating task {started} of {asked} in {cgroup} failed: {errno}; {hint} (the {started} task(s) started \
          were killed and reaped)"
@@ -142,8 +147,9 @@ pub enum TaskPoolError {
         /// What to do about it.
         hint: &'static str,
     },
-    /// Writing a new task's pid to `cgroup.procs` failed (fork-then-procs placement). The task
-    /// and those started before it were killed and reaped.
+    /// Writing a new task's pid to `cgroup.procs` failed (fork-then-procs placement).
+    ///
+    /// The task and those started before it were killed and reaped.
     #[error("write {pid} to {path} failed: {errno}; {hint} (the task(s) started were killed and reaped)")]
     Place {
         /// The task's pid.
@@ -166,9 +172,10 @@ pub enum TaskPoolError {
         /// The errno of `kill(2)`.
         errno: Errno,
     },
-    /// A task had ended before it was killed (it exited or died of another signal than the
-    /// `SIGKILL` of tear-down): it was not idle for the whole measurement, so the figures are not
-    /// those of T live tasks. It was reaped, like every other.
+    /// A task had ended before it was killed, so the figures are not those of T live tasks.
+    ///
+    /// It exited or died of another signal than the `SIGKILL` of tear-down: it was not idle for the
+    /// whole measurement. It was reaped, like every other.
     #[error(
         "task {pid} ended before tear-down killed it ({how}): an idle task must pause until killed; report this \
          as a hookbench bug with the kernel version"
@@ -215,8 +222,9 @@ fn open_procs(cgroup: &Path) -> Result<OwnedFd, TaskPoolError> {
         .map_err(|e| open_error(&path, &e, HINT_PROCS))
 }
 
-/// Idle children of this process, made and not yet reaped. Dropping kills and reaps them all,
-/// best effort.
+/// Idle children of this process, made and not yet reaped.
+///
+/// Dropping kills and reaps them all, best effort.
 #[derive(Debug)]
 struct Children {
     pids: Vec<libc::pid_t>,
@@ -236,9 +244,10 @@ impl Children {
         }
     }
 
-    /// Forks task `i` of `tasks` and places it in `cgroup` with one write of its pid to `procs`,
-    /// that cgroup's open `cgroup.procs`. The child is kept even when placing it fails, so that
-    /// it is reaped.
+    /// Forks task `i` of `tasks` and places it in `cgroup` with one write of its pid to `procs`.
+    ///
+    /// `procs` is that cgroup's open `cgroup.procs`. The child is kept even when placing it fails,
+    /// so that it is reaped.
     #[inline]
     fn fork_then_place(&mut self, procs: RawFd, cgroup: &Path, (i, tasks): (u32, u32)) -> Result<(), TaskPoolError> {
         let pid =

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use hookbench_measure::{Clock, TimingRequest};
 
-use crate::cgroupfs::{cgroup2_or_skip, Cgroup2, RUN_PREFIX};
+use crate::attach_worker::{AttachProgram, AttachRequest, AttachWorker};
+use crate::cgroup_bpf::wide_subtree;
+use crate::cgroupfs::{cgroup2_or_skip, Cgroup2, RunTree, RUN_PREFIX};
 use crate::sock_worker::{SockReport, SockRequest, SockWorker};
 use crate::trigger::Trigger;
 use crate::worker::{dispatch, report_line, spawn_with, Envelope, Launch, Worker, WorkerError};
@@ -25,8 +27,9 @@ pub(crate) const WORKER_ARGS: [&str; 4] = [
     "--test-threads=1",
 ];
 
-/// A command that runs `req` in a worker of kind `W` from this test binary, for tests that
-/// manage the process themselves (to kill it, to place it first).
+/// A command that runs `req` in a worker of kind `W` from this test binary.
+///
+/// For tests that manage the process themselves (to kill it, to place it first).
 pub(crate) fn test_worker_command<W: Worker>(req: &W::Request) -> std::process::Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = crate::worker::worker_command(&exe);
@@ -36,8 +39,9 @@ pub(crate) fn test_worker_command<W: Worker>(req: &W::Request) -> std::process::
     cmd
 }
 
-/// The worker mode of this test binary (does nothing without `HOOKBENCH_TEST_WORKER`): reads
-/// the request from the last argument and dispatches like `hookbench worker KIND`.
+/// The worker mode of this test binary: dispatches like `hookbench worker KIND`.
+///
+/// Does nothing without `HOOKBENCH_TEST_WORKER`; reads the request from the last argument.
 #[test]
 fn worker_entry() {
     let Some(kind) = std::env::var_os(KIND_ENV) else { return };
@@ -73,8 +77,9 @@ pub(crate) fn spawn_test<W: Worker>(req: &W::Request) -> Result<W::Report, Worke
     spawn_test_with::<W>(req, &[], None)
 }
 
-/// A socket worker in `cgroup` timing `socket()` for at least `samples` samples, attaching
-/// the global BPF LSM programs of `global_lsm` first.
+/// A socket worker in `cgroup` timing `socket()` for at least `samples` samples.
+///
+/// It attaches the global BPF LSM programs of `global_lsm` first.
 pub(crate) fn spawn_sock(
     cgroup: &Path,
     samples: usize,
@@ -83,8 +88,9 @@ pub(crate) fn spawn_sock(
     spawn_sock_with(cgroup, Trigger::Socket, samples, global_lsm)
 }
 
-/// A socket worker in `cgroup` timing `trigger` for at least `samples` samples, attaching the
-/// global BPF LSM programs of `global_lsm` first.
+/// A socket worker in `cgroup` timing `trigger` for at least `samples` samples.
+///
+/// It attaches the global BPF LSM programs of `global_lsm` first.
 pub(crate) fn spawn_sock_with(
     cgroup: &Path,
     trigger: Trigger,
@@ -126,8 +132,10 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Takes `lock` (a file's root tests run one at a time) and the cgroup2 mount for root test
-/// `test`; `None` after saying why it is skipped (`needs`: what it needs root for).
+/// Takes `lock` and the cgroup2 mount for root test `test`, if it can run.
+///
+/// A file's root tests run one at a time under `lock`. `None` after saying why it is skipped
+/// (`needs`: what it needs root for).
 pub(crate) fn root_test(
     lock: &'static Mutex<()>,
     test: &str,
@@ -138,8 +146,87 @@ pub(crate) fn root_test(
     Some((guard, cg))
 }
 
-/// A scratch directory `$TMPDIR/hookbench-<pid>-<tag>` (named like a run's, so `hookbench
-/// cleanup` removes it if the test is killed), removed on drop.
+/// [`root_test`] with a new run tree in the cgroup2 mount.
+pub(crate) fn root_run(
+    lock: &'static Mutex<()>,
+    test: &str,
+    needs: &str,
+) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree)> {
+    let (guard, cg) = root_test(lock, test, needs)?;
+    let run = RunTree::create(&cg).expect("run tree");
+    Some((guard, cg, run))
+}
+
+/// Tears the run's tree down and checks that nothing of it is left.
+pub(crate) fn teardown_leaves_nothing(run: RunTree) {
+    let root = run.root().to_path_buf();
+    run.teardown().expect("teardown");
+    assert!(!root.exists(), "{} left behind", root.display());
+}
+
+/// Drops `links`, tears the run down and checks that no cgroup nor program `ids` is left.
+///
+/// `links` is what keeps the programs attached.
+pub(crate) fn teardown_unloads<L>(run: RunTree, links: L, ids: &[u32]) {
+    drop(links);
+    teardown_leaves_nothing(run);
+    let alive: Vec<u32> = ids
+        .iter()
+        .copied()
+        .filter(|&id| hookbench_bpf::prog_exists(id))
+        .collect();
+    assert!(alive.is_empty(), "programs still loaded (attached): {alive:?}");
+}
+
+/// Checks that attaching `program` over `k` descendants in `run` costs more than over 0.
+///
+/// Detaching too when `detach_too`; then tears `run` down. Each subtree is timed by one attach
+/// worker (`samples` rounds after `warmup`), with one keeper cgroup beside them; every worker's
+/// program must be gone when it exits.
+pub(crate) fn check_attach_grows(
+    mut run: RunTree,
+    program: AttachProgram,
+    k: u32,
+    warmup: usize,
+    samples: usize,
+    detach_too: bool,
+) {
+    let subs = [0, k].map(|k| wide_subtree(&mut run, k).expect("subtree"));
+    let keeper = wide_subtree(&mut run, 0).expect("keeper");
+    let [small, big] = subs.map(|sub| {
+        let req = AttachRequest {
+            program,
+            body: hookbench_model::Body::Null,
+            top: sub.top,
+            keeper: keeper.top.clone(),
+            warmup,
+            timing: TimingRequest::new(Clock::detect().info(), None, samples, 0),
+        };
+        let r = spawn_test::<AttachWorker>(&req).expect("attach worker");
+        let a = median(&mut r.attach.values_ns.clone());
+        let d = median(&mut r.detach.values_ns.clone());
+        let k = sub.descendants;
+        eprintln!(
+            "{program:?} attach at K={k}: median attach {:.1} us, detach {:.1} us",
+            a / 1e3,
+            d / 1e3
+        );
+        assert!(
+            !hookbench_bpf::prog_exists(r.program_id),
+            "the worker's program outlived it"
+        );
+        (a, d)
+    });
+    assert!(big.0 > small.0, "{program:?} attach K={k} {big:?} vs K=0 {small:?}");
+    if detach_too {
+        assert!(big.1 > small.1, "{program:?} detach K={k} {big:?} vs K=0 {small:?}");
+    }
+    teardown_leaves_nothing(run);
+}
+
+/// A scratch directory `$TMPDIR/hookbench-<pid>-<tag>`, removed on drop.
+///
+/// It is named like a run's, so `hookbench cleanup` removes it if the test is killed.
 pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {

@@ -1,5 +1,4 @@
-//! The syscalls that fire a measured hook, and timing them in a worker with the one measurement
-//! core ([`hookbench_measure`]).
+//! The syscalls that fire a measured hook, and timing them in a worker with [`hookbench_measure`].
 //!
 //! A trigger is the same syscall whatever mechanism it serves, so a claim can compare two
 //! mechanisms on the same trigger: seccomp filters run on every syscall entry, a
@@ -24,8 +23,10 @@ pub enum Trigger {
     /// `getppid()`: the cheapest syscall with no side effect (seccomp runs on its entry).
     #[default]
     Getppid,
-    /// `socket(AF_INET, SOCK_DGRAM)`, closed untimed: fires `cgroup/sock_create` programs
-    /// (`BPF_CGROUP_INET_SOCK_CREATE`) and the `socket_create` LSM hook.
+    /// `socket(AF_INET, SOCK_DGRAM)`, closed untimed: fires socket-creation programs.
+    ///
+    /// These are `cgroup/sock_create` programs (`BPF_CGROUP_INET_SOCK_CREATE`) and the
+    /// `socket_create` LSM hook.
     Socket,
     /// `getsockname()` on one AF_INET UDP socket bound to 127.0.0.1:0, made before timing:
     /// fires `cgroup/getsockname4` programs (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+,
@@ -44,8 +45,7 @@ impl Trigger {
     }
 }
 
-/// One AF_INET UDP socket bound to 127.0.0.1:0, closed on drop: what `getsockname()` is
-/// called on.
+/// One AF_INET UDP socket bound to 127.0.0.1:0, closed on drop, for `getsockname()` calls.
 #[derive(Debug)]
 struct BoundSocket {
     fd: std::os::fd::OwnedFd,
@@ -107,8 +107,9 @@ impl BoundSocket {
     }
 }
 
-/// Fires `trigger` exactly `n` times, untimed (for an untimed pass that counts program runs,
-/// e.g. with run statistics on), and returns the calls made (`n`).
+/// Fires `trigger` exactly `n` times, untimed; returns the calls made (`n`).
+///
+/// For an untimed pass that counts program runs, e.g. with run statistics on.
 ///
 /// Errors: [`TriggerError::Syscall`] when a call (or the socket's set-up) fails.
 pub fn fire(trigger: Trigger, n: u64) -> Result<u64, TriggerError> {
@@ -172,8 +173,9 @@ pub enum TriggerError {
     },
 }
 
-/// Times `trigger` as `timing` asks (pinned, the harness's clock), counting the calls made,
-/// warm-up included.
+/// Times `trigger` as `timing` asks (pinned, the harness's clock); also the calls made.
+///
+/// The calls count the warm-up's.
 ///
 /// Errors: [`TriggerError`].
 pub fn time_trigger(trigger: Trigger, timing: &TimingRequest) -> Result<(SampleSet, u64), TriggerError> {
@@ -259,8 +261,10 @@ mod tests {
     use super::*;
     use hookbench_measure::Clock;
 
-    /// Every sample is positive and the typical one is a syscall's time (a preempted sample on
-    /// a loaded machine may take milliseconds: the median, not the maximum, is checked).
+    /// Whether every sample is positive and the typical one is a syscall's time.
+    ///
+    /// A preempted sample on a loaded machine may take milliseconds: the median, not the maximum,
+    /// is checked.
     fn plausible(values: &[f64]) -> bool {
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);

@@ -1,5 +1,6 @@
-//! The one worker protocol: every kind of timed worker is an exec'd `hookbench worker KIND '<json>'`
-//! process that runs one request and prints one report line.
+//! The one worker protocol: each timed worker is an exec'd `hookbench worker KIND '<json>'`.
+//!
+//! Such a process runs one request and prints one report line.
 //!
 //! Timed work never runs in the harness nor in a fork of it: the harness starts a fresh process
 //! of its own binary ([`spawn`]: fork + exec, with `PR_SET_PDEATHSIG = SIGKILL`, so a killed
@@ -7,9 +8,10 @@
 //! argument, and prints [`REPORT_MARKER`] followed by a JSON [`Envelope`]: the report, or the
 //! reason it could not measure (a limit the kernel enforces, a program it refused). The harness
 //! reads the last marker line of the worker's stdout, so other output (libtest's, in tests)
-//! does not matter. Each kind is a type implementing [`Worker`]; [`dispatch`] finds it by name
-//! for the CLI's `hookbench worker KIND`, and the tests use the same dispatch from their own
-//! test binary (`crate::test_support`).
+//! does not matter. Each kind is a type implementing [`Worker`], declared with `worker_kind!`
+//! beside its body; [`dispatch`] finds it by name ([`KINDS`]) for the CLI's `hookbench worker
+//! KIND`, and the tests use the same dispatch from their own test binary
+//! (`crate::test_support`).
 
 use std::io::Read;
 use std::path::Path;
@@ -48,11 +50,47 @@ pub trait Worker {
     type Request: Serialize + DeserializeOwned;
     /// What it sends back (JSON after [`REPORT_MARKER`]).
     type Report: Serialize + DeserializeOwned;
-    /// Runs `req` in this fresh, single-threaded process, which exits afterwards (a worker may
-    /// install seccomp filters or Landlock layers, or move itself into a cgroup). `Err` is the
-    /// reason it could not measure, in words a user can act on.
+    /// Runs `req` in this fresh, single-threaded process, which exits afterwards.
+    ///
+    /// A worker may install seccomp filters or Landlock layers, or move itself into a cgroup. `Err`
+    /// is the reason it could not measure, in words a user can act on.
     fn run(req: &Self::Request) -> Result<Self::Report, String>;
 }
+
+/// Declares a worker kind: a unit type implementing [`Worker`] around the kind's body.
+///
+/// ```text
+/// worker_kind! {
+///     /// The seccomp worker ...
+///     pub struct SeccompWorker("seccomp", SeccompRequest => SeccompReport, TIMEOUT) = run_seccomp;
+/// }
+/// ```
+///
+/// declares `SeccompWorker` with that [`Worker::KIND`] and [`Worker::TIMEOUT`], whose
+/// [`Worker::run`] calls the body (a function or closure of the request) and words its error (any
+/// `Display`) as the reason the worker could not measure. Every kind is declared this way, so the
+/// protocol's side of a kind is written once, here.
+macro_rules! worker_kind {
+    (
+        $(#[$doc:meta])*
+        $vis:vis struct $name:ident($kind:literal, $req:ty => $rep:ty, $timeout:expr) = $body:expr;
+    ) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl $crate::worker::Worker for $name {
+            const KIND: &'static str = $kind;
+            const TIMEOUT: std::time::Duration = $timeout;
+            type Request = $req;
+            type Report = $rep;
+
+            fn run(req: &$req) -> Result<$rep, String> {
+                ($body)(req).map_err(|e| e.to_string())
+            }
+        }
+    };
+}
+pub(crate) use worker_kind;
 
 /// What a worker prints after [`REPORT_MARKER`]: its report, or why it has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,8 +102,7 @@ pub enum Envelope<R> {
     Refused(String),
 }
 
-/// Why a worker gave no report. The harness skips a cell on [`WorkerError::Refused`] and stops
-/// the run on the others.
+/// Why a worker gave no report; the harness skips a cell on `Refused` and stops the run on others.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The request given to `hookbench worker KIND` is not valid JSON for the kind.
@@ -154,9 +191,10 @@ pub struct Launch<'a> {
     pub timeout: Option<Duration>,
 }
 
-/// A `Command` for a worker process of `exe` that the kernel kills when the process that
-/// started it dies (`prctl(PR_SET_PDEATHSIG, SIGKILL)` in the child before exec), so a SIGKILLed
-/// run leaves no worker behind.
+/// A `Command` for a worker process of `exe` that dies with the process that started it.
+///
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)` runs in the child before exec, so a SIGKILLed run leaves
+/// no worker behind.
 pub fn worker_command(exe: &Path) -> Command {
     use std::os::unix::process::CommandExt as _;
     let mut cmd = Command::new(exe);
@@ -173,8 +211,9 @@ pub fn worker_command(exe: &Path) -> Command {
     cmd
 }
 
-/// Starts `hookbench worker W::KIND '<req>'` from `exe` (the harness's own binary) and returns
-/// its report. See [`spawn_with`].
+/// Starts `hookbench worker W::KIND '<req>'` from `exe` (the harness's binary); its report.
+///
+/// See [`spawn_with`].
 ///
 /// Errors: see [`WorkerError`].
 pub fn spawn<W: Worker>(exe: &Path, req: &W::Request) -> Result<W::Report, WorkerError> {
@@ -189,9 +228,10 @@ pub fn spawn<W: Worker>(exe: &Path, req: &W::Request) -> Result<W::Report, Worke
     )
 }
 
-/// Runs `exe args_prefix... <request JSON>` (fork + exec: no fork-after-threads hazard), waits
-/// at most the timeout (killing it when over), and reads the [`Envelope`] after the last
-/// [`REPORT_MARKER`] of its stdout.
+/// Runs `exe args_prefix... <request JSON>` and reads the [`Envelope`] it prints.
+///
+/// Fork + exec: no fork-after-threads hazard. Waits at most the timeout (killing it when over),
+/// and reads the envelope after the last [`REPORT_MARKER`] of its stdout.
 ///
 /// Errors: [`WorkerError::Refused`] when the worker says why it could not measure; the other
 /// variants when it could not be run or gave no readable report.
@@ -235,8 +275,10 @@ pub fn spawn_with<W: Worker>(launch: &Launch<'_>, req: &W::Request) -> Result<W:
     parse_report::<W::Report>(&exe, &out, status, || join_text(stderr))
 }
 
-/// The report of a worker that exited with `status` having printed `stdout`: the envelope
-/// after the last [`REPORT_MARKER`]. `stderr` is read only when there is no report line.
+/// The report of a worker that exited with `status`, from the stdout it printed.
+///
+/// It is the envelope after the last [`REPORT_MARKER`] of `stdout`. `stderr` is read only when
+/// there is no report line.
 ///
 /// Errors: [`WorkerError::NoReport`], [`WorkerError::BadReport`], [`WorkerError::Refused`].
 pub fn parse_report<R: DeserializeOwned>(
@@ -277,8 +319,9 @@ pub fn report_line<R: Serialize>(envelope: &Envelope<R>) -> String {
     format!("{REPORT_MARKER}{json}")
 }
 
-/// The body of `hookbench worker W::KIND '<request>'`: parses the request, runs it and returns
-/// the report line to print.
+/// The body of `hookbench worker W::KIND '<request>'`: the report line to print.
+///
+/// Parses the request and runs it.
 ///
 /// Errors: [`WorkerError::BadRequest`] when `request` is not the kind's JSON.
 pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
@@ -296,34 +339,20 @@ pub fn serve<W: Worker>(request: &str) -> Result<String, WorkerError> {
 /// A worker kind's entry: its request text in, its report line out ([`serve`] of the kind).
 pub type ServeFn = fn(&str) -> Result<String, WorkerError>;
 
-/// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
-/// `hookbench worker KIND` and the tests' worker entry dispatch through.
+/// The registry entry of kind `W`: its name and its [`serve`].
+const fn entry<W: Worker>() -> (&'static str, ServeFn) {
+    (W::KIND, serve::<W>)
+}
+
+/// Every worker kind by name, the one registry that `hookbench worker KIND` and the tests use.
 pub const KINDS: [(&str, ServeFn); 7] = [
-    (
-        crate::seccomp::SeccompWorker::KIND,
-        serve::<crate::seccomp::SeccompWorker>,
-    ),
-    (
-        crate::landlock::LandlockWorker::KIND,
-        serve::<crate::landlock::LandlockWorker>,
-    ),
-    (
-        crate::sock_worker::SockWorker::KIND,
-        serve::<crate::sock_worker::SockWorker>,
-    ),
-    (crate::kmod::KmodWorker::KIND, serve::<crate::kmod::KmodWorker>),
-    (
-        crate::attach_worker::AttachWorker::KIND,
-        serve::<crate::attach_worker::AttachWorker>,
-    ),
-    (
-        crate::model_worker::ModelWorker::KIND,
-        serve::<crate::model_worker::ModelWorker>,
-    ),
-    (
-        crate::spawner::SpawnerWorker::KIND,
-        serve::<crate::spawner::SpawnerWorker>,
-    ),
+    entry::<crate::seccomp::SeccompWorker>(),
+    entry::<crate::landlock::LandlockWorker>(),
+    entry::<crate::sock_worker::SockWorker>(),
+    entry::<crate::kmod::KmodWorker>(),
+    entry::<crate::attach_worker::AttachWorker>(),
+    entry::<crate::model_worker::ModelWorker>(),
+    entry::<crate::spawner::SpawnerWorker>(),
 ];
 
 /// Runs the worker `kind` on `request` and returns the report line to print.
@@ -348,8 +377,9 @@ fn reader_thread<R: Read + Send + 'static>(r: R, limit: u64) -> JoinHandle<Vec<u
     })
 }
 
-/// The bytes a [`reader_thread`] read, as (lossy) UTF-8; empty when there was no thread or it
-/// panicked.
+/// The bytes a [`reader_thread`] read, as (lossy) UTF-8.
+///
+/// Empty when there was no thread or it panicked.
 fn join_text(h: Option<JoinHandle<Vec<u8>>>) -> String {
     h.and_then(|h| h.join().ok())
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -360,20 +390,18 @@ fn join_text(h: Option<JoinHandle<Vec<u8>>>) -> String {
 mod tests {
     use super::*;
 
-    /// A worker kind for the protocol's own tests.
-    struct Echo;
-    impl Worker for Echo {
-        const KIND: &'static str = "echo";
-        const TIMEOUT: Duration = Duration::from_secs(5);
-        type Request = u32;
-        type Report = u32;
-        fn run(req: &u32) -> Result<u32, String> {
-            if *req == 0 {
-                Err("zero refused".to_string())
-            } else {
-                Ok(req + 1)
-            }
+    /// The body of [`Echo`]: refuses 0, answers anything else plus one.
+    fn echo(req: &u32) -> Result<u32, &'static str> {
+        if *req == 0 {
+            Err("zero refused")
+        } else {
+            Ok(req + 1)
         }
+    }
+
+    worker_kind! {
+        /// A worker kind for the protocol's own tests.
+        struct Echo("echo", u32 => u32, Duration::from_secs(5)) = echo;
     }
 
     #[test]

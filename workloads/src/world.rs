@@ -1,4 +1,6 @@
-//! Whole worlds built from scenario params, one per mechanism, behind one generic `World` implementation whose measured loop is monomorphic.
+//! Whole worlds built from scenario params, one per mechanism, behind one generic `World`.
+//!
+//! That implementation's measured loop is monomorphic.
 
 // Slot tasks are boxed on purpose: each is a separate allocation, like a `task_struct`.
 #![allow(clippy::vec_box)]
@@ -17,16 +19,20 @@ use std::sync::Arc;
 /// The measured hook.
 pub const MEASURED_HOOK: u32 = 0;
 
-/// A slot's task, alone on its cache line (tasks are separately allocated objects, like
-/// `task_struct`s); reaching it stands for reading `current`.
+/// A slot's task, alone on its cache line; reaching it stands for reading `current`.
+///
+/// Tasks are separately allocated objects, like `task_struct`s.
 #[repr(align(64))]
 struct TaskBox<T>(T);
 
-/// What each mechanism's world provides to the generic [`ModelWorld`].
-trait Dispatch: Send + Sync + 'static {
-    /// Fires the measured hook as slot `slot`.
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32;
-    /// Adds the world's dispatch metadata and programs.
+/// How a mechanism finds the programs of a task of type `K` and runs them.
+///
+/// The per-task mechanisms read them from the task itself ([`OwnPrograms`]); the cgroup ones from
+/// the task's cgroup, through the effective arrays of the tree or a global filter.
+trait Dispatch<K>: Send + Sync + 'static {
+    /// Fires `ctx.hook` as `task`.
+    fn run<T: Tally>(&self, task: &K, ctx: &HookCtx, tally: &mut T) -> u32;
+    /// Adds the dispatch metadata and programs kept beyond the tasks' own.
     fn footprint(&self, fp: &mut Footprint);
 }
 
@@ -51,29 +57,52 @@ impl SlotProgs {
     }
 }
 
-struct ModelWorld<D> {
+/// A built world: its slot tasks (and the extra ones), how it dispatches, and their programs.
+struct ModelWorld<D, K> {
     mechanism: Mechanism,
     params: Params,
     slots: usize,
     progs: SlotProgs,
-    d: D,
+    dispatch: D,
+    tasks: Tasks<K>,
 }
 
-impl<D: Dispatch> ModelWorld<D> {
+impl<D: Dispatch<K>, K: Task> ModelWorld<D, K> {
     /// Boxes a built world; `params` are the resolved ones, the slot count is that of `progs`.
-    fn boxed(mechanism: Mechanism, params: Params, progs: SlotProgs, d: D) -> Result<Box<dyn World>, BuildError> {
+    fn boxed(
+        mechanism: Mechanism,
+        params: Params,
+        progs: SlotProgs,
+        dispatch: D,
+        tasks: Tasks<K>,
+    ) -> Result<Box<dyn World>, BuildError> {
         let slots = progs.measured.len();
         Ok(Box::new(ModelWorld {
             mechanism,
             params,
             slots,
             progs,
-            d,
+            dispatch,
+            tasks,
         }))
+    }
+
+    /// Fires the measured hook as slot `slot`.
+    #[inline]
+    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.dispatch.run(self.tasks.slot(slot), ctx, tally)
+    }
+
+    /// The world's dispatch metadata and programs, then its tasks'.
+    fn footprint(&self) -> Footprint {
+        let mut fp = Footprint::new();
+        self.dispatch.footprint(&mut fp);
+        self.tasks.footprint(&mut fp);
+        fp
     }
 }
 
-impl<D: Dispatch> World for ModelWorld<D> {
+impl<D: Dispatch<K>, K: Task> World for ModelWorld<D, K> {
     fn mechanism(&self) -> Mechanism {
         self.mechanism
     }
@@ -96,7 +125,7 @@ impl<D: Dispatch> World for ModelWorld<D> {
         while left > 0 {
             let n = left.min(order.len() as u64) as usize;
             for &s in &order[..n] {
-                acc = acc.wrapping_add(u64::from(self.d.run(s as usize, &ctx, &mut NoTally)));
+                acc = acc.wrapping_add(u64::from(self.run(s as usize, &ctx, &mut NoTally)));
             }
             left -= n as u64;
         }
@@ -105,26 +134,20 @@ impl<D: Dispatch> World for ModelWorld<D> {
 
     fn accounting(&self, slot: u32) -> HookAccounting {
         let mut acc = HookAccounting::default();
-        self.d.run(slot as usize, &HookCtx { hook: MEASURED_HOOK }, &mut acc);
+        self.run(slot as usize, &HookCtx { hook: MEASURED_HOOK }, &mut acc);
         acc
     }
 
     fn metadata_bytes(&self) -> u64 {
-        let mut fp = Footprint::new();
-        self.d.footprint(&mut fp);
-        fp.metadata_bytes()
+        self.footprint().metadata_bytes()
     }
 
     fn metadata_breakdown(&self) -> Vec<(&'static str, u64)> {
-        let mut fp = Footprint::new();
-        self.d.footprint(&mut fp);
-        fp.breakdown()
+        self.footprint().breakdown()
     }
 
     fn program_bytes(&self) -> u64 {
-        let mut fp = Footprint::new();
-        self.d.footprint(&mut fp);
-        fp.program_bytes()
+        self.footprint().program_bytes()
     }
 
     fn run_counts(&self, slot: u32) -> Option<RunCounts> {
@@ -165,8 +188,9 @@ macro_rules! impl_task {
 
 impl_task!(ChainTask, HookArrayTask, CgroupTask);
 
-/// A world's tasks: one per slot, each boxed alone as it is built, plus the extra tasks forked
-/// from them.
+/// A world's tasks: one per slot, each boxed alone as it is built, and the extra ones.
+///
+/// The extra tasks are forked from the slot tasks.
 struct Tasks<K> {
     slots: Vec<Box<TaskBox<K>>>,
     extra: Vec<K>,
@@ -185,8 +209,9 @@ impl<K: Task> Tasks<K> {
         self.slots.push(Box::new(TaskBox(task)));
     }
 
-    /// Forks the extra tasks round-robin from the slot tasks (`p.tasks == 0` meaning one per
-    /// slot); returns `p` with `tasks` resolved.
+    /// Forks the extra tasks round-robin from the slot tasks; returns `p` with `tasks` resolved.
+    ///
+    /// `p.tasks == 0` means one task per slot.
     fn fork_extra(&mut self, p: &Params) -> Params {
         let slots = self.slots.len() as u64;
         let tasks = if p.tasks == 0 { slots as u32 } else { p.tasks };
@@ -221,99 +246,103 @@ trait PerTask: Task {
     const MECHANISM: Mechanism;
     /// Fires `ctx.hook` as this task.
     fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32;
-    /// One slot's task with fresh programs: `p.programs` measured ones on [`MEASURED_HOOK`] and
-    /// `p.foreign` ones on the other hooks; returns it with its measured and foreign programs.
-    fn build_slot(p: &Params) -> (Self, Vec<Arc<Prog>>, Vec<Arc<Prog>>);
 }
 
-impl PerTask for ChainTask {
-    const MECHANISM: Mechanism = Mechanism::ChainWalk;
-
-    #[inline]
-    fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
-        ChainTask::run(self, ctx, tally)
-    }
-
-    fn build_slot(p: &Params) -> (Self, Vec<Arc<Prog>>, Vec<Arc<Prog>>) {
-        let mut task = ChainTask::new();
-        let (mut measured, mut foreign) = (Vec::new(), Vec::new());
-        for k in 0..u64::from(p.programs) + u64::from(p.foreign) {
-            let prog = Prog::new(p.body);
-            if chain_slot_is_foreign(k, p.programs, p.foreign) {
-                task.install(foreign_hook(foreign.len() as u32, p.hooks), prog.clone());
-                foreign.push(prog);
-            } else {
-                task.install(MEASURED_HOOK, prog.clone());
-                measured.push(prog);
+/// Implements [`PerTask`] for task types by their mechanism and their own `run`.
+macro_rules! impl_per_task {
+    ($($t:ty: $mechanism:ident),*) => {$(
+        impl PerTask for $t {
+            const MECHANISM: Mechanism = Mechanism::$mechanism;
+            #[inline]
+            fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
+                <$t>::run(self, ctx, tally)
             }
         }
-        (task, measured, foreign)
-    }
+    )*};
 }
 
-impl PerTask for HookArrayTask {
-    const MECHANISM: Mechanism = Mechanism::HookIndex;
+impl_per_task!(ChainTask: ChainWalk, HookArrayTask: HookIndex);
 
-    #[inline]
-    fn run<T: Tally>(&self, ctx: &HookCtx, tally: &mut T) -> u32 {
-        HookArrayTask::run(self, ctx, tally)
-    }
+/// One slot's task with fresh programs, with its measured and foreign programs.
+///
+/// `p.programs` measured programs go on [`MEASURED_HOOK`], `p.foreign` ones on the other hooks.
+type SlotBuilder<K> = fn(&Params) -> (K, Vec<Arc<Prog>>, Vec<Arc<Prog>>);
 
-    fn build_slot(p: &Params) -> (Self, Vec<Arc<Prog>>, Vec<Arc<Prog>>) {
-        let mut lists: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); p.hooks as usize];
-        let measured = new_progs(p.body, p.programs);
-        let foreign = new_progs(p.body, p.foreign);
-        lists[MEASURED_HOOK as usize] = measured.clone();
-        for (j, f) in foreign.iter().enumerate() {
-            lists[foreign_hook(j as u32, p.hooks) as usize].push(f.clone());
+/// A task-chain slot: one chain of `programs + foreign` nodes, the foreign ones interleaved.
+fn chain_slot(p: &Params) -> (ChainTask, Vec<Arc<Prog>>, Vec<Arc<Prog>>) {
+    let mut task = ChainTask::new();
+    let (mut measured, mut foreign) = (Vec::new(), Vec::new());
+    for k in 0..u64::from(p.programs) + u64::from(p.foreign) {
+        let prog = Prog::new(p.body);
+        if chain_slot_is_foreign(k, p.programs, p.foreign) {
+            task.install(foreign_hook(foreign.len() as u32, p.hooks), prog.clone());
+            foreign.push(prog);
+        } else {
+            task.install(MEASURED_HOOK, prog.clone());
+            measured.push(prog);
         }
-        (HookArrayTask::with_lists(lists), measured, foreign)
     }
+    (task, measured, foreign)
 }
 
-/// The world of a per-task mechanism: the tasks alone.
-struct TaskWorld<K>(Tasks<K>);
+/// A task-hook-array slot: one list per hook, the foreign programs round-robin on hooks `1..`.
+fn hook_array_slot(p: &Params) -> (HookArrayTask, Vec<Arc<Prog>>, Vec<Arc<Prog>>) {
+    let mut lists: Vec<Vec<Arc<Prog>>> = vec![Vec::new(); p.hooks as usize];
+    let measured = new_progs(p.body, p.programs);
+    let foreign = new_progs(p.body, p.foreign);
+    lists[MEASURED_HOOK as usize] = measured.clone();
+    for (j, f) in foreign.iter().enumerate() {
+        lists[foreign_hook(j as u32, p.hooks) as usize].push(f.clone());
+    }
+    (HookArrayTask::with_lists(lists), measured, foreign)
+}
 
-impl<K: PerTask> Dispatch for TaskWorld<K> {
+/// The dispatch of a per-task mechanism: each task carries its own programs, nothing else does.
+struct OwnPrograms;
+
+impl<K: PerTask> Dispatch<K> for OwnPrograms {
     #[inline]
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.0.slot(slot).run(ctx, tally)
+    fn run<T: Tally>(&self, task: &K, ctx: &HookCtx, tally: &mut T) -> u32 {
+        task.run(ctx, tally)
     }
-    fn footprint(&self, fp: &mut Footprint) {
-        self.0.footprint(fp);
-    }
+    fn footprint(&self, _: &mut Footprint) {}
 }
 
-fn build_per_task<K: PerTask>(p: &Params) -> Result<Box<dyn World>, BuildError> {
+/// The world of a per-task mechanism, each slot's task from `build_slot`.
+fn build_per_task<K: PerTask>(p: &Params, build_slot: SlotBuilder<K>) -> Result<Box<dyn World>, BuildError> {
     let slots = validate_common(p, true)?;
     let mut progs = SlotProgs::new();
     let mut tasks = Tasks::with_capacity(slots as usize);
     for _ in 0..slots {
-        let (task, measured, foreign) = K::build_slot(p);
+        let (task, measured, foreign) = build_slot(p);
         tasks.push(task);
         progs.push(measured, foreign);
     }
     let params = tasks.fork_extra(p);
-    ModelWorld::boxed(K::MECHANISM, params, progs, TaskWorld(tasks))
+    ModelWorld::boxed(K::MECHANISM, params, progs, OwnPrograms, tasks)
 }
 
 // ---------------------------------------------------------------- cgroup-effective
 
-struct EffectiveWorld {
-    tree: CgroupTree,
-    tasks: Tasks<CgroupTask>,
+/// Implements [`Dispatch`] of cgroup tasks by a model type's own `run` and `footprint`.
+///
+/// The types are the effective arrays of a [`CgroupTree`] and the map of a
+/// [`CgroupIdMapFilter`].
+macro_rules! impl_cgroup_dispatch {
+    ($($t:ty),*) => {$(
+        impl Dispatch<CgroupTask> for $t {
+            #[inline]
+            fn run<T: Tally>(&self, task: &CgroupTask, ctx: &HookCtx, tally: &mut T) -> u32 {
+                <$t>::run(self, task, ctx, tally)
+            }
+            fn footprint(&self, fp: &mut Footprint) {
+                <$t>::footprint(self, fp);
+            }
+        }
+    )*};
 }
 
-impl Dispatch for EffectiveWorld {
-    #[inline]
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.tree.run(self.tasks.slot(slot), ctx, tally)
-    }
-    fn footprint(&self, fp: &mut Footprint) {
-        self.tree.footprint(fp);
-        self.tasks.footprint(fp);
-    }
-}
+impl_cgroup_dispatch!(CgroupTree, CgroupIdMapFilter);
 
 /// The programs of `foreign` that go to hook `h` (round-robin over hooks `1..hooks`).
 fn foreign_on(foreign: &[Arc<Prog>], h: u32, hooks: u32) -> Vec<Arc<Prog>> {
@@ -380,19 +409,26 @@ fn build_effective(p: &Params) -> Result<Box<dyn World>, BuildError> {
         cgroups,
         ..tasks.fork_extra(p)
     };
-    ModelWorld::boxed(Mechanism::EffectiveArray, params, progs, EffectiveWorld { tree, tasks })
+    ModelWorld::boxed(Mechanism::EffectiveArray, params, progs, tree, tasks)
 }
 
-/// Resolves `cgroups == 0` to `needed`; errors when fewer than `needed` were requested.
-fn resolve_cgroups(p: &Params, needed: u64, why: impl FnOnce() -> String) -> Result<u32, BuildError> {
-    if needed > u64::from(crate::layout::MAX_CGROUPS) {
+/// Refuses a tree of more than [`crate::layout::MAX_CGROUPS`] cgroups; `axis` says how `total`
+/// was counted.
+fn check_total_cgroups(axis: &'static str, total: u64) -> Result<(), BuildError> {
+    if total > u64::from(crate::layout::MAX_CGROUPS) {
         return Err(BuildError::TooLarge {
-            axis: "cgroups needed (root + working_set x cpus x depth)",
-            value: needed,
+            axis,
+            value: total,
             max: crate::layout::MAX_CGROUPS.into(),
             why: "cgroups the model will allocate; lower working_set, cpus or depth",
         });
     }
+    Ok(())
+}
+
+/// Resolves `cgroups == 0` to `needed`; errors when fewer than `needed` were requested.
+fn resolve_cgroups(p: &Params, needed: u64, why: impl FnOnce() -> String) -> Result<u32, BuildError> {
+    check_total_cgroups("cgroups needed (root + working_set x cpus x depth)", needed)?;
     if p.cgroups == 0 {
         return Ok(needed as u32);
     }
@@ -419,8 +455,10 @@ fn add_path(tree: &mut CgroupTree, parent: CgroupRef, depth: u32) -> Result<Vec<
 
 // ---------------------------------------------------------------- global-filter
 
-/// The global-filter tree: root -> K containers; the last container holds every slot's path of
-/// `depth` cgroups, so every slot is beneath the LAST container (and no other).
+/// The global-filter tree: root -> K containers, every slot's path beneath the last one.
+///
+/// The last container holds every slot's path of `depth` cgroups, so every slot is beneath the
+/// LAST container (and no other).
 struct GlobalLayout {
     tree: CgroupTree,
     containers: Vec<CgroupRef>,
@@ -441,14 +479,7 @@ fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
         u64::from(p.cgroups) - 1 - path_cgroups
     };
     let total = 1 + containers + path_cgroups;
-    if total > u64::from(crate::layout::MAX_CGROUPS) {
-        return Err(BuildError::TooLarge {
-            axis: "cgroups needed (root + containers + working_set x cpus x depth)",
-            value: total,
-            max: crate::layout::MAX_CGROUPS.into(),
-            why: "cgroups the model will allocate; lower working_set, cpus or depth",
-        });
-    }
+    check_total_cgroups("cgroups needed (root + containers + working_set x cpus x depth)", total)?;
     let handles = containers * (u64::from(p.programs) + u64::from(p.foreign));
     if handles > MAX_HANDLES {
         return Err(BuildError::TooLarge {
@@ -476,8 +507,10 @@ fn global_layout(p: &Params, slots: u64) -> Result<GlobalLayout, BuildError> {
     })
 }
 
-/// The global-filter tasks: one slot task in each leaf of `layout`, in order, plus the extra ones
-/// forked from them; returns them with `p` resolved (`tasks`, and `cgroups` as laid out).
+/// The global-filter tasks, one in each leaf of `layout`, with `p` resolved to the layout.
+///
+/// One slot task in each leaf, in order, plus the extra ones forked from them; `p` is returned
+/// with `tasks`, and `cgroups` as laid out.
 fn leaf_tasks(p: &Params, layout: &GlobalLayout) -> (Tasks<CgroupTask>, Params) {
     let mut tasks = Tasks::with_capacity(layout.leaves.len());
     for &leaf in &layout.leaves {
@@ -490,20 +523,21 @@ fn leaf_tasks(p: &Params, layout: &GlobalLayout) -> (Tasks<CgroupTask>, Params) 
     (tasks, params)
 }
 
-struct HandleLoopWorld {
+/// The dispatch of handle-loop: the global filter, which checks the task's cgroup in the tree.
+///
+/// Only the filter counts as metadata: the tree is the cgroups themselves.
+struct HandleLoop {
     tree: CgroupTree,
     filter: HandleLoopFilter,
-    tasks: Tasks<CgroupTask>,
 }
 
-impl Dispatch for HandleLoopWorld {
+impl Dispatch<CgroupTask> for HandleLoop {
     #[inline]
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.filter.run(&self.tree, self.tasks.slot(slot), ctx, tally)
+    fn run<T: Tally>(&self, task: &CgroupTask, ctx: &HookCtx, tally: &mut T) -> u32 {
+        self.filter.run(&self.tree, task, ctx, tally)
     }
     fn footprint(&self, fp: &mut Footprint) {
         self.filter.footprint(fp);
-        self.tasks.footprint(fp);
     }
 }
 
@@ -529,32 +563,11 @@ fn build_handle_loop(p: &Params) -> Result<Box<dyn World>, BuildError> {
         measured: vec![measured; slots as usize],
         foreign: vec![foreign; slots as usize],
     };
-    ModelWorld::boxed(
-        Mechanism::HandleLoop,
-        params,
-        progs,
-        HandleLoopWorld {
-            tree: layout.tree,
-            filter,
-            tasks,
-        },
-    )
-}
-
-struct IdMapWorld {
-    filter: CgroupIdMapFilter,
-    tasks: Tasks<CgroupTask>,
-}
-
-impl Dispatch for IdMapWorld {
-    #[inline]
-    fn run<T: Tally>(&self, slot: usize, ctx: &HookCtx, tally: &mut T) -> u32 {
-        self.filter.run(self.tasks.slot(slot), ctx, tally)
-    }
-    fn footprint(&self, fp: &mut Footprint) {
-        self.filter.footprint(fp);
-        self.tasks.footprint(fp);
-    }
+    let dispatch = HandleLoop {
+        tree: layout.tree,
+        filter,
+    };
+    ModelWorld::boxed(Mechanism::HandleLoop, params, progs, dispatch, tasks)
 }
 
 fn build_id_map(p: &Params) -> Result<Box<dyn World>, BuildError> {
@@ -584,14 +597,14 @@ fn build_id_map(p: &Params) -> Result<Box<dyn World>, BuildError> {
         }
     }
     let (tasks, params) = leaf_tasks(p, &layout);
-    ModelWorld::boxed(Mechanism::CgroupIdMap, params, progs, IdMapWorld { filter, tasks })
+    ModelWorld::boxed(Mechanism::CgroupIdMap, params, progs, filter, tasks)
 }
 
 /// See [`crate::build_world`].
 pub(crate) fn build(mechanism: Mechanism, p: &Params) -> Result<Box<dyn World>, BuildError> {
     match mechanism {
-        Mechanism::ChainWalk => build_per_task::<ChainTask>(p),
-        Mechanism::HookIndex => build_per_task::<HookArrayTask>(p),
+        Mechanism::ChainWalk => build_per_task(p, chain_slot),
+        Mechanism::HookIndex => build_per_task(p, hook_array_slot),
         Mechanism::EffectiveArray => build_effective(p),
         Mechanism::HandleLoop => build_handle_loop(p),
         Mechanism::CgroupIdMap => build_id_map(p),

@@ -250,8 +250,10 @@ fn run_dir_paths() {
     assert!(!in_run_dir(Path::new("/sys/fs/cgroup/unified/system.slice")));
 }
 
-/// Nested trees (a worker's, inside the run), named leaves, the tear-down without reads of
-/// a tree known to be empty, its fallback when a task is still there, and settling.
+/// Nested trees, named leaves, the tear-down without reads and its fallback, and settling.
+///
+/// Nested trees are a worker's, inside the run; the tear-down without reads is of a tree known to
+/// be empty, its fallback for when a task is still there.
 #[test]
 fn nested_trees_and_unpopulated_teardown() {
     let Some((cg, mut run)) = run_or_skip("nested_trees_and_unpopulated_teardown") else {

@@ -65,10 +65,11 @@ pub fn parse_c_report(stdout: &str) -> Option<(Duration, Duration)> {
     Some((setup?, teardown?))
 }
 
-/// Runs the C reference `exe` with `args` (started with the parent-death signal, in this
-/// process's cgroup) and returns its set-up and tear-down times. `trimmed` (the mappings this
-/// process's children do not inherit) is inherited again while the C process is started: the
-/// forked child runs Rust code (the parent-death `pre_exec`) that uses the heap.
+/// Runs the C reference `exe` with `args`; its set-up and tear-down times.
+///
+/// It is started with the parent-death signal, in this process's cgroup. `trimmed` (the mappings
+/// this process's children do not inherit) is inherited again while the C process is started:
+/// the forked child runs Rust code (the parent-death `pre_exec`) that uses the heap.
 pub(super) fn run_c(
     exe: &Path,
     args: &[&str],

@@ -14,14 +14,15 @@ static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// [`LOCK`] and the cgroup2 mount for root test `test`, or `None` after saying why it is skipped.
 fn root_test(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2)> {
-    crate::test_support::root_test(&LOCK, test, "needs root to create cgroups and tasks")
+    crate::test_support::root_test(&LOCK, test, NEEDS)
 }
+
+/// What the root tests need root for.
+const NEEDS: &str = "needs root to create cgroups and tasks";
 
 /// [`root_test`] with a run tree of its own.
 fn root_run(test: &str) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree)> {
-    let (guard, cg) = root_test(test)?;
-    let run = RunTree::create(&cg).expect("run tree");
-    Some((guard, cg, run))
+    crate::test_support::root_run(&LOCK, test, NEEDS)
 }
 
 /// A spawner (this test binary's worker entry) for `req`.
@@ -29,8 +30,9 @@ fn spawn_test_spawner(req: &SpawnerRequest) -> SpawnerReport {
     crate::test_support::spawn_test::<SpawnerWorker>(req).expect("spawner ran")
 }
 
-/// Builds `c/setup_floor.c` with `cc` now, as the README's compiler; `None` (with a SKIPPED
-/// line) when there is no `cc`.
+/// Builds `c/setup_floor.c` with `cc` now, as the README's compiler.
+///
+/// `None` (with a SKIPPED line) when there is no `cc`.
 fn build_c_at_test_time(scratch: &Scratch) -> Option<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/setup_floor.c");
     let exe = scratch.path().join("setup_floor-test");
@@ -56,8 +58,9 @@ fn build_c_at_test_time(scratch: &Scratch) -> Option<PathBuf> {
     }
 }
 
-/// Pids of the processes named [`crate::taskpool::IDLE_COMM`] whose cgroup v2 path lies under
-/// `run` (relative to `mount`).
+/// Pids of the idle tasks ([`crate::taskpool::IDLE_COMM`]) whose cgroup lies under `run`.
+///
+/// The cgroup v2 path is taken relative to `mount`.
 fn idle_tasks_in(mount: &Path, run: &Path) -> Vec<i32> {
     let rel = run.strip_prefix(mount).expect("run under mount");
     let want = format!("0::/{}", rel.display());
@@ -219,8 +222,10 @@ fn requests_outside_the_run_or_out_of_range_are_refused() {
     assert!(matches!(e, SpawnerError::OutsideRun { .. }), "{e}");
 }
 
-/// A tasks job end to end: the spawner lives in its home, the pool uses CLONE_INTO_CGROUP,
-/// every peer ran every repetition in a seeded order, and nothing is left.
+/// A tasks job end to end: every peer ran every repetition, and nothing is left.
+///
+/// The spawner lives in its home, the pool uses CLONE_INTO_CGROUP, and the peers ran in a seeded
+/// order.
 #[test]
 fn spawner_times_pool_floor_and_c_and_leaves_nothing() {
     let Some((_g, cg, mut run)) = root_run("spawner_times_pool_floor_and_c_and_leaves_nothing") else {
@@ -408,8 +413,9 @@ fn a_v1_pids_limit_is_named_not_rlimit_nproc() {
     assert_eq!(run.teardown().expect("teardown").processes_killed, 0);
 }
 
-/// The Rust floors are within 1.25x of the same loops in plain C, built with `cc` now: 2,000
-/// tasks (fork + cgroup.procs, kill + waitpid) and 2,000 cgroups (mkdir, rmdir), the Rust
+/// The Rust floors are within 1.25x of the same loops in plain C, built with `cc` now.
+///
+/// 2,000 tasks (fork + cgroup.procs, kill + waitpid) and 2,000 cgroups (mkdir, rmdir), the Rust
 /// and C runs alternating in a seeded order, medians compared (a noisy 2-core VM: one slow
 /// repetition must not decide). A batch is 7 repetitions of each; when a ratio is over the
 /// limit, up to two more batches are pooled with the first (more data, never a best-of).

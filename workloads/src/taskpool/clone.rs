@@ -32,9 +32,11 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// What a child does: dies with `parent` (`PR_SET_PDEATHSIG`, then `getppid()`: if the parent
-/// already died, the signal will never come, so it exits), names itself [`IDLE_COMM`](super::IDLE_COMM) and waits
-/// to be killed. Raw syscalls only (async-signal-safe), no allocation, never returns.
+/// What a child does: names itself [`IDLE_COMM`](super::IDLE_COMM) and waits to be killed.
+///
+/// It dies with `parent` (`PR_SET_PDEATHSIG`, then `getppid()`: if the parent already died, the
+/// signal will never come, so it exits). Raw syscalls only (async-signal-safe), no allocation,
+/// never returns.
 fn idle_child(parent: libc::pid_t) -> ! {
     // SAFETY: prctl(2), getppid(2), _exit(2) and pause(2) take plain values or a pointer to a
     // static NUL-terminated name; none allocates or takes a lock.
@@ -56,9 +58,10 @@ pub(super) fn my_pid() -> libc::pid_t {
     unsafe { libc::getpid() }
 }
 
-/// `clone3` with fork semantics (no new stack, `SIGCHLD` on exit); `into` places the child in
-/// that cgroup directory fd with `CLONE_INTO_CGROUP`. The child runs [`idle_child`] of `parent`
-/// (this process's pid) and never returns.
+/// `clone3` with fork semantics (no new stack, `SIGCHLD` on exit): one idle child.
+///
+/// `into` places the child in that cgroup directory fd with `CLONE_INTO_CGROUP`. The child runs
+/// [`idle_child`] of `parent` (this process's pid) and never returns.
 pub(super) fn clone3_idle(into: Option<RawFd>, parent: libc::pid_t) -> Result<libc::pid_t, Errno> {
     let args = CloneArgs {
         flags: if into.is_some() { CLONE_INTO_CGROUP } else { 0 },

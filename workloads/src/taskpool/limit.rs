@@ -83,8 +83,10 @@ fn join_rel(mount_point: &Path, root: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Names the limit behind an `EAGAIN` from `clone` of a task meant for `cgroup`, reading the
-/// current values (before the pool's tasks are killed, so the counts are those at the failure).
+/// Names the limit behind an `EAGAIN` from `clone` of a task meant for `cgroup`.
+///
+/// It reads the current values before the pool's tasks are killed, so the counts are those at the
+/// failure.
 fn explain_eagain(cgroup: &Path) -> String {
     let read = |p: &Path| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
     let num = |p: &Path| read(p).and_then(|s| s.parse::<u64>().ok());
@@ -200,8 +202,9 @@ pub fn name_limit(
     }
 }
 
-/// The error of a failed clone of task `started` of `asked` meant for `cgroup`: the limit reached
-/// on `EAGAIN`, else the errno with what to do.
+/// The error of a failed clone of task `started` of `asked` meant for `cgroup`.
+///
+/// The limit reached on `EAGAIN`, else the errno with what to do.
 pub(super) fn clone_error(errno: Errno, asked: u32, started: u32, cgroup: &Path) -> TaskPoolError {
     if errno == Errno::EAGAIN {
         return TaskPoolError::Limit {

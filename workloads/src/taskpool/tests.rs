@@ -10,8 +10,9 @@ use super::clone::fmt_pid;
 use super::*;
 use crate::cgroupfs::{Cgroup2, RunTree, Shape};
 
-/// The cgroup2 mount and a new run tree in it for root test `test`, or `None` after saying why
-/// it is skipped.
+/// The cgroup2 mount and a new run tree in it for root test `test`, if it can run.
+///
+/// `None` after saying why it is skipped.
 fn run_tree(test: &str) -> Option<(Cgroup2, RunTree)> {
     let cg = crate::cgroupfs::cgroup2_or_skip(test, "needs root to create cgroups and place tasks")?;
     let run = RunTree::create(&cg).expect("create run tree");
@@ -48,8 +49,9 @@ fn my_thread_children() -> Option<Vec<i32>> {
     Some(s.split_whitespace().filter_map(|p| p.parse().ok()).collect())
 }
 
-/// `/proc/PID/comm` of `pid` once it has named itself (the child runs after clone returns),
-/// waiting at most 2 s.
+/// `/proc/PID/comm` of `pid` once it has named itself, waiting at most 2 s.
+///
+/// The child runs after clone returns.
 fn comm_of(pid: i32) -> String {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
