@@ -1,8 +1,9 @@
-//! The `kmod` backend: every dispatch model inside the kernel, in hookbench.ko (`/dev/hookbench`), on one synthetic hook, running the same eBPF programs in each.
+//! The `kmod` backend: every dispatch model inside the kernel, in hookbench.ko's `/dev/hookbench`.
 //!
-//! Mechanisms are the DESIGN.md model names, fired by the module's in-kernel timed loop (pure
-//! dispatch cost), or with `-ioctl` appended, one FIRE ioctl per hook timed in userspace
-//! (dispatch plus the syscall): `task-chain`, `task-hook-array`, `cgroup-effective`,
+//! The module runs each model on one synthetic hook, with the same eBPF programs in each.
+//! Mechanisms are the model names (ARCHITECTURE.md, "Names"), fired by the module's in-kernel
+//! timed loop (pure dispatch cost), or with `-ioctl` appended, one FIRE ioctl per hook timed in
+//! userspace (dispatch plus the syscall): `task-chain`, `task-hook-array`, `cgroup-effective`,
 //! `global-filter`, `task-chain-ioctl`, ... Hook cells run in a fresh worker process
 //! (`hookbench worker kmod`) placed in the deepest cgroup of a path of `depth` cgroups of this
 //! run's subtree; it opens its own session, so everything it attached goes when it exits.
@@ -12,12 +13,13 @@
 
 use crate::backend::{cell_from_sets, plain_cell, worker_failure, Backend, CellError, CellSpec, Measured, Timing};
 use crate::suite::Metric;
-use hookbench_kmod::{AttachFlags, Device, KmodProgram, Model};
-use hookbench_model::{ModelKind, Params};
+use hookbench_kmod::{Device, KmodProgram};
+use hookbench_model::{AttachFlags, ModelKind, Params};
 use hookbench_reports::Accounting;
 use hookbench_workloads::cgroup_bpf::wide_subtree;
 use hookbench_workloads::cgroupfs::{RunTree, Shape};
-use hookbench_workloads::kmod::{FireMode, KmodWorker, KmodWorkerRequest, MEASURED_HOOK};
+use hookbench_workloads::kmod::{FireMode, KmodWorker, KmodWorkerRequest};
+use hookbench_workloads::MEASURED_HOOK;
 use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 
@@ -27,8 +29,9 @@ pub const NAME: &str = "kmod";
 /// Suffix of the mechanisms fired by one ioctl per hook.
 pub const IOCTL_SUFFIX: &str = "-ioctl";
 
-/// Most samples per repetition a kmod cell takes, whatever the profile asks (each sample is a
-/// batch of fires; the in-kernel loop needs no more for a tight slope).
+/// Most samples per repetition a kmod cell takes, whatever the profile asks.
+///
+/// Each sample is a batch of fires; the in-kernel loop needs no more for a tight slope.
 pub const MAX_KMOD_CELL_SAMPLES: usize = 2000;
 
 /// Target duration of one sample (a batch of fires), ns: long against `ktime_get_ns()`.
@@ -38,7 +41,7 @@ const SAMPLE_TARGET_NS: f64 = 20_000.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KmodMechanism {
     /// The dispatch model the module runs.
-    pub model: Model,
+    pub model: ModelKind,
     /// In-kernel loop or one ioctl per hook.
     pub mode: FireMode,
 }
@@ -50,26 +53,16 @@ impl KmodMechanism {
             Some(base) => (base, FireMode::Ioctl),
             None => (name, FireMode::InKernel),
         };
-        Model::ALL
+        ModelKind::ALL
             .into_iter()
             .find(|m| m.as_str() == base)
             .map(|model| KmodMechanism { model, mode })
     }
 }
 
-/// Checks a `[backend.kmod]` mechanism name of a suite; returns its model.
-pub fn kmod_mechanism(name: &str) -> Result<ModelKind, String> {
-    KmodMechanism::parse(name).map(|m| m.model.kind()).ok_or_else(|| {
-        let names: Vec<String> = Model::ALL
-            .iter()
-            .flat_map(|m| [m.as_str().to_string(), format!("{}{IOCTL_SUFFIX}", m.as_str())])
-            .collect();
-        format!("unknown mechanism '{name}': expected one of {}", names.join(", "))
-    })
-}
-
-/// Whether hookbench.ko can be used here: `Ok` with the module's ABI version and limits as text,
-/// or why not (device missing, not root, ABI mismatch), in words a user can act on.
+/// Whether hookbench.ko can be used here: `Ok` with its ABI version and limits, or why not.
+///
+/// Why not (device missing, not root, ABI mismatch) is in words a user can act on.
 pub fn probe() -> Result<String, String> {
     let dev = Device::open().map_err(|e| e.to_string())?;
     let v = dev.version().map_err(|e| e.to_string())?;
@@ -95,7 +88,8 @@ pub struct KmodBackend {
 }
 
 impl KmodBackend {
-    /// A backend running its workers as `exe worker kmod ...` timed as `timing` says;
+    /// A backend running its workers as `exe worker kmod ...`, timed as `timing` says.
+    ///
     /// `available` is [`probe`]'s result.
     pub fn new(exe: PathBuf, available: Result<String, String>, timing: Timing) -> KmodBackend {
         KmodBackend {
@@ -177,7 +171,7 @@ impl KmodBackend {
             &report.baseline,
         )?;
         let nodes = match m.model {
-            Model::TaskChain => u64::from(p.programs + p.foreign),
+            ModelKind::TaskChain => u64::from(p.programs + p.foreign),
             _ => u64::from(report.progs_per_fire),
         };
         m_cell.cell.accounting = Some(Accounting {
@@ -193,10 +187,11 @@ impl KmodBackend {
         Ok(vec![m_cell])
     }
 
-    /// Attach and detach of one program at the top of a subtree with `cgroups` descendants
-    /// (cgroup-effective, ALLOW_MULTI: every descendant's effective array is recomputed), or at
-    /// the global list (global-filter), or an install on this task (task models; no detach, as
-    /// for seccomp filters). Timed by the module around the update.
+    /// Attach and detach of one program, timed by the module around the update.
+    ///
+    /// At the top of a subtree with `cgroups` descendants (cgroup-effective, ALLOW_MULTI: every
+    /// descendant's effective array is recomputed), or at the global list (global-filter), or an
+    /// install on this task (task models; no detach, as for seccomp filters).
     fn attach_cells(&mut self, m: KmodMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
         if m.mode == FireMode::Ioctl {
             return Err(CellError::Skip(format!(
@@ -210,7 +205,7 @@ impl KmodBackend {
         let prog = KmodProgram::load(p.body).map_err(skip)?;
         let samples = spec.samples.clamp(1, MAX_KMOD_CELL_SAMPLES);
         let top = match m.model {
-            Model::CgroupEffective => {
+            ModelKind::CgroupEffective => {
                 let run = self.run_tree()?;
                 let sub = wide_subtree(run, p.cgroups).map_err(|e| CellError::Skip(e.to_string()))?;
                 Some(std::fs::File::open(&sub.top).map_err(|e| {
@@ -223,14 +218,14 @@ impl KmodBackend {
         let mut installed = 0usize;
         let mut one = |detach: bool| -> Result<u64, CellError> {
             let u = match (m.model, &top, detach) {
-                (Model::CgroupEffective, Some(dir), false) => {
-                    dev.attach_cgroup(dir.as_fd(), prog.prog_ref(), MEASURED_HOOK, AttachFlags::AllowMulti)
+                (ModelKind::CgroupEffective, Some(dir), false) => {
+                    dev.attach_cgroup(dir.as_fd(), prog.prog_ref(), MEASURED_HOOK, AttachFlags::ALLOW_MULTI)
                 }
-                (Model::CgroupEffective, Some(dir), true) => {
+                (ModelKind::CgroupEffective, Some(dir), true) => {
                     dev.detach_cgroup(dir.as_fd(), prog.prog_ref(), MEASURED_HOOK)
                 }
-                (Model::GlobalFilter, _, false) => dev.attach_global(prog.prog_ref(), MEASURED_HOOK),
-                (Model::GlobalFilter, _, true) => dev.detach_global(prog.prog_ref(), MEASURED_HOOK),
+                (ModelKind::GlobalFilter, _, false) => dev.attach_global(prog.prog_ref(), MEASURED_HOOK),
+                (ModelKind::GlobalFilter, _, true) => dev.detach_global(prog.prog_ref(), MEASURED_HOOK),
                 (_, _, _) => {
                     // A task's chain only grows; start a new one (untimed) before the cap.
                     if installed + 1 >= max_task {
@@ -244,7 +239,7 @@ impl KmodBackend {
             .map_err(skip)?;
             Ok(u.elapsed_ns)
         };
-        let has_detach = matches!(m.model, Model::CgroupEffective | Model::GlobalFilter);
+        let has_detach = matches!(m.model, ModelKind::CgroupEffective | ModelKind::GlobalFilter);
         for _ in 0..(samples / 10).clamp(1, 20) {
             one(false)?;
             if has_detach {
@@ -342,21 +337,19 @@ mod tests {
         assert_eq!(
             KmodMechanism::parse("task-chain"),
             Some(KmodMechanism {
-                model: Model::TaskChain,
+                model: ModelKind::TaskChain,
                 mode: FireMode::InKernel
             })
         );
         assert_eq!(
             KmodMechanism::parse("cgroup-effective-ioctl"),
             Some(KmodMechanism {
-                model: Model::CgroupEffective,
+                model: ModelKind::CgroupEffective,
                 mode: FireMode::Ioctl
             })
         );
         assert_eq!(KmodMechanism::parse("chain-walk"), None);
-        assert_eq!(kmod_mechanism("global-filter"), Ok(ModelKind::GlobalFilter));
-        let e = kmod_mechanism("effective-array").expect_err("a model-backend name");
-        assert!(e.contains("cgroup-effective-ioctl"), "{e}");
+        assert_eq!(KmodMechanism::parse("effective-array"), None);
     }
 
     #[test]

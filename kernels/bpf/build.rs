@@ -1,9 +1,11 @@
-//! Compiles `src/bpf/hookbench.bpf.c` with clang into `OUT_DIR/hookbench.bpf.o` and generates
-//! the skeleton `OUT_DIR/hookbench.skel.rs`; likewise the BPF LSM programs `src/bpf/lsm.bpf.c`
-//! into `OUT_DIR/lsm.bpf.o` and `OUT_DIR/lsm.skel.rs` (a separate object). libbpf-cargo passes libbpf's bundled `bpf/*.h`
-//! with `-I`; the UAPI `<linux/bpf.h>` comes from the system (linux-libc-dev), whose
-//! `<asm/types.h>` lives in the multiarch directory (`/usr/include/<triple>`), which
-//! `clang -target bpf` does not search by itself: it is added here when it exists.
+//! Compiles hookbench-bpf's two BPF objects with clang and generates their skeletons.
+//!
+//! `src/bpf/hookbench.bpf.c` becomes `OUT_DIR/hookbench.bpf.o` and `OUT_DIR/hookbench.skel.rs`;
+//! the BPF LSM programs `src/bpf/lsm.bpf.c` a separate object, `OUT_DIR/lsm.bpf.o` and
+//! `OUT_DIR/lsm.skel.rs`. libbpf-cargo passes libbpf's bundled `bpf/*.h` with `-I`; the UAPI
+//! `<linux/bpf.h>` comes from the system (linux-libc-dev), whose `<asm/types.h>` lives in the
+//! multiarch directory (`/usr/include/<triple>`), which `clang -target bpf` does not search by
+//! itself: it is added here when it exists.
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

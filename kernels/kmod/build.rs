@@ -1,8 +1,9 @@
-//! Compiles `src/bpf/kmod.bpf.c` (the raw_tp program bodies hookbench.ko runs) with clang into
-//! `OUT_DIR/kmod.bpf.o` through libbpf-cargo's `SkeletonBuilder`, as `kernels/bpf/build.rs`
-//! does (including the multiarch `<asm/types.h>` directory that `clang -target bpf` does not
-//! search by itself). The shared maps and bodies (`hb_bodies.h`) and the ABI header
-//! (`hookbench.h`) come from `kernels/bpf/src/bpf`, added with `-I`.
+//! Compiles `src/bpf/kmod.bpf.c`, the raw_tp program bodies hookbench.ko runs, with clang.
+//!
+//! Into `OUT_DIR/kmod.bpf.o` and its skeleton through libbpf-cargo's `SkeletonBuilder`, as
+//! `kernels/bpf/build.rs` does (including the multiarch `<asm/types.h>` directory that
+//! `clang -target bpf` does not search by itself). The shared maps and bodies (`hb_bodies.h`)
+//! and the ABI header (`hookbench.h`) come from `kernels/bpf/src/bpf`, added with `-I`.
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

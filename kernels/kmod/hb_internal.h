@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * hb_internal.h: hookbench.ko's data structures, shared by hookbench_main.c (device, ioctls),
- * hb_models.c (the four models' state and updates, fork/exit propagation, deferred frees) and
- * hb_fire.c (the hook: fire-once and the timed loop).
+ * hb_models.c (shared state, sessions, the task models, fork/exit propagation, deferred frees),
+ * hb_cgroup.c (the attach models: cgroup-effective and global-filter) and hb_fire.c (the hook:
+ * fire-once and the timed loop).
  *
  * How a hook finds its state, and why it is fair
  * ----------------------------------------------
@@ -237,16 +238,27 @@ int hb_probes_register(void);
 void hb_probes_unregister(void);
 int hb_task_install(struct hb_session *s, u32 model, struct bpf_prog *prog, u32 hook,
 		    struct hb_kmod_attach *a);
-int hb_cgroup_attach(struct hb_session *s, struct cgroup *cgrp, struct bpf_prog *prog, u32 hook,
-		     u32 flags, struct hb_kmod_attach *a);
-int hb_cgroup_detach(struct hb_session *s, struct cgroup *cgrp, struct bpf_prog *prog, u32 hook,
-		     struct hb_kmod_attach *a);
-int hb_global_attach(struct hb_session *s, struct bpf_prog *prog, u32 hook,
-		     struct hb_kmod_attach *a);
-int hb_global_detach(struct hb_session *s, struct bpf_prog *prog, u32 hook,
-		     struct hb_kmod_attach *a);
 int hb_ensure_state(struct hb_session *s, u32 model);
 void hb_prog_put(struct bpf_prog *prog);
+/* A new array of @cnt programs (slots to fill) and its NULL slot; NULL without memory. */
+struct hb_prog_array *hb_array_alloc(struct hb_session *s, u32 cnt);
+/* @a is unreachable by new readers (or was never published): free it after a grace period. */
+void hb_array_release(struct hb_session *s, struct hb_prog_array *a);
+
+/* hb_cgroup.c */
+/*
+ * cgroup-effective: attaches @prog at @cgrp on @hook with @flags, or (!@attach) detaches it,
+ * and recomputes the effective arrays of @cgrp's subtree; @a gets the time and counts.
+ */
+int hb_cgroup_update(struct hb_session *s, struct cgroup *cgrp, struct bpf_prog *prog, u32 hook,
+		     u32 flags, bool attach, struct hb_kmod_attach *a);
+/* global-filter: appends @prog to @hook's list, or (!@attach) removes its oldest attachment. */
+int hb_global_update(struct hb_session *s, struct bpf_prog *prog, u32 hook, bool attach,
+		     struct hb_kmod_attach *a);
+/* The state of the calling task's cgroup, created if missing (FIRE, RUN). */
+int hb_cgrp_ensure_current(struct hb_session *s);
+/* RESET's share: every cgroup entry and global attachment of @s. Caller holds s->lock. */
+void hb_attached_reset(struct hb_session *s);
 
 /* hb_fire.c */
 int hb_fire_once(struct hb_session *s, struct hb_kmod_fire *f);

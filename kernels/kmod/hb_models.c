@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * hb_models.c: the state of hookbench.ko's four dispatch models and every update of it:
- * sessions, task-chain installs (seccomp-style shared nodes), task-hook-array installs (copy on
- * write), cgroup-effective attach/detach with the rules and the effective-array recompute of
- * kernel/bpf/cgroup.c, global-filter lists, RESET, the fork/exit tracepoint probes that share a
- * task's state with its children and release it at exit, and the deferred (RCU) frees.
- * The hook itself is in hb_fire.c; the lookup shared by all models in hb_internal.h.
+ * hb_models.c: hookbench.ko's shared state and its task models: the built-in null body and
+ * empty arrays, the deferred (RCU) frees, program arrays, sessions and RESET, task-chain
+ * installs (seccomp-style shared nodes), task-hook-array installs (copy on write), and the
+ * fork/exit tracepoint probes that share a task's state with its children and release it at
+ * exit. The attach models (cgroup-effective, global-filter) are in hb_cgroup.c, the hook
+ * itself in hb_fire.c, the lookup shared by all models in hb_internal.h.
  */
 #include <linux/errno.h>
 #include <linux/ktime.h>
@@ -97,7 +97,7 @@ static size_t hb_array_bytes(u32 cnt)
 	return sizeof(struct hb_prog_array) + ((size_t)cnt + 1) * sizeof(struct bpf_prog *);
 }
 
-static struct hb_prog_array *hb_array_alloc(struct hb_session *s, u32 cnt)
+struct hb_prog_array *hb_array_alloc(struct hb_session *s, u32 cnt)
 {
 	size_t bytes = hb_array_bytes(cnt);
 	struct hb_prog_array *a = kvmalloc(bytes, GFP_KERNEL);
@@ -116,8 +116,7 @@ static void hb_array_free_fn(struct hb_deferred *d)
 	kvfree(container_of(d, struct hb_prog_array, dfr));
 }
 
-/* @a is unreachable by new readers (or was never published): free it after a grace period. */
-static void hb_array_release(struct hb_session *s, struct hb_prog_array *a)
+void hb_array_release(struct hb_session *s, struct hb_prog_array *a)
 {
 	if (!a || a == HB_EMPTY_ARRAY)
 		return;
@@ -352,525 +351,11 @@ out:
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* cgroup-effective: kernel/bpf/cgroup.c's rules on per-session cgroup state. */
-
-static void hb_cgrp_free(struct hb_deferred *d)
-{
-	struct hb_cgrp *c = container_of(d, struct hb_cgrp, dfr);
-
-	cgroup_put(c->cgrp);
-	kfree(c);
-}
-
-static void hb_attachment_free(struct hb_deferred *d)
-{
-	struct hb_attachment *pl = container_of(d, struct hb_attachment, dfr);
-
-	hb_prog_put(pl->prog);
-	kfree(pl);
-}
-
-/* @pl is off its list and in no published array any more. */
-static void hb_attachment_release(struct hb_session *s, struct hb_attachment *pl)
-{
-	hb_account(s, HB_ST_ATTACHMENTS, -1, -(long)sizeof(*pl));
-	hb_defer(&pl->dfr, hb_attachment_free);
-}
-
-/* prog_list_length(): attachments not being detached. */
-static u32 hb_live_attached(const struct hb_cgrp *c, u32 hook)
-{
-	const struct hb_attachment *pl;
-	u32 n = 0;
-
-	list_for_each_entry(pl, &c->attached[hook], node) {
-		if (pl->prog)
-			n++;
-	}
-	return n;
-}
-
-/*
- * compute_effective_progs(): the cgroup's own programs first, then each ancestor's, an
- * ancestor's only while nothing was collected yet or when it has ALLOW_MULTI. A cgroup the
- * session has no state for has nothing attached. Caller holds s->lock.
- */
-static int hb_compute_effective(struct hb_session *s, struct cgroup *cgrp, u32 hook,
-				struct hb_prog_array **out)
-{
-	const struct hb_attachment *pl;
-	struct hb_prog_array *arr;
-	struct hb_cgrp *pc;
-	struct cgroup *p;
-	u32 cnt = 0;
-
-	p = cgrp;
-	do {
-		pc = hb_cgrp_lookup(s, p, lockdep_is_held(&s->lock));
-		if (pc && (cnt == 0 || (pc->flags[hook] & HB_KMOD_F_ALLOW_MULTI)))
-			cnt += hb_live_attached(pc, hook);
-	} while ((p = cgroup_parent(p)));
-
-	if (!cnt) {
-		*out = HB_EMPTY_ARRAY;
-		return 0;
-	}
-	arr = hb_array_alloc(s, cnt);
-	if (!arr)
-		return -ENOMEM;
-
-	cnt = 0;
-	p = cgrp;
-	do {
-		pc = hb_cgrp_lookup(s, p, lockdep_is_held(&s->lock));
-		if (!pc || (cnt > 0 && !(pc->flags[hook] & HB_KMOD_F_ALLOW_MULTI)))
-			continue;
-		list_for_each_entry(pl, &pc->attached[hook], node) {
-			if (pl->prog)
-				arr->progs[cnt++] = pl->prog;
-		}
-	} while ((p = cgroup_parent(p)));
-	*out = arr;
-	return 0;
-}
-
-/*
- * The session's state for @cgrp, created if missing with effective arrays inherited from its
- * ancestors (cgroup_bpf_inherit(), which the kernel runs at mkdir). Caller holds s->lock and a
- * reference on @cgrp.
- */
-static struct hb_cgrp *hb_cgrp_ensure(struct hb_session *s, struct cgroup *cgrp)
-{
-	struct hb_cgrp *c = hb_cgrp_lookup(s, cgrp, lockdep_is_held(&s->lock));
-	u32 h;
-
-	if (c)
-		return c;
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
-	if (!c)
-		return ERR_PTR(-ENOMEM);
-	c->h.key = cgrp;
-	for (h = 0; h < HB_KMOD_MAX_HOOKS; h++) {
-		struct hb_prog_array *a;
-		int err;
-
-		INIT_LIST_HEAD(&c->attached[h]);
-		err = hb_compute_effective(s, cgrp, h, &a);
-		if (err) {
-			while (h--)
-				hb_array_release(s, rcu_dereference_protected(c->effective[h], 1));
-			kfree(c);
-			return ERR_PTR(err);
-		}
-		RCU_INIT_POINTER(c->effective[h], a);
-	}
-	cgroup_get(cgrp);
-	c->cgrp = cgrp;
-	hlist_add_head_rcu(&c->h.node, &s->cgroups[hash_ptr(cgrp, HB_HASH_BITS)]);
-	hb_account(s, HB_ST_CGROUP_ENTRIES, 1, sizeof(*c));
-	return c;
-}
-
-/* A cgroup and its live descendants, pre-order, with references and the session's state. */
-struct hb_subtree {
-	struct cgroup **cgrps;
-	struct hb_cgrp **entries;
-	u32 n;
-};
-
-static void hb_subtree_free(struct hb_subtree *st)
-{
-	u32 i;
-
-	for (i = 0; i < st->n; i++)
-		cgroup_put(st->cgrps[i]);
-	kvfree(st->cgrps);
-	kvfree(st->entries);
-	memset(st, 0, sizeof(*st));
-}
-
-/*
- * Collects @root and its online descendants (css_for_each_descendant_pre(), as
- * update_effective_progs() does; offline ones are skipped as the kernel skips cgroups whose
- * bpf.refcnt is dead), taking a reference on each, and makes sure the session has state for
- * each. The walk runs under rcu_read_lock() (the kernel holds cgroup_mutex, which modules
- * cannot take); allocation happens outside it. Caller holds s->lock. Errors: ENOENT (@root
- * was removed), ENOMEM, EAGAIN (the subtree kept growing during eight attempts).
- */
-static int hb_subtree_collect(struct hb_session *s, struct cgroup *root, struct hb_subtree *st)
-{
-	struct cgroup_subsys_state *pos;
-	bool overflow = true;
-	u32 cap, i, tries;
-
-	memset(st, 0, sizeof(*st));
-	for (tries = 0; tries < 8 && overflow; tries++) {
-		cap = 16;
-		rcu_read_lock();
-		css_for_each_descendant_pre(pos, &root->self)
-			cap++;
-		rcu_read_unlock();
-		st->cgrps = kvmalloc_array(cap, sizeof(*st->cgrps), GFP_KERNEL);
-		if (!st->cgrps)
-			return -ENOMEM;
-		overflow = false;
-		rcu_read_lock();
-		css_for_each_descendant_pre(pos, &root->self) {
-			if (st->n == cap) {
-				overflow = true;
-				break;
-			}
-			if (css_tryget_online(pos))
-				st->cgrps[st->n++] = container_of(pos, struct cgroup, self);
-		}
-		rcu_read_unlock();
-		if (overflow)
-			hb_subtree_free(st);
-	}
-	if (overflow)
-		return -EAGAIN;
-	if (!st->n || st->cgrps[0] != root) {
-		hb_subtree_free(st);
-		return -ENOENT;
-	}
-	st->entries = kvmalloc_array(st->n, sizeof(*st->entries), GFP_KERNEL);
-	if (!st->entries) {
-		hb_subtree_free(st);
-		return -ENOMEM;
-	}
-	for (i = 0; i < st->n; i++) {
-		struct hb_cgrp *c = hb_cgrp_ensure(s, st->cgrps[i]);
-
-		if (IS_ERR(c)) {
-			hb_subtree_free(st);
-			return PTR_ERR(c);
-		}
-		st->entries[i] = c;
-	}
-	return 0;
-}
-
-/*
- * update_effective_progs(): compute every new array first (nothing changes if one allocation
- * fails), then publish them all and free the old ones after a grace period.
- */
-static int hb_update_effective(struct hb_session *s, struct hb_subtree *st, u32 hook)
-{
-	u32 i;
-	int err;
-
-	for (i = 0; i < st->n; i++) {
-		err = hb_compute_effective(s, st->entries[i]->cgrp, hook,
-					   &st->entries[i]->inactive);
-		if (err)
-			goto cleanup;
-	}
-	for (i = 0; i < st->n; i++) {
-		struct hb_cgrp *c = st->entries[i];
-		struct hb_prog_array *old;
-
-		old = rcu_replace_pointer(c->effective[hook], c->inactive,
-					  lockdep_is_held(&s->lock));
-		c->inactive = NULL;
-		hb_array_release(s, old);
-	}
-	return 0;
-
-cleanup:
-	for (i = 0; i < st->n; i++) {
-		hb_array_release(s, st->entries[i]->inactive);
-		st->entries[i]->inactive = NULL;
-	}
-	return err;
-}
-
-/* hierarchy_allows_attach(). */
-static bool hb_hierarchy_allows_attach(struct hb_session *s, struct cgroup *cgrp, u32 hook)
-{
-	struct cgroup *p = cgroup_parent(cgrp);
-
-	if (!p)
-		return true;
-	do {
-		struct hb_cgrp *pc = hb_cgrp_lookup(s, p, lockdep_is_held(&s->lock));
-		u32 flags = pc ? pc->flags[hook] : 0;
-		u32 cnt;
-
-		if (flags & HB_KMOD_F_ALLOW_MULTI)
-			return true;
-		cnt = pc ? hb_live_attached(pc, hook) : 0;
-		WARN_ON_ONCE(cnt > 1);
-		if (cnt == 1)
-			return !!(flags & HB_KMOD_F_ALLOW_OVERRIDE);
-		p = cgroup_parent(p);
-	} while (p);
-	return true;
-}
-
-static u32 hb_effective_count(struct hb_session *s, struct hb_cgrp *c, u32 hook)
-{
-	return rcu_dereference_protected(c->effective[hook], lockdep_is_held(&s->lock))->cnt;
-}
-
-/* __cgroup_bpf_attach() for a program (no link, no replace_prog), then the recompute. */
-int hb_cgroup_attach(struct hb_session *s, struct cgroup *cgrp, struct bpf_prog *prog, u32 hook,
-		     u32 flags, struct hb_kmod_attach *a)
-{
-	struct hb_attachment *pl, *it, *replace = NULL;
-	struct hb_subtree st;
-	struct hb_cgrp *c;
-	u32 saved_flags;
-	u64 t0;
-	int err;
-
-	mutex_lock(&s->lock);
-	err = hb_subtree_collect(s, cgrp, &st);
-	if (err)
-		goto unlock;
-	c = st.entries[0];
-	t0 = ktime_get_ns();
-	if (!hb_hierarchy_allows_attach(s, cgrp, hook)) {
-		err = -EPERM;
-		goto out;
-	}
-	if (c->nattached[hook] && c->flags[hook] != flags) {
-		/* no NONE/OVERRIDE on top of MULTI or the reverse, no NONE on OVERRIDE */
-		err = -EPERM;
-		goto out;
-	}
-	if (c->nattached[hook] >= HB_KMOD_MAX_PROGS) {
-		err = -E2BIG;
-		goto out;
-	}
-	if (!(flags & HB_KMOD_F_ALLOW_MULTI)) {
-		/* single-attach: replace what is there */
-		if (!list_empty(&c->attached[hook]))
-			replace = list_first_entry(&c->attached[hook], struct hb_attachment, node);
-	} else if (prog != HB_NULL_BODY) {
-		/* the same program twice (each null-body attachment is a new instance) */
-		list_for_each_entry(it, &c->attached[hook], node) {
-			if (it->prog == prog) {
-				err = -EINVAL;
-				goto out;
-			}
-		}
-	}
-	pl = kmalloc(sizeof(*pl), GFP_KERNEL);
-	if (!pl) {
-		err = -ENOMEM;
-		goto out;
-	}
-	pl->prog = prog;
-	if (replace) {
-		list_replace(&replace->node, &pl->node);
-	} else {
-		list_add_tail(&pl->node, &c->attached[hook]);
-		c->nattached[hook]++;
-	}
-	saved_flags = c->flags[hook];
-	c->flags[hook] = flags;
-	err = hb_update_effective(s, &st, hook);
-	if (err) {
-		if (replace) {
-			list_replace(&pl->node, &replace->node);
-		} else {
-			list_del(&pl->node);
-			c->nattached[hook]--;
-		}
-		c->flags[hook] = saved_flags;
-		kfree(pl);
-		goto out;
-	}
-	hb_account(s, HB_ST_ATTACHMENTS, 1, sizeof(*pl));
-	if (replace)
-		hb_attachment_release(s, replace);
-	a->elapsed_ns = ktime_get_ns() - t0;
-	a->recomputed = st.n;
-	a->count = hb_effective_count(s, c, hook);
-out:
-	hb_subtree_free(&st);
-unlock:
-	mutex_unlock(&s->lock);
-	return err;
-}
-
-/* __cgroup_bpf_detach() for a program, then the recompute. */
-int hb_cgroup_detach(struct hb_session *s, struct cgroup *cgrp, struct bpf_prog *prog, u32 hook,
-		     struct hb_kmod_attach *a)
-{
-	struct hb_attachment *pl = NULL, *it;
-	struct bpf_prog *saved;
-	struct hb_subtree st;
-	struct hb_cgrp *c;
-	u64 t0;
-	int err;
-
-	mutex_lock(&s->lock);
-	if (!hb_cgrp_lookup(s, cgrp, lockdep_is_held(&s->lock))) {
-		err = -ENOENT;
-		goto unlock;
-	}
-	err = hb_subtree_collect(s, cgrp, &st);
-	if (err)
-		goto unlock;
-	c = st.entries[0];
-	t0 = ktime_get_ns();
-	if (!(c->flags[hook] & HB_KMOD_F_ALLOW_MULTI)) {
-		/* NONE and OVERRIDE: detach whatever is attached */
-		if (!list_empty(&c->attached[hook]))
-			pl = list_first_entry(&c->attached[hook], struct hb_attachment, node);
-	} else {
-		list_for_each_entry(it, &c->attached[hook], node) {
-			if (it->prog == prog) {
-				pl = it;
-				break;
-			}
-		}
-	}
-	if (!pl) {
-		err = -ENOENT;
-		goto out;
-	}
-	/* mark it deleted, so it is ignored while recomputing effective */
-	saved = pl->prog;
-	pl->prog = NULL;
-	err = hb_update_effective(s, &st, hook);
-	pl->prog = saved;
-	if (err)
-		goto out;
-	list_del(&pl->node);
-	if (!--c->nattached[hook])
-		c->flags[hook] = 0;   /* last program detached: reset flags */
-	hb_attachment_release(s, pl);
-	a->elapsed_ns = ktime_get_ns() - t0;
-	a->recomputed = st.n;
-	a->count = hb_effective_count(s, c, hook);
-out:
-	hb_subtree_free(&st);
-unlock:
-	mutex_unlock(&s->lock);
-	return err;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* global-filter. */
-
-/* A new array of the hook's global list, without @skip. */
-static struct hb_prog_array *hb_global_build(struct hb_session *s, u32 hook,
-					     struct hb_attachment *skip)
-{
-	u32 cnt = s->nglobal[hook] - (skip ? 1 : 0), i = 0;
-	struct hb_attachment *pl;
-	struct hb_prog_array *arr;
-
-	if (!cnt)
-		return HB_EMPTY_ARRAY;
-	arr = hb_array_alloc(s, cnt);
-	if (!arr)
-		return NULL;
-	list_for_each_entry(pl, &s->global_attached[hook], node) {
-		if (pl != skip)
-			arr->progs[i++] = pl->prog;
-	}
-	return arr;
-}
-
-static void hb_global_publish(struct hb_session *s, u32 hook, struct hb_prog_array *arr)
-{
-	hb_array_release(s, rcu_replace_pointer(s->global[hook], arr, lockdep_is_held(&s->lock)));
-}
-
-int hb_global_attach(struct hb_session *s, struct bpf_prog *prog, u32 hook,
-		     struct hb_kmod_attach *a)
-{
-	struct hb_attachment *pl;
-	struct hb_prog_array *arr;
-	u64 t0;
-	int err = 0;
-
-	mutex_lock(&s->lock);
-	t0 = ktime_get_ns();
-	if (s->nglobal[hook] >= HB_KMOD_MAX_PROGS) {
-		err = -E2BIG;
-		goto out;
-	}
-	if (prog != HB_NULL_BODY) {
-		list_for_each_entry(pl, &s->global_attached[hook], node) {
-			if (pl->prog == prog) {
-				err = -EINVAL;
-				goto out;
-			}
-		}
-	}
-	pl = kmalloc(sizeof(*pl), GFP_KERNEL);
-	if (!pl) {
-		err = -ENOMEM;
-		goto out;
-	}
-	pl->prog = prog;
-	list_add_tail(&pl->node, &s->global_attached[hook]);
-	s->nglobal[hook]++;
-	arr = hb_global_build(s, hook, NULL);
-	if (!arr) {
-		list_del(&pl->node);
-		s->nglobal[hook]--;
-		kfree(pl);
-		err = -ENOMEM;
-		goto out;
-	}
-	hb_global_publish(s, hook, arr);
-	hb_account(s, HB_ST_ATTACHMENTS, 1, sizeof(*pl));
-	a->elapsed_ns = ktime_get_ns() - t0;
-	a->count = s->nglobal[hook];
-out:
-	mutex_unlock(&s->lock);
-	return err;
-}
-
-int hb_global_detach(struct hb_session *s, struct bpf_prog *prog, u32 hook,
-		     struct hb_kmod_attach *a)
-{
-	struct hb_attachment *pl = NULL, *it;
-	struct hb_prog_array *arr;
-	u64 t0;
-	int err = 0;
-
-	mutex_lock(&s->lock);
-	t0 = ktime_get_ns();
-	list_for_each_entry(it, &s->global_attached[hook], node) {
-		if (it->prog == prog) {
-			pl = it;
-			break;
-		}
-	}
-	if (!pl) {
-		err = -ENOENT;
-		goto out;
-	}
-	arr = hb_global_build(s, hook, pl);
-	if (!arr) {
-		err = -ENOMEM;
-		goto out;
-	}
-	list_del(&pl->node);
-	s->nglobal[hook]--;
-	hb_global_publish(s, hook, arr);
-	hb_attachment_release(s, pl);
-	a->elapsed_ns = ktime_get_ns() - t0;
-	a->count = s->nglobal[hook];
-out:
-	mutex_unlock(&s->lock);
-	return err;
-}
-
-/* ---------------------------------------------------------------------------------------- */
 /* State for the firing task or cgroup (FIRE, RUN). */
 
 int hb_ensure_state(struct hb_session *s, u32 model)
 {
-	struct cgroup *cgrp;
 	struct hb_task *t;
-	struct hb_cgrp *c;
 
 	switch (model) {
 	case HB_KMOD_MODEL_TASK_CHAIN:
@@ -880,20 +365,7 @@ int hb_ensure_state(struct hb_session *s, u32 model)
 		mutex_unlock(&s->lock);
 		return PTR_ERR_OR_ZERO(t);
 	case HB_KMOD_MODEL_CGROUP_EFFECTIVE:
-		/* as task_get_css(): the task may be migrating, its old cgroup dying */
-		rcu_read_lock();
-		while (true) {
-			cgrp = task_dfl_cgroup(current);
-			if (likely(cgroup_tryget(cgrp)))
-				break;
-			cpu_relax();
-		}
-		rcu_read_unlock();
-		mutex_lock(&s->lock);
-		c = hb_cgrp_ensure(s, cgrp);
-		mutex_unlock(&s->lock);
-		cgroup_put(cgrp);
-		return PTR_ERR_OR_ZERO(c);
+		return hb_cgrp_ensure_current(s);
 	default:
 		return 0;
 	}
@@ -907,11 +379,9 @@ static DEFINE_MUTEX(hb_sessions_lock);   /* writers */
 
 void hb_session_reset(struct hb_session *s)
 {
-	struct hb_attachment *pl, *pt;
 	struct hlist_node *tmp;
 	struct hb_task *t;
-	struct hb_cgrp *c;
-	u32 b, h;
+	u32 b;
 
 	mutex_lock(&s->lock);
 	for (b = 0; b < HB_HASH_SIZE; b++) {
@@ -920,33 +390,7 @@ void hb_session_reset(struct hb_session *s)
 			hb_task_remove(s, t);
 		spin_unlock(&s->task_lock);
 	}
-	for (b = 0; b < HB_HASH_SIZE; b++) {
-		hlist_for_each_entry_safe(c, tmp, &s->cgroups[b], h.node) {
-			hlist_del_rcu(&c->h.node);
-			for (h = 0; h < HB_KMOD_MAX_HOOKS; h++) {
-				struct hb_prog_array *eff;
-
-				eff = rcu_dereference_protected(c->effective[h],
-								lockdep_is_held(&s->lock));
-				hb_array_release(s, eff);
-				list_for_each_entry_safe(pl, pt, &c->attached[h], node) {
-					list_del(&pl->node);
-					hb_attachment_release(s, pl);
-				}
-			}
-			hb_account(s, HB_ST_CGROUP_ENTRIES, -1, -(long)sizeof(*c));
-			hb_defer(&c->dfr, hb_cgrp_free);
-		}
-		cond_resched();
-	}
-	for (h = 0; h < HB_KMOD_MAX_HOOKS; h++) {
-		hb_global_publish(s, h, HB_EMPTY_ARRAY);
-		list_for_each_entry_safe(pl, pt, &s->global_attached[h], node) {
-			list_del(&pl->node);
-			hb_attachment_release(s, pl);
-		}
-		s->nglobal[h] = 0;
-	}
+	hb_attached_reset(s);
 	mutex_unlock(&s->lock);
 }
 

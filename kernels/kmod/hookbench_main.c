@@ -3,12 +3,13 @@
  * hookbench_main.c: hookbench.ko's entry points: module init/exit, the misc device
  * /dev/hookbench (one session per open file, freed on release), and the ioctls of
  * uapi/hookbench_kmod.h with every argument checked before anything is touched. The models are
- * in hb_models.c, the hook in hb_fire.c.
+ * in hb_models.c (task-chain, task-hook-array) and hb_cgroup.c (cgroup-effective,
+ * global-filter), the hook in hb_fire.c.
  *
- * hookbench.ko implements the dispatch models hookbench compares (DESIGN.md: task-chain,
- * task-hook-array, cgroup-effective, global-filter) on one synthetic hook path, running the
- * same eBPF programs (BPF_PROG_TYPE_RAW_TRACEPOINT, loaded by userspace and passed by fd) or a
- * built-in null body in each, so that only the dispatch differs.
+ * hookbench.ko implements the dispatch models hookbench compares (ARCHITECTURE.md, "Names":
+ * task-chain, task-hook-array, cgroup-effective, global-filter) on one synthetic hook path,
+ * running the same eBPF programs (BPF_PROG_TYPE_RAW_TRACEPOINT, loaded by userspace and passed
+ * by fd) or a built-in null body in each, so that only the dispatch differs.
  */
 #include <linux/bpf.h>
 #include <linux/capability.h>
@@ -41,6 +42,19 @@ static struct bpf_prog *hb_prog_get(s32 fd)
 	return prog;
 }
 
+/*
+ * Copies ioctl argument @v_ (a struct of the uapi header) in from @uarg_ and checks it: 0,
+ * -EFAULT, -EPROTO (another ABI version) or -EINVAL (reserved bits set, or @invalid_, which is
+ * evaluated on the copy). A macro so that one check serves every struct.
+ */
+#define hb_copy_in(v_, uarg_, invalid_)							\
+	(copy_from_user(&(v_), (uarg_), sizeof(v_)) ? -EFAULT :				\
+	 (v_).abi_version != HB_KMOD_ABI_VERSION ? -EPROTO :				\
+	 (v_).reserved || (invalid_) ? -EINVAL : 0)
+
+/* Copies ioctl argument @v_ back out to @uarg_: 0 or -EFAULT. */
+#define hb_copy_out(uarg_, v_) (copy_to_user((uarg_), &(v_), sizeof(v_)) ? -EFAULT : 0)
+
 static long hb_ioc_version(void __user *uarg)
 {
 	struct hb_kmod_version v = {
@@ -56,7 +70,7 @@ static long hb_ioc_version(void __user *uarg)
 		.max_batch_work = HB_KMOD_MAX_BATCH_WORK,
 	};
 
-	return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
+	return hb_copy_out(uarg, v);
 }
 
 static bool hb_is_task_model(u32 model)
@@ -71,12 +85,9 @@ static long hb_ioc_attach(struct hb_session *s, void __user *uarg, bool attach)
 	struct bpf_prog *prog;
 	int err;
 
-	if (copy_from_user(&a, uarg, sizeof(a)))
-		return -EFAULT;
-	if (a.abi_version != HB_KMOD_ABI_VERSION)
-		return -EPROTO;
-	if (a.reserved || a.model >= HB_KMOD_MODELS || a.hook >= HB_KMOD_MAX_HOOKS)
-		return -EINVAL;
+	err = hb_copy_in(a, uarg, a.model >= HB_KMOD_MODELS || a.hook >= HB_KMOD_MAX_HOOKS);
+	if (err)
+		return err;
 	if (a.model == HB_KMOD_MODEL_CGROUP_EFFECTIVE) {
 		/* ATTACH: NONE, OVERRIDE or MULTI (OVERRIDE|MULTI is EINVAL, as in the kernel) */
 		if (attach && a.flags != 0 && a.flags != HB_KMOD_F_ALLOW_OVERRIDE &&
@@ -111,12 +122,10 @@ static long hb_ioc_attach(struct hb_session *s, void __user *uarg, bool attach)
 		err = hb_task_install(s, a.model, prog, a.hook, &a);
 		break;
 	case HB_KMOD_MODEL_CGROUP_EFFECTIVE:
-		err = attach ? hb_cgroup_attach(s, cgrp, prog, a.hook, a.flags, &a)
-			     : hb_cgroup_detach(s, cgrp, prog, a.hook, &a);
+		err = hb_cgroup_update(s, cgrp, prog, a.hook, a.flags, attach, &a);
 		break;
 	default:
-		err = attach ? hb_global_attach(s, prog, a.hook, &a)
-			     : hb_global_detach(s, prog, a.hook, &a);
+		err = hb_global_update(s, prog, a.hook, attach, &a);
 		break;
 	}
 	if (cgrp)
@@ -124,26 +133,16 @@ static long hb_ioc_attach(struct hb_session *s, void __user *uarg, bool attach)
 	/* attach: the attachment owns the reference on success; detach: it was only a name */
 	if (err || !attach)
 		hb_prog_put(prog);
-	if (err)
-		return err;
-	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+	return err ?: hb_copy_out(uarg, a);
 }
 
 static long hb_ioc_fire(struct hb_session *s, void __user *uarg)
 {
 	struct hb_kmod_fire f;
-	int err;
+	int err = hb_copy_in(f, uarg, f.flags || f.model >= HB_KMOD_MODELS ||
+				      f.hook >= HB_KMOD_MAX_HOOKS);
 
-	if (copy_from_user(&f, uarg, sizeof(f)))
-		return -EFAULT;
-	if (f.abi_version != HB_KMOD_ABI_VERSION)
-		return -EPROTO;
-	if (f.reserved || f.flags || f.model >= HB_KMOD_MODELS || f.hook >= HB_KMOD_MAX_HOOKS)
-		return -EINVAL;
-	err = hb_fire_once(s, &f);
-	if (err)
-		return err;
-	return copy_to_user(uarg, &f, sizeof(f)) ? -EFAULT : 0;
+	return err ?: hb_fire_once(s, &f) ?: hb_copy_out(uarg, f);
 }
 
 static long hb_ioc_run(struct hb_session *s, void __user *uarg)
@@ -151,13 +150,10 @@ static long hb_ioc_run(struct hb_session *s, void __user *uarg)
 	struct hb_kmod_run r;
 	int err;
 
-	if (copy_from_user(&r, uarg, sizeof(r)))
-		return -EFAULT;
-	if (r.abi_version != HB_KMOD_ABI_VERSION)
-		return -EPROTO;
-	if (r.reserved || r.flags || r.model >= HB_KMOD_MODELS || r.hook >= HB_KMOD_MAX_HOOKS ||
-	    !r.batch || !r.samples)
-		return -EINVAL;
+	err = hb_copy_in(r, uarg, r.flags || r.model >= HB_KMOD_MODELS ||
+				  r.hook >= HB_KMOD_MAX_HOOKS || !r.batch || !r.samples);
+	if (err)
+		return err;
 	if (r.batch > HB_KMOD_MAX_BATCH || r.samples > HB_KMOD_MAX_SAMPLES ||
 	    (u64)r.batch * r.samples > HB_KMOD_MAX_FIRES)
 		return -E2BIG;
@@ -165,36 +161,26 @@ static long hb_ioc_run(struct hb_session *s, void __user *uarg)
 	r.progs_per_fire = 0;
 	r.verdict = 0;
 	r.total_ns = 0;
-	err = hb_run_loop(s, &r);
-	if (err)
-		return err;
-	return copy_to_user(uarg, &r, sizeof(r)) ? -EFAULT : 0;
+	return hb_run_loop(s, &r) ?: hb_copy_out(uarg, r);
 }
 
 static long hb_ioc_reset(struct hb_session *s, void __user *uarg)
 {
 	struct hb_kmod_reset r;
+	int err = hb_copy_in(r, uarg, r.flags);
 
-	if (copy_from_user(&r, uarg, sizeof(r)))
-		return -EFAULT;
-	if (r.abi_version != HB_KMOD_ABI_VERSION)
-		return -EPROTO;
-	if (r.flags || r.reserved)
-		return -EINVAL;
-	hb_session_reset(s);
-	return 0;
+	if (!err)
+		hb_session_reset(s);
+	return err;
 }
 
 static long hb_ioc_stats(struct hb_session *s, void __user *uarg)
 {
 	struct hb_kmod_stats st;
+	int err = hb_copy_in(st, uarg, st.flags);
 
-	if (copy_from_user(&st, uarg, sizeof(st)))
-		return -EFAULT;
-	if (st.abi_version != HB_KMOD_ABI_VERSION)
-		return -EPROTO;
-	if (st.flags || st.reserved)
-		return -EINVAL;
+	if (err)
+		return err;
 	st.task_entries = atomic64_read(&s->stats[HB_ST_TASK_ENTRIES]);
 	st.cgroup_entries = atomic64_read(&s->stats[HB_ST_CGROUP_ENTRIES]);
 	st.chain_nodes = atomic64_read(&s->stats[HB_ST_CHAIN_NODES]);
@@ -205,7 +191,7 @@ static long hb_ioc_stats(struct hb_session *s, void __user *uarg)
 	st.forks_shared = atomic64_read(&s->stats[HB_ST_FORKS_SHARED]);
 	st.forks_nomem = atomic64_read(&s->stats[HB_ST_FORKS_NOMEM]);
 	st.exits_released = atomic64_read(&s->stats[HB_ST_EXITS_RELEASED]);
-	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+	return hb_copy_out(uarg, st);
 }
 
 static long hb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

@@ -15,14 +15,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hookbench_kmod::{AttachFlags, Device, KmodError, KmodProgram, Model};
-use hookbench_model::Body;
+use hookbench_kmod::{Device, KmodError, KmodProgram};
+use hookbench_model::{AttachFlags, Body, ModelKind};
 use serde::{Deserialize, Serialize};
 
 use hookbench_measure::{SampleSet, Speculation, TimingRequest};
 
-/// The hook every measured program is attached to; foreign programs go to hooks 1..hooks-1.
-pub const MEASURED_HOOK: u32 = 0;
+use crate::world::MEASURED_HOOK;
 
 /// Largest samples per repetition a worker takes.
 pub const MAX_KMOD_SAMPLES: usize = 1 << 20;
@@ -148,10 +147,10 @@ pub enum KmodWorkloadError {
 
 impl KmodWorkerRequest {
     /// Checks every field; the model name is parsed. Errors: [`KmodWorkloadError::Invalid`].
-    pub fn validate(&self) -> Result<Model, KmodWorkloadError> {
+    pub fn validate(&self) -> Result<ModelKind, KmodWorkloadError> {
         let invalid =
             |what: &'static str, value: String, why: &'static str| Err(KmodWorkloadError::Invalid { what, value, why });
-        let model: Model = match self.model.parse() {
+        let model: ModelKind = match self.model.parse() {
             Ok(m) => m,
             Err(_) => {
                 return invalid(
@@ -175,7 +174,7 @@ impl KmodWorkerRequest {
             return invalid("repetitions", self.repetitions.to_string(), "use 1..=1000");
         }
         hookbench_kmod::device::check_run(self.batch, self.samples)?;
-        if model == Model::CgroupEffective && (self.path.is_empty() || self.cgroup.is_none()) {
+        if model == ModelKind::CgroupEffective && (self.path.is_empty() || self.cgroup.is_none()) {
             return invalid(
                 "path",
                 format!("{} cgroups", self.path.len()),
@@ -224,7 +223,7 @@ fn open_dir(path: &Path) -> Result<std::fs::File, KmodWorkloadError> {
 /// Also returns the number of programs one fire ran.
 fn sample(
     dev: &Device,
-    model: Model,
+    model: ModelKind,
     req: &KmodWorkerRequest,
     samples: usize,
     fires: &mut u64,
@@ -301,19 +300,19 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
     let dirs: Vec<std::fs::File> = req.path.iter().map(|p| open_dir(p)).collect::<Result<_, _>>()?;
     let attach = |prog: &KmodProgram, hook: u32, i: usize| -> Result<(), KmodWorkloadError> {
         match model {
-            Model::TaskChain | Model::TaskHookArray => {
+            ModelKind::TaskChain | ModelKind::TaskHookArray => {
                 dev.install_task(model, prog.prog_ref(), hook)?;
             }
-            Model::CgroupEffective => {
+            ModelKind::CgroupEffective => {
                 let dir = &dirs[i % dirs.len()];
                 dev.attach_cgroup(
                     std::os::fd::AsFd::as_fd(dir),
                     prog.prog_ref(),
                     hook,
-                    AttachFlags::AllowMulti,
+                    AttachFlags::ALLOW_MULTI,
                 )?;
             }
-            Model::GlobalFilter => {
+            ModelKind::GlobalFilter => {
                 dev.attach_global(prog.prog_ref(), hook)?;
             }
         }
@@ -388,7 +387,7 @@ mod tests {
 
     #[test]
     fn requests_are_checked_field_by_field() {
-        assert_eq!(req().validate().ok(), Some(Model::TaskChain));
+        assert_eq!(req().validate().ok(), Some(ModelKind::TaskChain));
         let bad = |f: fn(&mut KmodWorkerRequest), field: &str| {
             let mut r = req();
             f(&mut r);

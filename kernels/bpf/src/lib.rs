@@ -1,6 +1,7 @@
-//! hookbench's cgroup-bpf programs: BPF C (`src/bpf/hookbench.bpf.c`) beside Rust, one shared
-//! header (`src/bpf/hookbench.h`) as the C/Rust ABI, compiled by `build.rs` with clang and
-//! libbpf-cargo's `SkeletonBuilder`.
+//! hookbench's cgroup-bpf programs: BPF C beside Rust, with one header as their ABI.
+//!
+//! The C is `src/bpf/hookbench.bpf.c`, the C/Rust ABI header `src/bpf/hookbench.h`; `build.rs`
+//! compiles them with clang and libbpf-cargo's `SkeletonBuilder`.
 //!
 //! The object holds one program per [`SockBody`] for each [`MeasuredHook`]: `cgroup/getsockname4`
 //! (`BPF_CGROUP_INET4_GETSOCKNAME`, Linux 5.8+, run by `inet_getname()` on every `getsockname()`
@@ -9,9 +10,10 @@
 //! task in the cgroup); and one program per [`ForeignHook`] (attach types that `socket()`,
 //! `getsockname()` and `close()` never run). A [`ProgramInstance`] opens the object and loads
 //! exactly one of its programs, with its own two maps (`hb_counter`, `hb_lookup`): N instances
-//! are N distinct kernel programs, as the DESIGN's "program" (each with its own counter or map)
-//! requires. One instance costs one ELF parse (~5.5 KiB), two `BPF_MAP_CREATE` and one
-//! `BPF_PROG_LOAD` (verification of a few instructions): well under a millisecond.
+//! are N distinct kernel programs, as hookbench's "program" (each with its own counter or map,
+//! ARCHITECTURE.md, "Names") requires. One instance costs one ELF parse (~5.5 KiB), two
+//! `BPF_MAP_CREATE` and one `BPF_PROG_LOAD` (verification of a few instructions): well under a
+//! millisecond.
 //!
 //! Attachments are bpf_links ([`ProgramInstance::attach_cgroup`], `BPF_LINK_CREATE`): they are
 //! detached when the [`libbpf_rs::Link`] is dropped and by the kernel when the owning process
@@ -30,7 +32,7 @@
 //! The BPF LSM programs (`lsm_cgroup` and global `lsm` on the `socket_create` hook) are a
 //! separate object, `src/bpf/lsm.bpf.c`, loaded by [`lsm::LsmProgram`]. Every object (these two
 //! and hookbench-kmod's) takes its maps and bodies from `src/bpf/hb_bodies.h`, and every loader
-//! opens and loads one program of it with [`LoadedProgram`].
+//! embeds it with [`embed_object!`] and opens and loads one program of it with [`LoadedProgram`].
 
 #![warn(missing_docs)]
 
@@ -45,27 +47,40 @@ pub mod lsm;
 
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::Link;
-pub use loaded::{LoadError, LoadStep, LoadedProgram};
+pub use loaded::{object_names, LoadError, LoadStep, LoadedProgram, ObjectNames};
 
-/// The libbpf-cargo skeleton of `hookbench.bpf.c` (generated into `OUT_DIR`), for typed access
-/// to the whole object. [`ProgramInstance`] loads the same object from [`OBJECT`] instead,
-/// because it needs owned objects (a skeleton borrows its storage).
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::unwrap_used,
-    missing_docs,
-    unsafe_op_in_unsafe_fn
-)]
-pub mod skel {
-    include!(concat!(env!("OUT_DIR"), "/hookbench.skel.rs"));
+/// Embeds a BPF object that the calling crate's `build.rs` built, with its skeleton.
+///
+/// `embed_object!(OBJECT, skel, "name")` defines `pub static OBJECT: &[u8]`, the ELF of
+/// `OUT_DIR/name.bpf.o` (built from `src/bpf/name.bpf.c`), and `pub mod skel`, libbpf-cargo's
+/// `OUT_DIR/name.skel.rs` for typed access to the whole object. The loaders
+/// ([`LoadedProgram::load`]) open the ELF themselves: they need owned objects, and a skeleton
+/// borrows its storage. The calling crate depends on `libbpf-rs`, which skeletons name.
+#[macro_export]
+macro_rules! embed_object {
+    ($object:ident, $skel:ident, $name:literal) => {
+        #[doc = concat!("The compiled BPF object (ELF) of `src/bpf/", $name, ".bpf.c`.")]
+        pub static $object: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".bpf.o"));
+
+        #[doc = concat!("The libbpf-cargo skeleton of `", $name, ".bpf.c` (generated into `OUT_DIR`).")]
+        #[allow(
+            clippy::all,
+            clippy::pedantic,
+            clippy::unwrap_used,
+            missing_docs,
+            unsafe_op_in_unsafe_fn
+        )]
+        pub mod $skel {
+            include!(concat!(env!("OUT_DIR"), "/", $name, ".skel.rs"));
+        }
+    };
 }
 
-/// The compiled BPF object (ELF) of `src/bpf/hookbench.bpf.c`.
-pub static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hookbench.bpf.o"));
+embed_object!(OBJECT, skel, "hookbench");
 
-/// The text of the C/Rust ABI header `src/bpf/hookbench.h`; the constants below mirror it (a
-/// unit test checks every one).
+/// The text of the C/Rust ABI header `src/bpf/hookbench.h`, which the constants below mirror.
+///
+/// A unit test checks every one.
 pub const HEADER: &str = include_str!("bpf/hookbench.h");
 
 /// `HB_BODY_NULL`: the body returns "allow" at once.
@@ -74,12 +89,15 @@ pub const HB_BODY_NULL: u32 = 0;
 pub const HB_BODY_COUNTER: u32 = 1;
 /// `HB_BODY_MAP_LOOKUP`: the body looks up [`HB_LOOKUP_KEY`] in its hash map.
 pub const HB_BODY_MAP_LOOKUP: u32 = 2;
-/// `HB_COUNTER_ENTRIES`: entries of each program's `hb_counter` array map (key `u32`, value `u64`).
+/// `HB_COUNTER_ENTRIES`: entries of each program's `hb_counter` array map.
+///
+/// Key `u32`, value `u64`.
 pub const HB_COUNTER_ENTRIES: u32 = 1;
 /// `HB_COUNTER_KEY`: the entry the counter body increments.
 pub const HB_COUNTER_KEY: u32 = 0;
-/// `HB_LOOKUP_ENTRIES`: entries of each program's `hb_lookup` hash map (key `u32`, value `u64`),
-/// all filled by [`ProgramInstance::load`].
+/// `HB_LOOKUP_ENTRIES`: entries of each program's `hb_lookup` hash map, all filled at load.
+///
+/// Key `u32`, value `u64`; [`ProgramInstance::load`] fills them.
 pub const HB_LOOKUP_ENTRIES: u32 = 16;
 /// `HB_LOOKUP_KEY`: the key the map-lookup body looks up (present).
 pub const HB_LOOKUP_KEY: u32 = 7;
@@ -89,8 +107,9 @@ pub const HB_VERDICT_ALLOW: u32 = 1;
 // The keys the bodies use exist in their maps.
 const _: () = assert!(HB_LOOKUP_KEY < HB_LOOKUP_ENTRIES && HB_COUNTER_KEY < HB_COUNTER_ENTRIES);
 
-/// Most programs one cgroup may have attached per attach type (`BPF_CGROUP_MAX_PROGS` of
-/// `include/linux/bpf-cgroup-defs.h`, checked in `kernel/bpf/cgroup.c: __cgroup_bpf_attach`).
+/// Most programs one cgroup may have attached per attach type (`BPF_CGROUP_MAX_PROGS`).
+///
+/// Of `include/linux/bpf-cgroup-defs.h`, checked in `kernel/bpf/cgroup.c: __cgroup_bpf_attach`.
 pub const BPF_CGROUP_MAX_PROGS: usize = 64;
 
 /// The body of a measured program (on either [`MeasuredHook`]).
@@ -122,6 +141,17 @@ impl SockBody {
         }
     }
 
+    /// This body's program among the three `HB_BODY_PROGS` defines for one hook (hb_bodies.h).
+    ///
+    /// `names` are that hook's `<prefix>_null`, `<prefix>_counter` and `<prefix>_lookup`.
+    pub fn program_of(self, names: [&'static str; 3]) -> &'static str {
+        match self {
+            SockBody::Null => names[0],
+            SockBody::Counter => names[1],
+            SockBody::MapLookup => names[2],
+        }
+    }
+
     /// The results name: "null", "counter" or "map-lookup" (as hookbench-model's `Body`).
     pub fn name(self) -> &'static str {
         match self {
@@ -140,8 +170,9 @@ pub enum MeasuredHook {
     /// effective array of the cgroup the *socket* was created in (`sk->sk_cgrp_data`, set by
     /// `cgroup_sk_alloc` at `socket()`), not the caller's. A cheap, batchable trigger.
     Getsockname4,
-    /// `cgroup/sock_create` (`BPF_CGROUP_INET_SOCK_CREATE`): `inet_create()` runs
-    /// `BPF_CGROUP_RUN_PROG_INET_SOCK` on every `socket(AF_INET*, ...)`; about 1 us per call.
+    /// `cgroup/sock_create` (`BPF_CGROUP_INET_SOCK_CREATE`), run on every `socket(AF_INET*, ...)`.
+    ///
+    /// `inet_create()` runs `BPF_CGROUP_RUN_PROG_INET_SOCK`; about 1 us per call.
     SockCreate,
 }
 
@@ -151,14 +182,10 @@ impl MeasuredHook {
 
     /// The name of the program of `body` on this hook in the object.
     pub fn prog_name(self, body: SockBody) -> &'static str {
-        match (self, body) {
-            (MeasuredHook::Getsockname4, SockBody::Null) => "hb_getsockname_null",
-            (MeasuredHook::Getsockname4, SockBody::Counter) => "hb_getsockname_counter",
-            (MeasuredHook::Getsockname4, SockBody::MapLookup) => "hb_getsockname_lookup",
-            (MeasuredHook::SockCreate, SockBody::Null) => "hb_sock_null",
-            (MeasuredHook::SockCreate, SockBody::Counter) => "hb_sock_counter",
-            (MeasuredHook::SockCreate, SockBody::MapLookup) => "hb_sock_lookup",
-        }
+        body.program_of(match self {
+            MeasuredHook::Getsockname4 => ["hb_getsockname_null", "hb_getsockname_counter", "hb_getsockname_lookup"],
+            MeasuredHook::SockCreate => ["hb_sock_null", "hb_sock_counter", "hb_sock_lookup"],
+        })
     }
 
     /// The hook's attach type.
@@ -177,8 +204,10 @@ impl MeasuredHook {
         }
     }
 
-    /// The first Linux release with the attach type (getsockname4: 5.8, "bpf: Add
-    /// get{peer,sock}name attach types for sock_addr"; sock_create: 4.10).
+    /// The first Linux release with the attach type, as (major, minor).
+    ///
+    /// getsockname4: 5.8 ("bpf: Add get{peer,sock}name attach types for sock_addr"); sock_create:
+    /// 4.10.
     pub fn min_kernel(self) -> (u32, u32) {
         match self {
             MeasuredHook::Getsockname4 => (5, 8),
@@ -187,12 +216,13 @@ impl MeasuredHook {
     }
 }
 
-/// A "foreign" hook: a cgroup attach type whose programs never run on `socket()`,
-/// `getsockname()` or `close()`, nor anywhere else in a measuring worker (it reads no sysctl,
-/// calls no `getsockopt()` and opens no device node once in its cgroup). `cgroup/sock_create`
-/// would not do as a foreign type of a getsockname measurement: the worker's one socket fires it
-/// once when it is created, so it would run in the worker, if not per timed call. Its program
-/// runs the counter body, so a test can check it did not run.
+/// A "foreign" hook: a cgroup attach type whose programs never run in a measuring worker.
+///
+/// Not on `socket()`, `getsockname()` or `close()`, nor anywhere else in the worker (it reads no
+/// sysctl, calls no `getsockopt()` and opens no device node once in its cgroup).
+/// `cgroup/sock_create` would not do as a foreign type of a getsockname measurement: the worker's
+/// one socket fires it once when it is created, so it would run in the worker, if not per timed
+/// call. Its program runs the counter body, so a test can check it did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ForeignHook {
     /// `cgroup/sysctl` (`BPF_CGROUP_SYSCTL`): runs on /proc/sys reads and writes.
@@ -259,8 +289,9 @@ pub enum AttachType {
     Getsockopt,
     /// `BPF_CGROUP_DEVICE`.
     Device,
-    /// `BPF_LSM_CGROUP` (the `lsm_cgroup` programs of [`lsm::LsmProgram`]; one effective array
-    /// per cgroup and LSM hook).
+    /// `BPF_LSM_CGROUP`: the `lsm_cgroup` programs of [`lsm::LsmProgram`].
+    ///
+    /// One effective array per cgroup and LSM hook.
     LsmCgroup,
 }
 
@@ -306,8 +337,9 @@ impl std::fmt::Display for AttachType {
     }
 }
 
-/// Errors of loading, attaching and querying programs. Each names the program or attach type
-/// and the errno.
+/// Errors of loading, attaching and querying programs; each names the program or attach type.
+///
+/// And the errno.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
     /// libbpf could not open (parse) the embedded object.
@@ -319,8 +351,10 @@ pub enum BpfError {
         #[source]
         source: libbpf_rs::Error,
     },
-    /// `BPF_MAP_CREATE` or `BPF_PROG_LOAD` failed (`EPERM`: not root / no `CAP_BPF` +
-    /// `CAP_NET_ADMIN`; `EINVAL`: the kernel lacks the program type).
+    /// `BPF_MAP_CREATE` or `BPF_PROG_LOAD` failed.
+    ///
+    /// `EPERM`: not root / no `CAP_BPF` + `CAP_NET_ADMIN`; `EINVAL`: the kernel lacks the program
+    /// type.
     #[error("loading BPF program {prog} failed: {source} (run as root; the kernel needs CONFIG_CGROUP_BPF)")]
     Load {
         /// The program.
@@ -329,9 +363,11 @@ pub enum BpfError {
         #[source]
         source: libbpf_rs::Error,
     },
-    /// `BPF_PROG_LOAD` of a BPF LSM program failed (`EPERM`: not root, or the kernel refuses
-    /// BPF trampolines; `EINVAL`/`ESRCH`: no `CONFIG_BPF_LSM`, no kernel BTF, or for
-    /// `lsm_cgroup` a kernel older than 6.0). [`lsm::is_permission_denied`] tells `EPERM`.
+    /// `BPF_PROG_LOAD` of a BPF LSM program failed.
+    ///
+    /// `EPERM`: not root, or the kernel refuses BPF trampolines; `EINVAL`/`ESRCH`: no
+    /// `CONFIG_BPF_LSM`, no kernel BTF, or for `lsm_cgroup` a kernel older than 6.0.
+    /// [`lsm::is_permission_denied`] tells `EPERM`.
     #[error(
         "loading BPF LSM program {prog} failed: {source} (run as root; the kernel needs CONFIG_BPF_LSM, BTF and \
          BPF trampolines, and 6.0 or later for lsm_cgroup)"
@@ -343,8 +379,9 @@ pub enum BpfError {
         #[source]
         source: libbpf_rs::Error,
     },
-    /// The trampoline of the LSM hook already holds [`lsm::BPF_MAX_TRAMP_LINKS`] programs
-    /// (`E2BIG` from `bpf_trampoline_link_prog`).
+    /// The trampoline of the LSM hook already holds [`lsm::BPF_MAX_TRAMP_LINKS`] programs.
+    ///
+    /// `E2BIG` from `bpf_trampoline_link_prog`.
     #[error(
         "attaching {prog} failed: a BPF trampoline holds at most BPF_MAX_TRAMP_LINKS = {} programs per kernel \
          function (kernel/bpf/trampoline.c: bpf_trampoline_link_prog returned E2BIG); attach fewer global lsm programs",
@@ -359,8 +396,7 @@ pub enum BpfError {
     AttachLsm {
         /// The program.
         prog: &'static str,
-        /// The errno (`EPERM`: trampolines refused; `EBUSY`/`ENOTSUPP`: the trampoline cannot be
-        /// changed).
+        /// The errno: `EPERM`, trampolines refused; `EBUSY`/`ENOTSUPP`, the trampoline is fixed.
         errno: std::io::Error,
     },
     /// The loaded object has no program or map of that name (a build bug).
@@ -432,26 +468,20 @@ pub enum BpfError {
 }
 
 /// One loaded program: its own libbpf object with only that program loaded, and its own maps.
+///
 /// Dropping it closes the program fd; the kernel frees the program once no link holds it.
+#[derive(Debug)]
 pub struct ProgramInstance {
     loaded: LoadedProgram,
     kind: ProgKind,
     id: u32,
 }
 
-impl std::fmt::Debug for ProgramInstance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgramInstance")
-            .field("kind", &self.kind)
-            .field("id", &self.id)
-            .finish()
-    }
-}
-
 impl ProgramInstance {
-    /// Opens [`OBJECT`], marks every program but `kind`'s not to autoload, loads (two
-    /// `BPF_MAP_CREATE`, one `BPF_PROG_LOAD`) and fills `hb_lookup` with keys
-    /// `0..HB_LOOKUP_ENTRIES` (value = key) ([`LoadedProgram::load`]). Errors:
+    /// Loads `kind`'s program alone from [`OBJECT`], with its own maps ([`LoadedProgram::load`]).
+    ///
+    /// Every other program is set not to autoload; the load is two `BPF_MAP_CREATE` and one
+    /// `BPF_PROG_LOAD`, then `hb_lookup` gets keys `0..HB_LOOKUP_ENTRIES` (value = key). Errors:
     /// [`BpfError::Open`], [`BpfError::Load`], [`BpfError::Missing`], [`BpfError::Map`].
     pub fn load(kind: ProgKind) -> Result<ProgramInstance, BpfError> {
         let loaded = LoadedProgram::load(OBJECT, kind.prog_name(), |_| true).map_err(|e| e.into_bpf(false))?;
@@ -469,14 +499,16 @@ impl ProgramInstance {
         self.id
     }
 
-    /// The program fd, borrowed (`None` only if libbpf lost it, which cannot happen after a
-    /// successful load).
+    /// The program fd, borrowed.
+    ///
+    /// `None` only if libbpf lost it, which cannot happen after a successful load.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.loaded.fd()
     }
 
-    /// Attaches the program to the cgroup whose directory is open as `cgroup` with a bpf_link
-    /// (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE`, ALLOW_MULTI semantics). Dropping the
+    /// Attaches the program to the cgroup whose directory is open as `cgroup`, with a bpf_link.
+    ///
+    /// `bpf_program__attach_cgroup` -> `BPF_LINK_CREATE`, ALLOW_MULTI semantics. Dropping the
     /// returned link detaches it. Errors: [`BpfError::MaxProgs`] on `E2BIG`, else
     /// [`BpfError::Attach`] with the errno.
     pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
@@ -496,15 +528,18 @@ impl ProgramInstance {
         })
     }
 
-    /// The program's counter (`hb_counter[HB_COUNTER_KEY]`): its runs for the counter body and
-    /// foreign programs, 0 for the others. Errors: [`BpfError::Map`], [`BpfError::Missing`].
+    /// The program's counter, `hb_counter[HB_COUNTER_KEY]`.
+    ///
+    /// Its runs for the counter body and foreign programs, 0 for the others. Errors:
+    /// [`BpfError::Map`], [`BpfError::Missing`].
     pub fn counter(&self) -> Result<u64, BpfError> {
         self.loaded.counter().map_err(|e| e.into_bpf(false))
     }
 
-    /// The program's `bpf_prog_info.run_cnt`: how often it ran while run statistics were on
-    /// ([`RunStats`] or the `kernel.bpf_stats_enabled` sysctl), whatever its body. Errors:
-    /// [`BpfError::Missing`], [`BpfError::Info`].
+    /// The program's `bpf_prog_info.run_cnt`: how often it ran while run statistics were on.
+    ///
+    /// Run statistics are on under [`RunStats`] or the `kernel.bpf_stats_enabled` sysctl; the count
+    /// is kept whatever the body. Errors: [`BpfError::Missing`], [`BpfError::Info`].
     pub fn run_count(&self) -> Result<u64, BpfError> {
         let name = self.kind.prog_name();
         let fd = self.loaded.fd().ok_or(BpfError::Missing { what: "program", name })?;
@@ -514,12 +549,13 @@ impl ProgramInstance {
     }
 }
 
-/// Attaches the program open as `prog` (named `name`, for messages) to the cgroup open as
-/// `cgroup` for `attach_type` with one raw `BPF_LINK_CREATE` (`bpf_link_create`, no libbpf
-/// link object around it: what an attach costs the kernel, and nothing of hookbench's) and
-/// returns the link's fd. Closing the fd detaches the link (the last reference of an unpinned
-/// link: `bpf_link_release` -> `cgroup_bpf_release_link`). Errors: [`BpfError::MaxProgs`] on
-/// `E2BIG`, else [`BpfError::Attach`] with the errno.
+/// Attaches `prog` to the cgroup open as `cgroup` with one raw `BPF_LINK_CREATE`.
+///
+/// `bpf_link_create`, for `attach_type`, with no libbpf link object around it: what an attach
+/// costs the kernel, and nothing of hookbench's. `name` names the program in messages. Returns
+/// the link's fd; closing it detaches the link (the last reference of an unpinned link:
+/// `bpf_link_release` -> `cgroup_bpf_release_link`). Errors: [`BpfError::MaxProgs`] on `E2BIG`,
+/// else [`BpfError::Attach`] with the errno.
 pub fn link_create_cgroup(
     prog: BorrowedFd<'_>,
     cgroup: BorrowedFd<'_>,
@@ -551,8 +587,9 @@ pub fn link_create_cgroup(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `BPF_LINK_DETACH` of the link open as `link` (`bpf_link_detach`): a cgroup link leaves its
-/// cgroup (`cgroup_bpf_detach_link`) while its fd stays open. Errors: the errno.
+/// `BPF_LINK_DETACH` of the link open as `link` (`bpf_link_detach`); its fd stays open.
+///
+/// A cgroup link leaves its cgroup (`cgroup_bpf_detach_link`). Errors: the errno.
 pub fn link_detach(link: BorrowedFd<'_>) -> Result<(), std::io::Error> {
     // SAFETY: plain syscall wrapper on a borrowed fd.
     let rc = unsafe { libbpf_sys::bpf_link_detach(link.as_raw_fd()) };
@@ -563,11 +600,13 @@ pub fn link_detach(link: BorrowedFd<'_>) -> Result<(), std::io::Error> {
     }
 }
 
-/// Holds the kernel's BPF run statistics on while it lives: the fd `BPF_ENABLE_STATS` returns
-/// for `BPF_STATS_RUN_TIME` (kernel/bpf/syscall.c `bpf_enable_runtime_stats`, Linux 5.8+:
-/// `static_key_slow_inc(&bpf_stats_enabled_key)`, undone when the fd is closed). While the key
-/// is on, every program run reads the clock twice and updates its per-CPU `run_cnt` and
-/// `run_time_ns` (`__bpf_prog_run`), so hold it only for untimed passes.
+/// Holds the kernel's BPF run statistics on while it lives.
+///
+/// It is the fd `BPF_ENABLE_STATS` returns for `BPF_STATS_RUN_TIME` (kernel/bpf/syscall.c
+/// `bpf_enable_runtime_stats`, Linux 5.8+: `static_key_slow_inc(&bpf_stats_enabled_key)`, undone
+/// when the fd is closed). While the key is on, every program run reads the clock twice and
+/// updates its per-CPU `run_cnt` and `run_time_ns` (`__bpf_prog_run`), so hold it only for
+/// untimed passes.
 #[derive(Debug)]
 pub struct RunStats {
     _fd: OwnedFd,
@@ -591,17 +630,20 @@ impl RunStats {
     }
 }
 
-/// Whether the `kernel.bpf_stats_enabled` sysctl has run statistics on for every program
-/// (`/proc/sys/kernel/bpf_stats_enabled`; `None` when it cannot be read): then every program run
-/// pays for them, timed ones too.
+/// Whether the `kernel.bpf_stats_enabled` sysctl has run statistics on for every program.
+///
+/// Read from `/proc/sys/kernel/bpf_stats_enabled`; `None` when it cannot be read. When on, every
+/// program run pays for them, timed ones too.
 pub fn stats_sysctl_enabled() -> Option<bool> {
     std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
         .ok()
         .map(|v| v.trim() != "0")
 }
 
-/// The [`Link`] of a libbpf `bpf_program__attach_*` result, or its errno (libbpf 1.x error
-/// convention: a link pointer, or NULL with errno set; `EINVAL` when the errno is unusable).
+/// The [`Link`] of a libbpf `bpf_program__attach_*` result, or its errno.
+///
+/// libbpf 1.x's error convention: a link pointer, or NULL with errno set; `EINVAL` when the
+/// errno is unusable.
 fn link_or_errno(ptr: *mut libbpf_sys::bpf_link) -> Result<Link, i32> {
     // SAFETY: libbpf_get_error only inspects the pointer value and errno.
     let err = unsafe { libbpf_sys::libbpf_get_error(ptr as *const c_void) };
@@ -663,8 +705,9 @@ pub fn query_cgroup(cgroup: BorrowedFd<'_>, attach_type: AttachType, effective: 
     Ok(ids)
 }
 
-/// Whether the kernel still has a program with id `id` (`BPF_PROG_GET_FD_BY_ID`; `false` on
-/// `ENOENT`, i.e. it was freed: no fd, link or attachment holds it any more).
+/// Whether the kernel still has a program with id `id` (`BPF_PROG_GET_FD_BY_ID`).
+///
+/// `false` on `ENOENT`, i.e. it was freed: no fd, link or attachment holds it any more.
 pub fn prog_exists(id: u32) -> bool {
     // SAFETY: plain syscall wrapper; a returned fd is closed at once below.
     let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
@@ -680,17 +723,17 @@ pub fn prog_exists(id: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libbpf_rs::ObjectBuilder;
 
-    fn header_define(name: &str) -> u32 {
-        HEADER
+    /// The value of `#define NAME VALUE` in a header's text; panics when it is not there.
+    pub(crate) fn header_define(header: &str, name: &str) -> u64 {
+        header
             .lines()
             .find_map(|l| {
                 let mut it = l.split_whitespace();
                 (it.next() == Some("#define") && it.next() == Some(name)).then(|| it.next())?
             })
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} not defined in hookbench.h"))
+            .unwrap_or_else(|| panic!("{name} is not defined in the header"))
     }
 
     #[test]
@@ -705,27 +748,28 @@ mod tests {
             ("HB_LOOKUP_KEY", HB_LOOKUP_KEY),
             ("HB_VERDICT_ALLOW", HB_VERDICT_ALLOW),
         ] {
-            assert_eq!(header_define(name), v, "{name}");
+            assert_eq!(header_define(HEADER, name), u64::from(v), "{name}");
         }
     }
 
     #[test]
     fn object_has_every_program_and_map() {
-        let open = ObjectBuilder::default().open_memory(OBJECT).expect("open object");
-        let progs: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
+        let names = object_names(OBJECT).expect("open object");
         for b in SockBody::ALL {
             for hook in MeasuredHook::ALL {
-                assert!(progs.iter().any(|p| p == hook.prog_name(b)), "{progs:?}");
+                let (name, section) = (hook.prog_name(b), hook.section());
+                assert!(
+                    names.programs.iter().any(|p| p.0 == name && p.1 == section),
+                    "{names:?}"
+                );
             }
         }
         for h in ForeignHook::ALL {
-            assert!(progs.iter().any(|p| p == h.prog_name()), "{progs:?}");
+            assert!(names.has_program(h.prog_name()), "{names:?}");
         }
-        let maps: Vec<String> = open.maps().map(|m| m.name().to_string_lossy().into_owned()).collect();
-        assert!(
-            maps.iter().any(|m| m == "hb_counter") && maps.iter().any(|m| m == "hb_lookup"),
-            "{maps:?}"
-        );
+        for m in ["hb_counter", "hb_lookup"] {
+            assert!(names.maps.iter().any(|n| n == m), "{m}: {names:?}");
+        }
     }
 
     #[test]

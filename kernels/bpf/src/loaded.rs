@@ -1,11 +1,12 @@
-//! One program of an embedded BPF object, loaded alone with its own maps: the plumbing shared by
-//! [`crate::ProgramInstance`], [`crate::lsm::LsmProgram`] and hookbench-kmod's `KmodProgram`.
+//! One program of an embedded BPF object, loaded alone with its own maps: the shared loader.
 //!
-//! [`LoadedProgram::load`] opens the object, marks every program but the named one not to
-//! autoload and every map the caller does not want not to be created, loads (`BPF_MAP_CREATE`
-//! per map kept, one `BPF_PROG_LOAD`) and fills `hb_lookup` (when kept) with keys
-//! `0..HB_LOOKUP_ENTRIES` (value = key). Every object that includes `src/bpf/hb_bodies.h` has
-//! the maps `hb_counter` and `hb_lookup`; [`LoadedProgram::counter`] reads the first.
+//! Shared by [`crate::ProgramInstance`], [`crate::lsm::LsmProgram`] and hookbench-kmod's
+//! `KmodProgram`. [`LoadedProgram::load`] opens the object, marks every program but the named one
+//! not to autoload and every map the caller does not want not to be created, loads
+//! (`BPF_MAP_CREATE` per map kept, one `BPF_PROG_LOAD`) and fills `hb_lookup` (when kept) with
+//! keys `0..HB_LOOKUP_ENTRIES` (value = key). Every object that includes `src/bpf/hb_bodies.h`
+//! has the maps `hb_counter` and `hb_lookup`; [`LoadedProgram::counter`] reads the first.
+//! [`object_names`] lists what an object holds, for build checks.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -66,9 +67,11 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// As a [`BpfError`]: a failed open is [`BpfError::Open`], a failed configuration or load
-    /// [`BpfError::LoadLsm`] for a BPF LSM program (`lsm`) and [`BpfError::Load`] otherwise, a
-    /// failed map access [`BpfError::Map`], a missing name [`BpfError::Missing`].
+    /// As a [`BpfError`], by the step that failed (`lsm`: the program is a BPF LSM program).
+    ///
+    /// A failed open is [`BpfError::Open`], a failed configuration or load [`BpfError::LoadLsm`]
+    /// for a BPF LSM program and [`BpfError::Load`] otherwise, a failed map access
+    /// [`BpfError::Map`], a missing name [`BpfError::Missing`].
     pub(crate) fn into_bpf(self, lsm: bool) -> BpfError {
         match self {
             LoadError::Libbpf { prog, step, source } => match step {
@@ -93,14 +96,45 @@ impl LoadError {
     }
 }
 
-/// One program of a BPF object, loaded alone: its own libbpf object in which only that program
-/// was loaded, with its own maps. Dropping it closes the program and map fds.
+/// What a BPF object holds, by name: [`object_names`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectNames {
+    /// Every program as (name, section), e.g. `("hb_sock_null", "cgroup/sock_create")`.
+    pub programs: Vec<(String, String)>,
+    /// Every map's name.
+    pub maps: Vec<String>,
+}
+
+impl ObjectNames {
+    /// Whether the object has a program `name` (in any section).
+    pub fn has_program(&self, name: &str) -> bool {
+        self.programs.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// The programs and maps of the BPF object `elf`, by name, as libbpf opens it.
+///
+/// For checks that a build put every expected program and map into an object; nothing is loaded.
+/// Errors: libbpf's, when the ELF does not parse.
+pub fn object_names(elf: &[u8]) -> Result<ObjectNames, libbpf_rs::Error> {
+    let open = ObjectBuilder::default().open_memory(elf)?;
+    let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+    Ok(ObjectNames {
+        programs: open.progs().map(|p| (text(p.name()), text(p.section()))).collect(),
+        maps: open.maps().map(|m| text(m.name())).collect(),
+    })
+}
+
+/// One program of a BPF object, loaded alone in its own libbpf object, with its own maps.
+///
+/// Dropping it closes the program and map fds.
 pub struct LoadedProgram {
     object: Object,
     name: &'static str,
-    /// The program inside `object` (libbpf's `struct bpf_program`, owned by the object's C
-    /// allocation, so stable while `object` lives), found once at load: attaching does not
-    /// search the object's programs by name on every call (an attach is timed).
+    /// The program inside `object`, found once at load so that a timed attach does not search.
+    ///
+    /// libbpf's `struct bpf_program`, owned by the object's C allocation, so stable while `object`
+    /// lives.
     raw: std::ptr::NonNull<libbpf_rs::libbpf_sys::bpf_program>,
 }
 
@@ -117,9 +151,11 @@ impl std::fmt::Debug for LoadedProgram {
 }
 
 impl LoadedProgram {
-    /// Opens the BPF object `elf`, marks every program but `name` not to autoload and every map
-    /// for which `create_map` says `false` not to be created, loads, and fills `hb_lookup` with
-    /// keys `0..HB_LOOKUP_ENTRIES` (value = key) when it is created. Errors: [`LoadError`].
+    /// Loads program `name` of the BPF object `elf` alone, with the maps `create_map` wants.
+    ///
+    /// Every other program is marked not to autoload and every map for which `create_map` says
+    /// `false` not to be created; after the load `hb_lookup`, when created, gets keys
+    /// `0..HB_LOOKUP_ENTRIES` (value = key). Errors: [`LoadError`].
     pub fn load(
         elf: &'static [u8],
         name: &'static str,
@@ -178,8 +214,9 @@ impl LoadedProgram {
             .ok_or(LoadError::Missing { what: "program", name })
     }
 
-    /// libbpf's `struct bpf_program` of the program, for `bpf_program__attach_*` calls; valid
-    /// while `self` lives.
+    /// libbpf's `struct bpf_program` of the program, for `bpf_program__attach_*` calls.
+    ///
+    /// Valid while `self` lives.
     pub fn raw_program(&self) -> *mut libbpf_rs::libbpf_sys::bpf_program {
         self.raw.as_ptr()
     }
@@ -192,8 +229,9 @@ impl LoadedProgram {
             .ok_or(LoadError::Missing { what: "map", name })
     }
 
-    /// The program fd, borrowed (`None` if the program vanished from the object, which cannot
-    /// happen after a successful load).
+    /// The program fd, borrowed.
+    ///
+    /// `None` if the program vanished from the object, which cannot happen after a successful load.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         let fd = self.program().ok()?.as_fd().as_raw_fd();
         // SAFETY: the fd is owned by `self.object`, which outlives the borrow.
@@ -205,9 +243,10 @@ impl LoadedProgram {
         crate::prog_id(self.program().ok()?.as_fd())
     }
 
-    /// The program's counter, `hb_counter[HB_COUNTER_KEY]` (0 when the entry cannot be read as a
-    /// `u64`). Errors: [`LoadError::Missing`] without `hb_counter`, [`LoadError::Libbpf`] when
-    /// the lookup fails.
+    /// The program's counter, `hb_counter[HB_COUNTER_KEY]`.
+    ///
+    /// 0 when the entry cannot be read as a `u64`. Errors: [`LoadError::Missing`] without
+    /// `hb_counter`, [`LoadError::Libbpf`] when the lookup fails.
     pub fn counter(&self) -> Result<u64, LoadError> {
         let v = self
             .map("hb_counter")?

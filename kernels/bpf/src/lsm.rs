@@ -1,6 +1,7 @@
-//! hookbench's BPF LSM programs: BPF C (`src/bpf/lsm.bpf.c`, its own object and skeleton beside
-//! `hookbench.bpf.c`) with the ABI header `src/bpf/lsm.h` (plus `hookbench.h`'s body codes and
-//! map layouts).
+//! hookbench's BPF LSM programs, on the `socket_create` hook: per cgroup and global.
+//!
+//! BPF C in `src/bpf/lsm.bpf.c` (its own object and skeleton beside `hookbench.bpf.c`) with the
+//! ABI header `src/bpf/lsm.h` (plus `hookbench.h`'s body codes and map layouts).
 //!
 //! Both kinds run on the LSM hook `socket_create` (`security_socket_create()`, called by
 //! `__sock_create()` on every `socket(2)`), through a BPF trampoline on the BPF LSM's stub
@@ -34,24 +35,11 @@ use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, Program};
 
 use crate::{AttachType, BpfError, LoadedProgram, SockBody, BPF_CGROUP_MAX_PROGS};
 
-/// The libbpf-cargo skeleton of `lsm.bpf.c` (generated into `OUT_DIR`), for typed access to the
-/// whole object. [`LsmProgram`] loads the same object from [`LSM_OBJECT`] instead.
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::unwrap_used,
-    missing_docs,
-    unsafe_op_in_unsafe_fn
-)]
-pub mod skel {
-    include!(concat!(env!("OUT_DIR"), "/lsm.skel.rs"));
-}
+crate::embed_object!(LSM_OBJECT, skel, "lsm");
 
-/// The compiled BPF object (ELF) of `src/bpf/lsm.bpf.c`.
-pub static LSM_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lsm.bpf.o"));
-
-/// The text of the ABI header `src/bpf/lsm.h`; the constants below mirror it (a unit test checks
-/// every one).
+/// The text of the ABI header `src/bpf/lsm.h`, which the constants below mirror.
+///
+/// A unit test checks every one.
 pub const LSM_HEADER: &str = include_str!("bpf/lsm.h");
 
 /// `HB_LSM_VERDICT_ALLOW`: what a global `lsm` program returns to allow (0; an errno denies).
@@ -61,14 +49,16 @@ pub const HB_LSM_CGROUP_VERDICT_ALLOW: u32 = 1;
 /// `HB_TASK_MARK_APPLIES`: the `hb_task` value of a task the global programs apply to.
 pub const HB_TASK_MARK_APPLIES: u64 = 1;
 
-/// Most programs one trampoline holds (fentry + fexit + lsm/fmod_ret links of one kernel
-/// function: `BPF_MAX_TRAMP_LINKS` of include/linux/bpf.h, 38 on every arch but s390x's 27),
-/// i.e. most global `lsm/socket_create` programs; `bpf_trampoline_link_prog` returns `E2BIG`
-/// past it.
+/// Most programs one trampoline holds, i.e. most global `lsm/socket_create` programs.
+///
+/// fentry + fexit + lsm/fmod_ret links of one kernel function: `BPF_MAX_TRAMP_LINKS` of
+/// include/linux/bpf.h, 38 on every arch but s390x's 27; `bpf_trampoline_link_prog` returns
+/// `E2BIG` past it.
 pub const BPF_MAX_TRAMP_LINKS: usize = if cfg!(target_arch = "s390x") { 27 } else { 38 };
 
-/// The kernel function whose trampoline runs both kinds of program (the BPF LSM's stub for the
-/// `socket_create` hook).
+/// The kernel function whose trampoline runs both kinds of program.
+///
+/// The BPF LSM's stub for the `socket_create` hook.
 pub const LSM_HOOK_FUNC: &str = "bpf_lsm_socket_create";
 
 /// How an LSM program is attached.
@@ -86,14 +76,10 @@ impl LsmAttach {
 
     /// The program's name in the object for `body`.
     pub fn prog_name(self, body: SockBody) -> &'static str {
-        match (self, body) {
-            (LsmAttach::Cgroup, SockBody::Null) => "hb_lsmcg_null",
-            (LsmAttach::Cgroup, SockBody::Counter) => "hb_lsmcg_counter",
-            (LsmAttach::Cgroup, SockBody::MapLookup) => "hb_lsmcg_lookup",
-            (LsmAttach::Global, SockBody::Null) => "hb_lsm_null",
-            (LsmAttach::Global, SockBody::Counter) => "hb_lsm_counter",
-            (LsmAttach::Global, SockBody::MapLookup) => "hb_lsm_lookup",
-        }
+        body.program_of(match self {
+            LsmAttach::Cgroup => ["hb_lsmcg_null", "hb_lsmcg_counter", "hb_lsmcg_lookup"],
+            LsmAttach::Global => ["hb_lsm_null", "hb_lsm_counter", "hb_lsm_lookup"],
+        })
     }
 
     /// The section prefix, e.g. `"lsm_cgroup"`.
@@ -105,9 +91,11 @@ impl LsmAttach {
     }
 }
 
-/// One loaded LSM program: its own libbpf object with only that program loaded, and its own
-/// maps (`hb_counter`, `hb_lookup`, and for global programs `hb_task`). Dropping it closes the
-/// program fd; the kernel frees the program once no link holds it.
+/// One loaded LSM program: its own libbpf object with only that program loaded, and its own maps.
+///
+/// The maps are `hb_counter`, `hb_lookup`, and for global programs `hb_task`. Dropping it closes
+/// the program fd; the kernel frees the program once no link holds it.
+#[derive(Debug)]
 pub struct LsmProgram {
     loaded: LoadedProgram,
     attach: LsmAttach,
@@ -115,25 +103,16 @@ pub struct LsmProgram {
     id: u32,
 }
 
-impl std::fmt::Debug for LsmProgram {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LsmProgram")
-            .field("attach", &self.attach)
-            .field("body", &self.body)
-            .field("id", &self.id)
-            .finish()
-    }
-}
-
 impl LsmProgram {
-    /// Opens [`LSM_OBJECT`], marks every program but the one of `attach` and `body` not to
-    /// autoload (and, for [`LsmAttach::Cgroup`], the unused `hb_task` map not to be created),
-    /// loads it (libbpf resolves `bpf_lsm_socket_create` in the kernel's BTF; the verifier checks
-    /// the program against the hook) and fills `hb_lookup` with keys `0..HB_LOOKUP_ENTRIES`
-    /// (value = key) ([`LoadedProgram::load`]). Errors: [`BpfError::Open`],
-    /// [`BpfError::LoadLsm`] (`EPERM` where the kernel refuses trampolines or without root;
-    /// `EINVAL`/`ESRCH` where it lacks `CONFIG_BPF_LSM` or, for `lsm_cgroup`, is older than
-    /// 6.0), [`BpfError::Missing`], [`BpfError::Map`].
+    /// Loads the program of `attach` and `body` alone from [`LSM_OBJECT`], with its own maps.
+    ///
+    /// As [`LoadedProgram::load`]: every other program is marked not to autoload (and, for
+    /// [`LsmAttach::Cgroup`], the unused `hb_task` map not to be created); libbpf resolves
+    /// `bpf_lsm_socket_create` in the kernel's BTF, the verifier checks the program against the
+    /// hook, and `hb_lookup` gets keys `0..HB_LOOKUP_ENTRIES` (value = key). Errors:
+    /// [`BpfError::Open`], [`BpfError::LoadLsm`] (`EPERM` where the kernel refuses trampolines or
+    /// without root; `EINVAL`/`ESRCH` where it lacks `CONFIG_BPF_LSM` or, for `lsm_cgroup`, is older
+    /// than 6.0), [`BpfError::Missing`], [`BpfError::Map`].
     pub fn load(attach: LsmAttach, body: SockBody) -> Result<LsmProgram, BpfError> {
         let create_map = |m: &str| attach != LsmAttach::Cgroup || m != "hb_task";
         let loaded =
@@ -176,13 +155,13 @@ impl LsmProgram {
         self.loaded.program().map_err(|e| e.into_bpf(true))
     }
 
-    /// Attaches an [`LsmAttach::Cgroup`] program to the cgroup whose directory is open as
-    /// `cgroup` (`bpf_program__attach_cgroup` -> `BPF_LINK_CREATE` with `BPF_LSM_CGROUP`,
-    /// ALLOW_MULTI semantics; `__cgroup_bpf_attach` links the hook's shim into the trampoline
-    /// when it is the hook's first program anywhere, then recomputes the effective arrays of the
-    /// cgroup and its descendants). Dropping the link detaches it. Errors:
-    /// [`BpfError::MaxProgs`] on `E2BIG`, [`BpfError::Attach`] with the errno otherwise (also
-    /// for a global program: `EINVAL`).
+    /// Attaches an [`LsmAttach::Cgroup`] program to the cgroup open as `cgroup`, with a link.
+    ///
+    /// `bpf_program__attach_cgroup` -> `BPF_LINK_CREATE` with `BPF_LSM_CGROUP`, ALLOW_MULTI
+    /// semantics; `__cgroup_bpf_attach` links the hook's shim into the trampoline when it is the
+    /// hook's first program anywhere, then recomputes the effective arrays of the cgroup and its
+    /// descendants. Dropping the link detaches it. Errors: [`BpfError::MaxProgs`] on `E2BIG`,
+    /// [`BpfError::Attach`] with the errno otherwise (also for a global program: `EINVAL`).
     pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link, BpfError> {
         if self.attach != LsmAttach::Cgroup {
             return Err(self.attach_error(libc::EINVAL));
@@ -192,10 +171,11 @@ impl LsmProgram {
         crate::link_or_errno(ptr).map_err(|errno| self.attach_error(errno))
     }
 
-    /// Attaches an [`LsmAttach::Global`] program to its hook for every task
-    /// (`bpf_program__attach_lsm` -> `BPF_LINK_CREATE` / `BPF_RAW_TRACEPOINT_OPEN`;
+    /// Attaches an [`LsmAttach::Global`] program to its hook, for every task.
+    ///
+    /// `bpf_program__attach_lsm` -> `BPF_LINK_CREATE` / `BPF_RAW_TRACEPOINT_OPEN`;
     /// `bpf_trampoline_link_prog` regenerates the trampoline of `bpf_lsm_socket_create` with one
-    /// more program). Dropping the link detaches it. Errors: [`BpfError::MaxTrampolineLinks`] on
+    /// more program. Dropping the link detaches it. Errors: [`BpfError::MaxTrampolineLinks`] on
     /// `E2BIG`, [`BpfError::AttachLsm`] with the errno otherwise (also for an `lsm_cgroup`
     /// program: `EINVAL`).
     pub fn attach_global(&self) -> Result<Link, BpfError> {
@@ -226,9 +206,10 @@ impl LsmProgram {
         }
     }
 
-    /// Marks the task whose pidfd is `pidfd` as one this global program applies to: writes
-    /// [`HB_TASK_MARK_APPLIES`] into its `hb_task` task storage (`BPF_MAP_UPDATE_ELEM` keyed by
-    /// the pidfd; the storage is freed with the task or the map). Errors: [`BpfError::Map`],
+    /// Marks the task whose pidfd is `pidfd` as one this global program applies to.
+    ///
+    /// Writes [`HB_TASK_MARK_APPLIES`] into its `hb_task` task storage (`BPF_MAP_UPDATE_ELEM` keyed
+    /// by the pidfd; the storage is freed with the task or the map). Errors: [`BpfError::Map`],
     /// [`BpfError::Missing`] (an `lsm_cgroup` program has no `hb_task`).
     pub fn mark_task(&self, pidfd: BorrowedFd<'_>) -> Result<(), BpfError> {
         let map = self.loaded.map("hb_task").map_err(|e| e.into_bpf(true))?;
@@ -242,9 +223,10 @@ impl LsmProgram {
             })
     }
 
-    /// The program's counter (`hb_counter[HB_COUNTER_KEY]`): the body's runs for the counter
-    /// body (for a global program: on marked tasks only), 0 for the others. Errors:
-    /// [`BpfError::Map`], [`BpfError::Missing`].
+    /// The program's counter, `hb_counter[HB_COUNTER_KEY]`.
+    ///
+    /// The body's runs for the counter body (for a global program: on marked tasks only), 0 for the
+    /// others. Errors: [`BpfError::Map`], [`BpfError::Missing`].
     pub fn counter(&self) -> Result<u64, BpfError> {
         self.loaded.counter().map_err(|e| e.into_bpf(true))
     }
@@ -262,41 +244,21 @@ const _: () = assert!(BPF_CGROUP_MAX_PROGS == 64 && BPF_MAX_TRAMP_LINKS < BPF_CG
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libbpf_rs::ObjectBuilder;
-
-    fn header_define(name: &str) -> u64 {
-        LSM_HEADER
-            .lines()
-            .find_map(|l| {
-                let mut it = l.split_whitespace();
-                (it.next() == Some("#define") && it.next() == Some(name)).then(|| it.next())?
-            })
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} not defined in lsm.h"))
-    }
 
     #[test]
     fn lsm_abi_constants_match_the_header() {
-        assert_eq!(header_define("HB_LSM_VERDICT_ALLOW"), u64::from(HB_LSM_VERDICT_ALLOW));
-        assert_eq!(
-            header_define("HB_LSM_CGROUP_VERDICT_ALLOW"),
-            u64::from(HB_LSM_CGROUP_VERDICT_ALLOW)
-        );
-        assert_eq!(header_define("HB_TASK_MARK_APPLIES"), HB_TASK_MARK_APPLIES);
+        for (name, v) in [
+            ("HB_LSM_VERDICT_ALLOW", u64::from(HB_LSM_VERDICT_ALLOW)),
+            ("HB_LSM_CGROUP_VERDICT_ALLOW", u64::from(HB_LSM_CGROUP_VERDICT_ALLOW)),
+            ("HB_TASK_MARK_APPLIES", HB_TASK_MARK_APPLIES),
+        ] {
+            assert_eq!(crate::tests::header_define(LSM_HEADER, name), v, "{name}");
+        }
     }
 
     #[test]
     fn lsm_object_has_every_program_and_map() {
-        let open = ObjectBuilder::default().open_memory(LSM_OBJECT).expect("open object");
-        let progs: Vec<(String, String)> = open
-            .progs()
-            .map(|p| {
-                (
-                    p.name().to_string_lossy().into_owned(),
-                    p.section().to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
+        let crate::ObjectNames { programs: progs, maps } = crate::object_names(LSM_OBJECT).expect("open object");
         for attach in LsmAttach::ALL {
             for body in SockBody::ALL {
                 let name = attach.prog_name(body);
@@ -308,15 +270,15 @@ mod tests {
             }
         }
         assert_eq!(progs.len(), 6, "{progs:?}");
-        let maps: Vec<String> = open.maps().map(|m| m.name().to_string_lossy().into_owned()).collect();
         for m in ["hb_counter", "hb_lookup", "hb_task"] {
             assert!(maps.iter().any(|n| n == m), "{m}: {maps:?}");
         }
     }
 
-    /// Where the kernel refuses trampolines (this project's development host: EPERM before the
-    /// verifier runs), loads fail with EPERM; where it allows them, every program loads and is
-    /// a distinct program.
+    /// Every LSM program loads as a distinct program, or every load is refused with EPERM.
+    ///
+    /// EPERM where the kernel refuses trampolines (this project's development host: before the
+    /// verifier runs).
     #[test]
     fn lsm_programs_load_or_are_refused_with_eperm() {
         if !hookbench_sys::testing::root_or_skip(

@@ -1,5 +1,6 @@
-//! Runs hookbench-kmod's in-guest checks against the loaded hookbench.ko and prints the
-//! report; exits 1 if any check failed. Needs root and `/dev/hookbench`.
+//! Runs hookbench-kmod's in-guest checks against the loaded hookbench.ko and prints the report.
+//!
+//! Exits 1 if any check failed, 2 on a bad argument. Needs root and `/dev/hookbench`.
 //!
 //! Usage: `kmod_check [--fuzz-secs N] [--seed S]` (defaults: 10 s, seed 1; `--fuzz-secs 0`
 //! skips the fuzz loop).

@@ -1,9 +1,14 @@
-//! `#[repr(C)]` mirrors of every struct and constant of `uapi/hookbench_kmod.h`, the ioctl ABI
-//! of hookbench.ko, and the ioctl request numbers. The header is the reference; see it for the
-//! meaning of every field and the errors of every ioctl. The layout test (`tests` below)
-//! compiles a C program including the header with the host's `cc` and compares every
+//! The Rust mirror of `uapi/hookbench_kmod.h`, hookbench.ko's ioctl ABI, and its conversions.
+//!
+//! `#[repr(C)]` mirrors of every struct and constant of the header, the ioctl request numbers,
+//! and the functions that turn hookbench-model's names into the ABI's numbers
+//! ([`model_raw`], [`model_from_raw`], [`attach_flags_raw`]). The header is the reference; see
+//! it for the meaning of every field and the errors of every ioctl. The layout test (`tests`
+//! below) compiles a C program including the header with the host's `cc` and compares every
 //! `sizeof`, `offsetof`, constant and ioctl number with this file; it also checks that every
 //! struct field and `#define` of the header has a mirror here.
+
+use hookbench_model::{AttachFlags, ModelKind};
 
 /// The uapi header's text (for tests and for tools that want to show it).
 pub const HEADER: &str = include_str!("../uapi/hookbench_kmod.h");
@@ -14,10 +19,13 @@ pub const HB_KMOD_ABI_VERSION: u32 = 1;
 pub const HB_KMOD_DEVICE: &str = "/dev/hookbench";
 /// `HB_KMOD_MAX_HOOKS`: hook ids are `0..HB_KMOD_MAX_HOOKS`.
 pub const HB_KMOD_MAX_HOOKS: u32 = 16;
-/// `HB_KMOD_MAX_PROGS`: programs per cgroup and hook, and per global hook (`BPF_CGROUP_MAX_PROGS`).
+/// `HB_KMOD_MAX_PROGS`: programs per cgroup and hook, and per global hook.
+///
+/// As the kernel's `BPF_CGROUP_MAX_PROGS`.
 pub const HB_KMOD_MAX_PROGS: u32 = 64;
-/// `HB_KMOD_MAX_TASK_PROGS`: chain nodes per task (task-chain), programs per task and hook
-/// (task-hook-array).
+/// `HB_KMOD_MAX_TASK_PROGS`: most chain nodes (task-chain) or programs per hook (task-hook-array).
+///
+/// Per task: the nodes of its chain, or the programs of one hook in its array set.
 pub const HB_KMOD_MAX_TASK_PROGS: u32 = 4096;
 /// `HB_KMOD_MAX_BATCH`: most fires per RUN sample.
 pub const HB_KMOD_MAX_BATCH: u32 = 65536;
@@ -25,8 +33,10 @@ pub const HB_KMOD_MAX_BATCH: u32 = 65536;
 pub const HB_KMOD_MAX_SAMPLES: u32 = 1_048_576;
 /// `HB_KMOD_MAX_FIRES`: most `batch * samples` per RUN.
 pub const HB_KMOD_MAX_FIRES: u64 = 268_435_456;
-/// `HB_KMOD_MAX_BATCH_WORK`: most `batch * work of one fire` per RUN batch (work: programs
-/// run by one fire, or the caller's chain length in task-chain if more; at least 1).
+/// `HB_KMOD_MAX_BATCH_WORK`: most `batch * work of one fire` per RUN batch.
+///
+/// The work of a fire: the programs it runs, or the caller's chain length in task-chain if
+/// more; at least 1.
 pub const HB_KMOD_MAX_BATCH_WORK: u64 = 4_194_304;
 /// `HB_KMOD_CTX_ARGS`: `u64` values in the hook context.
 pub const HB_KMOD_CTX_ARGS: u32 = 4;
@@ -101,7 +111,7 @@ pub struct HbKmodAttach {
     pub cgroup_fd: i32,
     /// in: hook id.
     pub hook: u32,
-    /// in: cgroup-effective ATTACH: 0, `HB_KMOD_F_ALLOW_OVERRIDE` or `HB_KMOD_F_ALLOW_MULTI`; else 0.
+    /// in: 0; for a cgroup-effective ATTACH also `HB_KMOD_F_ALLOW_OVERRIDE` or `_ALLOW_MULTI`.
     pub flags: u32,
     /// out: kernel time of the update.
     pub elapsed_ns: u64,
@@ -209,27 +219,27 @@ pub struct HbKmodStats {
     pub exits_released: u64,
 }
 
+/// Whether this architecture has the 13-bit `_IOC` size field (and 3 direction bits).
+///
+/// powerpc, mips and sparc (include/uapi/asm-generic/ioctl.h is overridden by their
+/// `asm/ioctl.h`); every other architecture has 14 size bits and 2 direction bits.
+const IOC_SIZE_13_BITS: bool = cfg!(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+));
+
 /// `_IOWR(HB_KMOD_IOC_MAGIC, nr, T)` with the kernel's `_IOC` encoding for this architecture.
 pub const fn iowr(nr: u32, size: usize) -> u64 {
-    #[cfg(any(
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "sparc",
-        target_arch = "sparc64"
-    ))]
-    const LAYOUT: (u64, u64, u64) = (6, 29, 0x1fff); // (READ|WRITE, DIRSHIFT, SIZEMASK)
-    #[cfg(not(any(
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "sparc",
-        target_arch = "sparc64"
-    )))]
-    const LAYOUT: (u64, u64, u64) = (3, 30, 0x3fff);
-    let (dir, dirshift, sizemask) = LAYOUT;
+    // (READ|WRITE, DIRSHIFT, SIZEMASK)
+    let (dir, dirshift, sizemask): (u64, u64, u64) = if IOC_SIZE_13_BITS {
+        (6, 29, 0x1fff)
+    } else {
+        (3, 30, 0x3fff)
+    };
     (dir << dirshift) | (((size as u64) & sizemask) << 16) | ((HB_KMOD_IOC_MAGIC as u64) << 8) | nr as u64
 }
 
@@ -259,6 +269,36 @@ pub const IOCTLS: [(&str, u64); 7] = [
     ("HB_KMOD_IOC_STATS", HB_KMOD_IOC_STATS),
 ];
 
+/// The ABI's `HB_KMOD_MODEL_*` number of a dispatch model.
+pub const fn model_raw(model: ModelKind) -> u32 {
+    match model {
+        ModelKind::TaskChain => HB_KMOD_MODEL_TASK_CHAIN,
+        ModelKind::TaskHookArray => HB_KMOD_MODEL_TASK_HOOK_ARRAY,
+        ModelKind::CgroupEffective => HB_KMOD_MODEL_CGROUP_EFFECTIVE,
+        ModelKind::GlobalFilter => HB_KMOD_MODEL_GLOBAL_FILTER,
+    }
+}
+
+/// The dispatch model of an `HB_KMOD_MODEL_*` number; `None` for a number the ABI lacks.
+pub fn model_from_raw(raw: u32) -> Option<ModelKind> {
+    ModelKind::ALL.into_iter().find(|&m| model_raw(m) == raw)
+}
+
+/// The ATTACH `flags` of cgroup-effective attach flags (the same bits as `BPF_F_ALLOW_*`).
+///
+/// Unknown bits and `ALLOW_OVERRIDE | ALLOW_MULTI` pass through: the module refuses them
+/// with `EINVAL`, as the kernel does.
+pub const fn attach_flags_raw(flags: AttachFlags) -> u32 {
+    flags.0
+}
+
+// hookbench-model's flags are the kernel's bits, and the ABI's too.
+const _: () = assert!(
+    attach_flags_raw(AttachFlags::NONE) == 0
+        && attach_flags_raw(AttachFlags::ALLOW_OVERRIDE) == HB_KMOD_F_ALLOW_OVERRIDE
+        && attach_flags_raw(AttachFlags::ALLOW_MULTI) == HB_KMOD_F_ALLOW_MULTI
+);
+
 /// The size every ABI struct must have (also asserted by `BUILD_BUG_ON` in the module).
 const _: () = {
     assert!(std::mem::size_of::<HbKmodVersion>() == 48);
@@ -275,6 +315,20 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::mem::{offset_of, size_of};
     use std::process::Command;
+
+    #[test]
+    fn models_convert_both_ways_and_stay_below_hb_kmod_models() {
+        for m in ModelKind::ALL {
+            assert!(model_raw(m) < HB_KMOD_MODELS, "{m}");
+            assert_eq!(model_from_raw(model_raw(m)), Some(m));
+        }
+        assert_eq!(model_raw(ModelKind::CgroupEffective), 2);
+        assert_eq!(model_from_raw(HB_KMOD_MODELS), None);
+        assert_eq!(
+            attach_flags_raw(AttachFlags::ALLOW_MULTI | AttachFlags::ALLOW_OVERRIDE),
+            3
+        );
+    }
 
     /// One struct's Rust layout: its C name, size and (field, offset, size) triples.
     struct StructLayout {

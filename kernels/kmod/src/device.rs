@@ -1,106 +1,21 @@
-//! `/dev/hookbench`: opening it (with an ABI version check) and one typed wrapper per ioctl of
-//! `uapi/hookbench_kmod.h`. A [`Device`] is one session of the module: what is attached
-//! through it lives until [`Device::reset`] or until the last holder of the open file closes
-//! it (processes that inherit the fd share the session; a second [`Device::open`] is a new,
-//! empty one).
+//! `/dev/hookbench`: opening it with an ABI version check, and one typed wrapper per ioctl.
+//!
+//! The ioctls are those of `uapi/hookbench_kmod.h`. A [`Device`] is one session of the module:
+//! what is attached through it lives until [`Device::reset`] or until the last holder of the
+//! open file closes it (processes that inherit the fd share the session; a second
+//! [`Device::open`] is a new, empty one). Models and attach flags are hookbench-model's
+//! [`ModelKind`] and [`AttachFlags`], turned into the ABI's numbers by [`crate::abi`].
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
+use hookbench_model::{AttachFlags, ModelKind};
 use nix::errno::Errno;
 
 use crate::abi::*;
 use crate::KmodError;
-
-/// A dispatch model of the module (DESIGN.md names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Model {
-    /// Per task, a linked list of every hook's programs, shared across fork; a hook walks it all.
-    TaskChain,
-    /// Per task, one program array per hook, shared across fork (copy on write).
-    TaskHookArray,
-    /// Per cgroup v2 cgroup, `effective[hook]` arrays recomputed on attach/detach.
-    CgroupEffective,
-    /// One global list per hook; every program runs on every fire.
-    GlobalFilter,
-}
-
-impl Model {
-    /// Every model, in DESIGN.md's order.
-    pub const ALL: [Model; 4] = [
-        Model::TaskChain,
-        Model::TaskHookArray,
-        Model::CgroupEffective,
-        Model::GlobalFilter,
-    ];
-
-    /// The DESIGN.md name, e.g. `"task-chain"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::TaskChain => "task-chain",
-            Model::TaskHookArray => "task-hook-array",
-            Model::CgroupEffective => "cgroup-effective",
-            Model::GlobalFilter => "global-filter",
-        }
-    }
-
-    /// The ABI's `HB_KMOD_MODEL_*` value.
-    pub fn raw(self) -> u32 {
-        match self {
-            Model::TaskChain => HB_KMOD_MODEL_TASK_CHAIN,
-            Model::TaskHookArray => HB_KMOD_MODEL_TASK_HOOK_ARRAY,
-            Model::CgroupEffective => HB_KMOD_MODEL_CGROUP_EFFECTIVE,
-            Model::GlobalFilter => HB_KMOD_MODEL_GLOBAL_FILTER,
-        }
-    }
-
-    /// Whether programs are installed on the calling task (task-chain, task-hook-array).
-    pub fn is_per_task(self) -> bool {
-        matches!(self, Model::TaskChain | Model::TaskHookArray)
-    }
-
-    /// The same model in hookbench-model's naming.
-    pub fn kind(self) -> hookbench_model::ModelKind {
-        match self {
-            Model::TaskChain => hookbench_model::ModelKind::TaskChain,
-            Model::TaskHookArray => hookbench_model::ModelKind::TaskHookArray,
-            Model::CgroupEffective => hookbench_model::ModelKind::CgroupEffective,
-            Model::GlobalFilter => hookbench_model::ModelKind::GlobalFilter,
-        }
-    }
-
-    /// The module's model for a hookbench-model kind.
-    pub fn from_kind(kind: hookbench_model::ModelKind) -> Model {
-        match kind {
-            hookbench_model::ModelKind::TaskChain => Model::TaskChain,
-            hookbench_model::ModelKind::TaskHookArray => Model::TaskHookArray,
-            hookbench_model::ModelKind::CgroupEffective => Model::CgroupEffective,
-            hookbench_model::ModelKind::GlobalFilter => Model::GlobalFilter,
-        }
-    }
-}
-
-impl std::fmt::Display for Model {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Model {
-    type Err = KmodError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Model::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| KmodError::InvalidArgument {
-                what: format!("model {s:?}"),
-                why: "use task-chain, task-hook-array, cgroup-effective or global-filter",
-            })
-    }
-}
 
 /// The program of an attach or detach.
 #[derive(Debug, Clone, Copy)]
@@ -124,28 +39,6 @@ impl ProgRef<'_> {
     }
 }
 
-/// Attach flags of cgroup-effective (kernel/bpf/cgroup.c semantics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AttachFlags {
-    /// One program; descendants may not attach.
-    None,
-    /// One program; a descendant's program replaces it below the descendant.
-    AllowOverride,
-    /// Up to [`HB_KMOD_MAX_PROGS`]; descendants' programs run before these.
-    AllowMulti,
-}
-
-impl AttachFlags {
-    /// The flags value.
-    pub fn raw(self) -> u32 {
-        match self {
-            AttachFlags::None => 0,
-            AttachFlags::AllowOverride => HB_KMOD_F_ALLOW_OVERRIDE,
-            AttachFlags::AllowMulti => HB_KMOD_F_ALLOW_MULTI,
-        }
-    }
-}
-
 /// The result of an attach, detach or install, measured in the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Update {
@@ -153,8 +46,11 @@ pub struct Update {
     pub elapsed_ns: u64,
     /// cgroup-effective: effective arrays recomputed (the cgroup and its live descendants).
     pub recomputed: u32,
-    /// After the update: programs in the cgroup's effective array / nodes in the task's chain /
-    /// programs on the task's hook / programs on the global hook.
+    /// What the model has in effect after the update, counted as it counts it.
+    ///
+    /// Programs in the cgroup's effective array (cgroup-effective), nodes in the task's chain
+    /// (task-chain), programs on the task's hook (task-hook-array), programs on the global hook
+    /// (global-filter).
     pub count: u32,
 }
 
@@ -254,6 +150,28 @@ fn hint(op: &'static str, errno: Errno) -> &'static str {
     }
 }
 
+/// Which ioctl an update is, for [`Device`]'s one update helper and its messages.
+#[derive(Debug, Clone, Copy)]
+enum UpdateOp {
+    /// ATTACH at a cgroup or on a global hook.
+    Attach,
+    /// DETACH.
+    Detach,
+    /// ATTACH on the calling task.
+    Install,
+}
+
+impl UpdateOp {
+    /// The operation's name in errors and the ioctl request.
+    fn name_and_request(self) -> (&'static str, u64) {
+        match self {
+            UpdateOp::Attach => ("attach", HB_KMOD_IOC_ATTACH),
+            UpdateOp::Detach => ("detach", HB_KMOD_IOC_DETACH),
+            UpdateOp::Install => ("install", HB_KMOD_IOC_ATTACH),
+        }
+    }
+}
+
 /// One open session of `/dev/hookbench`.
 #[derive(Debug)]
 pub struct Device {
@@ -289,8 +207,9 @@ impl Device {
         Device::checked(file, path)
     }
 
-    /// Takes over an open fd of the device (e.g. inherited by an exec'd worker, which then
-    /// shares the session) and checks its ABI version.
+    /// Takes over an open fd of the device and checks its ABI version.
+    ///
+    /// E.g. an fd inherited by an exec'd worker, which then shares the session.
     pub fn from_fd(fd: OwnedFd) -> Result<Device, KmodError> {
         let path = PathBuf::from(format!("fd {}", fd.as_raw_fd()));
         Device::checked(File::from(fd), path)
@@ -356,10 +275,30 @@ impl Device {
         Ok(v)
     }
 
-    fn attach_req(&self, op: &'static str, request: u64, mut a: HbKmodAttach) -> Result<Update, KmodError> {
-        check_hook(a.hook)?;
-        a.abi_version = HB_KMOD_ABI_VERSION;
-        self.call(op, request, &mut a)?;
+    /// ATTACH or DETACH (`op`) of `prog` on `hook` in `model`, with the update's results.
+    ///
+    /// All models but cgroup-effective take [`HB_KMOD_NO_CGROUP`] and no flags.
+    fn update(
+        &self,
+        op: UpdateOp,
+        model: ModelKind,
+        prog: ProgRef<'_>,
+        cgroup_fd: i32,
+        hook: u32,
+        flags: u32,
+    ) -> Result<Update, KmodError> {
+        check_hook(hook)?;
+        let mut a = HbKmodAttach {
+            abi_version: HB_KMOD_ABI_VERSION,
+            model: model_raw(model),
+            prog_fd: prog.raw(),
+            cgroup_fd,
+            hook,
+            flags,
+            ..Default::default()
+        };
+        let (name, request) = op.name_and_request();
+        self.call(name, request, &mut a)?;
         Ok(Update {
             elapsed_ns: a.elapsed_ns,
             recomputed: a.recomputed,
@@ -367,8 +306,10 @@ impl Device {
         })
     }
 
-    /// ATTACH in cgroup-effective: attaches `prog` at the cgroup whose cgroup2 directory is open
-    /// as `cgroup`, on `hook`, with `flags`; recomputes the subtree's effective arrays.
+    /// ATTACH in cgroup-effective: attaches `prog` at the cgroup open as `cgroup`, on `hook`.
+    ///
+    /// `cgroup` is a cgroup2 directory; `flags` are kernel/bpf/cgroup.c's. The module
+    /// recomputes the effective arrays of the cgroup's subtree.
     pub fn attach_cgroup(
         &self,
         cgroup: BorrowedFd<'_>,
@@ -376,79 +317,63 @@ impl Device {
         hook: u32,
         flags: AttachFlags,
     ) -> Result<Update, KmodError> {
-        let a = HbKmodAttach {
-            model: HB_KMOD_MODEL_CGROUP_EFFECTIVE,
-            prog_fd: prog.raw(),
-            cgroup_fd: cgroup.as_raw_fd(),
-            hook,
-            flags: flags.raw(),
-            ..Default::default()
-        };
-        self.attach_req("attach", HB_KMOD_IOC_ATTACH, a)
+        let flags = attach_flags_raw(flags);
+        let cg = cgroup.as_raw_fd();
+        self.update(UpdateOp::Attach, ModelKind::CgroupEffective, prog, cg, hook, flags)
     }
 
-    /// DETACH in cgroup-effective (without ALLOW_MULTI at the cgroup, whatever is attached is
-    /// detached, as the kernel does).
+    /// DETACH in cgroup-effective: detaches `prog` from the cgroup open as `cgroup`.
+    ///
+    /// Without ALLOW_MULTI at the cgroup, whatever is attached is detached, as the kernel does.
     pub fn detach_cgroup(&self, cgroup: BorrowedFd<'_>, prog: ProgRef<'_>, hook: u32) -> Result<Update, KmodError> {
-        let a = HbKmodAttach {
-            model: HB_KMOD_MODEL_CGROUP_EFFECTIVE,
-            prog_fd: prog.raw(),
-            cgroup_fd: cgroup.as_raw_fd(),
-            hook,
-            ..Default::default()
-        };
-        self.attach_req("detach", HB_KMOD_IOC_DETACH, a)
+        let cg = cgroup.as_raw_fd();
+        self.update(UpdateOp::Detach, ModelKind::CgroupEffective, prog, cg, hook, 0)
     }
 
-    /// ATTACH in task-chain or task-hook-array: installs `prog` on the calling task (thread)
-    /// for `hook`; children forked afterwards inherit it, existing children do not.
-    pub fn install_task(&self, model: Model, prog: ProgRef<'_>, hook: u32) -> Result<Update, KmodError> {
-        if !model.is_per_task() {
+    /// ATTACH in task-chain or task-hook-array: installs `prog` on the calling task for `hook`.
+    ///
+    /// The calling thread, that is; children forked afterwards inherit it, existing children do
+    /// not.
+    pub fn install_task(&self, model: ModelKind, prog: ProgRef<'_>, hook: u32) -> Result<Update, KmodError> {
+        if !matches!(model, ModelKind::TaskChain | ModelKind::TaskHookArray) {
             return Err(KmodError::InvalidArgument {
                 what: format!("install_task in {model}"),
                 why: "only task-chain and task-hook-array install on tasks; use attach_cgroup or attach_global",
             });
         }
-        let a = HbKmodAttach {
-            model: model.raw(),
-            prog_fd: prog.raw(),
-            cgroup_fd: HB_KMOD_NO_CGROUP,
-            hook,
-            ..Default::default()
-        };
-        self.attach_req("install", HB_KMOD_IOC_ATTACH, a)
+        self.update(UpdateOp::Install, model, prog, HB_KMOD_NO_CGROUP, hook, 0)
     }
 
     /// ATTACH in global-filter: appends `prog` to the session's global list of `hook`.
     pub fn attach_global(&self, prog: ProgRef<'_>, hook: u32) -> Result<Update, KmodError> {
-        let a = HbKmodAttach {
-            model: HB_KMOD_MODEL_GLOBAL_FILTER,
-            prog_fd: prog.raw(),
-            cgroup_fd: HB_KMOD_NO_CGROUP,
+        self.update(
+            UpdateOp::Attach,
+            ModelKind::GlobalFilter,
+            prog,
+            HB_KMOD_NO_CGROUP,
             hook,
-            ..Default::default()
-        };
-        self.attach_req("attach", HB_KMOD_IOC_ATTACH, a)
+            0,
+        )
     }
 
     /// DETACH in global-filter: removes the oldest attachment of `prog` from `hook`'s list.
     pub fn detach_global(&self, prog: ProgRef<'_>, hook: u32) -> Result<Update, KmodError> {
-        let a = HbKmodAttach {
-            model: HB_KMOD_MODEL_GLOBAL_FILTER,
-            prog_fd: prog.raw(),
-            cgroup_fd: HB_KMOD_NO_CGROUP,
+        self.update(
+            UpdateOp::Detach,
+            ModelKind::GlobalFilter,
+            prog,
+            HB_KMOD_NO_CGROUP,
             hook,
-            ..Default::default()
-        };
-        self.attach_req("detach", HB_KMOD_IOC_DETACH, a)
+            0,
+        )
     }
 
     /// FIRE: fires `hook` once in `model` as the calling task.
-    pub fn fire(&self, model: Model, hook: u32) -> Result<Fire, KmodError> {
+    pub fn fire(&self, model: ModelKind, hook: u32) -> Result<Fire, KmodError> {
         check_hook(hook)?;
         let mut f = HbKmodFire {
             abi_version: HB_KMOD_ABI_VERSION,
-            model: model.raw(),
+            model: model_raw(model),
             hook,
             ..Default::default()
         };
@@ -460,9 +385,10 @@ impl Device {
         })
     }
 
-    /// RUN: the in-kernel timed loop, `samples` batches of `batch` fires; returns the ns of each
-    /// batch and the totals.
-    pub fn run(&self, model: Model, hook: u32, batch: u32, samples: usize) -> Result<Run, KmodError> {
+    /// RUN: the in-kernel timed loop of `samples` batches of `batch` fires.
+    ///
+    /// Returns the ns of each batch and the totals.
+    pub fn run(&self, model: ModelKind, hook: u32, batch: u32, samples: usize) -> Result<Run, KmodError> {
         check_run(batch, samples)?;
         let mut samples_ns = vec![0u64; samples];
         let summary = self.run_into(model, hook, batch, &mut samples_ns)?;
@@ -470,12 +396,12 @@ impl Device {
     }
 
     /// RUN into a caller's buffer: one sample per element of `out`.
-    pub fn run_into(&self, model: Model, hook: u32, batch: u32, out: &mut [u64]) -> Result<RunSummary, KmodError> {
+    pub fn run_into(&self, model: ModelKind, hook: u32, batch: u32, out: &mut [u64]) -> Result<RunSummary, KmodError> {
         check_hook(hook)?;
         check_run(batch, out.len())?;
         let mut r = HbKmodRun {
             abi_version: HB_KMOD_ABI_VERSION,
-            model: model.raw(),
+            model: model_raw(model),
             hook,
             batch,
             samples: out.len() as u32,
@@ -516,20 +442,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn model_names_match_design_and_model_crate() {
-        let names: Vec<&str> = Model::ALL.iter().map(|m| m.as_str()).collect();
-        assert_eq!(
-            names,
-            ["task-chain", "task-hook-array", "cgroup-effective", "global-filter"]
-        );
-        for m in Model::ALL {
-            assert_eq!(m.kind().as_str(), m.as_str());
-            assert_eq!(Model::from_kind(m.kind()), m);
-            assert_eq!(m.as_str().parse::<Model>().expect("parses"), m);
-            assert!(m.raw() < HB_KMOD_MODELS);
+    fn only_task_models_install_on_tasks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("plain"), b"x").expect("write");
+        // No device is needed: the model is refused before any ioctl.
+        let file = std::fs::File::open(dir.path().join("plain")).expect("open");
+        let dev = Device {
+            file,
+            path: dir.path().join("plain"),
+        };
+        for m in [ModelKind::CgroupEffective, ModelKind::GlobalFilter] {
+            let e = dev.install_task(m, ProgRef::NullBody, 0).expect_err("not a task model");
+            assert!(matches!(e, KmodError::InvalidArgument { .. }), "{e:?}");
         }
-        let err = "seccomp".parse::<Model>().expect_err("unknown");
-        assert!(err.to_string().contains("task-chain, task-hook-array"), "{err}");
     }
 
     #[test]
@@ -569,8 +494,5 @@ mod tests {
     fn null_body_is_fd_minus_one() {
         assert_eq!(ProgRef::NullBody.raw(), -1);
         assert_eq!(ProgRef::Raw(7).raw(), 7);
-        assert_eq!(AttachFlags::AllowMulti.raw(), 2);
-        assert_eq!(AttachFlags::AllowOverride.raw(), 1);
-        assert_eq!(AttachFlags::None.raw(), 0);
     }
 }

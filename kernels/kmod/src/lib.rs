@@ -1,10 +1,12 @@
-//! hookbench-kmod: the Rust side of `hookbench.ko` (kernels/kmod/*.c), the kernel module that
-//! implements hookbench's four dispatch models (`task-chain`, `task-hook-array`,
-//! `cgroup-effective`, `global-filter`) on one synthetic hook and runs the same eBPF programs
-//! in each.
+//! hookbench-kmod: the Rust side of `hookbench.ko`, the kernel module of every dispatch model.
+//!
+//! The module (kernels/kmod/*.c) implements hookbench's four dispatch models (`task-chain`,
+//! `task-hook-array`, `cgroup-effective`, `global-filter`, hookbench-model's `ModelKind`) on one
+//! synthetic hook and runs the same eBPF programs in each.
 //!
 //! - [`abi`]: `#[repr(C)]` mirrors of `uapi/hookbench_kmod.h` (checked against the header by a
-//!   test that compiles it with the host's C compiler) and the ioctl numbers.
+//!   test that compiles it with the host's C compiler), the ioctl numbers, and the conversions
+//!   of hookbench-model's models and attach flags to the ABI's numbers.
 //! - [`device`]: `/dev/hookbench` ([`Device`]): attach/detach at cgroups, install on the calling
 //!   task, global lists, fire once, the in-kernel timed loop, reset, stats.
 //! - [`progs`]: the raw_tp program bodies (null, counter, map-lookup) the module runs, one
@@ -26,10 +28,10 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-pub use device::{AttachFlags, Device, Fire, Model, ProgRef, Run, RunSummary, Update};
+pub use device::{Device, Fire, ProgRef, Run, RunSummary, Update};
 pub use progs::{KmodProgram, ProgKind};
 
-/// Errors of the module's Rust side. Each says what to do.
+/// Errors of the module's Rust side; each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum KmodError {
     /// `/dev/hookbench` does not exist: the module is not loaded.
@@ -82,7 +84,7 @@ pub enum KmodError {
     /// An ioctl failed.
     #[error("hookbench.ko {op} failed: {errno}: {hint}")]
     Ioctl {
-        /// The operation (`attach`, `detach`, `install`, `fire`, `run`, `reset`, `stats`, `version`).
+        /// The operation that failed, by its name in messages (e.g. `attach`, `fire`, `version`).
         op: &'static str,
         /// The errno the module returned.
         errno: Errno,

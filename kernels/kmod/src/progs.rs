@@ -1,11 +1,13 @@
-//! The eBPF programs hookbench.ko runs: `src/bpf/kmod.bpf.c`, compiled by `build.rs`, loaded
-//! here as `BPF_PROG_TYPE_RAW_TRACEPOINT` programs that are never attached to a tracepoint; the
-//! module gets them by fd ([`KmodProgram::prog_ref`]) and runs them with `bpf_prog_run()`.
+//! The eBPF programs hookbench.ko runs, from `src/bpf/kmod.bpf.c`, loaded one instance each.
+//!
+//! `build.rs` compiles the object; this module loads its programs as
+//! `BPF_PROG_TYPE_RAW_TRACEPOINT` programs that are never attached to a tracepoint: the module
+//! gets them by fd ([`KmodProgram::prog_ref`]) and runs them with `bpf_prog_run()`.
 //!
 //! As in `hookbench-bpf`, and with its [`LoadedProgram`], every [`KmodProgram`] opens the object
 //! and loads exactly one of its programs with its own maps: N instances are N distinct kernel
-//! programs, one per attachment.
-//! Loading needs root (`CAP_BPF` + `CAP_PERFMON`, or `CAP_SYS_ADMIN`).
+//! programs, one per attachment. Loading needs root (`CAP_BPF` + `CAP_PERFMON`, or
+//! `CAP_SYS_ADMIN`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -18,21 +20,7 @@ use crate::KmodError;
 pub use hookbench_bpf::{HB_COUNTER_KEY, HB_LOOKUP_ENTRIES, HB_LOOKUP_KEY, HB_VERDICT_ALLOW};
 pub use hookbench_model::Body;
 
-/// The compiled BPF object (ELF) of `src/bpf/kmod.bpf.c`.
-pub static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kmod.bpf.o"));
-
-/// The libbpf-cargo skeleton of `kmod.bpf.c` (generated into `OUT_DIR`), for typed access to
-/// the whole object; [`KmodProgram`] loads [`OBJECT`] itself because it needs owned objects.
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::unwrap_used,
-    missing_docs,
-    unsafe_op_in_unsafe_fn
-)]
-pub mod skel {
-    include!(concat!(env!("OUT_DIR"), "/kmod.skel.rs"));
-}
+hookbench_bpf::embed_object!(OBJECT, skel, "kmod");
 
 /// Which program of the object an instance loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,7 +52,7 @@ impl ProgKind {
         }
     }
 
-    /// The program of a DESIGN.md body.
+    /// The program of a body (hookbench-model's [`Body`]).
     pub fn from_body(body: Body) -> ProgKind {
         match body {
             Body::Null => ProgKind::Null,
@@ -85,20 +73,14 @@ impl ProgKind {
     }
 }
 
-/// One loaded program with its own maps. Dropping it closes the program fd; the kernel frees
-/// the program once the module holds no attachment of it either.
+/// One loaded program with its own maps.
+///
+/// Dropping it closes the program fd; the kernel frees the program once the module holds no
+/// attachment of it either.
+#[derive(Debug)]
 pub struct KmodProgram {
     loaded: LoadedProgram,
     kind: ProgKind,
-}
-
-impl std::fmt::Debug for KmodProgram {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KmodProgram")
-            .field("kind", &self.kind)
-            .field("fd", &self.raw_fd())
-            .finish()
-    }
 }
 
 /// A [`LoadError`] as a [`KmodError`] (the step names what failed).
@@ -114,13 +96,14 @@ fn kmod_error(e: LoadError) -> KmodError {
 }
 
 impl KmodProgram {
-    /// Loads the program of a DESIGN.md body ([`KmodProgram::load_kind`]).
+    /// Loads the program of a body ([`KmodProgram::load_kind`]).
     pub fn load(body: Body) -> Result<KmodProgram, KmodError> {
         KmodProgram::load_kind(ProgKind::from_body(body))
     }
 
-    /// Opens [`OBJECT`], loads only `kind`'s program and the maps it uses, and fills
-    /// `hb_lookup` with keys `0..HB_LOOKUP_ENTRIES` (value = key) when it has it
+    /// Loads only `kind`'s program of [`OBJECT`] and the maps it uses.
+    ///
+    /// `hb_lookup`, when it has it, is filled with keys `0..HB_LOOKUP_ENTRIES` (value = key)
     /// ([`LoadedProgram::load`]). Errors: [`KmodError::Bpf`] (not root, no BPF support).
     pub fn load_kind(kind: ProgKind) -> Result<KmodProgram, KmodError> {
         let loaded = LoadedProgram::load(OBJECT, kind.prog_name(), |m| kind.maps().contains(&m)).map_err(kmod_error)?;
@@ -132,8 +115,9 @@ impl KmodProgram {
         self.kind
     }
 
-    /// The program fd (-1 if the program vanished from the object, which cannot happen after
-    /// a successful load).
+    /// The program fd, as a number.
+    ///
+    /// -1 if the program vanished from the object, which cannot happen after a successful load.
     pub fn raw_fd(&self) -> i32 {
         self.fd().map(|fd| fd.as_raw_fd()).unwrap_or(-1)
     }
@@ -157,8 +141,7 @@ impl KmodProgram {
         }
     }
 
-    /// A map fd of the program (for checks that pass a BPF object of the wrong kind), if it has
-    /// one.
+    /// A map fd of the program, if it has a map: for checks that pass the wrong kind of object.
     pub fn map_fd(&self) -> Option<BorrowedFd<'_>> {
         let name = self.kind.maps().first()?;
         let fd = self.loaded.map(name).ok()?.as_fd().as_raw_fd();
@@ -166,8 +149,9 @@ impl KmodProgram {
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
-    /// The program's run counter (`hb_counter[HB_COUNTER_KEY]`): the runs of a counter or
-    /// context-recorder program, 0 for the others.
+    /// The program's run counter, `hb_counter[HB_COUNTER_KEY]`.
+    ///
+    /// The runs of a counter or context-recorder program, 0 for the others.
     pub fn counter(&self) -> Result<u64, KmodError> {
         if !self.kind.maps().contains(&"hb_counter") {
             return Ok(0);
@@ -175,8 +159,9 @@ impl KmodProgram {
         self.loaded.counter().map_err(kmod_error)
     }
 
-    /// The last context a [`ProgKind::CtxRecorder`] program was run with (zeros before its
-    /// first run).
+    /// The last context a [`ProgKind::CtxRecorder`] program was run with.
+    ///
+    /// Zeros before its first run.
     pub fn recorded_ctx(&self) -> Result<[u64; 4], KmodError> {
         let map = self.loaded.map("hb_ctx").map_err(kmod_error)?;
         let mut out = [0u64; 4];
@@ -198,12 +183,10 @@ impl KmodProgram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libbpf_rs::ObjectBuilder;
 
     #[test]
     fn object_has_every_program() {
-        let open = ObjectBuilder::default().open_memory(OBJECT).expect("open object");
-        let progs: Vec<String> = open.progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
+        let names = hookbench_bpf::object_names(OBJECT).expect("open object");
         for k in [
             ProgKind::Null,
             ProgKind::Counter,
@@ -212,7 +195,7 @@ mod tests {
             ProgKind::CtxOverread,
             ProgKind::WrongType,
         ] {
-            assert!(progs.iter().any(|p| p == k.prog_name()), "{k:?} in {progs:?}");
+            assert!(names.has_program(k.prog_name()), "{k:?} in {names:?}");
         }
         for b in Body::ALL {
             assert_ne!(ProgKind::from_body(b).prog_name(), "");
@@ -221,9 +204,7 @@ mod tests {
 
     #[test]
     fn programs_load_when_root() {
-        // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED programs_load_when_root: needs root to load BPF programs");
+        if !hookbench_sys::testing::root_or_skip("programs_load_when_root", "needs root to load BPF programs") {
             return;
         }
         for k in [

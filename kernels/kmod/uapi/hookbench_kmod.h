@@ -57,7 +57,7 @@
 #define HB_KMOD_CTX_PID 2
 #define HB_KMOD_CTX_MODEL 3
 
-/* Dispatch models (DESIGN.md names). */
+/* Dispatch models (their names: ARCHITECTURE.md, "Names"). */
 #define HB_KMOD_MODEL_TASK_CHAIN 0        /* "task-chain" */
 #define HB_KMOD_MODEL_TASK_HOOK_ARRAY 1   /* "task-hook-array" */
 #define HB_KMOD_MODEL_CGROUP_EFFECTIVE 2  /* "cgroup-effective" */

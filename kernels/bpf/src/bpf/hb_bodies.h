@@ -47,4 +47,30 @@ static __always_inline __u64 *hb_lookup_body(void)
 	return bpf_map_lookup_elem(&hb_lookup, &key);
 }
 
+/* A compiler barrier: the null body, where a branch must stay (its two sides return alike). */
+#define hb_barrier() asm volatile("" ::: "memory")
+
+/*
+ * One program: SEC(sec_) int name_(ctx_t_ ctx) runs @body_ when @applies_ holds, then returns
+ * @verdict_. Pass 1 as @applies_ for a program that always runs its body.
+ */
+#define HB_PROG(sec_, name_, ctx_t_, applies_, body_, verdict_)	\
+	SEC(sec_)							\
+	int name_(ctx_t_ ctx)						\
+	{								\
+		if (applies_)						\
+			body_;						\
+		return verdict_;					\
+	}
+
+/*
+ * The three measured programs of one section, prefix_##_null, _counter and _lookup, running the
+ * null, counter and map-lookup bodies: what every object defines once per hook, so that the same
+ * "program" runs on every hook and in every dispatch model.
+ */
+#define HB_BODY_PROGS(sec_, prefix_, ctx_t_, applies_, verdict_)				\
+	HB_PROG(sec_, prefix_##_null, ctx_t_, applies_, hb_barrier(), verdict_)		\
+	HB_PROG(sec_, prefix_##_counter, ctx_t_, applies_, hb_count(), verdict_)		\
+	HB_PROG(sec_, prefix_##_lookup, ctx_t_, applies_, hb_lookup_body(), verdict_)
+
 #endif /* HOOKBENCH_HB_BODIES_H */

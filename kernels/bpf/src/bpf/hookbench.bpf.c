@@ -24,64 +24,12 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-SEC("cgroup/sock_create")
-int hb_sock_null(struct bpf_sock *ctx)
-{
-	return HB_VERDICT_ALLOW;
-}
+HB_BODY_PROGS("cgroup/sock_create", hb_sock, struct bpf_sock *, 1, HB_VERDICT_ALLOW)
+HB_BODY_PROGS("cgroup/getsockname4", hb_getsockname, struct bpf_sock_addr *, 1, HB_VERDICT_ALLOW)
 
-SEC("cgroup/sock_create")
-int hb_sock_counter(struct bpf_sock *ctx)
-{
-	hb_count();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/sock_create")
-int hb_sock_lookup(struct bpf_sock *ctx)
-{
-	hb_lookup_body();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/getsockname4")
-int hb_getsockname_null(struct bpf_sock_addr *ctx)
-{
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/getsockname4")
-int hb_getsockname_counter(struct bpf_sock_addr *ctx)
-{
-	hb_count();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/getsockname4")
-int hb_getsockname_lookup(struct bpf_sock_addr *ctx)
-{
-	hb_lookup_body();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/sysctl")
-int hb_foreign_sysctl(struct bpf_sysctl *ctx)
-{
-	hb_count();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/getsockopt")
-int hb_foreign_getsockopt(struct bpf_sockopt *ctx)
-{
-	/* Leave the kernel's own getsockopt result alone (retval untouched). */
-	hb_count();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("cgroup/dev")
-int hb_foreign_dev(struct bpf_cgroup_dev_ctx *ctx)
-{
-	hb_count();
-	return HB_VERDICT_ALLOW;
-}
+/* Foreign hooks: the counter body, so that a test can tell they never ran. cgroup/getsockopt
+ * leaves the kernel's own getsockopt result alone (retval untouched). */
+HB_PROG("cgroup/sysctl", hb_foreign_sysctl, struct bpf_sysctl *, 1, hb_count(), HB_VERDICT_ALLOW)
+HB_PROG("cgroup/getsockopt", hb_foreign_getsockopt, struct bpf_sockopt *, 1, hb_count(),
+	HB_VERDICT_ALLOW)
+HB_PROG("cgroup/dev", hb_foreign_dev, struct bpf_cgroup_dev_ctx *, 1, hb_count(), HB_VERDICT_ALLOW)

@@ -36,9 +36,6 @@ struct {
 	__type(value, __u64);
 } hb_task SEC(".maps");
 
-/* A compiler barrier: keeps a branch whose two sides return the same verdict. */
-#define hb_barrier() asm volatile("" ::: "memory")
-
 /* Whether the global programs apply to the current task: its hb_task storage holds
  * HB_TASK_MARK_APPLIES (tasks without storage get NULL: nothing is created). */
 static __always_inline int hb_applies(void)
@@ -48,47 +45,8 @@ static __always_inline int hb_applies(void)
 	return mark && *mark == HB_TASK_MARK_APPLIES;
 }
 
-SEC("lsm_cgroup/socket_create")
-int hb_lsmcg_null(void *ctx)
-{
-	return HB_LSM_CGROUP_VERDICT_ALLOW;
-}
+HB_BODY_PROGS("lsm_cgroup/socket_create", hb_lsmcg, void *, 1, HB_LSM_CGROUP_VERDICT_ALLOW)
 
-SEC("lsm_cgroup/socket_create")
-int hb_lsmcg_counter(void *ctx)
-{
-	hb_count();
-	return HB_LSM_CGROUP_VERDICT_ALLOW;
-}
-
-SEC("lsm_cgroup/socket_create")
-int hb_lsmcg_lookup(void *ctx)
-{
-	hb_lookup_body();
-	return HB_LSM_CGROUP_VERDICT_ALLOW;
-}
-
-SEC("lsm/socket_create")
-int hb_lsm_null(void *ctx)
-{
-	/* The check stays (the barrier is the null body); nothing else runs. */
-	if (hb_applies())
-		hb_barrier();
-	return HB_LSM_VERDICT_ALLOW;
-}
-
-SEC("lsm/socket_create")
-int hb_lsm_counter(void *ctx)
-{
-	if (hb_applies())
-		hb_count();
-	return HB_LSM_VERDICT_ALLOW;
-}
-
-SEC("lsm/socket_create")
-int hb_lsm_lookup(void *ctx)
-{
-	if (hb_applies())
-		hb_lookup_body();
-	return HB_LSM_VERDICT_ALLOW;
-}
+/* The global programs check that they apply first; the null body's check stays (the barrier is
+ * its body), nothing else runs. */
+HB_BODY_PROGS("lsm/socket_create", hb_lsm, void *, hb_applies(), HB_LSM_VERDICT_ALLOW)

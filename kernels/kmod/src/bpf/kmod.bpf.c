@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 /* kmod.bpf.c: the program bodies hookbench.ko runs in every model. They are
  * BPF_PROG_TYPE_RAW_TRACEPOINT programs (SEC("raw_tp"), no tracepoint named): loaded by
- * hookbench-kmod (src/bpf.rs), never attached to a tracepoint, and passed to the module by fd,
+ * hookbench-kmod (src/progs.rs), never attached to a tracepoint, and passed to the module by fd,
  * which runs them with bpf_prog_run() on a context of HB_KMOD_CTX_ARGS u64 values (see
  * ../../uapi/hookbench_kmod.h). One object holds every program; the Rust loader opens it once
  * per program instance and loads only the program it needs, so each instance has its own maps,
@@ -32,25 +32,7 @@ struct {
 	__type(value, __u64);
 } hb_ctx SEC(".maps");
 
-SEC("raw_tp")
-int hb_kmod_null(void *ctx)
-{
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("raw_tp")
-int hb_kmod_counter(void *ctx)
-{
-	hb_count();
-	return HB_VERDICT_ALLOW;
-}
-
-SEC("raw_tp")
-int hb_kmod_lookup(void *ctx)
-{
-	hb_lookup_body();
-	return HB_VERDICT_ALLOW;
-}
+HB_BODY_PROGS("raw_tp", hb_kmod, void *, 1, HB_VERDICT_ALLOW)
 
 static __always_inline void hb_record(__u32 slot, __u64 value)
 {
