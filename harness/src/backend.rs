@@ -66,7 +66,9 @@ pub enum CellError {
     Fatal(#[from] anyhow::Error),
 }
 
-/// What measuring one cell gives: its cells (an attach cell comes with its detach cell), or why none.
+/// What measuring one cell gives: its cells, or why there are none.
+///
+/// An attach cell comes with its detach cell.
 pub type Cells = Result<Vec<Measured>, CellError>;
 
 /// A way of measuring the mechanisms: `model`, `kernel`, `kmod`.

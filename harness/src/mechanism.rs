@@ -427,17 +427,21 @@ pub enum KernelMechanism {
     /// and two number-only (cacheable) filters, then under a third and a fourth argument-loading
     /// (full) filter, split into native, entry and per-filter costs.
     SeccompSelftestSplit,
+    /// Claim 1's task chain on the kernel: on-hook filters plus filters for another syscall.
+    ///
     /// `programs` argument-loading filters on `getsockname()` plus `foreign` filters for another
-    /// syscall in libseccomp's shape (number checked first): claim 1's task chain on the kernel.
+    /// syscall in libseccomp's shape (number checked first).
     ///
     /// The on-hook filters keep the action cache off for the syscall, so the foreign filters run
     /// too (kernel/seccomp.c `seccomp_cache_check_allow` reads one bitmap for the whole chain).
     SeccompForeignNrFirst,
-    /// The same with the foreign filters loading `args[0]` before the number check: the cache
-    /// could not skip them even without on-hook filters.
+    /// The same with the foreign filters loading `args[0]` before the number check.
+    ///
+    /// The cache could not skip them even without on-hook filters.
     SeccompForeignArgFirst,
-    /// `foreign` number-first filters for another syscall and no on-hook filter: the action
-    /// cache proves `getsockname()` allowed by the whole chain and skips it.
+    /// `foreign` number-first filters for another syscall alone, which the action cache skips.
+    ///
+    /// With no on-hook filter the cache proves `getsockname()` allowed by the whole chain.
     SeccompForeignCached,
     /// A Landlock domain of N stacked layers (`landlock_restrict_self`), timed on `open()`.
     ///

@@ -118,9 +118,10 @@ pub enum FilterBody {
     /// prove, so a chain of these alone is skipped; behind a filter the cache cannot prove for
     /// the syscall, every one of them runs (5 instructions on the measured path).
     ForeignNrFirst,
-    /// `"foreign-arg-first"`: the same filter for [`FOREIGN_NR`] with `args[0]` loaded before the
-    /// number check, which the action cache cannot emulate: it runs on every syscall (7
-    /// instructions on the measured path).
+    /// `"foreign-arg-first"`: the same filter with `args[0]` loaded before the number check.
+    ///
+    /// The action cache cannot emulate that load, so it runs on every syscall (7 instructions on
+    /// the measured path).
     ForeignArgFirst,
 }
 
@@ -310,8 +311,9 @@ pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
     }
 }
 
-/// The syscall every foreign filter is for: `getpeername`, a neighbour of the measured
-/// `getsockname()` that no worker calls.
+/// The syscall every foreign filter is for: `getpeername`, which no worker calls.
+///
+/// A neighbour of the measured `getsockname()`.
 pub const FOREIGN_NR: u32 = libc::SYS_getpeername as u32;
 
 /// `SECCOMP_RET_ERRNO | EPERM`: what a foreign filter returns when its own check matches.
@@ -366,7 +368,7 @@ pub fn kernel_len_insns(body: FilterBody) -> u32 {
         + PROLOGUE
 }
 
-/// Largest number of `body` filters a task with no other filter can hold (1927 for own-hook bodies).
+/// Largest number of `body` filters a task with no other filter can hold (1927 for own-hook).
 ///
 /// It is the `n` with `len + (n - 1) * (len + 4) <= MAX_INSNS_PER_PATH`, `len` =
 /// [`kernel_len_insns`] (`seccomp_attach_filter` adds the new filter's length to `len + 4` for

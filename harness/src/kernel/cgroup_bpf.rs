@@ -12,7 +12,7 @@ use crate::backend::{
     Cells, Measured,
 };
 use hookbench_bpf::{MeasuredHook, RunStats};
-use hookbench_measure::{SampleSet, Speculation};
+use hookbench_measure::SampleSet;
 use hookbench_model::{Body, Params};
 use hookbench_sys::release::kernel_release;
 use hookbench_workloads::attach_worker::{
@@ -82,19 +82,6 @@ pub fn record_run_count(cell: &mut hookbench_reports::Cell, runs: &RunCount) {
             );
         }
         RunCount::Unavailable(why) => note_validity(cell, format!("programs ran: not checked by run_cnt: {why}")),
-    }
-}
-
-/// An empty sample set: the slot of a floor run that did not happen.
-fn no_samples() -> SampleSet {
-    SampleSet {
-        values_ns: Vec::new(),
-        batch_k: 1,
-        clock_overhead_ns: 0.0,
-        clock_share: 0.0,
-        cpu: None,
-        cpu_migrations: 0,
-        speculation: Speculation::default(),
     }
 }
 
@@ -304,7 +291,7 @@ impl KernelBackend {
                         return Ok(r.attach);
                     }
                     let (Some(exe), None) = (&exe, &floor_err) else {
-                        return Ok(no_samples());
+                        return Ok(SampleSet::empty());
                     };
                     match run_attach_floor(exe, &floor_req) {
                         Ok(r) => {
@@ -314,7 +301,7 @@ impl KernelBackend {
                         }
                         Err(e) => {
                             floor_err = Some(format!("{floor_name}: the C attach floor failed: {e}"));
-                            Ok(no_samples())
+                            Ok(SampleSet::empty())
                         }
                     }
                 })?;

@@ -38,8 +38,10 @@ impl KernelMechanism {
         }
     }
 
-    /// Claim 1's seccomp shapes: the foreign filters' body, whether on-hook filters sit below
-    /// them, and the timed syscall (cgroup-bpf's, for the like-with-like pair); `None` otherwise.
+    /// Claim 1's seccomp shapes: how each builds its chain and what it times; `None` otherwise.
+    ///
+    /// The foreign filters' body, whether on-hook filters sit below them, and the timed syscall
+    /// (cgroup-bpf's, for the like-with-like pair).
     pub(super) fn seccomp_foreign(self) -> Option<(FilterBody, bool, Trigger)> {
         let t = Trigger::Getsockname;
         match self {
@@ -127,8 +129,10 @@ impl KernelBackend {
         Ok(vec![m])
     }
 
-    /// A claim-1 cell: on-hook argument-loading filters (unless the shape has none) and
-    /// `foreign` filters for another syscall, timed on cgroup-bpf's trigger against no filter.
+    /// A claim-1 cell: a chain with foreign filters, timed against no filter at all.
+    ///
+    /// On-hook argument-loading filters (unless the shape has none) and `foreign` filters for
+    /// another syscall, timed on cgroup-bpf's trigger.
     ///
     /// One worker builds the whole chain and times once; the baseline worker installs nothing.
     fn seccomp_foreign_cell(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {

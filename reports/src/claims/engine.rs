@@ -86,8 +86,9 @@ fn evaluate_one(r: &Results, b: &str, id: u32) -> Outcome {
     }
 }
 
-/// Claim 1: the chain's pair grows with foreign programs, the array's is flat; on the kernel,
-/// the other seccomp shapes' slopes follow the verdict with what decides them.
+/// Claim 1: the chain's pair grows with foreign programs, the array's is flat.
+///
+/// On the kernel, the other seccomp shapes' slopes follow the verdict with what decides them.
 fn claim_1(r: &Results, b: &str) -> Outcome {
     let mut o = match like_pair(r, b, &FOREIGN_PAIRS, HOOK, "foreign", &at_one_cpu_w1) {
         Pairing::Found(c, e) => grows_vs_flat(r, c, e, ("task-chain", "cgroup-effective")),
