@@ -103,6 +103,8 @@ pub enum Family {
     CgroupBpf,
     /// BPF LSM programs: root, BPF trampolines and `bpf` in `lsm=`.
     BpfLsm,
+    /// Global raw tracepoint programs on `sys_enter`: root, a cgroup v2 mount, no trampoline.
+    RawTracepoint,
     /// hookbench.ko: root and the module loaded.
     Kmod,
 }
@@ -116,6 +118,7 @@ impl Family {
             Family::Landlock => "Landlock",
             Family::CgroupBpf => "cgroup-bpf",
             Family::BpfLsm => "BPF LSM",
+            Family::RawTracepoint => "raw tracepoint",
             Family::Kmod => "kmod",
         }
     }
@@ -222,7 +225,7 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 }
 
 /// Every mechanism of this version, by backend.
-pub const REGISTRY: [MechanismInfo; 26] = [
+pub static REGISTRY: [MechanismInfo; 30] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -308,6 +311,30 @@ pub const REGISTRY: [MechanismInfo; 26] = [
         Family::BpfLsm,
         HOOK_ATTACH,
         "the same from a task the global programs do not apply to",
+    ),
+    kernel(
+        KernelMechanism::RawtpHandleLoop,
+        Family::RawTracepoint,
+        HOOK,
+        "getppid() in the last of H cgroups; a sys_enter program loops over their handles",
+    ),
+    kernel(
+        KernelMechanism::RawtpCgroupIdMap,
+        Family::RawTracepoint,
+        HOOK,
+        "getppid() in one of H cgroups; a sys_enter program looks its id up in a map",
+    ),
+    kernel(
+        KernelMechanism::RawtpHandleLoopOutside,
+        Family::RawTracepoint,
+        HOOK,
+        "the handle loop from a task in none of the H handles (every other task)",
+    ),
+    kernel(
+        KernelMechanism::RawtpCgroupIdMapOutside,
+        Family::RawTracepoint,
+        HOOK,
+        "the cgroup-id map from a task in none of the H cgroups (every other task)",
     ),
     kernel(
         KernelMechanism::SetupCgroups,
@@ -399,6 +426,18 @@ pub enum KernelMechanism {
     /// The same N global programs timed from a worker that is *not* marked: what every other
     /// task of the machine pays per `socket()`.
     LsmGlobalUnmarked,
+    /// One global raw tracepoint program on `sys_enter` that loops over H cgroup handles.
+    ///
+    /// RFC v2 patch 09/10's shape: `bpf_current_task_under_cgroup` on each entry of a
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY`, timed on `getppid()` (the only syscall it acts on) from a
+    /// worker in the last handle, where the loop matches at its end. H = the `cgroups` axis.
+    RawtpHandleLoop,
+    /// The same program with one `bpf_get_current_cgroup_id()` lookup in a hash map of H ids.
+    RawtpCgroupIdMap,
+    /// The handle loop timed from a worker in none of the handles: every other task's price.
+    RawtpHandleLoopOutside,
+    /// The cgroup-id map timed from a worker in none of the H cgroups: every other task's price.
+    RawtpCgroupIdMapOutside,
     /// Set-up and tear-down of C cgroups against the floor: a plain mkdir/rmdir loop.
     SetupCgroups,
     /// Set-up and tear-down of T idle tasks spread over cgroups against the floor: fork + write
@@ -408,7 +447,7 @@ pub enum KernelMechanism {
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 13] = [
+    pub const ALL: [KernelMechanism; 17] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -420,6 +459,10 @@ impl KernelMechanism {
         KernelMechanism::LsmCgroup,
         KernelMechanism::LsmGlobal,
         KernelMechanism::LsmGlobalUnmarked,
+        KernelMechanism::RawtpHandleLoop,
+        KernelMechanism::RawtpCgroupIdMap,
+        KernelMechanism::RawtpHandleLoopOutside,
+        KernelMechanism::RawtpCgroupIdMapOutside,
         KernelMechanism::SetupCgroups,
         KernelMechanism::SetupTasks,
     ];
@@ -438,6 +481,10 @@ impl KernelMechanism {
             KernelMechanism::LsmCgroup => "lsm-cgroup",
             KernelMechanism::LsmGlobal => "lsm-global",
             KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
+            KernelMechanism::RawtpHandleLoop => "rawtp-handle-loop",
+            KernelMechanism::RawtpCgroupIdMap => "rawtp-cgroup-id-map",
+            KernelMechanism::RawtpHandleLoopOutside => "rawtp-handle-loop-outside",
+            KernelMechanism::RawtpCgroupIdMapOutside => "rawtp-cgroup-id-map-outside",
             KernelMechanism::SetupCgroups => "setup-cgroups",
             KernelMechanism::SetupTasks => "setup-tasks",
         }
@@ -452,7 +499,12 @@ impl KernelMechanism {
             | KernelMechanism::CgroupBpfSocket
             | KernelMechanism::LsmCgroup
             | KernelMechanism::SetupCgroups => ModelKind::CgroupEffective,
-            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
+            KernelMechanism::LsmGlobal
+            | KernelMechanism::LsmGlobalUnmarked
+            | KernelMechanism::RawtpHandleLoop
+            | KernelMechanism::RawtpCgroupIdMap
+            | KernelMechanism::RawtpHandleLoopOutside
+            | KernelMechanism::RawtpCgroupIdMapOutside => ModelKind::GlobalFilter,
             _ => ModelKind::TaskChain,
         }
     }
@@ -548,7 +600,13 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
                 ),
             )
         }
-        KernelMechanism::SeccompSelftestSplit | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => None,
+        KernelMechanism::SeccompSelftestSplit
+        | KernelMechanism::SetupCgroups
+        | KernelMechanism::SetupTasks
+        | KernelMechanism::RawtpHandleLoop
+        | KernelMechanism::RawtpCgroupIdMap
+        | KernelMechanism::RawtpHandleLoopOutside
+        | KernelMechanism::RawtpCgroupIdMapOutside => None,
     }
 }
 

@@ -40,6 +40,7 @@ use std::ptr::NonNull;
 
 pub use libbpf_rs;
 
+pub mod global;
 pub mod loaded;
 pub mod lsm;
 
