@@ -71,9 +71,10 @@ impl GlobalConfig {
     }
 }
 
-/// Every program of the object: the handle loop's, then the map's, each by body (null, counter, lookup).
+/// The object's program names, by dispatch (loop, then map) and body (null, counter, lookup).
 ///
-/// Each fits the kernel's 15 bytes of program name (`BPF_OBJ_NAME_LEN`), so it is its kernel name too.
+/// Each fits the kernel's 15 bytes of program name (`BPF_OBJ_NAME_LEN`), so it is also the
+/// program's kernel name.
 pub const PROG_NAMES: [[&str; 3]; 2] = [
     ["hb_loop_null", "hb_loop_counter", "hb_loop_lookup"],
     ["hb_cgid_null", "hb_cgid_counter", "hb_cgid_lookup"],
