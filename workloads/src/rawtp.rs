@@ -256,8 +256,9 @@ mod tests {
     /// Serializes this file's root tests (they compare the machine's global program ids).
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// The root test preamble: the lock, a run tree with `handles` handles in it, and the global
-    /// programs loaded before; `None` after saying why the test is skipped.
+    /// The root tests' preamble: the lock, a run tree with `handles` handles, the programs before.
+    ///
+    /// The last are the global programs loaded already; `None` after saying why the test is skipped.
     fn root_setup(
         test: &str,
         handles: u32,
