@@ -383,10 +383,15 @@ pub fn list_text() -> Result<String, UsageError> {
         let _ = writeln!(s, "      points x mechanisms: {}", sizes.join(", "));
     }
     let _ = writeln!(s, "\nbackends and their mechanisms (crate::mechanism::REGISTRY):");
+    let width = crate::mechanism::REGISTRY
+        .iter()
+        .map(|m| m.name.len())
+        .max()
+        .unwrap_or(0);
     for backend in crate::mechanism::BackendKind::ALL {
         let _ = writeln!(s, "  {}", backend.as_str());
         for m in crate::mechanism::REGISTRY.iter().filter(|m| m.backend == backend) {
-            let _ = writeln!(s, "    {:<24} {:<17} {}", m.name, m.model.as_str(), m.times);
+            let _ = writeln!(s, "    {:<width$} {:<17} {}", m.name, m.model.as_str(), m.times);
         }
     }
     let _ = writeln!(s, "\naxes:");

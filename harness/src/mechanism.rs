@@ -111,6 +111,8 @@ pub enum Family {
     CgroupBpf,
     /// BPF LSM programs: root, BPF trampolines and `bpf` in `lsm=`.
     BpfLsm,
+    /// Global raw tracepoint programs on `sys_enter`: root, a cgroup v2 mount, no trampoline.
+    RawTracepoint,
     /// hookbench.ko: root and the module loaded.
     Kmod,
 }
@@ -124,6 +126,7 @@ impl Family {
             Family::Landlock => "Landlock",
             Family::CgroupBpf => "cgroup-bpf",
             Family::BpfLsm => "BPF LSM",
+            Family::RawTracepoint => "raw tracepoint",
             Family::Kmod => "kmod",
         }
     }
@@ -252,7 +255,7 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 ///
 /// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
 /// registry's own (a `const` would be copied at every use).
-pub static REGISTRY: [MechanismInfo; 29] = [
+pub static REGISTRY: [MechanismInfo; 33] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -356,6 +359,30 @@ pub static REGISTRY: [MechanismInfo; 29] = [
         Family::BpfLsm,
         HOOK_ATTACH,
         "the same from a task the global programs do not apply to",
+    ),
+    kernel(
+        KernelMechanism::RawtpHandleLoop,
+        Family::RawTracepoint,
+        HOOK,
+        "getppid() in the last of H cgroups; a sys_enter program loops over their handles",
+    ),
+    kernel(
+        KernelMechanism::RawtpCgroupIdMap,
+        Family::RawTracepoint,
+        HOOK,
+        "getppid() in one of H cgroups; a sys_enter program looks its id up in a map",
+    ),
+    kernel(
+        KernelMechanism::RawtpHandleLoopOutside,
+        Family::RawTracepoint,
+        HOOK,
+        "the handle loop from a task in none of the H handles (every other task)",
+    ),
+    kernel(
+        KernelMechanism::RawtpCgroupIdMapOutside,
+        Family::RawTracepoint,
+        HOOK,
+        "the cgroup-id map from a task in none of the H cgroups (every other task)",
     ),
     kernel(
         KernelMechanism::SetupCgroups,
@@ -477,6 +504,18 @@ pub enum KernelMechanism {
     ///
     /// This is what every other task of the machine pays per `socket()`.
     LsmGlobalUnmarked,
+    /// One global raw tracepoint program on `sys_enter` that loops over H cgroup handles.
+    ///
+    /// RFC v2 patch 09/10's shape: `bpf_current_task_under_cgroup` on each entry of a
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY`, timed on `getppid()` (the only syscall it acts on) from a
+    /// worker in the last handle, where the loop matches at its end. H = the `cgroups` axis.
+    RawtpHandleLoop,
+    /// The same program with one `bpf_get_current_cgroup_id()` lookup in a hash map of H ids.
+    RawtpCgroupIdMap,
+    /// The handle loop timed from a worker in none of the handles: every other task's price.
+    RawtpHandleLoopOutside,
+    /// The cgroup-id map timed from a worker in none of the H cgroups: every other task's price.
+    RawtpCgroupIdMapOutside,
     /// Set-up and tear-down of C cgroups against the floor: a plain mkdir/rmdir loop.
     SetupCgroups,
     /// Set-up and tear-down of T idle tasks spread over cgroups against the floor.
@@ -487,7 +526,7 @@ pub enum KernelMechanism {
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 16] = [
+    pub const ALL: [KernelMechanism; 20] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -502,6 +541,10 @@ impl KernelMechanism {
         KernelMechanism::LsmCgroup,
         KernelMechanism::LsmGlobal,
         KernelMechanism::LsmGlobalUnmarked,
+        KernelMechanism::RawtpHandleLoop,
+        KernelMechanism::RawtpCgroupIdMap,
+        KernelMechanism::RawtpHandleLoopOutside,
+        KernelMechanism::RawtpCgroupIdMapOutside,
         KernelMechanism::SetupCgroups,
         KernelMechanism::SetupTasks,
     ];
@@ -523,6 +566,10 @@ impl KernelMechanism {
             KernelMechanism::LsmCgroup => "lsm-cgroup",
             KernelMechanism::LsmGlobal => "lsm-global",
             KernelMechanism::LsmGlobalUnmarked => "lsm-global-unmarked",
+            KernelMechanism::RawtpHandleLoop => "rawtp-handle-loop",
+            KernelMechanism::RawtpCgroupIdMap => "rawtp-cgroup-id-map",
+            KernelMechanism::RawtpHandleLoopOutside => "rawtp-handle-loop-outside",
+            KernelMechanism::RawtpCgroupIdMapOutside => "rawtp-cgroup-id-map-outside",
             KernelMechanism::SetupCgroups => "setup-cgroups",
             KernelMechanism::SetupTasks => "setup-tasks",
         }
@@ -539,7 +586,12 @@ impl KernelMechanism {
             | KernelMechanism::CgroupBpfSocket
             | KernelMechanism::LsmCgroup
             | KernelMechanism::SetupCgroups => ModelKind::CgroupEffective,
-            KernelMechanism::LsmGlobal | KernelMechanism::LsmGlobalUnmarked => ModelKind::GlobalFilter,
+            KernelMechanism::LsmGlobal
+            | KernelMechanism::LsmGlobalUnmarked
+            | KernelMechanism::RawtpHandleLoop
+            | KernelMechanism::RawtpCgroupIdMap
+            | KernelMechanism::RawtpHandleLoopOutside
+            | KernelMechanism::RawtpCgroupIdMapOutside => ModelKind::GlobalFilter,
             _ => ModelKind::TaskChain,
         }
     }
@@ -676,7 +728,13 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
                 ),
             )
         }
-        KernelMechanism::SeccompSelftestSplit | KernelMechanism::SetupCgroups | KernelMechanism::SetupTasks => None,
+        KernelMechanism::SeccompSelftestSplit
+        | KernelMechanism::SetupCgroups
+        | KernelMechanism::SetupTasks
+        | KernelMechanism::RawtpHandleLoop
+        | KernelMechanism::RawtpCgroupIdMap
+        | KernelMechanism::RawtpHandleLoopOutside
+        | KernelMechanism::RawtpCgroupIdMapOutside => None,
     }
 }
 

@@ -16,7 +16,8 @@ fn main() {
         args.push(format!("-I{}", multiarch.display()));
     }
     println!("cargo:rerun-if-changed=src/bpf");
-    for name in ["hookbench", "lsm"] {
+    // Every object: cgroup-bpf's, the BPF LSM's and the raw_tp global-filter programs' (global.bpf.c).
+    for name in ["hookbench", "lsm", "global"] {
         libbpf_cargo::SkeletonBuilder::new()
             .source(format!("src/bpf/{name}.bpf.c"))
             .obj(out.join(format!("{name}.bpf.o")))

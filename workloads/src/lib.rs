@@ -41,6 +41,7 @@ pub mod landlock;
 pub mod layout;
 pub mod lsm;
 pub mod model_worker;
+pub mod rawtp;
 pub mod seccomp;
 pub mod sock_worker;
 pub mod spawner;

@@ -345,7 +345,7 @@ const fn entry<W: Worker>() -> (&'static str, ServeFn) {
 }
 
 /// Every worker kind by name, the one registry that `hookbench worker KIND` and the tests use.
-pub const KINDS: [(&str, ServeFn); 7] = [
+pub const KINDS: [(&str, ServeFn); 8] = [
     entry::<crate::seccomp::SeccompWorker>(),
     entry::<crate::landlock::LandlockWorker>(),
     entry::<crate::sock_worker::SockWorker>(),
@@ -353,6 +353,7 @@ pub const KINDS: [(&str, ServeFn); 7] = [
     entry::<crate::attach_worker::AttachWorker>(),
     entry::<crate::model_worker::ModelWorker>(),
     entry::<crate::spawner::SpawnerWorker>(),
+    entry::<crate::rawtp::RawTpWorker>(),
 ];
 
 /// Runs the worker `kind` on `request` and returns the report line to print.

@@ -35,7 +35,7 @@ struct FamilySpec {
 /// The kernel backend's mechanism families and the kmod backend, in `hookbench doctor`'s order.
 ///
 /// Every family but the model's (which needs nothing), each once.
-const FAMILIES: [FamilySpec; 5] = [
+const FAMILIES: [FamilySpec; 6] = [
     FamilySpec {
         family: Family::Seccomp,
         needs: "seccomp filters (CONFIG_SECCOMP_FILTER) and no_new_privs, which each worker sets for itself: \
@@ -57,6 +57,12 @@ const FAMILIES: [FamilySpec; 5] = [
         family: Family::BpfLsm,
         needs: "what cgroup-bpf needs, BPF trampolines (CONFIG_BPF_LSM, a kernel that allows them), bpf among the \
                 active LSMs (lsm=...,bpf); lsm-cgroup also Linux >= 6.0",
+        root: true,
+    },
+    FamilySpec {
+        family: Family::RawTracepoint,
+        needs: "what cgroup-bpf needs (raw_tp/sys_enter programs, no BPF trampoline); the program runs for every \
+                task while a cell measures",
         root: true,
     },
     FamilySpec {
@@ -105,6 +111,7 @@ impl Environment {
             probe(&self.landlock_abi),
             self.cgroup_bpf_support().map(|()| String::new()),
             lsm,
+            self.cgroup_bpf_support().map(|()| String::new()),
             match self.kmod.value_if_available() {
                 Some(_) => Ok(String::new()),
                 None => Err(probe_short(&self.kmod)),

@@ -8,7 +8,8 @@
 //! harness), pinned to the run's worker CPU and timed with the harness's clock through the one
 //! measurement crate. A hook cell's repetitions alternate with its baseline's (the same trigger
 //! with no program: an empty chain, an empty cgroup path), in a seeded order within each pair.
-//! One file per mechanism family: [`seccomp`], [`landlock`], [`cgroup_bpf`], [`lsm`], [`setup`].
+//! One file per mechanism family: [`seccomp`], [`landlock`], [`cgroup_bpf`], [`lsm`], [`rawtp`],
+//! [`setup`].
 //!
 //! BPF LSM programs (`lsm-cgroup`, `lsm-global`, `lsm-global-unmarked`) run behind a BPF
 //! trampoline: where the kernel refuses trampolines, where `bpf` is not an active LSM (the
@@ -18,6 +19,7 @@
 mod cgroup_bpf;
 mod landlock;
 mod lsm;
+mod rawtp;
 mod seccomp;
 mod setup;
 
@@ -149,6 +151,7 @@ impl KernelBackend {
             Family::Landlock => ("Landlock", &self.support.landlock),
             Family::CgroupBpf => ("cgroup v2 trees", &self.support.cgroup_bpf),
             Family::BpfLsm => ("BPF LSM programs", &self.support.trampolines),
+            Family::RawTracepoint => ("raw tracepoint programs and cgroup v2 trees", &self.support.cgroup_bpf),
             Family::Seccomp | Family::Model | Family::Kmod => ("seccomp filters", &self.support.seccomp),
         };
         let skip = |reason: String| CellError::Skip(format!("{what} not available here: {reason}"));
@@ -215,6 +218,7 @@ impl KernelBackend {
             Family::Landlock => Self::landlock_hook_cell,
             Family::CgroupBpf if mechanism.is_cgroup_bpf() => Self::cgroup_bpf_hook_cell,
             Family::BpfLsm => Self::lsm_hook_cell,
+            Family::RawTracepoint => Self::rawtp_hook_cell,
             _ => {
                 return Err(CellError::Skip(format!(
                     "{}: not a hook mechanism; it belongs in the setup suites",

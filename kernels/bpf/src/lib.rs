@@ -42,6 +42,7 @@ use std::ptr::NonNull;
 
 pub use libbpf_rs;
 
+pub mod global;
 pub mod loaded;
 pub mod lsm;
 

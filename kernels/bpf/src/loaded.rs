@@ -10,7 +10,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use libbpf_rs::{AsRawLibbpf as _, MapCore, MapFlags, Object, ObjectBuilder, Program};
+use libbpf_rs::{AsRawLibbpf as _, MapCore, MapFlags, Object, ObjectBuilder, OpenObject, Program};
 
 use crate::{BpfError, HB_COUNTER_KEY, HB_LOOKUP_ENTRIES};
 
@@ -161,6 +161,20 @@ impl LoadedProgram {
         name: &'static str,
         create_map: impl Fn(&str) -> bool,
     ) -> Result<LoadedProgram, LoadError> {
+        LoadedProgram::load_with(elf, name, create_map, |_| Ok(()))
+    }
+
+    /// [`LoadedProgram::load`] with `configure` run on the opened object just before it is loaded.
+    ///
+    /// For what must be set before `BPF_PROG_LOAD`: a map's `max_entries`, the values of
+    /// `.rodata` the verifier then sees as constants. Its error is a [`LoadStep::ConfigureMaps`]
+    /// failure.
+    pub fn load_with(
+        elf: &'static [u8],
+        name: &'static str,
+        create_map: impl Fn(&str) -> bool,
+        configure: impl FnOnce(&mut OpenObject) -> Result<(), libbpf_rs::Error>,
+    ) -> Result<LoadedProgram, LoadError> {
         let err = |step| {
             move |source| LoadError::Libbpf {
                 prog: name,
@@ -182,6 +196,7 @@ impl LoadedProgram {
             let keep = m.name().to_str().is_some_and(&create_map);
             m.set_autocreate(keep).map_err(err(LoadStep::ConfigureMaps))?;
         }
+        configure(&mut open).map_err(err(LoadStep::ConfigureMaps))?;
         let object = open.load().map_err(err(LoadStep::Load))?;
         let raw = object
             .progs()

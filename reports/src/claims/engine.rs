@@ -3,7 +3,7 @@
 use super::pairs::{
     at_one_cpu_w1, body_rank, compared, find, fit_body, fits_of, like_pair, Pairing, CHAIN_VS_EFFECTIVE,
     EFFECTIVE_ATTACH, FILTER_BODIES, FOREIGN_PAIRS, FOREIGN_SHAPES, HANDLES, HOOK, METADATA_PER_CGROUP,
-    METADATA_PER_TASK, TASK_INSTALL, WORKING_SET_PAIRS,
+    METADATA_PER_TASK, OUTSIDE_SUFFIX, TASK_INSTALL, WORKING_SET_PAIRS,
 };
 use super::verdict::{beyond, grows, grows_vs_flat, not_run, record, slope_estimate, the_same, unpaired, Outcome};
 use super::{ClaimResult, Verdict, CONFIDENCE, HYPOTHESES};
@@ -53,7 +53,11 @@ fn evaluate_one(r: &Results, b: &str, id: u32) -> Outcome {
             }
         }
         3 => match like_pair(r, b, &HANDLES, HOOK, "handles", &at_one_cpu_w1) {
-            Pairing::Found(h, m) => grows_vs_flat(r, h, m, ("handle-loop", "cgroup-id-map")),
+            Pairing::Found(h, m) => {
+                let mut o = grows_vs_flat(r, h, m, ("handle-loop", "cgroup-id-map"));
+                with_outside(r, &mut o, [(h, "handle-loop"), (m, "cgroup-id-map")]);
+                o
+            }
             other => unpaired(
                 r,
                 other,
@@ -120,6 +124,37 @@ fn claim_1(r: &Results, b: &str) -> Outcome {
         }
     }
     o
+}
+
+/// Adds claim 3's `-outside` peers of `fits` (same body and axis), where measured, to `o`.
+///
+/// The same program timed from a task in no handle: what every other task pays. Their slopes
+/// go into the evidence and the numbers (`<name>-outside_*`); the verdict stays the pair's.
+fn with_outside(r: &Results, o: &mut Outcome, fits: [(&Fit, &str); 2]) {
+    let mut said = Vec::new();
+    for (f, name) in fits {
+        let peer = format!("{}{OUTSIDE_SUFFIX}", f.mechanism);
+        let body = fit_body(r, f);
+        let same_body = |p: &&Fit| fit_body(r, p) == body;
+        let Some(p) = fits_of(r, &f.backend, &peer, HOOK, &f.x, &at_one_cpu_w1)
+            .into_iter()
+            .find(same_body)
+        else {
+            continue;
+        };
+        record(&mut o.numbers, &format!("{name}{OUTSIDE_SUFFIX}"), p);
+        said.push(format!(
+            "{} {:+.3} [{:.3}, {:.3}]",
+            p.mechanism, p.slope, p.slope_ci95[0], p.slope_ci95[1]
+        ));
+    }
+    if !said.is_empty() {
+        o.evidence.push_str(&format!(
+            "; from a task in no handle (what every other task pays): {} per {}",
+            said.join(", "),
+            fits[0].0.x
+        ));
+    }
 }
 
 /// Claim 5: bytes per cgroup grow, and grow with hooks; bytes per forked task stay at 0.

@@ -45,8 +45,18 @@ pub(super) const FOREIGN_SHAPES: [(&str, &str); 2] = [
 /// Claim 6's pairs: the model's walk and array, hookbench.ko's models.
 pub(super) const WORKING_SET_PAIRS: [(&str, &str); 2] =
     [("chain-walk", "effective-array"), ("task-chain", "cgroup-effective")];
-/// Claim 3's pair: a loop over cgroup handles against one cgroup-id map lookup.
-pub(super) const HANDLES: [(&str, &str); 1] = [("handle-loop", "cgroup-id-map")];
+/// Claim 3's pairs: a loop over cgroup handles against one cgroup-id map lookup.
+///
+/// The model's; on the kernel, one global `raw_tp/sys_enter` program of either form, timed on
+/// getppid() from a task in the last handle.
+pub(super) const HANDLES: [(&str, &str); 2] = [
+    ("handle-loop", "cgroup-id-map"),
+    ("rawtp-handle-loop", "rawtp-cgroup-id-map"),
+];
+/// The suffix naming a claim-3 mechanism timed from a task in no handle (every other task).
+///
+/// E.g. `rawtp-handle-loop-outside`; its slope is said beside the verdict, which it does not change.
+pub(super) const OUTSIDE_SUFFIX: &str = "-outside";
 /// Claim 7's pair: argument-loading seccomp filters against number-only ones (action cache).
 pub(super) const FILTER_BODIES: [(&str, &str); 1] = [("seccomp-arg-load", "seccomp-nr-only")];
 /// Mechanisms realising per-cgroup effective arrays for attach, one per backend.

@@ -368,6 +368,33 @@ fn claim_3_handle_loop_against_map_lookup() {
 }
 
 #[test]
+fn claim_3_on_the_kernel_pairs_the_raw_tracepoint_forms_and_says_the_outside_figures() {
+    let k = |m: &str, s: f64, se: f64| fit_on("kernel", "cgroup-handles", m, HOOK, "handles", s, se, w1());
+    let pair = vec![
+        k("rawtp-handle-loop", 9.0, 0.05),
+        k("rawtp-cgroup-id-map", 0.0001, 0.0005),
+    ];
+    let c = claim_on(&results(pair.clone()), "kernel", 3);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert_eq!(mechanisms(&c), ["rawtp-handle-loop", "rawtp-cgroup-id-map"]);
+    assert!(!c.evidence.contains("no handle"), "{}", c.evidence);
+    let mut with_outside = pair;
+    with_outside.push(k("rawtp-handle-loop-outside", 8.5, 0.05));
+    with_outside.push(k("rawtp-cgroup-id-map-outside", 0.0002, 0.0005));
+    let c = claim_on(&results(with_outside), "kernel", 3);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert_eq!(mechanisms(&c), ["rawtp-handle-loop", "rawtp-cgroup-id-map"]);
+    assert!(
+        c.evidence.contains("from a task in no handle")
+            && c.evidence.contains("rawtp-handle-loop-outside +8.500")
+            && c.evidence.contains("rawtp-cgroup-id-map-outside"),
+        "{}",
+        c.evidence
+    );
+    assert_eq!(c.numbers.get("handle-loop-outside_slope"), Some(&8.5));
+}
+
+#[test]
 fn claim_4_attach_grows_install_is_flat() {
     let a = "attach_latency_ns";
     let f = |m: &str, s: f64, se: f64| fit("attach", m, a, "descendants", s, se, w1());
