@@ -8,5 +8,5 @@ pub mod schema;
 
 pub use schema::{
     cell_id, Accounting, Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, Overhead, PercentileBasis,
-    ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, SCHEMA,
+    ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, WorkingSetBytes, SCHEMA,
 };

@@ -37,6 +37,7 @@ pub mod landlock;
 pub mod layout;
 pub mod lsm;
 pub mod model_worker;
+pub mod ring;
 pub mod seccomp;
 pub mod sock_worker;
 pub mod spawner;

@@ -18,9 +18,15 @@ pub const CHAIN_VS_EFFECTIVE: [(&str, &str); 4] = [
     ("seccomp-socket", "cgroup-bpf-socket"),
     ("task-chain", "cgroup-effective"),
 ];
-/// Claim 6's pairs: the model's walk and array, hookbench.ko's models.
-pub(super) const WORKING_SET_PAIRS: [(&str, &str); 2] =
-    [("chain-walk", "effective-array"), ("task-chain", "cgroup-effective")];
+/// Claim 6's pairs: the model's walk and array, the kernel's rings, hookbench.ko's models.
+///
+/// On the kernel: W tasks each with its own seccomp chain against W tasks each in its own
+/// cgroup with its own programs, both timed on getsockname() (`hookbench worker ring`).
+pub(super) const WORKING_SET_PAIRS: [(&str, &str); 3] = [
+    ("chain-walk", "effective-array"),
+    ("seccomp-working-set", "cgroup-bpf-working-set"),
+    ("task-chain", "cgroup-effective"),
+];
 /// Claim 3's pair: a loop over cgroup handles against one cgroup-id map lookup.
 pub(super) const HANDLES: [(&str, &str); 1] = [("handle-loop", "cgroup-id-map")];
 /// Claim 7's pair: argument-loading seccomp filters against number-only ones (action cache).
