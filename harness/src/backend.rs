@@ -193,6 +193,7 @@ pub fn base_cell(
         validity: Validity::default(),
         order: None,
         measured_at_s: None,
+        working_set: None,
     }
 }
 

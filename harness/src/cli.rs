@@ -291,6 +291,8 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         backends.push(Box::new(ModelBackend::new(exe.clone(), timing)));
     }
     if matches!(args.backend, BackendChoice::Auto | BackendChoice::Kernel) {
+        // A user's suite whose rings go beyond this machine's limits is refused before any run.
+        crate::kernel::check_working_set_plans(&suites, args.profile.as_str())?;
         backends.push(Box::new(KernelBackend::new(exe.clone(), support, timing)));
     }
     // The environment probe already opened /dev/hookbench (Environment::kmod).

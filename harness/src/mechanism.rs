@@ -255,7 +255,7 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 ///
 /// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
 /// registry's own (a `const` would be copied at every use).
-pub static REGISTRY: [MechanismInfo; 33] = [
+pub static REGISTRY: [MechanismInfo; 35] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -396,6 +396,18 @@ pub static REGISTRY: [MechanismInfo; 33] = [
         SETUP,
         "set-up and tear-down of T tasks against the fork/procs/kill floor and C",
     ),
+    kernel(
+        KernelMechanism::SeccompWorkingSet,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() by W tasks in turn on one CPU, each with N argument-loading filters",
+    ),
+    kernel(
+        KernelMechanism::CgroupBpfWorkingSet,
+        Family::CgroupBpf,
+        HOOK,
+        "getsockname() by W tasks in turn on one CPU, each in a cgroup with N programs",
+    ),
     kmod("task-chain", ModelKind::TaskChain, false),
     kmod("task-hook-array", ModelKind::TaskHookArray, false),
     kmod("cgroup-effective", ModelKind::CgroupEffective, false),
@@ -522,11 +534,22 @@ pub enum KernelMechanism {
     ///
     /// Set-up is fork and a write to `cgroup.procs`; tear-down is kill and reap.
     SetupTasks,
+    /// W tasks on one CPU take turns on `getsockname()`, each with its own chain of N filters.
+    ///
+    /// The argument-loading filters of `seccomp-getsockname`, one chain per task: between two
+    /// turns of a task the CPU ran the W - 1 others, so with thousands of tasks the walk finds
+    /// its nodes cold (claim 6; `hookbench worker ring`).
+    SeccompWorkingSet,
+    /// W tasks on one CPU take turns on `getsockname()`, each in its own cgroup with N programs.
+    ///
+    /// Null `cgroup/getsockname4` programs as `cgroup-bpf`'s, one cgroup and one set of programs
+    /// per task: the effective array's side of claim 6 (`hookbench worker ring`).
+    CgroupBpfWorkingSet,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 20] = [
+    pub const ALL: [KernelMechanism; 22] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -547,6 +570,8 @@ impl KernelMechanism {
         KernelMechanism::RawtpCgroupIdMapOutside,
         KernelMechanism::SetupCgroups,
         KernelMechanism::SetupTasks,
+        KernelMechanism::SeccompWorkingSet,
+        KernelMechanism::CgroupBpfWorkingSet,
     ];
 
     /// The results name, e.g. "seccomp-arg-load".
@@ -572,6 +597,8 @@ impl KernelMechanism {
             KernelMechanism::RawtpCgroupIdMapOutside => "rawtp-cgroup-id-map-outside",
             KernelMechanism::SetupCgroups => "setup-cgroups",
             KernelMechanism::SetupTasks => "setup-tasks",
+            KernelMechanism::SeccompWorkingSet => "seccomp-working-set",
+            KernelMechanism::CgroupBpfWorkingSet => "cgroup-bpf-working-set",
         }
     }
 
@@ -585,7 +612,8 @@ impl KernelMechanism {
             KernelMechanism::CgroupBpf
             | KernelMechanism::CgroupBpfSocket
             | KernelMechanism::LsmCgroup
-            | KernelMechanism::SetupCgroups => ModelKind::CgroupEffective,
+            | KernelMechanism::SetupCgroups
+            | KernelMechanism::CgroupBpfWorkingSet => ModelKind::CgroupEffective,
             KernelMechanism::LsmGlobal
             | KernelMechanism::LsmGlobalUnmarked
             | KernelMechanism::RawtpHandleLoop
@@ -629,9 +657,11 @@ impl KernelMechanism {
 /// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
 /// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
 /// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global
-/// `lsm` programs). The kernel refuses such a point whatever the machine, so suites must stay
-/// inside these limits (checked when a suite is parsed). Other metrics install or attach a fixed
-/// number of programs and have none.
+/// `lsm` programs), and for the working-set rings the same per task with at most
+/// `ring::MAX_TASKS` tasks. The kernel refuses such a point whatever the machine, so suites must
+/// stay inside these limits (checked when a suite is parsed); the limits of this machine (pids,
+/// cgroups, memory) are the kernel backend's, read before its first ring. Other metrics install
+/// or attach a fixed number of programs and have none.
 fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Option<AxisLimit> {
     if metric != Metric::HookLatency {
         return None;
@@ -711,6 +741,27 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
                      (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)"
                 ),
             )
+        }
+        KernelMechanism::SeccompWorkingSet | KernelMechanism::CgroupBpfWorkingSet => {
+            let max_w = hookbench_workloads::ring::MAX_TASKS;
+            let (max_n, why) = if mechanism == KernelMechanism::SeccompWorkingSet {
+                let n = max_filters(FilterBody::ArgLoad);
+                (
+                    n,
+                    format!("each task's chain holds at most {n} of these filters (MAX_INSNS_PER_PATH)"),
+                )
+            } else {
+                (
+                    cap,
+                    format!("each task's cgroup holds at most BPF_CGROUP_MAX_PROGS = {cap} programs"),
+                )
+            };
+            limit(
+                "working_set",
+                max_w,
+                format!("a ring worker makes at most {max_w} tasks (hookbench_workloads::ring::MAX_TASKS)"),
+            )
+            .or_else(|| limit("programs", max_n, why))
         }
         KernelMechanism::SeccompArgLoad
         | KernelMechanism::SeccompNrOnly

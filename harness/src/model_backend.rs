@@ -21,6 +21,25 @@ use std::path::PathBuf;
 /// Name of this backend in the results.
 pub const NAME: &str = "model";
 
+/// How the model's working-set bytes are counted, as its cells say it.
+pub const MODEL_WORKING_SET_METHOD: &str =
+    "exact: the model's own allocations of dispatch metadata and programs for the W slots (metadata_bytes + program bytes)";
+
+/// A model cell's working set, beside this machine's L2 and last-level caches.
+///
+/// `world_bytes` is the whole world's; each CPU rotates through its own W slots, a share of it.
+fn model_working_set(world_bytes: u64, params: &hookbench_model::Params) -> hookbench_reports::WorkingSetBytes {
+    let caches = hookbench_sys::cache::CacheSizes::read();
+    let bytes = world_bytes / u64::from(params.cpus.max(1));
+    hookbench_reports::WorkingSetBytes {
+        bytes,
+        per_slot_bytes: bytes / u64::from(params.working_set.max(1)),
+        method: MODEL_WORKING_SET_METHOD.to_string(),
+        l2_bytes: caches.l2_bytes,
+        llc_bytes: caches.llc_bytes,
+    }
+}
+
 /// The userspace model backend.
 pub struct ModelBackend {
     exe: PathBuf,
@@ -70,6 +89,7 @@ impl Backend for ModelBackend {
                     accounting,
                     counters,
                     program_runs,
+                    working_set_bytes,
                 } => {
                     let cell: Vec<SampleSet> = reps.iter().flat_map(|r| r.cell.iter().cloned()).collect();
                     let base: Vec<SampleSet> = reps.iter().flat_map(|r| r.baseline.iter().cloned()).collect();
@@ -88,6 +108,7 @@ impl Backend for ModelBackend {
                     if let Some([expected, observed, foreign]) = program_runs {
                         check_program_runs(&mut m.cell, expected, observed + foreign, "counter bodies on slot 0");
                     }
+                    m.cell.working_set = working_set_bytes.map(|bytes| model_working_set(bytes, &params));
                     Ok(vec![m])
                 }
                 _ => Err(CellError::Fatal(anyhow::anyhow!(

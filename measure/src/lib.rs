@@ -33,8 +33,8 @@ pub use fitcheck::{
 };
 pub use pin::{allowed_cpus, pin_current_thread, run_pinned, PinError};
 pub use sampler::{
-    calibrate_batch, measure, measure_each, measure_each_config, BatchCalibration, Measurement, SamplerConfig,
-    SamplerError, Warmup,
+    calibrate_batch, measure, measure_each, measure_each_config, measurement_from_intervals, BatchCalibration,
+    Measurement, SamplerConfig, SamplerError, Warmup,
 };
 pub use sampleset::{SampleSet, Speculation, TimingRequest};
 pub use stats::{

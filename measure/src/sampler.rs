@@ -366,6 +366,11 @@ impl CpuTracker {
         // SAFETY: sched_getcpu takes no argument and only returns a number or -1.
         let cpu = unsafe { libc::sched_getcpu() };
         let Ok(cpu) = u32::try_from(cpu) else { return };
+        self.observe(cpu);
+    }
+
+    /// Counts `cpu` as the CPU of the next sample (read by whoever ran it).
+    fn observe(&mut self, cpu: u32) {
         match self.last {
             Some(last) if last != cpu => self.migrations += 1,
             None => self.first = Some(cpu),
@@ -430,6 +435,16 @@ impl Recorder {
         samples: usize,
     ) -> Result<Measurement, SamplerError> {
         self.cpus.check();
+        self.finish_as_is(clock, calibration, samples)
+    }
+
+    /// [`Recorder::finish`] without reading this thread's CPU again (the samples ran elsewhere).
+    fn finish_as_is(
+        mut self,
+        clock: &Clock,
+        calibration: Option<BatchCalibration>,
+        samples: usize,
+    ) -> Result<Measurement, SamplerError> {
         let mut histogram = new_histogram_ps().map_err(|e| SamplerError::Histogram(e.to_string()))?;
         for &ps in &self.samples_ps {
             record_ps(&mut histogram, ps);
@@ -543,6 +558,43 @@ pub fn measure_each_config(
         rec.end_repetition();
     }
     rec.finish(clock, None, samples)
+}
+
+/// The measurement of intervals timed elsewhere: by tasks that took turns, for example.
+///
+/// Each of `intervals_ns` is one sample of `k` invocations timed with `clock` (its read pair
+/// included, as [`measure`] times a batch), and `cpus[i]` the CPU sample `i` ran on (`None`
+/// when unknown; migrations are counted between consecutive known CPUs). The samples form one
+/// repetition and go through the same bookkeeping as [`measure`]'s: the clock pair removed,
+/// divided by `k`, a histogram, the clock's share of the median interval.
+///
+/// Errors: [`SamplerError::InvalidConfig`] when `intervals_ns` is empty or `k` is 0.
+pub fn measurement_from_intervals(
+    clock: &Clock,
+    k: u64,
+    intervals_ns: &[f64],
+    cpus: &[Option<u32>],
+) -> Result<Measurement, SamplerError> {
+    let bad = |field, value: String| SamplerError::InvalidConfig {
+        field,
+        value,
+        why: "need at least 1",
+    };
+    if intervals_ns.is_empty() {
+        return Err(bad("intervals", "0".into()));
+    }
+    if k == 0 {
+        return Err(bad("k", "0".into()));
+    }
+    let mut rec = Recorder::new(clock, k, intervals_ns.len());
+    for (i, &interval_ns) in intervals_ns.iter().enumerate() {
+        if let Some(cpu) = cpus.get(i).copied().flatten() {
+            rec.cpus.observe(cpu);
+        }
+        rec.record(interval_ns);
+    }
+    rec.end_repetition();
+    rec.finish_as_is(clock, None, intervals_ns.len())
 }
 
 #[cfg(test)]
@@ -864,5 +916,22 @@ mod tests {
         assert_eq!(c.max_clock_share, 0.05);
         let json = serde_json::to_string(&Warmup::DurationNs(5)).unwrap();
         assert_eq!(json, r#"{"duration_ns":5}"#);
+    }
+
+    #[test]
+    fn intervals_timed_elsewhere_get_the_same_bookkeeping() {
+        let clock = Clock::detect();
+        let overhead = clock.overhead_ns();
+        let intervals: Vec<f64> = [100.0, 200.0, 300.0].iter().map(|v| v + overhead).collect();
+        let cpus = [Some(1), Some(1), Some(0)];
+        let m = measurement_from_intervals(&clock, 2, &intervals, &cpus).expect("measurement");
+        let ns: Vec<f64> = m.samples_ps.iter().map(|&ps| ps as f64 / PS_PER_NS).collect();
+        for (got, want) in ns.iter().zip([50.0, 100.0, 150.0]) {
+            assert!((got - want).abs() < 0.01, "{ns:?}");
+        }
+        assert_eq!((m.batch_k, m.invocations, m.cpu, m.cpu_migrations), (2, 6, Some(1), 1));
+        assert_eq!(m.repetition_means_ns.len(), 1);
+        assert!(measurement_from_intervals(&clock, 1, &[], &[]).is_err());
+        assert!(measurement_from_intervals(&clock, 0, &intervals, &cpus).is_err());
     }
 }

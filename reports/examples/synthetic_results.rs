@@ -399,6 +399,7 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         validity,
         order: Some(order),
         measured_at_s: Some(at_s),
+        working_set: None,
     };
     Ok(Measured {
         cell,

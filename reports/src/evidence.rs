@@ -45,7 +45,8 @@ pub const FLOOR_RATIO_LIMIT: f64 = 1.25;
 ///    (one row per mechanism: slope +- 95% CI half-width, entry cost, raw p50 and p99 of the
 ///    cell at the largest x), whether each fit's line holds (per-segment marginal costs where
 ///    it does not), the native + entry + per-program split where one exists, and one verdict
-///    line per backend naming the fits compared and the margin;
+///    line per backend naming the fits compared and the margin; for a working-set suite, the
+///    bytes each rotation read against the L2 and last-level caches;
 /// 3. the suites answering no claim (scaling, set-up), as tables too;
 /// 4. `== decompositions`: every native + entry + per-program split, by method, and whether the
 ///    fit and the selftest's method agree within their limit (said beside the figure);
@@ -65,6 +66,7 @@ pub fn render(results: &Results) -> String {
         let suites: Vec<&SuiteInfo> = results.suites.iter().filter(|s| s.claim == Some(id)).collect();
         for suite in &suites {
             tables::fit_tables(&mut out, results, suite);
+            sections::working_sets(&mut out, results, suite);
         }
         if suites.is_empty() {
             out.line("  (no suite of this run answers it)".to_string());

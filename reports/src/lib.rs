@@ -8,5 +8,5 @@ pub mod schema;
 
 pub use schema::{
     cell_id, Accounting, Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, FitSubject, Overhead,
-    PercentileBasis, ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, SCHEMA,
+    PercentileBasis, ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, WorkingSetBytes, SCHEMA,
 };

@@ -202,6 +202,43 @@ pub struct Accounting {
     pub map_lookups: u64,
 }
 
+/// What a working-set cell's W tasks or cgroups hold for the hook, beside the caches it must beat.
+///
+/// "Cold" means something only against the caches: a rotation whose dispatch metadata and
+/// programs fit in the L2 stays warm however many tasks take turns. `method` says how the bytes
+/// were counted (the model counts its own allocations exactly; the kernel's are estimated from
+/// object layouts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkingSetBytes {
+    /// Bytes of dispatch metadata and programs one rotation through the W slots reads.
+    pub bytes: u64,
+    /// The same for one slot: a task or cgroup with its N programs.
+    pub per_slot_bytes: u64,
+    /// How the bytes were counted, e.g. "exact: ..." or "estimate: ...".
+    pub method: String,
+    /// The machine's L2 cache, bytes (CPU 0's, from sysfs), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2_bytes: Option<u64>,
+    /// The machine's last-level cache, bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llc_bytes: Option<u64>,
+}
+
+impl WorkingSetBytes {
+    /// Where the working set stands against the caches, in words.
+    ///
+    /// One of "within the L2", "past the L2, within the LLC", "past the LLC", or "cache sizes
+    /// unknown".
+    pub fn level(&self) -> &'static str {
+        match (self.l2_bytes, self.llc_bytes) {
+            (_, Some(llc)) if self.bytes > llc => "past the LLC",
+            (Some(l2), _) if self.bytes <= l2 => "within the L2",
+            (_, Some(_)) => "past the L2, within the LLC",
+            _ => "cache sizes unknown",
+        }
+    }
+}
+
 /// The baseline a cell was measured against (same trigger, no programs), with its own raw figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
@@ -400,6 +437,11 @@ pub struct Cell {
     /// Seconds from the run's start to the end of the cell's measurement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_at_s: Option<f64>,
+    /// What the cell's working set holds for the hook, against the L2 and last-level caches.
+    ///
+    /// Hook cells that rotate through W tasks or cgroups have one; older results have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_set: Option<WorkingSetBytes>,
 }
 
 /// A least-squares fit of a metric against one swept axis, the other axes held fixed.
@@ -804,5 +846,35 @@ mod tests {
         assert!(text.contains("null"), "{text}");
         let back: Baseline = serde_json::from_str(&text).expect("reads");
         assert!(back.mean.is_nan() && back.p50 == 2.0);
+    }
+
+    #[test]
+    fn a_working_set_stands_against_the_caches_and_old_cells_have_none() {
+        let ws = |bytes: u64, l2: Option<u64>, llc: Option<u64>| WorkingSetBytes {
+            bytes,
+            per_slot_bytes: bytes,
+            method: "exact".into(),
+            l2_bytes: l2,
+            llc_bytes: llc,
+        };
+        let (l2, llc) = (Some(2 << 20), Some(480 << 20));
+        assert_eq!(ws(1 << 20, l2, llc).level(), "within the L2");
+        assert_eq!(ws(16 << 20, l2, llc).level(), "past the L2, within the LLC");
+        assert_eq!(ws(600 << 20, l2, llc).level(), "past the LLC");
+        assert_eq!(ws(600 << 20, None, llc).level(), "past the LLC");
+        assert_eq!(ws(1, None, None).level(), "cache sizes unknown");
+        // A cell saved before the field existed still reads, without one.
+        let cell: Cell = serde_json::from_value(serde_json::json!({
+            "id": "x", "suite": "s", "backend": "model", "model": "task-chain", "mechanism": "chain-walk",
+            "metric": "hook_latency_ns", "unit": "ns",
+            "params": {"programs": 1, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
+                       "working_set": 1, "cpus": 1, "body": "null"},
+            "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
+            "p999": 1.0, "max": 1.0}))
+        .expect("an old cell reads");
+        assert_eq!(cell.working_set, None);
+        assert!(!serde_json::to_string(&cell)
+            .expect("encodes")
+            .contains("working_set\":{"));
     }
 }

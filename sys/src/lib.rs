@@ -11,7 +11,9 @@
 //! - [`errno`]: `EPERM (Operation not permitted)`-style text for messages.
 //! - [`kconfig`]: the running kernel's `.config` (`/proc/config.gz` or `/boot/config-<release>`).
 //! - [`testing`]: the root check of root-only tests (`HOOKBENCH_REQUIRE_ROOT`).
+//! - [`cache`]: CPU 0's L2 and last-level cache sizes (sysfs), what a cold working set exceeds.
 
+pub mod cache;
 pub mod errno;
 pub mod kconfig;
 pub mod lsm;

@@ -42,6 +42,7 @@ pub mod layout;
 pub mod lsm;
 pub mod model_worker;
 pub mod rawtp;
+pub mod ring;
 pub mod seccomp;
 pub mod sock_worker;
 pub mod spawner;

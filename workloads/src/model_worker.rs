@@ -87,6 +87,11 @@ pub enum ModelReport {
         ///
         /// `[expected, observed, foreign]`: the foreign programs' runs must be 0.
         program_runs: Option<[u64; 3]>,
+        /// Exact bytes of the world's dispatch metadata and programs.
+        ///
+        /// What rotating through its slots reads at most.
+        #[serde(default)]
+        working_set_bytes: Option<u64>,
     },
     /// Attach and detach latency.
     Attach {
@@ -238,6 +243,7 @@ fn hook(req: &ModelRequest) -> Result<ModelReport, String> {
         accounting,
         counters,
         program_runs,
+        working_set_bytes: Some(world.metadata_bytes() + world.program_bytes()),
     })
 }
 

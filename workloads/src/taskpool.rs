@@ -56,8 +56,8 @@ use crate::cgroupfs::RUN_PREFIX;
 use clone::{clone3_idle, fork_idle, my_pid};
 use limit::clone_error;
 
-pub(crate) use clone::write_pid;
-pub use limit::{name_limit, pids_cgroups, PidsReading};
+pub(crate) use clone::{clone3_fork, write_pid};
+pub use limit::{controller_cgroups, kernel_task_limits, name_limit, pids_cgroups, read_pids, PidsReading};
 
 /// The name (`comm`) every idle task of a pool or floor gives itself, so it can be found.
 ///

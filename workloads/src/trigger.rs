@@ -54,39 +54,13 @@ struct BoundSocket {
 impl BoundSocket {
     /// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC)` + `bind(127.0.0.1:0)`.
     fn new() -> Result<BoundSocket, TriggerError> {
-        use std::os::fd::{AsRawFd as _, FromRawFd as _};
-        // SAFETY: plain socket(2) with constant arguments; the fd is owned below.
-        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(TriggerError::Syscall {
-                call: "socket(AF_INET, SOCK_DGRAM)",
-                source: std::io::Error::last_os_error(),
-            });
-        }
+        use std::os::fd::FromRawFd as _;
+        let raw = raw_bound_socket().map_err(|(call, errno)| TriggerError::Syscall {
+            call,
+            source: std::io::Error::from_raw_os_error(errno),
+        })?;
         // SAFETY: `raw` is a fresh fd owned by nobody else.
         let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: `addr` is a valid sockaddr_in of the length given.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::addr_of!(addr).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(TriggerError::Syscall {
-                call: "bind(127.0.0.1:0)",
-                source: std::io::Error::last_os_error(),
-            });
-        }
         Ok(BoundSocket { fd })
     }
 
@@ -94,16 +68,58 @@ impl BoundSocket {
     #[inline(always)]
     fn getsockname(&self) -> Result<u32, std::io::Error> {
         use std::os::fd::AsRawFd as _;
-        // SAFETY: sockaddr_in is plain data; zero is valid.
-        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: `addr` and `len` outlive the call, `len` is `addr`'s size.
-        let rc = unsafe { libc::getsockname(self.fd.as_raw_fd(), std::ptr::addr_of_mut!(addr).cast(), &mut len) };
-        if rc == 0 {
-            Ok(u32::from(addr.sin_port))
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
+        raw_getsockname(self.fd.as_raw_fd()).map_err(std::io::Error::from_raw_os_error)
+    }
+}
+
+/// The bound socket of [`BoundSocket::new`] with raw calls only, safe between fork and exit.
+///
+/// Returns the fd (the caller closes it), or the call that failed and its errno (a socket whose
+/// bind failed is closed). It allocates nothing and takes no lock: the ring's tasks
+/// (`crate::ring`) make their socket with it.
+pub(crate) fn raw_bound_socket() -> Result<std::os::fd::RawFd, (&'static str, i32)> {
+    // SAFETY: plain socket(2) with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(("socket(AF_INET, SOCK_DGRAM)", nix::errno::Errno::last_raw()));
+    }
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `addr` is a valid sockaddr_in of the length given.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            std::ptr::addr_of!(addr).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let errno = nix::errno::Errno::last_raw();
+        // SAFETY: `fd` came from socket() above and is closed once.
+        unsafe { libc::close(fd) };
+        return Err(("bind(127.0.0.1:0)", errno));
+    }
+    Ok(fd)
+}
+
+/// One `getsockname()` on `fd` with a raw call: the port, or the errno. Safe after a fork.
+#[inline(always)]
+pub(crate) fn raw_getsockname(fd: std::os::fd::RawFd) -> Result<u32, i32> {
+    // SAFETY: sockaddr_in is plain data; zero is valid.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `addr` and `len` outlive the call, `len` is `addr`'s size.
+    let rc = unsafe { libc::getsockname(fd, std::ptr::addr_of_mut!(addr).cast(), &mut len) };
+    if rc == 0 {
+        Ok(u32::from(addr.sin_port))
+    } else {
+        Err(nix::errno::Errno::last_raw())
     }
 }
 

@@ -345,7 +345,7 @@ const fn entry<W: Worker>() -> (&'static str, ServeFn) {
 }
 
 /// Every worker kind by name, the one registry that `hookbench worker KIND` and the tests use.
-pub const KINDS: [(&str, ServeFn); 8] = [
+pub const KINDS: [(&str, ServeFn); 9] = [
     entry::<crate::seccomp::SeccompWorker>(),
     entry::<crate::landlock::LandlockWorker>(),
     entry::<crate::sock_worker::SockWorker>(),
@@ -354,6 +354,7 @@ pub const KINDS: [(&str, ServeFn); 8] = [
     entry::<crate::model_worker::ModelWorker>(),
     entry::<crate::spawner::SpawnerWorker>(),
     entry::<crate::rawtp::RawTpWorker>(),
+    entry::<crate::ring::RingWorker>(),
 ];
 
 /// Runs the worker `kind` on `request` and returns the report line to print.

@@ -9,7 +9,7 @@
 //! measurement crate. A hook cell's repetitions alternate with its baseline's (the same trigger
 //! with no program: an empty chain, an empty cgroup path), in a seeded order within each pair.
 //! One file per mechanism family: [`seccomp`], [`landlock`], [`cgroup_bpf`], [`lsm`], [`rawtp`],
-//! [`setup`].
+//! [`setup`]; [`working_set`] holds the rings of W tasks of claim 6 (seccomp and cgroup-bpf).
 //!
 //! BPF LSM programs (`lsm-cgroup`, `lsm-global`, `lsm-global-unmarked`) run behind a BPF
 //! trampoline: where the kernel refuses trampolines, where `bpf` is not an active LSM (the
@@ -22,6 +22,7 @@ mod lsm;
 mod rawtp;
 mod seccomp;
 mod setup;
+mod working_set;
 
 use crate::backend::{cell_from_sets, Backend, CellError, CellSpec, Cells, Measured, Timing};
 pub use crate::mechanism::KernelMechanism;
@@ -33,6 +34,7 @@ use hookbench_workloads::cgroupfs::RunTree;
 use hookbench_workloads::lsm::{bpf_lsm_active, lsm_cgroup_kernel_ok};
 use std::collections::HashSet;
 use std::path::PathBuf;
+pub use working_set::check_plans as check_working_set_plans;
 
 /// Name of this backend in the results.
 pub const NAME: &str = "kernel";
@@ -116,6 +118,10 @@ pub struct KernelBackend {
     skipped: Vec<(String, String)>,
     /// The C attach floor installed in `scratch`, or why it cannot run; set at first use.
     attach_floor: Option<Result<PathBuf, String>>,
+    /// The machine's task, cgroup and memory limits, read at the first working-set cell.
+    ring_limits: Option<hookbench_workloads::ring::MachineLimits>,
+    /// The cgroups the working-set cells share, made at the first one.
+    rings: Option<working_set::RingCgroups>,
 }
 
 impl KernelBackend {
@@ -142,6 +148,8 @@ impl KernelBackend {
             once: HashSet::new(),
             skipped: Vec::new(),
             attach_floor: None,
+            ring_limits: None,
+            rings: None,
         }
     }
 
@@ -202,7 +210,8 @@ impl KernelBackend {
     /// The hook cells of `mechanism` at `spec`'s point, from its family's file.
     ///
     /// Every family's hook cell measures one task on one CPU (cgroup-bpf also with foreign
-    /// programs): other points are skipped here, before the family builds anything.
+    /// programs): other points are skipped here, before the family builds anything. The
+    /// working-set mechanisms rotate W tasks on one CPU instead ([`working_set`]).
     fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         type HookCell = fn(&mut KernelBackend, KernelMechanism, &CellSpec<'_>) -> Cells;
         if mechanism == KernelMechanism::SeccompSelftestSplit {
@@ -211,6 +220,9 @@ impl KernelBackend {
                 return Ok(Vec::new());
             }
             return self.selftest_split_cells(spec);
+        }
+        if mechanism.ring_chain().is_some() {
+            return self.working_set_cell(mechanism, spec);
         }
         let foreign_ok = mechanism.sweeps_foreign();
         let cell: HookCell = match mechanism.family() {
@@ -254,6 +266,11 @@ impl Drop for KernelBackend {
     /// Tearing down kills any worker left in the subtree; the scratch directory holds Landlock
     /// chains and the C attach floor.
     fn drop(&mut self) {
+        if let Some(rings) = self.rings.take() {
+            if let Err(e) = rings.teardown() {
+                eprintln!("hookbench: warning: tearing down the working-set cells' cgroups: {e}");
+            }
+        }
         if let Some(run) = self.run.take() {
             if let Err(e) = run.teardown() {
                 eprintln!("hookbench: warning: tearing down this run's cgroups: {e}; run `hookbench cleanup`");

@@ -33,6 +33,8 @@
 //! separate object, `src/bpf/lsm.bpf.c`, loaded by [`lsm::LsmProgram`]. Every object (these two
 //! and hookbench-kmod's) takes its maps and bodies from `src/bpf/hb_bodies.h`, and every loader
 //! embeds it with [`embed_object!`] and opens and loads one program of it with [`LoadedProgram`].
+//! Cells of thousands of programs load the null body alone instead, without an object
+//! ([`raw::load_null`]).
 
 #![warn(missing_docs)]
 
@@ -45,6 +47,7 @@ pub use libbpf_rs;
 pub mod global;
 pub mod loaded;
 pub mod lsm;
+pub mod raw;
 
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::Link;
@@ -658,7 +661,7 @@ fn link_or_errno(ptr: *mut libbpf_sys::bpf_link) -> Result<Link, i32> {
 }
 
 /// `bpf_prog_info` of the program open as `fd` (`BPF_OBJ_GET_INFO_BY_FD`), or the errno.
-fn prog_info(fd: BorrowedFd<'_>) -> Result<libbpf_sys::bpf_prog_info, std::io::Error> {
+pub(crate) fn prog_info(fd: BorrowedFd<'_>) -> Result<libbpf_sys::bpf_prog_info, std::io::Error> {
     // SAFETY: bpf_prog_info is a plain C struct; zero is valid and the kernel fills at most `len`.
     let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;

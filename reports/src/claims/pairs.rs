@@ -42,9 +42,15 @@ pub(super) const FOREIGN_SHAPES: [(&str, &str); 2] = [
         "number-first filters alone: the action cache (5.11+) proves getsockname allowed and skips them",
     ),
 ];
-/// Claim 6's pairs: the model's walk and array, hookbench.ko's models.
-pub(super) const WORKING_SET_PAIRS: [(&str, &str); 2] =
-    [("chain-walk", "effective-array"), ("task-chain", "cgroup-effective")];
+/// Claim 6's pairs: the model's walk and array, the kernel's rings, hookbench.ko's models.
+///
+/// On the kernel: W tasks each with its own seccomp chain against W tasks each in its own
+/// cgroup with its own programs, both timed on getsockname() (`hookbench worker ring`).
+pub(super) const WORKING_SET_PAIRS: [(&str, &str); 3] = [
+    ("chain-walk", "effective-array"),
+    ("seccomp-working-set", "cgroup-bpf-working-set"),
+    ("task-chain", "cgroup-effective"),
+];
 /// Claim 3's pairs: a loop over cgroup handles against one cgroup-id map lookup.
 ///
 /// The model's; on the kernel, one global `raw_tp/sys_enter` program of either form, timed on

@@ -452,6 +452,69 @@ fn claim_6_compares_the_rise_of_the_slopes() {
     assert_eq!(verdict(&r, 6), Verdict::NotRun);
 }
 
+/// On the kernel, the rings are paired and the verdict says where W's bytes stand against the LLC.
+#[test]
+fn claim_6_on_the_kernel_pairs_the_rings_and_says_whether_the_llc_was_passed() {
+    let at = |w: u32| json!({"working_set": w, "cpus": 1, "body": "null"});
+    let mut fits = Vec::new();
+    for (mechanism, slopes) in [
+        ("seccomp-working-set", [18.0, 650.0]),
+        ("cgroup-bpf-working-set", [16.0, 380.0]),
+    ] {
+        for (w, slope) in [1, 4096].into_iter().zip(slopes) {
+            fits.push(fit_on(
+                "kernel",
+                "working-set",
+                mechanism,
+                HOOK,
+                "programs",
+                slope,
+                20.0,
+                at(w),
+            ));
+        }
+    }
+    let mut r = results(fits);
+    assert_eq!(claim_on(&r, "kernel", 6).verdict, Verdict::Supported);
+    assert!(
+        !claim_on(&r, "kernel", 6).evidence.contains("LLC"),
+        "no cell says its bytes"
+    );
+    // The cells of the W = 4096 fits at 16 programs, with the bytes a rotation reads.
+    for (mechanism, bytes) in [
+        ("seccomp-working-set", 16u64 << 20),
+        ("cgroup-bpf-working-set", 9 << 20),
+    ] {
+        r.cells.push(
+            serde_json::from_value(json!({"id": mechanism, "suite": "working-set", "backend": "kernel",
+                "model": "task-chain", "mechanism": mechanism, "metric": HOOK, "unit": "ns",
+                "params": {"programs": 16, "foreign": 0, "hooks": 4, "depth": 1, "cgroups": 0, "tasks": 4096,
+                           "working_set": 4096, "cpus": 1, "body": "null"},
+                "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
+                "p999": 1.0, "max": 1.0,
+                "working_set": {"bytes": bytes, "per_slot_bytes": bytes / 4096, "method": "estimate",
+                                "l2_bytes": 2u64 << 20, "llc_bytes": 480u64 << 20}}))
+            .expect("cell"),
+        );
+    }
+    let c = claim_on(&r, "kernel", 6);
+    assert_eq!(c.verdict, Verdict::Supported);
+    assert!(c.evidence.contains("(seccomp-working-set)"), "{}", c.evidence);
+    assert!(
+        c.evidence
+            .contains("16.0 MiB through the chains and 9.0 MiB through the arrays"),
+        "{}",
+        c.evidence
+    );
+    assert!(
+        c.evidence.ends_with("both past the L2, within the LLC"),
+        "{}",
+        c.evidence
+    );
+    assert_eq!(c.numbers["llc_bytes"], f64::from(480u32 << 20));
+    assert_eq!(c.numbers["chain_wmax_bytes"], f64::from(16u32 << 20));
+}
+
 #[test]
 fn claim_7_argument_loading_grows_and_number_only_is_flat() {
     let suites = json!([suite("seccomp", 7, Some((1.0, 0.10)))]);

@@ -11,6 +11,78 @@ use super::{
 use crate::schema::{Cell, Decomposition, DriftEntry, PercentileBasis, Results, SuiteInfo};
 use std::collections::BTreeSet;
 
+/// Bytes in binary units, one decimal: "512 B", "2.2 KiB", "16.5 MiB".
+fn fmt_bytes(b: u64) -> String {
+    match b {
+        0..1024 => format!("{b} B"),
+        1024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
+        _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+    }
+}
+
+/// For a suite that rotates through W tasks or cgroups: each rotation's bytes against the caches.
+///
+/// Per backend, one line per mechanism with the bytes one rotation reads at each W (the cell with
+/// the most programs) and where that stands against the L2 and the last-level cache, how the
+/// bytes were counted, and whether the sweep went past the LLC: a cold-cache figure is only as
+/// cold as its working set is large.
+pub(super) fn working_sets(out: &mut Out, r: &Results, suite: &SuiteInfo) {
+    let cells: Vec<&Cell> = r
+        .cells
+        .iter()
+        .filter(|c| c.suite == suite.name && c.working_set.is_some())
+        .collect();
+    if !cells.iter().any(|c| c.params.working_set > 1) {
+        return;
+    }
+    let backends: BTreeSet<&str> = cells.iter().map(|c| c.backend.as_str()).collect();
+    for backend in backends {
+        let mine: Vec<&Cell> = cells.iter().copied().filter(|c| c.backend == backend).collect();
+        let sets: Vec<&crate::schema::WorkingSetBytes> = mine.iter().filter_map(|c| c.working_set.as_ref()).collect();
+        let Some(first) = sets.first() else { continue };
+        let cache = |v: Option<u64>| v.map_or("unknown".to_string(), fmt_bytes);
+        out.line(format!(
+            "[{}] {backend} working set against the caches (L2 {}, LLC {}): bytes one rotation reads, at the \
+             most programs",
+            suite.name,
+            cache(first.l2_bytes),
+            cache(first.llc_bytes)
+        ));
+        let mechanisms: BTreeSet<&str> = mine.iter().map(|c| c.mechanism.as_str()).collect();
+        for m in mechanisms {
+            let ws: BTreeSet<u32> = mine
+                .iter()
+                .filter(|c| c.mechanism == m)
+                .map(|c| c.params.working_set)
+                .collect();
+            let points: Vec<String> = ws
+                .into_iter()
+                .filter_map(|w| {
+                    let c = mine
+                        .iter()
+                        .filter(|c| c.mechanism == m && c.params.working_set == w)
+                        .max_by_key(|c| c.params.programs)?;
+                    let b = c.working_set.as_ref()?;
+                    Some(format!("W={w} {} ({})", fmt_bytes(b.bytes), b.level()))
+                })
+                .collect();
+            out.line(format!("  {m}: {}", points.join("; ")));
+        }
+        out.line(format!("  bytes: {}", first.method));
+        let largest = sets.iter().copied().max_by_key(|b| b.bytes);
+        let verdict = match largest {
+            Some(b) if b.level() == "past the LLC" => "the sweep went past the LLC".to_string(),
+            Some(b) if b.llc_bytes.is_some() => format!(
+                "the sweep did not go past the LLC: its largest working set, {}, is {}",
+                fmt_bytes(b.bytes),
+                b.level()
+            ),
+            _ => "the cache sizes are unknown: whether the sweep went past the LLC is not known".to_string(),
+        };
+        out.line(format!("  {verdict}"));
+    }
+}
+
 /// `== decompositions`: every split of a mechanism's cost, by backend, mechanism and method.
 pub(super) fn decompositions(out: &mut Out, list: &[Decomposition]) {
     out.line("== decompositions (native + entry + N x per program, ns; fit vs selftest)".to_string());

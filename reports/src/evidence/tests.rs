@@ -343,3 +343,46 @@ fn set_up_lines_hold_the_mechanism_against_the_floor_and_c() {
         "{teardown}"
     );
 }
+
+/// A working-set suite's cells say how many bytes each rotation read against the caches.
+#[test]
+fn working_set_bytes_are_held_against_the_l2_and_the_llc() {
+    let ws_cell = |mechanism: &str, w: u32, programs: u32, bytes: u64| {
+        let mut c = cell(mechanism, programs, 300.0, 100.0, serde_json::json!([]));
+        c["suite"] = "working-set".into();
+        c["params"]["working_set"] = w.into();
+        c["working_set"] = serde_json::json!({"bytes": bytes, "per_slot_bytes": bytes / u64::from(w),
+            "method": "estimate: lines", "l2_bytes": 2u64 << 20, "llc_bytes": 480u64 << 20});
+        c
+    };
+    let r = results(serde_json::json!({
+        "suites": [{"name": "working-set", "claim": 6, "hypothesis": "h", "fit_x": ["programs"]}],
+        "cells": [ws_cell("seccomp-working-set", 1, 16, 4224), ws_cell("seccomp-working-set", 4096, 0, 1 << 19),
+                  ws_cell("seccomp-working-set", 4096, 16, 17_301_504)],
+        "fits": []}));
+    let claim = section(&render(&r), "== claim 6");
+    assert!(
+        claim.contains("[working-set] kernel working set against the caches (L2 2.0 MiB, LLC 480.0 MiB)"),
+        "{claim}"
+    );
+    assert!(
+        claim.contains(
+            "seccomp-working-set: W=1 4.1 KiB (within the L2); W=4096 16.5 MiB (past the L2, within the LLC)"
+        ),
+        "{claim}"
+    );
+    assert!(claim.contains("bytes: estimate: lines"), "{claim}");
+    assert!(
+        claim.contains("the sweep did not go past the LLC: its largest working set, 16.5 MiB"),
+        "{claim}"
+    );
+    // Past the LLC, and no section without a working set above one slot.
+    let mut big = ws_cell("seccomp-working-set", 4096, 16, 600 << 20);
+    big["id"] = "big".into();
+    let r = results(serde_json::json!({
+        "suites": [{"name": "working-set", "claim": 6, "hypothesis": "h", "fit_x": ["programs"]}],
+        "cells": [big], "fits": []}));
+    assert!(section(&render(&r), "== claim 6").contains("the sweep went past the LLC"));
+    let r = results(serde_json::json!({}));
+    assert!(!render(&r).contains("working set against the caches"));
+}

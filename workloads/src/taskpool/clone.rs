@@ -63,6 +63,26 @@ pub(super) fn my_pid() -> libc::pid_t {
 /// `into` places the child in that cgroup directory fd with `CLONE_INTO_CGROUP`. The child runs
 /// [`idle_child`] of `parent` (this process's pid) and never returns.
 pub(super) fn clone3_idle(into: Option<RawFd>, parent: libc::pid_t) -> Result<libc::pid_t, Errno> {
+    // SAFETY: the child only calls idle_child (raw syscalls), never returning into Rust code that
+    // could take a lock or allocate.
+    match unsafe { clone3_fork(into) }? {
+        0 => idle_child(parent),
+        pid => Ok(pid),
+    }
+}
+
+/// `clone3` with fork semantics, born in the cgroup open as `into` (`CLONE_INTO_CGROUP`) if any.
+///
+/// Returns 0 in the child and the child's pid in the caller, like fork(2).
+///
+/// Errors: the errno (`ENOSYS`: no `clone3`; `E2BIG`/`EINVAL`: no `CLONE_INTO_CGROUP`).
+///
+/// # Safety
+///
+/// In the child (return value 0), the caller may only make async-signal-safe calls (raw
+/// syscalls: no allocation, no lock) and must never return into code that would: the child is a
+/// copy of a process that may have other threads.
+pub(crate) unsafe fn clone3_fork(into: Option<RawFd>) -> Result<libc::pid_t, Errno> {
     let args = CloneArgs {
         flags: if into.is_some() { CLONE_INTO_CGROUP } else { 0 },
         exit_signal: libc::SIGCHLD as u64,
@@ -70,9 +90,8 @@ pub(super) fn clone3_idle(into: Option<RawFd>, parent: libc::pid_t) -> Result<li
         ..CloneArgs::default()
     };
     // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM and with stack 0
-    // the child runs on a private copy of this stack, like fork(2). The child only calls
-    // idle_child (raw syscalls), never returning into Rust code that could take a lock or
-    // allocate.
+    // the child runs on a private copy of this stack, like fork(2); what the child may do is the
+    // caller's contract.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -81,7 +100,6 @@ pub(super) fn clone3_idle(into: Option<RawFd>, parent: libc::pid_t) -> Result<li
         )
     };
     match ret {
-        0 => idle_child(parent),
         r if r < 0 => Err(Errno::last()),
         // A pid always fits pid_t.
         r => Ok(r as libc::pid_t),

@@ -30,6 +30,19 @@ pub struct PidsReading {
 /// inherits it) with its ancestors. From `mountinfo` (/proc/self/mountinfo) and `proc_cgroup`
 /// (/proc/self/cgroup, lines `ID:CONTROLLERS:PATH`, cgroups(7)). Pure.
 pub fn pids_cgroups(mountinfo: &str, proc_cgroup: &str, target: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
+    controller_cgroups(mountinfo, proc_cgroup, target, "pids")
+}
+
+/// [`pids_cgroups`] for any `controller` (`pids`, `memory`): whose limit can refuse this process.
+///
+/// In cgroup v2 the chains of `target` and of this process's own cgroup; in v1 the chain of its
+/// cgroup in the hierarchy that has `controller`. Pure.
+pub fn controller_cgroups(
+    mountinfo: &str,
+    proc_cgroup: &str,
+    target: Option<&Path>,
+    controller: &str,
+) -> Vec<(PathBuf, &'static str)> {
     let mounts: Vec<_> = parse_mountinfo(mountinfo).collect();
     let mut out: Vec<(PathBuf, &'static str)> = Vec::new();
     let mut add_chain = |leaf: PathBuf, mount: &Path, hierarchy: &'static str| {
@@ -58,11 +71,11 @@ pub fn pids_cgroups(mountinfo: &str, proc_cgroup: &str, target: Option<&Path>) -
             if let Some(m) = &v2_mount {
                 add_chain(join_rel(m, Path::new("/"), rel), m, "v2");
             }
-        } else if controllers.split(',').any(|c| c == "pids") {
-            // The pids hierarchy's mount whose root contains this cgroup (bind mounts of a
+        } else if controllers.split(',').any(|c| c == controller) {
+            // The controller hierarchy's mount whose root contains this cgroup (bind mounts of a
             // subtree have another root).
             let mount = mounts.iter().find(|m| {
-                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "pids") && rel.starts_with(&m.root)
+                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller) && rel.starts_with(&m.root)
             });
             if let Some(m) = mount {
                 add_chain(join_rel(&m.mount_point, &m.root, rel), &m.mount_point, "v1");
@@ -83,20 +96,18 @@ fn join_rel(mount_point: &Path, root: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Names the limit behind an `EAGAIN` from `clone` of a task meant for `cgroup`.
+/// `pids.max` and `pids.current` of every cgroup that can refuse a task placed in `target`.
 ///
-/// It reads the current values before the pool's tasks are killed, so the counts are those at the
-/// failure.
-fn explain_eagain(cgroup: &Path) -> String {
+/// The cgroups are [`pids_cgroups`]'s, leaf first; unreadable ones are left out.
+pub fn read_pids(target: Option<&Path>) -> Vec<PidsReading> {
     let read = |p: &Path| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
-    let num = |p: &Path| read(p).and_then(|s| s.parse::<u64>().ok());
     let mountinfo = read(Path::new("/proc/self/mountinfo")).unwrap_or_default();
     let proc_cgroup = read(Path::new("/proc/self/cgroup")).unwrap_or_default();
-    let pids: Vec<PidsReading> = pids_cgroups(&mountinfo, &proc_cgroup, Some(cgroup))
+    pids_cgroups(&mountinfo, &proc_cgroup, target)
         .into_iter()
         .filter_map(|(dir, hierarchy)| {
             let max = read(&dir.join("pids.max"))?;
-            let current = num(&dir.join("pids.current"))?;
+            let current = read(&dir.join("pids.current"))?.parse().ok()?;
             let max = if max == "max" { None } else { Some(max.parse().ok()?) };
             Some(PidsReading {
                 dir,
@@ -105,16 +116,36 @@ fn explain_eagain(cgroup: &Path) -> String {
                 current,
             })
         })
-        .collect();
-    let pid_max = num(Path::new("/proc/sys/kernel/pid_max"));
-    let threads_max = num(Path::new("/proc/sys/kernel/threads-max"));
-    // /proc/loadavg's 4th field is "running/total" scheduling entities (threads) alive.
-    let alive = read(Path::new("/proc/loadavg")).and_then(|s| {
+        .collect()
+}
+
+/// `kernel.pid_max`, `kernel.threads-max` and the threads alive now (`None` where unreadable).
+///
+/// The threads alive are the total of /proc/loadavg's 4th field ("running/total" scheduling
+/// entities).
+pub fn kernel_task_limits() -> (Option<u64>, Option<u64>, Option<u64>) {
+    let read = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let num = |p: &str| read(p).and_then(|s| s.parse::<u64>().ok());
+    let alive = read("/proc/loadavg").and_then(|s| {
         s.split_whitespace()
             .nth(3)
             .and_then(|f| f.split('/').nth(1))
             .and_then(|t| t.parse::<u64>().ok())
     });
+    (
+        num("/proc/sys/kernel/pid_max"),
+        num("/proc/sys/kernel/threads-max"),
+        alive,
+    )
+}
+
+/// Names the limit behind an `EAGAIN` from `clone` of a task meant for `cgroup`.
+///
+/// It reads the current values before the pool's tasks are killed, so the counts are those at
+/// the failure.
+fn explain_eagain(cgroup: &Path) -> String {
+    let pids = read_pids(Some(cgroup));
+    let (pid_max, threads_max, alive) = kernel_task_limits();
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
