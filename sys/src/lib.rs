@@ -11,10 +11,14 @@
 //! - [`errno`]: `EPERM (Operation not permitted)`-style text for messages.
 //! - [`kconfig`]: the running kernel's `.config` (`/proc/config.gz` or `/boot/config-<release>`).
 //! - [`testing`]: the root check of root-only tests (`HOOKBENCH_REQUIRE_ROOT`).
+//! - [`slabinfo`]: `/proc/slabinfo` per cache, deltas of chosen caches, SLUB's `shrink`.
+//! - [`vmallocinfo`]: `/proc/vmallocinfo` pages summed by caller.
 
 pub mod errno;
 pub mod kconfig;
 pub mod lsm;
 pub mod mountinfo;
 pub mod release;
+pub mod slabinfo;
 pub mod testing;
+pub mod vmallocinfo;

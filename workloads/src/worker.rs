@@ -298,7 +298,7 @@ pub type ServeFn = fn(&str) -> Result<String, WorkerError>;
 
 /// Every worker kind, by name: `(kind, serve function)`. The one registry the CLI's
 /// `hookbench worker KIND` and the tests' worker entry dispatch through.
-pub const KINDS: [(&str, ServeFn); 7] = [
+pub const KINDS: [(&str, ServeFn); 8] = [
     (
         crate::seccomp::SeccompWorker::KIND,
         serve::<crate::seccomp::SeccompWorker>,
@@ -323,6 +323,10 @@ pub const KINDS: [(&str, ServeFn); 7] = [
     (
         crate::spawner::SpawnerWorker::KIND,
         serve::<crate::spawner::SpawnerWorker>,
+    ),
+    (
+        crate::metadata::MetadataWorker::KIND,
+        serve::<crate::metadata::MetadataWorker>,
     ),
 ];
 
