@@ -10,9 +10,10 @@
 //! (fork semantics, `exit_signal = SIGCHLD`, no new stack) and runs [`IDLE_COMM`]'s few raw
 //! syscalls: `prctl(PR_SET_PDEATHSIG, SIGKILL)` (it dies with its creator), `getppid()` (it
 //! exits at once if the creator died before that), `prctl(PR_SET_NAME, "hookbench-idle")`, then
-//! `pause(2)` until it is killed. A child that stays a plain forked copy may only make
-//! async-signal-safe calls: it never allocates, never touches a Rust std lock and never returns
-//! into the caller's code.
+//! `pause(2)` until it is killed ([`TaskPool::spawn_installing`]'s children first install
+//! seccomp filters of their own with raw `prctl`/`seccomp` calls and report on a pipe). A child
+//! that stays a plain forked copy may only make async-signal-safe calls: it never allocates,
+//! never touches a Rust std lock and never returns into the caller's code.
 //!
 //! Placement: each task is put directly into its cgroup at creation with
 //! `clone3(CLONE_INTO_CGROUP)` (Linux 5.7+), passing an `O_RDONLY` fd of the cgroup directory in
