@@ -115,8 +115,9 @@ pub struct Kmem {
 pub struct Measurement {
     /// The change from just before the action to just after it.
     pub delta: KmemDelta,
-    /// The largest change (absolute) of the counted bytes in the null window before the action
-    /// or in the one after it: other processes' allocations and frees.
+    /// The largest change (absolute) of the counted bytes in either null window beside the action.
+    ///
+    /// That is other processes' allocations and frees.
     pub background_bytes: i64,
 }
 
