@@ -441,17 +441,17 @@ pub fn lazy_run_tree(
         .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the run's cgroup subtree is missing")))
 }
 
-/// Measures `reps` pairs of (baseline, cell) sample sets, so that drift falls on both alike.
+/// Measures `reps` pairs of (baseline, cell) measurements, so that drift falls on both alike.
 ///
 /// The baseline is first or second in each pair by a seeded coin flip. `measure(true)` measures
 /// the baseline, `measure(false)` the cell.
 ///
 /// Errors: the first error of `measure`.
-pub fn interleaved(
+pub fn interleaved<T>(
     seed: u64,
     reps: usize,
-    mut measure: impl FnMut(bool) -> Result<SampleSet, CellError>,
-) -> Result<(Vec<SampleSet>, Vec<SampleSet>), CellError> {
+    mut measure: impl FnMut(bool) -> Result<T, CellError>,
+) -> Result<(Vec<T>, Vec<T>), CellError> {
     use rand::{Rng as _, SeedableRng as _};
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed.rotate_left(29));
     let (mut base, mut cell) = (Vec::with_capacity(reps), Vec::with_capacity(reps));

@@ -13,6 +13,7 @@
 use hookbench_model::{Mechanism as ModelMechanism, ModelKind, Params};
 use hookbench_workloads::landlock::LANDLOCK_MAX_NUM_LAYERS;
 use hookbench_workloads::lsm::MAX_GLOBAL_PROGRAMS;
+use hookbench_workloads::metadata::{MAX_ATTACH_TYPES, MAX_TASKS};
 use hookbench_workloads::seccomp::{
     kernel_len_insns, max_filters, FilterBody, FILTER_PENALTY_INSNS, MAX_INSNS_PER_PATH,
 };
@@ -207,6 +208,7 @@ const HOOK_ATTACH: &[Metric] = &[Metric::HookLatency, Metric::AttachLatency];
 const MODEL_ALL: &[Metric] = &[Metric::HookLatency, Metric::AttachLatency, Metric::MetadataBytes];
 const CGROUP_BPF: &[Metric] = &[Metric::HookLatency, Metric::AttachLatency, Metric::MetadataBytes];
 const SETUP: &[Metric] = &[Metric::SetupSeconds];
+const METADATA: &[Metric] = &[Metric::MetadataBytes];
 
 /// A model-backend entry.
 const fn model(m: ModelMechanism, times: &'static str) -> MechanismInfo {
@@ -255,7 +257,7 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 ///
 /// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
 /// registry's own (a `const` would be copied at every use).
-pub static REGISTRY: [MechanismInfo; 35] = [
+pub static REGISTRY: [MechanismInfo; 37] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -408,6 +410,18 @@ pub static REGISTRY: [MechanismInfo; 35] = [
         HOOK,
         "getsockname() by W tasks in turn on one CPU, each in a cgroup with N programs",
     ),
+    kernel(
+        KernelMechanism::SeccompShared,
+        Family::Seccomp,
+        METADATA,
+        "kernel bytes of T tasks forked after their parent installed N filters",
+    ),
+    kernel(
+        KernelMechanism::SeccompOwn,
+        Family::Seccomp,
+        METADATA,
+        "kernel bytes of T tasks that each installed N filters of their own",
+    ),
     kmod("task-chain", ModelKind::TaskChain, false),
     kmod("task-hook-array", ModelKind::TaskHookArray, false),
     kmod("cgroup-effective", ModelKind::CgroupEffective, false),
@@ -545,11 +559,21 @@ pub enum KernelMechanism {
     /// Null `cgroup/getsockname4` programs as `cgroup-bpf`'s, one cgroup and one set of programs
     /// per task: the effective array's side of claim 6 (`hookbench worker ring`).
     CgroupBpfWorkingSet,
+    /// Kernel bytes of T idle tasks forked after their parent installed N seccomp filters.
+    ///
+    /// The chain is shared across fork (`copy_seccomp` takes a reference): claim 5's per-task
+    /// side, against the same tasks forked without filters.
+    SeccompShared,
+    /// Kernel bytes of T idle tasks that each installed the same N seccomp filters themselves.
+    ///
+    /// Nothing is shared: every task has its own `struct seccomp_filter`s and programs, the
+    /// reference that shows what sharing saves.
+    SeccompOwn,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 22] = [
+    pub const ALL: [KernelMechanism; 24] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -572,6 +596,8 @@ impl KernelMechanism {
         KernelMechanism::SetupTasks,
         KernelMechanism::SeccompWorkingSet,
         KernelMechanism::CgroupBpfWorkingSet,
+        KernelMechanism::SeccompShared,
+        KernelMechanism::SeccompOwn,
     ];
 
     /// The results name, e.g. "seccomp-arg-load".
@@ -599,6 +625,8 @@ impl KernelMechanism {
             KernelMechanism::SetupTasks => "setup-tasks",
             KernelMechanism::SeccompWorkingSet => "seccomp-working-set",
             KernelMechanism::CgroupBpfWorkingSet => "cgroup-bpf-working-set",
+            KernelMechanism::SeccompShared => "seccomp-shared",
+            KernelMechanism::SeccompOwn => "seccomp-own",
         }
     }
 
@@ -651,9 +679,9 @@ impl KernelMechanism {
     }
 }
 
-/// The limit a `hook_latency_ns` point of kernel `mechanism` goes beyond, if any.
+/// The limit a point of kernel `mechanism` goes beyond for `metric`, if any.
 ///
-/// The limits: Landlock's `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
+/// `metadata_bytes` cells: [`metadata_limit`]. `hook_latency_ns` cells: Landlock's `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
 /// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
 /// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
 /// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global
@@ -663,8 +691,10 @@ impl KernelMechanism {
 /// cgroups, memory) are the kernel backend's, read before its first ring. Other metrics install
 /// or attach a fixed number of programs and have none.
 fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Option<AxisLimit> {
-    if metric != Metric::HookLatency {
-        return None;
+    match metric {
+        Metric::HookLatency => {}
+        Metric::MetadataBytes => return metadata_limit(mechanism, p),
+        Metric::AttachLatency | Metric::SetupSeconds => return None,
     }
     let cap = hookbench_model::BPF_CGROUP_MAX_PROGS as u32;
     let depth = p.depth.max(1);
@@ -785,7 +815,50 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
         | KernelMechanism::RawtpHandleLoop
         | KernelMechanism::RawtpCgroupIdMap
         | KernelMechanism::RawtpHandleLoopOutside
-        | KernelMechanism::RawtpCgroupIdMapOutside => None,
+        | KernelMechanism::RawtpCgroupIdMapOutside
+        | KernelMechanism::SeccompShared
+        | KernelMechanism::SeccompOwn => None,
+    }
+}
+
+/// The limit a `metadata_bytes` point of kernel `mechanism` goes beyond, if any.
+///
+/// cgroup-bpf attaches one program on each of `hooks` attach types, and hookbench has programs
+/// for [`MAX_ATTACH_TYPES`] of them; a seccomp task's chain holds at most [`max_filters`]
+/// filters; a metadata worker creates at most [`MAX_TASKS`] tasks.
+fn metadata_limit(mechanism: KernelMechanism, p: &Params) -> Option<AxisLimit> {
+    let limit = |axis: &'static str, max: u32, why: String| {
+        (p.axis(axis).unwrap_or(0) > max).then_some(AxisLimit { axis, max, why })
+    };
+    match mechanism {
+        KernelMechanism::CgroupBpf => limit(
+            "hooks",
+            MAX_ATTACH_TYPES,
+            format!(
+                "the metadata cells attach one program on each of `hooks` cgroup-bpf attach types, and hookbench has \
+                 programs for {MAX_ATTACH_TYPES}: getsockname4, sock_create, sysctl, getsockopt, dev \
+                 (kernels/bpf/src/bpf/hookbench.bpf.c)"
+            ),
+        ),
+        KernelMechanism::SeccompShared | KernelMechanism::SeccompOwn => {
+            let n = max_filters(FilterBody::ArgLoad);
+            limit(
+                "programs",
+                n,
+                format!(
+                    "a task's filters may hold at most MAX_INSNS_PER_PATH instructions in all, {n} of these filters \
+                     (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)"
+                ),
+            )
+            .or_else(|| {
+                limit(
+                    "tasks",
+                    MAX_TASKS,
+                    format!("a metadata worker creates at most {MAX_TASKS} tasks"),
+                )
+            })
+        }
+        _ => None,
     }
 }
 

@@ -284,6 +284,28 @@ pub fn trimmed(values: &[f64], gamma: f64) -> Vec<f64> {
     sorted[g..n - g].to_vec()
 }
 
+/// The values within `k` robust standard deviations (1.4826 x MAD) plus `floor` of the median.
+///
+/// Returns them in their order, and how many were left out. For repeated readings where a rare
+/// one carries someone else's work (another process's allocations between two readings of
+/// kernel memory): the median and MAD ignore such a reading, so one outlier in five cannot widen
+/// the interval of the rest. `floor` keeps readings that differ by less than the counter's own
+/// resolution when the MAD is 0. NaN values are left out. Pure.
+pub fn mad_inliers(values: &[f64], k: f64, floor: f64) -> (Vec<f64>, usize) {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return (Vec::new(), values.len());
+    }
+    sorted.sort_by(f64::total_cmp);
+    let median = percentile_sorted(&sorted, 0.5);
+    let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
+    deviations.sort_by(f64::total_cmp);
+    let bound = k * 1.4826 * percentile_sorted(&deviations, 0.5) + floor;
+    let kept: Vec<f64> = values.iter().copied().filter(|v| (v - median).abs() <= bound).collect();
+    let dropped = values.len() - kept.len();
+    (kept, dropped)
+}
+
 fn trimmed_of(what: &'static str, values: &[f64], gamma: f64) -> Result<Estimate, EstimateError> {
     check(what, values, 2)?;
     let n = values.len();
@@ -539,6 +561,18 @@ mod tests {
     use super::*;
     use crate::test_support::{close, gauss, normal_est};
     use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn mad_inliers_drop_one_outlier_and_keep_a_tight_sample() {
+        let v = [10_872.0, 516_128.0, -37_600.0, -1_288.0, 55_008.0];
+        let (kept, dropped) = mad_inliers(&v, 5.0, 4096.0);
+        assert_eq!((kept, dropped), (vec![10_872.0, -37_600.0, -1_288.0, 55_008.0], 1));
+        // MAD 0: the floor keeps readings within it, and only those.
+        let (kept, dropped) = mad_inliers(&[64.0, 64.0, 64.0, 128.0, 9000.0], 5.0, 100.0);
+        assert_eq!((kept, dropped), (vec![64.0, 64.0, 64.0, 128.0], 1));
+        assert_eq!(mad_inliers(&[], 5.0, 0.0), (vec![], 0));
+        assert_eq!(mad_inliers(&[f64::NAN, 1.0], 5.0, 0.0), (vec![1.0], 1));
+    }
 
     #[test]
     fn ci_uses_t_and_normal_quantiles() {

@@ -302,7 +302,10 @@ pub enum PercentileBasis {
 /// One reason a cell may not measure what it says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidityFlag {
-    /// Short code: `mitigation-differs`, `cpu-migration`, `programs-not-run`, `expensive-clock`.
+    /// Short code, one of the five below.
+    ///
+    /// `mitigation-differs`, `cpu-migration`, `programs-not-run`, `expensive-clock`,
+    /// `busy-system`.
     pub code: String,
     /// One sentence with the facts.
     pub why: String,

@@ -12,6 +12,8 @@
 //! - [`kconfig`]: the running kernel's `.config` (`/proc/config.gz` or `/boot/config-<release>`).
 //! - [`testing`]: the root check of root-only tests (`HOOKBENCH_REQUIRE_ROOT`).
 //! - [`cache`]: CPU 0's L2 and last-level cache sizes (sysfs), what a cold working set exceeds.
+//! - [`slabinfo`]: `/proc/slabinfo` per cache, deltas of chosen caches, SLUB's `shrink`.
+//! - [`vmallocinfo`]: `/proc/vmallocinfo` pages summed by caller.
 
 pub mod cache;
 pub mod errno;
@@ -19,4 +21,6 @@ pub mod kconfig;
 pub mod lsm;
 pub mod mountinfo;
 pub mod release;
+pub mod slabinfo;
 pub mod testing;
+pub mod vmallocinfo;

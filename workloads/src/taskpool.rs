@@ -10,9 +10,10 @@
 //! (fork semantics, `exit_signal = SIGCHLD`, no new stack) and runs [`IDLE_COMM`]'s few raw
 //! syscalls: `prctl(PR_SET_PDEATHSIG, SIGKILL)` (it dies with its creator), `getppid()` (it
 //! exits at once if the creator died before that), `prctl(PR_SET_NAME, "hookbench-idle")`, then
-//! `pause(2)` until it is killed. A child that stays a plain forked copy may only make
-//! async-signal-safe calls: it never allocates, never touches a Rust std lock and never returns
-//! into the caller's code.
+//! `pause(2)` until it is killed ([`TaskPool::spawn_installing`]'s children first install
+//! seccomp filters of their own with raw `prctl`/`seccomp` calls and report on a pipe). A child
+//! that stays a plain forked copy may only make async-signal-safe calls: it never allocates,
+//! never touches a Rust std lock and never returns into the caller's code.
 //!
 //! Placement: each task is put directly into its cgroup at creation with
 //! `clone3(CLONE_INTO_CGROUP)` (Linux 5.7+), passing an `O_RDONLY` fd of the cgroup directory in
@@ -53,6 +54,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use crate::cgroupfs::RUN_PREFIX;
+pub use clone::ChildSetup;
 use clone::{clone3_idle, fork_idle, my_pid};
 use limit::clone_error;
 
@@ -186,6 +188,23 @@ pub enum TaskPoolError {
         /// How it ended ("exit status N" or "signal N").
         how: String,
     },
+    /// Tasks could not install their seccomp filters before pausing, or never said they had.
+    ///
+    /// See [`TaskPool::spawn_installing`]. Every task was killed and reaped.
+    #[error(
+        "{failed} of {tasks} tasks could not install their {filters} seccomp filter(s){errno}: check \
+         /proc/sys/kernel/seccomp/actions_avail and the filter budget (every task was killed and reaped)"
+    )]
+    ChildSetup {
+        /// Tasks that failed or never reported.
+        failed: u32,
+        /// Tasks asked for.
+        tasks: u32,
+        /// Filters each task was to install.
+        filters: u32,
+        /// `: <errno>` of the first failure a task reported, empty when none reported one.
+        errno: String,
+    },
     /// `waitpid(pid)` failed with something other than `EINTR`/`ECHILD`.
     #[error("waitpid({pid}) failed: {errno}; check /proc/{pid}/status and reap it by hand")]
     Reap {
@@ -249,9 +268,15 @@ impl Children {
     /// `procs` is that cgroup's open `cgroup.procs`. The child is kept even when placing it fails,
     /// so that it is reaped.
     #[inline]
-    fn fork_then_place(&mut self, procs: RawFd, cgroup: &Path, (i, tasks): (u32, u32)) -> Result<(), TaskPoolError> {
-        let pid =
-            fork_idle(&mut self.have_clone3, self.parent).map_err(|errno| clone_error(errno, tasks, i, cgroup))?;
+    fn fork_then_place(
+        &mut self,
+        procs: RawFd,
+        cgroup: &Path,
+        (i, tasks): (u32, u32),
+        setup: &ChildSetup<'_>,
+    ) -> Result<(), TaskPoolError> {
+        let pid = fork_idle(&mut self.have_clone3, self.parent, setup)
+            .map_err(|errno| clone_error(errno, tasks, i, cgroup))?;
         self.pids.push(pid);
         write_pid(procs, pid).map_err(|errno| TaskPoolError::Place {
             pid,
@@ -367,6 +392,76 @@ impl TaskPool {
         tasks: u32,
         prefer: Placement,
     ) -> Result<(TaskPool, Duration), TaskPoolError> {
+        TaskPool::spawn_set_up(run_root, cgroups, tasks, prefer, &ChildSetup::NONE)
+    }
+
+    /// [`TaskPool::spawn`] whose tasks each install `count` seccomp filters of their own first.
+    ///
+    /// Every task sets no_new_privs and installs `count` copies of `prog` with `seccomp(2)`
+    /// `flags` before it pauses, then reports on a pipe; this returns once every task has
+    /// reported, so every filter exists. The duration runs to the last report. Use it from a
+    /// process without filters of its own, or the tasks' chains also hold the inherited ones.
+    ///
+    /// Errors: as [`TaskPool::spawn`]; [`TaskPoolError::ChildSetup`] when a task could not install
+    /// its filters or never reported; [`TaskPoolError::Open`] when the pipe cannot be made. Every
+    /// task started is killed and reaped on every error.
+    pub fn spawn_installing(
+        run_root: &Path,
+        cgroups: &[PathBuf],
+        tasks: u32,
+        (prog, count, flags): (&libc::sock_fprog, u32, libc::c_ulong),
+    ) -> Result<(TaskPool, Duration), TaskPoolError> {
+        let (read_end, write_end) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| TaskPoolError::Open {
+                path: PathBuf::from("pipe2(2)"),
+                errno,
+                hint: "raise `ulimit -n`",
+            })?;
+        let start = Instant::now();
+        let setup = ChildSetup::seccomp(prog, count, flags, write_end.as_raw_fd());
+        let spawned = TaskPool::spawn_set_up(run_root, cgroups, tasks, Placement::Clone3IntoCgroup, &setup);
+        // Every child has its own copy of the write end and closes it once it has reported.
+        drop(write_end);
+        let (pool, _) = spawned?;
+        let (mut ok, mut failed, mut first_errno) = (0u32, 0u32, None);
+        let mut file = fs::File::from(read_end);
+        let mut buf = [0u8; 4096];
+        while ok + failed < tasks {
+            let n = match io::Read::read(&mut file, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            for &b in &buf[..n] {
+                if b == 0 {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                    first_errno.get_or_insert(Errno::from_raw(i32::from(b)));
+                }
+            }
+        }
+        if ok < tasks {
+            // Dropping the pool kills and reaps every task.
+            return Err(TaskPoolError::ChildSetup {
+                failed: tasks - ok,
+                tasks,
+                filters: count,
+                errno: first_errno.map(|e| format!(": {e}")).unwrap_or_default(),
+            });
+        }
+        Ok((pool, start.elapsed()))
+    }
+
+    /// [`TaskPool::spawn_with`], each task running `setup` before it pauses.
+    fn spawn_set_up(
+        run_root: &Path,
+        cgroups: &[PathBuf],
+        tasks: u32,
+        prefer: Placement,
+        setup: &ChildSetup<'_>,
+    ) -> Result<(TaskPool, Duration), TaskPoolError> {
         let bad_root = !crate::cgroupfs::in_run_dir(run_root);
         if let Some(bad) = cgroups.iter().find(|c| bad_root || !inside(c, run_root)) {
             return Err(TaskPoolError::OutsideRun {
@@ -399,7 +494,7 @@ impl TaskPool {
             let k = i as usize % used.len();
             let cgroup = &used[k];
             if placement == Placement::Clone3IntoCgroup {
-                match clone3_idle(Some(dirs[k].as_raw_fd()), children.parent) {
+                match clone3_idle(Some(dirs[k].as_raw_fd()), children.parent, setup) {
                     Ok(pid) => {
                         children.pids.push(pid);
                         continue;
@@ -414,7 +509,7 @@ impl TaskPool {
                     Err(errno) => return Err(clone_error(errno, tasks, i, cgroup)),
                 }
             }
-            children.fork_then_place(procs[k].as_raw_fd(), cgroup, (i, tasks))?;
+            children.fork_then_place(procs[k].as_raw_fd(), cgroup, (i, tasks), setup)?;
         }
         let elapsed = start.elapsed();
         Ok((
@@ -492,7 +587,7 @@ pub fn task_floor(cgroup: &Path, tasks: u32) -> Result<(Duration, Duration), Tas
     let mut children = Children::with_capacity(tasks);
     let start = Instant::now();
     for i in 0..tasks {
-        children.fork_then_place(fd, cgroup, (i, tasks))?;
+        children.fork_then_place(fd, cgroup, (i, tasks), &ChildSetup::NONE)?;
     }
     let spawn = start.elapsed();
     let start = Instant::now();

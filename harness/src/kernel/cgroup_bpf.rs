@@ -1,15 +1,15 @@
-//! cgroup-bpf cells of the kernel backend: hook latency, attach/detach and metadata bytes.
+//! cgroup-bpf cells of the kernel backend: hook latency and attach/detach latency.
 //!
 //! Effective arrays are timed from the leaf of a cgroup path against the same path with no
 //! program (`cgroup/getsockname4` on `getsockname()`, or
 //! `cgroup/sock_create` on `socket()`), checked afterwards by an untimed pass with the kernel's
 //! run statistics on; attach/detach at a cgroup with K descendants, timed in the attach worker
-//! beside the C attach floor; and the kernel memory of effective arrays.
+//! beside the C attach floor. Their kernel memory is `metadata.rs`'s.
 
 use super::{every_node_runs, family_part, kernel_samples, one_task_hook_cell, KernelBackend, KernelMechanism, NAME};
 use crate::backend::{
-    cell_from_sets, check_program_runs, interleaved, note_validity, plain_cell, worker_failure, CellError, CellSpec,
-    Cells, Measured,
+    cell_from_sets, check_program_runs, interleaved, note_validity, worker_failure, CellError, CellSpec, Cells,
+    Measured,
 };
 use hookbench_bpf::{MeasuredHook, RunStats};
 use hookbench_measure::SampleSet;
@@ -18,7 +18,7 @@ use hookbench_sys::release::kernel_release;
 use hookbench_workloads::attach_worker::{
     install_attach_floor, run_attach_floor, AttachProgram, AttachReport, AttachRequest, AttachWorker, FloorRequest,
 };
-use hookbench_workloads::cgroup_bpf::{wide_subtree, AttachBench, CgroupBpfError, CgroupBpfTree, WideSubtree};
+use hookbench_workloads::cgroup_bpf::{wide_subtree, CgroupBpfError, CgroupBpfTree, WideSubtree};
 use hookbench_workloads::sock_worker::{SockReport, SockRequest, SockWorker};
 use hookbench_workloads::trigger::Trigger;
 use std::path::{Path, PathBuf};
@@ -360,51 +360,6 @@ impl KernelBackend {
         }
         Ok(out)
     }
-
-    /// Kernel memory of cgroup-bpf's dispatch metadata, as a delta of the slab total.
-    ///
-    /// The slab total (/proc/meminfo `Slab:`) is read before and after attaching `programs` links
-    /// of `cgroup/getsockname4` at the top of a subtree of `cgroups` descendants with ALLOW_MULTI
-    /// (every descendant gets a new effective array: `bpf_prog_array_alloc` in
-    /// `compute_effective_progs`). Nothing is timed, so it runs in the harness. Each repetition
-    /// is one sample; the fit over `cgroups` is the figure to read (bytes per cgroup).
-    pub(super) fn cgroup_bpf_metadata_cell(&mut self, spec: &CellSpec<'_>) -> Cells {
-        let p = spec.params;
-        let programs = p.programs.clamp(1, 64);
-        let fail = |e: CgroupBpfError| CellError::Skip(e.to_string());
-        let run = self.run_tree()?;
-        let sub = wide_subtree(run, p.cgroups).map_err(fail)?;
-        let keeper = wide_subtree(run, 0).map_err(fail)?;
-        let mut bench: AttachBench = AttachBench::new(MeasuredHook::Getsockname4, p.body).map_err(fail)?;
-        bench.keep_attached_at(&keeper.top).map_err(fail)?;
-        let mut deltas = Vec::with_capacity(spec.repetitions.max(3));
-        for _ in 0..spec.repetitions.max(3) {
-            let before = slab_bytes()?;
-            for _ in 0..programs {
-                bench.attach_one_at(&sub.top).map_err(fail)?;
-            }
-            let after = slab_bytes()?;
-            while let Some(r) = bench.detach_last() {
-                r.map_err(fail)?;
-            }
-            bench.release_detached();
-            deltas.push((after - before) as f64);
-        }
-        drop(bench);
-        // `hooks` and `tasks` do not enter (one attach type, no tasks) but stay in the params so
-        // every point of the suite's sweep keeps its own cell id.
-        let params = Params { programs, ..p };
-        let m = plain_cell(
-            spec,
-            NAME,
-            KernelMechanism::CgroupBpf.as_str(),
-            params,
-            "metadata_bytes",
-            "bytes",
-            &deltas.iter().map(|d| vec![*d]).collect::<Vec<_>>(),
-        )?;
-        Ok(vec![m])
-    }
 }
 
 /// The reason a cgroup-bpf tree on `hook` could not be built, with what to do about it.
@@ -438,17 +393,6 @@ fn attach_cell(
     m.cell.batch_k = Some(1);
     m.cell.throughput_hooks_per_sec = None;
     Ok(m)
-}
-
-/// The kernel's slab memory now, bytes (`Slab:` of /proc/meminfo, which the kernel gives in kB).
-fn slab_bytes() -> Result<i64, CellError> {
-    let text = std::fs::read_to_string("/proc/meminfo")
-        .map_err(|e| CellError::Skip(format!("cannot read /proc/meminfo: {e}")))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Slab:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| CellError::Skip("no Slab: line in /proc/meminfo".to_string()))
 }
 
 #[cfg(test)]

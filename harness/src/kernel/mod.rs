@@ -9,7 +9,8 @@
 //! measurement crate. A hook cell's repetitions alternate with its baseline's (the same trigger
 //! with no program: an empty chain, an empty cgroup path), in a seeded order within each pair.
 //! One file per mechanism family: [`seccomp`], [`landlock`], [`cgroup_bpf`], [`lsm`], [`rawtp`],
-//! [`setup`]; [`working_set`] holds the rings of W tasks of claim 6 (seccomp and cgroup-bpf).
+//! [`setup`]; [`working_set`] holds the rings of W tasks of claim 6 (seccomp and cgroup-bpf), and
+//! the metadata cells of every family (claim 5) are in [`metadata`].
 //!
 //! BPF LSM programs (`lsm-cgroup`, `lsm-global`, `lsm-global-unmarked`) run behind a BPF
 //! trampoline: where the kernel refuses trampolines, where `bpf` is not an active LSM (the
@@ -19,6 +20,7 @@
 mod cgroup_bpf;
 mod landlock;
 mod lsm;
+mod metadata;
 mod rawtp;
 mod seccomp;
 mod setup;
@@ -299,11 +301,16 @@ impl Backend for KernelBackend {
             Metric::HookLatency => self.hook_cells(mechanism, spec),
             Metric::AttachLatency => self.attach_cells(mechanism, spec),
             Metric::SetupSeconds => self.setup_cells(mechanism, spec),
-            Metric::MetadataBytes if mechanism == KernelMechanism::CgroupBpf => self.cgroup_bpf_metadata_cell(spec),
-            Metric::MetadataBytes => Err(CellError::Skip(format!(
-                "{}: kernel-side metadata is measured for cgroup-bpf only in this version",
-                mechanism.as_str()
-            ))),
+            Metric::MetadataBytes => match mechanism {
+                KernelMechanism::CgroupBpf => self.cgroup_bpf_metadata_cell(spec),
+                KernelMechanism::SeccompShared | KernelMechanism::SeccompOwn => {
+                    self.seccomp_metadata_cell(mechanism, spec)
+                }
+                _ => Err(CellError::Skip(format!(
+                    "{}: kernel-side metadata is measured for cgroup-bpf, seccomp-shared and seccomp-own only",
+                    mechanism.as_str()
+                ))),
+            },
         }
     }
 }

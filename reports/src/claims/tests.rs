@@ -434,6 +434,50 @@ fn claim_5_reads_bytes_per_cgroup_and_per_task() {
     assert_eq!(verdict(&results(vec![]), 5), Verdict::NotRun);
 }
 
+/// Claim 5 on the kernel gives bytes per cgroup and hook beside the model's exact figure.
+///
+/// cgroup-bpf per cgroup at 2 and 5 attach types, seccomp per forked task and per task that
+/// installs its own chain, with and without the model's fit at 5 hooks.
+#[test]
+fn claim_5_on_the_kernel_quotes_the_models_exact_figure() {
+    let h = |hooks: u32| json!({"hooks": hooks});
+    let m = "metadata_bytes";
+    let kernel =
+        |mech: &str, x: &str, s: f64, se: f64, fixed: Value| fit_on("kernel", "metadata", mech, m, x, s, se, fixed);
+    let mut fits = vec![
+        kernel("cgroup-bpf", "cgroups", 128.0, 0.5, h(2)),
+        kernel("cgroup-bpf", "cgroups", 320.0, 0.5, h(5)),
+        kernel("seccomp-shared", "tasks", 0.5, 1.0, h(2)),
+        kernel("seccomp-own", "tasks", 20_000.0, 10.0, h(2)),
+    ];
+    let c = claim_on(&results(fits.clone()), "kernel", 5);
+    assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
+    assert!(c.evidence.contains("per cgroup and hook 64.0 ["), "{}", c.evidence);
+    assert!(
+        !c.evidence.contains("the model's exact figure"),
+        "no model fit: {}",
+        c.evidence
+    );
+    assert!(
+        c.evidence.contains("a task installing its own chain adds 20000"),
+        "{}",
+        c.evidence
+    );
+    assert_eq!(c.compared.len(), 4);
+    fits.push(fit("metadata", "effective-array", m, "cgroups", 240.0, 0.0, h(5)));
+    fits.push(fit("metadata", "effective-array", m, "cgroups", 96.0, 0.0, h(2)));
+    let c = claim_on(&results(fits), "kernel", 5);
+    assert!(
+        c.evidence
+            .contains("(the model's exact figure: 48.0 at 5 hooks, its slots"),
+        "{}",
+        c.evidence
+    );
+    assert_eq!(c.numbers["model_per_cgroup_per_hook"], 48.0);
+    assert_eq!(c.compared.len(), 5);
+    assert_eq!(c.compared[3].backend, "model");
+}
+
 #[test]
 fn claim_6_compares_the_rise_of_the_slopes() {
     let c = claim(&results(working_set([1.0, 3.0], [1.0, 1.5], 0.02, "counter")), 6);

@@ -32,12 +32,78 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// What a child does: names itself [`IDLE_COMM`](super::IDLE_COMM) and waits to be killed.
+/// What an idle child does before it pauses, prepared by its parent before the fork.
 ///
-/// It dies with `parent` (`PR_SET_PDEATHSIG`, then `getppid()`: if the parent already died, the
-/// signal will never come, so it exits). Raw syscalls only (async-signal-safe), no allocation,
-/// never returns.
-fn idle_child(parent: libc::pid_t) -> ! {
+/// Nothing ([`ChildSetup::NONE`]), or install seccomp filters of its own and say so on a pipe
+/// ([`ChildSetup::seccomp`]). Only plain values and borrowed memory of the parent, so that the
+/// child needs raw syscalls alone.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildSetup<'a> {
+    /// The program to install, how many times, with which `seccomp(2)` flags.
+    filters: Option<(&'a libc::sock_fprog, u32, libc::c_ulong)>,
+    /// The write end of the pipe the child reports on (one byte: 0, or the errno that stopped it).
+    ready: RawFd,
+}
+
+impl<'a> ChildSetup<'a> {
+    /// Nothing before the pause.
+    pub const NONE: ChildSetup<'static> = ChildSetup {
+        filters: None,
+        ready: -1,
+    };
+
+    /// Install `count` copies of `prog`, then write one status byte to `ready` and close it.
+    ///
+    /// The child sets no_new_privs and calls `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`
+    /// `count` times. The byte is 0 when every filter was installed, else the errno that stopped it (at least
+    /// 1, truncated to a byte). `prog` must stay alive until every child has reported.
+    pub fn seccomp(prog: &'a libc::sock_fprog, count: u32, flags: libc::c_ulong, ready: RawFd) -> ChildSetup<'a> {
+        ChildSetup {
+            filters: Some((prog, count, flags)),
+            ready,
+        }
+    }
+
+    /// Runs the set-up in a freshly forked child: raw syscalls only, no allocation, no lock.
+    fn run_in_child(&self) {
+        let Some((prog, count, flags)) = self.filters else {
+            return;
+        };
+        // SAFETY: prctl(2), seccomp(2), write(2) and close(2) take plain values or pointers to
+        // memory the parent keeps alive (`prog`, a local byte); __errno_location returns this
+        // thread's errno slot. None allocates or takes a lock.
+        unsafe {
+            let errno = || (*libc::__errno_location()).clamp(1, 255) as u8;
+            let mut status = 0u8;
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                status = errno();
+            }
+            for _ in 0..count {
+                if status != 0 {
+                    break;
+                }
+                let rc = libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+                    flags,
+                    prog as *const libc::sock_fprog,
+                );
+                if rc != 0 {
+                    status = errno();
+                }
+            }
+            libc::write(self.ready, (&status as *const u8).cast(), 1);
+            libc::close(self.ready);
+        }
+    }
+}
+
+/// What a child does: dies with `parent`, runs `setup`, names itself and waits to be killed.
+///
+/// `PR_SET_PDEATHSIG`, then `getppid()`: if the parent already died, the signal will never
+/// come, so it exits. Its name is [`IDLE_COMM`](super::IDLE_COMM). Raw syscalls only
+/// (async-signal-safe), no allocation, never returns.
+fn idle_child(parent: libc::pid_t, setup: &ChildSetup<'_>) -> ! {
     // SAFETY: prctl(2), getppid(2), _exit(2) and pause(2) take plain values or a pointer to a
     // static NUL-terminated name; none allocates or takes a lock.
     unsafe {
@@ -45,6 +111,7 @@ fn idle_child(parent: libc::pid_t) -> ! {
         if libc::getppid() != parent {
             libc::_exit(0);
         }
+        setup.run_in_child();
         libc::prctl(libc::PR_SET_NAME, IDLE_COMM_C.as_ptr(), 0, 0, 0);
         loop {
             libc::pause();
@@ -56,19 +123,6 @@ fn idle_child(parent: libc::pid_t) -> ! {
 pub(super) fn my_pid() -> libc::pid_t {
     // SAFETY: getpid(2) takes no arguments.
     unsafe { libc::getpid() }
-}
-
-/// `clone3` with fork semantics (no new stack, `SIGCHLD` on exit): one idle child.
-///
-/// `into` places the child in that cgroup directory fd with `CLONE_INTO_CGROUP`. The child runs
-/// [`idle_child`] of `parent` (this process's pid) and never returns.
-pub(super) fn clone3_idle(into: Option<RawFd>, parent: libc::pid_t) -> Result<libc::pid_t, Errno> {
-    // SAFETY: the child only calls idle_child (raw syscalls), never returning into Rust code that
-    // could take a lock or allocate.
-    match unsafe { clone3_fork(into) }? {
-        0 => idle_child(parent),
-        pid => Ok(pid),
-    }
 }
 
 /// `clone3` with fork semantics, born in the cgroup open as `into` (`CLONE_INTO_CGROUP`) if any.
@@ -106,18 +160,37 @@ pub(crate) unsafe fn clone3_fork(into: Option<RawFd>) -> Result<libc::pid_t, Err
     }
 }
 
+/// `clone3` with fork semantics whose child runs [`idle_child`] of `parent` with `setup`.
+///
+/// `into` places the child in that cgroup directory fd with `CLONE_INTO_CGROUP`.
+pub(super) fn clone3_idle(
+    into: Option<RawFd>,
+    parent: libc::pid_t,
+    setup: &ChildSetup<'_>,
+) -> Result<libc::pid_t, Errno> {
+    // SAFETY: the child only runs idle_child (async-signal-safe raw syscalls) and never returns.
+    match unsafe { clone3_fork(into) }? {
+        0 => idle_child(parent, setup),
+        pid => Ok(pid),
+    }
+}
+
 /// Fork semantics: `clone3` without flags, or `fork(2)` where the kernel has no `clone3`
-/// (`*have_clone3` caches that). The child runs [`idle_child`] of `parent`.
-pub(super) fn fork_idle(have_clone3: &mut bool, parent: libc::pid_t) -> Result<libc::pid_t, Errno> {
+/// (`*have_clone3` caches that). The child runs [`idle_child`] of `parent` after `setup`.
+pub(super) fn fork_idle(
+    have_clone3: &mut bool,
+    parent: libc::pid_t,
+    setup: &ChildSetup<'_>,
+) -> Result<libc::pid_t, Errno> {
     if *have_clone3 {
-        match clone3_idle(None, parent) {
+        match clone3_idle(None, parent, setup) {
             Err(Errno::ENOSYS) => *have_clone3 = false,
             other => return other,
         }
     }
     // SAFETY: the child only calls idle_child (async-signal-safe raw syscalls).
     match unsafe { libc::fork() } {
-        0 => idle_child(parent),
+        0 => idle_child(parent, setup),
         r if r < 0 => Err(Errno::last()),
         r => Ok(r),
     }

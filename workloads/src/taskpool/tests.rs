@@ -114,6 +114,57 @@ fn taskpool_50_over_5_wide() {
     assert!(!root.exists());
 }
 
+/// `Seccomp_filters` of `/proc/<pid>/status`.
+fn seccomp_filters(pid: i32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp_filters:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Tasks that install filters of their own hold them all once the pool is returned.
+///
+/// A program the kernel refuses is named with its errno, and every task is killed and reaped.
+#[test]
+fn taskpool_tasks_install_their_own_filters() {
+    let Some((_, mut run)) = run_tree("taskpool_tasks_install_their_own_filters") else {
+        return;
+    };
+    let paths = run.build(Shape::Wide, 1).expect("build");
+    let program = crate::seccomp::filter_program(crate::seccomp::FilterBody::ArgLoad);
+    let prog = libc::sock_fprog {
+        len: program.len() as libc::c_ushort,
+        filter: program.as_ptr().cast_mut(),
+    };
+    let flags = crate::seccomp::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    let (pool, _) = TaskPool::spawn_installing(run.root(), &paths, 20, (&prog, 3, flags)).expect("spawn");
+    assert_eq!(pool.len(), 20);
+    for &pid in pool.pids() {
+        assert_eq!(seccomp_filters(pid), Some(3), "task {pid}");
+    }
+    pool.teardown().expect("teardown");
+    // An empty program: seccomp(2) refuses it with EINVAL in every task.
+    let empty = libc::sock_fprog {
+        len: 0,
+        filter: program.as_ptr().cast_mut(),
+    };
+    let e = TaskPool::spawn_installing(run.root(), &paths, 4, (&empty, 1, flags)).expect_err("refused");
+    assert!(
+        matches!(
+            e,
+            TaskPoolError::ChildSetup {
+                failed: 4,
+                tasks: 4,
+                ..
+            }
+        ) && e.to_string().contains("EINVAL"),
+        "{e}"
+    );
+    assert!(procs_of(&paths[0]).is_empty(), "every task was reaped");
+    assert_eq!(run.teardown().expect("run teardown").processes_killed, 0);
+}
+
 #[test]
 fn taskpool_fork_then_procs() {
     let Some((_, mut run)) = run_tree("taskpool_fork_then_procs") else {
