@@ -51,7 +51,9 @@ fn probe_this_machine() {
     assert!(env.allowed_cpus >= 1 && env.allowed_cpus <= env.nr_cpus.max(env.allowed_cpus));
     assert!(!env.kernel_release.is_empty());
     assert!(env.memory_bytes > 0);
-    assert!(took.as_millis() < 200, "probe took {took:?}");
+    // A hang guard, not a performance target (the probe loads test BPF programs; under load it
+    // takes a few hundred ms).
+    assert!(took.as_secs() < 10, "probe took {took:?}");
 
     // The cgroup2 mount agrees with the pure parser on the live mountinfo.
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
