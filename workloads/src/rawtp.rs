@@ -351,7 +351,9 @@ mod tests {
     /// A worker killed with SIGKILL while its program is attached leaves no program behind.
     #[test]
     fn a_killed_worker_leaves_no_program_attached() {
-        let Some((_g, run, h, before)) = root_setup("a_killed_worker_leaves_no_program_attached", 8) else {
+        // 2048 handles: ~25 us a call outside them all, so even the sampler's largest sample count
+        // keeps the worker measuring for seconds, well past the kill.
+        let Some((_g, run, h, before)) = root_setup("a_killed_worker_leaves_no_program_attached", 2048) else {
             return;
         };
         let mut req = request(&h, h.outside(), None, 1);
