@@ -84,24 +84,18 @@ impl KernelBackend {
         hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req).map_err(|e| worker_failure("seccomp", e))
     }
 
-    /// The samples of one worker with a chain of `filters` of `body`, timed on `trigger`.
+    /// The samples of one worker that builds its chain by `steps`, timed on `trigger` at the end.
     fn seccomp_samples(
         &self,
-        body: FilterBody,
-        filters: u32,
+        steps: Vec<SeccompStep>,
         trigger: Trigger,
         spec: &CellSpec<'_>,
     ) -> Result<SampleSet, CellError> {
-        let report = self.seccomp_worker(
-            vec![SeccompStep { body, add: filters }],
-            trigger,
-            spec,
-            Timed::EveryStep,
-        )?;
+        let report = self.seccomp_worker(steps, trigger, spec, Timed::LastStep)?;
         report
             .steps
             .into_iter()
-            .next()
+            .last()
             .and_then(|s| s.samples)
             .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
     }
@@ -116,7 +110,8 @@ impl KernelBackend {
         let (body, trigger) = family_part(mechanism, mechanism.seccomp(), "seccomp")?;
         let programs = spec.params.programs;
         let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
-            self.seccomp_samples(body, if baseline { 0 } else { programs }, trigger, spec)
+            let add = if baseline { 0 } else { programs };
+            self.seccomp_samples(vec![SeccompStep { body, add }], trigger, spec)
         })?;
         let mut m = one_task_hook_cell(spec, mechanism, 0, &cell, &base)?;
         // From the kernel's rules: the action cache skips a number-only chain for this syscall.
@@ -151,13 +146,7 @@ impl KernelBackend {
                     add: foreign,
                 },
             ];
-            let report = self.seccomp_worker(steps, trigger, spec, Timed::LastStep)?;
-            report
-                .steps
-                .into_iter()
-                .last()
-                .and_then(|s| s.samples)
-                .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
+            self.seccomp_samples(steps, trigger, spec)
         })?;
         let spec_programs = CellSpec {
             params: Params { programs, ..p },
