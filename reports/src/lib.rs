@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod evidence;
+pub mod host;
 pub mod html;
 pub mod schema;
 
