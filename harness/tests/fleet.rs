@@ -769,18 +769,22 @@ fn check_no_null(v: &serde_json::Value, at: &str) {
     }
 }
 
-#[test]
-fn kcidb_export_meets_the_schema_rules() {
-    use kcidb_v4_4 as k;
+/// `hookbench export --format kcidb RUN`, parsed.
+fn kcidb_of(run: &Path) -> serde_json::Value {
     let out = hookbench()
         .args(["export", "--format", "kcidb"])
-        .arg(repo().join(SMOKE))
+        .arg(run)
         .output()
         .expect("export runs");
-    assert!(out.status.success());
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the submission is JSON");
-    check_no_null(&doc, "$");
-    check_members("the submission", &doc, &["version"], k::TOP);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the submission is JSON")
+}
+
+/// Checks a submission against the schema's rules; its tests are returned.
+fn check_kcidb(doc: &serde_json::Value) -> Vec<serde_json::Value> {
+    use kcidb_v4_4 as k;
+    check_no_null(doc, "$");
+    check_members("the submission", doc, &["version"], k::TOP);
     let (major, minor) = (doc["version"]["major"].as_u64(), doc["version"]["minor"].as_u64());
     assert_eq!(major, Some(4));
     assert!(minor.is_some_and(|m| m >= 4), "number {{value, unit}} needs 4.4");
@@ -821,6 +825,13 @@ fn kcidb_export_meets_the_schema_rules() {
         assert!(k::STATUS.contains(&str_of(t, "status").as_str()), "{t}");
         assert!(builds.contains(&str_of(t, "build_id")), "{t} names no build");
         assert!(ids.insert(str_of(t, "id")), "duplicate test id {}", t["id"]);
+        if let Some(st) = t.get("start_time") {
+            let st = st.as_str().unwrap_or("");
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(st).is_ok(),
+                "start_time {st} is not a date-time"
+            );
+        }
         if let Some(n) = t.get("number") {
             check_members("a number", n, k::NUMBER_REQUIRED, k::NUMBER);
             assert!(n["value"].is_number(), "{n}");
@@ -830,6 +841,13 @@ fn kcidb_export_meets_the_schema_rules() {
             }
         }
     }
+    tests.clone()
+}
+
+#[test]
+fn kcidb_export_meets_the_schema_rules() {
+    let doc = kcidb_of(&repo().join(SMOKE));
+    let tests = check_kcidb(&doc);
     // What it holds: every claim and every fit of the run, the verdicts as statuses.
     let r = smoke();
     assert_eq!(tests.len(), r.claims.len() + r.fits.len());
@@ -896,4 +914,18 @@ fn the_templates_step_scripts_pass_shellcheck() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+}
+
+#[test]
+fn kcidb_export_of_a_run_made_now_meets_the_schema_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    run_smoke("model", "attach", &run);
+    let r = Results::read(&run.join("results.json")).expect("the run's results");
+    let tests = check_kcidb(&kcidb_of(&run));
+    assert_eq!(tests.len(), r.claims.len() + r.fits.len());
+    assert!(
+        tests.iter().all(|t| t.get("start_time").is_some()),
+        "the run's start is recorded"
+    );
 }
