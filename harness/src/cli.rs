@@ -88,13 +88,15 @@ pub enum Command {
         /// The run directory.
         dir: PathBuf,
     },
-    /// Print a run's cells in the JSON of a continuous-benchmarking service.
+    /// Print a run in the format of a benchmark service or kernel test engine.
     ///
-    /// Bencher Metric Format (bmf) or github-action-benchmark's customSmallerIsBetter (gab).
+    /// Cells as Bencher Metric Format (bmf) or github-action-benchmark's customSmallerIsBetter
+    /// (gab); fits as lkp-tests stats (lkp); claims as LAVA test cases (lava); claims and fits as
+    /// a KCIDB submission (kcidb).
     Export {
         /// Output format.
         #[arg(long, value_enum)]
-        format: crate::compare::ExportFormat,
+        format: crate::export::ExportFormat,
         /// The run: a run directory or its results.json.
         run: PathBuf,
     },
@@ -217,11 +219,7 @@ pub fn main() -> anyhow::Result<()> {
         }
         Command::Export { format, run } => {
             let results = crate::compare::read_run(&run)?;
-            let value = crate::compare::export(&results, format);
-            emit(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&value).context("cannot encode the export")?
-            ))
+            emit(&crate::export::export(&results, format))
         }
     }
 }

@@ -379,46 +379,6 @@ pub fn render_html(c: &Comparison, base: &str, new: &str) -> String {
     h
 }
 
-/// Formats of `hookbench export`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    /// Bencher Metric Format: `{cell id: {metric: {value, lower_value, upper_value}}}`.
-    Bmf,
-    /// github-action-benchmark's `customSmallerIsBetter`: `[{name, unit, value, range}]`.
-    Gab,
-}
-
-/// The cells of `results` in an external benchmark service's JSON format.
-///
-/// Values are each cell's raw mean (schema 2 saves raw figures); BMF's bounds and GAB's range
-/// are the mean plus or minus one standard deviation.
-pub fn export(results: &Results, format: ExportFormat) -> serde_json::Value {
-    match format {
-        ExportFormat::Bmf => {
-            let mut out = serde_json::Map::new();
-            for c in &results.cells {
-                let mut measure = serde_json::Map::new();
-                measure.insert(
-                    c.metric.clone(),
-                    serde_json::json!({"value": c.mean, "lower_value": c.mean - c.stddev, "upper_value": c.mean + c.stddev}),
-                );
-                out.insert(c.id.clone(), serde_json::Value::Object(measure));
-            }
-            serde_json::Value::Object(out)
-        }
-        ExportFormat::Gab => serde_json::Value::Array(
-            results
-                .cells
-                .iter()
-                .map(|c| {
-                    serde_json::json!({"name": c.id, "unit": c.unit, "value": c.mean,
-                                       "range": format!("± {}", c.stddev), "extra": c.metric})
-                })
-                .collect(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,12 +499,5 @@ mod tests {
             "{}",
             err.message
         );
-    }
-
-    #[test]
-    fn export_gives_raw_means() {
-        let r = run(vec![cell("a", &REPS, Some(100.0), &[])]);
-        let bmf = export(&r, ExportFormat::Bmf);
-        assert_eq!(bmf["a"]["hook_latency_ns"]["value"].as_f64(), Some(r.cells[0].mean));
     }
 }

@@ -1,6 +1,6 @@
 //! hookbench's harness library: the CLI, suites, runner, backends and run output.
 //!
-//! With the environment probe, the analysis, `hookbench compare`, and the measurement core
+//! With the environment probe, the analysis, `hookbench compare` and `export`, and the measurement core
 //! re-exported as [`measure`].
 #![warn(missing_docs)]
 
@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod kernel;
 pub mod kmod_backend;
 pub mod mechanism;

@@ -27,6 +27,7 @@
 //! per trigger). A claim whose fits are missing on a backend is `not-run` there, with what was
 //! missing; every result lists the fits it compared in [`ClaimResult::compared`].
 
+mod deciding;
 mod engine;
 mod pairs;
 #[cfg(test)]
@@ -38,6 +39,7 @@ use hookbench_measure::estimate::Margin;
 use hookbench_measure::estimate::{tost, Estimate};
 
 pub use crate::schema::{ClaimResult, Compared, Verdict};
+pub use deciding::{deciding, Deciding};
 pub use engine::evaluate;
 pub use pairs::{fit_body, CHAIN_VS_EFFECTIVE};
 pub use verdict::{slope_estimate, suite_margin};
