@@ -137,7 +137,7 @@ fn fit_details(out: &mut Out, f: &Fit, label: &str) {
 ///
 /// An `axis=value` is added for every fixed axis whose value differs among the group's fits of
 /// the same mechanism (e.g. `chain-walk W=16384`).
-pub(super) fn fit_label(f: &Fit, group: &[&Fit]) -> String {
+fn fit_label(f: &Fit, group: &[&Fit]) -> String {
     let same: Vec<&&Fit> = group.iter().filter(|g| g.mechanism == f.mechanism).collect();
     let mut label = f.mechanism.clone();
     for (axis, value) in &f.fixed {

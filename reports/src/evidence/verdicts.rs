@@ -3,7 +3,6 @@
 //! Read from the claims' stored results (`results.claims`): the fits each verdict compared and the
 //! margin it used; nothing is evaluated again here.
 
-use super::tables::fit_label;
 use super::text::{at_most, one_line};
 use super::{fmt_num, fmt_signed};
 use crate::claims::{fit_body, ClaimResult, Compared, Verdict, TITLES};
@@ -147,11 +146,51 @@ fn row(r: &Results, c: &ClaimResult, detail: Detail) -> Vec<String> {
     out
 }
 
+/// Fixed axes that tell fits of one mechanism apart, in the order a short label tries them,
+/// each with the letter it is written with (`W=4096`).
+const LABEL_AXES: [(&str, &str); 7] = [
+    ("working_set", "W"),
+    ("cpus", "P"),
+    ("hooks", "H"),
+    ("foreign", "foreign"),
+    ("depth", "D"),
+    ("cgroups", "C"),
+    ("tasks", "T"),
+];
+
+/// A fit's shortest row label: its mechanism, plus the fewest fixed axes that tell it apart.
+///
+/// From `group` (the fits that matched the same compared entry), axes of [`LABEL_AXES`] are
+/// added in order while another fit of the mechanism still agrees on all the axes so far:
+/// `chain-walk W=2048` where the full file's table says `chain-walk T=2048 W=2048`.
+fn short_label(f: &Fit, group: &[&Fit]) -> String {
+    let mut rivals: Vec<&Fit> = group
+        .iter()
+        .copied()
+        .filter(|g| g.mechanism == f.mechanism && !std::ptr::eq(*g, f))
+        .collect();
+    let mut label = f.mechanism.clone();
+    for (axis, letter) in LABEL_AXES {
+        if rivals.is_empty() {
+            break;
+        }
+        let value = f.fixed.get(axis);
+        if rivals.iter().any(|g| g.fixed.get(axis) != value) {
+            let v = value.map_or("-".to_string(), |v| {
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            });
+            label.push_str(&format!(" {letter}={v}"));
+            rivals.retain(|g| g.fixed.get(axis) == value);
+        }
+    }
+    label
+}
+
 /// The fits a verdict compared, each with its row label, in the claim's order.
 ///
 /// A compared fit is found by suite, backend, mechanism, x and body; where several fits match
 /// (one per working set, or per hook count), the one whose slope the claim recorded in its
-/// numbers is taken, and the label names the fixed axes that tell them apart (`W=4096`).
+/// numbers is taken, and the label names the fixed axes that tell them apart ([`short_label`]).
 fn compared_fits<'a>(r: &'a Results, c: &ClaimResult) -> Vec<(String, Option<&'a Fit>)> {
     let recorded: Vec<f64> = c.numbers.values().copied().collect();
     let mut used: Vec<usize> = Vec::new();
@@ -180,7 +219,7 @@ fn compared_fits<'a>(r: &'a Results, c: &ClaimResult) -> Vec<(String, Option<&'a
         out.push(match chosen {
             Some((i, f)) => {
                 used.push(*i);
-                (fit_label(f, &group), Some(*f))
+                (short_label(f, &group), Some(*f))
             }
             None => (want.mechanism.clone(), None),
         });
