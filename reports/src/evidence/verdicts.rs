@@ -146,8 +146,9 @@ fn row(r: &Results, c: &ClaimResult, detail: Detail) -> Vec<String> {
     out
 }
 
-/// Fixed axes that tell fits of one mechanism apart, in the order a short label tries them,
-/// each with the letter it is written with (`W=4096`).
+/// Fixed axes that tell fits of one mechanism apart, in the order a short label tries them.
+///
+/// Each with the letter it is written with (`W=4096`).
 const LABEL_AXES: [(&str, &str); 7] = [
     ("working_set", "W"),
     ("cpus", "P"),
