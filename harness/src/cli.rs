@@ -33,7 +33,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run suites and write results.json, cells.jsonl and evidence.txt into a run directory.
+    /// Run suites and write results.json, cells.jsonl, evidence(-full).txt and report.html.
     Run(RunArgs),
     /// List the suites, backends and scenario axes.
     List,
@@ -83,7 +83,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
-    /// Re-render evidence.txt and report.html of a run directory from its results.json.
+    /// Re-render evidence.txt, evidence-full.txt and report.html of a run from its results.json.
     Report {
         /// The run directory.
         dir: PathBuf,
@@ -212,9 +212,10 @@ pub fn main() -> anyhow::Result<()> {
             output::check_rerender_dir(&dir)?;
             output::render_reports(&dir, &results)?;
             emit(&format!(
-                "report:   {}\nevidence: {}\n",
+                "report:   {}\nevidence: {} (in full: {})\n",
                 dir.join(output::REPORT_HTML).display(),
-                dir.join(output::EVIDENCE_TXT).display()
+                dir.join(output::EVIDENCE_TXT).display(),
+                dir.join(output::EVIDENCE_FULL_TXT).display()
             ))
         }
         Command::Export { format, run } => {
@@ -327,13 +328,15 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     let results = runner::run(&config, &mut backends, &mut run_dir)?;
     emit(&format!(
-        "hookbench: {} cells, {} fits, {} skipped\nreport:   {}\nresults:  {}\nevidence: {}\njournal:  {}\n",
+        "hookbench: {} cells, {} fits, {} skipped\nreport:   {}\nresults:  {}\nevidence: {} (in full: {})\n\
+         journal:  {}\n",
         results.cells.len(),
         results.fits.len(),
         results.skipped.len(),
         run_dir.file(output::REPORT_HTML).display(),
         run_dir.file(output::RESULTS_JSON).display(),
         run_dir.file(output::EVIDENCE_TXT).display(),
+        run_dir.file(output::EVIDENCE_FULL_TXT).display(),
         run_dir.file(output::CELLS_JSONL).display()
     ))
 }

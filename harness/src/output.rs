@@ -6,7 +6,9 @@
 //! - `cells.jsonl`: one JSON cell per line, appended and flushed (fsync) after every finished cell;
 //! - `results.json`: the whole run, rewritten atomically (temp file + rename) after every cell with
 //!   `"complete": false`, and a last time with `"complete": true`;
-//! - `evidence.txt`: plain text for a mailing-list reply, rendered from `results.json` at the end;
+//! - `evidence.txt`: plain text for a mailing-list reply (at most 80 lines of 72 columns: the
+//!   verdicts and what decided them), rendered from `results.json` at the end;
+//! - `evidence-full.txt`: the same in full (every fit table, split, drift, cell and flag);
 //! - `report.html`: one self-contained HTML file with the verdicts and inline SVG charts.
 
 use crate::error::UsageError;
@@ -20,8 +22,10 @@ use std::path::{Path, PathBuf};
 pub const CELLS_JSONL: &str = "cells.jsonl";
 /// File name of the whole-run results.
 pub const RESULTS_JSON: &str = "results.json";
-/// File name of the plain-text evidence.
+/// File name of the plain-text evidence, short enough for a mailing-list reply.
 pub const EVIDENCE_TXT: &str = "evidence.txt";
+/// File name of the full plain-text evidence, which `evidence.txt` points to.
+pub const EVIDENCE_FULL_TXT: &str = hookbench_reports::evidence::FULL_FILE;
 /// File name of the self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 
@@ -173,13 +177,15 @@ impl RunDir {
         write_atomic(&self.file(RESULTS_JSON), text.as_bytes())
     }
 
-    /// Renders `evidence.txt` and `report.html` of `results` into this directory.
+    /// Renders `evidence.txt`, `evidence-full.txt` and `report.html` of `results` into this run.
     pub fn write_reports(&self, results: &Results) -> anyhow::Result<()> {
         render_reports(&self.dir, results)
     }
 }
 
-/// Renders `evidence.txt` and `report.html` from `results` into `dir`, each atomically.
+/// Renders `evidence.txt`, `evidence-full.txt` and `report.html` of `results` into `dir`.
+///
+/// Each is written atomically.
 ///
 /// The one place reports are written from, used at the end of a run and by `hookbench report
 /// DIR`.
@@ -187,6 +193,10 @@ pub fn render_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
     write_atomic(
         &dir.join(EVIDENCE_TXT),
         hookbench_reports::evidence::render(results).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join(EVIDENCE_FULL_TXT),
+        hookbench_reports::evidence::render_full(results).as_bytes(),
     )?;
     write_atomic(
         &dir.join(REPORT_HTML),

@@ -60,6 +60,42 @@ fn kernel_smoke_run(
     Some((tmp, out, results))
 }
 
+/// The run's `evidence.txt` and `evidence-full.txt`, checked: the first fits a mailing-list reply.
+///
+/// `evidence.txt` has at most 80 lines of at most 72 ASCII columns and points to
+/// `evidence-full.txt`, which holds more lines (every cell) within the same columns.
+fn evidence_of(out: &Path) -> (String, String) {
+    let mail = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
+    let full = std::fs::read_to_string(out.join("evidence-full.txt")).expect("evidence-full.txt");
+    let lines: Vec<&str> = mail.lines().collect();
+    assert!(lines.len() <= 80, "evidence.txt has {} lines:\n{mail}", lines.len());
+    for text in [&mail, &full] {
+        for l in text.lines() {
+            assert!(l.is_ascii() && l.chars().count() <= 72, "not 72 ASCII columns: '{l}'");
+        }
+    }
+    assert!(lines.last().is_some_and(|l| l.ends_with("evidence-full.txt")), "{mail}");
+    assert!(
+        full.lines().count() > lines.len(),
+        "evidence-full.txt is no fuller:\n{full}"
+    );
+    (mail, full)
+}
+
+/// The row of `claim`'s verdict on `backend` in `evidence.txt`, e.g. `  model   SUPPORTED ...`.
+fn verdict_row<'a>(mail: &'a str, claim: &hookbench_reports::claims::ClaimResult) -> Option<&'a str> {
+    let word = match claim.verdict.as_str() {
+        "not-run" => "not-run".to_string(),
+        w => w.to_uppercase(),
+    };
+    mail.split(&format!("\nclaim {}: ", claim.id))
+        .nth(1)?
+        .split("\nclaim ")
+        .next()?
+        .lines()
+        .find(|l| l.starts_with(&format!("  {:<7} {word} ", claim.backend)))
+}
+
 fn fit<'a>(r: &'a Results, suite: &str, mechanism: &str, x: &str) -> Vec<&'a hookbench_reports::Fit> {
     r.fits
         .iter()
@@ -78,7 +114,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicate::str::contains("evidence.txt"));
+        .stdout(predicate::str::contains("evidence.txt").and(predicate::str::contains("evidence-full.txt")));
     let results = results_of(&out);
     assert!(results.complete);
     assert_eq!(results.schema, "hookbench.results/2");
@@ -166,10 +202,10 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
         task.slope,
         cg.slope
     );
-    let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
-    assert!(evidence.lines().all(|l| l.chars().count() <= 72));
+    let (mail, evidence) = evidence_of(&out);
     assert!(evidence.contains("model chain-walk hook "), "one line per cell");
-    // Every claim has a verdict for the model backend, in results.json and in evidence.txt.
+    // Every claim has a verdict for the model backend, in results.json, in evidence.txt's
+    // table and in evidence-full.txt's section of the claim.
     let model_claims: Vec<_> = results.claims.iter().filter(|c| c.backend == "model").collect();
     assert_eq!(
         model_claims.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -186,6 +222,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
             "no verdict line for claim {}",
             c.id
         );
+        assert!(verdict_row(&mail, c).is_some(), "no row for claim {} in:\n{mail}", c.id);
     }
     // report.html: self-contained, with charts and the verdict table; `report DIR` re-renders
     // the same bytes from results.json.
@@ -203,11 +240,12 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     ] {
         assert!(!html.contains(attr), "report.html refers outside itself: {attr}");
     }
-    let before = (html.clone(), evidence.clone());
+    let before = (html.clone(), mail.clone(), evidence.clone());
     hookbench().arg("report").arg(&out).assert().success();
     let after = (
         std::fs::read_to_string(out.join("report.html")).expect("report.html"),
         std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt"),
+        std::fs::read_to_string(out.join("evidence-full.txt")).expect("evidence-full.txt"),
     );
     assert!(before == after, "report DIR re-rendered different files");
     // Claim 4 (a ~100 ns per descendant signal) comes out supported; claim 1's timing signal is
@@ -474,8 +512,21 @@ fn kernel_backend_measures_seccomp_chains_and_the_action_cache() {
         nr_growth.abs() < arg_growth / 4.0,
         "nr-only p50 grew {nr_growth} ns vs arg-load {arg_growth} ns"
     );
-    let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
-    assert!(evidence.contains("backend: kernel"), "{evidence}");
+    let (mail, full) = evidence_of(&out);
+    assert!(full.contains("backend: kernel"), "{full}");
+    assert!(mail.contains("\nparameters: profile smoke, backends kernel,"), "{mail}");
+    // Claim 7's row on the kernel gives both filter bodies' slopes, as results.json has them.
+    let claim7 = results
+        .claims
+        .iter()
+        .find(|c| c.id == 7 && c.backend == "kernel")
+        .expect("claim 7 on the kernel");
+    let row = verdict_row(&mail, claim7).unwrap_or_else(|| panic!("no claim 7 row in:\n{mail}"));
+    let slope = hookbench_reports::evidence::fmt_num(Some(arg[0].slope));
+    assert!(
+        row.contains("seccomp-arg-load") && row.contains(slope.trim_start_matches('-')),
+        "{row}"
+    );
 }
 
 #[test]

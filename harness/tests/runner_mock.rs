@@ -3,7 +3,7 @@
 //! The failed run fails mid-way and keeps what it measured.
 
 use hookbench::backend::{base_cell, Backend, CellError, CellSpec, Measured};
-use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_TXT, RESULTS_JSON};
+use hookbench::output::{RunDir, CELLS_JSONL, EVIDENCE_FULL_TXT, EVIDENCE_TXT, RESULTS_JSON};
 use hookbench::runner::{run, RunConfig};
 use hookbench::suite::{Suite, SuiteMechanism};
 use hookbench_reports::{Cell, Results};
@@ -153,7 +153,7 @@ fn fits_recover_the_mock_slopes_per_group() {
     assert_eq!(saved, results);
     let journal = std::fs::read_to_string(tmp.path().join("run").join(CELLS_JSONL)).expect("journal");
     assert_eq!(journal.lines().count(), 16);
-    let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
+    let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_FULL_TXT)).expect("evidence");
     assert!(evidence.lines().all(|l| l.chars().count() <= 72));
     assert!(evidence.contains("hook (ns) vs programs"), "{evidence}");
     let row = evidence
@@ -202,7 +202,7 @@ fn a_failed_run_keeps_what_it_measured() {
     let saved = Results::read(&run_dir.join(RESULTS_JSON)).expect("partial results.json reads");
     assert!(!saved.complete);
     assert_eq!(saved.cells, cells);
-    assert!(!run_dir.join(EVIDENCE_TXT).exists());
+    assert!(!run_dir.join(EVIDENCE_TXT).exists() && !run_dir.join(EVIDENCE_FULL_TXT).exists());
 }
 
 /// The order of a sweep is a seeded shuffle, saved with the run.
@@ -298,7 +298,7 @@ fn a_fit_that_cannot_be_made_is_reported_with_the_reason() {
     assert!(reason.contains("every measured cell has depth = 2"), "{reason}");
     assert_eq!(why.mechanism, "effective-array");
     assert_eq!(why.suite.as_deref(), Some("depth"));
-    let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_TXT)).expect("evidence");
+    let evidence = std::fs::read_to_string(tmp.path().join("run").join(EVIDENCE_FULL_TXT)).expect("evidence");
     assert!(evidence.contains("no fit of hook_latency_ns over depth"), "{evidence}");
 
     // The suite sweeps cgroups too, but the backend ties it to depth: no two cells differ in

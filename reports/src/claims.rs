@@ -62,3 +62,16 @@ pub const HYPOTHESES: [(u32, &str); 7] = [
     (6, "With thousands of tasks or cgroups in the working set, the task chain's cost per node rises more than the effective array's cost per program."),
     (7, "seccomp's action cache removes the chain walk for filters whose result depends only on the syscall number."),
 ];
+
+/// The claims of [`HYPOTHESES`] in a few words each, for a heading in a 72-column table.
+///
+/// Short enough that `claim N: title (unit per x)` fits on one line.
+pub const TITLES: [(u32, &str); 7] = [
+    (1, "chain grows with foreign programs, array not"),
+    (2, "same cost per program on the hook itself"),
+    (3, "handle loop grows, cgroup-id map not"),
+    (4, "cgroup attach grows, task install flat"),
+    (5, "per-cgroup metadata; chains shared"),
+    (6, "chain rises more with the working set"),
+    (7, "action cache skips number-only filters"),
+];

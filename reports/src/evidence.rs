@@ -1,9 +1,12 @@
-//! Renders the plain-text `evidence.txt` from saved results, for a reply on a mailing list.
+//! Renders the plain-text evidence from saved results: the mail, and everything in full.
 //!
-//! A robot-style header (`header`), per claim a fixed-width table and verdicts (`tables`), the
-//! sections that follow (`sections`: decompositions, drift, one line per cell, how to
-//! reproduce), written 72 ASCII columns wide (`text`) with the figures formatted as
-//! `report.html` formats them (`format`).
+//! `evidence.txt` ([`render`], `mail`) is the mail: a robot-style header, one verdict table of
+//! claims x backends with the slopes that decided them (`verdicts`), the warnings that apply and
+//! the reproduce command, in at most [`MAX_LINES`] lines. `evidence-full.txt` ([`render_full`])
+//! holds all of it: a longer header (`header`), per claim a fixed-width table and verdicts
+//! (`tables`), the sections that follow (`sections`: decompositions, drift, one line per cell,
+//! how to reproduce). Both are written 72 ASCII columns wide (`text`) with the figures
+//! formatted as `report.html` formats them (`format`).
 //!
 //! Every latency printed (percentiles, means, native and entry costs) is a raw figure and is
 //! never negative; costs over a baseline are differences and carry their sign and their 95%
@@ -11,12 +14,18 @@
 
 mod format;
 mod header;
+mod mail;
+#[cfg(test)]
+mod mail_tests;
 mod sections;
 mod tables;
 #[cfg(test)]
 mod tests;
 mod text;
+mod verdicts;
 
+#[cfg(test)]
+use crate::claims::Verdict;
 use crate::claims::{ClaimResult, HYPOTHESES};
 use crate::schema::{Results, SuiteInfo};
 use text::Out;
@@ -24,7 +33,11 @@ use text::Out;
 pub use format::fmt_num;
 pub(crate) use format::{agreement_text, fmt_latency, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, varying_axes};
 pub(crate) use format::{axis_labels, sort_cells};
+pub use mail::{MAX_HEADER_LINES, MAX_LINES};
 pub use text::{unwrap_lines, wrap, MAX_COLUMNS, MAX_INDENT};
+
+/// File name of the full evidence, which `evidence.txt` points to where it cuts detail.
+pub const FULL_FILE: &str = "evidence-full.txt";
 
 /// Relative range of a baseline over a run above which evidence warns of drift (5%).
 pub const DRIFT_WARN_REL_RANGE: f64 = 0.05;
@@ -35,7 +48,27 @@ pub const DRIFT_WARN_REL_RANGE: f64 = 0.05;
 /// Above it, evidence says OVER.
 pub const FLOOR_RATIO_LIMIT: f64 = 1.25;
 
-/// Renders `evidence.txt` from `results`, in the manner of a kernel test robot report.
+/// Renders `evidence.txt` from `results`: the mail, at most [`MAX_LINES`] x [`MAX_COLUMNS`].
+///
+/// ASCII only; in order:
+/// 1. a header of at most [`MAX_HEADER_LINES`] lines, as a kernel test robot report opens: what
+///    was measured (hookbench version, claims), on what (kernel, config, CPU, execution), with
+///    which parameters (profile, backends, seed, suites); the mitigations that change a hook's
+///    cost, the clock, governor, BPF JIT and LSMs, and whether the run completed;
+/// 2. the verdict table: per claim a heading, per backend its verdict, the fits it compared
+///    (`slope +-` 95% CI half-width, read from `results.claims`, not evaluated again) and the
+///    margin; rows lose their extra fits, then lines, when the table would not fit;
+/// 3. the validity warnings, one line per kind with counts (flagged cells by code, drift,
+///    curved fits behind verdicts, disagreeing splits, skipped mechanisms);
+/// 4. the command that reproduces the run, and where the rest is ([`FULL_FILE`]).
+///
+/// Every line that had to be cut ends in `...`. Deterministic: the same results give the same
+/// text.
+pub fn render(results: &Results) -> String {
+    mail::render(results)
+}
+
+/// Renders `evidence-full.txt` from `results`, in the manner of a kernel test robot report.
 ///
 /// ASCII only, so that it survives any mail client; in order:
 /// 1. a header: kernel release, the relevant kernel config, CPU model and count, mitigations,
@@ -57,7 +90,7 @@ pub const FLOOR_RATIO_LIMIT: f64 = 1.25;
 ///
 /// Lines longer than [`MAX_COLUMNS`] are wrapped with a four-space continuation indent.
 /// Deterministic: the same results give the same text.
-pub fn render(results: &Results) -> String {
+pub fn render_full(results: &Results) -> String {
     let mut out = Out::default();
     header::header(&mut out, results);
     for (id, hypothesis) in HYPOTHESES {

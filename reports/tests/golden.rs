@@ -1,17 +1,19 @@
 //! Golden-file tests of the renderers over a fixed results file, so any change of output shows.
 //!
-//! The file is `tests/data/results-smoke.json` (schema 2, both backends): `evidence.txt` must
-//! match its snapshot byte for byte (`tests/snapshots/`, reviewed with `cargo insta review`), keep
-//! every line within 72 ASCII columns, carry the header fields and a verdict line for every claim
-//! on every backend, print no negative latency, and show each cell's overhead, flags,
-//! decompositions and drift; `report.html` must be self-contained with at least six charts and the
-//! same tables.
+//! The file is `tests/data/results-smoke.json` (schema 2, both backends): `evidence.txt` and
+//! `evidence-full.txt` must match their snapshots byte for byte (`tests/snapshots/`, reviewed with
+//! `cargo insta review`). `evidence.txt` must fit a reply (80 lines of 72 ASCII columns, a header
+//! of 12) with every claim's verdict on every backend, the slopes it compared and its margin;
+//! `evidence-full.txt` must keep every line within 72 ASCII columns, carry the header fields and a
+//! verdict line for every claim on every backend, print no negative latency, and show each cell's
+//! overhead, flags, decompositions and drift; `report.html` must be self-contained with at least six
+//! charts and the same tables.
 //!
 //! The fixture is synthetic (`cargo run -p hookbench-reports --example synthetic_results`); when
 //! it is replaced by a real run's `results.json`, re-accept the snapshot: every other test reads
 //! what it checks from the fixture itself.
 
-use hookbench_reports::evidence::{render, unwrap_lines, MAX_COLUMNS};
+use hookbench_reports::evidence::{render, render_full, unwrap_lines, MAX_COLUMNS, MAX_HEADER_LINES, MAX_LINES};
 use hookbench_reports::schema::Results;
 use regex::Regex;
 use std::path::Path;
@@ -55,8 +57,131 @@ fn evidence_matches_the_golden_file() {
 }
 
 #[test]
+fn evidence_fits_a_reply_with_every_verdict_its_slopes_and_its_margin() {
+    let r = fixture();
+    let text = render(&r);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= MAX_LINES, "{} lines", lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.is_ascii(), "line {} is not ASCII: {line}", i + 1);
+        assert!(line.chars().count() <= MAX_COLUMNS, "line {} too long: {line}", i + 1);
+    }
+    // The header is the first block, robot-style: what, on what, with which parameters.
+    let header = lines
+        .iter()
+        .position(|l| l.is_empty())
+        .expect("a blank line after the header");
+    assert!(header <= MAX_HEADER_LINES, "{header} header lines");
+    assert!(lines[0].starts_with("hookbench 0.1.0 measured ") && lines[0].ends_with(" on:"));
+    for field in [
+        "kernel: 6.18.44-fc-v669 x86_64",
+        "test machine: 2 x ",
+        "parameters: profile smoke",
+    ] {
+        assert!(
+            lines[..header].iter().any(|l| l.starts_with(field)),
+            "header lacks '{field}'"
+        );
+    }
+    assert!(
+        text.contains("mitigations: spectre_v2=Retpolines ssb=Vulnerable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\ntest machine: 2 x Intel(R) Xeon(R) Processor, virtualized\n"),
+        "{text}"
+    );
+    // Per claim a heading, per backend a row with the verdict and the slope of each fit compared.
+    let fmt = |v: f64| hookbench_reports::evidence::fmt_num(Some(v));
+    for c in &r.claims {
+        let block = text
+            .split(&format!("\nclaim {}: ", c.id))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no heading for claim {}", c.id))
+            .split("\nclaim ")
+            .next()
+            .unwrap_or("");
+        let word = match c.verdict.as_str() {
+            "not-run" => "not-run".to_string(),
+            v => v.to_uppercase(),
+        };
+        let head = format!("  {:<7} {word} ", c.backend);
+        let at = block
+            .lines()
+            .position(|l| l.starts_with(&head))
+            .unwrap_or_else(|| panic!("claim {} has no '{head}' row:\n{block}", c.id));
+        if c.verdict.as_str() == "not-run" {
+            continue;
+        }
+        let row: Vec<&str> = block.lines().skip(at).take(1 + 2 * c.compared.len()).collect();
+        for want in &c.compared {
+            let fit = r
+                .fits
+                .iter()
+                .find(|f| {
+                    f.suite == want.suite
+                        && f.backend == want.backend
+                        && f.mechanism == want.mechanism
+                        && f.x == want.x
+                        && c.numbers.values().any(|v| *v == f.slope)
+                })
+                .unwrap_or_else(|| panic!("claim {} compared {} with no recorded slope", c.id, want.mechanism));
+            let half = fmt((fit.slope_ci95[1] - fit.slope_ci95[0]) / 2.0);
+            assert!(
+                row.iter()
+                    .any(|l| l.contains(&format!("{} +-{half}", fmt(fit.slope).trim_start_matches('-')))),
+                "claim {} [{}] lacks {} {} +-{half}:\n{}",
+                c.id,
+                c.backend,
+                want.mechanism,
+                fmt(fit.slope),
+                row.join("\n")
+            );
+        }
+        if let Some(m) = c.margin {
+            assert!(
+                row.iter().any(|l| l.contains(&format!("m +-{}", fmt(m)))),
+                "claim {} [{}] lacks its margin {}:\n{}",
+                c.id,
+                c.backend,
+                fmt(m),
+                row.join("\n")
+            );
+        }
+    }
+    // The warnings are grouped by kind and counted; the fixture's flagged cells are all there.
+    let flagged: std::collections::BTreeSet<&str> = r
+        .cells
+        .iter()
+        .flat_map(|c| c.validity.flags.iter().map(|f| f.code.as_str()))
+        .collect();
+    for code in flagged {
+        let n = r
+            .cells
+            .iter()
+            .filter(|c| c.validity.flags.iter().any(|f| f.code == code))
+            .count();
+        assert!(
+            text.contains(&format!("! {code}: {n} of {} cells", r.cells.len())),
+            "no counted '{code}' warning:\n{text}"
+        );
+    }
+    let reproduce = lines.iter().position(|l| *l == "reproduce:").expect("reproduce");
+    assert_eq!(
+        lines[reproduce + 1],
+        "  hookbench run --backend auto --profile smoke --out /tmp/hb"
+    );
+    assert!(lines.last().is_some_and(|l| l.ends_with("evidence-full.txt")));
+}
+
+#[test]
+fn evidence_full_matches_the_golden_file() {
+    insta::assert_snapshot!("evidence-full-smoke", render_full(&fixture()));
+}
+
+#[test]
 fn evidence_prints_no_negative_latency() {
-    let text = render(&fixture());
+    let text = render_full(&fixture());
     let bad = negative_latencies(&text);
     assert!(bad.is_empty(), "negative latencies:\n{}", bad.join("\n"));
     // The scan is not vacuous: it sees the fields, and it catches a planted negative one.
@@ -80,7 +205,7 @@ fn evidence_prints_no_negative_latency() {
 #[test]
 fn evidence_is_narrow_ascii_with_the_header_fields_and_every_verdict() {
     let r = fixture();
-    let text = render(&r);
+    let text = render_full(&r);
     for (i, line) in text.lines().enumerate() {
         assert!(line.is_ascii(), "line {} is not ASCII: {line}", i + 1);
         assert!(line.chars().count() <= MAX_COLUMNS, "line {} too long: {line}", i + 1);
@@ -142,7 +267,7 @@ fn evidence_is_narrow_ascii_with_the_header_fields_and_every_verdict() {
 #[test]
 fn claim_tables_show_every_fit_of_the_claims_suites_with_its_slope() {
     let r = fixture();
-    let text = render(&r);
+    let text = render_full(&r);
     let claim1 = text
         .split("== claim 1: ")
         .nth(1)
@@ -185,7 +310,7 @@ fn claim_tables_show_every_fit_of_the_claims_suites_with_its_slope() {
 #[test]
 fn evidence_shows_overheads_flags_decompositions_and_drift_from_the_results() {
     let r = fixture();
-    let text = render(&r);
+    let text = render_full(&r);
     let lines = unwrap_lines(&text);
     let cells_at = lines
         .iter()
@@ -294,8 +419,15 @@ fn report_html_is_self_contained_with_six_charts_and_the_tables() {
 #[test]
 fn an_emulated_guest_is_marked_in_both_renderings() {
     let mut r = fixture();
-    assert!(!render(&r).contains("emulated:"), "the fixture is not emulated");
+    assert!(!render_full(&r).contains("emulated:"), "the fixture is not emulated");
     r.environment["emulated"] = serde_json::json!("qemu tcg (hookbench rig guest)");
-    assert!(render(&r).contains("emulated: qemu tcg (hookbench rig guest) (timings not comparable"));
+    assert!(render_full(&r).contains("emulated: qemu tcg (hookbench rig guest) (timings not comparable"));
     assert!(hookbench_reports::html::render(&r).contains("<b>Emulated CPU</b>: qemu tcg"));
+    // The mail says it in its header, right under the machine.
+    let mail = render(&r);
+    assert!(
+        mail.contains("Processor, emulated\nEMULATED (qemu tcg (hookbench rig guest)): timings describe"),
+        "{mail}"
+    );
+    assert!(mail.lines().count() <= MAX_LINES);
 }

@@ -3,6 +3,7 @@
 use super::sections::reproduce_command;
 use super::text::ascii;
 use super::*;
+
 use crate::schema::Results;
 
 #[test]
@@ -133,7 +134,7 @@ fn section(text: &str, title: &str) -> String {
 
 #[test]
 fn a_cell_shows_raw_percentiles_its_overhead_with_its_ci_and_its_flags() {
-    let text = render(&results(serde_json::json!({})));
+    let text = render_full(&results(serde_json::json!({})));
     let cells = section(&text, "== cells");
     let lines: Vec<&str> = cells.lines().collect();
     let at = |needle: &str| {
@@ -167,7 +168,7 @@ fn a_cell_shows_raw_percentiles_its_overhead_with_its_ci_and_its_flags() {
 
 #[test]
 fn a_curved_fit_says_where_and_gives_its_segments_and_a_clamped_entry() {
-    let text = render(&results(serde_json::json!({})));
+    let text = render_full(&results(serde_json::json!({})));
     let claim = section(&text, "== claim 7:");
     assert!(
         claim.contains(
@@ -189,7 +190,7 @@ fn a_curved_fit_says_where_and_gives_its_segments_and_a_clamped_entry() {
     if let Some(l) = r.fits[0].lack_of_fit.as_mut() {
         l.holds = true;
     }
-    let text = logical(&render(&r));
+    let text = logical(&render_full(&r));
     assert!(
         text.contains("  seccomp-arg-load: line holds; entry 0 (<0, shown as 0)") && !text.contains("by segment"),
         "{text}"
@@ -209,7 +210,7 @@ fn decompositions_say_beside_the_figure_when_the_methods_disagree() {
     let r = results(serde_json::json!({"decompositions": [
         d("seccomp-arg-load", "fit", 26.6, false, "seccomp-selftest-split"),
         d("seccomp-selftest-split", "selftest", 20.1, false, "seccomp-arg-load")]}));
-    let text = render(&r);
+    let text = render_full(&r);
     let sect = section(&text, "== decompositions");
     assert!(
         sect.contains(
@@ -230,12 +231,12 @@ fn decompositions_say_beside_the_figure_when_the_methods_disagree() {
     let agree = results(
         serde_json::json!({"decompositions": [d("seccomp-arg-load", "fit", 20.8, true, "seccomp-selftest-split")]}),
     );
-    let text = logical(&render(&agree));
+    let text = logical(&render_full(&agree));
     assert!(
         text.contains("agrees with selftest (seccomp-selftest-split) within 15%") && !text.contains("DISAGREES"),
         "{text}"
     );
-    assert!(render(&results(serde_json::json!({}))).contains("== decompositions"));
+    assert!(render_full(&results(serde_json::json!({}))).contains("== decompositions"));
 }
 
 #[test]
@@ -246,7 +247,7 @@ fn drift_gives_range_and_trend_and_warns_above_five_percent() {
             "drift": {"n": 8, "first": 88.0, "last": 88.0 * (1.0 + range), "min": 88.0, "max": 88.0 * (1.0 + range),
                       "rel_range": range, "rel_slope_per_hour": 0.9, "rel_slope_ci95": [0.5, 1.3], "span_s": 60.0}})
     };
-    let text = render(&results(
+    let text = render_full(&results(
         serde_json::json!({"drift": [entry("getppid", 0.072), entry("getpid", 0.02)]}),
     ));
     let sect = section(&text, "== drift");
@@ -276,7 +277,7 @@ fn verdict_lines_name_the_fits_compared_and_the_margin() {
                      {"suite": "seccomp", "backend": "kernel", "mechanism": "seccomp-nr-only", "body": "null", "x": "programs"}],
         "margin": 2.57}]}),
     );
-    let text = render(&r);
+    let text = render_full(&r);
     let claim = section(&text, "== claim 7:");
     assert!(claim.contains("verdict [kernel]: SUPPORTED: grows; flat"), "{claim}");
     assert!(
@@ -291,7 +292,7 @@ fn a_negative_latency_is_never_printed() {
     let mut r = results(serde_json::json!({}));
     r.cells[0].p50 = -4.0;
     r.cells[0].mean = -1.0;
-    let text = logical(&render(&r));
+    let text = logical(&render_full(&r));
     let line = text
         .lines()
         .find(|l| l.contains("seccomp-arg-load hook programs=1:"))
@@ -321,7 +322,7 @@ fn set_up_lines_hold_the_mechanism_against_the_floor_and_c() {
             cell("setup-tasks-c", "setup_seconds", 0.5), cell("setup-tasks", "teardown_seconds", 0.9),
             cell("setup-tasks-floor", "teardown_seconds", 0.6)]}))
     .expect("results parse");
-    let text = render(&r);
+    let text = render_full(&r);
     assert!(text.lines().all(|l| l.chars().count() <= MAX_COLUMNS));
     // Wrapped lines continue indented: join them back.
     let joined = text.replace("\n    ", " ");
@@ -360,7 +361,7 @@ fn working_set_bytes_are_held_against_the_l2_and_the_llc() {
         "cells": [ws_cell("seccomp-working-set", 1, 16, 4224), ws_cell("seccomp-working-set", 4096, 0, 1 << 19),
                   ws_cell("seccomp-working-set", 4096, 16, 17_301_504)],
         "fits": []}));
-    let claim = section(&render(&r), "== claim 6");
+    let claim = section(&render_full(&r), "== claim 6");
     assert!(
         claim.contains("[working-set] kernel working set against the caches (L2 2.0 MiB, LLC 480.0 MiB)"),
         "{claim}"
@@ -382,7 +383,7 @@ fn working_set_bytes_are_held_against_the_l2_and_the_llc() {
     let r = results(serde_json::json!({
         "suites": [{"name": "working-set", "claim": 6, "hypothesis": "h", "fit_x": ["programs"]}],
         "cells": [big], "fits": []}));
-    assert!(section(&render(&r), "== claim 6").contains("the sweep went past the LLC"));
+    assert!(section(&render_full(&r), "== claim 6").contains("the sweep went past the LLC"));
     let r = results(serde_json::json!({}));
-    assert!(!render(&r).contains("working set against the caches"));
+    assert!(!render_full(&r).contains("working set against the caches"));
 }

@@ -102,3 +102,28 @@ pub fn unwrap_lines(text: &str) -> Vec<String> {
     }
     out.into_iter().map(|(_, s)| s).collect()
 }
+
+/// `s` made ASCII and cut to one line of [`MAX_COLUMNS`], ending in `...` where it was cut.
+pub(super) fn one_line(s: &str) -> String {
+    let s = ascii(s);
+    let s = s.trim_end();
+    if s.chars().count() <= MAX_COLUMNS {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(MAX_COLUMNS - 3).collect();
+    format!("{}...", head.trim_end())
+}
+
+/// `s` made ASCII and wrapped ([`wrap`]) into at most `max` lines, the last ending in `...`
+/// where text was cut.
+pub(super) fn at_most(s: &str, max: usize) -> Vec<String> {
+    let mut lines = wrap(&ascii(s));
+    if lines.len() > max {
+        lines.truncate(max.max(1));
+        if let Some(last) = lines.last_mut() {
+            let room: String = last.chars().take(MAX_COLUMNS - 3).collect();
+            *last = format!("{}...", room.trim_end());
+        }
+    }
+    lines
+}
