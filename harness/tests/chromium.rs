@@ -13,6 +13,8 @@
 //! Environment:
 //! - `HOOKBENCH_CHROMIUM=PATH`: the Chromium binary (default `/usr/bin/chromium`, Debian's
 //!   `chromium` package).
+//! - `HOOKBENCH_CHROMIUM_REPORT=PATH`: check this report.html (e.g. of a kernel run) instead of
+//!   the one of a fresh model smoke run.
 //! - `HOOKBENCH_REQUIRE_CHROMIUM=1`: a missing Chromium fails the tests instead of skipping them
 //!   (for CI). Without it, the tests print `SKIPPED: chromium not found at PATH (install: apt-get
 //!   install chromium)` to stderr, uncaptured so `cargo test` shows it, and pass.
@@ -587,12 +589,19 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     let Some(chromium) = chromium() else { return };
     let _one = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("run");
-    common::run_smoke_with(&["--backend", "model"], &out);
+    let given = std::env::var_os("HOOKBENCH_CHROMIUM_REPORT").filter(|p| !p.is_empty());
+    let source = match given {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let out = tmp.path().join("run");
+            common::run_smoke_with(&["--backend", "model"], &out);
+            out.join("report.html")
+        }
+    };
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     let report = dir.join("report.html");
-    std::fs::copy(out.join("report.html"), &report).expect("report.html copied");
+    std::fs::copy(&source, &report).unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
     let shot = dir.join("report.png");
     let _ = std::fs::remove_file(&shot);
     let started = Instant::now();

@@ -104,7 +104,7 @@ fn deciding_figures(results: &Results, c: &ClaimResult) -> Vec<String> {
     };
     let mut slopes: Vec<(usize, String)> = Vec::new();
     let mut differences: Vec<String> = Vec::new();
-    let mut unit = None;
+    let mut units: Vec<String> = Vec::new();
     for key in n.keys() {
         let Some(base) = key.strip_suffix("_ci95_lo") else {
             continue;
@@ -126,7 +126,9 @@ fn deciding_figures(results: &Results, c: &ClaimResult) -> Vec<String> {
                         fmt_signed(*slope)
                     ),
                 ));
-                unit.get_or_insert(u);
+                if !units.contains(&u) {
+                    units.push(u);
+                }
             }
         } else if base.contains("difference") {
             if let Some(v) = n.get(base) {
@@ -135,7 +137,12 @@ fn deciding_figures(results: &Results, c: &ClaimResult) -> Vec<String> {
         }
     }
     slopes.sort_by_key(|(at, _)| *at);
-    let unit = unit.unwrap_or_default();
+    // Differences and the margin are in the slopes' unit when they share one (claim 5's margin
+    // is on bytes per task, its rising side in bytes per cgroup: then no unit is given).
+    let unit = match units.as_slice() {
+        [one] => one.as_str(),
+        _ => "",
+    };
     let mut out: Vec<String> = slopes.into_iter().map(|(_, s)| s).collect();
     out.extend(
         differences
@@ -154,15 +161,19 @@ fn deciding_figures(results: &Results, c: &ClaimResult) -> Vec<String> {
 
 /// What a verdict means for its claim, in one sentence.
 ///
-/// A `not-run` claim says what was missing, up to the first detail (the full text is in the
-/// verdict details).
+/// It speaks of the margin only when the claim used one. A `not-run` claim says what was
+/// missing, up to the first detail (the full text is in the verdict details).
 fn meaning(c: &ClaimResult) -> String {
+    let with_margin = c.margin.is_some();
     match c.verdict {
-        Verdict::Supported => "The measured slopes agree with the claim, within the margin.".to_string(),
-        Verdict::Refuted => "The measured slopes contradict the claim, beyond the margin.".to_string(),
-        Verdict::Inconclusive => "The intervals are too wide for the margin to decide; a longer profile (more \
-                                  samples and repetitions) narrows them."
-            .to_string(),
+        Verdict::Supported if with_margin => "The measured slopes agree with the claim, within the margin.".to_string(),
+        Verdict::Supported => "The measured slopes agree with the claim.".to_string(),
+        Verdict::Refuted if with_margin => "The measured slopes contradict the claim, beyond the margin.".to_string(),
+        Verdict::Refuted => "The measured slopes contradict the claim.".to_string(),
+        Verdict::Inconclusive => format!(
+            "The intervals are too wide {}to decide; a longer profile (more samples and repetitions) narrows them.",
+            if with_margin { "for the margin " } else { "" }
+        ),
         Verdict::NotRun => {
             let what = c
                 .evidence
@@ -331,6 +342,23 @@ mod tests {
             .expect("a not-run claim");
         assert!(meaning(not_run).starts_with("Not measured on this backend: "));
         assert!(!meaning(not_run).contains(';'));
+    }
+
+    #[test]
+    fn a_margin_is_spoken_of_only_where_a_claim_used_one() {
+        let r = fixture();
+        let mut c = r
+            .claims
+            .iter()
+            .find(|c| c.verdict == Verdict::Supported && c.margin.is_some())
+            .expect("a supported claim with a margin")
+            .clone();
+        assert!(meaning(&c).contains("margin"), "{}", meaning(&c));
+        c.margin = None;
+        assert!(!meaning(&c).contains("margin"), "{}", meaning(&c));
+        assert!(!deciding_figures(&r, &c).iter().any(|f| f.contains("margin")));
+        c.verdict = Verdict::Inconclusive;
+        assert!(!meaning(&c).contains("margin") && meaning(&c).contains("too wide"));
     }
 
     #[test]
