@@ -207,19 +207,120 @@ pub fn seed_of(id: &str) -> u64 {
     })
 }
 
-/// The progress bar's message, kept short enough that the bar stays on one 80-column line.
+/// The progress line: elapsed time, a 20-column bar, cells done of all, and the cell's name.
+///
+/// `{wide_msg}` gives the message the columns the rest of the line leaves on the terminal and
+/// cuts it there, so the line never wraps: on 80 columns a 3-digit cell count leaves 41.
+const PROGRESS_TEMPLATE: &str = "{elapsed_precise} [{bar:20}] {pos}/{len} {wide_msg}";
+
+/// The progress bar's message: the cell being measured, `suite backend mechanism`.
 fn progress_message(suite: &str, backend: &str, mechanism: &str) -> String {
-    let text = format!("{suite} {backend} {mechanism}");
-    text.chars().take(32).collect()
+    format!("{suite} {backend} {mechanism}")
 }
 
+/// The run's progress bar on stderr when it is a terminal and `enabled`; else a hidden one.
 fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cells {msg}") {
+    styled_bar(total, ProgressDrawTarget::stderr())
+}
+
+/// A progress bar drawn with [`PROGRESS_TEMPLATE`] on `target`.
+fn styled_bar(total: u64, target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    if let Ok(style) = ProgressStyle::with_template(PROGRESS_TEMPLATE) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indicatif::TermLike;
+    use std::sync::Mutex;
+
+    /// A terminal `width` columns wide that keeps every line drawn on it.
+    #[derive(Debug)]
+    struct Term {
+        width: u16,
+        lines: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl TermLike for Term {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.is_empty() {
+                self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(s.to_string());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The lines a bar of `total` cells draws on a `width`-column terminal showing `message`.
+    ///
+    /// Only the lines drawn with the message: the first draw may come before it is set.
+    fn drawn(width: u16, total: u64, message: &str) -> Vec<String> {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let term = Term {
+            width,
+            lines: Arc::clone(&lines),
+        };
+        let bar = styled_bar(total, ProgressDrawTarget::term_like(Box::new(term)));
+        bar.set_message(message.to_string());
+        bar.set_position(total / 3);
+        // Abandoning draws the last state whatever the refresh rate.
+        bar.abandon();
+        let out = lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        out.into_iter().filter(|l| l.contains(&message[..8])).collect()
+    }
+
+    #[test]
+    fn the_progress_line_fits_the_terminal_width() {
+        // Lines that wrapped on 80 columns (effective-array, cgroup-id-map) and the longest name.
+        let messages = [
+            progress_message("working-set", "model", "effective-array"),
+            progress_message("cgroup-handles", "model", "cgroup-id-map"),
+            progress_message("cgroup-handles", "kernel", "rawtp-cgroup-id-map-outside"),
+        ];
+        for width in [60u16, 80, 100] {
+            for message in &messages {
+                let lines = drawn(width, 1266, message);
+                // Cut at the end: the start of the message is still there.
+                assert!(!lines.is_empty(), "no line with {message:?} at {width} columns");
+                for line in &lines {
+                    // The template has no colours: one char is one column.
+                    let columns = line.chars().count();
+                    assert!(columns <= usize::from(width), "{columns} > {width} columns: {line:?}");
+                }
+            }
+        }
+        // Where the terminal is wide enough the message is whole.
+        let whole = drawn(200, 1266, &messages[0]);
+        assert!(whole.iter().any(|l| l.trim_end().ends_with(&messages[0])), "{whole:?}");
+    }
 }

@@ -1,9 +1,10 @@
 //! Checks that `report.html` renders in headless Chromium, as a reader's browser would show it.
 //!
 //! Opens the `report.html` of a model smoke run and fails on any console error, any network
-//! request outside the file, any external URL, a missing verdict table, or a chart that does not
-//! render (fewer than six `<svg>` charts with a non-zero box and drawn marks); saves a full-page
-//! screenshot to `<target dir>/chromium/report.png`.
+//! request outside the file, any external URL, a missing verdict table, verdicts that do not
+//! come before the charts, a table cell that shows raw JSON (text starting with `{` or `[`, or
+//! holding `":`), or a chart that does not render (fewer than six `<svg>` charts with a non-zero
+//! box and drawn marks); saves a full-page screenshot to `<target dir>/chromium/report.png`.
 //!
 //! Chromium is driven over the DevTools protocol on `--remote-debugging-pipe` (JSON messages
 //! ended by NUL on fds 3 and 4), so the page needs no script of its own and the test needs no
@@ -12,6 +13,8 @@
 //! Environment:
 //! - `HOOKBENCH_CHROMIUM=PATH`: the Chromium binary (default `/usr/bin/chromium`, Debian's
 //!   `chromium` package).
+//! - `HOOKBENCH_CHROMIUM_REPORT=PATH`: check this report.html (e.g. of a kernel run) instead of
+//!   the one of a fresh model smoke run.
 //! - `HOOKBENCH_REQUIRE_CHROMIUM=1`: a missing Chromium fails the tests instead of skipping them
 //!   (for CI). Without it, the tests print `SKIPPED: chromium not found at PATH (install: apt-get
 //!   install chromium)` to stderr, uncaptured so `cargo test` shows it, and pass.
@@ -325,9 +328,13 @@ struct Inspection {
     /// `src`, `href`, ... attributes that point outside the file, and `url(`/`@import` in styles.
     external_refs: Vec<String>,
     charts: Vec<Chart>,
-    /// Rows with a verdict class in the table after `#summary`, and whether that table has a box.
+    /// Rows or cells with a verdict class in the table after `#summary`, and whether it has a box.
     verdict_rows: u64,
     verdict_table_shown: bool,
+    /// Whether the table after `#summary` comes before the first `<svg>` (true without charts).
+    verdicts_before_charts: bool,
+    /// Text of the table cells (`td`, `th`) that look like JSON: `{...`, `[...` or holding `":`.
+    raw_json_cells: Vec<String>,
     /// Text of the `p.note` paragraphs that stand where a chart could not be drawn or had no data.
     notes: Vec<String>,
 }
@@ -361,6 +368,14 @@ impl Inspection {
                 self.verdict_rows, self.verdict_table_shown
             ));
         }
+        if !self.verdicts_before_charts {
+            p.push("the verdict table does not come before the charts".to_string());
+        }
+        p.extend(
+            self.raw_json_cells
+                .iter()
+                .map(|c| format!("table cell shows raw JSON: {c}")),
+        );
         p.extend(
             self.notes
                 .iter()
@@ -404,13 +419,21 @@ const PROBE: &str = r#"(() => {
   if (table && table.localName !== 'table') table = null;
   const verdicts = ['supported', 'refuted', 'inconclusive', 'not-run'];
   const rows = table
-    ? [...table.querySelectorAll('tr')].filter(tr => verdicts.some(v => tr.classList.contains(v))).length
+    ? [...table.querySelectorAll('tr, td')].filter(e => verdicts.some(v => e.classList.contains(v))).length
     : 0;
   const tr = table ? table.getBoundingClientRect() : { width: 0, height: 0 };
+  const firstChart = document.querySelector('svg');
+  const before = !table || !firstChart
+    || (table.compareDocumentPosition(firstChart) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+  const rawJson = [...document.querySelectorAll('td, th')]
+    .map(c => c.textContent.trim())
+    .filter(t => t.startsWith('{') || t.startsWith('[') || t.includes('":'))
+    .map(t => t.slice(0, 120));
   return {
     readyState: document.readyState,
     charts, refs,
     verdictRows: rows, verdictTableShown: tr.width > 0 && tr.height > 0,
+    verdictsBeforeCharts: before, rawJson,
     notes: [...document.querySelectorAll('p.note')].map(p => p.textContent),
     pageHeight: Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0),
   };
@@ -480,6 +503,7 @@ fn inspect(browser: &mut Browser, page: &Path, screenshot: Option<&Path>) -> Ins
         ready_state: v["readyState"].as_str().unwrap_or_default().to_string(),
         verdict_rows: v["verdictRows"].as_u64().unwrap_or(0),
         verdict_table_shown: v["verdictTableShown"].as_bool().unwrap_or(false),
+        verdicts_before_charts: v["verdictsBeforeCharts"].as_bool().unwrap_or(false),
         ..Inspection::default()
     };
     let strings = |key: &str| -> Vec<String> {
@@ -490,6 +514,7 @@ fn inspect(browser: &mut Browser, page: &Path, screenshot: Option<&Path>) -> Ins
     };
     out.external_refs = strings("refs");
     out.notes = strings("notes");
+    out.raw_json_cells = strings("rawJson");
     for c in v["charts"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let f = |k: &str| c[k].as_f64().unwrap_or(0.0);
         out.charts.push(Chart {
@@ -564,12 +589,19 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     let Some(chromium) = chromium() else { return };
     let _one = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("run");
-    common::run_smoke_with(&["--backend", "model"], &out);
+    let given = std::env::var_os("HOOKBENCH_CHROMIUM_REPORT").filter(|p| !p.is_empty());
+    let source = match given {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let out = tmp.path().join("run");
+            common::run_smoke_with(&["--backend", "model"], &out);
+            out.join("report.html")
+        }
+    };
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     let report = dir.join("report.html");
-    std::fs::copy(out.join("report.html"), &report).expect("report.html copied");
+    std::fs::copy(&source, &report).unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
     let shot = dir.join("report.png");
     let _ = std::fs::remove_file(&shot);
     let started = Instant::now();
@@ -577,7 +609,7 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     let seen = inspect(&mut browser, &report, Some(&shot));
     browser.close();
     say(&format!(
-        "chromium: {} of {} chart(s) rendered, {} verdict row(s), in {:.1?}; screenshot {}",
+        "chromium: {} of {} chart(s) rendered, {} verdict cell(s), in {:.1?}; screenshot {}",
         seen.charts.iter().filter(|c| c.rendered()).count(),
         seen.charts.len(),
         seen.verdict_rows,
@@ -598,19 +630,21 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     );
 }
 
-/// A stand-in for the report: six drawn charts and a verdict table, to break on purpose.
+/// A drawn stand-in chart, `chart i` its caption.
+fn chart(i: usize) -> String {
+    format!(
+        "<svg width=\"320\" height=\"180\" viewBox=\"0 0 320 180\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <rect x=\"0\" y=\"0\" width=\"320\" height=\"180\" fill=\"#fff\"/><text x=\"10\" y=\"20\">chart {i}</text>\
+         <polyline fill=\"none\" stroke=\"#0072b2\" points=\"20,160 100,120 200,60 300,30\"/>\
+         <circle cx=\"100\" cy=\"120\" r=\"3\"/></svg>"
+    )
+}
+
+/// A stand-in for the report: a verdict table, then six drawn charts, to break on purpose.
 ///
-/// `inject` is added to the body and, for `broken = Some((i, markup))`, chart `i` is replaced
-/// by `markup`.
+/// `inject` is added to the body after the verdict table and, for `broken = Some((i, markup))`,
+/// chart `i` is replaced by `markup`.
 fn page(inject: &str, broken: Option<(usize, &str)>) -> String {
-    let chart = |i: usize| {
-        format!(
-            "<svg width=\"320\" height=\"180\" viewBox=\"0 0 320 180\" xmlns=\"http://www.w3.org/2000/svg\">\
-             <rect x=\"0\" y=\"0\" width=\"320\" height=\"180\" fill=\"#fff\"/><text x=\"10\" y=\"20\">chart {i}</text>\
-             <polyline fill=\"none\" stroke=\"#0072b2\" points=\"20,160 100,120 200,60 300,30\"/>\
-             <circle cx=\"100\" cy=\"120\" r=\"3\"/></svg>"
-        )
-    };
     let charts: String = (0..MIN_CHARTS)
         .map(|i| match broken {
             Some((b, r)) if b == i => r.to_string(),
@@ -620,12 +654,12 @@ fn page(inject: &str, broken: Option<(usize, &str)>) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>t</title></head><body>\
          <h2 id=\"summary\">Summary: verdicts</h2><table><tr><th>claim</th><th>verdict</th></tr>\
-         <tr class=\"supported\"><td>1</td><td>supported</td></tr></table>{inject}{charts}</body></html>"
+         <tr><td>1</td><td class=\"verdict supported\">supported</td></tr></table>{inject}{charts}</body></html>"
     )
 }
 
 #[test]
-fn the_checker_fails_on_console_errors_broken_charts_and_external_urls() {
+fn the_checker_fails_on_console_errors_broken_charts_external_urls_and_raw_json() {
     let Some(chromium) = chromium() else { return };
     let _one = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -679,6 +713,32 @@ fn the_checker_fails_on_console_errors_broken_charts_and_external_urls() {
             "no verdict table",
             page("", None).replace("id=\"summary\"", "id=\"elsewhere\""),
             "no verdict table shown",
+        ),
+        (
+            "a chart before the verdicts",
+            page("", None).replace("<h2 id=\"summary\">", &format!("{}<h2 id=\"summary\">", chart(9))),
+            "the verdict table does not come before the charts",
+        ),
+        (
+            "a JSON object in a cell",
+            page(
+                "<table><tr><th>bpf_jit</th><td>{\"available\":true}</td></tr></table>",
+                None,
+            ),
+            "table cell shows raw JSON: {\"available\":true}",
+        ),
+        (
+            "a JSON list in a cell",
+            page(
+                "<table><tr><td> [[\"meltdown\", \"Not affected\"]]</td></tr></table>",
+                None,
+            ),
+            "table cell shows raw JSON: [[",
+        ),
+        (
+            "a JSON member in a cell",
+            page("<table><tr><td>clock: \"kind\": \"tsc\"</td></tr></table>", None),
+            "table cell shows raw JSON: clock: \"kind\":",
         ),
     ];
     let mut browser = Browser::launch(&chromium);

@@ -228,7 +228,7 @@ fn smoke_run_of_the_model_backend_writes_every_file_and_the_claims_point_the_rig
     // the same bytes from results.json.
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
     assert!(html.matches("<svg").count() >= 6, "fewer than six charts");
-    assert!(html.contains("Summary: verdicts") && html.contains("class=\"supported\""));
+    assert!(html.contains("Summary: verdicts") && html.contains("class=\"verdict supported\""));
     for attr in [
         "src=\"http",
         "href=\"http",
