@@ -517,9 +517,10 @@ fn cut(s: &str, n: usize) -> String {
     }
 }
 
-/// Renders the merged evidence: runs, the verdict matrix, slopes per claim and host class with
-/// the differences between kernels (`*` beyond their 95% CI), and the warnings.
+/// Renders the merged evidence text: runs, verdict matrix, slopes and differences, warnings.
 ///
+/// Slopes are listed per claim and host class with the differences between kernels (`*` beyond
+/// their 95% CI).
 /// At most 72 ASCII columns (prose is wrapped as evidence.txt's is, tables are built to fit);
 /// every incomplete, emulated or UML run is said beside it and in the warnings.
 pub fn render_evidence(m: &Merged) -> String {
@@ -685,8 +686,10 @@ const COLORS: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
-/// An SVG chart of slopes over kernels (one x position per run, in kernel order): a point with
-/// its 95% error bar per series and run, the points of a series joined across kernels.
+/// An SVG chart of slopes over kernels, one x position per run in kernel order.
+///
+/// A point with its 95% error bar per series and run; the points of a series are joined across
+/// kernels.
 ///
 /// `html::line_chart` draws numeric x axes; kernels are categories, so this chart is its own.
 pub fn slope_chart(title: &str, y_label: &str, columns: &[String], series: &[(String, Vec<Option<Slope>>)]) -> String {
@@ -698,7 +701,7 @@ pub fn slope_chart(title: &str, y_label: &str, columns: &[String], series: &[(St
     if values.is_empty() || columns.is_empty() {
         return format!("<p class=\"note\">{}: no slopes in these runs.</p>", esc(title));
     }
-    if values.iter().any(|v| !(v.abs() <= MAX_PLOTTED)) {
+    if values.iter().any(|v| !v.is_finite() || v.abs() > MAX_PLOTTED) {
         return format!(
             "<p class=\"note\">{}: not drawn: a slope is not finite or beyond {MAX_PLOTTED:e} (see the tables).</p>",
             esc(title)
@@ -796,8 +799,10 @@ pub fn slope_chart(title: &str, y_label: &str, columns: &[String], series: &[(St
     svg
 }
 
-/// Renders the merged report: verdict matrix first, then per claim and host class a slope chart
-/// over kernels with its table and the differences beyond their CIs, then the runs.
+/// Renders the merged report.html: verdict matrix, slope charts per claim and class, runs.
+///
+/// The verdict matrix comes first, then per claim and host class a slope chart over kernels with
+/// its table and the differences beyond their CIs, then the runs.
 ///
 /// Self-contained (inline SVG and style); marked with [`GENERATOR_META`] like every page
 /// hookbench writes.
