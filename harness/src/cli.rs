@@ -1,6 +1,6 @@
 //! The `hookbench` command line: its subcommands, each input checked before anything is written.
 //!
-//! `run`, `list`, `doctor`, `cleanup`, `kmod-check`, `compare`, `report`, `export` and the
+//! `run`, `list`, `doctor`, `cleanup`, `kmod-check`, `compare`, `merge`, `report`, `export` and the
 //! internal `worker`; bad input exits with code 2 and names the bad value.
 
 use crate::backend::Backend;
@@ -82,6 +82,19 @@ pub enum Command {
         /// FILE is a new file, or a page hookbench wrote (which is replaced).
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+    },
+    /// Merge runs of several hosts, kernels or commits into one set, report and evidence.
+    ///
+    /// Writes merged.json (schema hookbench.merged/1), report.html (claims x (host class,
+    /// kernel) verdicts, slopes across kernels per claim) and evidence.txt into DIR. Runs are
+    /// compared only within a host class. Exit 2 for a bad or duplicate input.
+    Merge {
+        /// The runs: run directories or their results.json files.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// Directory for the merged set, created; an existing one must be empty.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Re-render evidence.txt, evidence-full.txt and report.html of a run from its results.json.
     Report {
@@ -202,6 +215,7 @@ pub fn main() -> anyhow::Result<()> {
             json,
             html,
         } => compare(&base, &new, threshold_pct, json, html.as_deref()),
+        Command::Merge { runs, out } => merge(&runs, &out),
         Command::Report { dir } => {
             let results = crate::compare::read_run(&dir)?;
             let dir = if dir.is_dir() {
@@ -527,6 +541,50 @@ fn compare(
     }
     Ok(())
 }
+
+/// `hookbench merge`: reads every run, merges them and writes merged.json and its reports.
+///
+/// Errors: a [`UsageError`] naming the run that is missing, unreadable or of another schema, the
+/// run given twice, or an `--out` that is not a new or empty directory.
+fn merge(runs: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()> {
+    use hookbench_reports::merged;
+    output::check_dir(out)?;
+    let mut read = Vec::with_capacity(runs.len());
+    for path in runs {
+        let results = crate::compare::read_run(path)
+            .map_err(|e| UsageError::new(format!("merge: run {}: {}", path.display(), e.message)))?;
+        read.push((path.display().to_string(), results));
+    }
+    let set = merged::merge(read).map_err(|e| UsageError::new(format!("merge: {e}")))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json = serde_json::to_string_pretty(&set).context("cannot encode the merged set")?;
+    output::write_atomic(&out.join(MERGED_JSON), format!("{json}\n").as_bytes())?;
+    output::write_atomic(&out.join(output::REPORT_HTML), merged::render_html(&set).as_bytes())?;
+    output::write_atomic(
+        &out.join(output::EVIDENCE_TXT),
+        merged::render_evidence(&set).as_bytes(),
+    )?;
+    let beyond = set.differences.iter().filter(|d| d.exceeds_ci).count();
+    let mut text = format!(
+        "hookbench merge: {} run(s) in {} host class(es), {} slope difference(s) between kernels beyond their CI\n",
+        set.runs.len(),
+        set.groups.len(),
+        beyond
+    );
+    for w in &set.warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    text.push_str(&format!(
+        "merged:   {}\nreport:   {}\nevidence: {}\n",
+        out.join(MERGED_JSON).display(),
+        out.join(output::REPORT_HTML).display(),
+        out.join(output::EVIDENCE_TXT).display()
+    ));
+    emit(&text)
+}
+
+/// The merged set's file in `hookbench merge --out DIR`.
+pub const MERGED_JSON: &str = "merged.json";
 
 /// Checks that `compare --html FILE` may write `path`: it is new, or a page hookbench wrote.
 ///

@@ -340,8 +340,13 @@ struct Inspection {
 }
 
 impl Inspection {
-    /// Every reason the page fails, empty when it passes.
+    /// Every reason the report fails, empty when it passes ([`Inspection::problems_with`]).
     fn problems(&self) -> Vec<String> {
+        self.problems_with(MIN_CHARTS)
+    }
+
+    /// Every reason a page with at least `min_charts` charts fails, empty when it passes.
+    fn problems_with(&self, min_charts: usize) -> Vec<String> {
         let mut p = Vec::new();
         if self.ready_state != "complete" {
             p.push(format!("document not loaded: readyState {:?}", self.ready_state));
@@ -357,9 +362,9 @@ impl Inspection {
             p.push(format!("chart {i} ({:?}) did not render: {c:?}", c.title));
         }
         let rendered = self.charts.iter().filter(|c| c.rendered()).count();
-        if rendered < MIN_CHARTS {
+        if rendered < min_charts {
             p.push(format!(
-                "only {rendered} chart(s) rendered, at least {MIN_CHARTS} expected"
+                "only {rendered} chart(s) rendered, at least {min_charts} expected"
             ));
         }
         if self.verdict_rows == 0 || !self.verdict_table_shown {
@@ -419,7 +424,8 @@ const PROBE: &str = r#"(() => {
   if (table && table.localName !== 'table') table = null;
   const verdicts = ['supported', 'refuted', 'inconclusive', 'not-run'];
   const rows = table
-    ? [...table.querySelectorAll('tr, td')].filter(e => verdicts.some(v => e.classList.contains(v))).length
+    ? [...table.querySelectorAll('tr')].filter(tr => verdicts.some(v => tr.classList.contains(v)
+        || tr.querySelector('td.' + v))).length
     : 0;
   const tr = table ? table.getBoundingClientRect() : { width: 0, height: 0 };
   const firstChart = document.querySelector('svg');
@@ -628,6 +634,59 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
         "no screenshot at {}",
         shot.display()
     );
+}
+
+#[test]
+fn merged_report_of_three_runs_renders_in_headless_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let _one = serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let runs = common::runs_to_merge(tmp.path());
+    let out = tmp.path().join("merged");
+    common::hookbench()
+        .arg("merge")
+        .args(&runs)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("merged.json")).expect("merged.json")).expect("JSON");
+    // One chart per claim with slopes and host class with slopes of that claim.
+    let mut charts = std::collections::BTreeSet::new();
+    for s in merged["slopes"].as_array().expect("slopes") {
+        let run = merged["runs"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["label"] == s["run"]))
+            .expect("the slope's run");
+        charts.insert((s["claim"].to_string(), run["host_class"].to_string()));
+    }
+    assert!(charts.len() >= 2, "{charts:?}");
+    let dir = artifacts_dir();
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    let report = dir.join("merged-report.html");
+    std::fs::copy(out.join("report.html"), &report).expect("report.html copied");
+    let shot = dir.join("merged-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut browser = Browser::launch(&chromium);
+    let seen = inspect(&mut browser, &report, Some(&shot));
+    browser.close();
+    say(&format!(
+        "chromium: merged report: {} of {} chart(s) rendered, {} verdict row(s); screenshot {}",
+        seen.charts.iter().filter(|c| c.rendered()).count(),
+        seen.charts.len(),
+        seen.verdict_rows,
+        shot.display()
+    ));
+    let problems = seen.problems_with(charts.len());
+    assert!(
+        problems.is_empty(),
+        "merged report.html in Chromium ({}):\n  {}",
+        report.display(),
+        problems.join("\n  ")
+    );
+    assert_eq!(seen.charts.len(), charts.len(), "one chart per claim and host class");
+    assert_eq!(seen.verdict_rows, 7, "one matrix row per claim on the model backend");
 }
 
 /// A drawn stand-in chart, `chart i` its caption.

@@ -1205,3 +1205,121 @@ fn kmod_backend_without_the_module_skips_every_cell_saying_what_to_load() {
     );
     assert!(results.cells.iter().all(|c| c.backend != "kmod"));
 }
+
+#[test]
+fn merge_groups_runs_by_host_class_marks_kernel_differences_and_flags_bad_input() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let [base, kernel, other] = common::runs_to_merge(tmp.path());
+    let out = tmp.path().join("merged");
+    let ok = common::hookbench()
+        .arg("merge")
+        .args([&base, &kernel, &other])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&ok.get_output().stdout).into_owned();
+    assert!(stdout.contains("3 run(s) in 2 host class(es)"), "{stdout}");
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("merged.json")).expect("merged.json")).expect("JSON");
+    assert_eq!(merged["schema"], "hookbench.merged/1");
+    let runs = merged["runs"].as_array().expect("runs");
+    // Kernel order within a class: the faked 5.10 before the host's own kernel.
+    let kernels: Vec<&str> = runs
+        .iter()
+        .map(|r| r["kernel_release"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kernels.len(), 3);
+    let own = common::results_of(&base);
+    let own_kernel = hookbench_reports::host::kernel_release(&own).to_string();
+    let class_of = |r: &serde_json::Value| r["host_class"].clone();
+    let same_class: Vec<&serde_json::Value> = runs.iter().filter(|r| r["host_class"]["nr_cpus"] != 64).collect();
+    assert_eq!(
+        same_class
+            .iter()
+            .map(|r| r["kernel_release"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["5.10.0-test", own_kernel.as_str()]
+    );
+    let odd = runs
+        .iter()
+        .find(|r| r["host_class"]["nr_cpus"] == 64)
+        .expect("the other host");
+    assert_eq!(
+        (odd["complete"].as_bool(), odd["host_class"]["execution"].as_str()),
+        (Some(false), Some("emulated"))
+    );
+    assert_eq!(merged["groups"].as_array().map(Vec::len), Some(2));
+    // One row per claim on the model backend, a verdict per run.
+    let matrix = merged["matrix"].as_array().expect("matrix");
+    assert_eq!(matrix.len(), 7);
+    assert!(matrix
+        .iter()
+        .all(|row| row["verdicts"].as_array().map(Vec::len) == Some(3)));
+    // Differences only within the class, and only the tripled handle loop beyond its CI.
+    let diffs = merged["differences"].as_array().expect("differences");
+    assert!(!diffs.is_empty());
+    for d in diffs {
+        assert_ne!(d["host_class"]["nr_cpus"], 64, "{d}");
+        assert!(runs
+            .iter()
+            .any(|r| r["label"] == d["from_run"] && class_of(r) == d["host_class"]));
+    }
+    let beyond: Vec<&str> = diffs
+        .iter()
+        .filter(|d| d["exceeds_ci"] == true)
+        .map(|d| d["series"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(beyond.len(), 1, "{beyond:?}");
+    assert!(beyond[0].contains("handle-loop per handles"), "{beyond:?}");
+    let evidence = std::fs::read_to_string(out.join("evidence.txt")).expect("evidence.txt");
+    assert!(evidence.lines().all(|l| l.len() <= 72 && l.is_ascii()), "{evidence}");
+    assert!(
+        evidence.contains("INCOMPLETE") && evidence.contains("EMULATED(TCG)"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("1 of "), "{evidence}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("emulated (TCG)") && html.contains("INCOMPLETE") && html.contains("class=\"beyond\""));
+
+    // Bad input: exit 2 naming the path or value, nothing written.
+    let bogus = tmp.path().join("bogus.json");
+    std::fs::write(&bogus, r#"{"schema": "something/9"}"#).expect("write");
+    let empty_dir = tmp.path().join("empty");
+    std::fs::create_dir(&empty_dir).expect("mkdir");
+    let missing = tmp.path().join("missing-run");
+    let cases: Vec<(Vec<std::path::PathBuf>, String)> = vec![
+        (vec![base.clone(), missing.clone()], missing.display().to_string()),
+        (vec![base.clone(), bogus.clone()], "something/9".to_string()),
+        (
+            vec![empty_dir.clone()],
+            empty_dir.join("results.json").display().to_string(),
+        ),
+        (
+            vec![base.clone(), kernel.clone(), base.join("results.json")],
+            format!("is the same run as {}", base.display()),
+        ),
+    ];
+    for (i, (inputs, named)) in cases.iter().enumerate() {
+        let dest = tmp.path().join(format!("bad{i}"));
+        let a = common::hookbench()
+            .arg("merge")
+            .args(inputs)
+            .arg("--out")
+            .arg(&dest)
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains(named.as_str()), "case {i}: {err}");
+        assert!(!dest.exists(), "case {i}: {} written", dest.display());
+    }
+    // An --out that holds other files is refused too.
+    let a = common::hookbench()
+        .arg("merge")
+        .arg(&base)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("not empty"));
+}

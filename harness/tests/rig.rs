@@ -52,6 +52,16 @@ fn bad_options_exit_2_and_name_the_value() {
         (vec!["--timeout", "soon"], "soon"),
         (vec!["--smp", "0"], "0"),
         (vec!["--frobnicate"], "--frobnicate"),
+        (vec!["--kernel", "bookworm,jessie"], "jessie"),
+        (vec!["--kernel", "trixie", "--kernel", "trixie"], "named twice"),
+        (
+            vec!["--kernel", "trixie", "--merge", "/nonexistent/run"],
+            "only with several --kernel",
+        ),
+        (
+            vec!["--kernel", "trixie,bullseye", "--merge", "/nonexistent/run"],
+            "/nonexistent/run",
+        ),
     ] {
         let out = rig().args(&args).output().expect("run the rig");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -5,6 +5,7 @@ pub mod claims;
 pub mod evidence;
 pub mod host;
 pub mod html;
+pub mod merged;
 pub mod schema;
 
 pub use schema::{

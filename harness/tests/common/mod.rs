@@ -184,3 +184,48 @@ pub fn bpf_programs() -> Vec<(u32, u32)> {
     }
     out
 }
+
+/// Three runs to merge under `dir`: a model smoke run and two edited copies of its results.json.
+///
+/// `base`: the run as measured. `kernel`: the same host on kernel `5.10.0-test`, another start
+/// time and seed, with the slope and CI of claim 3's `handle-loop` fit tripled (a change beyond
+/// its CI). `other`: another host class (64 CPUs of another model, an emulated TCG guest),
+/// `complete: false`. Returns their directories in that order.
+pub fn runs_to_merge(dir: &Path) -> [PathBuf; 3] {
+    let base = dir.join("base");
+    run_smoke_with(&["--backend", "model"], &base);
+    let text = std::fs::read_to_string(base.join("results.json")).expect("results.json");
+    let original: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    let write = |name: &str, v: &serde_json::Value| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).expect("copy dir");
+        std::fs::write(d.join("results.json"), serde_json::to_string(v).expect("encodes")).expect("copy written");
+        d
+    };
+    let mut kernel = original.clone();
+    kernel["environment"]["kernel_release"] = "5.10.0-test".into();
+    kernel["started_at"] = "2000-01-01T00:00:00Z".into();
+    kernel["order_seed"] = 12345.into();
+    let fits = kernel["fits"].as_array_mut().expect("fits");
+    let loop_fit = fits
+        .iter_mut()
+        .find(|f| f["mechanism"] == "handle-loop" && f["x"] == "handles" && f["fixed"]["body"] == "counter")
+        .expect("a handle-loop fit over handles");
+    let slope = loop_fit["slope"].as_f64().expect("slope");
+    let ci: Vec<f64> = loop_fit["slope_ci95"]
+        .as_array()
+        .expect("ci")
+        .iter()
+        .map(|v| v.as_f64().expect("ci bound"))
+        .collect();
+    loop_fit["slope"] = (3.0 * slope).into();
+    loop_fit["slope_ci95"] = serde_json::json!([ci[0] + 2.0 * slope, ci[1] + 2.0 * slope]);
+    let mut other = original.clone();
+    other["environment"]["cpu_model"] = "Other CPU Model 9000".into();
+    other["environment"]["nr_cpus"] = 64.into();
+    other["environment"]["hostname"] = "other-host".into();
+    other["environment"]["emulated"] = "hookbench_rig.emulated=1".into();
+    other["started_at"] = "2000-01-02T00:00:00Z".into();
+    other["complete"] = false.into();
+    [base, write("kernel", &kernel), write("other", &other)]
+}
