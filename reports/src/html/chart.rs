@@ -77,7 +77,7 @@ impl Series {
 pub const MAX_PLOTTED: f64 = 1e15;
 
 /// Palette of the series (colour-blind-safe Okabe-Ito).
-const COLORS: [RGBColor; 7] = [
+pub(crate) const COLORS: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),

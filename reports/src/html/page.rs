@@ -45,7 +45,10 @@ const STYLE: &str =
     table.env th{font-weight:normal;color:#444}table.env th.group{font-weight:bold;color:#222;background:#eef2f7}\
     table.env td ul,li ul{margin:0;padding-left:1.2em}\
     ul.claims>li{margin:4px 0}ul.skipped>li{margin:6px 0}ul.cells{columns:2;font-size:12px;color:#444}\
-    code{font-size:12px}svg{display:block;margin:8px 0}";
+    code{font-size:12px}svg{display:block;margin:8px 0}\
+    .absent{color:#888}tr.beyond td{font-weight:bold;background:#fde9d9}\
+    .warn{background:#fff3cd;border:1px solid #e0c060;padding:0.5em 1em}\
+    span.emulated,span.uml,span.incomplete{color:#a40;font-weight:bold}";
 
 /// The start of a page, up to and including `<body>`, with its title and the shared style.
 ///
