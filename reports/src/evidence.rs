@@ -24,6 +24,7 @@ use text::Out;
 pub use format::fmt_num;
 pub(crate) use format::{agreement_text, fmt_latency, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, varying_axes};
 pub(crate) use format::{axis_labels, sort_cells};
+pub use sections::reproduce_command;
 pub use text::{unwrap_lines, wrap, MAX_COLUMNS, MAX_INDENT};
 
 /// Relative range of a baseline over a run above which evidence warns of drift (5%).
