@@ -18,9 +18,10 @@
 //! A cell, and each mechanism (the cells of one suite, backend, mechanism and metric, pooled),
 //! comes out `regressed` or `improved` when the change is decided and larger than the threshold
 //! (the minimum effect size), `noisy` when it is not decided and its noise is larger than the
-//! threshold (or it is flagged invalid in a run), else `unchanged`. The comparison is regressed
-//! when a mechanism or a cell regressed, noisy when a mechanism is noisy or most cells are flagged,
-//! else unchanged (or improved). Runs of different host classes ([`HostClass`]) are refused
+//! threshold (or it is flagged invalid in a run), else `unchanged`. A mechanism's noise is never
+//! below the robust spread of all mechanisms' changes on its backend. The mechanisms decide the
+//! comparison: regressed when one regressed, noisy when one is noisy or most cells are flagged,
+//! else unchanged (or improved); a lone cell's outlier does not. Runs of different host classes ([`HostClass`]) are refused
 //! unless asked. Every metric hookbench records is smaller-is-better.
 
 use crate::error::UsageError;
@@ -40,6 +41,8 @@ pub const ALPHA: f64 = 0.05;
 pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
 /// Runs per side from which the range separation replaces the z-test (lkp-tests asks for 3).
 pub const MIN_RANGE_RUNS: usize = 3;
+/// Mechanisms on one backend from which their changes' spread is a floor of their noise.
+pub const MIN_GROUPS_FOR_SPREAD: usize = 5;
 /// Share of cells flagged invalid above which the whole comparison is noisy.
 pub const NOISY_CELL_SHARE: f64 = 0.5;
 
@@ -375,15 +378,26 @@ fn figure(c: &Cell, basis: Basis, drift_rel: f64) -> Figure {
     }
 }
 
-/// A run's between-run noise on `backend`: the pooled relative spread of its repeated baselines.
-fn drift_rel(results: &Results, backend: &str) -> Option<f64> {
-    let series: Vec<Vec<f64>> = results
-        .drift
-        .iter()
-        .filter(|d| d.backend == backend)
-        .map(|d| d.points.iter().map(|p| p[1]).collect())
-        .collect();
-    pooled_relative_sd(&series)
+/// A run's between-run noise for `cell`: the pooled relative spread of its repeated baselines.
+///
+/// The larger of the whole backend's and that of the baselines of the cell's own suite and
+/// mechanism (a burst of load while one suite ran shows in its baselines, not in the others').
+fn drift_rel(results: &Results, cell: &Cell) -> Option<f64> {
+    let suite = format!("{} ", cell.suite);
+    let pooled = |own: bool| {
+        let series: Vec<Vec<f64>> = results
+            .drift
+            .iter()
+            .filter(|d| d.backend == cell.backend)
+            .filter(|d| !own || (d.mechanism == cell.mechanism && d.label.starts_with(&suite)))
+            .map(|d| d.points.iter().map(|p| p[1]).collect())
+            .collect();
+        pooled_relative_sd(&series)
+    };
+    match (pooled(false), pooled(true)) {
+        (Some(all), Some(own)) => Some(all.max(own)),
+        (all, own) => all.or(own),
+    }
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -460,7 +474,7 @@ pub fn compare(base: &[Run], new: &[Run], opts: &Options) -> Result<Comparison, 
         let figures: Vec<Figure> = cells
             .iter()
             .zip(&runs)
-            .map(|(cell, run)| figure(cell, basis, drift_rel(&run.results, &cell.backend).unwrap_or(0.0)))
+            .map(|(cell, run)| figure(cell, basis, drift_rel(&run.results, cell).unwrap_or(0.0)))
             .collect();
         let (base_figs, new_figs) = figures.split_at(base.len());
         let base_p50: Vec<f64> = cells[..base.len()].iter().map(|c| c.p50).collect();
@@ -526,9 +540,12 @@ pub fn compare(base: &[Run], new: &[Run], opts: &Options) -> Result<Comparison, 
     })
 }
 
-/// The whole comparison's judgement from its cells and mechanisms.
+/// The whole comparison's judgement: its mechanisms decide, a lone cell does not.
+///
+/// A cell's outlier on a busy machine is common; a change of one point that matters moves its
+/// mechanism's pooled change with it. Many cells flagged invalid make the comparison noisy.
 fn verdict_of(rows: &[Row], groups: &[Group]) -> Outcome {
-    let any = |o: Outcome| rows.iter().any(|r| r.outcome == o) || groups.iter().any(|g| g.outcome == o);
+    let any = |o: Outcome| groups.iter().any(|g| g.outcome == o);
     let flagged = rows.iter().filter(|r| !r.flags.is_empty()).count();
     if any(Outcome::Regressed) {
         Outcome::Regressed
@@ -693,24 +710,52 @@ fn by_z(matched: &[Matched<'_>], threshold: f64) -> ZJudged {
         };
         rows.push(row(m, z.base, z.new, z.change, noise, decided, threshold));
     }
-    let mut pooled: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    // Each mechanism: its judged cells pooled, keyed by name, with its backend if it is timed.
+    let mut pooled: BTreeMap<String, (Option<&str>, Vec<(f64, f64)>)> = BTreeMap::new();
     for ((m, z), se) in matched.iter().zip(&zs).zip(&se_of) {
         if m.flags.is_empty() {
-            pooled.entry(group_name(m.first)).or_default().push((z.change, *se));
+            let timed = (m.first.unit == "ns").then_some(m.first.backend.as_str());
+            pooled
+                .entry(group_name(m.first))
+                .or_insert((timed, Vec::new()))
+                .1
+                .push((z.change, *se));
         }
     }
-    let z_group = familywise_critical(ALPHA, pooled.len());
-    let groups = pooled
+    let estimates: Vec<(String, Option<&str>, usize, f64, f64)> = pooled
         .into_iter()
-        .map(|(name, pairs)| {
+        .map(|(name, (timed, pairs))| {
             let (change, se) = weighted_mean(&pairs)
                 .map(|e| (e.value, e.se))
                 .unwrap_or((f64::NAN, f64::NAN));
+            (name, timed, pairs.len(), change, se)
+        })
+        .collect();
+    // Cells of one mechanism share more than independent noise (a suite's worker, the time it
+    // ran): the pooled noise is never below the robust spread of the mechanisms' changes on the
+    // backend, once there are enough mechanisms to measure it.
+    let mut by_backend: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (_, timed, _, change, _) in &estimates {
+        if let Some(b) = timed {
+            by_backend.entry(*b).or_default().push(*change);
+        }
+    }
+    let group_floor: BTreeMap<&str, f64> = by_backend
+        .into_iter()
+        .filter(|(_, d)| d.len() >= MIN_GROUPS_FOR_SPREAD)
+        .filter_map(|(b, d)| robust_sd(&d).map(|s| (b, s)))
+        .collect();
+    let z_group = familywise_critical(ALPHA, estimates.len());
+    let groups = estimates
+        .into_iter()
+        .map(|(name, timed, cells, change, se)| {
+            let floor = timed.and_then(|b| group_floor.get(b)).copied().unwrap_or(0.0);
+            let se = se.max(floor);
             let noise = z_group * se;
             let decided = if se > 0.0 { change.abs() > noise } else { change != 0.0 };
             Group {
                 name,
-                cells: pairs.len(),
+                cells,
                 change_pct: 100.0 * change,
                 noise_pct: 100.0 * noise,
                 decided,
@@ -1418,6 +1463,24 @@ mod tests {
         );
         assert_eq!(c.verdict, Outcome::Improved);
         assert_eq!(c.count(Outcome::Improved), 16);
+    }
+
+    #[test]
+    fn a_lone_cell_outlier_is_listed_but_does_not_decide_the_comparison() {
+        let base = run("a", cells(|_| 0.0, &[]), 0.01, 2);
+        let mut new = run("b", cells(|_| 0.0, &[]), 0.01, 2);
+        // One point of one mechanism 25% slower (a preempted worker), the other 15 as they were.
+        let outlier = &mut new.results.cells[3];
+        outlier.overhead.as_mut().expect("overhead").mean_ns += 0.25 * outlier.p50;
+        let c = judged(vec![base], vec![new], 5.0);
+        assert_eq!(c.count(Outcome::Regressed), 1, "{}", render_text(&c));
+        // Pooled with its 7 unchanged neighbours it is +3%: within the threshold.
+        let g = group(&c, "chain-walk");
+        assert!(
+            g.change_pct > 2.0 && g.change_pct < 4.5 && g.outcome != Outcome::Regressed,
+            "{g:?}"
+        );
+        assert_ne!(c.verdict, Outcome::Regressed);
     }
 
     #[test]

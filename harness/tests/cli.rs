@@ -1063,9 +1063,10 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     );
 }
 
-/// Makes a saved cell `factor` times slower as a regression would: every raw figure and
-/// repetition scaled, the baseline untouched, so the overhead grows by `factor - 1` of the raw
-/// median (the level compare measures changes against).
+/// Makes a saved cell `factor` times slower, as a regression would.
+///
+/// Every raw figure and repetition is scaled and the baseline left alone, so the overhead grows
+/// by `factor - 1` of the raw median (the level compare measures changes against).
 fn slow_down(cell: &mut serde_json::Value, factor: f64) {
     if let Some(ov) = cell["overhead"]["mean_ns"].as_f64() {
         let p50 = cell["p50"].as_f64().expect("p50");
