@@ -653,6 +653,9 @@ fn side_stats(figs: &[Figure], level: f64) -> (f64, f64, f64) {
     (x, within, between)
 }
 
+/// A mechanism's backend when its metric is a time, and its cells' (change, standard error).
+type Pooled<'a> = (Option<&'a str>, Vec<(f64, f64)>);
+
 type ZJudged = (Vec<Row>, Vec<Group>, Option<[f64; 2]>, Vec<BackendNoise>);
 
 /// Rows and mechanisms judged by the family-wise z-test.
@@ -711,7 +714,7 @@ fn by_z(matched: &[Matched<'_>], threshold: f64) -> ZJudged {
         rows.push(row(m, z.base, z.new, z.change, noise, decided, threshold));
     }
     // Each mechanism: its judged cells pooled, keyed by name, with its backend if it is timed.
-    let mut pooled: BTreeMap<String, (Option<&str>, Vec<(f64, f64)>)> = BTreeMap::new();
+    let mut pooled: BTreeMap<String, Pooled<'_>> = BTreeMap::new();
     for ((m, z), se) in matched.iter().zip(&zs).zip(&se_of) {
         if m.flags.is_empty() {
             let timed = (m.first.unit == "ns").then_some(m.first.backend.as_str());
