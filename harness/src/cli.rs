@@ -61,27 +61,52 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Compare two runs cell by cell; exit 1 when a cell regressed, 0 otherwise, 2 for bad input.
+    /// Compare runs: did NEW regress against BASE? Exit 1 regressed, 0 not, 2 bad input.
     ///
-    /// A cell regressed when its change is significant and beyond the threshold.
+    /// Each cell is taken against its own run's interleaved baseline and judged against the
+    /// noise between runs: `regressed`, `improved`, `noisy` (the noise is larger than the
+    /// threshold) or `unchanged`, per cell, per mechanism, and for the whole comparison.
+    /// `compare BASE NEW`, `compare BASE... -- NEW...` or `--base DIR... --new DIR...`; with 3 or
+    /// more runs a side the runs' ranges must separate (as the kernel test robot asks).
     Compare {
-        /// The base run: a run directory or its results.json.
-        base: PathBuf,
-        /// The new run: a run directory or its results.json.
-        new: PathBuf,
-        /// Smallest change that counts as a regression, percent.
+        /// `BASE NEW`, or BASE runs followed by `--` and NEW runs (directories or results.json).
+        runs: Vec<PathBuf>,
+        /// The NEW runs, after `--`.
+        #[arg(last = true, value_name = "NEW")]
+        after_dashes: Vec<PathBuf>,
+        /// A BASE run (repeat for several); with `--new` instead of positional runs.
+        #[arg(long = "base", value_name = "DIR")]
+        base: Vec<PathBuf>,
+        /// A NEW run (repeat for several); with `--base`.
+        #[arg(long = "new", value_name = "DIR")]
+        new: Vec<PathBuf>,
+        /// Smallest change that counts (the minimum effect size), percent of BASE's raw median.
         ///
-        /// Default: 3x the median noise of BASE's repetitions, at least 5%.
-        #[arg(long = "threshold", value_name = "PCT")]
-        threshold_pct: Option<f64>,
+        /// A cell or mechanism whose noise is larger is `noisy`.
+        #[arg(long = "threshold", value_name = "PCT", default_value_t = crate::compare::DEFAULT_THRESHOLD_PCT)]
+        threshold_pct: f64,
         /// Print JSON instead of the text table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// What to print: the table, a robot-style regression mail, or markdown for CI summaries.
+        #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+        format: CompareFormat,
         /// Also write the comparison as a self-contained HTML page to FILE.
         ///
         /// FILE is a new file, or a page hookbench wrote (which is replaced).
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Exit codes for `git bisect run`: 0 good, 1 bad, 125 too noisy or incompatible.
+        ///
+        /// 125 (skip) when the runs are too noisy or incompatible to decide; a bad command line
+        /// exits 128, which aborts the bisection.
+        #[arg(long)]
+        bisect: bool,
+        /// Compare runs of different host classes anyway.
+        ///
+        /// A host class is the architecture, CPU model and count, and bare metal or virtualized.
+        #[arg(long)]
+        allow_host_mismatch: bool,
     },
     /// Merge runs of several hosts, kernels or commits into one set, report and evidence.
     ///
@@ -194,12 +219,36 @@ pub struct RunArgs {
     pub seed: Option<u64>,
 }
 
+/// What `hookbench compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// One row per cell, then the mechanisms and a summary line.
+    Text,
+    /// A regression report in the kernel test robot's manner: subject, changes, reproduce.
+    Mail,
+    /// GitHub-flavoured markdown, for `$GITHUB_STEP_SUMMARY`.
+    Markdown,
+}
+
+/// `compare --bisect` exit code for a revision that cannot be judged: `git bisect run` skips it.
+pub const EXIT_BISECT_SKIP: i32 = 125;
+/// `compare --bisect` exit code for a bad command line: `git bisect run` aborts (above 127).
+pub const EXIT_BISECT_ABORT: i32 = 128;
+
 /// Parses the command line and runs it. Errors carry a [`UsageError`] for bad input (exit 2).
 pub fn main() -> anyhow::Result<()> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Help and version print and exit 0; parse errors print and exit 2.
-        Err(e) => e.exit(),
+        // Help and version print and exit 0; parse errors print and exit 2 (128 for `compare
+        // --bisect`, so that `git bisect run` stops instead of marking the revision bad).
+        Err(e) => {
+            let argv: Vec<String> = std::env::args().collect();
+            if e.use_stderr() && argv.iter().any(|a| a == "compare") && argv.iter().any(|a| a == "--bisect") {
+                let _ = e.print();
+                std::process::exit(EXIT_BISECT_ABORT);
+            }
+            e.exit()
+        }
     };
     match cli.command {
         Command::Run(args) => run(&args),
@@ -209,12 +258,29 @@ pub fn main() -> anyhow::Result<()> {
         Command::Cleanup => cleanup(),
         Command::KmodCheck { fuzz_secs, seed } => kmod_check(fuzz_secs, seed),
         Command::Compare {
+            runs,
+            after_dashes,
             base,
             new,
             threshold_pct,
             json,
+            format,
             html,
-        } => compare(&base, &new, threshold_pct, json, html.as_deref()),
+            bisect,
+            allow_host_mismatch,
+        } => {
+            let how = CompareHow {
+                opts: crate::compare::Options {
+                    threshold_pct,
+                    allow_host_mismatch,
+                },
+                json,
+                format,
+                html,
+                bisect,
+            };
+            compare(runs, after_dashes, base, new, &how)
+        }
         Command::Merge { runs, out } => merge(&runs, &out),
         Command::Report { dir } => {
             let results = crate::compare::read_run(&dir)?;
@@ -500,46 +566,117 @@ fn cleanup() -> anyhow::Result<()> {
     emit(&text)
 }
 
-/// `hookbench compare`: exit code 1 when a cell regressed.
-fn compare(
-    base: &std::path::Path,
-    new: &std::path::Path,
-    threshold_pct: Option<f64>,
+/// How `hookbench compare` judges and what it prints.
+struct CompareHow {
+    opts: crate::compare::Options,
     json: bool,
-    html: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    if let Some(t) = threshold_pct {
-        if !t.is_finite() || t < 0.0 {
-            return Err(UsageError::new(format!("--threshold {t} must be a percentage >= 0")).into());
+    format: CompareFormat,
+    html: Option<PathBuf>,
+    bisect: bool,
+}
+
+/// The BASE and NEW runs of `compare`'s three ways of naming them.
+///
+/// Errors: a [`UsageError`] when they are mixed or a side is missing.
+fn compare_sides(
+    runs: Vec<PathBuf>,
+    after_dashes: Vec<PathBuf>,
+    base: Vec<PathBuf>,
+    new: Vec<PathBuf>,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>), UsageError> {
+    let named = !base.is_empty() || !new.is_empty();
+    match (named, runs.len(), after_dashes.is_empty()) {
+        (true, 0, true) if !base.is_empty() && !new.is_empty() => Ok((base, new)),
+        (true, _, _) => Err(UsageError::new(
+            "give runs either as `--base DIR... --new DIR...` (both, at least one each) or positionally, not both",
+        )),
+        (false, n, false) if n >= 1 => Ok((runs, after_dashes)),
+        (false, 2, true) => {
+            let mut runs = runs;
+            let new = runs.split_off(1);
+            Ok((runs, new))
         }
+        (false, n, _) => Err(UsageError::new(format!(
+            "compare needs BASE and NEW runs: `compare BASE NEW`, `compare BASE... -- NEW...` or `--base DIR --new \
+             DIR` ({n} run(s) given before `--`)"
+        ))),
     }
-    if let Some(path) = html {
-        check_html_target(path)?;
+}
+
+/// `hookbench compare`: exit 1 when NEW regressed; with `--bisect`, `git bisect run`'s codes.
+fn compare(
+    runs: Vec<PathBuf>,
+    after_dashes: Vec<PathBuf>,
+    base: Vec<PathBuf>,
+    new: Vec<PathBuf>,
+    how: &CompareHow,
+) -> anyhow::Result<()> {
+    use crate::compare::Outcome;
+    // A bad command line: under --bisect, stop the bisection rather than mark a revision.
+    let abort = |e: UsageError| -> anyhow::Error {
+        if how.bisect {
+            eprintln!("hookbench: {e} (compare --bisect: aborting the bisection)");
+            std::process::exit(EXIT_BISECT_ABORT);
+        }
+        e.into()
+    };
+    let t = how.opts.threshold_pct;
+    if !t.is_finite() || t < 0.0 {
+        return Err(abort(UsageError::new(format!(
+            "--threshold {t} must be a percentage >= 0"
+        ))));
     }
-    let base_run = crate::compare::read_run(base)?;
-    let new_run = crate::compare::read_run(new)?;
-    let c = crate::compare::compare(&base_run, &new_run, threshold_pct)?;
-    if let Some(path) = html {
-        let page = crate::compare::render_html(&c, &base.display().to_string(), &new.display().to_string());
-        std::fs::write(path, page).map_err(|e| {
+    let (base, new) = compare_sides(runs, after_dashes, base, new).map_err(abort)?;
+    if let Some(path) = &how.html {
+        check_html_target(path).map_err(abort)?;
+    }
+    // Runs that cannot be judged: under --bisect, skip this revision.
+    let skip = |e: UsageError| -> anyhow::Error {
+        if how.bisect {
+            eprintln!("hookbench: {e} (compare --bisect: skipping this revision, exit {EXIT_BISECT_SKIP})");
+            std::process::exit(EXIT_BISECT_SKIP);
+        }
+        e.into()
+    };
+    let read = |paths: &[PathBuf]| -> Result<Vec<crate::compare::Run>, UsageError> {
+        paths
+            .iter()
+            .map(|p| {
+                Ok(crate::compare::Run {
+                    path: p.display().to_string(),
+                    results: crate::compare::read_run(p)?,
+                })
+            })
+            .collect()
+    };
+    let base_runs = read(&base).map_err(skip)?;
+    let new_runs = read(&new).map_err(skip)?;
+    let c = crate::compare::compare(&base_runs, &new_runs, &how.opts).map_err(skip)?;
+    if let Some(path) = &how.html {
+        std::fs::write(path, crate::compare::render_html(&c)).map_err(|e| {
             UsageError::new(format!(
                 "--html {}: cannot write the page: {e} (pick a writable file path)",
                 path.display()
             ))
         })?;
     }
-    if json {
+    if how.json {
         emit(&format!(
             "{}\n",
             serde_json::to_string_pretty(&c).context("cannot encode the comparison")?
         ))?;
     } else {
-        emit(&crate::compare::render_text(&c))?;
+        emit(&match how.format {
+            CompareFormat::Text => crate::compare::render_text(&c),
+            CompareFormat::Mail => crate::compare::render_mail(&c),
+            CompareFormat::Markdown => crate::compare::render_markdown(&c),
+        })?;
     }
-    if c.regressions().next().is_some() {
-        std::process::exit(crate::error::EXIT_FAILURE);
+    match c.verdict {
+        Outcome::Regressed => std::process::exit(crate::error::EXIT_FAILURE),
+        Outcome::Noisy if how.bisect => std::process::exit(EXIT_BISECT_SKIP),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `hookbench merge`: reads every run, merges them and writes merged.json and its reports.

@@ -1058,24 +1058,7 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).expect("read")).expect("json");
     for cell in v["cells"].as_array_mut().expect("cells") {
-        // The baseline stays as it was: the cell's own cost grew, so its overhead grows by 30%
-        // of the cell's raw mean.
-        if let Some(ov) = cell["overhead"]["mean_ns"].as_f64() {
-            let old_mean = cell["mean"].as_f64().expect("mean");
-            cell["overhead"]["mean_ns"] = serde_json::json!(ov + 0.3 * old_mean);
-        }
-        for key in ["mean", "p50", "p90", "p99", "p999", "max"] {
-            let x = cell[key].as_f64().expect("figure");
-            cell[key] = serde_json::json!(x * 1.3);
-        }
-
-        let reps: Vec<f64> = cell["repetitions"]
-            .as_array()
-            .expect("repetitions")
-            .iter()
-            .map(|r| r.as_f64().expect("number") * 1.3)
-            .collect();
-        cell["repetitions"] = serde_json::json!(reps);
+        slow_down(cell, 1.3);
     }
     let slower = tmp.path().join("slower.json");
     std::fs::write(&slower, serde_json::to_string(&v).expect("encode")).expect("write");
@@ -1094,7 +1077,7 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     let html = std::fs::read_to_string(&page).expect("compare --html writes the page");
     let rows = text.lines().filter(|l| l.contains(" ** ")).count();
     assert!(rows > 0);
-    assert_eq!(html.matches("<tr class=\"regression\">").count(), rows, "{html}");
+    assert_eq!(html.matches("<tr class=\"regressed\">").count(), rows, "{html}");
     assert!(html.contains("+30.0%") && !html.contains("http") && !html.contains("<script"));
     // Bad input: exit 2 naming the problem.
     let refused = |args: &[&std::ffi::OsStr], needle: &str| {
@@ -1138,6 +1121,192 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
         &["/nonexistent/a".as_ref(), "/nonexistent/b".as_ref()],
         "/nonexistent/a",
     );
+}
+
+/// Makes a saved cell `factor` times slower, as a regression would.
+///
+/// Every raw figure and repetition is scaled and the baseline left alone, so the overhead grows
+/// by `factor - 1` of the raw median (the level compare measures changes against).
+fn slow_down(cell: &mut serde_json::Value, factor: f64) {
+    if let Some(ov) = cell["overhead"]["mean_ns"].as_f64() {
+        let p50 = cell["p50"].as_f64().expect("p50");
+        cell["overhead"]["mean_ns"] = serde_json::json!(ov + (factor - 1.0) * p50);
+    }
+    for key in ["mean", "p50", "p90", "p99", "p999", "max"] {
+        let x = cell[key].as_f64().expect("figure");
+        cell[key] = serde_json::json!(x * factor);
+    }
+    let reps: Vec<f64> = cell["repetitions"]
+        .as_array()
+        .expect("repetitions")
+        .iter()
+        .map(|r| r.as_f64().expect("number") * factor)
+        .collect();
+    cell["repetitions"] = serde_json::json!(reps);
+}
+
+#[test]
+fn compare_bisect_exit_codes_host_classes_and_report_formats() {
+    let _runs = kernel_lock();
+    let (tmp, base) = smoke_run("model", "programs");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).expect("read")).expect("json");
+    let write = |name: &str, v: &serde_json::Value| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, serde_json::to_string(v).expect("encode")).expect("write");
+        path
+    };
+    // An A/A pair (the run and a copy), judged at a threshold above this busy machine's noise.
+    let copy = write("copy.json", &original);
+    let compare = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = hookbench();
+        cmd.arg("compare").args(args);
+        cmd
+    };
+    compare(&[
+        base.as_os_str(),
+        copy.as_os_str(),
+        "--bisect".as_ref(),
+        "--threshold".as_ref(),
+        "25".as_ref(),
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("verdict: unchanged"));
+    // One mechanism 30% slower: bad.
+    let mut slower = original.clone();
+    for cell in slower["cells"].as_array_mut().expect("cells") {
+        if cell["mechanism"] == "chain-walk" {
+            slow_down(cell, 1.3);
+        }
+    }
+    let slower = write("slower.json", &slower);
+    compare(&[base.as_os_str(), slower.as_os_str(), "--bisect".as_ref()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "regression: programs/model/chain-walk/hook_latency_ns +30.0%",
+        ));
+    // Runs whose repeated baselines wandered by +-30%: too noisy to decide, skipped.
+    let mut noisy = original.clone();
+    for d in noisy["drift"].as_array_mut().expect("drift") {
+        for (i, p) in d["points"].as_array_mut().expect("points").iter_mut().enumerate() {
+            let wander = if i % 2 == 0 { 1.3 } else { 0.7 };
+            p[1] = serde_json::json!(p[1].as_f64().expect("p50") * wander);
+        }
+    }
+    let noisy_base = write("noisy-base.json", &noisy);
+    let noisy_new = write("noisy-new.json", &noisy);
+    compare(&[noisy_base.as_os_str(), noisy_new.as_os_str(), "--bisect".as_ref()])
+        .assert()
+        .code(125)
+        .stdout(predicate::str::contains("too noisy to decide").and(predicate::str::contains("verdict: noisy")));
+    // Without --bisect a noisy comparison is not a failure.
+    compare(&[noisy_base.as_os_str(), noisy_new.as_os_str()])
+        .assert()
+        .code(0);
+    // Another host class: refused (exit 2) naming both; skipped under --bisect; allowed on request.
+    let mut other = original.clone();
+    other["environment"]["nr_cpus"] = serde_json::json!(64);
+    let other = write("other-host.json", &other);
+    compare(&[base.as_os_str(), other.as_os_str()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("different host classes").and(predicate::str::contains("64 CPUs")));
+    compare(&[base.as_os_str(), other.as_os_str(), "--bisect".as_ref()])
+        .assert()
+        .code(125)
+        .stderr(predicate::str::contains("skipping this revision"));
+    compare(&[
+        base.as_os_str(),
+        other.as_os_str(),
+        "--allow-host-mismatch".as_ref(),
+        "--threshold".as_ref(),
+        "25".as_ref(),
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("host classes differ (allowed)"));
+    // A bad command line under --bisect aborts the bisection (exit 128), not "bad".
+    compare(&[
+        base.as_os_str(),
+        copy.as_os_str(),
+        "--bisect".as_ref(),
+        "--threshold".as_ref(),
+        "-1".as_ref(),
+    ])
+    .assert()
+    .code(128);
+    compare(&[base.as_os_str(), "--bisect".as_ref(), "--no-such-flag".as_ref()])
+        .assert()
+        .code(128);
+    // The mail: a robot-style subject, the change with its noise, machine, parameters, reproduce.
+    let out = compare(&[
+        base.as_os_str(),
+        slower.as_os_str(),
+        "--format".as_ref(),
+        "mail".as_ref(),
+    ])
+    .assert()
+    .code(1);
+    let mail = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        mail.starts_with("Subject: [hookbench] regression: programs/model/chain-walk/hook_latency_ns +30.0% (noise +-"),
+        "{mail}"
+    );
+    for needle in [
+        "verdict: REGRESSED",
+        "machine:    x86_64",
+        "kernel:     BASE ",
+        "parameters: profile smoke",
+        "To reproduce:",
+        "--suite programs",
+    ] {
+        assert!(mail.contains(needle), "{needle} missing:\n{mail}");
+    }
+    assert!(mail.is_ascii());
+    let out = compare(&[
+        base.as_os_str(),
+        slower.as_os_str(),
+        "--format".as_ref(),
+        "markdown".as_ref(),
+    ])
+    .assert()
+    .code(1);
+    let md = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(md.starts_with("### :x: hookbench compare: regression:"), "{md}");
+    assert!(md.contains("| `programs/model/chain-walk/hook_latency_ns` |"), "{md}");
+    // Several runs a side, both spellings: three copies each give the robot's range separation.
+    let bases: Vec<_> = (0..3).map(|i| write(&format!("b{i}.json"), &original)).collect();
+    let slower_v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&slower).expect("read")).expect("json");
+    let news: Vec<_> = (0..3).map(|i| write(&format!("n{i}.json"), &slower_v)).collect();
+    let mut dashed = hookbench();
+    // Options go before `--`: everything after it is a NEW run.
+    dashed.args(["compare", "--json"]).args(&bases).arg("--").args(&news);
+    let out = dashed.assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("--json is JSON");
+    assert_eq!(json["test"], "range-separation");
+    assert_eq!(json["verdict"], "regressed");
+    assert_eq!(json["base_runs"].as_array().map(Vec::len), Some(3));
+    let mut named = hookbench();
+    named.arg("compare");
+    for (b, n) in bases.iter().zip(&news) {
+        named.arg("--base").arg(b).arg("--new").arg(n);
+    }
+    named
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("3 BASE run(s), 3 NEW run(s)"));
+    // Mixing the spellings, or a lone run, is bad input.
+    compare(&[base.as_os_str(), "--new".as_ref(), copy.as_os_str()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("either as `--base DIR... --new DIR...`"));
+    compare(&[base.as_os_str()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("compare needs BASE and NEW runs"));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! sources it follows.
 #![warn(missing_docs)]
 
+pub mod change;
 pub mod clock;
 pub mod counters;
 pub mod drift;

@@ -34,6 +34,7 @@ pub use format::fmt_num;
 pub(crate) use format::{agreement_text, fmt_latency, fmt_p, fmt_pct, fmt_signed, fmt_x, short_metric, varying_axes};
 pub(crate) use format::{axis_labels, sort_cells};
 pub use mail::{MAX_HEADER_LINES, MAX_LINES};
+pub use sections::reproduce_command;
 pub use text::{unwrap_lines, wrap, MAX_COLUMNS, MAX_INDENT};
 
 /// File name of the full evidence, which `evidence.txt` points to where it cuts detail.

@@ -288,7 +288,7 @@ fn cell_lines(out: &mut Out, c: &Cell, varying: &BTreeSet<&'static str>) {
 /// The command that reproduces the run: the saved command line, its program named `hookbench`.
 ///
 /// The run itself may have been started as e.g. `./target/release/hookbench`.
-pub(super) fn reproduce_command(argv: &[String]) -> String {
+pub fn reproduce_command(argv: &[String]) -> String {
     let mut words: Vec<String> = argv.to_vec();
     if let Some(first) = words.first_mut() {
         if first.ends_with("hookbench") {
