@@ -1,8 +1,8 @@
 //! The merged set as a page: the verdict matrix, one slope chart per claim and host class.
 
 use super::evidence::signed;
-use crate::evidence::fmt_num;
 use super::*;
+use crate::evidence::fmt_num;
 use crate::html::{esc, page_end, page_start, COLORS, MAX_PLOTTED};
 use plotters::prelude::*;
 use std::fmt::Write as _;
