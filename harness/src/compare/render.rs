@@ -147,11 +147,7 @@ pub fn render_text(c: &Comparison) -> String {
         "base", "±noise", "%change", "new", "outcome"
     );
     for r in &c.rows {
-        let flags = if r.flags.is_empty() {
-            String::new()
-        } else {
-            format!(" flagged: {}", r.flags.join(", "))
-        };
+        let flags = flags_note(r, " flagged: ", "");
         let _ = writeln!(
             s,
             "{:>12} {:>8} {:>9} {:<3}{:>12}  {:<9}  {} ({}, {}){flags}",
@@ -263,11 +259,7 @@ pub fn render_mail(c: &Comparison) -> String {
     if !rows.is_empty() {
         let _ = writeln!(s, "cells (base -> new in their unit, change, noise):");
         for r in rows.iter().take(MAX_LISTED_CELLS) {
-            let flags = if r.flags.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", r.flags.join(", "))
-            };
+            let flags = flags_note(r, " [", "]");
             let _ = writeln!(
                 s,
                 "  {:<10} {:>8} {:>8}  {} -> {} {} {}{flags}\n    {}",
@@ -390,11 +382,7 @@ pub fn render_markdown(c: &Comparison) -> String {
             "| cell | base | new | change | noise | outcome |\n|---|---:|---:|---:|---:|---|"
         );
         for r in rows.iter().take(MAX_LISTED_CELLS) {
-            let outcome = if r.flags.is_empty() {
-                r.outcome.as_str().to_string()
-            } else {
-                format!("{} ({})", r.outcome.as_str(), r.flags.join(", "))
-            };
+            let outcome = format!("{}{}", r.outcome.as_str(), flags_note(r, " (", ")"));
             let _ = writeln!(
                 s,
                 "| `{}` | {} {} | {} | {} | {} | {} |",
@@ -506,4 +494,13 @@ pub fn render_html(c: &Comparison) -> String {
         c.verdict.as_str()
     );
     h
+}
+
+/// A row's validity flags as `{open}flag, flag{close}`, or nothing when it has none.
+fn flags_note(r: &Row, open: &str, close: &str) -> String {
+    if r.flags.is_empty() {
+        String::new()
+    } else {
+        format!("{open}{}{close}", r.flags.join(", "))
+    }
 }

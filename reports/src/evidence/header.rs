@@ -14,19 +14,7 @@ pub(super) fn header(out: &mut Out, r: &Results) {
         r.env_str("kernel_release"),
         r.env_str("machine")
     ));
-    let config: Vec<String> = env
-        .get("kernel_config_options")
-        .and_then(|v| v.as_array())
-        .map(|opts| {
-            opts.iter()
-                .filter_map(|o| {
-                    let name = o.get(0)?.as_str()?;
-                    let value = o.get(1)?.as_str()?;
-                    Some(format!("{}={value}", name.trim_start_matches("CONFIG_")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let config = config_options(env);
     out.line(format!(
         "config: {}",
         if config.is_empty() {
@@ -131,4 +119,20 @@ fn probe_text(p: Option<&serde_json::Value>) -> String {
             p.get("reason").and_then(|r| r.as_str()).unwrap_or("no reason recorded")
         ),
     }
+}
+
+/// The kernel config options a run recorded, `NAME=value` without `CONFIG_`, in their order.
+pub(super) fn config_options(env: &serde_json::Value) -> Vec<String> {
+    env.get("kernel_config_options")
+        .and_then(|v| v.as_array())
+        .map(|opts| {
+            opts.iter()
+                .filter_map(|o| {
+                    let name = o.get(0)?.as_str()?;
+                    let value = o.get(1)?.as_str()?;
+                    Some(format!("{}={value}", name.trim_start_matches("CONFIG_")))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -217,22 +217,7 @@ fn finished(started: &str, finished: Option<&str>) -> String {
 
 /// The kernel config options the run recorded, `NAME=value` without `CONFIG_`.
 fn config(env: &serde_json::Value) -> String {
-    let options: Vec<String> = env
-        .get("kernel_config_options")
-        .and_then(|v| v.as_array())
-        .map(|opts| {
-            opts.iter()
-                .filter_map(|o| {
-                    let name = o.get(0)?.as_str()?;
-                    Some(format!(
-                        "{}={}",
-                        name.trim_start_matches("CONFIG_"),
-                        o.get(1)?.as_str()?
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let options = super::header::config_options(env);
     if options.is_empty() {
         "unknown (no kernel config readable)".to_string()
     } else {

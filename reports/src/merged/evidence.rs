@@ -107,11 +107,7 @@ pub fn render_evidence(m: &Merged) -> String {
     let claims: BTreeSet<u32> = m.slopes.iter().map(|s| s.claim).collect();
     for claim in claims {
         for (gi, g) in m.groups.iter().enumerate() {
-            let slopes: Vec<&Slope> = m
-                .slopes
-                .iter()
-                .filter(|s| s.claim == claim && g.runs.contains(&s.run))
-                .collect();
+            let slopes = m.slopes_of(claim, g);
             if slopes.is_empty() {
                 continue;
             }

@@ -219,11 +219,7 @@ fn claim_sections(h: &mut String, m: &Merged) {
         );
         for g in &m.groups {
             let runs: Vec<&MergedRun> = m.runs.iter().filter(|r| g.runs.contains(&r.label)).collect();
-            let slopes: Vec<&Slope> = m
-                .slopes
-                .iter()
-                .filter(|s| s.claim == claim && g.runs.contains(&s.run))
-                .collect();
+            let slopes = m.slopes_of(claim, g);
             if slopes.is_empty() {
                 continue;
             }

@@ -174,6 +174,16 @@ pub struct Merged {
     pub warnings: Vec<String>,
 }
 
+impl Merged {
+    /// The slopes of `claim` measured by the runs of host class group `g`.
+    pub fn slopes_of(&self, claim: u32, g: &HostGroup) -> Vec<&Slope> {
+        self.slopes
+            .iter()
+            .filter(|s| s.claim == claim && g.runs.contains(&s.run))
+            .collect()
+    }
+}
+
 /// Errors merging runs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
