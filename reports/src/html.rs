@@ -324,6 +324,17 @@ pub fn render(results: &Results) -> String {
             esc(e)
         );
     }
+    if let Some(u) = results.environment.get("uml").filter(|u| u.is_object()) {
+        let field = |k: &str| u.get(k).and_then(|v| v.as_str()).unwrap_or("unknown");
+        let _ = writeln!(
+            h,
+            "<p><b>User-Mode Linux</b> {} (BPF bodies {}): the kernel runs natively on one host CPU, so the \
+             kmod backend's in-kernel loop cells compare with bare metal's (the -builtin cells best: no BPF); \
+             syscalls are trapped by the host's ptrace, so userspace-timed figures do not.</p>",
+            esc(field("release")),
+            esc(field("bpf_bodies"))
+        );
+    }
     let _ = writeln!(
         h,
         "<h2 id=\"summary\">Summary: verdicts</h2><table><tr><th>claim</th><th>backend</th><th>verdict</th>\
