@@ -1,9 +1,16 @@
 # shellcheck shell=bash disable=SC2154 # apt_opts and mirror come from lib/kernel.sh
 # Builds a User-Mode Linux kernel for scripts/uml-rig (sourced after lib/common.sh and
 # lib/kernel.sh): Debian's linux-source package, downloaded without touching the host's apt
-# configuration (lib/kernel.sh's private apt state), configured with `make ARCH=um defconfig` plus
-# kernels/kmod/uml.config and built once, cached under CACHE/uml/<key> where the key hashes the
-# source package's version, the config fragment and the compiler; an interrupted build is redone.
+# configuration (lib/kernel.sh's private apt state), patched with kernels/kmod/uml-*.patch,
+# configured with `make ARCH=um defconfig` plus kernels/kmod/uml.config and built once, cached
+# under CACHE/uml/<key> where the key hashes the source package's version, the patches, the config
+# fragment and the compiler; an interrupted build is redone.
+#
+# The patch: UML 6.1 saves the FPU state of its processes in a fixed 2696-byte XSAVE buffer and
+# uses PTRACE_SETREGSET whenever PTRACE_GETREGSET works; a host with a larger XSAVE area (AMX)
+# refuses the set with EFAULT and every guest process dies ("ptrace set fp regs failed, errno =
+# 14"). Patched, UML uses XSTATE only when the set works too, else the FXSAVE registers (x87/SSE;
+# AVX state is then not switched between threads of one guest process).
 #
 # Needs `tmp` (the script's temporary directory) and `is_root` (lib/common.sh).
 
@@ -84,16 +91,19 @@ uml_config_apply() {
     done <"$frag"
 }
 
-# uml_kernel DIST CACHE FRAGMENT: the UML kernel of DIST's linux-source with FRAGMENT's options,
-# built unless CACHE/uml/<key> holds it. Sets `uml_tree` (the built tree: linux, .config,
+# uml_kernel DIST CACHE FRAGMENT: the UML kernel of DIST's linux-source with FRAGMENT's options
+# and the uml-*.patch files beside FRAGMENT, built unless CACHE/uml/<key> holds it. Sets `uml_tree` (the built tree: linux, .config,
 # Module.symvers), `uml_key`, `uml_src_version`, `uml_pkg`, `uml_built` (1 when built now) and
 # `uml_build_s` (the build's seconds, from the cache's build-seconds when it was cached).
 uml_kernel() {
-    local dist=$1 cache=$2 frag=$3 cc_ver kdir t0 old
+    local dist=$1 cache=$2 frag=$3 cc_ver kdir t0 old p
+    local -a patches
     uml_pkg=$(uml_source_package "$dist")
     uml_source_version "$dist" "$cache" "$uml_pkg"
     cc_ver=$(gcc --version 2>/dev/null | head -n1)
-    uml_key=$(printf '%s\n%s\n%s\n' "$uml_pkg $uml_src_version" "$cc_ver" "$(cat "$frag")" | sha256sum | cut -c1-16)
+    mapfile -t patches < <(find "$(dirname "$frag")" -maxdepth 1 -name 'uml-*.patch' | LC_ALL=C sort)
+    uml_key=$(printf '%s\n%s\n%s\n%s\n' "$uml_pkg $uml_src_version" "$cc_ver" "$(cat "$frag")" \
+        "$(cat "${patches[@]+"${patches[@]}"}" /dev/null)" | sha256sum | cut -c1-16)
     kdir="$cache/uml/$uml_key"
     uml_tree="$kdir/${uml_pkg}"
     uml_built=0
@@ -110,6 +120,10 @@ uml_kernel() {
     say "extracting $uml_pkg $uml_src_version into $kdir"
     tar -C "$kdir" -xJf "$uml_src_tar" || fail 1 "cannot extract $uml_src_tar"
     [ -d "$uml_tree" ] || fail 1 "$uml_src_tar has no $uml_pkg/ directory"
+    for p in "${patches[@]+"${patches[@]}"}"; do
+        patch -d "$uml_tree" -p1 --forward --quiet <"$p" >"$tmp/uml-patch.log" 2>&1 ||
+            { cat "$tmp/uml-patch.log" >&2; fail 1 "cannot apply $p to $uml_pkg $uml_src_version (above)"; }
+    done
     uml_config_apply "$uml_tree" "$frag"
     say "building the UML kernel (make ARCH=um -j$(nproc); log: $kdir/build.log; several minutes)"
     if ! make -C "$uml_tree" ARCH=um -j"$(nproc)" >"$kdir/build.log" 2>&1; then
