@@ -35,7 +35,7 @@ uml_source_version() {
     fi
     if [ -z "$uml_src_version" ]; then
         cat "$tmp/apt-update.log" >&2
-        cached=$(find "$cache/uml/src" -mindepth 2 -maxdepth 2 -name complete -path "*/${pkg}_*" 2>/dev/null | sed 's#/complete$##; s#.*/[^_]*_##' | sort -V | tail -n1)
+        cached=$(find "$cache/uml/src" -mindepth 2 -maxdepth 2 -name complete -path "*/${pkg}_*" 2>/dev/null | sed 's#/complete$##; s#.*/[^_]*_##' | sort -V | tail -n1 || true)
         [ -n "$cached" ] || fail 1 "could not read $pkg's version from the $dist index at $mirror (above; set HOOKBENCH_RIG_MIRROR) and no source is cached in $cache/uml/src"
         say "warning: could not refresh the $dist package index; using the cached $pkg $cached"
         uml_src_version=$cached
