@@ -6,11 +6,12 @@
 # under CACHE/uml/<key> where the key hashes the source package's version, the patches, the config
 # fragment and the compiler; an interrupted build is redone.
 #
-# The patch: UML 6.1 saves the FPU state of its processes in a fixed 2696-byte XSAVE buffer and
-# uses PTRACE_SETREGSET whenever PTRACE_GETREGSET works; a host with a larger XSAVE area (AMX)
-# refuses the set with EFAULT and every guest process dies ("ptrace set fp regs failed, errno =
-# 14"). Patched, UML uses XSTATE only when the set works too, else the FXSAVE registers (x87/SSE;
-# AVX state is then not switched between threads of one guest process).
+# The patch: UML 6.1 moves its processes' FPU state with PTRACE_GETREGSET/SETREGSET of a fixed
+# 2696-byte XSAVE buffer; a host with a larger XSAVE area (AMX) refuses the set with EFAULT and
+# every guest process dies ("ptrace set fp regs failed, errno = 14"). Patched, the registers go
+# through a buffer of the host's whole area; UML keeps its 2696 bytes per thread (everything up to
+# PKRU), the rest (AMX tiles, which no UML process can enable) stays the host process's. (Using
+# the FXSAVE registers instead is not enough: guest programs then compute wrong results.)
 #
 # Needs `tmp` (the script's temporary directory) and `is_root` (lib/common.sh).
 
