@@ -4,7 +4,10 @@
 //! Mechanisms are the model names (ARCHITECTURE.md, "Names"), fired by the module's in-kernel
 //! timed loop (pure dispatch cost), or with `-ioctl` appended, one FIRE ioctl per hook timed in
 //! userspace (dispatch plus the syscall): `task-chain`, `task-hook-array`, `cgroup-effective`,
-//! `global-filter`, `task-chain-ioctl`, ... Hook cells run in a fresh worker process
+//! `global-filter`, `task-chain-ioctl`, ... With `-builtin` appended the measured programs are the
+//! module's built-in null body (a native call, no BPF), which runs at the same speed with or
+//! without a BPF JIT (User-Mode Linux has none). On User-Mode Linux the `-ioctl` cells are
+//! skipped: its syscalls are trapped by the host's ptrace and swamp the dispatch. Hook cells run in a fresh worker process
 //! (`hookbench worker kmod`) placed in the deepest cgroup of a path of `depth` cgroups of this
 //! run's subtree; it opens its own session, so everything it attached goes when it exits.
 //! Attach cells run in this process's own session: attach/detach of one program at a cgroup
@@ -29,6 +32,9 @@ pub const NAME: &str = "kmod";
 /// Suffix of the mechanisms fired by one ioctl per hook.
 pub const IOCTL_SUFFIX: &str = "-ioctl";
 
+/// Suffix of the mechanisms whose measured programs are the module's built-in null body.
+pub const BUILTIN_SUFFIX: &str = "-builtin";
+
 /// Most samples per repetition a kmod cell takes, whatever the profile asks.
 ///
 /// Each sample is a batch of fires; the in-kernel loop needs no more for a tight slope.
@@ -44,19 +50,30 @@ pub struct KmodMechanism {
     pub model: ModelKind,
     /// In-kernel loop or one ioctl per hook.
     pub mode: FireMode,
+    /// The measured programs are the module's built-in null body, not BPF programs.
+    pub builtin_body: bool,
 }
 
 impl KmodMechanism {
-    /// Parses `task-chain`, `cgroup-effective-ioctl`, ...; `None` for anything else.
+    /// Parses `task-chain`, `cgroup-effective-ioctl`, `task-chain-builtin`, ...
+    ///
+    /// `None` for anything else.
     pub fn parse(name: &str) -> Option<KmodMechanism> {
-        let (base, mode) = match name.strip_suffix(IOCTL_SUFFIX) {
-            Some(base) => (base, FireMode::Ioctl),
-            None => (name, FireMode::InKernel),
+        let (base, mode, builtin_body) = if let Some(base) = name.strip_suffix(IOCTL_SUFFIX) {
+            (base, FireMode::Ioctl, false)
+        } else if let Some(base) = name.strip_suffix(BUILTIN_SUFFIX) {
+            (base, FireMode::InKernel, true)
+        } else {
+            (name, FireMode::InKernel, false)
         };
         ModelKind::ALL
             .into_iter()
             .find(|m| m.as_str() == base)
-            .map(|model| KmodMechanism { model, mode })
+            .map(|model| KmodMechanism {
+                model,
+                mode,
+                builtin_body,
+            })
     }
 }
 
@@ -82,6 +99,8 @@ pub fn probe() -> Result<String, String> {
 /// The kmod backend.
 pub struct KmodBackend {
     exe: PathBuf,
+    /// This kernel is User-Mode Linux ([`crate::env::running_on_uml`]): no ioctl cells.
+    uml: bool,
     available: Result<String, String>,
     timing: Timing,
     run: Option<RunTree>,
@@ -94,6 +113,7 @@ impl KmodBackend {
     pub fn new(exe: PathBuf, available: Result<String, String>, timing: Timing) -> KmodBackend {
         KmodBackend {
             exe,
+            uml: crate::env::running_on_uml(),
             available,
             timing,
             run: None,
@@ -136,6 +156,7 @@ impl KmodBackend {
             foreign: p.foreign,
             hooks: p.hooks.max(1),
             body: p.body,
+            builtin_body: m.builtin_body,
             samples,
             repetitions: spec.repetitions.max(1),
             batch: Self::batch(m.mode, &p),
@@ -193,6 +214,12 @@ impl KmodBackend {
     /// descendant's effective array is recomputed), or at the global list (global-filter), or an
     /// install on this task (task models; no detach, as for seccomp filters).
     fn attach_cells(&mut self, m: KmodMechanism, spec: &CellSpec<'_>) -> Result<Vec<Measured>, CellError> {
+        if m.builtin_body {
+            return Err(CellError::Skip(format!(
+                "{}: update costs do not depend on the body; use the mechanism without {BUILTIN_SUFFIX}",
+                spec.mechanism.name
+            )));
+        }
         if m.mode == FireMode::Ioctl {
             return Err(CellError::Skip(format!(
                 "{}: update costs are timed in the kernel; use the mechanism without {IOCTL_SUFFIX}",
@@ -310,6 +337,12 @@ impl Backend for KmodBackend {
         if let Err(reason) = &self.available {
             return Err(CellError::Skip(format!("hookbench.ko not usable here: {reason}")));
         }
+        if self.uml && m.mode == FireMode::Ioctl {
+            return Err(CellError::Skip(format!(
+                "{name}: not measured on User-Mode Linux, whose syscalls are trapped by the host's ptrace \
+                 (a FIRE ioctl costs microseconds there); the in-kernel loop cells measure the dispatch"
+            )));
+        }
         let p = spec.params;
         if p.working_set != 1 || p.cpus != 1 {
             return Err(CellError::Skip(format!(
@@ -338,14 +371,25 @@ mod tests {
             KmodMechanism::parse("task-chain"),
             Some(KmodMechanism {
                 model: ModelKind::TaskChain,
-                mode: FireMode::InKernel
+                mode: FireMode::InKernel,
+                builtin_body: false,
             })
         );
+        assert_eq!(
+            KmodMechanism::parse("task-chain-builtin"),
+            Some(KmodMechanism {
+                model: ModelKind::TaskChain,
+                mode: FireMode::InKernel,
+                builtin_body: true,
+            })
+        );
+        assert_eq!(KmodMechanism::parse("task-chain-builtin-ioctl"), None);
         assert_eq!(
             KmodMechanism::parse("cgroup-effective-ioctl"),
             Some(KmodMechanism {
                 model: ModelKind::CgroupEffective,
-                mode: FireMode::Ioctl
+                mode: FireMode::Ioctl,
+                builtin_body: false,
             })
         );
         assert_eq!(KmodMechanism::parse("chain-walk"), None);

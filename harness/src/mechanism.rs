@@ -151,6 +151,8 @@ pub enum Impl {
         model: ModelKind,
         /// One FIRE ioctl per hook (`<model>-ioctl`) instead of the in-kernel loop.
         ioctl: bool,
+        /// The module's built-in null body (`<model>-builtin`) instead of BPF programs.
+        builtin: bool,
     },
 }
 
@@ -249,7 +251,29 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
         } else {
             "hookbench.ko's in-kernel timed loop over its synthetic hook: pure dispatch"
         },
-        implementation: Impl::Kmod { model, ioctl },
+        implementation: Impl::Kmod {
+            model,
+            ioctl,
+            builtin: false,
+        },
+    }
+}
+
+/// A kmod-backend entry whose measured programs are the module's built-in null body.
+const fn kmod_builtin(name: &'static str, model: ModelKind) -> MechanismInfo {
+    MechanismInfo {
+        name,
+        backend: BackendKind::Kmod,
+        model,
+        family: Family::Kmod,
+        metrics: HOOK,
+        times: "hookbench.ko's in-kernel timed loop with the module's built-in null body (a native call, \
+                no BPF): pure dispatch, the same with or without a BPF JIT",
+        implementation: Impl::Kmod {
+            model,
+            ioctl: false,
+            builtin: true,
+        },
     }
 }
 
@@ -257,7 +281,7 @@ const fn kmod(name: &'static str, model: ModelKind, ioctl: bool) -> MechanismInf
 ///
 /// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
 /// registry's own (a `const` would be copied at every use).
-pub static REGISTRY: [MechanismInfo; 37] = [
+pub static REGISTRY: [MechanismInfo; 41] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -430,6 +454,10 @@ pub static REGISTRY: [MechanismInfo; 37] = [
     kmod("task-hook-array-ioctl", ModelKind::TaskHookArray, true),
     kmod("cgroup-effective-ioctl", ModelKind::CgroupEffective, true),
     kmod("global-filter-ioctl", ModelKind::GlobalFilter, true),
+    kmod_builtin("task-chain-builtin", ModelKind::TaskChain),
+    kmod_builtin("task-hook-array-builtin", ModelKind::TaskHookArray),
+    kmod_builtin("cgroup-effective-builtin", ModelKind::CgroupEffective),
+    kmod_builtin("global-filter-builtin", ModelKind::GlobalFilter),
 ];
 
 /// The mechanism `name` of `backend`.
@@ -896,13 +924,13 @@ mod tests {
             assert_eq!(find("model", m.as_str()).expect("registered").model, m.model());
         }
         for k in REGISTRY.iter().filter(|m| m.backend == BackendKind::Kmod) {
-            let Impl::Kmod { model, ioctl } = k.implementation else {
+            let Impl::Kmod { model, ioctl, builtin } = k.implementation else {
                 panic!("{}", k.name)
             };
-            let want = if ioctl {
-                format!("{}-ioctl", model.as_str())
-            } else {
-                model.as_str().to_string()
+            let want = match (ioctl, builtin) {
+                (true, _) => format!("{}-ioctl", model.as_str()),
+                (false, true) => format!("{}-builtin", model.as_str()),
+                (false, false) => model.as_str().to_string(),
             };
             assert_eq!(k.name, want);
         }

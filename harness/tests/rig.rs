@@ -1,7 +1,8 @@
 //! Host tests of the qemu rig's failure paths and of `scripts/run --build-kmod`'s module build.
 //!
 //! `scripts/qemu-rig`: bad options exit 2 naming the value; an unreachable archive with an empty
-//! cache and a missing qemu binary exit 1 saying what to do; nothing is left behind. The rig's
+//! cache and a missing qemu binary exit 1 saying what to do; nothing is left behind.
+//! `scripts/uml-rig`: the same for bad options and an unreachable archive. The rig's
 //! success path runs in `.ci/run` after the tests. `scripts/run --build-kmod`: a missing kernel
 //! build directory exits 1 naming it, other arguments exit 2. The tests that run the rig need root
 //! (it installs its host packages first); without root they print why and pass, unless
@@ -140,4 +141,54 @@ fn build_kmod_with_other_arguments_exits_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--profile smoke"), "{err}");
+}
+
+#[test]
+fn uml_rig_bad_options_exit_2_and_name_the_value() {
+    for (args, named) in [
+        (vec!["--kernel", "wheezy"], "wheezy"),
+        (vec!["--profile", "huge"], "huge"),
+        (vec!["--mem", "12"], "12"),
+        (vec!["--timeout", "soon"], "soon"),
+        (vec!["--frobnicate"], "--frobnicate"),
+    ] {
+        let out = script("uml-rig").args(&args).output().expect("run the UML rig");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn uml_rig_with_an_unreachable_archive_and_an_empty_cache_says_which_mirror_to_fix() {
+    if !hookbench_sys::testing::root_or_skip("uml-rig", "the rig installs its host packages as root first") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).expect("scratch dir");
+    let _rig = one_rig_at_a_time();
+    let out = script("uml-rig")
+        .args(["--quiet", "--out"])
+        .arg(tmp.path().join("out"))
+        .arg("--cache")
+        .arg(tmp.path().join("cache"))
+        .env("HOOKBENCH_RIG_MIRROR", "http://127.0.0.1:9/debian")
+        .env("HOOKBENCH_RIG_SECURITY_MIRROR", "none")
+        .env("TMPDIR", &scratch)
+        .output()
+        .expect("run the UML rig");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("127.0.0.1:9") && err.contains("HOOKBENCH_RIG_MIRROR"),
+        "{err}"
+    );
+    let rig_json = std::fs::read_to_string(tmp.path().join("out/rig.json")).expect("rig.json written on failure");
+    assert!(
+        rig_json.contains("\"exit_status\": 1") && rig_json.contains("\"rig\": \"uml\""),
+        "{rig_json}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch).expect("read scratch").collect();
+    assert!(left.is_empty(), "the rig left temporary files: {left:?}");
 }

@@ -8,8 +8,9 @@
  *
  * hookbench.ko implements the dispatch models hookbench compares (ARCHITECTURE.md, "Names":
  * task-chain, task-hook-array, cgroup-effective, global-filter) on one synthetic hook path,
- * running the same eBPF programs (BPF_PROG_TYPE_RAW_TRACEPOINT, loaded by userspace and passed
- * by fd) or a built-in null body in each, so that only the dispatch differs.
+ * running the same eBPF programs (BPF_PROG_TYPE_RAW_TRACEPOINT, or BPF_PROG_TYPE_SYSCALL on a
+ * kernel without BPF_EVENTS such as User-Mode Linux; loaded by userspace and passed by fd) or a
+ * built-in null body in each, so that only the dispatch differs.
  */
 #include <linux/bpf.h>
 #include <linux/capability.h>
@@ -22,6 +23,22 @@
 
 #include "hb_internal.h"
 
+/*
+ * The program type of the bodies, one per kernel and the same for every model:
+ * BPF_PROG_TYPE_RAW_TRACEPOINT needs CONFIG_BPF_EVENTS (perf events), which User-Mode Linux
+ * lacks; there BPF_PROG_TYPE_SYSCALL, whose context is a plain buffer like ours. Userspace reads
+ * the choice from /sys/module/hookbench/parameters/body_prog_type and loads its bodies so.
+ */
+#ifdef CONFIG_BPF_EVENTS
+#define HB_BODY_PROG_TYPE BPF_PROG_TYPE_RAW_TRACEPOINT
+static char *body_prog_type = "raw_tracepoint";
+#else
+#define HB_BODY_PROG_TYPE BPF_PROG_TYPE_SYSCALL
+static char *body_prog_type = "syscall";
+#endif
+module_param(body_prog_type, charp, 0444);
+MODULE_PARM_DESC(body_prog_type, "program type of the BPF bodies (read-only): raw_tracepoint or syscall");
+
 /* Resolves prog_fd to a program with one reference (or the null body). */
 static struct bpf_prog *hb_prog_get(s32 fd)
 {
@@ -31,7 +48,7 @@ static struct bpf_prog *hb_prog_get(s32 fd)
 		return HB_NULL_BODY;
 	if (fd < 0)
 		return ERR_PTR(-EBADF);
-	prog = bpf_prog_get_type_dev(fd, BPF_PROG_TYPE_RAW_TRACEPOINT, false);
+	prog = bpf_prog_get_type_dev(fd, HB_BODY_PROG_TYPE, false);
 	if (IS_ERR(prog))
 		return prog;
 	/* as __bpf_probe_register(): the program may not read past the context */

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hookbench_kmod::{Device, KmodError, KmodProgram};
+use hookbench_kmod::{Device, KmodError, KmodProgram, ProgRef};
 use hookbench_model::{AttachFlags, Body, ModelKind};
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +72,11 @@ pub struct KmodWorkerRequest {
     pub hooks: u32,
     /// The program body.
     pub body: Body,
+    /// Whether the measured programs are the module's built-in null body, not `body`'s.
+    ///
+    /// The null body (`prog_fd = -1`) is a native call; a BPF body is interpreted without a JIT.
+    #[serde(default)]
+    pub builtin_body: bool,
     /// Samples per repetition.
     pub samples: usize,
     /// Repetitions.
@@ -298,22 +303,17 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
     let warm = (req.samples / 10).max(1);
     let mut unused = 0;
     let dirs: Vec<std::fs::File> = req.path.iter().map(|p| open_dir(p)).collect::<Result<_, _>>()?;
-    let attach = |prog: &KmodProgram, hook: u32, i: usize| -> Result<(), KmodWorkloadError> {
+    let attach = |prog: ProgRef<'_>, hook: u32, i: usize| -> Result<(), KmodWorkloadError> {
         match model {
             ModelKind::TaskChain | ModelKind::TaskHookArray => {
-                dev.install_task(model, prog.prog_ref(), hook)?;
+                dev.install_task(model, prog, hook)?;
             }
             ModelKind::CgroupEffective => {
                 let dir = &dirs[i % dirs.len()];
-                dev.attach_cgroup(
-                    std::os::fd::AsFd::as_fd(dir),
-                    prog.prog_ref(),
-                    hook,
-                    AttachFlags::ALLOW_MULTI,
-                )?;
+                dev.attach_cgroup(std::os::fd::AsFd::as_fd(dir), prog, hook, AttachFlags::ALLOW_MULTI)?;
             }
             ModelKind::GlobalFilter => {
-                dev.attach_global(prog.prog_ref(), hook)?;
+                dev.attach_global(prog, hook)?;
             }
         }
         Ok(())
@@ -322,14 +322,18 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
     let mut foreign = Vec::with_capacity(req.foreign as usize);
     for j in 0..req.foreign as usize {
         let prog = KmodProgram::load(Body::Counter)?;
-        attach(&prog, 1 + (j as u32 % (req.hooks - 1)), j)?;
+        attach(prog.prog_ref(), 1 + (j as u32 % (req.hooks - 1)), j)?;
         foreign.push(prog);
     }
     let mut programs = Vec::with_capacity(req.programs as usize);
     for i in 0..req.programs as usize {
-        let prog = KmodProgram::load(req.body)?;
-        attach(&prog, MEASURED_HOOK, i)?;
-        programs.push(prog);
+        if req.builtin_body {
+            attach(ProgRef::NullBody, MEASURED_HOOK, i)?;
+        } else {
+            let prog = KmodProgram::load(req.body)?;
+            attach(prog.prog_ref(), MEASURED_HOOK, i)?;
+            programs.push(prog);
+        }
     }
     sample(&base, model, req, warm, &mut unused)?;
     let (_, got) = sample(&dev, model, req, warm, &mut report.fires)?;
@@ -356,7 +360,7 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
                 .push(sample(&base, model, req, req.samples, &mut unused)?.0);
         }
     }
-    if req.body == Body::Counter {
+    if req.body == Body::Counter && !req.builtin_body {
         report.counters = programs.iter().map(|p| p.counter()).collect::<Result<_, _>>()?;
     }
     report.foreign_counters = foreign.iter().map(|p| p.counter()).collect::<Result<_, _>>()?;
@@ -378,6 +382,7 @@ mod tests {
             foreign: 2,
             hooks: 4,
             body: Body::Counter,
+            builtin_body: false,
             samples: 100,
             repetitions: 2,
             batch: 64,

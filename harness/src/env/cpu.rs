@@ -121,6 +121,23 @@ pub fn detect_emulation(cmdline: &str, cpu_model: Option<&str>) -> Option<String
         .map(|m| format!("qemu tcg (CPU model '{m}')"))
 }
 
+/// The host line of a User-Mode Linux kernel's `/proc/cpuinfo`; `None` for other kernels. Pure.
+///
+/// arch/um's `show_cpuinfo` writes `vendor_id : User Mode Linux`, `model name : UML` and
+/// `host : <the host's uname>`; the host line is returned (`"unknown host"` when missing).
+pub fn detect_uml(cpuinfo: &str) -> Option<String> {
+    (cpuinfo_field(cpuinfo, "vendor_id") == Some("User Mode Linux"))
+        .then(|| cpuinfo_field(cpuinfo, "host").unwrap_or("unknown host").to_owned())
+}
+
+/// Whether this kernel is User-Mode Linux ([`detect_uml`] on `/proc/cpuinfo`).
+pub fn running_on_uml() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| detect_uml(&t))
+        .is_some()
+}
+
 /// Whether a hypervisor runs this machine: the CPU flag, with what DMI says of the machine.
 pub(super) fn probe_virtualization(flags: Option<&[&str]>) -> Probe {
     let dmi = |f: &str| -> Result<String, String> {
@@ -157,6 +174,19 @@ pub(super) fn probe_virtualization(flags: Option<&[&str]>) -> Probe {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn uml_is_told_by_its_cpuinfo_not_by_a_real_cpu() {
+        let uml = "processor\t: 0\nvendor_id\t: User Mode Linux\nmodel name\t: UML\nmode\t\t: skas\nhost\t\t: Linux box 6.1.0 #1 SMP x86_64\n";
+        assert_eq!(detect_uml(uml).as_deref(), Some("Linux box 6.1.0 #1 SMP x86_64"));
+        let real = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)\n";
+        assert_eq!(detect_uml(real), None);
+        assert_eq!(
+            detect_uml("vendor_id\t: User Mode Linux\n").as_deref(),
+            Some("unknown host")
+        );
+    }
+
     use super::*;
 
     #[test]

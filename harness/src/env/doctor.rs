@@ -160,6 +160,15 @@ impl Environment {
                 "bare metal assumed",
             ),
         );
+        if let Some(u) = &self.uml {
+            push(
+                "uml",
+                format!(
+                    "User-Mode Linux {} on {}: native CPU, {} CPU, BPF bodies {}; syscalls are {}",
+                    u.release, u.host, u.cpus, u.bpf_bodies, u.syscalls
+                ),
+            );
+        }
         if let Some(e) = &self.emulated {
             push(
                 "emulated",

@@ -34,7 +34,7 @@ mod probes;
 mod tests;
 
 pub use bpf::{parse_btf_func_id, BtfError, TRAMPOLINE_PROBE_FUNC};
-pub use cpu::detect_emulation;
+pub use cpu::{detect_emulation, detect_uml, running_on_uml};
 pub use doctor::KernelFamily;
 pub use hookbench_sys::mountinfo::CgroupLayout;
 pub use probes::KERNEL_CONFIG_OPTIONS;
@@ -271,6 +271,12 @@ pub struct Environment {
     /// `QEMU TCG` CPU model; `None` on real or hardware-virtualized CPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulated: Option<String>,
+    /// What a User-Mode Linux kernel changes in the figures; `None` on any other kernel.
+    ///
+    /// Set when `/proc/cpuinfo` says `User Mode Linux` ([`detect_uml`]): reports mark such runs
+    /// `uml` (reports::host), not emulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uml: Option<UmlInfo>,
     /// Where the kernel configuration was read from, or why it could not be.
     ///
     /// `/proc/config.gz` or `/boot/config-<release>`.
@@ -285,6 +291,60 @@ pub struct Environment {
     pub probe_duration_us: u64,
     /// Failures met while probing plain or `Option` fields: why one is `None` or a fallback.
     pub notes: Vec<String>,
+}
+
+/// Kernel options that say how a User-Mode Linux kernel's figures compare with bare metal's.
+pub const UML_CONFIG_OPTIONS: &[&str] = &[
+    "CONFIG_BPF_JIT",
+    "CONFIG_BPF_EVENTS",
+    "CONFIG_PERF_EVENTS",
+    "CONFIG_SMP",
+    "CONFIG_PREEMPT",
+    "CONFIG_HZ",
+];
+
+/// How to read figures taken in a User-Mode Linux kernel beside bare-metal and TCG figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UmlInfo {
+    /// The UML kernel's release (`uname -r`) and version string (`uname -v`).
+    pub release: String,
+    /// The host UML runs on, as UML's `/proc/cpuinfo` says (the host's uname).
+    pub host: String,
+    /// Whether instructions run natively on the host's CPU: always true (no emulator).
+    pub native_cpu: bool,
+    /// CPUs of the guest: 1 (UML has no SMP).
+    pub cpus: usize,
+    /// How BPF bodies run: `interpreted` (no BPF JIT in UML) or `jit`.
+    pub bpf_bodies: String,
+    /// What syscalls cost here: ptrace-trapped, so only in-kernel timed loops compare.
+    ///
+    /// Userspace-timed figures (one ioctl per hook) carry the host's ptrace round trips.
+    pub syscalls: String,
+    /// Where the UML kernel's configuration was read, or why it could not be.
+    pub config_source: String,
+    /// Values of [`UML_CONFIG_OPTIONS`] in that configuration (empty when unreadable).
+    pub config_options: Vec<(String, String)>,
+}
+
+impl UmlInfo {
+    /// The UML facts of a probe: the release, the host line, CPUs, the BPF JIT probe, the config.
+    fn new(release: &str, version: &str, host: String, cpus: usize, bpf_jit: &Probe, config: &Probe) -> UmlInfo {
+        let jit_on = bpf_jit.value_if_available().is_some_and(|v| v.trim() != "0");
+        let (config_source, config_options) = match hookbench_sys::kconfig::read_kernel_config(release) {
+            Ok(c) => (c.source.clone(), c.values(UML_CONFIG_OPTIONS)),
+            Err(_) => (config.to_string(), Vec::new()),
+        };
+        UmlInfo {
+            release: format!("{release} {version}"),
+            host,
+            native_cpu: true,
+            cpus,
+            bpf_bodies: if jit_on { "jit" } else { "interpreted" }.to_owned(),
+            syscalls: "ptrace-trapped by the host: only in-kernel timed loops measure the kernel".to_owned(),
+            config_source,
+            config_options,
+        }
+    }
 }
 
 /// The text of `path`, or `None` with a note saying why it could not be read.
@@ -441,6 +501,16 @@ impl Environment {
             cpu_model.as_deref(),
         );
         let (kernel_config, kernel_config_options) = probe_kernel_config(&kernel_release);
+        let uml = cpuinfo.as_deref().and_then(detect_uml).map(|host| {
+            UmlInfo::new(
+                &kernel_release,
+                &kernel_version,
+                host,
+                nr_cpus,
+                &bpf_jit,
+                &kernel_config,
+            )
+        });
 
         let probe_duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         Environment {
@@ -477,6 +547,7 @@ impl Environment {
             virtualization,
             kmod,
             emulated,
+            uml,
             kernel_config,
             kernel_config_options,
             probe_duration_us,

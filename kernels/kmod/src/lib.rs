@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 
 pub use device::{Device, Fire, ProgRef, Run, RunSummary, Update};
-pub use progs::{KmodProgram, ProgKind};
+pub use progs::{BodyProgType, KmodProgram, ProgKind};
 
 /// Errors of the module's Rust side; each says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,10 @@
 //! The eBPF programs hookbench.ko runs, from `src/bpf/kmod.bpf.c`, loaded one instance each.
 //!
 //! `build.rs` compiles the object; this module loads its programs as
-//! `BPF_PROG_TYPE_RAW_TRACEPOINT` programs that are never attached to a tracepoint: the module
-//! gets them by fd ([`KmodProgram::prog_ref`]) and runs them with `bpf_prog_run()`.
+//! `BPF_PROG_TYPE_RAW_TRACEPOINT` programs that are never attached to a tracepoint, or as
+//! `BPF_PROG_TYPE_SYSCALL` programs where the loaded module says so ([`BodyProgType`]: kernels
+//! without BPF_EVENTS, such as User-Mode Linux): the module gets them by fd
+//! ([`KmodProgram::prog_ref`]) and runs them with `bpf_prog_run()`.
 //!
 //! As in `hookbench-bpf`, and with its [`LoadedProgram`], every [`KmodProgram`] opens the object
 //! and loads exactly one of its programs with its own maps: N instances are N distinct kernel
@@ -12,7 +14,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use hookbench_bpf::{LoadError, LoadedProgram};
-use libbpf_rs::{MapCore, MapFlags};
+use libbpf_rs::{MapCore, MapFlags, ProgramType};
 
 use crate::device::ProgRef;
 use crate::KmodError;
@@ -21,6 +23,53 @@ pub use hookbench_bpf::{HB_COUNTER_KEY, HB_LOOKUP_ENTRIES, HB_LOOKUP_KEY, HB_VER
 pub use hookbench_model::Body;
 
 hookbench_bpf::embed_object!(OBJECT, skel, "kmod");
+
+/// Where the loaded module says which program type it takes for its bodies.
+pub const BODY_PROG_TYPE_PARAM: &str = "/sys/module/hookbench/parameters/body_prog_type";
+
+/// The program type hookbench.ko takes for its bodies: one per kernel, the same for every model.
+///
+/// `BPF_PROG_TYPE_RAW_TRACEPOINT` needs CONFIG_BPF_EVENTS (perf events), which User-Mode Linux
+/// lacks; the module then takes `BPF_PROG_TYPE_SYSCALL`, whose context is a plain buffer too.
+/// The verifier takes syscall programs only as sleepable (`BPF_F_SLEEPABLE`); the bodies call no
+/// helper that sleeps, and the module runs them under `rcu_read_lock()` as it runs raw_tp ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BodyProgType {
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (every distribution kernel).
+    RawTracepoint,
+    /// `BPF_PROG_TYPE_SYSCALL`, loaded sleepable (kernels without BPF_EVENTS).
+    Syscall,
+}
+
+impl BodyProgType {
+    /// Parses the module parameter's text (`raw_tracepoint` or `syscall`, a newline allowed).
+    pub fn parse(text: &str) -> Option<BodyProgType> {
+        match text.trim() {
+            "raw_tracepoint" => Some(BodyProgType::RawTracepoint),
+            "syscall" => Some(BodyProgType::Syscall),
+            _ => None,
+        }
+    }
+
+    /// The loaded module's choice, read from [`BODY_PROG_TYPE_PARAM`].
+    ///
+    /// raw_tracepoint when the module is not loaded or predates the parameter (those modules
+    /// take only raw_tp programs).
+    pub fn of_module() -> BodyProgType {
+        std::fs::read_to_string(BODY_PROG_TYPE_PARAM)
+            .ok()
+            .and_then(|t| BodyProgType::parse(&t))
+            .unwrap_or(BodyProgType::RawTracepoint)
+    }
+
+    /// The name the module parameter and the results use.
+    pub fn name(self) -> &'static str {
+        match self {
+            BodyProgType::RawTracepoint => "raw_tracepoint",
+            BodyProgType::Syscall => "syscall",
+        }
+    }
+}
 
 /// Which program of the object an instance loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,12 +150,32 @@ impl KmodProgram {
         KmodProgram::load_kind(ProgKind::from_body(body))
     }
 
-    /// Loads only `kind`'s program of [`OBJECT`] and the maps it uses.
+    /// Loads `kind`'s program as the loaded module's [`BodyProgType`] ([`KmodProgram::load_as`]).
+    pub fn load_kind(kind: ProgKind) -> Result<KmodProgram, KmodError> {
+        KmodProgram::load_as(kind, BodyProgType::of_module())
+    }
+
+    /// Loads only `kind`'s program of [`OBJECT`] and the maps it uses, as a `ty` program.
     ///
+    /// [`ProgKind::WrongType`] stays a socket filter.
     /// `hb_lookup`, when it has it, is filled with keys `0..HB_LOOKUP_ENTRIES` (value = key)
     /// ([`LoadedProgram::load`]). Errors: [`KmodError::Bpf`] (not root, no BPF support).
-    pub fn load_kind(kind: ProgKind) -> Result<KmodProgram, KmodError> {
-        let loaded = LoadedProgram::load(OBJECT, kind.prog_name(), |m| kind.maps().contains(&m)).map_err(kmod_error)?;
+    pub fn load_as(kind: ProgKind, ty: BodyProgType) -> Result<KmodProgram, KmodError> {
+        let name = kind.prog_name();
+        let configure = |open: &mut libbpf_rs::OpenObject| -> Result<(), libbpf_rs::Error> {
+            if ty == BodyProgType::Syscall && kind != ProgKind::WrongType {
+                for mut p in open.progs_mut() {
+                    if p.name() == name {
+                        p.set_prog_type(ProgramType::Syscall);
+                        // A raw_tp section sets no load flags: the sleepable flag is the only one.
+                        p.set_flags(libbpf_rs::libbpf_sys::BPF_F_SLEEPABLE);
+                    }
+                }
+            }
+            Ok(())
+        };
+        let loaded =
+            LoadedProgram::load_with(OBJECT, name, |m| kind.maps().contains(&m), configure).map_err(kmod_error)?;
         Ok(KmodProgram { loaded, kind })
     }
 
@@ -216,6 +285,38 @@ mod tests {
             let p = KmodProgram::load_kind(k).expect("load");
             assert!(p.raw_fd() >= 0);
             assert_eq!(p.counter().expect("counter"), 0);
+        }
+    }
+
+    #[test]
+    fn body_prog_type_parses_the_module_parameter() {
+        assert_eq!(BodyProgType::parse("syscall\n"), Some(BodyProgType::Syscall));
+        assert_eq!(BodyProgType::parse("raw_tracepoint"), Some(BodyProgType::RawTracepoint));
+        assert_eq!(BodyProgType::parse("socket"), None);
+        for t in [BodyProgType::RawTracepoint, BodyProgType::Syscall] {
+            assert_eq!(BodyProgType::parse(t.name()), Some(t));
+        }
+    }
+
+    #[test]
+    fn bodies_load_as_syscall_programs_when_root() {
+        if !hookbench_sys::testing::root_or_skip(
+            "bodies_load_as_syscall_programs_when_root",
+            "needs root to load BPF programs",
+        ) {
+            return;
+        }
+        for k in [
+            ProgKind::Null,
+            ProgKind::Counter,
+            ProgKind::MapLookup,
+            ProgKind::CtxRecorder,
+        ] {
+            let p = KmodProgram::load_as(k, BodyProgType::Syscall).expect("load as a syscall program");
+            let info = libbpf_rs::query::ProgInfoIter::default()
+                .find(|i| Some(i.id) == p.id())
+                .expect("the program is listed");
+            assert_eq!(info.ty, ProgramType::Syscall, "{k:?}");
         }
     }
 }

@@ -78,6 +78,15 @@ pub(super) fn header(out: &mut Out, r: &Results) {
     if let Some(e) = env.get("emulated").and_then(|v| v.as_str()) {
         out.line(format!("emulated: {e} (timings not comparable with bare metal)"));
     }
+    if let Some(u) = env.get("uml").filter(|u| u.is_object()) {
+        let field = |k: &str| u.get(k).and_then(|v| v.as_str()).unwrap_or("unknown");
+        out.line(format!(
+            "uml: User-Mode Linux {}: native CPU, 1 CPU, BPF bodies {}; read only its in-kernel loop cells \
+             (kmod, not -ioctl) beside bare metal's; syscalls are ptrace-trapped",
+            field("release"),
+            field("bpf_bodies")
+        ));
+    }
     let backends: BTreeSet<&str> = r.cells.iter().map(|c| c.backend.as_str()).collect();
     let backends: Vec<&str> = backends.into_iter().collect();
     out.line(format!(

@@ -387,3 +387,19 @@ fn working_set_bytes_are_held_against_the_l2_and_the_llc() {
     let r = results(serde_json::json!({}));
     assert!(!render_full(&r).contains("working set against the caches"));
 }
+
+#[test]
+fn a_uml_run_says_how_to_read_its_figures_and_an_ordinary_one_does_not() {
+    let uml = results(serde_json::json!({"environment": {"uml": {
+        "release": "6.1.192 #1", "host": "Linux box", "native_cpu": true, "cpus": 1,
+        "bpf_bodies": "interpreted", "syscalls": "ptrace-trapped", "config_source": "/proc/config.gz",
+        "config_options": []}}}));
+    let text = logical(&render(&uml));
+    let line = text.lines().find(|l| l.starts_with("uml: ")).expect("a uml line");
+    assert!(
+        line.contains("6.1.192") && line.contains("BPF bodies interpreted") && line.contains("in-kernel"),
+        "{line}"
+    );
+    let plain = logical(&render(&results(serde_json::json!({}))));
+    assert!(!plain.lines().any(|l| l.starts_with("uml: ")), "{plain}");
+}

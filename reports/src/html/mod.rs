@@ -64,6 +64,17 @@ pub fn render(results: &Results) -> String {
             esc(e)
         );
     }
+    if let Some(u) = results.environment.get("uml").filter(|u| u.is_object()) {
+        let field = |k: &str| u.get(k).and_then(|v| v.as_str()).unwrap_or("unknown");
+        let _ = writeln!(
+            h,
+            "<p class=\"note\"><b>User-Mode Linux</b> {} (BPF bodies {}): the kernel runs natively on one host CPU, \
+             so the kmod backend's in-kernel loop cells compare with bare metal's (the -builtin cells best: no BPF); \
+             syscalls are trapped by the host's ptrace, so userspace-timed figures do not.</p>",
+            esc(field("release")),
+            esc(field("bpf_bodies"))
+        );
+    }
     let _ = write!(h, "<h2 id=\"summary\">Summary: verdicts</h2>");
     h.push_str(&verdicts::verdict_matrix(&results.claims));
     if results.claims.iter().all(|c| c.verdict == Verdict::NotRun) {
