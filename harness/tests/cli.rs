@@ -466,9 +466,9 @@ fn list_and_doctor_describe_suites_and_machine() {
     }
 }
 
-/// How much a mechanism's raw p50 grew from its sweep's shortest chain to its longest, and over
-/// how many programs: `(p50 at max - p50 at min, max - min)`.
+/// How much a mechanism's raw p50 grew over its sweep, and over how many programs.
 ///
+/// `(p50 at the longest chain - p50 at the shortest, their difference in programs)`.
 /// A burst on a shared CI machine can widen a smoke fit's interval (2-3 repetitions) past zero,
 /// but it does not move the median of hundreds of calls, so kernel tests read an effect's shape
 /// here and leave slopes with intervals to the benchmarks.
@@ -1122,9 +1122,9 @@ fn compare_flags_a_30_percent_slowdown_and_not_a_run_against_itself() {
     );
 }
 
-/// A copy of a saved real run (reports/tests/data: a trimmed model + kernel smoke run) in a
-/// fresh directory, as `(tempdir, run directory)`.
+/// A copy of a saved real run in a fresh directory, as `(tempdir, run directory)`.
 ///
+/// The run is reports/tests/data/results-smoke.json, a trimmed model + kernel smoke run.
 /// The compare tests judge fixed data, so their outcomes do not depend on how busy the machine
 /// is; how the gate fares on fresh runs is measured by scripts/aa-check.
 fn saved_run() -> (tempfile::TempDir, std::path::PathBuf) {

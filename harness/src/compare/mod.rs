@@ -65,8 +65,10 @@ impl Basis {
         }
     }
 
-    /// A row's figure as printed: an overhead is a difference and keeps its sign (`+12.3000`,
-    /// `-0.5000`), a raw median is a latency (never negative).
+    /// A row's figure as printed, signed when it is a difference.
+    ///
+    /// An overhead keeps its sign (`+12.3000`, `-0.5000`); a raw median is a latency, never
+    /// negative.
     pub fn figure(self, v: f64) -> String {
         match self {
             Basis::Overhead => format!("{v:+.4}"),
