@@ -118,12 +118,28 @@ pub struct Slope {
 }
 
 impl Slope {
-    /// What a slope is of, so slopes of different runs line up: backend, mechanism, x, fixed.
+    /// What a slope is of (backend, mechanism, x, fixed axes, metric), so runs' slopes line up.
+    ///
+    /// The metric is named unless it is the hook latency, so that a claim's attach and detach
+    /// fits (claim 4) are two series, not one label paired at random between runs.
     pub fn series(&self) -> String {
-        if self.fixed.is_empty() {
+        let mut extra: Vec<&str> = Vec::new();
+        if !self.fixed.is_empty() {
+            extra.push(&self.fixed);
+        }
+        if self.metric != "hook_latency_ns" {
+            extra.push(&self.metric);
+        }
+        if extra.is_empty() {
             format!("{} {} per {}", self.backend, self.mechanism, self.x)
         } else {
-            format!("{} {} per {} ({})", self.backend, self.mechanism, self.x, self.fixed)
+            format!(
+                "{} {} per {} ({})",
+                self.backend,
+                self.mechanism,
+                self.x,
+                extra.join(", ")
+            )
         }
     }
 }
@@ -512,6 +528,27 @@ fn warnings_of(runs: &[MergedRun], groups: &[HostGroup]) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn slopes_of_two_metrics_are_two_series() {
+        let slope = |metric: &str| Slope {
+            claim: 4,
+            run: "r".into(),
+            backend: "model".into(),
+            mechanism: "chain-walk".into(),
+            x: "descendants".into(),
+            metric: metric.into(),
+            fixed: String::new(),
+            slope: 1.0,
+            slope_ci95: [0.5, 1.5],
+        };
+        assert_ne!(slope("attach_latency_ns").series(), slope("detach_latency_ns").series());
+        assert_eq!(slope("hook_latency_ns").series(), "model chain-walk per descendants");
+        assert_eq!(
+            slope("detach_latency_ns").series(),
+            "model chain-walk per descendants (detach_latency_ns)"
+        );
+    }
 
     /// A run on `kernel` of host `host` (CPU count `cpus`), with claim 7's two fits.
     ///
