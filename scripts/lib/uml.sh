@@ -6,12 +6,15 @@
 # under CACHE/uml/<key> where the key hashes the source package's version, the patches, the config
 # fragment and the compiler; an interrupted build is redone.
 #
-# The patch: UML 6.1 moves its processes' FPU state with PTRACE_GETREGSET/SETREGSET of a fixed
+# uml-xstate.patch: UML 6.1 moves its processes' FPU state with PTRACE_GETREGSET/SETREGSET of a fixed
 # 2696-byte XSAVE buffer; a host with a larger XSAVE area (AMX) refuses the set with EFAULT and
 # every guest process dies ("ptrace set fp regs failed, errno = 14"). Patched, the registers go
 # through a buffer of the host's whole area; UML keeps its 2696 bytes per thread (everything up to
 # PKRU), the rest (AMX tiles, which no UML process can enable) stays the host process's. (Using
 # the FXSAVE registers instead is not enough: guest programs then compute wrong results.)
+# uml-kernel-flush-irqs.patch: UML's kernel TLB flush runs with interrupts off; without it, freeing
+# an interpreted BPF program (VM_FLUSH_RESET_PERMS) could wedge the guest for good (the patch's
+# header says how).
 #
 # Needs `tmp` (the script's temporary directory) and `is_root` (lib/common.sh).
 

@@ -5,17 +5,15 @@
 # Loads hookbench.ko, runs the module's checks (`hookbench kmod-check`; checks that cannot apply
 # on UML say so and are skipped), the kmod backend's run at the rig's profile and suites
 # (hookbench_rig.profile and hookbench_rig.suites on the kernel command line) into /out itself, so
-# that the rig's DIR/results.json is the kmod run, and unloads the module. No BPF LSM run: UML has
+# that the rig's DIR/results.json is the kmod run (with several suites: one run per suite, into
+# /out/<suite>/), and unloads the module. No BPF LSM run: UML has
 # no BPF_LSM (it needs BPF trampolines, hence a JIT). Exits non-zero when any step fails.
 out=${1:-${HOOKBENCH_OUT:-/out}}
 kmod=${HOOKBENCH_KMOD:-/lib/hookbench/hookbench.ko}
 profile=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hookbench_rig.profile=//p' | tail -n1)
 profile=${profile:-smoke}
 suites=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hookbench_rig.suites=//p' | tail -n1)
-suite_args=""
-if [ -n "$suites" ] && [ "$suites" != all ]; then
-    for s in $(echo "$suites" | tr ',' ' '); do suite_args="$suite_args --suite $s"; done
-fi
+[ "$suites" != all ] || suites=""
 failed=""
 loaded=0
 
@@ -67,8 +65,15 @@ fi
 
 if [ "$loaded" -eq 1 ]; then
     run kmod-check hookbench kmod-check --fuzz-secs "${HOOKBENCH_RIG_FUZZ_SECS:-5}"
-    # shellcheck disable=SC2086 # one --suite NAME pair a word pair
-    run kmod-run run_into_out hookbench run --backend kmod --profile "$profile" $suite_args --no-progress
+    case "$suites" in
+        "") run kmod-run run_into_out hookbench run --backend kmod --profile "$profile" --no-progress ;;
+        *,*) # `hookbench run` takes one --suite: one run directory per suite, /out/<suite>/
+            for s in $(echo "$suites" | tr ',' ' '); do
+                run "kmod-run-$s" hookbench run --backend kmod --profile "$profile" --suite "$s" --no-progress --out "$out/$s"
+            done
+            ;;
+        *) run kmod-run run_into_out hookbench run --backend kmod --profile "$profile" --suite "$suites" --no-progress ;;
+    esac
     # rmmod fails while any /dev/hookbench session is open: every worker's must be gone.
     run rmmod rmmod hookbench
 fi
