@@ -269,7 +269,7 @@ fn probe_value(p: Option<&serde_json::Value>) -> String {
     }
 }
 
-/// For an emulated or User-Mode Linux kernel: a line saying its timings are not native.
+/// For an emulated or User-Mode Linux kernel: a line saying how far its timings are native.
 ///
 /// Bare metal and virtualized guests are said on the test machine line.
 fn not_native(r: &Results, e: Execution) -> Option<String> {
@@ -279,7 +279,15 @@ fn not_native(r: &Results, e: Execution) -> Option<String> {
             "EMULATED ({}): timings describe the emulator, not comparable with bare metal",
             r.env_str("emulated")
         )),
-        Execution::Uml => Some("UML: ptrace syscalls, interpreted BPF: not comparable with bare metal".to_string()),
+        Execution::Uml => {
+            let uml = r.environment.get("uml");
+            let field = |k: &str| uml.and_then(|u| u.get(k)).and_then(|v| v.as_str()).unwrap_or("unknown");
+            Some(format!(
+                "uml: {}, BPF bodies {}: in-kernel cells only",
+                field("release"),
+                field("bpf_bodies")
+            ))
+        }
     }
 }
 
