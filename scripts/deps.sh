@@ -12,6 +12,16 @@ DNF_PACKAGES=(gcc glibc-devel pkgconf-pkg-config clang elfutils-libelf-devel zli
 TEST_APT_PACKAGES=(chromium)
 TEST_DNF_PACKAGES=(chromium)
 
+# hookbench_build: builds the release binary (quietly) and prints its path, which is under
+# CARGO_TARGET_DIR when that is set (cargo takes a relative one from the current directory, as
+# this does), else under the checkout's target/.
+hookbench_build() {
+    local top
+    top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    cargo build --release --locked --quiet --manifest-path "$top/Cargo.toml" -p hookbench >&2
+    printf '%s/release/hookbench\n' "${CARGO_TARGET_DIR:-$top/target}"
+}
+
 # hookbench_deps [test]: installs what hookbench needs to build and run; with "test", also what
 # the test suite needs.
 hookbench_deps() {

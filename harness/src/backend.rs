@@ -247,6 +247,7 @@ pub fn cell_from_sets(
         cell.iter().filter_map(|s| tm(&s.values_ns)).collect()
     } else {
         let b = Summary::from_values_ns(&base);
+        let pooled = tm(&base).unwrap_or(b.mean_ns);
         c.baseline = Some(Baseline {
             mean: b.mean_ns,
             stddev: b.stddev_ns,
@@ -255,13 +256,13 @@ pub fn cell_from_sets(
             p99: b.p99_ns,
             p999: b.p999_ns,
             max: b.max_ns,
+            trimmed_mean: pooled,
             samples: b.samples,
         });
         // One point per repetition: its trimmed mean less its own baseline's (the repetitions
         // alternate, so drift falls on both), or less the pooled baseline when they are not
         // paired. Repetitions are the unit of replication: samples of one worker share its
         // state, so a fit or an interval over samples would claim a precision no rerun shows.
-        let pooled = tm(&base).unwrap_or(b.mean_ns);
         let paired = cell.len() == baseline.len();
         let points: Vec<f64> = cell
             .iter()

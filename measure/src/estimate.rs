@@ -218,7 +218,10 @@ fn mean_of(what: &'static str, values: &[f64]) -> Result<Estimate, EstimateError
 /// interval is read as `median -/+ z0 * SE`, so `SE = (y(n-c+1) - y(c)) / (2 z0)` with
 /// `z0 = Phi^-1(1 - P(B <= c - 1))`. (For large n `z0` tends to 2; the exact binomial `z0`
 /// corrects for the rounding of `c`, as D. G. Bonett's `statpsych::ci.median` does.) `df` is
-/// infinite: intervals use the normal. Ties at `y(c)` and `y(n-c+1)` give an SE of 0.
+/// infinite: intervals use the normal. The interval is never narrower than the sample's
+/// resolution (its smallest gap between distinct values): a clock tick or batch that quantises
+/// the values puts ties at `y(c)` and `y(n-c+1)`, and an SE of 0 would claim a precision no
+/// such measurement has. Only a sample of one repeated value has an SE of 0.
 ///
 /// Errors: [`EstimateError::Empty`], [`EstimateError::NonFinite`], [`EstimateError::TooFew`]
 /// (n < 3), all naming the sample `"values"`.
@@ -234,7 +237,12 @@ fn median_of(what: &'static str, values: &[f64]) -> Result<Estimate, EstimateErr
     let c = (((n as f64 + 1.0) / 2.0 - (n as f64).sqrt()).round() as usize).clamp(1, n);
     let tail = binomial_half_cdf(n as u64, c as u64 - 1);
     let z0 = Normal::standard().inverse_cdf(1.0 - tail);
-    let width = sorted[n - c] - sorted[c - 1];
+    let resolution = sorted
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let width = (sorted[n - c] - sorted[c - 1]).max(if resolution.is_finite() { resolution } else { 0.0 });
     Ok(Estimate {
         value: percentile_sorted(&sorted, 0.5),
         se: width / (2.0 * z0),
@@ -645,8 +653,14 @@ mod tests {
         let scaled: Vec<f64> = v.iter().map(|x| 100.0 + 3.0 * x).collect();
         let ms = median_with_se(&scaled).unwrap();
         assert!(close(ms.se, 3.0 * m.se, 1e-9) && ms.value == 115.0);
-        // Ties at both order statistics: SE 0.
+        // One repeated value: SE 0.
         assert_eq!(median_with_se(&[4.0; 12]).unwrap().se, 0.0);
+        // Quantised values tied at both order statistics: the interval is one quantum (0.25)
+        // wide, not 0. n = 12: c = round(6.5 - 3.464) = 3, y(3) = y(10) = 4.
+        let q = [3.75, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.5];
+        let mq = median_with_se(&q).unwrap();
+        let z0 = Normal::standard().inverse_cdf(1.0 - binomial_half_cdf(12, 2));
+        assert!(mq.value == 4.0 && close(mq.se, 0.25 / (2.0 * z0), 1e-12), "{mq:?}");
         assert_eq!(
             median_with_se(&[1.0, 2.0]),
             Err(EstimateError::TooFew {

@@ -14,7 +14,7 @@
 //! ```
 
 use hookbench_measure::drift::drift;
-use hookbench_measure::estimate::{overhead, Estimate};
+use hookbench_measure::estimate::{overhead, trimmed_mean_with_se, Estimate, TRIM};
 use hookbench_measure::fitcheck::entry_cost;
 use hookbench_measure::stats::{fit_linear, Summary};
 use hookbench_model::{Body, ModelKind, Params};
@@ -334,6 +334,7 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
                 p99: bs.p99_ns,
                 p999: bs.p999_ns,
                 max: bs.max_ns,
+                trimmed_mean: trimmed_mean_with_se(b, TRIM).map_or(bs.mean_ns, |e| e.value),
                 samples: bs.samples,
             };
             let over = Overhead {
@@ -614,6 +615,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         per_program_rel_diff: pp,
         entry_rel_diff: entry,
         limit: 0.15,
+        entry_paths_differ: false,
+        total_rel_diff: None,
         agrees: pp <= 0.15 && (entry.is_nan() || entry <= 0.15),
     };
     // How far the fit's per-program cost is from the selftest's (20.1 ns), relative to each.

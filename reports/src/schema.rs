@@ -167,7 +167,17 @@ pub struct Agreement {
     /// The relative limit the parts must agree within (0.15).
     #[serde(deserialize_with = "f64_or_nan")]
     pub limit: f64,
-    /// Both parts agree within `limit`.
+    /// The two entries are of different kernel paths (a cache hit against a walk of the chain).
+    ///
+    /// Then `entry_rel_diff` is shown but not judged; `total_rel_diff` is judged instead.
+    #[serde(default)]
+    pub entry_paths_differ: bool,
+    /// |(entry + 4 x per program) - the other's 4-program overhead| / the latter, when judged.
+    ///
+    /// The selftest's own check of its parts: they must make its 4-filter cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_rel_diff: Option<f64>,
+    /// The parts judged (per program, and the entry or the 4-program total) agree within `limit`.
     pub agrees: bool,
 }
 
@@ -263,6 +273,13 @@ pub struct Baseline {
     /// Baseline largest sample.
     #[serde(default = "nan", deserialize_with = "f64_or_nan")]
     pub max: f64,
+    /// Baseline trimmed mean (`hookbench_measure::estimate::TRIM` from each end), in the cell's unit.
+    ///
+    /// The estimator of the overheads, so a decomposition's native figure adds up with them;
+    /// the plain mean of a VM's syscall loop is ruled by rare preemptions. NaN in results
+    /// written before it existed.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub trimmed_mean: f64,
     /// Baseline samples.
     pub samples: u64,
 }
@@ -831,6 +848,7 @@ mod tests {
             p99: 1.0,
             p999: 1.0,
             max: 1.0,
+            trimmed_mean: 1.0,
             samples: 3,
         };
         let mut v = serde_json::to_value(base).expect("encodes");

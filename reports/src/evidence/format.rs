@@ -18,15 +18,26 @@ pub(crate) fn short_metric(metric: &str) -> &str {
 /// How a decomposition compares with the other method's, for the end of its figure's line.
 ///
 /// It is empty without a comparison, else "agrees with ..." or "DISAGREES with ..." and by how
-/// much.
+/// much; where the two entries are of different kernel paths, the entries' distance is said
+/// beside the judged 4-program total.
 pub(crate) fn agreement_text(d: &Decomposition) -> String {
     let Some(a) = &d.agreement else {
         return String::new();
     };
     let limit = fmt_pct(a.limit);
+    let paths = match (a.entry_paths_differ, a.total_rel_diff) {
+        (true, Some(total)) => format!(
+            " (per program {}% apart; entry + 4 x per program {}% from its 4-program cost; the \
+             entries, {}% apart, are of different paths: the selftest's is the action cache's hit)",
+            fmt_pct(a.per_program_rel_diff),
+            fmt_pct(total),
+            fmt_pct(a.entry_rel_diff)
+        ),
+        _ => String::new(),
+    };
     if a.agrees {
         return format!(
-            "; agrees with {} ({}) within {limit}%",
+            "; agrees with {} ({}) within {limit}%{paths}",
             a.other_method, a.other_mechanism
         );
     }
@@ -34,14 +45,23 @@ pub(crate) fn agreement_text(d: &Decomposition) -> String {
     if a.per_program_rel_diff.is_nan() || a.per_program_rel_diff > a.limit {
         apart.push(format!("per program {}% apart", fmt_pct(a.per_program_rel_diff)));
     }
-    if a.entry_rel_diff.is_finite() && a.entry_rel_diff > a.limit {
-        apart.push(format!("entry {}% apart", fmt_pct(a.entry_rel_diff)));
+    match a.total_rel_diff {
+        Some(t) if a.entry_paths_differ && (t.is_nan() || t > a.limit) => {
+            apart.push(format!(
+                "entry + 4 x per program {}% from its 4-program cost",
+                fmt_pct(t)
+            ));
+        }
+        _ if !a.entry_paths_differ && a.entry_rel_diff.is_finite() && a.entry_rel_diff > a.limit => {
+            apart.push(format!("entry {}% apart", fmt_pct(a.entry_rel_diff)));
+        }
+        _ => {}
     }
     if apart.is_empty() {
         apart.push("parts apart".to_string());
     }
     format!(
-        "; DISAGREES with {} ({}): {}, limit {limit}%",
+        "; DISAGREES with {} ({}): {}, limit {limit}%{paths}",
         a.other_method,
         a.other_mechanism,
         apart.join(", ")
