@@ -189,6 +189,7 @@ pub fn base_cell(
         accounting: None,
         breakdown: BTreeMap::new(),
         throughput_hooks_per_sec: None,
+        per_cpu: Vec::new(),
         counters: BTreeMap::new(),
         validity: Validity::default(),
         order: None,

@@ -281,7 +281,7 @@ const fn kmod_builtin(name: &'static str, model: ModelKind) -> MechanismInfo {
 ///
 /// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
 /// registry's own (a `const` would be copied at every use).
-pub static REGISTRY: [MechanismInfo; 41] = [
+pub static REGISTRY: [MechanismInfo; 45] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -446,6 +446,30 @@ pub static REGISTRY: [MechanismInfo; 41] = [
         METADATA,
         "kernel bytes of T tasks that each installed N filters of their own",
     ),
+    kernel(
+        KernelMechanism::SeccompCpusOwn,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() by P tasks pinned to P CPUs at once, each with its own N filters",
+    ),
+    kernel(
+        KernelMechanism::SeccompCpusShared,
+        Family::Seccomp,
+        HOOK,
+        "getsockname() by P tasks pinned to P CPUs at once, all under one inherited chain of N",
+    ),
+    kernel(
+        KernelMechanism::CgroupBpfCpusOwn,
+        Family::CgroupBpf,
+        HOOK,
+        "getsockname() by P tasks pinned to P CPUs at once, each in its own cgroup with N programs",
+    ),
+    kernel(
+        KernelMechanism::CgroupBpfCpusShared,
+        Family::CgroupBpf,
+        HOOK,
+        "getsockname() by P tasks pinned to P CPUs at once, all in one cgroup with N programs",
+    ),
     kmod("task-chain", ModelKind::TaskChain, false),
     kmod("task-hook-array", ModelKind::TaskHookArray, false),
     kmod("cgroup-effective", ModelKind::CgroupEffective, false),
@@ -597,11 +621,29 @@ pub enum KernelMechanism {
     /// Nothing is shared: every task has its own `struct seccomp_filter`s and programs, the
     /// reference that shows what sharing saves.
     SeccompOwn,
+    /// P tasks pinned to P CPUs fire `getsockname()` at once, each with its own N filters.
+    ///
+    /// The `scaling` suite's `cpus` axis for the task chain: nothing of the chain is shared
+    /// between CPUs (`hookbench worker cpus`).
+    SeccompCpusOwn,
+    /// The same P tasks under one chain of N filters their parent installed before the fork.
+    ///
+    /// Every task points at the same `struct seccomp_filter`s (`copy_seccomp` takes a reference;
+    /// the walk reads them, it takes no reference per call).
+    SeccompCpusShared,
+    /// P pinned tasks fire `getsockname()` at once, each in its own cgroup with N programs.
+    ///
+    /// P effective arrays and P x N programs: nothing of the dispatch is shared between CPUs.
+    CgroupBpfCpusOwn,
+    /// The same P tasks all in one cgroup with N programs: one effective array read on P CPUs.
+    ///
+    /// The array is read under RCU (`bpf_prog_run_array_cg`), with no write per call.
+    CgroupBpfCpusShared,
 }
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 24] = [
+    pub const ALL: [KernelMechanism; 28] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -626,6 +668,10 @@ impl KernelMechanism {
         KernelMechanism::CgroupBpfWorkingSet,
         KernelMechanism::SeccompShared,
         KernelMechanism::SeccompOwn,
+        KernelMechanism::SeccompCpusOwn,
+        KernelMechanism::SeccompCpusShared,
+        KernelMechanism::CgroupBpfCpusOwn,
+        KernelMechanism::CgroupBpfCpusShared,
     ];
 
     /// The results name, e.g. "seccomp-arg-load".
@@ -655,6 +701,10 @@ impl KernelMechanism {
             KernelMechanism::CgroupBpfWorkingSet => "cgroup-bpf-working-set",
             KernelMechanism::SeccompShared => "seccomp-shared",
             KernelMechanism::SeccompOwn => "seccomp-own",
+            KernelMechanism::SeccompCpusOwn => "seccomp-cpus-own",
+            KernelMechanism::SeccompCpusShared => "seccomp-cpus-shared",
+            KernelMechanism::CgroupBpfCpusOwn => "cgroup-bpf-cpus-own",
+            KernelMechanism::CgroupBpfCpusShared => "cgroup-bpf-cpus-shared",
         }
     }
 
@@ -669,7 +719,9 @@ impl KernelMechanism {
             | KernelMechanism::CgroupBpfSocket
             | KernelMechanism::LsmCgroup
             | KernelMechanism::SetupCgroups
-            | KernelMechanism::CgroupBpfWorkingSet => ModelKind::CgroupEffective,
+            | KernelMechanism::CgroupBpfWorkingSet
+            | KernelMechanism::CgroupBpfCpusOwn
+            | KernelMechanism::CgroupBpfCpusShared => ModelKind::CgroupEffective,
             KernelMechanism::LsmGlobal
             | KernelMechanism::LsmGlobalUnmarked
             | KernelMechanism::RawtpHandleLoop
@@ -799,6 +851,30 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
                      (kernel/seccomp.c: seccomp_attach_filter returns ENOMEM beyond)"
                 ),
             )
+        }
+        KernelMechanism::SeccompCpusOwn
+        | KernelMechanism::SeccompCpusShared
+        | KernelMechanism::CgroupBpfCpusOwn
+        | KernelMechanism::CgroupBpfCpusShared => {
+            let max_p = hookbench_workloads::cpus::MAX_CPUS;
+            let (max_n, why) = if mechanism.family() == Family::Seccomp {
+                let n = max_filters(FilterBody::ArgLoad);
+                (
+                    n,
+                    format!("a chain holds at most {n} of these filters (MAX_INSNS_PER_PATH)"),
+                )
+            } else {
+                (
+                    cap,
+                    format!("a cgroup holds at most BPF_CGROUP_MAX_PROGS = {cap} programs per attach type"),
+                )
+            };
+            limit(
+                "cpus",
+                max_p,
+                format!("a cpus worker pins at most {max_p} tasks (hookbench_workloads::cpus::MAX_CPUS)"),
+            )
+            .or_else(|| limit("programs", max_n, why))
         }
         KernelMechanism::SeccompWorkingSet | KernelMechanism::CgroupBpfWorkingSet => {
             let max_w = hookbench_workloads::ring::MAX_TASKS;

@@ -396,6 +396,7 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         accounting: None,
         breakdown: BTreeMap::new(),
         throughput_hooks_per_sec: None,
+        per_cpu: Vec::new(),
         counters: BTreeMap::new(),
         validity,
         order: Some(order),

@@ -81,7 +81,8 @@ pub fn render(results: &Results) -> String {
 ///    it does not), the native + entry + per-program split where one exists, and one verdict
 ///    line per backend naming the fits compared and the margin; for a working-set suite, the
 ///    bytes each rotation read against the L2 and last-level caches;
-/// 3. the suites answering no claim (scaling, set-up), as tables too;
+/// 3. the suites answering no claim (scaling, set-up), as tables too; for the kernel's scaling
+///    cells, whether sharing a chain or an effective array shows ([`sections::sharing`]);
 /// 4. `== decompositions`: every native + entry + per-program split, by method, and whether the
 ///    fit and the selftest's method agree within their limit (said beside the figure);
 /// 5. `== drift`: how far each repeated baseline moved over the run;
@@ -114,6 +115,7 @@ pub fn render_full(results: &Results) -> String {
         out.line(format!("== {}: {}", suite.name, suite.hypothesis));
         tables::fit_tables(&mut out, results, suite);
         sections::floor_ratios(&mut out, results, suite);
+        sections::sharing(&mut out, results, suite);
     }
     out.blank();
     sections::decompositions(&mut out, &results.decompositions);

@@ -212,6 +212,30 @@ pub struct Accounting {
     pub map_lookups: u64,
 }
 
+/// One CPU's share of a many-CPU cell: its own raw percentiles and hooks per second.
+///
+/// The `scaling` suite's kernel cells pin one task to each of P CPUs; the cell's percentiles
+/// pool them, these keep each CPU apart (raw, never below 0: the clock pair is subtracted and
+/// clamped per sample, the baseline is not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuLatency {
+    /// The CPU the task was pinned to.
+    pub cpu: u32,
+    /// Samples of this CPU over the repetitions.
+    pub samples: u64,
+    /// Mean per-call latency on this CPU, ns.
+    pub mean: f64,
+    /// Median per-call latency on this CPU, ns.
+    pub p50: f64,
+    /// 99th percentile on this CPU, ns.
+    pub p99: f64,
+    /// Median of the same CPU's baseline (same task, no program), ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_p50: Option<f64>,
+    /// Hooks per second this CPU fired (1e9 / its mean).
+    pub throughput_hooks_per_sec: f64,
+}
+
 /// What a working-set cell's W tasks or cgroups hold for the hook, beside the caches it must beat.
 ///
 /// "Cold" means something only against the caches: a rotation whose dispatch metadata and
@@ -438,6 +462,9 @@ pub struct Cell {
     /// Scaling efficiency at P CPUs is this figure over P times the one-CPU figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_hooks_per_sec: Option<f64>,
+    /// Each CPU's own percentiles, for cells measured on P CPUs at once (kernel `scaling` cells).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_cpu: Vec<CpuLatency>,
     /// Raw hardware counters per invocation ("cycles", "instructions"), where the CPU has them.
     ///
     /// The baseline is not subtracted; they are counted over a separate run of hooks after the

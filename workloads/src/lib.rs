@@ -35,6 +35,7 @@ mod attach;
 pub mod attach_worker;
 pub mod cgroup_bpf;
 pub mod cgroupfs;
+pub mod cpus;
 pub mod error;
 pub mod kmem;
 pub mod kmod;

@@ -463,7 +463,7 @@ pub fn install_filters_ns(
 /// The length of the calling thread's chain, `None` when the kernel does not show it.
 ///
 /// It is `Seccomp_filters:` of `/proc/thread-self/status` (Linux 5.9+).
-fn thread_seccomp_filters() -> Option<u32> {
+pub fn thread_seccomp_filters() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
     status
         .lines()

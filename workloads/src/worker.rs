@@ -345,7 +345,7 @@ const fn entry<W: Worker>() -> (&'static str, ServeFn) {
 }
 
 /// Every worker kind by name, the one registry that `hookbench worker KIND` and the tests use.
-pub const KINDS: [(&str, ServeFn); 10] = [
+pub const KINDS: [(&str, ServeFn); 11] = [
     entry::<crate::seccomp::SeccompWorker>(),
     entry::<crate::landlock::LandlockWorker>(),
     entry::<crate::sock_worker::SockWorker>(),
@@ -356,6 +356,7 @@ pub const KINDS: [(&str, ServeFn); 10] = [
     entry::<crate::rawtp::RawTpWorker>(),
     entry::<crate::ring::RingWorker>(),
     entry::<crate::metadata::MetadataWorker>(),
+    entry::<crate::cpus::CpusWorker>(),
 ];
 
 /// Runs the worker `kind` on `request` and returns the report line to print.

@@ -25,7 +25,7 @@ pub(super) fn status_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Online CPUs (`sysconf`), 1 with a note when unknown.
-pub(super) fn online_cpus(notes: &mut Vec<String>) -> usize {
+pub(crate) fn online_cpus(notes: &mut Vec<String>) -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n >= 1 {

@@ -27,7 +27,7 @@ use hookbench_sys::lsm::lsm_list_has_bpf;
 use hookbench_sys::mountinfo::{cgroup_layout, find_cgroup2_mount, parse_mountinfo};
 
 mod bpf;
-mod cpu;
+pub(crate) mod cpu;
 mod doctor;
 mod probes;
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! measurement crate. A hook cell's repetitions alternate with its baseline's (the same trigger
 //! with no program: an empty chain, an empty cgroup path), in a seeded order within each pair.
 //! One file per mechanism family: [`seccomp`], [`landlock`], [`cgroup_bpf`], [`lsm`], [`rawtp`],
-//! [`setup`]; [`working_set`] holds the rings of W tasks of claim 6 (seccomp and cgroup-bpf), and
-//! the metadata cells of every family (claim 5) are in [`metadata`].
+//! [`setup`]; [`working_set`] holds the rings of W tasks of claim 6 (seccomp and cgroup-bpf),
+//! [`cpus`] the P tasks on P CPUs of the `scaling` suite (seccomp and cgroup-bpf), and the
+//! metadata cells of every family (claim 5) are in [`metadata`].
 //!
 //! BPF LSM programs (`lsm-cgroup`, `lsm-global`, `lsm-global-unmarked`) run behind a BPF
 //! trampoline: where the kernel refuses trampolines, where `bpf` is not an active LSM (the
@@ -18,6 +19,7 @@
 //! skipped with the reason.
 
 mod cgroup_bpf;
+mod cpus;
 mod landlock;
 mod lsm;
 mod metadata;
@@ -213,7 +215,8 @@ impl KernelBackend {
     ///
     /// Every family's hook cell measures one task on one CPU (cgroup-bpf also with foreign
     /// programs): other points are skipped here, before the family builds anything. The
-    /// working-set mechanisms rotate W tasks on one CPU instead ([`working_set`]).
+    /// working-set mechanisms rotate W tasks on one CPU instead ([`working_set`]), the many-CPU
+    /// ones pin P tasks to P CPUs ([`cpus`]).
     fn hook_cells(&mut self, mechanism: KernelMechanism, spec: &CellSpec<'_>) -> Cells {
         type HookCell = fn(&mut KernelBackend, KernelMechanism, &CellSpec<'_>) -> Cells;
         if mechanism == KernelMechanism::SeccompSelftestSplit {
@@ -225,6 +228,9 @@ impl KernelBackend {
         }
         if mechanism.ring_chain().is_some() {
             return self.working_set_cell(mechanism, spec);
+        }
+        if mechanism.cpus_chain().is_some() {
+            return self.cpus_cell(mechanism, spec);
         }
         let foreign_ok = mechanism.sweeps_foreign();
         let cell: HookCell = match mechanism.family() {

@@ -310,3 +310,151 @@ fn shell_quote(w: &str) -> String {
         format!("'{}'", w.replace('\'', "'\\''"))
     }
 }
+
+/// The margin of the `sharing` lines: a change of the per-program slope counts when beyond it.
+///
+/// As a share of the mechanism's one-CPU slope: 10%, about 1.3 to 2 ns per program for the
+/// kernel's filters and programs on this project's VM, above one run's noise there.
+pub const SHARING_MARGIN_REL: f64 = 0.10;
+
+/// Whether a change `d` +- `h` (95% CI half-width) lies beyond `margin`, within it, or neither.
+pub(super) fn change_verdict(d: f64, h: f64, margin: f64) -> &'static str {
+    if d - h > margin || d + h < -margin {
+        "shows"
+    } else if d.abs() + h <= margin {
+        "does not show"
+    } else {
+        "inconclusive (CI wider than the margin)"
+    }
+}
+
+/// For a suite with many-CPU kernel cells: whether sharing a chain or an array shows.
+///
+/// Per mechanism (`seccomp-cpus-*`, `cgroup-bpf-cpus-*`): the per-program slope (fit over
+/// `programs`, overhead) at P = 1 and at the largest P measured, the change with its 95% CI, and
+/// a verdict against [`SHARING_MARGIN_REL`] of the one-CPU slope; per family, shared's change
+/// less own's (what sharing adds beyond running on P CPUs). Then the throughput at each P at
+/// the most programs, with its efficiency against P x the one-CPU figure, and each CPU's p50
+/// and p99.
+pub(super) fn sharing(out: &mut Out, r: &Results, suite: &SuiteInfo) {
+    let fits: Vec<&crate::schema::Fit> = r
+        .fits
+        .iter()
+        .filter(|f| {
+            f.suite == suite.name && f.backend == "kernel" && f.x_axis == "programs" && f.mechanism.contains("-cpus-")
+        })
+        .collect();
+    if fits.is_empty() {
+        return;
+    }
+    let p_of = |f: &crate::schema::Fit| f.fixed.get("cpus").and_then(serde_json::Value::as_u64).unwrap_or(1);
+    let half = |f: &crate::schema::Fit| (f.slope_ci95[1] - f.slope_ci95[0]) / 2.0;
+    out.line(format!(
+        "[{}] sharing on the kernel: per-program slope (ns, 95% CI) at P = 1 and the largest P; a change \
+         shows when its CI lies beyond {}% of the P = 1 slope",
+        suite.name,
+        (SHARING_MARGIN_REL * 100.0).round()
+    ));
+    // (change, half-width, margin) per mechanism, for the family lines.
+    let mut changes: std::collections::BTreeMap<&str, (f64, f64, f64)> = std::collections::BTreeMap::new();
+    let mechanisms: BTreeSet<&str> = fits.iter().map(|f| f.mechanism.as_str()).collect();
+    for m in mechanisms {
+        let mut own: Vec<&crate::schema::Fit> = fits.iter().copied().filter(|f| f.mechanism == m).collect();
+        own.sort_by_key(|f| p_of(f));
+        let (Some(one), Some(top)) = (own.first().copied(), own.last().copied()) else {
+            continue;
+        };
+        let mut line = format!(
+            "{m}: P={} {} +-{}",
+            p_of(one),
+            fmt_signed(one.slope),
+            fmt_num(Some(half(one)))
+        );
+        if p_of(top) > p_of(one) {
+            let d = top.slope - one.slope;
+            let h = half(top).hypot(half(one));
+            let margin = SHARING_MARGIN_REL * one.slope.abs();
+            changes.insert(m, (d, h, margin));
+            line.push_str(&format!(
+                ", P={} {} +-{}; change {} +-{} (margin {}): {}",
+                p_of(top),
+                fmt_signed(top.slope),
+                fmt_num(Some(half(top))),
+                fmt_signed(d),
+                fmt_num(Some(h)),
+                fmt_num(Some(margin)),
+                change_verdict(d, h, margin)
+            ));
+        } else {
+            line.push_str("; one P measured, nothing to compare");
+        }
+        out.line(line);
+    }
+    for family in ["seccomp-cpus", "cgroup-bpf-cpus"] {
+        let (own, shared) = (format!("{family}-own"), format!("{family}-shared"));
+        if let (Some(o), Some(s)) = (changes.get(own.as_str()), changes.get(shared.as_str())) {
+            let (d, h, margin) = (s.0 - o.0, s.1.hypot(o.1), o.2);
+            out.line(format!(
+                "{family}: shared's change less own's {} +-{} ns per program (margin {}): sharing {}",
+                fmt_signed(d),
+                fmt_num(Some(h)),
+                fmt_num(Some(margin)),
+                change_verdict(d, h, margin)
+            ));
+        }
+    }
+    let cells: Vec<&Cell> = r
+        .cells
+        .iter()
+        .filter(|c| c.suite == suite.name && c.backend == "kernel" && !c.per_cpu.is_empty())
+        .collect();
+    let Some(n_max) = cells.iter().map(|c| c.params.programs).max() else {
+        return;
+    };
+    let mechanisms: BTreeSet<&str> = cells.iter().map(|c| c.mechanism.as_str()).collect();
+    for m in mechanisms {
+        let mut at: Vec<&&Cell> = cells
+            .iter()
+            .filter(|c| c.mechanism == m && c.params.programs == n_max)
+            .collect();
+        at.sort_by_key(|c| c.params.cpus);
+        let one = at
+            .iter()
+            .find(|c| c.params.cpus == 1)
+            .and_then(|c| c.throughput_hooks_per_sec);
+        let parts: Vec<String> = at
+            .iter()
+            .filter_map(|c| {
+                let t = c.throughput_hooks_per_sec?;
+                let eff = one
+                    .filter(|o| *o > 0.0)
+                    .map(|o| {
+                        format!(
+                            " ({}% of P x one CPU)",
+                            fmt_num(Some(100.0 * t / (o * f64::from(c.params.cpus))))
+                        )
+                    })
+                    .unwrap_or_default();
+                let per: Vec<String> = c
+                    .per_cpu
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "cpu{} p50 {} p99 {}",
+                            p.cpu,
+                            fmt_latency(Some(p.p50)),
+                            fmt_latency(Some(p.p99))
+                        )
+                    })
+                    .collect();
+                Some(format!(
+                    "P={} {} M/s{eff} [{}]",
+                    c.params.cpus,
+                    fmt_num(Some(t / 1e6)),
+                    per.join(", ")
+                ))
+            })
+            .collect();
+        out.line(format!("{m} N={n_max}: {}", parts.join("; ")));
+    }
+}

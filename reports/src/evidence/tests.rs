@@ -403,3 +403,58 @@ fn a_uml_run_says_how_to_read_its_figures_and_an_ordinary_one_does_not() {
     let plain = logical(&render(&results(serde_json::json!({}))));
     assert!(!plain.lines().any(|l| l.starts_with("uml: ")), "{plain}");
 }
+
+/// The kernel's scaling cells say whether sharing shows, against the margin named, per CPU.
+#[test]
+fn sharing_lines_compare_the_slope_at_p_against_one_cpu_and_shared_against_own() {
+    let fit = |mechanism: &str, cpus: u32, slope: f64, half: f64| {
+        serde_json::json!({"suite": "scaling", "backend": "kernel", "model": "task-chain", "mechanism": mechanism,
+            "metric": "hook_latency_ns", "x": "programs", "x_axis": "programs",
+            "fixed": {"cpus": cpus, "body": "null"}, "n": 600, "slope": slope,
+            "slope_ci95": [slope - half, slope + half], "slope_se": half / 2.0, "intercept": 0.0, "r2": 0.99,
+            "y": "overhead", "points": [[0.0, 0.0], [16.0, slope * 16.0]]})
+    };
+    let cell = |cpus: u32, per_cpu: serde_json::Value, throughput: f64| {
+        serde_json::json!({"id": format!("scaling/kernel/seccomp-cpus-own/{cpus}"), "suite": "scaling",
+            "backend": "kernel", "model": "task-chain", "mechanism": "seccomp-cpus-own", "metric": "hook_latency_ns",
+            "unit": "ns", "params": {"programs": 16, "foreign": 0, "hooks": 4, "depth": 1, "cgroups": 0,
+            "tasks": cpus, "working_set": 1, "cpus": cpus, "body": "null"},
+            "samples": 100, "mean": 500.0, "stddev": 1.0, "cv": 0.0, "p50": 480.0, "p90": 490.0, "p99": 900.0,
+            "p999": 950.0, "max": 990.0, "throughput_hooks_per_sec": throughput, "per_cpu": per_cpu})
+    };
+    let cpu = |c: u32, p50: f64| {
+        serde_json::json!({"cpu": c, "samples": 50, "mean": 500.0, "p50": p50, "p99": 900.0,
+                           "throughput_hooks_per_sec": 2e6})
+    };
+    let r: Results = serde_json::from_value(serde_json::json!({"schema": crate::SCHEMA, "hookbench_version": "0",
+        "command_line": [], "started_at": "", "finished_at": null, "complete": true, "profile": "quick",
+        "suites": [{"name": "scaling", "claim": null, "hypothesis": "h", "fit_x": ["programs"]}],
+        "environment": {}, "skipped": [],
+        "fits": [fit("seccomp-cpus-own", 1, 20.0, 0.5), fit("seccomp-cpus-own", 2, 20.1, 0.5),
+                 fit("seccomp-cpus-shared", 1, 20.0, 0.5), fit("seccomp-cpus-shared", 2, 25.0, 0.5),
+                 fit("cgroup-bpf-cpus-own", 1, 13.0, 3.0), fit("cgroup-bpf-cpus-own", 2, 13.0, 3.0)],
+        "cells": [cell(1, serde_json::json!([cpu(1, 480.0)]), 2e6),
+                  cell(2, serde_json::json!([cpu(1, 481.0), cpu(0, 482.0)]), 3e6)]}))
+    .expect("results parse");
+    let text = logical(&render_full(&r));
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start} in\n{text}"))
+            .to_string()
+    };
+    // 0.1 +- 0.71 ns within the 2 ns margin (10% of 20): does not show.
+    let own = line("seccomp-cpus-own: P=1");
+    assert!(own.contains("(margin 2.00): does not show"), "{own}");
+    // 5 +- 0.71 beyond it: shows; and shared's change less own's shows too.
+    assert!(line("seccomp-cpus-shared: P=1").ends_with(": shows"), "{text}");
+    let family = line("seccomp-cpus: shared's change less own's +4.90");
+    assert!(family.ends_with("sharing shows"), "{family}");
+    // A CI wider than the margin decides nothing; no family line without the shared peer.
+    assert!(line("cgroup-bpf-cpus-own: P=1").ends_with("inconclusive (CI wider than the margin)"));
+    assert!(!text.contains("cgroup-bpf-cpus: shared's"), "{text}");
+    // Throughput with its efficiency against P x one CPU, and every CPU's own percentiles.
+    let t = line("seccomp-cpus-own N=16:");
+    assert!(t.contains("P=2 3.00 M/s (75.00% of P x one CPU)"), "{t}");
+    assert!(t.contains("cpu0 p50 482.0 p99 900.0"), "{t}");
+}
