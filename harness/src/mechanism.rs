@@ -200,7 +200,8 @@ impl MechanismInfo {
     pub fn limit(&self, metric: Metric, p: &Params) -> Option<AxisLimit> {
         match self.implementation {
             Impl::Kernel(k) => kernel_limit(k, metric, p),
-            Impl::Model(_) | Impl::Kmod { .. } => None,
+            Impl::Kmod { model, ioctl, .. } => kmod_limit(model, ioctl, metric, p),
+            Impl::Model(_) => None,
         }
     }
 }
@@ -718,6 +719,38 @@ impl KernelMechanism {
 /// stay inside these limits (checked when a suite is parsed); the limits of this machine (pids,
 /// cgroups, memory) are the kernel backend's, read before its first ring. Other metrics install
 /// or attach a fixed number of programs and have none.
+/// hookbench.ko's bound on a hook cell's working set (the uapi header's RUN).
+///
+/// At most HB_KMOD_MAX_WORKING_SET states; 1 for global-filter (one list per session) and for
+/// the FIRE-ioctl mechanisms (a FIRE fires the caller's own state).
+fn kmod_limit(model: ModelKind, ioctl: bool, metric: Metric, p: &Params) -> Option<AxisLimit> {
+    if metric != Metric::HookLatency {
+        return None;
+    }
+    let (max, why) = if ioctl {
+        (
+            1,
+            "a FIRE ioctl fires the calling task's own state; working sets are RUN's (the in-kernel loop)".into(),
+        )
+    } else if model == ModelKind::GlobalFilter {
+        (
+            1,
+            "global-filter has one list per session, no per-task or per-cgroup state to copy".into(),
+        )
+    } else {
+        let max = hookbench_kmod::abi::HB_KMOD_MAX_WORKING_SET;
+        (
+            max,
+            format!("hookbench.ko's RUN fires at most HB_KMOD_MAX_WORKING_SET = {max} states"),
+        )
+    };
+    (p.working_set > max).then_some(AxisLimit {
+        axis: "working_set",
+        max,
+        why,
+    })
+}
+
 fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Option<AxisLimit> {
     match metric {
         Metric::HookLatency => {}
