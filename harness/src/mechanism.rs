@@ -974,4 +974,27 @@ mod tests {
         assert!(e.contains("[backend.kmod]"), "{e}");
         assert_eq!(Family::Seccomp.mechanisms()[0], "seccomp-arg-load");
     }
+
+    #[test]
+    fn kmod_working_sets_stop_at_the_modules_bound_and_need_the_in_kernel_loop() {
+        let at = |w: u32| Params {
+            working_set: w,
+            ..Params::default()
+        };
+        let limit = |name: &str, w: u32| {
+            find("kmod", name)
+                .expect("registered")
+                .limit(Metric::HookLatency, &at(w))
+                .map(|l| (l.axis, l.max))
+        };
+        let max = hookbench_kmod::abi::HB_KMOD_MAX_WORKING_SET;
+        assert_eq!(limit("task-chain", 4096), None);
+        assert_eq!(limit("cgroup-effective-builtin", max), None);
+        assert_eq!(limit("task-chain", max + 1), Some(("working_set", max)));
+        assert_eq!(limit("global-filter", 2), Some(("working_set", 1)));
+        assert_eq!(limit("task-chain-ioctl", 2), Some(("working_set", 1)));
+        assert_eq!(limit("global-filter", 1), None);
+        let attach = find("kmod", "task-chain").expect("registered");
+        assert!(attach.limit(Metric::AttachLatency, &at(max + 1)).is_none());
+    }
 }
