@@ -6,7 +6,9 @@
 //! userspace (dispatch plus the syscall): `task-chain`, `task-hook-array`, `cgroup-effective`,
 //! `global-filter`, `task-chain-ioctl`, ... With `-builtin` appended the measured programs are the
 //! module's built-in null body (a native call, no BPF), which runs at the same speed with or
-//! without a BPF JIT (User-Mode Linux has none). On User-Mode Linux the `-ioctl` cells are
+//! without a BPF JIT (User-Mode Linux has none). A `working_set` W > 1 (claim 6) has the module
+//! build W copies of the worker's state and fire them in turn, in an order drawn from the cell's
+//! seed; the cell records the bytes of those states beside the L2 and last-level caches. On User-Mode Linux the `-ioctl` cells are
 //! skipped: its syscalls are trapped by the host's ptrace and swamp the dispatch. Hook cells run in a fresh worker process
 //! (`hookbench worker kmod`) placed in the deepest cgroup of a path of `depth` cgroups of this
 //! run's subtree; it opens its own session, so everything it attached goes when it exits.
@@ -18,7 +20,8 @@ use crate::backend::{cell_from_sets, plain_cell, worker_failure, Backend, CellEr
 use crate::suite::Metric;
 use hookbench_kmod::{Device, KmodProgram};
 use hookbench_model::{AttachFlags, ModelKind, Params};
-use hookbench_reports::Accounting;
+use hookbench_reports::{Accounting, WorkingSetBytes};
+use hookbench_sys::cache::CacheSizes;
 use hookbench_workloads::cgroup_bpf::wide_subtree;
 use hookbench_workloads::cgroupfs::{RunTree, Shape};
 use hookbench_workloads::kmod::{FireMode, KmodWorker, KmodWorkerRequest};
@@ -39,6 +42,14 @@ pub const BUILTIN_SUFFIX: &str = "-builtin";
 ///
 /// Each sample is a batch of fires; the in-kernel loop needs no more for a tight slope.
 pub const MAX_KMOD_CELL_SAMPLES: usize = 2000;
+
+/// How a kmod cell's working-set bytes are counted (its `working_set.method`).
+pub const WORKING_SET_METHOD: &str = "exact: bytes hookbench.ko requested from kmalloc for the W states fired \
+                                      (task entry and chain nodes, or cgroup entry and effective arrays), as its \
+                                      STATS counts them; the programs, shared by every state, not counted";
+
+/// XORed into a cell's seed to draw the order of its working set.
+const WORKING_SET_SEED_SALT: u64 = 0x6b6d_6f64_5753_6574;
 
 /// Target duration of one sample (a batch of fires), ns: long against `ktime_get_ns()`.
 const SAMPLE_TARGET_NS: f64 = 20_000.0;
@@ -160,6 +171,10 @@ impl KmodBackend {
             samples,
             repetitions: spec.repetitions.max(1),
             batch: Self::batch(m.mode, &p),
+            working_set: p.working_set,
+            // the cell's seed (from its id, as the run's other seeded orders), kept apart from
+            // the uses of the same seed elsewhere
+            seed: spec.seed ^ WORKING_SET_SEED_SALT,
             timing: self.timing.request(samples, 0),
         };
         let name = &spec.mechanism.name;
@@ -205,6 +220,16 @@ impl KmodBackend {
             .cell
             .breakdown
             .insert("session_metadata_bytes".to_string(), report.metadata_bytes);
+        if report.working_set_bytes > 0 {
+            let caches = CacheSizes::read();
+            m_cell.cell.working_set = Some(WorkingSetBytes {
+                bytes: report.working_set_bytes,
+                per_slot_bytes: report.working_set_bytes / u64::from(p.working_set.max(1)),
+                method: WORKING_SET_METHOD.to_string(),
+                l2_bytes: caches.l2_bytes,
+                llc_bytes: caches.llc_bytes,
+            });
+        }
         Ok(vec![m_cell])
     }
 
@@ -344,11 +369,17 @@ impl Backend for KmodBackend {
             )));
         }
         let p = spec.params;
-        if p.working_set != 1 || p.cpus != 1 {
+        if p.cpus != 1 {
             return Err(CellError::Skip(format!(
-                "{name}: working_set and cpus sweeps are not measured by the kmod backend in this version \
-                 (working_set {}, cpus {})",
-                p.working_set, p.cpus
+                "{name}: cpus sweeps are not measured by the kmod backend in this version (cpus {})",
+                p.cpus
+            )));
+        }
+        if p.working_set != 1 && (m.mode == FireMode::Ioctl || m.model == ModelKind::GlobalFilter) {
+            return Err(CellError::Skip(format!(
+                "{name}: working_set {} needs the in-kernel loop and per-task or per-cgroup state: FIRE ioctls \
+                 fire the caller's own state, global-filter has one list per session",
+                p.working_set
             )));
         }
         match spec.suite.metric {

@@ -200,7 +200,8 @@ impl MechanismInfo {
     pub fn limit(&self, metric: Metric, p: &Params) -> Option<AxisLimit> {
         match self.implementation {
             Impl::Kernel(k) => kernel_limit(k, metric, p),
-            Impl::Model(_) | Impl::Kmod { .. } => None,
+            Impl::Kmod { model, ioctl, .. } => kmod_limit(model, ioctl, metric, p),
+            Impl::Model(_) => None,
         }
     }
 }
@@ -770,6 +771,38 @@ impl KernelMechanism {
 /// stay inside these limits (checked when a suite is parsed); the limits of this machine (pids,
 /// cgroups, memory) are the kernel backend's, read before its first ring. Other metrics install
 /// or attach a fixed number of programs and have none.
+/// hookbench.ko's bound on a hook cell's working set (the uapi header's RUN).
+///
+/// At most HB_KMOD_MAX_WORKING_SET states; 1 for global-filter (one list per session) and for
+/// the FIRE-ioctl mechanisms (a FIRE fires the caller's own state).
+fn kmod_limit(model: ModelKind, ioctl: bool, metric: Metric, p: &Params) -> Option<AxisLimit> {
+    if metric != Metric::HookLatency {
+        return None;
+    }
+    let (max, why) = if ioctl {
+        (
+            1,
+            "a FIRE ioctl fires the calling task's own state; working sets are RUN's (the in-kernel loop)".into(),
+        )
+    } else if model == ModelKind::GlobalFilter {
+        (
+            1,
+            "global-filter has one list per session, no per-task or per-cgroup state to copy".into(),
+        )
+    } else {
+        let max = hookbench_kmod::abi::HB_KMOD_MAX_WORKING_SET;
+        (
+            max,
+            format!("hookbench.ko's RUN fires at most HB_KMOD_MAX_WORKING_SET = {max} states"),
+        )
+    };
+    (p.working_set > max).then_some(AxisLimit {
+        axis: "working_set",
+        max,
+        why,
+    })
+}
+
 fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Option<AxisLimit> {
     match metric {
         Metric::HookLatency => {}
@@ -1016,5 +1049,28 @@ mod tests {
         let e = find("cloud", "x").expect_err("no such backend");
         assert!(e.contains("[backend.kmod]"), "{e}");
         assert_eq!(Family::Seccomp.mechanisms()[0], "seccomp-arg-load");
+    }
+
+    #[test]
+    fn kmod_working_sets_stop_at_the_modules_bound_and_need_the_in_kernel_loop() {
+        let at = |w: u32| Params {
+            working_set: w,
+            ..Params::default()
+        };
+        let limit = |name: &str, w: u32| {
+            find("kmod", name)
+                .expect("registered")
+                .limit(Metric::HookLatency, &at(w))
+                .map(|l| (l.axis, l.max))
+        };
+        let max = hookbench_kmod::abi::HB_KMOD_MAX_WORKING_SET;
+        assert_eq!(limit("task-chain", 4096), None);
+        assert_eq!(limit("cgroup-effective-builtin", max), None);
+        assert_eq!(limit("task-chain", max + 1), Some(("working_set", max)));
+        assert_eq!(limit("global-filter", 2), Some(("working_set", 1)));
+        assert_eq!(limit("task-chain-ioctl", 2), Some(("working_set", 1)));
+        assert_eq!(limit("global-filter", 1), None);
+        let attach = find("kmod", "task-chain").expect("registered");
+        assert!(attach.limit(Metric::AttachLatency, &at(max + 1)).is_none());
     }
 }

@@ -240,6 +240,8 @@ int hb_task_install(struct hb_session *s, u32 model, struct bpf_prog *prog, u32 
 		    struct hb_kmod_attach *a);
 int hb_ensure_state(struct hb_session *s, u32 model);
 void hb_prog_put(struct bpf_prog *prog);
+/* Bytes requested from the allocator for an array of @cnt programs. */
+size_t hb_array_bytes(u32 cnt);
 /* A new array of @cnt programs (slots to fill) and its NULL slot; NULL without memory. */
 struct hb_prog_array *hb_array_alloc(struct hb_session *s, u32 cnt);
 /* @a is unreachable by new readers (or was never published): free it after a grace period. */
@@ -259,6 +261,33 @@ int hb_global_update(struct hb_session *s, struct bpf_prog *prog, u32 hook, bool
 int hb_cgrp_ensure_current(struct hb_session *s);
 /* RESET's share: every cgroup entry and global attachment of @s. Caller holds s->lock. */
 void hb_attached_reset(struct hb_session *s);
+
+/* hb_wset.c: RUN's working set (see the uapi header, RUN) */
+
+/* The table key of working-set state @i (0 .. W-1): the number i + 1, never a kernel address. */
+#define HB_WSET_KEY(i) ((const void *)(unsigned long)((i) + 1))
+
+/* W states of one model, built by hb_wset_build() for one RUN, freed by hb_wset_free(). */
+struct hb_wset {
+	u32 w;            /* states */
+	u32 built;        /* states allocated so far (all of them after a build) */
+	u32 model;
+	bool inserted;    /* the states are in the session's table */
+	u32 *perm;        /* the seeded permutation of 0 .. w-1 */
+	void **states;    /* struct hb_task * or struct hb_cgrp *, by index */
+	u64 bytes;        /* bytes of the states (as STATS counts them) */
+};
+
+/* Bytes of the caller's state in @model (what one working-set state copies); 0: none. */
+u64 hb_wset_state_bytes(struct hb_session *s, u32 model);
+/*
+ * Builds @w copies of the caller's state in @model, in the session's table, and the permutation
+ * of @seed. Caller holds s->lock until hb_wset_free(). On error nothing is left (0, -ENOMEM,
+ * -E2BIG, -EAGAIN).
+ */
+int hb_wset_build(struct hb_session *s, u32 model, u32 w, u64 seed, struct hb_wset *ws);
+/* Unlinks and frees everything hb_wset_build() made (also a partial build). Caller holds s->lock. */
+void hb_wset_free(struct hb_session *s, struct hb_wset *ws);
 
 /* hb_fire.c */
 int hb_fire_once(struct hb_session *s, struct hb_kmod_fire *f);

@@ -92,7 +92,7 @@ static void hb_prog_inc(struct bpf_prog *prog)
 		bpf_prog_inc(prog);
 }
 
-static size_t hb_array_bytes(u32 cnt)
+size_t hb_array_bytes(u32 cnt)
 {
 	return sizeof(struct hb_prog_array) + ((size_t)cnt + 1) * sizeof(struct bpf_prog *);
 }

@@ -19,6 +19,7 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "hb_internal.h"
@@ -59,6 +60,12 @@ static struct bpf_prog *hb_prog_get(s32 fd)
 	return prog;
 }
 
+/* Whether a caller of ABI @v is served (uapi header: "Versions"). */
+static bool hb_abi_served(u32 v)
+{
+	return v >= HB_KMOD_ABI_VERSION_MIN && v <= HB_KMOD_ABI_VERSION;
+}
+
 /*
  * Copies ioctl argument @v_ (a struct of the uapi header) in from @uarg_ and checks it: 0,
  * -EFAULT, -EPROTO (another ABI version) or -EINVAL (reserved bits set, or @invalid_, which is
@@ -66,7 +73,7 @@ static struct bpf_prog *hb_prog_get(s32 fd)
  */
 #define hb_copy_in(v_, uarg_, invalid_)							\
 	(copy_from_user(&(v_), (uarg_), sizeof(v_)) ? -EFAULT :				\
-	 (v_).abi_version != HB_KMOD_ABI_VERSION ? -EPROTO :				\
+	 !hb_abi_served((v_).abi_version) ? -EPROTO :					\
 	 (v_).reserved || (invalid_) ? -EINVAL : 0)
 
 /* Copies ioctl argument @v_ back out to @uarg_: 0 or -EFAULT. */
@@ -162,23 +169,42 @@ static long hb_ioc_fire(struct hb_session *s, void __user *uarg)
 	return err ?: hb_fire_once(s, &f) ?: hb_copy_out(uarg, f);
 }
 
-static long hb_ioc_run(struct hb_session *s, void __user *uarg)
+/*
+ * RUN (@v1: HB_KMOD_IOC_RUN_V1, an ABI 1 caller's 64-byte struct: working set 1, and only those
+ * bytes are copied back).
+ */
+static long hb_ioc_run(struct hb_session *s, void __user *uarg, bool v1)
 {
 	struct hb_kmod_run r;
+	size_t size = v1 ? HB_KMOD_RUN_V1_SIZE : sizeof(r);
+	u32 want = v1 ? 1 : HB_KMOD_ABI_VERSION;
 	int err;
 
-	err = hb_copy_in(r, uarg, r.flags || r.model >= HB_KMOD_MODELS ||
-				  r.hook >= HB_KMOD_MAX_HOOKS || !r.batch || !r.samples);
-	if (err)
-		return err;
+	memset(&r, 0, sizeof(r));
+	if (copy_from_user(&r, uarg, size))
+		return -EFAULT;
+	if (r.abi_version != want)
+		return -EPROTO;
+	if (v1)
+		r.working_set = 1;
+	if (r.reserved || r.reserved2 || r.flags || r.model >= HB_KMOD_MODELS ||
+	    r.hook >= HB_KMOD_MAX_HOOKS || !r.batch || !r.samples || !r.working_set ||
+	    (r.working_set == 1 && r.seed) ||
+	    (r.working_set > 1 && r.model == HB_KMOD_MODEL_GLOBAL_FILTER))
+		return -EINVAL;
 	if (r.batch > HB_KMOD_MAX_BATCH || r.samples > HB_KMOD_MAX_SAMPLES ||
-	    (u64)r.batch * r.samples > HB_KMOD_MAX_FIRES)
+	    (u64)r.batch * r.samples > HB_KMOD_MAX_FIRES || r.working_set > HB_KMOD_MAX_WORKING_SET)
 		return -E2BIG;
 	r.progs_run = 0;
 	r.progs_per_fire = 0;
 	r.verdict = 0;
 	r.total_ns = 0;
-	return hb_run_loop(s, &r) ?: hb_copy_out(uarg, r);
+	r.working_set_bytes = 0;
+	r.states_digest = 0;
+	err = hb_run_loop(s, &r);
+	if (err)
+		return err;
+	return copy_to_user(uarg, &r, size) ? -EFAULT : 0;
 }
 
 static long hb_ioc_reset(struct hb_session *s, void __user *uarg)
@@ -226,7 +252,9 @@ static long hb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case HB_KMOD_IOC_FIRE:
 		return hb_ioc_fire(s, uarg);
 	case HB_KMOD_IOC_RUN:
-		return hb_ioc_run(s, uarg);
+		return hb_ioc_run(s, uarg, false);
+	case HB_KMOD_IOC_RUN_V1:
+		return hb_ioc_run(s, uarg, true);
 	case HB_KMOD_IOC_RESET:
 		return hb_ioc_reset(s, uarg);
 	case HB_KMOD_IOC_STATS:
@@ -279,7 +307,8 @@ static int __init hb_init(void)
 	BUILD_BUG_ON(sizeof(struct hb_kmod_version) != 48);
 	BUILD_BUG_ON(sizeof(struct hb_kmod_attach) != 48);
 	BUILD_BUG_ON(sizeof(struct hb_kmod_fire) != 40);
-	BUILD_BUG_ON(sizeof(struct hb_kmod_run) != 64);
+	BUILD_BUG_ON(sizeof(struct hb_kmod_run) != 96);
+	BUILD_BUG_ON(offsetof(struct hb_kmod_run, working_set) != HB_KMOD_RUN_V1_SIZE);
 	BUILD_BUG_ON(sizeof(struct hb_kmod_reset) != 16);
 	BUILD_BUG_ON(sizeof(struct hb_kmod_stats) != 96);
 	/* the shared empty array's NULL slot is its progs[0] */

@@ -2,7 +2,9 @@
 //!
 //! The worker joins the cgroup, opens its own `/dev/hookbench` session, attaches N programs on
 //! the measured hook and F foreign ones in one dispatch model, and times the hook with the
-//! module's in-kernel loop (RUN) or one FIRE ioctl per hook.
+//! module's in-kernel loop (RUN) or one FIRE ioctl per hook. With a working set W > 1 the
+//! in-kernel loop fires W copies of the worker's state (task entry and chain, or cgroup entry and
+//! effective arrays) built by the module, in the order the request's seed draws (claim 6).
 //!
 //! The module finds per-task state by the calling task and per-cgroup state by the calling
 //! task's cgroup v2 cgroup, so the task that fires must be the one the programs were installed
@@ -15,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hookbench_kmod::{Device, KmodError, KmodProgram, ProgRef};
+use hookbench_kmod::{Device, KmodError, KmodProgram, ProgRef, WorkingSet};
 use hookbench_model::{AttachFlags, Body, ModelKind};
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +85,12 @@ pub struct KmodWorkerRequest {
     pub repetitions: usize,
     /// Fires per sample (in-kernel loop).
     pub batch: u32,
+    /// W: states the in-kernel loop fires in turn (1: the worker's own; see the module's RUN).
+    #[serde(default = "one")]
+    pub working_set: u32,
+    /// Seed of the order of the W states (ignored when W is 1).
+    #[serde(default)]
+    pub seed: u64,
     /// The clock and CPU for the ioctl mode (timed in userspace) and the pinning of both modes.
     pub timing: TimingRequest,
 }
@@ -108,6 +116,14 @@ pub struct KmodWorkerReport {
     pub foreign_counters: Vec<u64>,
     /// Bytes of dispatch metadata in the session with everything attached (the module's STATS).
     pub metadata_bytes: u64,
+    /// Bytes of the W states one RUN fired (W x one state's; the module's count, 0 for ioctls).
+    #[serde(default)]
+    pub working_set_bytes: u64,
+}
+
+/// serde's default working set: the worker's own state alone.
+fn one() -> u32 {
+    1
 }
 
 /// Errors of the kmod workloads.
@@ -137,6 +153,17 @@ pub enum KmodWorkloadError {
         #[source]
         source: std::io::Error,
     },
+    /// The module fired the working set's states in another order than the seed's permutation.
+    #[error(
+        "the module's digest of the states fired is {got:#x}, the seed's permutation gives {want:#x}: the working \
+         set was not fired in order"
+    )]
+    WrongOrder {
+        /// The module's `states_digest`.
+        got: u64,
+        /// The digest of [`hookbench_kmod::abi::working_set_permutation`].
+        want: u64,
+    },
     /// The module ran a number of programs other than the request's.
     #[error("the module ran {got} programs per fire, the request attached {want}: a dispatch bug")]
     WrongCount {
@@ -151,6 +178,11 @@ pub enum KmodWorkloadError {
 }
 
 impl KmodWorkerRequest {
+    /// The RUN working set of this request (its seed dropped when W is 1).
+    pub fn working_set(&self) -> WorkingSet {
+        WorkingSet::new(self.working_set, self.seed)
+    }
+
     /// Checks every field; the model name is parsed. Errors: [`KmodWorkloadError::Invalid`].
     pub fn validate(&self) -> Result<ModelKind, KmodWorkloadError> {
         let invalid =
@@ -179,6 +211,15 @@ impl KmodWorkerRequest {
             return invalid("repetitions", self.repetitions.to_string(), "use 1..=1000");
         }
         hookbench_kmod::device::check_run(self.batch, self.samples)?;
+        hookbench_kmod::device::check_working_set(self.working_set())?;
+        if self.working_set > 1 && (self.mode == FireMode::Ioctl || model == ModelKind::GlobalFilter) {
+            return invalid(
+                "working_set",
+                self.working_set.to_string(),
+                "a working set > 1 needs the in-kernel loop and per-task or per-cgroup state (not ioctl, not \
+                 global-filter)",
+            );
+        }
         if model == ModelKind::CgroupEffective && (self.path.is_empty() || self.cgroup.is_none()) {
             return invalid(
                 "path",
@@ -225,18 +266,29 @@ fn open_dir(path: &Path) -> Result<std::fs::File, KmodWorkloadError> {
 
 /// `samples` samples of `batch` fires of the measured hook in session `dev`, ns per fire.
 ///
-/// Also returns the number of programs one fire ran.
+/// Also returns the number of programs one fire ran and the bytes of the states fired.
 fn sample(
     dev: &Device,
     model: ModelKind,
     req: &KmodWorkerRequest,
     samples: usize,
     fires: &mut u64,
-) -> Result<(SampleSet, u32), KmodWorkloadError> {
+) -> Result<(SampleSet, u32, u64), KmodWorkloadError> {
     match req.mode {
         FireMode::InKernel => {
             let per = f64::from(req.batch);
-            let run = dev.run(model, MEASURED_HOOK, req.batch, samples)?;
+            let ws = req.working_set();
+            let run = dev.run_working_set(model, MEASURED_HOOK, req.batch, samples, ws)?;
+            if ws.states > 1 {
+                let perm = hookbench_kmod::abi::working_set_permutation(ws.states, ws.seed);
+                let want = hookbench_kmod::abi::states_digest(&perm, u64::from(req.batch) * samples as u64);
+                if run.summary.states_digest != want {
+                    return Err(KmodWorkloadError::WrongOrder {
+                        got: run.summary.states_digest,
+                        want,
+                    });
+                }
+            }
             // RUN fires once, untimed, before its loop (that fire's count is progs_per_fire).
             *fires += u64::from(req.batch) * samples as u64 + 1;
             // SAFETY: sched_getcpu takes no argument.
@@ -251,7 +303,7 @@ fn sample(
                 cpu_migrations: 0,
                 speculation: Speculation::of_self(),
             };
-            Ok((set, run.summary.progs_per_fire))
+            Ok((set, run.summary.progs_per_fire, run.summary.working_set_bytes))
         }
         FireMode::Ioctl => {
             let clock = req.timing.clock();
@@ -277,7 +329,7 @@ fn sample(
             if let Some(e) = failed {
                 return Err(e.into());
             }
-            Ok((SampleSet::from_measurement(&m, Speculation::of_self()), progs))
+            Ok((SampleSet::from_measurement(&m, Speculation::of_self()), progs, 0))
         }
     }
 }
@@ -299,6 +351,7 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
         counters: Vec::new(),
         foreign_counters: Vec::new(),
         metadata_bytes: 0,
+        working_set_bytes: 0,
     };
     let warm = (req.samples / 10).max(1);
     let mut unused = 0;
@@ -336,7 +389,8 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
         }
     }
     sample(&base, model, req, warm, &mut unused)?;
-    let (_, got) = sample(&dev, model, req, warm, &mut report.fires)?;
+    let (_, got, bytes) = sample(&dev, model, req, warm, &mut report.fires)?;
+    report.working_set_bytes = bytes;
     if got != req.programs {
         return Err(KmodWorkloadError::WrongCount {
             got,
@@ -386,6 +440,8 @@ mod tests {
             samples: 100,
             repetitions: 2,
             batch: 64,
+            working_set: 1,
+            seed: 0,
             timing: TimingRequest::new(hookbench_measure::Clock::monotonic_raw().info(), None, 100, 0),
         }
     }
@@ -407,6 +463,22 @@ mod tests {
         bad(|r| r.repetitions = 0, "repetitions");
         bad(|r| r.batch = 0, "batch");
         bad(|r| r.model = "cgroup-effective".into(), "path");
+        bad(|r| r.working_set = 0, "working set");
+        bad(|r| r.working_set = 65537, "working set");
+        bad(
+            |r| (r.working_set, r.mode) = (2, FireMode::Ioctl),
+            "needs the in-kernel loop",
+        );
+        bad(
+            |r| (r.working_set, r.model) = (2, "global-filter".into()),
+            "needs the in-kernel loop",
+        );
+        let mut r = req();
+        (r.working_set, r.seed) = (4096, 7);
+        assert_eq!(r.validate().ok(), Some(ModelKind::TaskChain));
+        assert_eq!(r.working_set(), WorkingSet { states: 4096, seed: 7 });
+        r.working_set = 1;
+        assert_eq!(r.working_set(), WorkingSet::ONE, "W = 1 carries no seed");
     }
 
     #[test]

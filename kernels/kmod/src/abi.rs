@@ -14,7 +14,12 @@ use hookbench_model::{AttachFlags, ModelKind};
 pub const HEADER: &str = include_str!("../uapi/hookbench_kmod.h");
 
 /// `HB_KMOD_ABI_VERSION`: the ABI this crate speaks.
-pub const HB_KMOD_ABI_VERSION: u32 = 1;
+pub const HB_KMOD_ABI_VERSION: u32 = 2;
+/// `HB_KMOD_ABI_VERSION_MIN`: the oldest caller ABI the module still serves.
+///
+/// A version-1 caller's RUN is [`HB_KMOD_IOC_RUN_V1`] (the first [`HB_KMOD_RUN_V1_SIZE`] bytes
+/// of [`HbKmodRun`]), run with a working set of 1.
+pub const HB_KMOD_ABI_VERSION_MIN: u32 = 1;
 /// `HB_KMOD_DEVICE`: the device node.
 pub const HB_KMOD_DEVICE: &str = "/dev/hookbench";
 /// `HB_KMOD_MAX_HOOKS`: hook ids are `0..HB_KMOD_MAX_HOOKS`.
@@ -40,6 +45,14 @@ pub const HB_KMOD_MAX_FIRES: u64 = 268_435_456;
 pub const HB_KMOD_MAX_BATCH_WORK: u64 = 4_194_304;
 /// `HB_KMOD_CTX_ARGS`: `u64` values in the hook context.
 pub const HB_KMOD_CTX_ARGS: u32 = 4;
+/// `HB_KMOD_MAX_WORKING_SET`: most states in a RUN's working set.
+pub const HB_KMOD_MAX_WORKING_SET: u32 = 65536;
+/// `HB_KMOD_MAX_WORKING_SET_BYTES`: most bytes of a RUN's working-set states (256 MiB).
+pub const HB_KMOD_MAX_WORKING_SET_BYTES: u64 = 268_435_456;
+/// `HB_KMOD_RUN_V1_SIZE`: size of an ABI 1 caller's `struct hb_kmod_run`.
+pub const HB_KMOD_RUN_V1_SIZE: u32 = 64;
+/// `HB_KMOD_DIGEST_PRIME`: the multiplier of RUN's `states_digest` (FNV-1a's 64-bit prime).
+pub const HB_KMOD_DIGEST_PRIME: u64 = 1_099_511_628_211;
 /// `HB_KMOD_CTX_HOOK`: context slot of the hook id.
 pub const HB_KMOD_CTX_HOOK: u32 = 0;
 /// `HB_KMOD_CTX_CGROUP_ID`: context slot of the firing task's cgroup v2 id.
@@ -173,6 +186,53 @@ pub struct HbKmodRun {
     pub total_ns: u64,
     /// in: 0.
     pub reserved: u64,
+    /// in: W, the states fired in turn (1: the caller's own; ABI 2).
+    pub working_set: u32,
+    /// in: 0.
+    pub reserved2: u32,
+    /// in: seed of the states' permutation ([`working_set_permutation`]); 0 when W is 1.
+    pub seed: u64,
+    /// out: W times the bytes of one state (kmalloc sizes requested).
+    pub working_set_bytes: u64,
+    /// out: the digest of the states fired, in order ([`states_digest`]); 0 when W is 1.
+    pub states_digest: u64,
+}
+
+/// The order RUN fires a working set of `w` states in: a permutation of `0..w` from `seed`.
+///
+/// splitmix64 and Fisher-Yates exactly as the uapi header's RUN says, so a run can be reproduced
+/// and checked; fire `f` uses state `perm[f % w]`. Empty for `w == 0`.
+pub fn working_set_permutation(w: u32, seed: u64) -> Vec<u32> {
+    let mut x = seed;
+    let mut next = || {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut perm: Vec<u32> = (0..w).collect();
+    for i in (1..w as usize).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        perm.swap(i, j);
+    }
+    perm
+}
+
+/// The `states_digest` RUN reports after `fires` fires over permutation `perm`.
+///
+/// `d = 0`, then per fire `d = (d ^ (perm[f % W] + 1)) * HB_KMOD_DIGEST_PRIME` (wrapping): the
+/// key of each state found, in order. 0 for an empty `perm`.
+pub fn states_digest(perm: &[u32], fires: u64) -> u64 {
+    if perm.is_empty() {
+        return 0;
+    }
+    let mut d = 0u64;
+    for f in 0..fires {
+        let key = u64::from(perm[(f % perm.len() as u64) as usize]) + 1;
+        d = (d ^ key).wrapping_mul(HB_KMOD_DIGEST_PRIME);
+    }
+    d
 }
 
 /// `struct hb_kmod_reset` (RESET).
@@ -253,18 +313,21 @@ pub const HB_KMOD_IOC_DETACH: u64 = iowr(2, std::mem::size_of::<HbKmodAttach>())
 pub const HB_KMOD_IOC_FIRE: u64 = iowr(3, std::mem::size_of::<HbKmodFire>());
 /// `HB_KMOD_IOC_RUN`.
 pub const HB_KMOD_IOC_RUN: u64 = iowr(4, std::mem::size_of::<HbKmodRun>());
+/// `HB_KMOD_IOC_RUN_V1`: RUN of an ABI 1 caller (its 64-byte struct).
+pub const HB_KMOD_IOC_RUN_V1: u64 = iowr(4, HB_KMOD_RUN_V1_SIZE as usize);
 /// `HB_KMOD_IOC_RESET`.
 pub const HB_KMOD_IOC_RESET: u64 = iowr(5, std::mem::size_of::<HbKmodReset>());
 /// `HB_KMOD_IOC_STATS`.
 pub const HB_KMOD_IOC_STATS: u64 = iowr(6, std::mem::size_of::<HbKmodStats>());
 
 /// Every ioctl request number with its header name.
-pub const IOCTLS: [(&str, u64); 7] = [
+pub const IOCTLS: [(&str, u64); 8] = [
     ("HB_KMOD_IOC_VERSION", HB_KMOD_IOC_VERSION),
     ("HB_KMOD_IOC_ATTACH", HB_KMOD_IOC_ATTACH),
     ("HB_KMOD_IOC_DETACH", HB_KMOD_IOC_DETACH),
     ("HB_KMOD_IOC_FIRE", HB_KMOD_IOC_FIRE),
     ("HB_KMOD_IOC_RUN", HB_KMOD_IOC_RUN),
+    ("HB_KMOD_IOC_RUN_V1", HB_KMOD_IOC_RUN_V1),
     ("HB_KMOD_IOC_RESET", HB_KMOD_IOC_RESET),
     ("HB_KMOD_IOC_STATS", HB_KMOD_IOC_STATS),
 ];
@@ -304,7 +367,8 @@ const _: () = {
     assert!(std::mem::size_of::<HbKmodVersion>() == 48);
     assert!(std::mem::size_of::<HbKmodAttach>() == 48);
     assert!(std::mem::size_of::<HbKmodFire>() == 40);
-    assert!(std::mem::size_of::<HbKmodRun>() == 64);
+    assert!(std::mem::size_of::<HbKmodRun>() == 96);
+    assert!(std::mem::offset_of!(HbKmodRun, working_set) == HB_KMOD_RUN_V1_SIZE as usize);
     assert!(std::mem::size_of::<HbKmodReset>() == 16);
     assert!(std::mem::size_of::<HbKmodStats>() == 96);
 };
@@ -328,6 +392,40 @@ mod tests {
             attach_flags_raw(AttachFlags::ALLOW_MULTI | AttachFlags::ALLOW_OVERRIDE),
             3
         );
+    }
+
+    #[test]
+    fn permutations_are_seeded_and_visit_every_state() {
+        for (w, seed) in [(1, 0), (2, 7), (4096, 1), (4096, 2), (65536, 99)] {
+            let p = working_set_permutation(w, seed);
+            let mut sorted = p.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..w).collect::<Vec<_>>(), "w {w} seed {seed}");
+            assert_eq!(p, working_set_permutation(w, seed), "reproducible");
+        }
+        let (a, b) = (working_set_permutation(4096, 1), working_set_permutation(4096, 2));
+        assert_ne!(a, b, "another seed, another order");
+        let fixed = (0..4096u32).filter(|&i| a[i as usize] == i).count();
+        assert!(fixed < 20, "{fixed} states kept their place: not shuffled");
+        // splitmix64's first output for seed 0 is 0xe220a8397b1dcdaf (its published vector):
+        // j = that % 3 for w = 3 at i = 2, which swaps perm[2] with perm[j].
+        let j = (0xe220_a839_7b1d_cdaf_u64 % 3) as u32;
+        let mut want = [0u32, 1, 2];
+        want.swap(2, j as usize);
+        assert_eq!(working_set_permutation(3, 0)[2], want[2]);
+    }
+
+    #[test]
+    fn the_digest_follows_the_order_of_the_states() {
+        let p = working_set_permutation(8, 3);
+        assert_eq!(states_digest(&p, 0), 0);
+        assert_eq!(states_digest(&[], 100), 0);
+        let one = (u64::from(p[0]) + 1).wrapping_mul(HB_KMOD_DIGEST_PRIME);
+        assert_eq!(states_digest(&p, 1), one);
+        let mut q = p.clone();
+        q.swap(0, 1);
+        assert_ne!(states_digest(&p, 16), states_digest(&q, 16), "order matters");
+        assert_ne!(states_digest(&p, 16), states_digest(&p, 17), "every fire counts");
     }
 
     /// One struct's Rust layout: its C name, size and (field, offset, size) triples.
@@ -403,7 +501,12 @@ mod tests {
                     progs_per_fire,
                     verdict,
                     total_ns,
-                    reserved
+                    reserved,
+                    working_set,
+                    reserved2,
+                    seed,
+                    working_set_bytes,
+                    states_digest
                 ]
             ),
             layout!("hb_kmod_reset", HbKmodReset, [abi_version, flags, reserved]),
@@ -434,6 +537,11 @@ mod tests {
     fn rust_constants() -> Vec<(&'static str, u64)> {
         let mut v: Vec<(&'static str, u64)> = vec![
             ("HB_KMOD_ABI_VERSION", HB_KMOD_ABI_VERSION.into()),
+            ("HB_KMOD_ABI_VERSION_MIN", HB_KMOD_ABI_VERSION_MIN.into()),
+            ("HB_KMOD_MAX_WORKING_SET", HB_KMOD_MAX_WORKING_SET.into()),
+            ("HB_KMOD_MAX_WORKING_SET_BYTES", HB_KMOD_MAX_WORKING_SET_BYTES),
+            ("HB_KMOD_RUN_V1_SIZE", HB_KMOD_RUN_V1_SIZE.into()),
+            ("HB_KMOD_DIGEST_PRIME", HB_KMOD_DIGEST_PRIME),
             ("HB_KMOD_MAX_HOOKS", HB_KMOD_MAX_HOOKS.into()),
             ("HB_KMOD_MAX_PROGS", HB_KMOD_MAX_PROGS.into()),
             ("HB_KMOD_MAX_TASK_PROGS", HB_KMOD_MAX_TASK_PROGS.into()),

@@ -76,6 +76,52 @@ pub struct RunSummary {
     pub verdict: u32,
     /// Sum of the samples, ns.
     pub total_ns: u64,
+    /// Bytes of the states fired: W times one state's (the caller's own state's when W is 1).
+    pub working_set_bytes: u64,
+    /// The module's digest of the states fired, in order ([`crate::abi::states_digest`]).
+    pub states_digest: u64,
+}
+
+/// A RUN's working set: `states` copies of the caller's state fired in turn, in a seeded order.
+///
+/// See the uapi header's RUN: each fire uses the next state of a permutation of the states that
+/// `seed` draws ([`crate::abi::working_set_permutation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingSet {
+    /// W: 1 (the caller's own state, no copies) ..= [`HB_KMOD_MAX_WORKING_SET`].
+    pub states: u32,
+    /// Seed of the order; 0 when `states` is 1.
+    pub seed: u64,
+}
+
+impl WorkingSet {
+    /// The caller's own state alone (ABI 1's behaviour).
+    pub const ONE: WorkingSet = WorkingSet { states: 1, seed: 0 };
+
+    /// W states in the order `seed` draws; the seed is dropped for W = 1, which has no order.
+    pub fn new(states: u32, seed: u64) -> WorkingSet {
+        WorkingSet {
+            states,
+            seed: if states == 1 { 0 } else { seed },
+        }
+    }
+}
+
+/// Checks a working set against the module's bounds (the bytes are checked by the module).
+pub fn check_working_set(ws: WorkingSet) -> Result<(), KmodError> {
+    if ws.states == 0 || ws.states > HB_KMOD_MAX_WORKING_SET {
+        return Err(KmodError::InvalidArgument {
+            what: format!("working set {}", ws.states),
+            why: "a working set is 1..=65536 states (HB_KMOD_MAX_WORKING_SET)",
+        });
+    }
+    if ws.states == 1 && ws.seed != 0 {
+        return Err(KmodError::InvalidArgument {
+            what: format!("seed {} with a working set of 1", ws.seed),
+            why: "one state has no order to draw: pass seed 0 (WorkingSet::new does)",
+        });
+    }
+    Ok(())
 }
 
 /// The samples and totals of one RUN.
@@ -135,7 +181,17 @@ fn hint(op: &'static str, errno: Errno) -> &'static str {
             "limit reached: 64 programs per cgroup/global hook, 4096 per task; spread programs over more levels"
         }
         ("run", Errno::E2BIG) => {
-            "a batch may do at most HB_KMOD_MAX_BATCH_WORK (2^22) program runs or chain nodes: use a smaller batch"
+            "a batch may do at most HB_KMOD_MAX_BATCH_WORK (2^22) program runs or chain nodes (use a smaller \
+             batch), and a working set at most 65536 states and 256 MiB (use fewer states or programs)"
+        }
+        ("run", Errno::ENOMEM) => {
+            "the kernel is out of memory, or the working set's states would take more than half of its \
+             available memory: use fewer states or programs"
+        }
+        ("run", Errno::EAGAIN) => "the caller moved to another cgroup while RUN built its working set: retry",
+        ("run", Errno::EINVAL) => {
+            "bad RUN arguments: a working set > 1 in global-filter (it has no per-task or per-cgroup state), a \
+             seed with a working set of 1, or a zero count"
         }
         ("attach", Errno::EINVAL) => {
             "the program is attached there already, is not a raw_tp program, reads past the context, or the \
@@ -397,8 +453,38 @@ impl Device {
 
     /// RUN into a caller's buffer: one sample per element of `out`.
     pub fn run_into(&self, model: ModelKind, hook: u32, batch: u32, out: &mut [u64]) -> Result<RunSummary, KmodError> {
+        self.run_working_set_into(model, hook, batch, WorkingSet::ONE, out)
+    }
+
+    /// RUN over a working set of W copies of the caller's state, fired in the seed's order.
+    ///
+    /// As [`Device::run`] otherwise; global-filter takes only [`WorkingSet::ONE`].
+    pub fn run_working_set(
+        &self,
+        model: ModelKind,
+        hook: u32,
+        batch: u32,
+        samples: usize,
+        ws: WorkingSet,
+    ) -> Result<Run, KmodError> {
+        check_run(batch, samples)?;
+        let mut samples_ns = vec![0u64; samples];
+        let summary = self.run_working_set_into(model, hook, batch, ws, &mut samples_ns)?;
+        Ok(Run { samples_ns, summary })
+    }
+
+    /// [`Device::run_working_set`] into a caller's buffer: one sample per element of `out`.
+    pub fn run_working_set_into(
+        &self,
+        model: ModelKind,
+        hook: u32,
+        batch: u32,
+        ws: WorkingSet,
+        out: &mut [u64],
+    ) -> Result<RunSummary, KmodError> {
         check_hook(hook)?;
         check_run(batch, out.len())?;
+        check_working_set(ws)?;
         let mut r = HbKmodRun {
             abi_version: HB_KMOD_ABI_VERSION,
             model: model_raw(model),
@@ -406,6 +492,8 @@ impl Device {
             batch,
             samples: out.len() as u32,
             samples_addr: out.as_mut_ptr() as u64,
+            working_set: ws.states,
+            seed: ws.seed,
             ..Default::default()
         };
         self.call("run", HB_KMOD_IOC_RUN, &mut r)?;
@@ -414,6 +502,8 @@ impl Device {
             progs_per_fire: r.progs_per_fire,
             verdict: r.verdict,
             total_ns: r.total_ns,
+            working_set_bytes: r.working_set_bytes,
+            states_digest: r.states_digest,
         })
     }
 
@@ -469,6 +559,27 @@ mod tests {
         assert!(check_run(1, HB_KMOD_MAX_SAMPLES as usize + 1).is_err());
         let e = check_run(HB_KMOD_MAX_BATCH, 4097).expect_err("too many fires");
         assert!(e.to_string().contains("2^28"), "{e}");
+    }
+
+    #[test]
+    fn working_sets_are_checked_before_the_ioctl() {
+        assert!(check_working_set(WorkingSet::ONE).is_ok());
+        assert!(check_working_set(WorkingSet::new(HB_KMOD_MAX_WORKING_SET, 7)).is_ok());
+        assert_eq!(WorkingSet::new(1, 7), WorkingSet::ONE, "W = 1 drops the seed");
+        for bad in [
+            WorkingSet { states: 0, seed: 0 },
+            WorkingSet {
+                states: HB_KMOD_MAX_WORKING_SET + 1,
+                seed: 1,
+            },
+            WorkingSet { states: 1, seed: 3 },
+        ] {
+            let e = check_working_set(bad).expect_err("out of bounds");
+            assert!(
+                e.to_string().contains("working set") || e.to_string().contains("seed"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-pub use device::{Device, Fire, ProgRef, Run, RunSummary, Update};
+pub use device::{Device, Fire, ProgRef, Run, RunSummary, Update, WorkingSet};
 pub use progs::{BodyProgType, KmodProgram, ProgKind};
 
 /// Errors of the module's Rust side; each says what to do.

@@ -7,9 +7,18 @@
  *
  * Rules: fixed-size fields only (__u32/__s32/__u64), explicit padding, no pointers (user
  * addresses travel as __u64), every struct a multiple of 8 bytes, so 32- and 64-bit callers
- * share one layout. Every ioctl but VERSION carries HB_KMOD_ABI_VERSION in abi_version and
- * fails with EPROTO when it differs; fields named reserved* must be zero (else EINVAL); "out"
- * fields are ignored on input and written on success. Errors are negative errnos from ioctl(2).
+ * share one layout. Every ioctl but VERSION carries the caller's ABI version in abi_version and
+ * fails with EPROTO unless it is HB_KMOD_ABI_VERSION_MIN .. HB_KMOD_ABI_VERSION; fields named
+ * reserved* must be zero (else EINVAL); "out" fields are ignored on input and written on success.
+ * Errors are negative errnos from ioctl(2).
+ *
+ * Versions: ABI 2 added RUN's working set (working_set, seed, working_set_bytes, states_digest
+ * at the end of struct hb_kmod_run, which grew from 64 to 96 bytes, so HB_KMOD_IOC_RUN changed).
+ * A version-1 caller is still served: every other struct is unchanged, and its RUN arrives as
+ * HB_KMOD_IOC_RUN_V1 (the old request number: the first HB_KMOD_RUN_V1_SIZE bytes of struct
+ * hb_kmod_run) with abi_version 1, and runs with a working set of 1. HB_KMOD_IOC_RUN needs
+ * abi_version 2 and HB_KMOD_IOC_RUN_V1 abi_version 1 (EPROTO otherwise). VERSION reports
+ * HB_KMOD_ABI_VERSION.
  *
  * Sessions: every open(2) of /dev/hookbench is one session (needs CAP_SYS_ADMIN; EPERM
  * otherwise) with its own state: per-task chains and hook arrays, per-cgroup attachments and
@@ -34,7 +43,9 @@
 #include <linux/types.h>
 
 /* Version of this ABI; any change to a struct, value or semantics bumps it. */
-#define HB_KMOD_ABI_VERSION 1
+#define HB_KMOD_ABI_VERSION 2
+/* The oldest caller version still served (see "Versions" above). */
+#define HB_KMOD_ABI_VERSION_MIN 1
 
 /* The device node (a misc device, mode 0600). */
 #define HB_KMOD_DEVICE "/dev/hookbench"
@@ -50,6 +61,12 @@
 #define HB_KMOD_MAX_FIRES 268435456   /* RUN: batch * samples (1 << 28) */
 #define HB_KMOD_MAX_BATCH_WORK 4194304 /* RUN: batch * work of one fire (1 << 22), see RUN */
 #define HB_KMOD_CTX_ARGS 4            /* __u64 values in the hook context */
+#define HB_KMOD_MAX_WORKING_SET 65536 /* RUN: states in the working set (1 << 16) */
+/* RUN: bytes of the working set's states (256 MiB) */
+#define HB_KMOD_MAX_WORKING_SET_BYTES 268435456
+#define HB_KMOD_RUN_V1_SIZE 64        /* RUN: size of an ABI 1 caller's struct hb_kmod_run */
+/* RUN: the multiplier of states_digest (FNV-1a's 64-bit prime) */
+#define HB_KMOD_DIGEST_PRIME 1099511628211ULL
 
 /* Hook context slots. */
 #define HB_KMOD_CTX_HOOK 0
@@ -113,7 +130,7 @@ struct hb_kmod_version {
  * recompute, publication); resolving the fds and creating state for cgroups the session has
  * not seen yet (the kernel does that at mkdir) happen before the clock starts.
  * Errors:
- *   EPROTO     abi_version != HB_KMOD_ABI_VERSION
+ *   EPROTO     abi_version outside HB_KMOD_ABI_VERSION_MIN .. HB_KMOD_ABI_VERSION
  *   EINVAL     reserved != 0; model >= HB_KMOD_MODELS; hook >= HB_KMOD_MAX_HOOKS; flags not
  *              0/OVERRIDE/MULTI (cgroup-effective ATTACH) or not 0 (otherwise); cgroup_fd not
  *              HB_KMOD_NO_CGROUP outside cgroup-effective; prog_fd is open but not a
@@ -178,13 +195,36 @@ struct hb_kmod_fire {
  * written so far are valid; the out fields are not written). A batch runs with preemption
  * disabled, so its work is bounded: batch * (the programs one fire runs, or for task-chain the
  * nodes of the caller's chain if more; at least 1) must not exceed HB_KMOD_MAX_BATCH_WORK.
- * Errors: EPROTO; EINVAL (reserved, model, hook, flags != 0, batch == 0, samples == 0);
- *   E2BIG (batch > HB_KMOD_MAX_BATCH, samples > HB_KMOD_MAX_SAMPLES,
- *   batch * samples > HB_KMOD_MAX_FIRES, batch * work > HB_KMOD_MAX_BATCH_WORK);
- *   EFAULT (samples_addr not writable for samples * 8 bytes); EINTR (signal); ENOMEM.
+ *
+ * Working set (ABI 2): with working_set W > 1 the fires do not use the caller's state but W
+ * copies of it built before the loop: a state is what one fire of the model finds, with the
+ * caller's programs in the caller's order (task-chain: a task entry and its own chain of
+ * separately allocated nodes; task-hook-array: a task entry, its array set and arrays;
+ * cgroup-effective: a cgroup entry and its effective arrays). Each copy sits in the session's
+ * table under its own key (state i: the number i + 1, which no kernel object has) and every fire
+ * looks its key up there, as a W = 1 fire looks up the caller. Fire f (0, 1, ... over all
+ * samples) uses state perm[f % W], perm a permutation of 0 .. W-1 drawn from `seed`:
+ *   x = seed; next(): x += 0x9e3779b97f4a7c15; z = x; z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+ *     z = (z ^ (z >> 27)) * 0x94d049bb133111eb; return z ^ (z >> 31)   (splitmix64)
+ *   perm[i] = i; for i = W-1 down to 1: j = next() % (i + 1); swap perm[i], perm[j]
+ * so a run can be reproduced, and consecutive fires touch different states. The session's lock
+ * is held from the build to the free (updates and RESET of the session wait for the RUN); the
+ * copies are freed before RUN returns, on every path, and leave nothing in the session.
+ * global-filter has one list per session, no per-task or per-cgroup state: W > 1 is EINVAL.
+ * With W == 1, seed must be 0.
+ *
+ * Errors: EPROTO; EINVAL (reserved, reserved2, model, hook, flags != 0, batch == 0,
+ *   samples == 0, working_set == 0, working_set > 1 in global-filter, seed != 0 with
+ *   working_set 1); E2BIG (batch > HB_KMOD_MAX_BATCH, samples > HB_KMOD_MAX_SAMPLES,
+ *   batch * samples > HB_KMOD_MAX_FIRES, batch * work > HB_KMOD_MAX_BATCH_WORK,
+ *   working_set > HB_KMOD_MAX_WORKING_SET, working_set * bytes of one state >
+ *   HB_KMOD_MAX_WORKING_SET_BYTES); ENOMEM (out of memory, or the states would need more than
+ *   half the kernel's available memory); EAGAIN (the caller moved to another cgroup while the
+ *   states were built); EFAULT (samples_addr not writable for samples * 8 bytes); EINTR
+ *   (signal).
  */
 struct hb_kmod_run {
-	__u32 abi_version;    /* in: HB_KMOD_ABI_VERSION */
+	__u32 abi_version;    /* in: HB_KMOD_ABI_VERSION (HB_KMOD_IOC_RUN_V1: 1) */
 	__u32 model;          /* in: HB_KMOD_MODEL_* */
 	__u32 hook;           /* in: < HB_KMOD_MAX_HOOKS */
 	__u32 batch;          /* in: fires per sample, 1 .. HB_KMOD_MAX_BATCH */
@@ -196,6 +236,14 @@ struct hb_kmod_run {
 	__u32 verdict;        /* out: AND over all fires */
 	__u64 total_ns;       /* out: sum of the samples */
 	__u64 reserved;       /* in: 0 */
+	/* ABI 2; an ABI 1 caller's struct ends here (HB_KMOD_RUN_V1_SIZE bytes) */
+	__u32 working_set;    /* in: W, states fired in turn, 1 .. HB_KMOD_MAX_WORKING_SET */
+	__u32 reserved2;      /* in: 0 */
+	__u64 seed;           /* in: W > 1: seed of the permutation; W == 1: 0 */
+	__u64 working_set_bytes; /* out: W * bytes of one state (kmalloc sizes requested; the
+				  * caller's state's when W == 1; 0 in global-filter) */
+	__u64 states_digest;  /* out: W > 1: d = 0, per fire d = (d ^ (perm[f % W] + 1)) *
+			       * HB_KMOD_DIGEST_PRIME, the key of each state found; W == 1: 0 */
 };
 
 /*
@@ -235,6 +283,8 @@ struct hb_kmod_stats {
 #define HB_KMOD_IOC_DETACH _IOWR(HB_KMOD_IOC_MAGIC, 2, struct hb_kmod_attach)
 #define HB_KMOD_IOC_FIRE _IOWR(HB_KMOD_IOC_MAGIC, 3, struct hb_kmod_fire)
 #define HB_KMOD_IOC_RUN _IOWR(HB_KMOD_IOC_MAGIC, 4, struct hb_kmod_run)
+/* RUN of an ABI 1 caller: the same number with the old size */
+#define HB_KMOD_IOC_RUN_V1 _IOC(_IOC_READ | _IOC_WRITE, HB_KMOD_IOC_MAGIC, 4, HB_KMOD_RUN_V1_SIZE)
 #define HB_KMOD_IOC_RESET _IOWR(HB_KMOD_IOC_MAGIC, 5, struct hb_kmod_reset)
 #define HB_KMOD_IOC_STATS _IOWR(HB_KMOD_IOC_MAGIC, 6, struct hb_kmod_stats)
 

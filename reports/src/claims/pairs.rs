@@ -45,10 +45,14 @@ pub(super) const FOREIGN_SHAPES: [(&str, &str); 2] = [
 /// Claim 6's pairs: the model's walk and array, the kernel's rings, hookbench.ko's models.
 ///
 /// On the kernel: W tasks each with its own seccomp chain against W tasks each in its own
-/// cgroup with its own programs, both timed on getsockname() (`hookbench worker ring`).
-pub(super) const WORKING_SET_PAIRS: [(&str, &str); 3] = [
+/// cgroup with its own programs, both timed on getsockname() (`hookbench worker ring`). In
+/// hookbench.ko: RUN over W copies of a task's chain against W copies of a cgroup's effective
+/// arrays, with the built-in null body first (a native call, the dispatch alone even without a
+/// BPF JIT), else the suite's BPF body.
+pub(super) const WORKING_SET_PAIRS: [(&str, &str); 4] = [
     ("chain-walk", "effective-array"),
     ("seccomp-working-set", "cgroup-bpf-working-set"),
+    ("task-chain-builtin", "cgroup-effective-builtin"),
     ("task-chain", "cgroup-effective"),
 ];
 /// Claim 3's pairs: a loop over cgroup handles against one cgroup-id map lookup.

@@ -35,13 +35,13 @@ struct Case {
 
 /// A read-only and an unmapped page for address checks.
 pub(super) struct Pages {
-    ro: usize,
+    pub(super) ro: usize,
     unmapped: usize,
 }
 
 impl Pages {
     /// Maps the read-only page, and maps and unmaps the other.
-    fn new() -> Result<Pages, String> {
+    pub(super) fn new() -> Result<Pages, String> {
         let map = |prot| {
             // SAFETY: a fresh anonymous private mapping, no existing memory involved.
             let p = unsafe {
@@ -202,6 +202,7 @@ fn bad_version(dev: &Device, cg: &Cg) -> Vec<Case> {
         batch: 1,
         samples: 1,
         samples_addr: buf.as_mut_ptr() as u64,
+        working_set: 1,
         ..Default::default()
     };
     let cgroup = attach_template(HB_KMOD_MODEL_CGROUP_EFFECTIVE, -1, cg.fd().as_raw_fd());
@@ -376,11 +377,28 @@ fn bad_run(dev: &Device, pages: &Pages) -> Vec<Case> {
         batch: 2,
         samples: 8,
         samples_addr: buf.as_mut_ptr() as u64,
+        working_set: 1,
         ..Default::default()
     };
     let addr = |a: u64| with(valid, |r| r.samples_addr = a);
-    let cases: [(&str, HbKmodRun, Want); 16] = [
+    let ws = |w: u32, seed: u64| with(valid, |r| (r.working_set, r.seed) = (w, seed));
+    let cases: [(&str, HbKmodRun, Want); 23] = [
         ("valid", valid, OK),
+        ("valid working set 2", ws(2, 5), OK),
+        ("working set 0", ws(0, 0), EINVAL),
+        ("seed with working set 1", ws(1, 5), EINVAL),
+        (
+            "working set > HB_KMOD_MAX_WORKING_SET",
+            ws(HB_KMOD_MAX_WORKING_SET + 1, 5),
+            E2BIG,
+        ),
+        ("working set u32::MAX", ws(u32::MAX, 5), E2BIG),
+        (
+            "working set 2 in global-filter",
+            with(ws(2, 5), |r| r.model = HB_KMOD_MODEL_GLOBAL_FILTER),
+            EINVAL,
+        ),
+        ("reserved2", with(valid, |r| r.reserved2 = 1), EINVAL),
         ("batch 0", with(valid, |r| r.batch = 0), EINVAL),
         ("samples 0", with(valid, |r| r.samples = 0), EINVAL),
         (

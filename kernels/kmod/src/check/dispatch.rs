@@ -15,6 +15,7 @@ use nix::unistd::{fork, ForkResult};
 use super::cgroup::CGROUP_CHECKS;
 use super::fixtures::{Firer, TestTree};
 use super::report::CheckReport;
+use super::working_set;
 use super::{counters, ctx, eventually, expect_errno, fire_expect, load, open_device, stats, with_deltas, Check};
 use crate::abi::*;
 use crate::device::{Device, ProgRef};
@@ -48,7 +49,25 @@ pub fn check_dispatch() -> CheckReport {
             Ok(out)
         });
     }
+    for model in [
+        ModelKind::TaskChain,
+        ModelKind::TaskHookArray,
+        ModelKind::CgroupEffective,
+    ] {
+        report.record(&format!("dispatch/working-set/{model}"), || {
+            let r = working_set::check_model(&dev, model, &mut tree);
+            let back = tree.leave();
+            let reset = ctx("reset", dev.reset());
+            let out = r?;
+            back?;
+            reset?;
+            Ok(out)
+        });
+    }
     drop(tree);
+    report.record("dispatch/working-set/limits", || working_set::check_limits(&dev));
+    report.record("dispatch/working-set/interrupted", working_set::check_interrupted);
+    report.record("dispatch/abi-1-caller", || working_set::check_abi1(&dev));
     report.record("dispatch/run-stops-on-kill", check_run_killed);
     report.record("dispatch/sessions", || check_sessions(&dev));
     report.record("dispatch/references-dropped", || check_references(&dev));
@@ -316,6 +335,7 @@ fn check_run_killed() -> Check {
         batch: HB_KMOD_MAX_BATCH,
         samples: 4096,
         samples_addr: samples.as_mut_ptr() as u64,
+        working_set: 1,
         ..Default::default()
     };
     let path = c"/dev/hookbench";

@@ -34,7 +34,7 @@ struct FuzzPools {
     junk_fds: Vec<i32>,
 }
 
-const FUZZ_OK_ERRNOS: [Errno; 10] = [
+const FUZZ_OK_ERRNOS: [Errno; 11] = [
     Errno::EPROTO,
     Errno::EINVAL,
     Errno::EBADF,
@@ -45,6 +45,8 @@ const FUZZ_OK_ERRNOS: [Errno; 10] = [
     Errno::EFAULT,
     Errno::ENOTTY,
     Errno::ENOMEM,
+    // RUN with a working set while the process moves between cgroups
+    Errno::EAGAIN,
 ];
 
 /// One element of `v`, at random.
@@ -147,6 +149,11 @@ fn fuzz_run(rng: &mut SmallRng, buf: &mut [u64]) -> HbKmodRun {
     } else {
         pick(rng, &[0, KERNEL_ADDR as u64, u64::MAX - 7])
     };
+    let working_set = if rng.random_bool(0.85) {
+        1
+    } else {
+        pick(rng, &[0, 2, 3, 8, HB_KMOD_MAX_WORKING_SET + 1, u32::MAX])
+    };
     HbKmodRun {
         abi_version: f.abi_version,
         model: f.model,
@@ -160,6 +167,16 @@ fn fuzz_run(rng: &mut SmallRng, buf: &mut [u64]) -> HbKmodRun {
         verdict: rng.random(),
         total_ns: rng.random(),
         reserved: f.reserved,
+        // mostly 1 (and seed 0); else small working sets, 0 and values past the bound
+        working_set,
+        reserved2: mostly(rng, 0.97, 0),
+        seed: if working_set == 1 {
+            mostly(rng, 0.9, 0)
+        } else {
+            rng.random()
+        },
+        working_set_bytes: rng.random(),
+        states_digest: rng.random(),
     }
 }
 
@@ -234,7 +251,7 @@ fn fuzz_one(dev: &Device, rng: &mut SmallRng, pools: &FuzzPools, run_buf: &mut [
                 raw[..4].copy_from_slice(&HB_KMOD_ABI_VERSION.to_ne_bytes());
             }
             let (name, req) = pick(rng, &IOCTLS);
-            if req == HB_KMOD_IOC_RUN {
+            if req == HB_KMOD_IOC_RUN || req == HB_KMOD_IOC_RUN_V1 {
                 // keep RUN bounded: batch <= 1024, samples within the buffer, a valid address
                 let batch = u32::from_ne_bytes([raw[12], raw[13], raw[14], raw[15]]) % 1025;
                 raw[12..16].copy_from_slice(&batch.to_ne_bytes());

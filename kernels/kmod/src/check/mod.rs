@@ -11,6 +11,10 @@
 //!   child inherits its parent's chain; a later install in the parent does not reach it; exit
 //!   releases it), plus the hook context, sessions, and program references dropped on RESET and
 //!   close.
+//! - the working-set checks (`working_set.rs`, part of [`check_dispatch`]): RUN over W copies
+//!   of the caller's state runs every program once per fire, follows the seed's permutation
+//!   (the module's digest), reports W times one state's bytes, refuses what does not fit, frees
+//!   the copies on every exit (EFAULT, a signal) and serves an ABI 1 caller's RUN.
 //! - [`check_bad_args`] (`bad_args.rs`): every ioctl with a wrong ABI version, non-zero reserved
 //!   fields, unknown models and hooks, bad fds and flags, oversized counts and bad addresses
 //!   returns the documented errno, and the module stays usable after each.
@@ -49,6 +53,7 @@ mod dispatch;
 mod fixtures;
 mod fuzz;
 mod report;
+mod working_set;
 
 pub use bad_args::check_bad_args;
 pub use dispatch::check_dispatch;
