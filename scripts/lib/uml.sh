@@ -12,9 +12,11 @@
 # through a buffer of the host's whole area; UML keeps its 2696 bytes per thread (everything up to
 # PKRU), the rest (AMX tiles, which no UML process can enable) stays the host process's. (Using
 # the FXSAVE registers instead is not enough: guest programs then compute wrong results.)
-# uml-kernel-flush-irqs.patch: UML's kernel TLB flush runs with interrupts off; without it, freeing
-# an interpreted BPF program (VM_FLUSH_RESET_PERMS) could wedge the guest for good (the patch's
-# header says how).
+# uml-kernel-flush-remap.patch: UML's kernel TLB flush maps a present page over its old mapping
+# instead of unmapping it and mapping it again; in that gap a timer signal faulted for ever on the
+# running task's thread_info (its stack is vmalloc memory) and the guest livelocked, 1 run in 4 to
+# 6 (the patch's header has the evidence). uml-kernel-flush-irqs.patch: the flush's walk runs
+# with interrupts off (a guard against a nested flush from a handler; alone it did not help).
 #
 # Needs `tmp` (the script's temporary directory) and `is_root` (lib/common.sh).
 
