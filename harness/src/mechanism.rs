@@ -282,7 +282,7 @@ const fn kmod_builtin(name: &'static str, model: ModelKind) -> MechanismInfo {
 ///
 /// A `static`, not a `const`: one table in the binary, so the entry [`find`] returns is the
 /// registry's own (a `const` would be copied at every use).
-pub static REGISTRY: [MechanismInfo; 45] = [
+pub static REGISTRY: [MechanismInfo; 46] = [
     model(
         ModelMechanism::ChainWalk,
         "walk every node of the task's chain, run the matching ones",
@@ -356,6 +356,12 @@ pub static REGISTRY: [MechanismInfo; 45] = [
         Family::Landlock,
         HOOK_ATTACH,
         "open() of a file depth directories down under N Landlock layers",
+    ),
+    kernel(
+        KernelMechanism::LandlockForeignNet,
+        Family::Landlock,
+        HOOK,
+        "open() under N filesystem Landlock layers + F network-only layers stacked above them",
     ),
     kernel(
         KernelMechanism::CgroupBpf,
@@ -554,6 +560,13 @@ pub enum KernelMechanism {
     /// The file opened is allowed, `depth` directories down: every layer is checked for every
     /// path component (security/landlock/fs.c `is_access_to_paths_allowed`).
     Landlock,
+    /// Claim 1's Landlock chain: `programs` filesystem layers plus `foreign` network-only layers.
+    ///
+    /// The foreign layers handle only `LANDLOCK_ACCESS_NET_BIND_TCP | CONNECT_TCP` (ABI 4+) and
+    /// are stacked above the filesystem ones; timed on the same `open()` as `landlock`. The fs
+    /// hook tests each of them twice (`landlock_get_applicable_subject`, then
+    /// `landlock_init_layer_masks`) and never looks a rule up for them (workloads' landlock.rs).
+    LandlockForeignNet,
     /// N `cgroup/getsockname4` programs over a path of cgroups, timed on `getsockname()`.
     ///
     /// `BPF_CGROUP_INET4_GETSOCKNAME` (Linux 5.8+) programs attached with `BPF_F_ALLOW_MULTI`
@@ -644,7 +657,7 @@ pub enum KernelMechanism {
 
 impl KernelMechanism {
     /// Every kernel mechanism of this version.
-    pub const ALL: [KernelMechanism; 28] = [
+    pub const ALL: [KernelMechanism; 29] = [
         KernelMechanism::SeccompArgLoad,
         KernelMechanism::SeccompNrOnly,
         KernelMechanism::SeccompSocket,
@@ -654,6 +667,7 @@ impl KernelMechanism {
         KernelMechanism::SeccompForeignArgFirst,
         KernelMechanism::SeccompForeignCached,
         KernelMechanism::Landlock,
+        KernelMechanism::LandlockForeignNet,
         KernelMechanism::CgroupBpf,
         KernelMechanism::CgroupBpfSocket,
         KernelMechanism::LsmCgroup,
@@ -687,6 +701,7 @@ impl KernelMechanism {
             KernelMechanism::SeccompForeignArgFirst => "seccomp-foreign-arg-first",
             KernelMechanism::SeccompForeignCached => "seccomp-foreign-cached",
             KernelMechanism::Landlock => "landlock",
+            KernelMechanism::LandlockForeignNet => "landlock-foreign-net",
             KernelMechanism::CgroupBpf => "cgroup-bpf",
             KernelMechanism::CgroupBpfSocket => "cgroup-bpf-socket",
             KernelMechanism::LsmCgroup => "lsm-cgroup",
@@ -756,13 +771,15 @@ impl KernelMechanism {
                 KernelMechanism::SeccompForeignNrFirst
                     | KernelMechanism::SeccompForeignArgFirst
                     | KernelMechanism::SeccompForeignCached
+                    | KernelMechanism::LandlockForeignNet
             )
     }
 }
 
 /// The limit a point of kernel `mechanism` goes beyond for `metric`, if any.
 ///
-/// `metadata_bytes` cells: [`metadata_limit`]. `hook_latency_ns` cells: Landlock's `LANDLOCK_MAX_NUM_LAYERS` (16 layers), the seccomp instruction budget
+/// `metadata_bytes` cells: [`metadata_limit`]. `hook_latency_ns` cells: Landlock's
+/// `LANDLOCK_MAX_NUM_LAYERS` (16 layers, filesystem and network-only together), the seccomp instruction budget
 /// ([`max_filters`], `MAX_INSNS_PER_PATH`), `BPF_CGROUP_MAX_PROGS` (64 programs per cgroup and
 /// attach type, with program `i` at level `i % depth` and foreign program `j` on foreign attach
 /// type `j % 3` at level `j % depth`), and a BPF trampoline's `BPF_MAX_TRAMP_LINKS` (38 global
@@ -830,6 +847,20 @@ fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Params) -> Optio
                  (security/landlock/limits.h; landlock_restrict_self returns E2BIG beyond)"
             ),
         ),
+        KernelMechanism::LandlockForeignNet => {
+            let layers = |max: u32| {
+                format!(
+                    "a Landlock domain stacks at most LANDLOCK_MAX_NUM_LAYERS = {LANDLOCK_MAX_NUM_LAYERS} layers \
+                     (security/landlock/limits.h; landlock_restrict_self returns E2BIG beyond): beside {} \
+                     filesystem layers, {max} network-only layers fit",
+                    p.programs
+                )
+            };
+            limit("programs", LANDLOCK_MAX_NUM_LAYERS, layers(0)).or_else(|| {
+                let max = LANDLOCK_MAX_NUM_LAYERS.saturating_sub(p.programs);
+                limit("foreign", max, layers(max))
+            })
+        }
         KernelMechanism::CgroupBpf | KernelMechanism::CgroupBpfSocket | KernelMechanism::LsmCgroup => {
             let programs = limit("programs", cap * depth, per_cgroup(cap * depth));
             // Foreign program j sits on attach type j % 3 at level j % depth: each of the

@@ -598,6 +598,90 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
 }
 
 #[test]
+fn kernel_backend_measures_foreign_landlock_layers_inside_the_layer_limit() {
+    let _kernel = kernel_lock();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let head = "name = \"ll-foreign\"\nclaim = 1\nhypothesis = \"h\"\nmetric = \"hook_latency_ns\"\n\
+                margin = { abs = 0.5, rel = 0.10 }\n[backend.kernel]\nmechanisms = [\"landlock-foreign-net\"]\n";
+    let tail = "[[fit]]\naxis = \"foreign\"\n[params]\nprograms = 4\ndepth = 2\n[profiles.smoke]\nsamples = 150\n\
+                repetitions = 2\nsweep.foreign = [0, 4, 12, 16]\n";
+    // Without the suite's `max`, foreign = 16 beside 4 filesystem layers is refused before
+    // anything runs, naming the kernel's limit and the line that keeps the sweep inside it.
+    let over = tmp.path().join("over.toml");
+    std::fs::write(&over, format!("{head}{tail}")).expect("write");
+    let refused = tmp.path().join("refused");
+    assert_usage_error(
+        &[
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            over.to_str().expect("utf-8"),
+            "--profile",
+            "smoke",
+            "--out",
+            refused.to_str().expect("utf-8"),
+        ],
+        "LANDLOCK_MAX_NUM_LAYERS = 16",
+        &refused,
+    );
+    assert!(!refused.exists());
+    // With it, foreign = 16 is not planned and the rest is measured.
+    let suite = tmp.path().join("ll.toml");
+    std::fs::write(&suite, format!("{head}max.landlock-foreign-net.foreign = 12\n{tail}")).expect("write");
+    let out = tmp.path().join("run");
+    common::run_smoke_with(
+        &["--backend", "kernel", "--suite", suite.to_str().expect("utf-8")],
+        &out,
+    );
+    let results = results_of(&out);
+    if let Some(s) = results.skipped.iter().find(|s| s.reason.contains("not available here")) {
+        eprintln!("SKIPPED: Landlock is not available on this machine: {}", s.reason);
+        return;
+    }
+    assert!(results.skipped.is_empty(), "{:?}", results.skipped);
+    let mut foreign: Vec<u32> = results.cells.iter().map(|c| c.params.foreign).collect();
+    foreign.sort_unstable();
+    assert_eq!(foreign, vec![0, 4, 12], "cells");
+    for c in &results.cells {
+        assert_eq!((c.mechanism.as_str(), c.params.programs), ("landlock-foreign-net", 4));
+        // The fs hook visits every layer, runs (decides with) the 4 filesystem ones only.
+        let a = c.accounting.as_ref().expect("accounting");
+        assert_eq!((a.nodes_visited, a.programs_run), (u64::from(4 + c.params.foreign), 4));
+        // Each worker counted its domain (E2BIG) and checked what its layers deny.
+        let counted = c.validity.notes.iter().any(|n| {
+            n.contains(&format!(
+                "domain of {} layers (4 filesystem + {} network-only",
+                4 + c.params.foreign,
+                c.params.foreign
+            )) && n.contains("TCP bind() denied")
+        });
+        assert!(
+            counted || c.params.foreign == 0,
+            "foreign = {}: {:?}",
+            c.params.foreign,
+            c.validity.notes
+        );
+    }
+    // Claim 1 on the kernel reports the Landlock slope beside the (missing) pair.
+    let f = fit(&results, "ll-foreign", "landlock-foreign-net", "foreign");
+    assert_eq!(f.len(), 1, "{:?}", results.fits);
+    let claim1 = results
+        .claims
+        .iter()
+        .find(|c| c.id == 1 && c.backend == "kernel")
+        .expect("claim 1 on the kernel");
+    assert!(
+        claim1
+            .evidence
+            .contains(&format!("landlock-foreign-net: {:+.3}", f[0].slope))
+            && claim1.evidence.contains("per foreign layer"),
+        "{}",
+        claim1.evidence
+    );
+}
+
+#[test]
 fn sigint_stops_the_run_and_keeps_what_was_measured() {
     let _runs = kernel_lock();
     let tmp = tempfile::tempdir().expect("tempdir");

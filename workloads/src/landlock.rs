@@ -21,18 +21,35 @@
 //! parent) creates its directory chain under `root` before restricting itself; the parent creates
 //! `root` (an empty temporary directory) and removes it with everything in it afterwards.
 //!
+//! Foreign layers (claim 1): a layer whose ruleset handles only network rights
+//! (`LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP`, ABI 4+) never decides an
+//! `open()`, yet it sits in the same domain. What `hook_file_open` does with it (Linux 6.15 to
+//! 6.18): `landlock_get_applicable_subject` (`cred.h`) walks the domain's per-layer
+//! `access_masks[]` from the youngest layer down and stops at the first that handles any
+//! filesystem right, returning early only when none does (a network-only domain costs the open
+//! nothing more); with filesystem layers present, network-only layers stacked *above* them are
+//! each tested once there. Then `landlock_init_layer_masks` (`ruleset.c`) loops over *all*
+//! `num_layers` layers, reading each one's filesystem mask (0 for a network-only layer) and
+//! testing it against the requested rights. The path walk (`is_access_to_paths_allowed`) never
+//! waits for them: their bits are never set in the layer masks, and they have no inode rules. So
+//! by the code each foreign layer adds two mask tests per `open()` and no rule lookup; the cost
+//! measured per layer (README, `landlock-foreign-net`) is larger than that, not yet explained.
+//! [`install_net_layers_ns`] stacks them after the filesystem layers (the youngest), the case
+//! where both loops see them.
+//!
 //! Rulesets are built with the `landlock` crate at [`TARGET_ABI`] (Landlock ABI 7, Linux 6.15,
 //! the newest ABI this code is tested on; filesystem rights do not change until ABI 9) in its
 //! default best-effort mode, so an older kernel enforces the subset it knows.
 
 use std::ffi::CString;
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ::landlock::{
-    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, RestrictSelfError, RulesetAttr, RulesetCreatedAttr,
-    RulesetError, RulesetStatus, ABI,
+    Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, RestrictSelfError, RulesetAttr,
+    RulesetCreatedAttr, RulesetError, RulesetStatus, ABI,
 };
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -61,6 +78,9 @@ pub const CHAIN_FILE_NAME: &str = "hookbench-landlock-file";
 ///
 /// Creating it must fail with `EACCES`.
 pub const PROBE_FILE_NAME: &str = "hookbench-landlock-probe";
+
+/// First Landlock ABI with network rights (`LANDLOCK_ACCESS_NET_*`, Linux 6.7).
+pub const NET_ABI: i32 = 4;
 
 /// `LANDLOCK_CREATE_RULESET_VERSION` of `include/uapi/linux/landlock.h`.
 const CREATE_RULESET_VERSION: libc::c_uint = 1;
@@ -229,6 +249,55 @@ pub enum LandlockError {
         /// The errno.
         errno: Errno,
     },
+    /// Network-only layers were asked for on a kernel whose Landlock ABI has no network rights.
+    #[error(
+        "network-only Landlock layers need Landlock ABI >= {NET_ABI} (Linux 6.7, LANDLOCK_ACCESS_NET_BIND_TCP); \
+         this kernel reports ABI {abi}: foreign Landlock layers cannot be measured here"
+    )]
+    NoNetworkRights {
+        /// The kernel's ABI version.
+        abi: i32,
+    },
+    /// A TCP `bind()` under the network-only layers did not fail with `EACCES`.
+    ///
+    /// Either they do not restrict (or the socket could not be made): nothing measured.
+    #[error(
+        "after {layers} network-only Landlock layers, bind() of a TCP socket to 127.0.0.1:0 should fail with \
+         EACCES (LANDLOCK_ACCESS_NET_BIND_TCP handled, no port allowed) but {outcome}; nothing measured"
+    )]
+    NetNotRestricted {
+        /// Network-only layers installed.
+        layers: u32,
+        /// What happened instead.
+        outcome: String,
+    },
+    /// A network-only domain denied a filesystem right it does not handle.
+    #[error(
+        "with {layers} network-only Landlock layers and no filesystem layer, creating {probe:?} should succeed \
+         (no layer handles LANDLOCK_ACCESS_FS_MAKE_REG) but {outcome}"
+    )]
+    FsRestrictedByNetLayers {
+        /// Network-only layers installed.
+        layers: u32,
+        /// The probe path.
+        probe: PathBuf,
+        /// What happened instead.
+        outcome: String,
+    },
+    /// The domain holds another number of layers than the worker stacked.
+    ///
+    /// Counted after the timed opens by stacking layers until the kernel says `E2BIG`.
+    #[error(
+        "the worker stacked {expected} Landlock layers, but the kernel took {room} more before E2BIG, so the \
+         domain held {} (LANDLOCK_MAX_NUM_LAYERS = {LANDLOCK_MAX_NUM_LAYERS}); nothing measured",
+        LANDLOCK_MAX_NUM_LAYERS.saturating_sub(*room)
+    )]
+    DomainLayers {
+        /// Layers the worker stacked in all (pre-stacked, filesystem, network-only).
+        expected: u32,
+        /// Layers the kernel took afterwards before refusing one with `E2BIG`.
+        room: u32,
+    },
     /// Timing the trigger failed (pinning, the sampler's configuration).
     #[error(transparent)]
     Trigger(#[from] crate::trigger::TriggerError),
@@ -318,6 +387,84 @@ pub fn prepare_chain(root: &Path, dir_depth: u32) -> Result<PathBuf, LandlockErr
 /// [`LandlockError::Ruleset`], [`LandlockError::RuleRoot`], [`LandlockError::NoNewPrivs`],
 /// [`LandlockError::NotEnforced`].
 pub fn install_layers_ns(clock: &hookbench_measure::Clock, root: &Path, n: u32) -> Result<Vec<f64>, LandlockError> {
+    stack_layers_ns(clock, n, || {
+        let dir = PathFd::new(root).map_err(|source| RulesetStep::Root(root.to_path_buf(), source))?;
+        ::landlock::Ruleset::default()
+            .set_compatibility(CompatLevel::BestEffort)
+            .handle_access(AccessFs::from_all(TARGET_ABI))
+            .map_err(RulesetStep::at("handle_access"))?
+            .create()
+            .map_err(RulesetStep::at("landlock_create_ruleset"))?
+            .add_rule(PathBeneath::new(dir, AccessFs::from_read(TARGET_ABI)))
+            .map_err(RulesetStep::at("landlock_add_rule"))
+    })
+}
+
+/// Stacks `n` network-only Landlock layers (claim 1's foreign layers); the time of each, ns.
+///
+/// Each layer's ruleset handles `LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP`
+/// and nothing else, with no rule: TCP bind and connect are denied, and no filesystem right is
+/// handled, so the layer never decides an `open()`. Built as a hard requirement (ABI >=
+/// [`NET_ABI`]); otherwise as [`install_layers_ns`].
+///
+/// Errors: [`LandlockError::NoNetworkRights`] when the kernel's ABI is below [`NET_ABI`] (nothing
+/// installed), and those of [`install_layers_ns`].
+pub fn install_net_layers_ns(clock: &hookbench_measure::Clock, n: u32) -> Result<Vec<f64>, LandlockError> {
+    if n > 0 {
+        let abi = landlock_abi()?;
+        if abi < NET_ABI {
+            return Err(LandlockError::NoNetworkRights { abi });
+        }
+    }
+    stack_layers_ns(clock, n, || {
+        ::landlock::Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)
+            .map_err(RulesetStep::at("handle_access"))?
+            .create()
+            .map_err(RulesetStep::at("landlock_create_ruleset"))
+    })
+}
+
+/// How many more layers the calling thread's domain takes before the kernel says `E2BIG`.
+///
+/// Stacks network-only layers (ABI >= [`NET_ABI`]) until `landlock_restrict_self` refuses one:
+/// the domain then holds [`LANDLOCK_MAX_NUM_LAYERS`] layers, so it held that many minus the
+/// count before. Changes the domain for good: call it last, in a worker.
+///
+/// Errors: those of [`install_net_layers_ns`], except `E2BIG`, which is the answer.
+pub fn layer_room(clock: &hookbench_measure::Clock) -> Result<u32, LandlockError> {
+    match install_net_layers_ns(clock, LANDLOCK_MAX_NUM_LAYERS) {
+        Ok(_) => Ok(LANDLOCK_MAX_NUM_LAYERS),
+        Err(LandlockError::LayerLimit { installed, .. }) => Ok(installed),
+        Err(e) => Err(e),
+    }
+}
+
+/// A failed step of building one layer's ruleset, before its layer number is known.
+enum RulesetStep {
+    /// A ruleset call failed (`what`: handle_access, landlock_create_ruleset, landlock_add_rule).
+    Call(&'static str, RulesetError),
+    /// Opening the rule's directory failed.
+    Root(PathBuf, ::landlock::PathFdError),
+}
+
+impl RulesetStep {
+    /// Maps a ruleset error of step `what`.
+    fn at<E: Into<RulesetError>>(what: &'static str) -> impl Fn(E) -> RulesetStep {
+        move |e| RulesetStep::Call(what, e.into())
+    }
+}
+
+/// Stacks `n` layers built by `build()` on the calling thread; each `restrict_self`'s ns.
+///
+/// Sets no_new_privs once, then per layer builds the ruleset (untimed) and times
+/// `landlock_restrict_self` alone (see [`install_layers_ns`] for the errors).
+fn stack_layers_ns(
+    clock: &hookbench_measure::Clock,
+    n: u32,
+    build: impl Fn() -> Result<::landlock::RulesetCreated, RulesetStep>,
+) -> Result<Vec<f64>, LandlockError> {
     if n > LANDLOCK_MAX_NUM_LAYERS {
         return Err(LandlockError::TooManyLayers { requested: n });
     }
@@ -337,19 +484,11 @@ pub fn install_layers_ns(clock: &hookbench_measure::Clock, root: &Path, n: u32) 
                 source,
             }
         };
-        let dir = PathFd::new(root).map_err(|source| LandlockError::RuleRoot {
-            root: root.to_path_buf(),
-            source,
-        })?;
-        let created = ::landlock::Ruleset::default()
-            .set_compatibility(CompatLevel::BestEffort)
-            .handle_access(AccessFs::from_all(TARGET_ABI))
-            .map_err(ruleset_err("handle_access"))?
-            .create()
-            .map_err(ruleset_err("landlock_create_ruleset"))?
-            .add_rule(PathBeneath::new(dir, AccessFs::from_read(TARGET_ABI)))
-            .map_err(ruleset_err("landlock_add_rule"))?
-            .no_new_privs(false);
+        let created = match build() {
+            Ok(created) => created.no_new_privs(false),
+            Err(RulesetStep::Call(what, source)) => return Err(ruleset_err(what)(source)),
+            Err(RulesetStep::Root(root, source)) => return Err(LandlockError::RuleRoot { root, source }),
+        };
         let t0 = clock.now();
         let outcome = created.restrict_self();
         let t1 = clock.now();
@@ -417,6 +556,70 @@ pub fn verify_restricted(root: &Path, layers: u32) -> Result<(), LandlockError> 
     match Errno::last() {
         Errno::EACCES => Ok(()),
         errno => Err(not_restricted(format!("it failed with {errno}"))),
+    }
+}
+
+/// Checks that network-only layers restrict: TCP `bind()` to 127.0.0.1:0 must fail, `EACCES`.
+///
+/// Every such layer handles `LANDLOCK_ACCESS_NET_BIND_TCP` and allows no port
+/// (`security/landlock/net.c: hook_socket_bind`).
+///
+/// Errors: [`LandlockError::NetNotRestricted`] with what happened instead.
+pub fn verify_net_restricted(layers: u32) -> Result<(), LandlockError> {
+    let not_restricted = |outcome: String| LandlockError::NetNotRestricted { layers, outcome };
+    // SAFETY: plain socket(2); the descriptor is owned (and closed) by `fd`.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(not_restricted(format!(
+            "socket(AF_INET, SOCK_STREAM) failed with {}",
+            Errno::last()
+        )));
+    }
+    // SAFETY: `raw` was just returned by socket(2) and nothing else owns it.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `addr` is a valid sockaddr_in of the length passed.
+    let rc = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    match (rc, Errno::last()) {
+        (0, _) => Err(not_restricted("it succeeded".into())),
+        (_, Errno::EACCES) => Ok(()),
+        (_, e) => Err(not_restricted(format!("it failed with {e}"))),
+    }
+}
+
+/// Checks that a domain of network-only layers leaves the filesystem alone.
+///
+/// Creating `root/`[`PROBE_FILE_NAME`] must succeed (and the file is removed again): no layer
+/// handles `LANDLOCK_ACCESS_FS_MAKE_REG`.
+///
+/// Errors: [`LandlockError::FsRestrictedByNetLayers`].
+pub fn verify_fs_unrestricted(root: &Path, layers: u32) -> Result<(), LandlockError> {
+    let probe = root.join(PROBE_FILE_NAME);
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&probe);
+    match created {
+        Ok(_) => std::fs::remove_file(&probe).map_err(|e| LandlockError::FsRestrictedByNetLayers {
+            layers,
+            probe: probe.clone(),
+            outcome: format!("removing it again failed with {e}"),
+        }),
+        Err(e) => Err(LandlockError::FsRestrictedByNetLayers {
+            layers,
+            probe,
+            outcome: format!("it failed with {e}"),
+        }),
     }
 }
 
@@ -499,6 +702,14 @@ pub struct LandlockRequest {
     /// Layers stacked untimed before the request's own (tests reach the kernel's `E2BIG` with it).
     #[serde(default)]
     pub prestack: u32,
+    /// Network-only layers ([`install_net_layers_ns`]) stacked above the `layers` filesystem ones.
+    ///
+    /// Claim 1's foreign layers; `layers + foreign_net` <= [`LANDLOCK_MAX_NUM_LAYERS`].
+    #[serde(default)]
+    pub foreign_net: u32,
+    /// After the timed opens, count the domain's layers ([`layer_room`]) and check them.
+    #[serde(default)]
+    pub count_layers: bool,
 }
 
 /// What a Landlock worker reports.
@@ -510,16 +721,20 @@ pub struct LandlockReport {
     pub install_ns: Vec<f64>,
     /// The kernel's Landlock ABI version ([`landlock_abi`]).
     pub abi: Option<i32>,
+    /// Layers the domain held, counted after the opens by stacking until `E2BIG`, if asked.
+    #[serde(default)]
+    pub domain_layers: Option<u32>,
 }
 
 /// Checks a request without touching the system, naming the first bad field.
 ///
-/// `layers` <= [`LANDLOCK_MAX_NUM_LAYERS`] ([`LandlockError::TooManyLayers`]), `dir_depth` <=
+/// `layers + foreign_net` <= [`LANDLOCK_MAX_NUM_LAYERS`] ([`LandlockError::TooManyLayers`]), `dir_depth` <=
 /// [`MAX_DIR_DEPTH`] ([`LandlockError::InvalidRequest`]), `root` absolute and without NUL bytes
 /// ([`LandlockError::InvalidRoot`]).
 pub fn validate_landlock_request(req: &LandlockRequest) -> Result<(), LandlockError> {
-    if req.layers > LANDLOCK_MAX_NUM_LAYERS {
-        return Err(LandlockError::TooManyLayers { requested: req.layers });
+    let total = req.layers.saturating_add(req.foreign_net);
+    if total > LANDLOCK_MAX_NUM_LAYERS {
+        return Err(LandlockError::TooManyLayers { requested: total });
     }
     if req.dir_depth > MAX_DIR_DEPTH {
         return Err(LandlockError::InvalidRequest {
@@ -550,8 +765,9 @@ crate::worker::worker_kind! {
 
 /// The Landlock worker's body: stacks the layers on this thread and measures under them.
 ///
-/// Validates `req`, builds the chain, stacks the pre-stacked and then the requested layers (they
-/// cannot be removed: this process exits afterwards), verifies the restriction and measures.
+/// Validates `req`, builds the chain, stacks the pre-stacked, then the requested filesystem and
+/// network-only layers (they cannot be removed: this process exits afterwards), verifies each
+/// kind restricts what it handles and nothing else, measures, and counts the layers if asked.
 fn run_landlock(req: &LandlockRequest) -> Result<LandlockReport, LandlockError> {
     validate_landlock_request(req)?;
     let abi = landlock_abi().ok();
@@ -562,18 +778,40 @@ fn run_landlock(req: &LandlockRequest) -> Result<LandlockReport, LandlockError> 
     let clock = req.timing.clock();
     install_layers_ns(&clock, &req.root, req.prestack)?;
     let install_ns = install_layers_ns(&clock, &req.root, req.layers)?;
+    install_net_layers_ns(&clock, req.foreign_net)?;
     if req.layers > 0 {
         verify_restricted(&req.root, req.layers)?;
+    } else if req.foreign_net > 0 {
+        verify_fs_unrestricted(&req.root, req.foreign_net)?;
+    }
+    if req.foreign_net > 0 {
+        verify_net_restricted(req.foreign_net)?;
     }
     let samples = if req.installs_only {
         None
     } else {
-        Some(measure_open(&file, req.layers, &req.timing, &mut status)?)
+        Some(measure_open(
+            &file,
+            req.layers + req.foreign_net,
+            &req.timing,
+            &mut status,
+        )?)
+    };
+    let domain_layers = if req.count_layers {
+        let expected = req.prestack + req.layers + req.foreign_net;
+        let room = layer_room(&clock)?;
+        if expected + room != LANDLOCK_MAX_NUM_LAYERS {
+            return Err(LandlockError::DomainLayers { expected, room });
+        }
+        Some(LANDLOCK_MAX_NUM_LAYERS - room)
+    } else {
+        None
     };
     Ok(LandlockReport {
         samples,
         install_ns,
         abi,
+        domain_layers,
     })
 }
 
@@ -598,6 +836,8 @@ mod tests {
             },
             installs_only: samples == 0,
             prestack: 0,
+            foreign_net: 0,
+            count_layers: false,
         }
     }
 
@@ -667,6 +907,44 @@ mod tests {
         });
         assert!(err.contains("refused layer 13 of 16 with E2BIG"), "{err}");
         assert!(err.contains("inherited 4"), "{err}");
+    }
+
+    #[test]
+    fn foreign_network_layers_fill_the_domain_and_restrict_only_the_network() {
+        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let scratch = Scratch::new("landlock-foreign");
+        let root = scratch.path();
+        // 4 filesystem + 12 network-only layers: the kernel's 16, counted by E2BIG afterwards;
+        // the worker checked that bind() is denied and the file beneath root still opens.
+        let req = LandlockRequest {
+            foreign_net: 12,
+            count_layers: true,
+            ..request(4, 2, 20, root)
+        };
+        let report = spawn_test::<LandlockWorker>(&req).expect("worker ran");
+        assert_eq!(report.domain_layers, Some(16));
+        assert_eq!(report.install_ns.len(), 4, "only the filesystem layers are timed");
+        assert!(report.samples.expect("timed").values_ns.len() >= 20);
+        assert!(!root.join(PROBE_FILE_NAME).exists(), "the fs layers denied the probe");
+        // Network-only layers alone leave the filesystem alone: the probe is created (and
+        // removed) by the worker, and the domain holds just them.
+        let req = LandlockRequest {
+            foreign_net: 3,
+            count_layers: true,
+            ..request(0, 1, 5, root)
+        };
+        let report = spawn_test::<LandlockWorker>(&req).expect("worker ran");
+        assert_eq!(report.domain_layers, Some(3));
+        // One more than the domain takes is refused before any layer, naming the limit.
+        let err = validate_landlock_request(&LandlockRequest {
+            foreign_net: 13,
+            ..request(4, 1, 1, root)
+        })
+        .expect_err("17 layers");
+        assert!(matches!(err, LandlockError::TooManyLayers { requested: 17 }), "{err}");
+        // A count that differs names both figures.
+        let err = LandlockError::DomainLayers { expected: 16, room: 1 }.to_string();
+        assert!(err.contains("stacked 16") && err.contains("domain held 15"), "{err}");
     }
 
     #[test]

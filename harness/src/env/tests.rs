@@ -137,7 +137,7 @@ fn doctor_says_what_each_mechanism_family_needs_and_that_seccomp_and_landlock_ne
         "{root}"
     );
     assert!(line("kernel: seccomp").starts_with("yes for this user: seccomp-arg-load"));
-    assert!(line("kernel: Landlock").starts_with("yes for this user (ABI 7): landlock; needs"));
+    assert!(line("kernel: Landlock").starts_with("yes for this user (ABI 7): landlock, landlock-foreign-net; needs"));
     let cgroup_bpf = line("kernel: cgroup-bpf");
     assert!(
         cgroup_bpf.starts_with("NO for this user: cgroup-bpf") && cgroup_bpf.contains("here: needs root"),

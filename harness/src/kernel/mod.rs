@@ -414,7 +414,8 @@ mod tests {
                 "cgroup-bpf",
                 "seccomp-foreign-nr-first",
                 "seccomp-foreign-arg-first",
-                "seccomp-foreign-cached"
+                "seccomp-foreign-cached",
+                "landlock-foreign-net"
             ]
         );
         assert!(kernel(include_str!("../../../suites/attach.toml"), "attach.toml").contains(&"cgroup-bpf".to_string()));
@@ -525,6 +526,21 @@ mod tests {
         assert!(point_limit("landlock", hook, &at(16, 0, 1)).is_none());
         // Installs do not follow the programs axis.
         assert!(point_limit("landlock", Metric::AttachLatency, &at(64, 0, 1)).is_none());
+        // Network-only layers share the 16 with the filesystem ones.
+        assert!(point_limit("landlock-foreign-net", hook, &at(4, 12, 1)).is_none());
+        let l = point_limit("landlock-foreign-net", hook, &at(4, 13, 1)).expect("17 layers");
+        assert_eq!((l.axis, l.max), ("foreign", 12));
+        assert!(
+            l.why.contains("LANDLOCK_MAX_NUM_LAYERS = 16") && l.why.contains("12 network-only layers fit"),
+            "{}",
+            l.why
+        );
+        assert_eq!(
+            point_limit("landlock-foreign-net", hook, &at(10, 7, 1)).map(|l| l.max),
+            Some(6)
+        );
+        let l = point_limit("landlock-foreign-net", hook, &at(17, 0, 1)).expect("17 fs layers");
+        assert_eq!(l.axis, "programs");
         // 64 programs per cgroup and attach type, spread over the path.
         assert!(point_limit("cgroup-bpf", hook, &at(128, 0, 2)).is_none());
         let l = point_limit("lsm-cgroup", hook, &at(129, 0, 2)).expect("65 on level 0");

@@ -2,13 +2,15 @@
 
 use super::pairs::{
     at_one_cpu_w1, body_rank, compared, find, fit_body, fits_of, like_pair, Pairing, CHAIN_VS_EFFECTIVE,
-    EFFECTIVE_ATTACH, FILTER_BODIES, FOREIGN_PAIRS, FOREIGN_SHAPES, HANDLES, HOOK, METADATA_PER_CGROUP,
-    METADATA_PER_TASK, METADATA_UNSHARED, OUTSIDE_SUFFIX, TASK_INSTALL, WORKING_SET_PAIRS,
+    EFFECTIVE_ATTACH, FILTER_BODIES, FOREIGN_LANDLOCK, FOREIGN_PAIRS, FOREIGN_SHAPES, HANDLES, HOOK,
+    METADATA_PER_CGROUP, METADATA_PER_TASK, METADATA_UNSHARED, OUTSIDE_SUFFIX, TASK_INSTALL, WORKING_SET_PAIRS,
 };
-use super::verdict::{beyond, grows, grows_vs_flat, not_run, record, slope_estimate, the_same, unpaired, Outcome};
+use super::verdict::{
+    beyond, grows, grows_vs_flat, not_run, record, slope_estimate, suite_margin, the_same, unpaired, Outcome,
+};
 use super::{ClaimResult, Verdict, CONFIDENCE, HYPOTHESES};
 use crate::schema::{Fit, Results, WorkingSetBytes};
-use hookbench_measure::estimate::combine;
+use hookbench_measure::estimate::{combine, tost, Estimate};
 use std::collections::BTreeMap;
 
 /// Evaluates every claim on every backend that has cells in `results`.
@@ -92,7 +94,8 @@ fn evaluate_one(r: &Results, b: &str, id: u32) -> Outcome {
 
 /// Claim 1: the chain's pair grows with foreign programs, the array's is flat.
 ///
-/// On the kernel, the other seccomp shapes' slopes follow the verdict with what decides them.
+/// On the kernel, the other seccomp shapes' slopes follow the verdict with what decides them,
+/// and Landlock's foreign layers' slope follows it (or the missing pair) whenever measured.
 fn claim_1(r: &Results, b: &str) -> Outcome {
     let mut o = match like_pair(r, b, &FOREIGN_PAIRS, HOOK, "foreign", &at_one_cpu_w1) {
         Pairing::Found(c, e) => grows_vs_flat(r, c, e, ("task-chain", "cgroup-effective")),
@@ -107,7 +110,9 @@ fn claim_1(r: &Results, b: &str) -> Outcome {
             if !found.is_empty() {
                 what.push_str(&format!("; measured: {}", found.join(", ")));
             }
-            return unpaired(r, other, &FOREIGN_PAIRS, &what);
+            let mut o = unpaired(r, other, &FOREIGN_PAIRS, &what);
+            foreign_landlock(r, b, &mut o);
+            return o;
         }
     };
     for (mechanism, why) in FOREIGN_SHAPES {
@@ -123,7 +128,44 @@ fn claim_1(r: &Results, b: &str) -> Outcome {
             o.compared.push(compared(r, f));
         }
     }
+    foreign_landlock(r, b, &mut o);
     o
+}
+
+/// Adds claim 1's Landlock line to `o`: its slope per network-only layer and whether it is flat.
+///
+/// Flat: the slope's 90% CI lies inside the suite's absolute margin (TOST against 0, as the
+/// verdict's flat side); grows: its 95% CI is above 0. The verdict stays the pair's: `open()` has
+/// no effective-array peer.
+fn foreign_landlock(r: &Results, b: &str, o: &mut Outcome) {
+    let (mechanism, why) = FOREIGN_LANDLOCK;
+    let Some(f) = fits_of(r, b, mechanism, HOOK, "foreign", &at_one_cpu_w1)
+        .into_iter()
+        .next()
+    else {
+        return;
+    };
+    let m = suite_margin(r, &f.suite).abs;
+    let zero = Estimate {
+        value: 0.0,
+        se: 0.0,
+        df: f64::INFINITY,
+    };
+    let eq = tost(slope_estimate(f), zero, m);
+    let shape = if eq.equivalent {
+        format!("flat within +-{m} ns (90% CI [{:.3}, {:.3}])", eq.ci90[0], eq.ci90[1])
+    } else if grows(f) {
+        "grows".to_string()
+    } else {
+        format!("neither flat within +-{m} ns nor growing")
+    };
+    o.evidence.push_str(&format!(
+        "; {mechanism}: {:+.3} [{:.3}, {:.3}] ns per foreign layer, {shape} ({why})",
+        f.slope, f.slope_ci95[0], f.slope_ci95[1]
+    ));
+    o.numbers.insert(format!("{mechanism}_slope"), f.slope);
+    o.numbers.insert(format!("{mechanism}_tost_p"), eq.p_value);
+    o.compared.push(compared(r, f));
 }
 
 /// Adds claim 3's `-outside` peers of `fits` (same body and axis), where measured, to `o`.

@@ -42,6 +42,15 @@ pub(super) const FOREIGN_SHAPES: [(&str, &str); 2] = [
         "number-first filters alone: the action cache (5.11+) proves getsockname allowed and skips them",
     ),
 ];
+/// Claim 1's Landlock chain, reported beside the verdict: no effective-array peer on `open()`.
+///
+/// Network-only layers above filesystem ones, timed on `open()`: whether the fs hook's cost per
+/// foreign layer is flat within the suite's absolute margin, and what the kernel does with them.
+pub(super) const FOREIGN_LANDLOCK: (&str, &str) = (
+    "landlock-foreign-net",
+    "network-only layers above the fs layers on open(): hook_file_open tests each one's fs mask in \
+     landlock_get_applicable_subject and landlock_init_layer_masks, no rule lookup",
+);
 /// Claim 6's pairs: the model's walk and array, the kernel's rings, hookbench.ko's models.
 ///
 /// On the kernel: W tasks each with its own seccomp chain against W tasks each in its own

@@ -275,6 +275,40 @@ fn claim_1_on_the_kernel_pairs_number_first_filters_and_reports_the_other_shapes
 }
 
 #[test]
+fn claim_1_on_the_kernel_says_whether_foreign_landlock_layers_are_flat() {
+    let k =
+        |mechanism: &str, s: f64, se: f64| fit_on("kernel", "foreign", mechanism, HOOK, "foreign", s, se, body("null"));
+    let pair = || vec![k("cgroup-bpf", 0.01, 0.1), k("seccomp-foreign-nr-first", 20.0, 0.1)];
+    // Flat: the 90% CI of 0.1 +- 1.66 * 0.05 lies inside the suite's 0.5 ns.
+    let r = results([pair(), vec![k("landlock-foreign-net", 0.1, 0.05)]].concat());
+    let c = claim_on(&r, "kernel", 1);
+    assert_eq!(c.verdict, Verdict::Supported, "the pair decides: {}", c.evidence);
+    assert!(
+        c.evidence.contains("landlock-foreign-net: +0.100") && c.evidence.contains("flat within +-0.5 ns"),
+        "{}",
+        c.evidence
+    );
+    assert!(mechanisms(&c).contains(&"landlock-foreign-net"));
+    // Growing by 2 ns per layer, and said even without the seccomp pair.
+    let r = results(vec![k("cgroup-bpf", 0.01, 0.1), k("landlock-foreign-net", 2.0, 0.1)]);
+    let c = claim_on(&r, "kernel", 1);
+    assert_eq!(c.verdict, Verdict::NotRun);
+    assert!(
+        c.evidence.contains("+2.000") && c.evidence.contains(", grows ("),
+        "{}",
+        c.evidence
+    );
+    // Too wide to tell.
+    let r = results([pair(), vec![k("landlock-foreign-net", 0.3, 1.0)]].concat());
+    let c = claim_on(&r, "kernel", 1);
+    assert!(
+        c.evidence.contains("neither flat within +-0.5 ns nor growing"),
+        "{}",
+        c.evidence
+    );
+}
+
+#[test]
 fn claim_2_same_slope_is_supported_different_refuted_and_wide_inconclusive() {
     let suites = json!([suite("programs", 2, Some((0.5, 0.10)))]);
     let programs = |walk, array| results_with(walk_and_array("programs", "programs", walk, array), suites.clone());
