@@ -416,13 +416,7 @@ fn warnings(r: &Results, max: usize) -> Vec<String> {
 fn verdict_fits(r: &Results) -> Vec<&Fit> {
     r.fits
         .iter()
-        .filter(|f| {
-            r.claims.iter().any(|c| {
-                c.compared
-                    .iter()
-                    .any(|w| w.suite == f.suite && w.backend == f.backend && w.mechanism == f.mechanism && w.x == f.x)
-            })
-        })
+        .filter(|f| r.claims.iter().any(|c| c.compared.iter().any(|w| w.is_over(f))))
         .collect()
 }
 
