@@ -590,6 +590,23 @@ fn artifacts_dir() -> PathBuf {
         .join("chromium")
 }
 
+/// Copies `source` into [`artifacts_dir`] as `<name>.html` and inspects it there in Chromium.
+///
+/// The screenshot goes to `<name>.png` beside it (an old one is removed first). Returns what the
+/// browser saw and the kept page and screenshot.
+fn inspect_kept(chromium: &Path, source: &Path, name: &str) -> (Inspection, PathBuf, PathBuf) {
+    let dir = artifacts_dir();
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    let report = dir.join(format!("{name}.html"));
+    std::fs::copy(source, &report).unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
+    let shot = dir.join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let mut browser = Browser::launch(chromium);
+    let seen = inspect(&mut browser, &report, Some(&shot));
+    browser.close();
+    (seen, report, shot)
+}
+
 #[test]
 fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
     let Some(chromium) = chromium() else { return };
@@ -604,16 +621,8 @@ fn report_of_a_model_smoke_run_renders_in_headless_chromium() {
             out.join("report.html")
         }
     };
-    let dir = artifacts_dir();
-    std::fs::create_dir_all(&dir).expect("artifacts dir");
-    let report = dir.join("report.html");
-    std::fs::copy(&source, &report).unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
-    let shot = dir.join("report.png");
-    let _ = std::fs::remove_file(&shot);
     let started = Instant::now();
-    let mut browser = Browser::launch(&chromium);
-    let seen = inspect(&mut browser, &report, Some(&shot));
-    browser.close();
+    let (seen, report, shot) = inspect_kept(&chromium, &source, "report");
     say(&format!(
         "chromium: {} of {} chart(s) rendered, {} verdict cell(s), in {:.1?}; screenshot {}",
         seen.charts.iter().filter(|c| c.rendered()).count(),
@@ -662,15 +671,7 @@ fn merged_report_of_three_runs_renders_in_headless_chromium() {
         charts.insert((s["claim"].to_string(), run["host_class"].to_string()));
     }
     assert!(charts.len() >= 2, "{charts:?}");
-    let dir = artifacts_dir();
-    std::fs::create_dir_all(&dir).expect("artifacts dir");
-    let report = dir.join("merged-report.html");
-    std::fs::copy(out.join("report.html"), &report).expect("report.html copied");
-    let shot = dir.join("merged-report.png");
-    let _ = std::fs::remove_file(&shot);
-    let mut browser = Browser::launch(&chromium);
-    let seen = inspect(&mut browser, &report, Some(&shot));
-    browser.close();
+    let (seen, report, shot) = inspect_kept(&chromium, &out.join("report.html"), "merged-report");
     say(&format!(
         "chromium: merged report: {} of {} chart(s) rendered, {} verdict row(s); screenshot {}",
         seen.charts.iter().filter(|c| c.rendered()).count(),

@@ -1254,21 +1254,16 @@ fn compare_bisect_exit_codes_host_classes_and_report_formats() {
     };
     // An A/A pair (the run and a copy).
     let copy = write("copy.json", &original);
-    let compare = |args: &[&std::ffi::OsStr]| {
+    // `hookbench compare RUN... FLAG...`
+    let compare = |runs: &[&Path], flags: &[&str]| {
         let mut cmd = hookbench();
-        cmd.arg("compare").args(args);
+        cmd.arg("compare").args(runs).args(flags);
         cmd
     };
-    compare(&[
-        base.as_os_str(),
-        copy.as_os_str(),
-        "--bisect".as_ref(),
-        "--threshold".as_ref(),
-        "25".as_ref(),
-    ])
-    .assert()
-    .code(0)
-    .stdout(predicate::str::contains("verdict: unchanged"));
+    compare(&[&base, &copy], &["--bisect", "--threshold", "25"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("verdict: unchanged"));
     // One mechanism of one suite 30% slower: bad.
     let mut slower = original.clone();
     for cell in slower["cells"].as_array_mut().expect("cells") {
@@ -1277,7 +1272,7 @@ fn compare_bisect_exit_codes_host_classes_and_report_formats() {
         }
     }
     let slower = write("slower.json", &slower);
-    compare(&[base.as_os_str(), slower.as_os_str(), "--bisect".as_ref()])
+    compare(&[&base, &slower], &["--bisect"])
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
@@ -1293,59 +1288,40 @@ fn compare_bisect_exit_codes_host_classes_and_report_formats() {
     }
     let noisy_base = write("noisy-base.json", &noisy);
     let noisy_new = write("noisy-new.json", &noisy);
-    compare(&[noisy_base.as_os_str(), noisy_new.as_os_str(), "--bisect".as_ref()])
+    compare(&[&noisy_base, &noisy_new], &["--bisect"])
         .assert()
         .code(125)
         .stdout(predicate::str::contains("too noisy to decide").and(predicate::str::contains("verdict: noisy")));
     // Without --bisect a noisy comparison is not a failure.
-    compare(&[noisy_base.as_os_str(), noisy_new.as_os_str()])
-        .assert()
-        .code(0);
+    compare(&[&noisy_base, &noisy_new], &[]).assert().code(0);
     // Another host class: refused (exit 2) naming both; skipped under --bisect; allowed on request.
     let mut other = original.clone();
     other["environment"]["nr_cpus"] = serde_json::json!(64);
     let other = write("other-host.json", &other);
-    compare(&[base.as_os_str(), other.as_os_str()])
+    compare(&[&base, &other], &[])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("different host classes").and(predicate::str::contains("64 CPUs")));
-    compare(&[base.as_os_str(), other.as_os_str(), "--bisect".as_ref()])
+    compare(&[&base, &other], &["--bisect"])
         .assert()
         .code(125)
         .stderr(predicate::str::contains("skipping this revision"));
-    compare(&[
-        base.as_os_str(),
-        other.as_os_str(),
-        "--allow-host-mismatch".as_ref(),
-        "--threshold".as_ref(),
-        "25".as_ref(),
-    ])
-    .assert()
-    .code(0)
-    .stdout(predicate::str::contains("host classes differ (allowed)"));
+    compare(&[&base, &other], &["--allow-host-mismatch", "--threshold", "25"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("host classes differ (allowed)"));
     // A bad command line under --bisect aborts the bisection (exit 128), not "bad".
-    compare(&[
-        base.as_os_str(),
-        copy.as_os_str(),
-        "--bisect".as_ref(),
-        "--threshold".as_ref(),
-        "-1".as_ref(),
-    ])
-    .assert()
-    .code(128);
-    compare(&[base.as_os_str(), "--bisect".as_ref(), "--no-such-flag".as_ref()])
+    compare(&[&base, &copy], &["--bisect", "--threshold", "-1"])
         .assert()
         .code(128);
+    compare(&[&base], &["--bisect", "--no-such-flag"]).assert().code(128);
+    // The regression in another format: exits 1, the report on stdout.
+    let regression_as = |format: &str| {
+        let out = compare(&[&base, &slower], &["--format", format]).assert().code(1);
+        String::from_utf8_lossy(&out.get_output().stdout).to_string()
+    };
     // The mail: a robot-style subject, the change with its noise, machine, parameters, reproduce.
-    let out = compare(&[
-        base.as_os_str(),
-        slower.as_os_str(),
-        "--format".as_ref(),
-        "mail".as_ref(),
-    ])
-    .assert()
-    .code(1);
-    let mail = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let mail = regression_as("mail");
     assert!(
         mail.starts_with("Subject: [hookbench] regression: programs/model/chain-walk/hook_latency_ns +30.0% (noise +-"),
         "{mail}"
@@ -1361,15 +1337,7 @@ fn compare_bisect_exit_codes_host_classes_and_report_formats() {
         assert!(mail.contains(needle), "{needle} missing:\n{mail}");
     }
     assert!(mail.is_ascii());
-    let out = compare(&[
-        base.as_os_str(),
-        slower.as_os_str(),
-        "--format".as_ref(),
-        "markdown".as_ref(),
-    ])
-    .assert()
-    .code(1);
-    let md = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let md = regression_as("markdown");
     assert!(md.starts_with("### :x: hookbench compare: regression:"), "{md}");
     assert!(md.contains("| `programs/model/chain-walk/hook_latency_ns` |"), "{md}");
     // Several runs a side, both spellings: three copies each give the robot's range separation.
@@ -1395,11 +1363,12 @@ fn compare_bisect_exit_codes_host_classes_and_report_formats() {
         .code(1)
         .stdout(predicate::str::contains("3 BASE run(s), 3 NEW run(s)"));
     // Mixing the spellings, or a lone run, is bad input.
-    compare(&[base.as_os_str(), "--new".as_ref(), copy.as_os_str()])
+    compare(&[&base], &["--new"])
+        .arg(&copy)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("either as `--base DIR... --new DIR...`"));
-    compare(&[base.as_os_str()])
+    compare(&[&base], &[])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("compare needs BASE and NEW runs"));

@@ -46,6 +46,14 @@ fn run_root_rig(tmp: &Path, args: &[&str], envs: &[(&str, &str)]) -> Option<(Opt
     Some((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()))
 }
 
+/// Asserts that `scripts/<name> <args>` exits 2 with `named` (the bad value) on stderr.
+fn exits_2_naming(name: &str, args: &[&str], named: &str) {
+    let out = script(name).args(args).output().expect("run the script");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {err}");
+    assert!(err.contains(named), "{name} {args:?}: {err}");
+}
+
 #[test]
 fn bad_options_exit_2_and_name_the_value() {
     for (args, named) in [
@@ -64,10 +72,7 @@ fn bad_options_exit_2_and_name_the_value() {
             "/nonexistent/run",
         ),
     ] {
-        let out = rig().args(&args).output().expect("run the rig");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(named), "{args:?}: {err}");
+        exits_2_naming("qemu-rig", &args, named);
     }
 }
 
@@ -134,13 +139,7 @@ fn build_kmod_without_a_kernel_build_directory_names_it() {
 
 #[test]
 fn build_kmod_with_other_arguments_exits_2() {
-    let out = script("run")
-        .args(["--build-kmod", "--profile", "smoke"])
-        .output()
-        .expect("run scripts/run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("--profile smoke"), "{err}");
+    exits_2_naming("run", &["--build-kmod", "--profile", "smoke"], "--profile smoke");
 }
 
 #[test]
@@ -152,10 +151,7 @@ fn uml_rig_bad_options_exit_2_and_name_the_value() {
         (vec!["--timeout", "soon"], "soon"),
         (vec!["--frobnicate"], "--frobnicate"),
     ] {
-        let out = script("uml-rig").args(&args).output().expect("run the UML rig");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(named), "{args:?}: {err}");
+        exits_2_naming("uml-rig", &args, named);
     }
 }
 

@@ -838,6 +838,13 @@ pub struct Compared {
     pub x: String,
 }
 
+impl Compared {
+    /// Whether `f` is a fit of this suite, backend, mechanism and x (of any body).
+    pub fn is_over(&self, f: &Fit) -> bool {
+        self.suite == f.suite && self.backend == f.backend && self.mechanism == f.mechanism && self.x == f.x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
 # shellcheck shell=bash disable=SC2154 # the sourcing rig sets tmp, busybox, hookbench_bin, ...
 # Makes the rigs' initramfs (sourced after lib/common.sh by scripts/qemu-rig and scripts/uml-rig):
 # builds hookbench (unless given), then packs busybox-static with its applets, hookbench and the
-# libraries it links, the module, scripts/rig/init as /init, the payload and --include files
-# with cpio and gzip.
+# libraries it links, the module, scripts/rig/init as /init, the payload, the helpers payloads
+# source (scripts/rig/payload-lib.sh as /rig/payload-lib.sh) and --include files with cpio and
+# gzip.
 #
 # Reads the rig's `root`, `tmp`, `busybox`, `hookbench_bin`, `rigdir`, `payload`, `includes`,
 # `kernel` and `kernel_rel`; the module goes to $tmp/initramfs/lib/hookbench first (the rig's
@@ -39,8 +40,9 @@ copy_libs() {
     fi
 }
 
-# make_initramfs RIG: busybox, hookbench and its libraries, the module, /init, the payload and
-# the --include files, packed into $tmp/initramfs.gz; RIG names the rig in /etc/os-release.
+# make_initramfs RIG: busybox, hookbench and its libraries, the module, /init, the payload, its
+# helpers and the --include files, packed into $tmp/initramfs.gz; RIG names the rig in
+# /etc/os-release.
 make_initramfs() {
     local rig=$1 ir="$tmp/initramfs" applet inc name f
     mkdir -p "$ir"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,dev,tmp,run,root,out,rig/files,lib/hookbench}
@@ -55,6 +57,7 @@ make_initramfs() {
     if command -v strip >/dev/null 2>&1; then strip --strip-debug "$ir/usr/local/bin/hookbench"; fi
     install -m 0755 "$rigdir/init" "$ir/init"
     install -m 0644 "$payload" "$ir/rig/payload"
+    install -m 0644 "$rigdir/payload-lib.sh" "$ir/rig/payload-lib.sh"
     for inc in "${includes[@]+"${includes[@]}"}"; do
         name=$(basename "$inc")
         cp -a "$inc" "$ir/rig/files/$name"

@@ -8,56 +8,15 @@
 # whose files then move up), the kernel backend's BPF LSM smoke run into /out/lsm, and unload the
 # module. Exits non-zero when any step fails. Also /out/doctor.txt.
 out=${1:-${HOOKBENCH_OUT:-/out}}
-kmod=${HOOKBENCH_KMOD:-/lib/hookbench/hookbench.ko}
-failed=""
-loaded=0
-
-say() { echo "payload: $*"; }
-run() { # run NAME COMMAND...: runs a step, records a failure
-    name=$1
-    shift
-    say "$name: $*"
-    start=$(cut -d' ' -f1 /proc/uptime)
-    "$@"
-    status=$?
-    secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
-    if [ "$status" -eq 0 ]; then
-        say "$name: ok ($secs s)"
-    else
-        say "$name: FAILED with status $status ($secs s)"
-        failed="$failed $name"
-    fi
-    return "$status"
-}
-
-# run_into_out COMMAND...: runs `COMMAND --out DIR` with a new DIR, then moves DIR's files into
-# $out; fails when the command or a move fails, or a name is taken.
-# shellcheck disable=SC2317 # called through run
-run_into_out() {
-    dir="$out/.run.$$"
-    "$@" --out "$dir" || return
-    for f in "$dir"/* "$dir"/.[!.]*; do
-        [ -e "$f" ] || continue
-        if [ -e "$out/${f##*/}" ]; then
-            say "cannot move $f up: $out/${f##*/} exists"
-            return 1
-        fi
-        mv "$f" "$out/" || return
-    done
-    rmdir "$dir"
-}
+# shellcheck source=SCRIPTDIR/payload-lib.sh
+. "$(dirname "$0")/payload-lib.sh"
 
 say "kernel $(uname -r), accel ${HOOKBENCH_RIG_ACCEL:-unknown}, emulated ${HOOKBENCH_EMULATED:-unknown}"
-run doctor sh -c "hookbench doctor >'$out/doctor.txt' 2>&1; status=\$?; cat '$out/doctor.txt'; exit \$status"
+doctor_step
 
 # Every step is required: a missing module, subcommand, backend or suite fails the payload
 # (it would otherwise pass without testing anything).
-if [ ! -f "$kmod" ]; then
-    say "insmod: no $kmod in this initramfs (the module build made no hookbench.ko)"
-    failed="$failed insmod"
-elif run insmod insmod "$kmod"; then
-    loaded=1
-fi
+insmod_step
 
 if [ "$loaded" -eq 1 ]; then
     run kmod-check hookbench kmod-check --fuzz-secs "${HOOKBENCH_RIG_FUZZ_SECS:-10}"
@@ -68,14 +27,5 @@ fi
 # The kernel backend's BPF LSM mechanisms (trampolines are allowed on this kernel).
 run lsm-smoke hookbench run --backend kernel --suite lsm --profile smoke --no-progress --out "$out/lsm"
 
-if [ "$loaded" -eq 1 ]; then
-    # rmmod fails while any /dev/hookbench session is open: every worker's must be gone.
-    run rmmod rmmod hookbench
-fi
-
-if [ -n "$failed" ]; then
-    say "failed steps:$failed"
-    exit 1
-fi
-say "all steps passed"
-exit 0
+rmmod_step
+finish

@@ -26,6 +26,11 @@ pub fn root_or_skip(test: &str, why: &str) -> bool {
     false
 }
 
+/// [`root_or_skip`] for a test that loads BPF programs, which only root may do.
+pub fn root_or_skip_bpf(test: &str) -> bool {
+    root_or_skip(test, "needs root to load BPF programs")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,12 +301,12 @@ mod tests {
     /// positive, and the kmalloc-64 cache grew by at least one object per array in the larger.
     #[test]
     fn attaching_above_c_cgroups_adds_bytes_per_cgroup() {
-        use crate::cgroupfs::{cgroup2_or_skip, RunTree, Shape};
+        use crate::cgroupfs::{RunTree, Shape};
         let test = "attaching_above_c_cgroups_adds_bytes_per_cgroup";
-        let Some(cg) = cgroup2_or_skip(test, "needs root for cgroups, BPF and /proc/slabinfo") else {
+        let needs = "needs root for cgroups, BPF and /proc/slabinfo";
+        let Some((_, mut run)) = crate::test_support::run_tree_or_skip(test, needs) else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let keeper = run.child("keeper").expect("keeper");
         let arrays = EffectiveArrays::load(2, Body::Null, &keeper).expect("programs");
         let counter = KmemCounter::new(Caches::Unaccounted).expect("kmalloc caches");
@@ -343,12 +343,11 @@ mod tests {
     /// Root and cgroup v2; shared (inherited), own (installed by each) and none.
     #[test]
     fn the_metadata_worker_checks_its_tasks_chains_and_reaps_them() {
-        use crate::cgroupfs::{cgroup2_or_skip, RunTree};
         let test = "the_metadata_worker_checks_its_tasks_chains_and_reaps_them";
-        let Some(cg) = cgroup2_or_skip(test, "needs root for cgroups and /proc/slabinfo") else {
+        let needs = "needs root for cgroups and /proc/slabinfo";
+        let Some((_, mut run)) = crate::test_support::run_tree_or_skip(test, needs) else {
             return;
         };
-        let mut run = RunTree::create(&cg).expect("run tree");
         let home = run.child("tasks").expect("home");
         for (sharing, filters) in [(Sharing::Shared, 2), (Sharing::Own, 2), (Sharing::Own, 0)] {
             let req = MetadataRequest {

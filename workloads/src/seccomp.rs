@@ -271,34 +271,27 @@ pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
     let jeq = |k, jt, jf| jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, k, jt, jf);
     let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
     let deny = stmt(libc::BPF_RET | libc::BPF_K, SECCOMP_RET_EPERM);
-    let own = |offset, never| {
-        vec![
-            ld(ARCH_OFFSET),
-            jeq(AUDIT_ARCH_CURRENT, 0, 3),
-            ld(offset),
-            jeq(never, 0, 1),
-            allow,
-            allow,
-        ]
+    // Every filter checks the architecture first and allows another's calls: the jump skips
+    // `checks` (at most 7 instructions) to the final allow.
+    let arch_first = |checks: Vec<libc::sock_filter>| {
+        let mut prog = vec![ld(ARCH_OFFSET), jeq(AUDIT_ARCH_CURRENT, 0, checks.len() as u8)];
+        prog.extend(checks);
+        prog.push(allow);
+        prog
     };
     match body {
-        FilterBody::NrOnly => own(NR_OFFSET, NEVER_NR),
-        FilterBody::ArgLoad => own(ARG0_LO_OFFSET, NEVER_ARG),
-        // 0: arch; 2: nr; 4: the argument, only for FOREIGN_NR; 6: EPERM on a match; 7: allow.
-        FilterBody::ForeignNrFirst => vec![
-            ld(ARCH_OFFSET),
-            jeq(AUDIT_ARCH_CURRENT, 0, 5),
+        FilterBody::NrOnly => arch_first(vec![ld(NR_OFFSET), jeq(NEVER_NR, 0, 1), allow]),
+        FilterBody::ArgLoad => arch_first(vec![ld(ARG0_LO_OFFSET), jeq(NEVER_ARG, 0, 1), allow]),
+        // 2: nr; 4: the argument, only for FOREIGN_NR; 6: EPERM on a match; 7: allow.
+        FilterBody::ForeignNrFirst => arch_first(vec![
             ld(NR_OFFSET),
             jeq(FOREIGN_NR, 0, 3),
             ld(ARG0_LO_OFFSET),
             jeq(NEVER_ARG, 0, 1),
             deny,
-            allow,
-        ],
-        // 0: arch; 2: the argument, kept in X; 4: nr; 6: the argument back for FOREIGN_NR.
-        FilterBody::ForeignArgFirst => vec![
-            ld(ARCH_OFFSET),
-            jeq(AUDIT_ARCH_CURRENT, 0, 7),
+        ]),
+        // 2: the argument, kept in X; 4: nr; 6: the argument back for FOREIGN_NR.
+        FilterBody::ForeignArgFirst => arch_first(vec![
             ld(ARG0_LO_OFFSET),
             stmt(libc::BPF_MISC | libc::BPF_TAX, 0),
             ld(NR_OFFSET),
@@ -306,8 +299,7 @@ pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
             stmt(libc::BPF_MISC | libc::BPF_TXA, 0),
             jeq(NEVER_ARG, 0, 1),
             deny,
-            allow,
-        ],
+        ]),
     }
 }
 

@@ -152,9 +152,18 @@ pub(crate) fn root_run(
     test: &str,
     needs: &str,
 ) -> Option<(MutexGuard<'static, ()>, Cgroup2, RunTree)> {
-    let (guard, cg) = root_test(lock, test, needs)?;
-    let run = RunTree::create(&cg).expect("run tree");
+    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let (cg, run) = run_tree_or_skip(test, needs)?;
     Some((guard, cg, run))
+}
+
+/// The cgroup2 mount and a new run tree in it for root test `test`, if it can run (no lock).
+///
+/// `None` after saying why it is skipped (`needs`: what it needs root for).
+pub(crate) fn run_tree_or_skip(test: &str, needs: &str) -> Option<(Cgroup2, RunTree)> {
+    let cg = cgroup2_or_skip(test, needs)?;
+    let run = RunTree::create(&cg).expect("run tree");
+    Some((cg, run))
 }
 
 /// Tears the run's tree down and checks that nothing of it is left.

@@ -81,6 +81,19 @@ fn pct_noise(v: f64, sign: &str) -> String {
     }
 }
 
+/// A row's figures as every rendering prints them: `[base, new, change, noise]`.
+///
+/// Base and new in the row's basis, the change signed, the noise after `sign` (`±`, or `+-` in
+/// ASCII renderings); a change or noise that is not a number is `-`.
+fn row_figures(r: &Row, sign: &str) -> [String; 4] {
+    [
+        r.basis.figure(r.base),
+        r.basis.figure(r.new),
+        pct_signed(r.change_pct),
+        pct_noise(r.noise_pct, sign),
+    ]
+}
+
 /// The headline of a comparison: what it found, for a subject line or a summary heading.
 pub fn headline(c: &Comparison) -> String {
     let worst_group = c
@@ -148,18 +161,12 @@ pub fn render_text(c: &Comparison) -> String {
     );
     for r in &c.rows {
         let flags = flags_note(r, " flagged: ", "");
+        let [base, new, change, noise] = row_figures(r, "±");
+        let (mark, outcome, basis) = (r.outcome.mark(), r.outcome.as_str(), r.basis.as_str());
         let _ = writeln!(
             s,
-            "{:>12} {:>8} {:>9} {:<3}{:>12}  {:<9}  {} ({}, {}){flags}",
-            r.basis.figure(r.base),
-            pct_noise(r.noise_pct, "±"),
-            pct_signed(r.change_pct),
-            r.outcome.mark(),
-            r.basis.figure(r.new),
-            r.outcome.as_str(),
-            r.id,
-            r.unit,
-            r.basis.as_str()
+            "{base:>12} {noise:>8} {change:>9} {mark:<3}{new:>12}  {outcome:<9}  {} ({}, {basis}){flags}",
+            r.id, r.unit
         );
     }
     let _ = writeln!(s, "mechanisms (cells pooled):");
@@ -260,17 +267,12 @@ pub fn render_mail(c: &Comparison) -> String {
         let _ = writeln!(s, "cells (base -> new in their unit, change, noise):");
         for r in rows.iter().take(MAX_LISTED_CELLS) {
             let flags = flags_note(r, " [", "]");
+            let [base, new, change, noise] = row_figures(r, "+-");
+            let (outcome, basis) = (r.outcome.as_str(), r.basis.as_str());
             let _ = writeln!(
                 s,
-                "  {:<10} {:>8} {:>8}  {} -> {} {} {}{flags}\n    {}",
-                r.outcome.as_str(),
-                pct_signed(r.change_pct),
-                pct_noise(r.noise_pct, "+-"),
-                r.basis.figure(r.base),
-                r.basis.figure(r.new),
-                r.unit,
-                r.basis.as_str(),
-                r.id
+                "  {outcome:<10} {change:>8} {noise:>8}  {base} -> {new} {} {basis}{flags}\n    {}",
+                r.unit, r.id
             );
         }
         if rows.len() > MAX_LISTED_CELLS {
@@ -383,15 +385,12 @@ pub fn render_markdown(c: &Comparison) -> String {
         );
         for r in rows.iter().take(MAX_LISTED_CELLS) {
             let outcome = format!("{}{}", r.outcome.as_str(), flags_note(r, " (", ")"));
+            let [base, new, change, noise] = row_figures(r, "±");
             let _ = writeln!(
                 s,
-                "| `{}` | {} {} | {} | {} | {} | {} |",
+                "| `{}` | {base} {} | {new} | {change} | {noise} | {} |",
                 md(&r.id),
-                r.basis.figure(r.base),
                 md(&r.unit),
-                r.basis.figure(r.new),
-                pct_signed(r.change_pct),
-                pct_noise(r.noise_pct, "±"),
                 md(&outcome)
             );
         }
@@ -452,20 +451,15 @@ pub fn render_html(c: &Comparison) -> String {
     );
     let class = |o: Outcome| if o == Outcome::Unchanged { "" } else { o.as_str() };
     for r in &c.rows {
+        let [base, new, change, noise] = row_figures(r, "±");
+        let (mark, outcome, basis) = (r.outcome.mark(), r.outcome.as_str(), r.basis.as_str());
         let _ = writeln!(
             h,
-            "<tr class=\"{}\"><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>\
-             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td class=\"n\">{base}</td><td class=\"n\">{noise}</td><td class=\"n\">{change}</td>\
+             <td>{mark}</td><td class=\"n\">{new}</td><td>{outcome}</td><td>{}</td><td>{}</td><td>{basis}</td><td>{}</td></tr>",
             class(r.outcome),
-            r.basis.figure(r.base),
-            pct_noise(r.noise_pct, "±"),
-            pct_signed(r.change_pct),
-            r.outcome.mark(),
-            r.basis.figure(r.new),
-            r.outcome.as_str(),
             esc(&r.id),
             esc(&r.unit),
-            r.basis.as_str(),
             esc(&r.flags.join(", "))
         );
     }

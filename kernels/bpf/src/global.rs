@@ -95,15 +95,10 @@ impl Dispatch {
 
     /// The program's name in the object for `body` (a row of [`PROG_NAMES`]).
     pub fn prog_name(self, body: SockBody) -> &'static str {
-        let row = match self {
-            Dispatch::HandleLoop => &PROG_NAMES[0],
-            Dispatch::CgroupIdMap => &PROG_NAMES[1],
-        };
-        match body {
-            SockBody::Null => row[0],
-            SockBody::Counter => row[1],
-            SockBody::MapLookup => row[2],
-        }
+        body.program_of(match self {
+            Dispatch::HandleLoop => PROG_NAMES[0],
+            Dispatch::CgroupIdMap => PROG_NAMES[1],
+        })
     }
 
     /// The map of the form: `hb_handles` (cgroup array) or `hb_cgids` (hash of cgroup ids).
@@ -431,10 +426,7 @@ mod tests {
     /// Every program loads (raw tracepoints need no trampoline) for H up to 4096 and beyond.
     #[test]
     fn global_programs_load_for_thousands_of_handles() {
-        if !hookbench_sys::testing::root_or_skip(
-            "global_programs_load_for_thousands_of_handles",
-            "needs root to load BPF programs",
-        ) {
+        if !hookbench_sys::testing::root_or_skip_bpf("global_programs_load_for_thousands_of_handles") {
             return;
         }
         let nr = libc::SYS_getppid as u64;

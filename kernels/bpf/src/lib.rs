@@ -778,10 +778,7 @@ mod tests {
 
     #[test]
     fn cgroup_bpf_instances_load_when_root() {
-        if !hookbench_sys::testing::root_or_skip(
-            "cgroup_bpf_instances_load_when_root",
-            "needs root to load BPF programs",
-        ) {
+        if !hookbench_sys::testing::root_or_skip_bpf("cgroup_bpf_instances_load_when_root") {
             return;
         }
         let mut ids = Vec::new();

@@ -281,10 +281,7 @@ mod tests {
     /// verifier runs).
     #[test]
     fn lsm_programs_load_or_are_refused_with_eperm() {
-        if !hookbench_sys::testing::root_or_skip(
-            "lsm_programs_load_or_are_refused_with_eperm",
-            "needs root to load BPF programs",
-        ) {
+        if !hookbench_sys::testing::root_or_skip_bpf("lsm_programs_load_or_are_refused_with_eperm") {
             return;
         }
         let mut ids = Vec::new();

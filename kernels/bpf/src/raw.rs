@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn raw_null_programs_load_and_count_by_id() {
-        if !hookbench_sys::testing::root_or_skip("raw_null_programs_load_and_count_by_id", "needs root (BPF)") {
+        if !hookbench_sys::testing::root_or_skip_bpf("raw_null_programs_load_and_count_by_id") {
             return;
         }
         for hook in MeasuredHook::ALL {

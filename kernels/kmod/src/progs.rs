@@ -253,17 +253,20 @@ impl KmodProgram {
 mod tests {
     use super::*;
 
+    /// The programs the module accepts: the bodies and the context recorder.
+    const LOADABLE: [ProgKind; 4] = [
+        ProgKind::Null,
+        ProgKind::Counter,
+        ProgKind::MapLookup,
+        ProgKind::CtxRecorder,
+    ];
+    /// The programs the checks load for the module to refuse.
+    const REFUSED: [ProgKind; 2] = [ProgKind::CtxOverread, ProgKind::WrongType];
+
     #[test]
     fn object_has_every_program() {
         let names = hookbench_bpf::object_names(OBJECT).expect("open object");
-        for k in [
-            ProgKind::Null,
-            ProgKind::Counter,
-            ProgKind::MapLookup,
-            ProgKind::CtxRecorder,
-            ProgKind::CtxOverread,
-            ProgKind::WrongType,
-        ] {
+        for k in LOADABLE.into_iter().chain(REFUSED) {
             assert!(names.has_program(k.prog_name()), "{k:?} in {names:?}");
         }
         for b in Body::ALL {
@@ -273,15 +276,10 @@ mod tests {
 
     #[test]
     fn programs_load_when_root() {
-        if !hookbench_sys::testing::root_or_skip("programs_load_when_root", "needs root to load BPF programs") {
+        if !hookbench_sys::testing::root_or_skip_bpf("programs_load_when_root") {
             return;
         }
-        for k in [
-            ProgKind::Null,
-            ProgKind::Counter,
-            ProgKind::MapLookup,
-            ProgKind::CtxRecorder,
-        ] {
+        for k in LOADABLE {
             let p = KmodProgram::load_kind(k).expect("load");
             assert!(p.raw_fd() >= 0);
             assert_eq!(p.counter().expect("counter"), 0);
@@ -300,18 +298,10 @@ mod tests {
 
     #[test]
     fn bodies_load_as_syscall_programs_when_root() {
-        if !hookbench_sys::testing::root_or_skip(
-            "bodies_load_as_syscall_programs_when_root",
-            "needs root to load BPF programs",
-        ) {
+        if !hookbench_sys::testing::root_or_skip_bpf("bodies_load_as_syscall_programs_when_root") {
             return;
         }
-        for k in [
-            ProgKind::Null,
-            ProgKind::Counter,
-            ProgKind::MapLookup,
-            ProgKind::CtxRecorder,
-        ] {
+        for k in LOADABLE {
             let p = KmodProgram::load_as(k, BodyProgType::Syscall).expect("load as a syscall program");
             let info = libbpf_rs::query::ProgInfoIter::default()
                 .find(|i| Some(i.id) == p.id())

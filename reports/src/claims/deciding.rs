@@ -52,11 +52,7 @@ fn unit_of(results: &Results, claim: &ClaimResult) -> String {
     let Some(c) = claim.compared.first() else {
         return "1".to_string();
     };
-    let metric = results
-        .fits
-        .iter()
-        .find(|f| f.suite == c.suite && f.backend == c.backend && f.mechanism == c.mechanism && f.x == c.x)
-        .map(|f| f.metric.as_str());
+    let metric = results.fits.iter().find(|f| c.is_over(f)).map(|f| f.metric.as_str());
     let unit = results
         .cells
         .iter()

@@ -136,11 +136,15 @@ fn body(b: &str) -> Value {
 /// Asserts that `c` is inconclusive because its intervals are too wide for the margin.
 fn assert_too_wide(c: &ClaimResult) {
     assert_eq!(c.verdict, Verdict::Inconclusive);
-    assert!(
-        c.evidence.contains("intervals too wide for the margin"),
-        "{}",
-        c.evidence
-    );
+    assert_says(c, &["intervals too wide for the margin"]);
+}
+
+/// Asserts that the claim's evidence says every one of `parts`, naming the one it does not.
+#[track_caller]
+fn assert_says(c: &ClaimResult, parts: &[&str]) {
+    for part in parts {
+        assert!(c.evidence.contains(part), "{part:?} missing from: {}", c.evidence);
+    }
 }
 
 fn mechanisms(c: &ClaimResult) -> Vec<&str> {
@@ -170,7 +174,7 @@ fn claim_1_supported_refuted_inconclusive_and_not_run() {
         .compared
         .iter()
         .all(|f| f.body == "counter" && f.x == "foreign" && f.suite == "foreign"));
-    assert!(c.evidence.contains("margin +-0.500"), "{}", c.evidence);
+    assert_says(&c, &["margin +-0.500"]);
     // The effective array grows as much as the chain: refuted (its CI is above the margin).
     assert_eq!(verdict(&foreign((1.0, 0.02), (0.9, 0.02)), 1), Verdict::Refuted);
     // The chain does not grow at all: refuted.
@@ -208,7 +212,7 @@ fn claim_1_uses_the_suites_margin_and_never_pairs_different_bodies() {
     ]);
     let c = claim(&r, 1);
     assert_eq!(c.verdict, Verdict::NotRun);
-    assert!(c.evidence.contains("different programs"), "{}", c.evidence);
+    assert_says(&c, &["different programs"]);
     // Several bodies: the null one is compared.
     let r = results(vec![
         foreign("chain-walk", 1.0, 0.02, "counter"),
@@ -235,10 +239,9 @@ fn claim_1_on_the_kernel_without_a_chain_side_is_not_run_with_the_reason() {
     )]);
     let c = claim_on(&r, "kernel", 1);
     assert_eq!(c.verdict, Verdict::NotRun);
-    assert!(
-        c.evidence.contains("measured: cgroup-bpf") && c.evidence.contains("seccomp-foreign-nr-first with cgroup-bpf"),
-        "{}",
-        c.evidence
+    assert_says(
+        &c,
+        &["measured: cgroup-bpf", "seccomp-foreign-nr-first with cgroup-bpf"],
     );
 }
 
@@ -262,12 +265,7 @@ fn claim_1_on_the_kernel_pairs_number_first_filters_and_reports_the_other_shapes
             "seccomp-foreign-cached"
         ]
     );
-    assert!(
-        c.evidence.contains("seccomp-foreign-arg-first: +21.000"),
-        "{}",
-        c.evidence
-    );
-    assert!(c.evidence.contains("action cache"), "{}", c.evidence);
+    assert_says(&c, &["seccomp-foreign-arg-first: +21.000", "action cache"]);
     assert_eq!(c.numbers.get("seccomp-foreign-cached_slope"), Some(&0.02));
     // Without the number-first shape there is no pair: the other shapes never decide the verdict.
     let r = results(vec![k("cgroup-bpf", 0.01), k("seccomp-foreign-arg-first", 21.0)]);
@@ -336,7 +334,7 @@ fn claim_2_on_the_kernel_compares_the_same_body_on_the_same_trigger() {
     let r = results(vec![k("seccomp-socket", 47.0, "null"), k("cgroup-bpf", 16.0, "null")]);
     let c = claim_on(&r, "kernel", 2);
     assert_eq!(c.verdict, Verdict::NotRun);
-    assert!(c.evidence.contains("like-with-like"), "{}", c.evidence);
+    assert_says(&c, &["like-with-like"]);
     // The getsockname pair, both null bodies: compared.
     let r = results(vec![
         k("seccomp-getsockname", 20.0, "null"),
@@ -364,11 +362,7 @@ fn claim_2_on_the_kernel_compares_the_same_body_on_the_same_trigger() {
     ]);
     let c = claim_on(&r, "kernel", 2);
     assert_eq!(c.verdict, Verdict::NotRun);
-    assert!(
-        c.evidence.contains("body null") && c.evidence.contains("body counter"),
-        "{}",
-        c.evidence
-    );
+    assert_says(&c, &["body null", "body counter"]);
     assert_eq!(mechanisms(&c), ["seccomp-getsockname", "cgroup-bpf"]);
 }
 
@@ -418,12 +412,13 @@ fn claim_3_on_the_kernel_pairs_the_raw_tracepoint_forms_and_says_the_outside_fig
     let c = claim_on(&results(with_outside), "kernel", 3);
     assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
     assert_eq!(mechanisms(&c), ["rawtp-handle-loop", "rawtp-cgroup-id-map"]);
-    assert!(
-        c.evidence.contains("from a task in no handle")
-            && c.evidence.contains("rawtp-handle-loop-outside +8.500")
-            && c.evidence.contains("rawtp-cgroup-id-map-outside"),
-        "{}",
-        c.evidence
+    assert_says(
+        &c,
+        &[
+            "from a task in no handle",
+            "rawtp-handle-loop-outside +8.500",
+            "rawtp-cgroup-id-map-outside",
+        ],
     );
     assert_eq!(c.numbers.get("handle-loop-outside_slope"), Some(&8.5));
 }
@@ -486,27 +481,18 @@ fn claim_5_on_the_kernel_quotes_the_models_exact_figure() {
     ];
     let c = claim_on(&results(fits.clone()), "kernel", 5);
     assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
-    assert!(c.evidence.contains("per cgroup and hook 64.0 ["), "{}", c.evidence);
+    assert_says(&c, &["per cgroup and hook 64.0 ["]);
     assert!(
         !c.evidence.contains("the model's exact figure"),
         "no model fit: {}",
         c.evidence
     );
-    assert!(
-        c.evidence.contains("a task installing its own chain adds 20000"),
-        "{}",
-        c.evidence
-    );
+    assert_says(&c, &["a task installing its own chain adds 20000"]);
     assert_eq!(c.compared.len(), 4);
     fits.push(fit("metadata", "effective-array", m, "cgroups", 240.0, 0.0, h(5)));
     fits.push(fit("metadata", "effective-array", m, "cgroups", 96.0, 0.0, h(2)));
     let c = claim_on(&results(fits), "kernel", 5);
-    assert!(
-        c.evidence
-            .contains("(the model's exact figure: 48.0 at 5 hooks, its slots"),
-        "{}",
-        c.evidence
-    );
+    assert_says(&c, &["(the model's exact figure: 48.0 at 5 hooks, its slots"]);
     assert_eq!(c.numbers["model_per_cgroup_per_hook"], 48.0);
     assert_eq!(c.compared.len(), 5);
     assert_eq!(c.compared[3].backend, "model");
@@ -577,12 +563,12 @@ fn claim_6_on_the_kernel_pairs_the_rings_and_says_whether_the_llc_was_passed() {
     }
     let c = claim_on(&r, "kernel", 6);
     assert_eq!(c.verdict, Verdict::Supported);
-    assert!(c.evidence.contains("(seccomp-working-set)"), "{}", c.evidence);
-    assert!(
-        c.evidence
-            .contains("16.0 MiB through the chains and 9.0 MiB through the arrays"),
-        "{}",
-        c.evidence
+    assert_says(
+        &c,
+        &[
+            "(seccomp-working-set)",
+            "16.0 MiB through the chains and 9.0 MiB through the arrays",
+        ],
     );
     assert!(
         c.evidence.ends_with("both past the L2, within the LLC"),
@@ -608,7 +594,7 @@ fn claim_7_argument_loading_grows_and_number_only_is_flat() {
     assert_eq!(c.verdict, Verdict::Supported, "{}", c.evidence);
     assert!((c.margin.expect("margin") - 2.08).abs() < 1e-9);
     assert_eq!(mechanisms(&c), ["seccomp-arg-load", "seccomp-nr-only"]);
-    assert!(c.evidence.contains("margin +-2.080"), "{}", c.evidence);
+    assert_says(&c, &["margin +-2.080"]);
     assert_eq!(filters((20.8, 0.3), Some((18.0, 0.3))).verdict, Verdict::Refuted);
     let c = filters((20.8, 0.3), Some((1.4, 0.9)));
     assert_eq!(c.verdict, Verdict::Inconclusive, "{}", c.evidence);

@@ -291,6 +291,11 @@ fn not_native(r: &Results, e: Execution) -> Option<String> {
     }
 }
 
+/// A warning group naming its members, `! <tag>: <n> of <total> <what>: a, b`; none when empty.
+fn named_group(tag: &str, names: &[&str], total: usize, what: &str) -> Option<String> {
+    (!names.is_empty()).then(|| format!("! {tag}: {} of {total} {what}: {}", names.len(), names.join(", ")))
+}
+
 /// The validity warnings that apply, one group per kind with its count, in at most `max` lines.
 ///
 /// An incomplete run, drifting baselines, curved fits behind verdicts, decompositions whose
@@ -326,28 +331,24 @@ fn warnings(r: &Results, max: usize) -> Vec<String> {
         .filter(|f| f.lack_of_fit.is_some_and(|l| !l.holds))
         .map(|f| f.mechanism.as_str())
         .collect();
-    if !curved.is_empty() {
-        groups.push(format!(
-            "! curved: {} of {} fits behind verdicts are not straight lines (lack-of-fit): {}",
-            curved.len(),
-            behind.len(),
-            curved.join(", ")
-        ));
-    }
+    groups.extend(named_group(
+        "curved",
+        &curved,
+        behind.len(),
+        "fits behind verdicts are not straight lines (lack-of-fit)",
+    ));
     let disagree: Vec<&str> = r
         .decompositions
         .iter()
         .filter(|d| d.agreement.as_ref().is_some_and(|a| !a.agrees))
         .map(|d| d.mechanism.as_str())
         .collect();
-    if !disagree.is_empty() {
-        groups.push(format!(
-            "! split: {} of {} native + entry + per-program splits disagree between methods: {}",
-            disagree.len(),
-            r.decompositions.len(),
-            disagree.join(", ")
-        ));
-    }
+    groups.extend(named_group(
+        "split",
+        &disagree,
+        r.decompositions.len(),
+        "native + entry + per-program splits disagree between methods",
+    ));
     let verdict_cells = verdict_cells(r);
     let mut by_code: BTreeMap<&str, Vec<&Cell>> = BTreeMap::new();
     for c in &r.cells {
@@ -415,13 +416,7 @@ fn warnings(r: &Results, max: usize) -> Vec<String> {
 fn verdict_fits(r: &Results) -> Vec<&Fit> {
     r.fits
         .iter()
-        .filter(|f| {
-            r.claims.iter().any(|c| {
-                c.compared
-                    .iter()
-                    .any(|w| w.suite == f.suite && w.backend == f.backend && w.mechanism == f.mechanism && w.x == f.x)
-            })
-        })
+        .filter(|f| r.claims.iter().any(|c| c.compared.iter().any(|w| w.is_over(f))))
         .collect()
 }
 

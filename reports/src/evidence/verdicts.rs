@@ -201,13 +201,7 @@ fn compared_fits<'a>(r: &'a Results, c: &ClaimResult) -> Vec<(String, Option<&'a
             .fits
             .iter()
             .enumerate()
-            .filter(|(_, f)| {
-                f.suite == want.suite
-                    && f.backend == want.backend
-                    && f.mechanism == want.mechanism
-                    && f.x == want.x
-                    && fit_body(r, f).is_none_or(|b| b == want.body)
-            })
+            .filter(|(_, f)| want.is_over(f) && fit_body(r, f).is_none_or(|b| b == want.body))
             .collect();
         let fresh: Vec<&(usize, &Fit)> = candidates.iter().filter(|(i, _)| !used.contains(i)).collect();
         let chosen = fresh

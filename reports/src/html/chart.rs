@@ -6,6 +6,7 @@
 
 use super::page::esc;
 use crate::schema::{Fit, Results};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 
@@ -130,6 +131,49 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     let pad = (y1 - y0) * 0.05;
     (y0, y1) = (y0 - pad, y1 + pad);
     x0 = x0.min(0.0).max(x0 - (x1 - x0) * 0.02);
+    svg_chart(title, x0..x1, y0..y1, |chart| {
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
+        for (i, s) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            if !s.band.is_empty() {
+                let outline: Vec<(f64, f64)> = s
+                    .band
+                    .iter()
+                    .map(|&(x, lo, _)| (x, lo))
+                    .chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
+            }
+            let line: Vec<(f64, f64)> = match (s.fit, s.points.first(), s.points.last()) {
+                (Some((a, b)), Some(first), Some(last)) => {
+                    vec![(first.0, a + b * first.0), (last.0, a + b * last.0)]
+                }
+                _ => s.points.clone(),
+            };
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+        Ok(())
+    })
+}
+
+/// The drawing area of [`svg_chart`]'s charts: numeric x and y.
+pub(crate) type SvgChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A 640x360 SVG chart of report pages: caption, axis areas, `draw`'s mesh and series, a legend.
+///
+/// The legend sits at the upper left: every sweep's curves and every slope chart's bars rise to
+/// the right or leave room there, so that corner is the emptiest. An error from plotters gives a
+/// note naming `title` instead of the chart.
+pub(crate) fn svg_chart(
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    draw: impl FnOnce(&mut SvgChart<'_, '_>) -> Result<(), Box<dyn std::error::Error>>,
+) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 360)).into_drawing_area();
@@ -140,32 +184,8 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
-                .build_cartesian_2d(x0..x1, y0..y1)?;
-            chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
-            for (i, s) in series.iter().enumerate() {
-                let color = COLORS[i % COLORS.len()];
-                if !s.band.is_empty() {
-                    let outline: Vec<(f64, f64)> = s
-                        .band
-                        .iter()
-                        .map(|&(x, lo, _)| (x, lo))
-                        .chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi)))
-                        .collect();
-                    chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.18).filled())))?;
-                }
-                let line: Vec<(f64, f64)> = match (s.fit, s.points.first(), s.points.last()) {
-                    (Some((a, b)), Some(first), Some(last)) => {
-                        vec![(first.0, a + b * first.0), (last.0, a + b * last.0)]
-                    }
-                    _ => s.points.clone(),
-                };
-                chart
-                    .draw_series(LineSeries::new(line, color.stroke_width(2)))?
-                    .label(s.name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
-            }
-            // Upper left: every sweep's curves rise to the right, so that corner is the emptiest.
+                .build_cartesian_2d(x, y)?;
+            draw(&mut chart)?;
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperLeft)

@@ -22,8 +22,8 @@ pub(crate) mod skipped;
 mod tables;
 pub(crate) mod verdicts;
 
-pub(crate) use chart::COLORS;
 pub use chart::{line_chart, Series, MAX_PLOTTED};
+pub(crate) use chart::{svg_chart, COLORS};
 pub use page::{esc, is_hookbench_page, GENERATOR_META, PAGE_HEAD_BYTES};
 pub(crate) use page::{page_end, page_start};
 

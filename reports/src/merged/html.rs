@@ -3,7 +3,7 @@
 use super::evidence::signed;
 use super::*;
 use crate::evidence::fmt_num;
-use crate::html::{esc, page_end, page_start, COLORS, MAX_PLOTTED};
+use crate::html::{esc, page_end, page_start, svg_chart, COLORS, MAX_PLOTTED};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 
@@ -39,85 +39,59 @@ pub fn slope_chart(title: &str, y_label: &str, columns: &[String], series: &[(St
     let span = y1 - y0;
     (y0, y1) = (y0 - span * 0.08, y1 + span * (0.15 + 0.08 * series.len() as f64));
     let n = columns.len();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 360)).into_drawing_area();
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
-            root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y0..y1)?;
-            let label = |x: &f64| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
-                    columns[i as usize].clone()
-                } else {
-                    String::new()
-                }
+    svg_chart(title, -0.5f64..(n as f64 - 0.5), y0..y1, |chart| {
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                columns[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(n.max(2) * 2 + 1)
+            .x_label_formatter(&label)
+            .disable_x_mesh()
+            .x_desc("kernel (runs of one host class)")
+            .y_desc(y_label)
+            .draw()?;
+        let k = series.len().max(1) as f64;
+        for (si, (name, points)) in series.iter().enumerate() {
+            let color = COLORS[si % COLORS.len()];
+            // Series side by side around each kernel's position, so error bars do not overlap.
+            let dx = if k > 1.0 {
+                (si as f64 / (k - 1.0) - 0.5) * 0.3
+            } else {
+                0.0
             };
+            let line: Vec<(f64, f64)> = points
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|s| (i as f64 + dx, s.slope)))
+                .collect();
             chart
-                .configure_mesh()
-                .x_labels(n.max(2) * 2 + 1)
-                .x_label_formatter(&label)
-                .disable_x_mesh()
-                .x_desc("kernel (runs of one host class)")
-                .y_desc(y_label)
-                .draw()?;
-            let k = series.len().max(1) as f64;
-            for (si, (name, points)) in series.iter().enumerate() {
-                let color = COLORS[si % COLORS.len()];
-                // Series side by side around each kernel's position, so error bars do not overlap.
-                let dx = if k > 1.0 {
-                    (si as f64 / (k - 1.0) - 0.5) * 0.3
-                } else {
-                    0.0
-                };
-                let line: Vec<(f64, f64)> = points
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| s.as_ref().map(|s| (i as f64 + dx, s.slope)))
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-                for (i, s) in points.iter().enumerate() {
-                    let Some(s) = s else { continue };
-                    let x = i as f64 + dx;
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            for (i, s) in points.iter().enumerate() {
+                let Some(s) = s else { continue };
+                let x = i as f64 + dx;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, s.slope_ci95[0]), (x, s.slope_ci95[1])],
+                    color.stroke_width(2),
+                )))?;
+                for cap in s.slope_ci95 {
                     chart.draw_series(std::iter::once(PathElement::new(
-                        vec![(x, s.slope_ci95[0]), (x, s.slope_ci95[1])],
+                        vec![(x - 0.03, cap), (x + 0.03, cap)],
                         color.stroke_width(2),
                     )))?;
-                    for cap in s.slope_ci95 {
-                        chart.draw_series(std::iter::once(PathElement::new(
-                            vec![(x - 0.03, cap), (x + 0.03, cap)],
-                            color.stroke_width(2),
-                        )))?;
-                    }
                 }
-                chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()?;
-            root.present()?;
-            Ok(())
-        })();
-        if let Err(e) = drawn {
-            return format!(
-                "<p class=\"note\">{}: could not draw: {}</p>",
-                esc(title),
-                esc(&e.to_string())
-            );
+            chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
-    }
-    svg
+        Ok(())
+    })
 }
 
 /// Renders the merged report.html: verdict matrix, slope charts per claim and class, runs.

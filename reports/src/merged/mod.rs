@@ -251,13 +251,10 @@ fn compared_fits<'a>(results: &'a Results, claim: &ClaimResult) -> Vec<&'a Fit> 
         .fits
         .iter()
         .filter(|f| {
-            claim.compared.iter().any(|c| {
-                c.suite == f.suite
-                    && c.backend == f.backend
-                    && c.mechanism == f.mechanism
-                    && c.x == f.x
-                    && f.fixed.get("body").and_then(|b| b.as_str()) == Some(c.body.as_str())
-            })
+            claim
+                .compared
+                .iter()
+                .any(|c| c.is_over(f) && f.fixed.get("body").and_then(|b| b.as_str()) == Some(c.body.as_str()))
         })
         .collect()
 }

@@ -62,9 +62,7 @@ fn v2_or_skip(test: &str) -> Option<Cgroup2> {
 
 /// [`v2_or_skip`] and a fresh run tree on the mount.
 fn run_or_skip(test: &str) -> Option<(Cgroup2, RunTree)> {
-    let cg = v2_or_skip(test)?;
-    let run = RunTree::create(&cg).expect("create run tree");
-    Some((cg, run))
+    crate::test_support::run_tree_or_skip(test, "needs root to create cgroups")
 }
 
 /// Kills and reaps a child on every exit path.

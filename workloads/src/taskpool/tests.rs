@@ -14,9 +14,7 @@ use crate::cgroupfs::{Cgroup2, RunTree, Shape};
 ///
 /// `None` after saying why it is skipped.
 fn run_tree(test: &str) -> Option<(Cgroup2, RunTree)> {
-    let cg = crate::cgroupfs::cgroup2_or_skip(test, "needs root to create cgroups and place tasks")?;
-    let run = RunTree::create(&cg).expect("create run tree");
-    Some((cg, run))
+    crate::test_support::run_tree_or_skip(test, "needs root to create cgroups and place tasks")
 }
 
 fn procs_of(cgroup: &Path) -> Vec<i32> {

@@ -7,7 +7,7 @@
 use hookbench_model::{AttachFlags, ModelKind};
 use nix::errno::Errno;
 
-use super::fixtures::{attach, detach, Cg, TestTree};
+use super::fixtures::{attach, attach_refused, detach, Cg, TestTree};
 use super::{counters, ctx, expect_errno, fire_expect, gettid, load, stats, Check};
 use crate::abi::*;
 use crate::device::{Device, ProgRef};
@@ -67,9 +67,12 @@ fn cg_none(dev: &Device, tree: &mut TestTree) -> Check {
     let [x, _x1, x2] = Cg::make_all(tree, ["none", "none/x1", "none/x1/x2"])?;
     let p = counters(3)?;
     attach(dev, &x, p[0].prog_ref(), 0, AttachFlags::NONE)?;
-    expect_errno(
+    attach_refused(
+        dev,
         "MULTI attach below a NONE program",
-        dev.attach_cgroup(x2.fd(), p[1].prog_ref(), 0, AttachFlags::ALLOW_MULTI),
+        &x2,
+        p[1].prog_ref(),
+        AttachFlags::ALLOW_MULTI,
         Errno::EPERM,
     )?;
     let cg = ModelKind::CgroupEffective;
@@ -80,17 +83,16 @@ fn cg_none(dev: &Device, tree: &mut TestTree) -> Check {
         "a NONE attach replaces the program"
     );
     fire_expect(dev, cg, 0, &p, &[0, 0, 1])?;
-    expect_errno(
+    attach_refused(
+        dev,
         "MULTI on top of NONE",
-        dev.attach_cgroup(x.fd(), p[1].prog_ref(), 0, AttachFlags::ALLOW_MULTI),
+        &x,
+        p[1].prog_ref(),
+        AttachFlags::ALLOW_MULTI,
         Errno::EPERM,
     )?;
     let both = AttachFlags::ALLOW_OVERRIDE | AttachFlags::ALLOW_MULTI;
-    expect_errno(
-        "OVERRIDE|MULTI",
-        dev.attach_cgroup(x.fd(), p[1].prog_ref(), 0, both),
-        Errno::EINVAL,
-    )?;
+    attach_refused(dev, "OVERRIDE|MULTI", &x, p[1].prog_ref(), both, Errno::EINVAL)?;
     Ok("NONE blocks descendants (EPERM), NONE attach replaces, flags cannot change".into())
 }
 
@@ -118,9 +120,12 @@ fn cg_override(dev: &Device, tree: &mut TestTree) -> Check {
     let y3 = Cg::make(tree, "override/y1/y2/y3")?;
     y3.enter()?;
     fire_expect(dev, cg, 0, &p, &[0, 0, 1])?;
-    expect_errno(
+    attach_refused(
+        dev,
         "attach below a NONE program",
-        dev.attach_cgroup(y3.fd(), ProgRef::NullBody, 0, AttachFlags::ALLOW_MULTI),
+        &y3,
+        ProgRef::NullBody,
+        AttachFlags::ALLOW_MULTI,
         Errno::EPERM,
     )?;
     Ok("OVERRIDE replaces the parent's program below; siblings keep it; new cgroups inherit".into())
@@ -173,27 +178,15 @@ fn cg_cap(dev: &Device, tree: &mut TestTree) -> Check {
     for _ in 0..HB_KMOD_MAX_PROGS {
         attach(dev, &w1, ProgRef::NullBody, 0, m)?;
     }
-    expect_errno(
-        "65th program",
-        dev.attach_cgroup(w1.fd(), ProgRef::NullBody, 0, m),
-        Errno::E2BIG,
-    )?;
+    attach_refused(dev, "65th program", &w1, ProgRef::NullBody, m, Errno::E2BIG)?;
     ensure!(detach(dev, &w1, ProgRef::NullBody, 0)?.1 == 63, "detach one null body");
     ensure!(
         attach(dev, &w1, p[0].prog_ref(), 0, m)?.1 == 64,
         "attach into the freed slot"
     );
-    expect_errno(
-        "over the cap again",
-        dev.attach_cgroup(w1.fd(), p[1].prog_ref(), 0, m),
-        Errno::E2BIG,
-    )?;
+    attach_refused(dev, "over the cap again", &w1, p[1].prog_ref(), m, Errno::E2BIG)?;
     attach(dev, &w2, p[0].prog_ref(), 0, m)?;
-    expect_errno(
-        "same program twice",
-        dev.attach_cgroup(w2.fd(), p[0].prog_ref(), 0, m),
-        Errno::EINVAL,
-    )?;
+    attach_refused(dev, "same program twice", &w2, p[0].prog_ref(), m, Errno::EINVAL)?;
     w1.enter()?;
     let f = ctx("fire", dev.fire(ModelKind::CgroupEffective, 0))?;
     ensure!(f.progs_run == 64, "ran {}", f.progs_run);
@@ -232,9 +225,12 @@ fn cg_removed(dev: &Device, tree: &mut TestTree) -> Check {
         dev.detach_cgroup(q.fd(), p[0].prog_ref(), 0),
         Errno::ENOENT,
     )?;
-    expect_errno(
+    attach_refused(
+        dev,
         "attach at a removed cgroup",
-        dev.attach_cgroup(q.fd(), ProgRef::NullBody, 0, AttachFlags::ALLOW_MULTI),
+        &q,
+        ProgRef::NullBody,
+        AttachFlags::ALLOW_MULTI,
         Errno::ENOENT,
     )?;
     Ok("rmdir works with programs attached; the removed cgroup gives ENOENT; RESET frees it".into())

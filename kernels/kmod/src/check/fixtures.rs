@@ -16,7 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
-use super::ctx;
+use super::{ctx, expect_errno};
 use crate::abi::{model_raw, HbKmodFire, HB_KMOD_ABI_VERSION, HB_KMOD_IOC_FIRE};
 use crate::device::{Device, ProgRef};
 /// A private cgroup subtree `<mount>/hookbench-kmod-check-<pid>-<tag>`, removed when dropped.
@@ -177,6 +177,18 @@ pub(super) fn attach(
         dev.attach_cgroup(cg.fd(), prog, hook, flags),
     )?;
     Ok((u.recomputed, u.count))
+}
+
+/// An attach at `cg` (hook 0) that the module must refuse with `want`; `what` names the case.
+pub(super) fn attach_refused(
+    dev: &Device,
+    what: &str,
+    cg: &Cg,
+    prog: ProgRef<'_>,
+    flags: AttachFlags,
+    want: Errno,
+) -> Result<(), String> {
+    expect_errno(what, dev.attach_cgroup(cg.fd(), prog, 0, flags), want)
 }
 
 /// Detaches at `cg`; returns (effective arrays recomputed, programs in `cg`'s array).
