@@ -263,17 +263,17 @@ pub(super) enum CacheExpect {
 /// filter's bitmap starts from its predecessor's, and `seccomp_run_filters` checks only the
 /// newest filter's bitmap before walking every filter (`for (; f; f = f->prev)`, no early exit).
 pub(super) fn foreign_cache_expectation(foreign: FilterBody, on_hook: u32, foreign_filters: u32) -> CacheExpect {
-    if on_hook > 0 {
+    if foreign == FilterBody::ForeignArgFirst && foreign_filters > 0 {
+        CacheExpect::Walks(
+            "each foreign filter loads args[0] before its number check, so seccomp_is_const_allow gives up \
+             for every syscall and seccomp_cache_prepare_bitmap clears getsockname's bit (the on-hook \
+             filters' argument loads clear it too); seccomp_run_filters walks the whole chain",
+        )
+    } else if on_hook > 0 {
         CacheExpect::Walks(
             "the on-hook filters load args[0] for getsockname, so seccomp_is_const_allow cannot prove \
              their result and seccomp_cache_prepare_bitmap clears getsockname's bit; every later filter's \
              bitmap starts from that one, so seccomp_run_filters walks the whole chain",
-        )
-    } else if foreign == FilterBody::ForeignArgFirst && foreign_filters > 0 {
-        CacheExpect::Walks(
-            "each filter loads args[0] before its number check, so seccomp_is_const_allow gives up for \
-             every syscall and seccomp_cache_prepare_bitmap clears getsockname's bit; seccomp_run_filters \
-             walks the whole chain",
         )
     } else {
         CacheExpect::Skips(
@@ -440,6 +440,7 @@ mod tests {
     #[test]
     fn a_chain_whose_filters_all_answer_passes_and_says_what_it_proved() {
         let walks = foreign_cache_expectation(FilterBody::ForeignArgFirst, 0, 4);
+        assert!(matches!(walks, CacheExpect::Walks(w) if w.starts_with("each foreign filter loads args[0]")));
         let c = probed(&[probe(4, 4, None), probe(4, 4, None)], 4, walks);
         assert!(c.validity.flags.is_empty(), "{:?}", c.validity.flags);
         assert!(
