@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    bpf_prog_ids, hookbench, hookbench_process, hookbench_workers, journaled_cells, poll, processes, results_of,
-    root_with_cgroup2, run_dirs_of, run_smoke,
+    bpf_prog_ids, bpf_programs, hookbench, hookbench_process, hookbench_workers, journaled_cells, poll, processes,
+    results_of, root_with_cgroup2, run_dirs_of, run_smoke,
 };
 use hookbench_reports::Results;
 use predicates::prelude::*;
@@ -846,6 +846,59 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
         let extra: Vec<u32> = after.difference(&programs_before).copied().collect();
         assert!(extra.is_empty(), "BPF programs left loaded: {extra:?}");
     }
+}
+
+/// `BPF_PROG_TYPE_RAW_TRACEPOINT` of include/uapi/linux/bpf.h: the global-filter cells' programs.
+const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+
+#[test]
+fn a_run_sigkilled_while_a_raw_tracepoint_program_is_attached_leaves_nothing_after_cleanup() {
+    let _kernel = kernel_lock();
+    let Some(cg) = root_with_cgroup2() else { return };
+    let programs_before = bpf_prog_ids();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("run");
+    // The global-filter cells: a raw_tp/sys_enter program held by the worker's link.
+    let mut child = start_kernel_run(&["--suite", "cgroup-handles"], &out);
+    let pid = child.id();
+    let raw_tp = poll(
+        Duration::from_secs(40),
+        Duration::from_millis(5),
+        || {
+            bpf_programs()
+                .into_iter()
+                .filter(|&(id, kind)| kind == BPF_PROG_TYPE_RAW_TRACEPOINT && !programs_before.contains(&id))
+                .map(|(id, _)| id)
+                .collect::<Vec<u32>>()
+        },
+        |ids| !ids.is_empty(),
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(
+        !raw_tp.is_empty(),
+        "no raw-tracepoint program of the run was loaded within 40 s"
+    );
+    let cleaned = cleanup_after(cg.mount(), pid, "a run SIGKILLed mid-cell");
+    assert!(cleaned.contains(&format!("hookbench-{pid}-")), "{cleaned}");
+    let workers = poll(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        hookbench_workers,
+        Vec::is_empty,
+    );
+    assert_eq!(workers, Vec::<u32>::new(), "worker processes left");
+    // The program was held by the dead worker's link alone: nothing of the run is loaded.
+    let after = poll(Duration::from_secs(5), Duration::from_millis(50), bpf_prog_ids, |ids| {
+        ids.is_subset(&programs_before)
+    });
+    let left: Vec<u32> = raw_tp.iter().filter(|id| after.contains(id)).copied().collect();
+    assert!(
+        left.is_empty(),
+        "the run's raw-tracepoint programs left loaded: {left:?}"
+    );
+    let extra: Vec<u32> = after.difference(&programs_before).copied().collect();
+    assert!(extra.is_empty(), "BPF programs left loaded: {extra:?}");
 }
 
 /// Whether this test can run `hookbench` as the unprivileged user nobody (root and `setpriv`).

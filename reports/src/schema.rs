@@ -343,10 +343,10 @@ pub enum PercentileBasis {
 /// One reason a cell may not measure what it says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidityFlag {
-    /// Short code, one of the five below.
+    /// Short code, one of the six below.
     ///
     /// `mitigation-differs`, `cpu-migration`, `programs-not-run`, `expensive-clock`,
-    /// `busy-system`.
+    /// `busy-system`, `cache-differs` (seccomp's action cache runs a chain it should skip).
     pub code: String,
     /// One sentence with the facts.
     pub why: String,

@@ -108,6 +108,28 @@ pub struct RingRequest {
     /// Run-count pass (cgroup-bpf with N > 0): untimed calls per task with run statistics on.
     #[serde(default)]
     pub count_fires: Option<u64>,
+    /// Probe pass (seccomp with N > 0): every task asks each filter for its answer, untimed.
+    ///
+    /// It runs after the timed turns ([`crate::seccomp::probe_filter`]).
+    #[serde(default)]
+    pub probe: bool,
+}
+
+/// What the probe pass of a seccomp ring found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RingProbe {
+    /// Tasks probed (every task of the ring).
+    pub tasks: u32,
+    /// Filters each task asked: its whole chain.
+    pub filters: u32,
+    /// Tasks every one of whose filters gave its own answer.
+    pub complete_tasks: u32,
+    /// The first task (by index) with a filter that did not, and that filter.
+    pub first_miss: Option<(u32, crate::seccomp::ProbeMiss)>,
+    /// Whether the first task's action cache lets `getsockname()` skip its chain.
+    ///
+    /// From /proc/PID/seccomp_cache (`CONFIG_SECCOMP_CACHE_DEBUG`); `None`: not available.
+    pub cache_skips_trigger: Option<bool>,
 }
 
 /// What the run-count pass of a cgroup-bpf ring found.
@@ -146,6 +168,9 @@ pub struct RingReport {
     pub run_count: Option<RingRunCount>,
     /// The fewest and most `Seccomp_filters` the tasks' /proc/PID/status showed (seccomp).
     pub seccomp_filters: Option<[u32; 2]>,
+    /// The probe pass, when asked.
+    #[serde(default)]
+    pub probe: Option<RingProbe>,
 }
 
 crate::worker::worker_kind! {
@@ -204,15 +229,26 @@ fn run_ring(req: &RingRequest) -> Result<RingReport, String> {
     let warmup = (ROTATIONS * u64::from(w)).max(MIN_WARMUP_TURNS);
     let shared = Shared::new(w as usize, (warmup + MAX_TIMED_TURNS) as usize)
         .map_err(|e| format!("ring worker: mapping the shared ring: {e}"))?;
-    // On this stack, where every task finds it after the fork.
-    let filter = <[libc::sock_filter; crate::seccomp::FILTER_INSNS as usize]>::try_from(
-        crate::seccomp::filter_program(crate::seccomp::FilterBody::ArgLoad).as_slice(),
-    )
-    .map_err(|_| "ring worker: the seccomp filter program has an unexpected length".to_string())?;
-    let fprog = libc::sock_fprog {
-        len: filter.len() as libc::c_ushort,
-        filter: filter.as_ptr().cast_mut(),
+    // Made before the fork, where every task finds them: filter i of every task's chain is the
+    // probed program i (the timed path is the argument-loading filter's).
+    let n = if req.chain == RingChain::Seccomp {
+        req.programs
+    } else {
+        0
     };
+    let filters: Vec<Vec<libc::sock_filter>> = (0..n)
+        .map(|i| {
+            crate::seccomp::probe_filter_program(crate::seccomp::FilterBody::ArgLoad, i)
+                .ok_or_else(|| "ring worker: the argument-loading filter cannot be probed".to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let fprogs: Vec<libc::sock_fprog> = filters
+        .iter()
+        .map(|f| libc::sock_fprog {
+            len: f.len() as libc::c_ushort,
+            filter: f.as_ptr().cast_mut(),
+        })
+        .collect();
     let mut tasks = Tasks {
         pids: Vec::with_capacity(w as usize),
     };
@@ -237,7 +273,7 @@ fn run_ring(req: &RingRequest) -> Result<RingReport, String> {
             // SAFETY: getpid(2) takes no argument.
             parent: unsafe { libc::getpid() },
             cgroup: cgroup.as_ref().map(|c| (c.dir.as_raw_fd(), c.procs.as_raw_fd())),
-            seccomp: (req.chain == RingChain::Seccomp && req.programs > 0).then_some((req.programs, &fprog)),
+            seccomp: &fprogs,
             clock: &clock,
         };
         let pid = fork_task(&plan).map_err(|errno| {
@@ -284,6 +320,7 @@ fn run_ring(req: &RingRequest) -> Result<RingReport, String> {
     let seccomp_filters = (req.chain == RingChain::Seccomp)
         .then(|| filters_seen(&tasks.pids))
         .flatten();
+    let probe = if req.probe && n > 0 { Some(ring.probe(n)?) } else { None };
     let speculation = tasks
         .pids
         .first()
@@ -307,6 +344,7 @@ fn run_ring(req: &RingRequest) -> Result<RingReport, String> {
         setup_s,
         run_count,
         seccomp_filters,
+        probe,
     })
 }
 
@@ -491,6 +529,43 @@ impl Ring<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// The probe pass: one untimed turn per task, in which it asks its `filters` for answers.
+    fn probe(&self, filters: u32) -> Result<RingProbe, String> {
+        let header = self.shared.header();
+        header.probe.store(filters, Ordering::Relaxed);
+        let done = self.phase(self.order.len() as u64, 0);
+        header.probe.store(0, Ordering::Relaxed);
+        done?;
+        let tasks = self.order.len() as u32;
+        let mut probe = RingProbe {
+            tasks,
+            filters,
+            complete_tasks: 0,
+            first_miss: None,
+            cache_skips_trigger: self.tasks.pids.first().and_then(|pid| {
+                crate::seccomp::cache_allows(&pid.to_string(), crate::trigger::Trigger::Getsockname.syscall_nr())
+            }),
+        };
+        for i in 0..tasks {
+            let slot = self.shared.slot(i as usize);
+            if slot.probe_answered.load(Ordering::Relaxed) == filters {
+                probe.complete_tasks += 1;
+            } else if probe.first_miss.is_none() {
+                let miss = slot.probe_miss.load(Ordering::Relaxed);
+                let index = miss.saturating_sub(1);
+                probe.first_miss = Some((
+                    i,
+                    crate::seccomp::ProbeMiss {
+                        index,
+                        expected: crate::seccomp::probe_errno(index),
+                        got: slot.probe_got.load(Ordering::Relaxed),
+                    },
+                ));
+            }
+        }
+        Ok(probe)
     }
 
     /// The run-count pass: statistics on, `fires` calls per task, every program's `run_cnt`.

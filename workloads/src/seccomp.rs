@@ -267,10 +267,36 @@ pub const FILTER_INSNS: u32 = 6;
 /// into X first (`tax`), then checks the number (10). Pure; the loads are aligned and inside
 /// `struct seccomp_data`, as `seccomp_check_filter` requires.
 pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
+    let never = match body {
+        FilterBody::NrOnly => NEVER_NR,
+        _ => NEVER_ARG,
+    };
+    let on_match = match body {
+        FilterBody::NrOnly | FilterBody::ArgLoad => libc::SECCOMP_RET_ALLOW,
+        FilterBody::ForeignNrFirst | FilterBody::ForeignArgFirst => SECCOMP_RET_EPERM,
+    };
+    program_of(body, never, on_match)
+}
+
+/// The program of filter `index` of a probed chain: `body`'s shape, answering its own probe.
+///
+/// The same instructions as [`filter_program`]`(body)` (same length, same kernel length, same
+/// path on every call the filter does not match), with the constant compared with `args[0]`
+/// replaced by [`probe_arg`]`(index)` and the return of that match by `SECCOMP_RET_ERRNO |`
+/// [`probe_errno`]`(index)`. So `getpeername(probe_arg(index), NULL, NULL)` fails with
+/// `probe_errno(index)` when, and only when, filter `index` is in the chain and evaluates
+/// ([`probe_chain`]). `None` for [`FilterBody::NrOnly`], which loads no argument.
+pub fn probe_filter_program(body: FilterBody, index: u32) -> Option<Vec<libc::sock_filter>> {
+    (body != FilterBody::NrOnly)
+        .then(|| program_of(body, probe_arg(index), libc::SECCOMP_RET_ERRNO | probe_errno(index)))
+}
+
+/// `body`'s program comparing with `never` and returning `on_match` when that compare matches.
+fn program_of(body: FilterBody, never: u32, on_match: u32) -> Vec<libc::sock_filter> {
     let ld = |offset| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
     let jeq = |k, jt, jf| jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, k, jt, jf);
     let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
-    let deny = stmt(libc::BPF_RET | libc::BPF_K, SECCOMP_RET_EPERM);
+    let matched = stmt(libc::BPF_RET | libc::BPF_K, on_match);
     // Every filter checks the architecture first and allows another's calls: the jump skips
     // `checks` (at most 7 instructions) to the final allow.
     let arch_first = |checks: Vec<libc::sock_filter>| {
@@ -280,15 +306,15 @@ pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
         prog
     };
     match body {
-        FilterBody::NrOnly => arch_first(vec![ld(NR_OFFSET), jeq(NEVER_NR, 0, 1), allow]),
-        FilterBody::ArgLoad => arch_first(vec![ld(ARG0_LO_OFFSET), jeq(NEVER_ARG, 0, 1), allow]),
-        // 2: nr; 4: the argument, only for FOREIGN_NR; 6: EPERM on a match; 7: allow.
+        FilterBody::NrOnly => arch_first(vec![ld(NR_OFFSET), jeq(never, 0, 1), matched]),
+        FilterBody::ArgLoad => arch_first(vec![ld(ARG0_LO_OFFSET), jeq(never, 0, 1), matched]),
+        // 2: nr; 4: the argument, only for FOREIGN_NR; 6: the match; 7: allow.
         FilterBody::ForeignNrFirst => arch_first(vec![
             ld(NR_OFFSET),
             jeq(FOREIGN_NR, 0, 3),
             ld(ARG0_LO_OFFSET),
-            jeq(NEVER_ARG, 0, 1),
-            deny,
+            jeq(never, 0, 1),
+            matched,
         ]),
         // 2: the argument, kept in X; 4: nr; 6: the argument back for FOREIGN_NR.
         FilterBody::ForeignArgFirst => arch_first(vec![
@@ -297,11 +323,35 @@ pub fn filter_program(body: FilterBody) -> Vec<libc::sock_filter> {
             ld(NR_OFFSET),
             jeq(FOREIGN_NR, 0, 3),
             stmt(libc::BPF_MISC | libc::BPF_TXA, 0),
-            jeq(NEVER_ARG, 0, 1),
-            deny,
+            jeq(never, 0, 1),
+            matched,
         ]),
     }
 }
+
+/// The `args[0]` low word filter `index` of a probed chain recognises (`0xdea0_0003 + 4 index`).
+///
+/// Not 4-byte aligned and far above any file descriptor, so no call of a worker but the probe
+/// passes it; negative as `s32`, like [`NEVER_ARG`], so the kernel's length is unchanged.
+pub fn probe_arg(index: u32) -> u32 {
+    PROBE_ARG_BASE.wrapping_add((index % PROBE_SLOTS) << 2)
+}
+
+/// The errno filter `index` of a probed chain answers its probe with (1024 + index).
+///
+/// Above every errno the kernel itself returns (< 600) and at most `MAX_ERRNO` = 4095, which
+/// `__seccomp_filter` caps `SECCOMP_RET_DATA` at; distinct for the first [`PROBE_SLOTS`]
+/// filters, more than the instruction budget lets any chain hold ([`max_filters`]).
+pub fn probe_errno(index: u32) -> u32 {
+    PROBE_ERRNO_BASE + index % PROBE_SLOTS
+}
+
+/// First `args[0]` value of [`probe_arg`].
+const PROBE_ARG_BASE: u32 = 0xdea0_0003;
+/// First errno of [`probe_errno`].
+const PROBE_ERRNO_BASE: u32 = 1024;
+/// Filters a probed chain can tell apart: the errnos from 1024 up to `MAX_ERRNO` = 4095.
+pub const PROBE_SLOTS: u32 = 4096 - PROBE_ERRNO_BASE;
 
 /// The syscall every foreign filter is for: `getpeername`, which no worker calls.
 ///
@@ -401,21 +451,52 @@ pub fn install_filters_ns(
     n: u32,
     spec_allow: bool,
 ) -> Result<Vec<f64>, SeccompError> {
+    let program = filter_program(body);
+    install_programs_ns(clock, body, n, spec_allow, |_| program.clone())
+}
+
+/// As [`install_filters_ns`], with filters `first..first + n` of a probed chain.
+///
+/// Filter `first + k` is [`probe_filter_program`]`(body, first + k)`, so [`probe_chain`] can
+/// ask each one for its own answer afterwards. A [`FilterBody::NrOnly`] body, which cannot be
+/// probed, is installed as [`filter_program`] makes it.
+///
+/// Errors: those of [`install_filters_ns`].
+pub fn install_probed_filters_ns(
+    clock: &hookbench_measure::Clock,
+    body: FilterBody,
+    first: u32,
+    n: u32,
+    spec_allow: bool,
+) -> Result<Vec<f64>, SeccompError> {
+    install_programs_ns(clock, body, n, spec_allow, |k| {
+        probe_filter_program(body, first + k).unwrap_or_else(|| filter_program(body))
+    })
+}
+
+/// Installs `n` filters of `body`, the `k`-th being `program(k)`; the time of each install, ns.
+fn install_programs_ns(
+    clock: &hookbench_measure::Clock,
+    body: FilterBody,
+    n: u32,
+    spec_allow: bool,
+    program: impl Fn(u32) -> Vec<libc::sock_filter>,
+) -> Result<Vec<f64>, SeccompError> {
     let mut times_ns = Vec::with_capacity(n as usize);
     if n == 0 {
         return Ok(times_ns);
     }
     let inherited = thread_seccomp_filters().unwrap_or(0);
     nix::sys::prctl::set_no_new_privs().map_err(|errno| SeccompError::NoNewPrivs { errno })?;
-    let program = filter_program(body);
-    let prog = libc::sock_fprog {
-        len: program.len() as libc::c_ushort,
-        filter: program.as_ptr().cast_mut(),
-    };
     let flags = if spec_allow { SECCOMP_FILTER_FLAG_SPEC_ALLOW } else { 0 };
     for index in 0..n {
+        let program = program(index);
+        let prog = libc::sock_fprog {
+            len: program.len() as libc::c_ushort,
+            filter: program.as_ptr().cast_mut(),
+        };
         let t0 = clock.now();
-        // SAFETY: `prog` points at `program`, which lives until the end of the function; the
+        // SAFETY: `prog` points at `program`, which lives until the end of the iteration; the
         // kernel copies the instructions and does not keep the pointer.
         let rc = unsafe {
             libc::syscall(
@@ -463,6 +544,107 @@ pub fn thread_seccomp_filters() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Asks filter `index` of the calling thread's probed chain for its own answer.
+///
+/// One `getpeername(probe_arg(index), NULL, NULL)`: the filter installed as
+/// [`probe_filter_program`]`(_, index)` fails it with [`probe_errno`]`(index)`; without that
+/// filter the call reaches the kernel and fails with `EBADF`. Every filter of the chain is
+/// evaluated on the call (getpeername's result is not constant for the foreign filters, so the
+/// action cache cannot skip it), and with stacked filters the kernel keeps the first (newest)
+/// filter's return among equal actions (`seccomp_run_filters`), so asking one filter at a time,
+/// with the one value only it matches, is what tells the answers apart. `Err` with the errno
+/// the call got instead (0: it succeeded). A raw syscall only: safe between fork and exit.
+pub fn probe_filter(index: u32) -> Result<(), i32> {
+    // SAFETY: getpeername(2) with null address pointers fails before touching them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getpeername,
+            libc::c_long::from(probe_arg(index)),
+            0usize,
+            0usize,
+        )
+    };
+    let got = if rc == 0 { 0 } else { Errno::last_raw() };
+    if got == probe_errno(index) as i32 {
+        Ok(())
+    } else {
+        Err(got)
+    }
+}
+
+/// A filter of a probed chain that did not give its own answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeMiss {
+    /// The filter's place in the chain (0: the oldest).
+    pub index: u32,
+    /// The errno its probe should have got ([`probe_errno`]).
+    pub expected: u32,
+    /// The errno it got (0: the call succeeded; `EBADF`: no filter answered).
+    pub got: i32,
+}
+
+/// What asking every probed filter of a chain for its own answer found ([`probe_chain`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainProbe {
+    /// Filters asked.
+    pub probed: u32,
+    /// Filters that answered with their own errno.
+    pub answered: u32,
+    /// The first filter that did not, when one did not.
+    pub first_miss: Option<ProbeMiss>,
+    /// Whether the action cache lets the timed syscall skip the chain.
+    ///
+    /// Read from `/proc/thread-self/seccomp_cache` (`CONFIG_SECCOMP_CACHE_DEBUG`) for the
+    /// newest filter, whose bitmap is the one `seccomp_run_filters` checks; `None` when the
+    /// kernel has no such file or it could not be read.
+    pub cache_skips_trigger: Option<bool>,
+}
+
+/// Probes filters `indices` of the calling thread's chain, then reads the cache for `trigger_nr`.
+///
+/// See [`probe_filter`]; run it after the timed calls, never between them.
+pub fn probe_chain(indices: impl IntoIterator<Item = u32>, trigger_nr: u32) -> ChainProbe {
+    let mut probe = ChainProbe {
+        probed: 0,
+        answered: 0,
+        first_miss: None,
+        cache_skips_trigger: cache_allows("thread-self", trigger_nr),
+    };
+    for index in indices {
+        probe.probed += 1;
+        match probe_filter(index) {
+            Ok(()) => probe.answered += 1,
+            Err(got) => {
+                probe.first_miss.get_or_insert(ProbeMiss {
+                    index,
+                    expected: probe_errno(index),
+                    got,
+                });
+            }
+        }
+    }
+    probe
+}
+
+/// Whether task `task`'s action cache allows native syscall `nr` without running the filters.
+///
+/// `task` is a pid or `thread-self`. `/proc/<task>/seccomp_cache` (`CONFIG_SECCOMP_CACHE_DEBUG`,
+/// root) prints `<arch> <nr> ALLOW|FILTER` per syscall, the native arch first
+/// (`proc_pid_seccomp_cache`); `None` when the file is absent or unreadable.
+pub fn cache_allows(task: &str, nr: u32) -> Option<bool> {
+    let text = std::fs::read_to_string(format!("/proc/{task}/seccomp_cache")).ok()?;
+    parse_cache_line(&text, nr)
+}
+
+/// The verdict of the first `<arch> <nr> ALLOW|FILTER` line for `nr` in `text`.
+fn parse_cache_line(text: &str, nr: u32) -> Option<bool> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace().skip(1);
+        let n: u32 = words.next()?.parse().ok()?;
+        (n == nr).then(|| words.next() == Some("ALLOW"))
+    })
+}
+
 /// One step of a seccomp worker: add `add` filters of `body`, then time the trigger.
 ///
 /// The trigger is timed under the whole chain, when the request times.
@@ -497,6 +679,12 @@ pub struct SeccompRequest {
     /// The task's speculation-mitigation state then stays the baseline's.
     #[serde(default = "yes")]
     pub spec_allow: bool,
+    /// Install a probed chain and ask every filter for its answer after the timed calls.
+    ///
+    /// Filters are numbered over all steps, oldest first ([`install_probed_filters_ns`]);
+    /// the report's `probe` says what [`probe_chain`] found.
+    #[serde(default)]
+    pub probe: bool,
 }
 
 fn yes() -> bool {
@@ -519,6 +707,9 @@ pub struct SeccompStepReport {
 pub struct SeccompReport {
     /// One entry per step of the request.
     pub steps: Vec<SeccompStepReport>,
+    /// What probing the chain found, when the request asked for it.
+    #[serde(default)]
+    pub probe: Option<ChainProbe>,
 }
 
 crate::worker::worker_kind! {
@@ -543,8 +734,16 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
     let mut steps = Vec::with_capacity(req.steps.len());
     let mut installed = 0u32;
     let before = thread_seccomp_filters();
+    let mut probed = Vec::new();
     for (i, step) in req.steps.iter().enumerate() {
-        let install_ns = install_filters_ns(&clock, step.body, step.add, req.spec_allow)?;
+        let install_ns = if req.probe {
+            if step.body != FilterBody::NrOnly {
+                probed.extend(installed..installed + step.add);
+            }
+            install_probed_filters_ns(&clock, step.body, installed, step.add, req.spec_allow)?
+        } else {
+            install_filters_ns(&clock, step.body, step.add, req.spec_allow)?
+        };
         installed += step.add;
         let filters = match (before, thread_seccomp_filters()) {
             (Some(b), Some(after)) => {
@@ -571,7 +770,9 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
             samples,
         });
     }
-    Ok(SeccompReport { steps })
+    // After every timed call: the probe's calls are not the measured syscall.
+    let probe = req.probe.then(|| probe_chain(probed, req.trigger.syscall_nr()));
+    Ok(SeccompReport { steps, probe })
 }
 
 #[cfg(test)]
@@ -660,6 +861,135 @@ mod tests {
     }
 
     #[test]
+    fn probed_programs_keep_the_shape_and_answer_only_their_own_argument() {
+        for body in [
+            FilterBody::ArgLoad,
+            FilterBody::ForeignNrFirst,
+            FilterBody::ForeignArgFirst,
+        ] {
+            let plain = filter_program(body);
+            for index in [0, 1, 1926] {
+                let probed = probe_filter_program(body, index).expect("probe-able");
+                assert_eq!(probed.len(), plain.len(), "{body}");
+                // Same opcodes and jumps: the same path on every call the filter does not match.
+                for (a, b) in plain.iter().zip(&probed) {
+                    assert_eq!((a.code, a.jt, a.jf), (b.code, b.jt, b.jf), "{body}");
+                }
+                let mut rets = returns_on_all_paths(&probed);
+                rets.sort_unstable();
+                rets.dedup();
+                assert_eq!(
+                    rets,
+                    vec![libc::SECCOMP_RET_ERRNO | probe_errno(index), libc::SECCOMP_RET_ALLOW],
+                    "{body}"
+                );
+                assert!(probed.iter().any(|i| i.k == probe_arg(index)), "{body}");
+            }
+            // The kernel charges a probed filter what it charges the plain one.
+            assert!((probe_arg(0) as i32) < 0 && (probe_arg(1926) as i32) < 0);
+        }
+        assert_eq!(probe_filter_program(FilterBody::NrOnly, 0), None);
+        // Distinct answers and arguments for every filter a chain can hold, within MAX_ERRNO.
+        let most = FilterBody::ALL.into_iter().map(max_filters).max().expect("bodies");
+        assert!(most <= PROBE_SLOTS, "{most}");
+        assert_eq!(probe_errno(PROBE_SLOTS - 1), 4095);
+        assert_ne!(probe_arg(0), probe_arg(1));
+        assert_ne!(probe_arg(0) & 3, 0, "never a 4-byte aligned address");
+    }
+
+    #[test]
+    fn the_cache_line_of_the_timed_syscall_is_read_from_proc() {
+        let text = "x86_64 50 ALLOW\nx86_64 51 FILTER\nx86_64 52 ALLOW\ni386 51 ALLOW\n";
+        assert_eq!(parse_cache_line(text, 51), Some(false));
+        assert_eq!(parse_cache_line(text, 52), Some(true));
+        assert_eq!(parse_cache_line(text, 999), None);
+        assert_eq!(parse_cache_line("", 51), None);
+    }
+
+    #[test]
+    fn a_probed_chain_with_a_filter_left_out_is_found_out() {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, ForkResult};
+        for body in [
+            FilterBody::ArgLoad,
+            FilterBody::ForeignNrFirst,
+            FilterBody::ForeignArgFirst,
+        ] {
+            // SAFETY: the child installs filters, makes raw syscalls and _exits.
+            match unsafe { fork() }.expect("fork") {
+                ForkResult::Child => {
+                    let code = (|| {
+                        let clock = Clock::detect();
+                        // Filters 0, 1 and 3: filter 2 is left out.
+                        install_probed_filters_ns(&clock, body, 0, 2, true).ok()?;
+                        install_probed_filters_ns(&clock, body, 3, 1, true).ok()?;
+                        let answers: Vec<Result<(), i32>> = (0..4).map(probe_filter).collect();
+                        let whole = answers[0].is_ok() && answers[1].is_ok() && answers[3].is_ok();
+                        let found = answers[2] == Err(libc::EBADF);
+                        // A wrong argument (no filter's) is not answered either.
+                        let wrong = probe_filter(4) == Err(libc::EBADF);
+                        Some(i32::from(!whole) + 2 * i32::from(!found) + 4 * i32::from(!wrong))
+                    })()
+                    .unwrap_or(8);
+                    // SAFETY: _exit in the forked child.
+                    unsafe { libc::_exit(code) }
+                }
+                ForkResult::Parent { child } => {
+                    let status = waitpid(child, None).expect("waitpid");
+                    assert_eq!(
+                        status,
+                        WaitStatus::Exited(child, 0),
+                        "{body}: 1 = an installed filter did not answer, 2 = the missing one seemed to, \
+                         4 = a wrong argument was answered, 8 = install failed"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_worker_probes_every_filter_of_a_foreign_chain_after_timing() {
+        let _guard = WORKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        for (foreign, on_hook) in [
+            (FilterBody::ForeignArgFirst, 2),
+            (FilterBody::ForeignNrFirst, 2),
+            (FilterBody::ForeignNrFirst, 0),
+        ] {
+            let req = SeccompRequest {
+                steps: vec![
+                    SeccompStep {
+                        body: FilterBody::ArgLoad,
+                        add: on_hook,
+                    },
+                    SeccompStep { body: foreign, add: 3 },
+                ],
+                trigger: Trigger::Getsockname,
+                time_last_only: true,
+                probe: true,
+                ..one_step(FilterBody::NrOnly, 0, 50)
+            };
+            let report = spawn_test::<SeccompWorker>(&req).expect("worker ran");
+            let probe = report.probe.expect("probed");
+            let filters = on_hook + 3;
+            assert_eq!(
+                (probe.probed, probe.answered),
+                (filters, filters),
+                "{foreign}: {probe:?}"
+            );
+            assert_eq!(probe.first_miss, None);
+            // Where the kernel shows its cache, it agrees with the shape.
+            if let Some(skips) = probe.cache_skips_trigger {
+                assert_eq!(
+                    skips,
+                    on_hook == 0 && foreign == FilterBody::ForeignNrFirst,
+                    "{foreign}"
+                );
+            }
+            assert!(report.steps[1].samples.is_some());
+        }
+    }
+
+    #[test]
     fn body_names_round_trip() {
         for body in FilterBody::ALL {
             assert_eq!(body.to_string().parse::<FilterBody>().expect("parses"), body);
@@ -684,6 +1014,7 @@ mod tests {
             installs_only: samples == 0,
             time_last_only: false,
             spec_allow: true,
+            probe: false,
         }
     }
 

@@ -43,6 +43,16 @@ impl Trigger {
             Trigger::Getsockname => "getsockname",
         }
     }
+
+    /// The number of the syscall the trigger times (`seccomp_data.nr` of its calls).
+    pub fn syscall_nr(self) -> u32 {
+        let nr = match self {
+            Trigger::Getppid => libc::SYS_getppid,
+            Trigger::Socket => libc::SYS_socket,
+            Trigger::Getsockname => libc::SYS_getsockname,
+        };
+        nr as u32
+    }
 }
 
 /// One AF_INET UDP socket bound to 127.0.0.1:0, closed on drop, for `getsockname()` calls.

@@ -4,11 +4,12 @@
 //! native/entry/per-filter steps are measured as it measures them.
 
 use super::{every_node_runs, family_part, kernel_samples, one_task_hook_cell, KernelBackend, KernelMechanism, NAME};
-use crate::backend::{cell_from_sets, interleaved, worker_failure, CellError, CellSpec, Cells};
+use crate::backend::{cell_from_sets, interleaved, note_validity, worker_failure, CellError, CellSpec, Cells};
 use hookbench_measure::SampleSet;
 use hookbench_model::Params;
+use hookbench_reports::{Cell, ValidityFlag};
 use hookbench_workloads::seccomp::{
-    max_filters, FilterBody, SeccompReport, SeccompRequest, SeccompStep, SeccompWorker,
+    max_filters, ChainProbe, FilterBody, SeccompReport, SeccompRequest, SeccompStep, SeccompWorker,
 };
 use hookbench_workloads::trigger::Trigger;
 
@@ -66,12 +67,16 @@ enum Timed {
 
 impl KernelBackend {
     /// Runs one seccomp worker with `steps` on `trigger`, timing what `timed` says.
+    ///
+    /// With `probe`, its chain is a probed one and it asks every filter for its answer after
+    /// the timed calls.
     fn seccomp_worker(
         &self,
         steps: Vec<SeccompStep>,
         trigger: Trigger,
         spec: &CellSpec<'_>,
         timed: Timed,
+        probe: bool,
     ) -> Result<SeccompReport, CellError> {
         let req = SeccompRequest {
             steps,
@@ -80,24 +85,29 @@ impl KernelBackend {
             installs_only: timed == Timed::Installs,
             time_last_only: timed == Timed::LastStep,
             spec_allow: true,
+            probe,
         };
         hookbench_workloads::worker::spawn::<SeccompWorker>(&self.exe, &req).map_err(|e| worker_failure("seccomp", e))
     }
 
     /// The samples of one worker that builds its chain by `steps`, timed on `trigger` at the end.
+    ///
+    /// With `probe`, also what probing its chain found.
     fn seccomp_samples(
         &self,
         steps: Vec<SeccompStep>,
         trigger: Trigger,
         spec: &CellSpec<'_>,
-    ) -> Result<SampleSet, CellError> {
-        let report = self.seccomp_worker(steps, trigger, spec, Timed::LastStep)?;
-        report
+        probe: bool,
+    ) -> Result<(SampleSet, Option<ChainProbe>), CellError> {
+        let report = self.seccomp_worker(steps, trigger, spec, Timed::LastStep, probe)?;
+        let samples = report
             .steps
             .into_iter()
             .last()
             .and_then(|s| s.samples)
-            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))
+            .ok_or_else(|| CellError::Fatal(anyhow::anyhow!("the seccomp worker returned no samples")))?;
+        Ok((samples, report.probe))
     }
 
     /// A hook cell of a seccomp mechanism: N filters against none (the native syscall).
@@ -111,7 +121,8 @@ impl KernelBackend {
         let programs = spec.params.programs;
         let (base, cell) = interleaved(spec.seed, spec.repetitions, |baseline| {
             let add = if baseline { 0 } else { programs };
-            self.seccomp_samples(vec![SeccompStep { body, add }], trigger, spec)
+            self.seccomp_samples(vec![SeccompStep { body, add }], trigger, spec, false)
+                .map(|(samples, _)| samples)
         })?;
         let mut m = one_task_hook_cell(spec, mechanism, 0, &cell, &base)?;
         // From the kernel's rules: the action cache skips a number-only chain for this syscall.
@@ -146,21 +157,23 @@ impl KernelBackend {
                     add: foreign,
                 },
             ];
-            self.seccomp_samples(steps, trigger, spec)
+            self.seccomp_samples(steps, trigger, spec, !baseline)
         })?;
+        let (base, base_probes): (Vec<SampleSet>, Vec<_>) = base.into_iter().unzip();
+        let (cell, probes): (Vec<SampleSet>, Vec<_>) = cell.into_iter().unzip();
+        debug_assert!(base_probes.iter().all(Option::is_none));
         let spec_programs = CellSpec {
             params: Params { programs, ..p },
             ..spec.clone()
         };
         let mut m = one_task_hook_cell(&spec_programs, mechanism, 0, &cell, &base)?;
-        // With an on-hook filter the cache is off for the syscall and every filter runs; with
-        // number-first foreign filters alone, the cache skips the whole chain.
-        let runs = if on_hook {
-            u64::from(programs) + u64::from(p.foreign)
-        } else {
-            0
+        let expect = foreign_cache_expectation(foreign_body, programs, p.foreign);
+        let runs = match expect {
+            CacheExpect::Walks(_) => u64::from(programs) + u64::from(p.foreign),
+            CacheExpect::Skips(_) => 0,
         };
         m.cell.accounting = Some(every_node_runs(runs));
+        record_probes(&mut m.cell, &probes, programs + p.foreign, expect);
         Ok(vec![m])
     }
 
@@ -176,7 +189,7 @@ impl KernelBackend {
             .collect();
         let mut per_step: Vec<Vec<SampleSet>> = vec![Vec::new(); steps.len()];
         for _ in 0..spec.repetitions.max(1) {
-            let report = self.seccomp_worker(steps.clone(), Trigger::Getppid, spec, Timed::EveryStep)?;
+            let report = self.seccomp_worker(steps.clone(), Trigger::Getppid, spec, Timed::EveryStep, false)?;
             for (i, s) in report.steps.into_iter().enumerate() {
                 if let (Some(slot), Some(set)) = (per_step.get_mut(i), s.samples) {
                     slot.push(set);
@@ -214,7 +227,13 @@ impl KernelBackend {
             .min(max_filters(body));
         let mut reps = Vec::with_capacity(spec.repetitions);
         for _ in 0..spec.repetitions.max(1) {
-            let report = self.seccomp_worker(vec![SeccompStep { body, add: n }], trigger, spec, Timed::Installs)?;
+            let report = self.seccomp_worker(
+                vec![SeccompStep { body, add: n }],
+                trigger,
+                spec,
+                Timed::Installs,
+                false,
+            )?;
             reps.push(
                 report
                     .steps
@@ -225,6 +244,140 @@ impl KernelBackend {
         }
         install_cell(spec, mechanism.as_str(), &reps)
     }
+}
+
+/// What the action cache does with the timed syscall under a chain, and the kernel's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CacheExpect {
+    /// It cannot skip: every filter of the chain runs on the timed syscall.
+    Walks(&'static str),
+    /// It skips the whole chain: no filter runs on the timed syscall.
+    Skips(&'static str),
+}
+
+/// The action cache's verdict on claim 1's timed `getsockname()` under a foreign chain.
+///
+/// From kernel/seccomp.c: `seccomp_cache_prepare_bitmap` emulates each new filter for every
+/// syscall number with `seccomp_is_const_allow`, which gives up (the bit is cleared) at the first
+/// load of anything but `nr` or `arch` and at any instruction it does not know (`tax`); each
+/// filter's bitmap starts from its predecessor's, and `seccomp_run_filters` checks only the
+/// newest filter's bitmap before walking every filter (`for (; f; f = f->prev)`, no early exit).
+pub(super) fn foreign_cache_expectation(foreign: FilterBody, on_hook: u32, foreign_filters: u32) -> CacheExpect {
+    if foreign == FilterBody::ForeignArgFirst && foreign_filters > 0 {
+        CacheExpect::Walks(
+            "each foreign filter loads args[0] before its number check, so seccomp_is_const_allow gives up \
+             for every syscall and seccomp_cache_prepare_bitmap clears getsockname's bit (the on-hook \
+             filters' argument loads clear it too); seccomp_run_filters walks the whole chain",
+        )
+    } else if on_hook > 0 {
+        CacheExpect::Walks(
+            "the on-hook filters load args[0] for getsockname, so seccomp_is_const_allow cannot prove \
+             their result and seccomp_cache_prepare_bitmap clears getsockname's bit; every later filter's \
+             bitmap starts from that one, so seccomp_run_filters walks the whole chain",
+        )
+    } else {
+        CacheExpect::Skips(
+            "each filter decides getsockname from nr and arch alone (number first), so \
+             seccomp_is_const_allow proves a constant ALLOW, seccomp_cache_prepare_bitmap keeps the bit \
+             and seccomp_run_filters returns before running any filter",
+        )
+    }
+}
+
+/// Records what probing the measured workers' chains found, and what the action cache does.
+///
+/// `probes` has one entry per measured worker; `filters` is the chain's length. The cell is
+/// flagged `programs-not-run` when a worker's filter did not give its own answer (or a worker
+/// did not probe), or when /proc/PID/seccomp_cache shows the cache skipping a chain that should
+/// run; `cache-differs` when it shows the chain running where the cache should skip it.
+pub(super) fn record_probes(cell: &mut Cell, probes: &[Option<ChainProbe>], filters: u32, expect: CacheExpect) {
+    if filters == 0 {
+        note_validity(
+            cell,
+            "programs ran: no filter in the chain, nothing to probe".to_string(),
+        );
+        return;
+    }
+    let mut failed = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        match p {
+            None => failed.push(format!("worker {i} did not probe its chain")),
+            Some(p) if p.probed != filters || p.answered != filters => failed.push(format!(
+                "worker {i}: {} of {filters} filters answered their probe ({} probed){}",
+                p.answered,
+                p.probed,
+                p.first_miss
+                    .map(|m| format!(
+                        "; filter {} answered errno {} instead of {}",
+                        m.index, m.got, m.expected
+                    ))
+                    .unwrap_or_default()
+            )),
+            Some(_) => {}
+        }
+    }
+    if failed.is_empty() {
+        note_validity(
+            cell,
+            format!(
+                "filters answered: after the timed calls each of the {filters} filters, asked one at a time \
+                 (getpeername with the argument only it matches), returned its own SECCOMP_RET_ERRNO data in all \
+                 {} measured workers: every filter is installed and evaluates (classic BPF has no run counter, \
+                 so the timed calls' runs are not counted)",
+                probes.len()
+            ),
+        );
+    } else {
+        cell.validity.flags.push(ValidityFlag {
+            code: "programs-not-run".into(),
+            why: format!("the chain's probe failed: {}", failed.join("; ")),
+        });
+    }
+    record_cache(cell, probes.iter().flatten().map(|p| p.cache_skips_trigger), expect);
+}
+
+/// Records the action cache's expected verdict on the timed syscall, checked where it is shown.
+///
+/// `observed` has one entry per chain whose /proc/PID/seccomp_cache was looked at (`None`: the
+/// kernel does not show it).
+pub(super) fn record_cache(cell: &mut Cell, observed: impl IntoIterator<Item = Option<bool>>, expect: CacheExpect) {
+    let (skips, why) = match expect {
+        CacheExpect::Walks(why) => (false, why),
+        CacheExpect::Skips(why) => (true, why),
+    };
+    let seen: Vec<bool> = observed.into_iter().flatten().collect();
+    let verdict = if skips {
+        "the action cache is expected to skip every filter on the timed syscall"
+    } else {
+        "every filter runs on the timed syscall"
+    };
+    let shown = if seen.is_empty() {
+        "not observed: /proc/PID/seccomp_cache is not available (CONFIG_SECCOMP_CACHE_DEBUG off)".to_string()
+    } else if seen.iter().all(|&s| s == skips) {
+        format!(
+            "/proc/PID/seccomp_cache of {} chain(s) shows the timed syscall {}",
+            seen.len(),
+            if skips { "ALLOW (cached)" } else { "FILTER (run)" }
+        )
+    } else {
+        let (code, what) = if skips {
+            (
+                "cache-differs",
+                "FILTER (the chain runs) where the cache should skip it",
+            )
+        } else {
+            (
+                "programs-not-run",
+                "ALLOW (the cache skips the chain) where every filter should run",
+            )
+        };
+        cell.validity.flags.push(ValidityFlag {
+            code: code.into(),
+            why: format!("/proc/PID/seccomp_cache shows the timed syscall {what}"),
+        });
+        "checked: see the flag".to_string()
+    };
+    note_validity(cell, format!("{verdict}: {why}; {shown}"));
 }
 
 /// An `attach_latency_ns` cell of per-task installs (one value list per worker).
@@ -241,6 +394,118 @@ pub(super) fn install_cell(spec: &CellSpec<'_>, mechanism: &str, reps: &[Vec<f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hookbench_workloads::seccomp::ProbeMiss;
+
+    /// A fresh claim-1 cell with `probes` of a chain of `filters` recorded.
+    fn probed(probes: &[Option<ChainProbe>], filters: u32, expect: CacheExpect) -> Cell {
+        let suite = crate::suite::Suite::parse(include_str!("../../../suites/foreign.toml"), "foreign.toml")
+            .expect("foreign suite");
+        let mechanism = suite.mechanisms_for(NAME)[0].clone();
+        let spec = CellSpec {
+            suite: &suite,
+            mechanism: &mechanism,
+            params: Params::default(),
+            samples: 1,
+            repetitions: 1,
+            seed: 0,
+        };
+        let s = crate::measure::stats::Summary::from_values_ns(&[1.0, 2.0]);
+        let mut cell = crate::backend::base_cell(
+            &spec,
+            NAME,
+            "seccomp-foreign-arg-first",
+            "hook_latency_ns",
+            "ns",
+            Params::default(),
+            &s,
+        );
+        record_probes(&mut cell, probes, filters, expect);
+        cell
+    }
+
+    /// A worker's probe: `answered` of `probed` filters, filter 2 the first miss if any.
+    fn probe(probed: u32, answered: u32, cache: Option<bool>) -> Option<ChainProbe> {
+        Some(ChainProbe {
+            probed,
+            answered,
+            first_miss: (answered < probed).then_some(ProbeMiss {
+                index: 2,
+                expected: 1026,
+                got: libc::EBADF,
+            }),
+            cache_skips_trigger: cache,
+        })
+    }
+
+    #[test]
+    fn a_chain_whose_filters_all_answer_passes_and_says_what_it_proved() {
+        let walks = foreign_cache_expectation(FilterBody::ForeignArgFirst, 0, 4);
+        assert!(matches!(walks, CacheExpect::Walks(w) if w.starts_with("each foreign filter loads args[0]")));
+        let c = probed(&[probe(4, 4, None), probe(4, 4, None)], 4, walks);
+        assert!(c.validity.flags.is_empty(), "{:?}", c.validity.flags);
+        assert!(
+            c.validity.notes[0].contains("each of the 4 filters"),
+            "{:?}",
+            c.validity.notes
+        );
+        assert!(
+            c.validity.notes[0].contains("in all 2 measured workers"),
+            "{:?}",
+            c.validity.notes
+        );
+        assert!(c.validity.notes[1].starts_with("every filter runs on the timed syscall"));
+        assert!(c.validity.notes[1].contains("seccomp_is_const_allow"));
+        assert!(c.validity.notes[1].contains("not available"), "{:?}", c.validity.notes);
+        // The cache shown, as expected.
+        let c = probed(&[probe(4, 4, Some(false))], 4, walks);
+        assert!(c.validity.flags.is_empty());
+        assert!(c.validity.notes[1].contains("shows the timed syscall FILTER"));
+    }
+
+    #[test]
+    fn a_chain_with_a_filter_left_out_or_unprobed_is_flagged() {
+        let walks = foreign_cache_expectation(FilterBody::ForeignNrFirst, 2, 4);
+        // One worker's filter 2 did not answer.
+        let c = probed(&[probe(6, 6, None), probe(6, 5, None)], 6, walks);
+        assert_eq!(c.validity.flags.len(), 1, "{:?}", c.validity.flags);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
+        assert!(
+            c.validity.flags[0].why.contains("worker 1: 5 of 6")
+                && c.validity.flags[0]
+                    .why
+                    .contains("filter 2 answered errno 9 instead of 1026"),
+            "{}",
+            c.validity.flags[0].why
+        );
+        // A chain shorter than asked (a filter left out of the request) is flagged too.
+        let c = probed(&[probe(5, 5, None)], 6, walks);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
+        // A worker that did not probe.
+        let c = probed(&[None], 6, walks);
+        assert!(c.validity.flags[0].why.contains("did not probe"));
+    }
+
+    #[test]
+    fn the_cache_shown_against_the_shape_is_flagged() {
+        let skips = foreign_cache_expectation(FilterBody::ForeignNrFirst, 0, 4);
+        assert!(matches!(skips, CacheExpect::Skips(_)));
+        let c = probed(&[probe(4, 4, Some(true))], 4, skips);
+        assert!(c.validity.flags.is_empty());
+        assert!(c.validity.notes[1].starts_with("the action cache is expected to skip"));
+        let c = probed(&[probe(4, 4, Some(false))], 4, skips);
+        assert_eq!(c.validity.flags[0].code, "cache-differs");
+        let walks = foreign_cache_expectation(FilterBody::ForeignArgFirst, 0, 4);
+        let c = probed(&[probe(4, 4, Some(true))], 4, walks);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
+        // Number-first behind on-hook argument loads: the chain runs.
+        assert!(matches!(
+            foreign_cache_expectation(FilterBody::ForeignNrFirst, 1, 4),
+            CacheExpect::Walks(_)
+        ));
+        // No filter at all: nothing to probe, no flag.
+        let c = probed(&[probe(0, 0, None)], 0, skips);
+        assert!(c.validity.flags.is_empty() && c.validity.notes[0].contains("nothing to probe"));
+    }
 
     #[test]
     fn claim_1_shapes_sweep_foreign_on_cgroup_bpfs_trigger() {

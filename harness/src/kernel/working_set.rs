@@ -25,8 +25,8 @@ use hookbench_sys::cache::CacheSizes;
 use hookbench_workloads::cgroup_bpf::wide_subtree;
 use hookbench_workloads::cgroupfs::{Cgroup2, RunTree};
 use hookbench_workloads::ring::{
-    kernel_footprint, ring_limit, MachineLimits, RingChain, RingReport, RingRequest, RingRunCount, RingWorker,
-    KERNEL_METHOD,
+    kernel_footprint, ring_limit, MachineLimits, RingChain, RingProbe, RingReport, RingRequest, RingRunCount,
+    RingWorker, KERNEL_METHOD,
 };
 use std::collections::BTreeMap;
 
@@ -243,6 +243,7 @@ impl KernelBackend {
                 timing: self.timing_for(spec),
                 seed: spec.seed,
                 count_fires: count.then_some(RING_COUNT_FIRES),
+                probe: !baseline && first.is_none() && chain == RingChain::Seccomp && p.programs > 0,
             };
             let r = hookbench_workloads::worker::spawn::<RingWorker>(&self.exe, &req)
                 .map_err(|e| worker_failure("ring", e))?;
@@ -295,6 +296,9 @@ fn check_ring(cell: &mut hookbench_reports::Cell, first: &RingReport, programs: 
         }
         None => {}
     }
+    if let Some(probe) = &first.probe {
+        check_ring_probe(cell, probe, programs);
+    }
     if let Some([lo, hi]) = first.seccomp_filters {
         if lo == programs && hi == programs {
             note_validity(
@@ -314,6 +318,51 @@ fn check_ring(cell: &mut hookbench_reports::Cell, first: &RingReport, programs: 
             "one getsockname() per turn of {} tasks taking turns on one CPU (K = 1 by design: a batch would \
              warm the caches), {} warm-up turns discarded, {} timed per ring; set-up {:.2} s",
             first.tasks, first.warmup_turns, first.timed_turns, first.setup_s
+        ),
+    );
+}
+
+/// Records what the first cell ring's probe pass found; flags the cell when a filter failed.
+///
+/// Every task's chain of `programs` argument-loading filters must answer in full; on the
+/// timed `getsockname()` they all run, as the action cache cannot prove an argument load.
+fn check_ring_probe(cell: &mut hookbench_reports::Cell, probe: &RingProbe, programs: u32) {
+    if probe.filters == programs && probe.complete_tasks == probe.tasks {
+        note_validity(
+            cell,
+            format!(
+                "filters answered: after the timed turns each of the {programs} filters of each of the {} tasks' \
+                 chains, asked one at a time (getpeername with the argument only it matches), returned its own \
+                 SECCOMP_RET_ERRNO data: every task's chain is whole and evaluates (first ring of the cell; \
+                 classic BPF has no run counter, so the timed calls' runs are not counted)",
+                probe.tasks
+            ),
+        );
+    } else {
+        let miss = probe
+            .first_miss
+            .map(|(task, m)| {
+                format!(
+                    "; task {task}'s filter {} answered errno {} instead of {}",
+                    m.index, m.got, m.expected
+                )
+            })
+            .unwrap_or_default();
+        cell.validity.flags.push(ValidityFlag {
+            code: "programs-not-run".into(),
+            why: format!(
+                "the chains' probe failed: {} of {} tasks' chains answered in full ({} of {programs} filters \
+                 probed){miss}",
+                probe.complete_tasks, probe.tasks, probe.filters
+            ),
+        });
+    }
+    super::seccomp::record_cache(
+        cell,
+        [probe.cache_skips_trigger],
+        super::seccomp::CacheExpect::Walks(
+            "each filter loads args[0], so seccomp_is_const_allow cannot prove its result and \
+             seccomp_cache_prepare_bitmap clears getsockname's bit; seccomp_run_filters walks the whole chain",
         ),
     );
 }
@@ -447,5 +496,66 @@ mod tests {
         one_call_per_turn(&mut c, 150.0);
         assert_eq!(c.validity.flags.len(), 1);
         assert!(c.validity.notes.is_empty());
+    }
+
+    #[test]
+    fn a_ring_whose_chains_do_not_all_answer_their_probe_is_flagged() {
+        let blank = || -> hookbench_reports::Cell {
+            serde_json::from_value(serde_json::json!({
+                "id": "x", "suite": "working-set", "backend": "kernel", "model": "task-chain",
+                "mechanism": "seccomp-working-set", "metric": "hook_latency_ns", "unit": "ns",
+                "params": {"programs": 4, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
+                           "working_set": 8, "cpus": 1, "body": "null"},
+                "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
+                "p999": 1.0, "max": 1.0
+            }))
+            .expect("cell")
+        };
+        let whole = RingProbe {
+            tasks: 8,
+            filters: 4,
+            complete_tasks: 8,
+            first_miss: None,
+            cache_skips_trigger: None,
+        };
+        let mut c = blank();
+        check_ring_probe(&mut c, &whole, 4);
+        assert!(c.validity.flags.is_empty(), "{:?}", c.validity.flags);
+        assert!(c.validity.notes[0].contains("each of the 4 filters of each of the 8 tasks"));
+        assert!(c.validity.notes[1].contains("not available"), "{:?}", c.validity.notes);
+        // Task 5's filter 3 left out of its chain.
+        let mut c = blank();
+        let miss = RingProbe {
+            complete_tasks: 7,
+            first_miss: Some((
+                5,
+                hookbench_workloads::seccomp::ProbeMiss {
+                    index: 3,
+                    expected: 1027,
+                    got: libc::EBADF,
+                },
+            )),
+            ..whole.clone()
+        };
+        check_ring_probe(&mut c, &miss, 4);
+        assert_eq!(c.validity.flags.len(), 1);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
+        assert!(
+            c.validity.flags[0].why.contains("7 of 8 tasks"),
+            "{}",
+            c.validity.flags[0].why
+        );
+        assert!(c.validity.flags[0].why.contains("task 5's filter 3 answered errno 9"));
+        // Chains probed shorter than the cell's N, or a cache that skips them: flagged.
+        let mut c = blank();
+        check_ring_probe(&mut c, &whole, 5);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
+        let mut c = blank();
+        let cached = RingProbe {
+            cache_skips_trigger: Some(true),
+            ..whole
+        };
+        check_ring_probe(&mut c, &cached, 4);
+        assert_eq!(c.validity.flags[0].code, "programs-not-run");
     }
 }

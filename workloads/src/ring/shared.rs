@@ -28,8 +28,8 @@ pub(super) struct Header {
     pub call_errors: AtomicU32,
     /// The errno of the first failed call.
     pub call_errno: AtomicI32,
-    /// Padding to 8 bytes.
-    _pad: u32,
+    /// Filters each task probes on its turn in the current phase instead of timing (0: time).
+    pub probe: AtomicU32,
     /// The next turn, counted over every phase.
     pub turn: AtomicU64,
     /// The turn at which the current phase ends (exclusive).
@@ -49,6 +49,14 @@ pub(super) struct Slot {
     pub errno: AtomicI32,
     /// The task's pid, written by the task when it is ready.
     pub pid: AtomicI32,
+    /// Filters of its chain that answered their probe (`seccomp::probe_filter`).
+    pub probe_answered: AtomicU32,
+    /// 1 + the index of the first filter that did not (0: none).
+    pub probe_miss: AtomicU32,
+    /// The errno that filter's probe got instead (0: the call succeeded).
+    pub probe_got: AtomicI32,
+    /// Padding to 32 bytes.
+    _pad: u32,
 }
 
 /// The mapping: a header, `tasks` slots, and `capacity` turns of samples and CPUs.
@@ -109,7 +117,7 @@ impl Shared {
         let i = i.min(self.tasks.saturating_sub(1));
         let (slots, ..) = layout(self.tasks, self.capacity);
         // SAFETY: `i` is in range; the slots follow the header, zero-initialised and aligned
-        // (64-byte start, 16-byte slots).
+        // (64-byte start, 32-byte slots).
         unsafe { &*self.base.as_ptr().add(slots).cast::<Slot>().add(i) }
     }
 

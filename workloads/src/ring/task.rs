@@ -79,8 +79,10 @@ pub(super) struct TaskPlan<'a> {
     /// It is born there (`CLONE_INTO_CGROUP`), or joins it first where the kernel cannot do
     /// that; `None`: it stays in the worker's cgroup.
     pub cgroup: Option<(RawFd, RawFd)>,
-    /// Seccomp filters to install, and the program of each (`None`: none).
-    pub seccomp: Option<(u32, &'a libc::sock_fprog)>,
+    /// Seccomp filters to install, oldest first (empty: none): filter `i` of a probed chain.
+    ///
+    /// Each is `seccomp::probe_filter_program(ArgLoad, i)`, so the task can probe its chain.
+    pub seccomp: &'a [libc::sock_fprog],
     /// The clock the turns are timed with.
     pub clock: &'a Clock,
 }
@@ -171,12 +173,12 @@ fn setup(plan: &TaskPlan<'_>, join: Option<RawFd>) -> Result<RawFd, (Stage, i32)
         };
         (stage, errno)
     })?;
-    if let Some((filters, prog)) = plan.seccomp {
+    if !plan.seccomp.is_empty() {
         // SAFETY: prctl(2) with plain values.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(err(Stage::NoNewPrivs));
         }
-        for _ in 0..filters {
+        for prog in plan.seccomp {
             // SAFETY: `prog` points at the worker's filter program, copied into this task by the
             // fork and alive for the call; the kernel copies it.
             let rc = unsafe {
@@ -225,6 +227,11 @@ fn turns(plan: &TaskPlan<'_>, sock: RawFd) -> ! {
         let t = header.turn.load(Ordering::Acquire);
         let calls = header.calls.load(Ordering::Relaxed);
         let end = header.end.load(Ordering::Relaxed);
+        let probe = header.probe.load(Ordering::Relaxed);
+        if probe > 0 {
+            probe_chain(mine, probe);
+        }
+        let calls = if probe > 0 { 0 } else { calls };
         let mut failed = 0i32;
         let t0 = clock.now();
         for _ in 0..calls {
@@ -251,4 +258,23 @@ fn turns(plan: &TaskPlan<'_>, sock: RawFd) -> ! {
             futex_wake(&next.go);
         }
     }
+}
+
+/// Asks filters `0..filters` of this task's chain for their own answers; records them in `mine`.
+///
+/// Raw syscalls only ([`crate::seccomp::probe_filter`]); out of every timed turn.
+fn probe_chain(mine: &super::shared::Slot, filters: u32) {
+    let mut answered = 0;
+    for index in 0..filters {
+        match crate::seccomp::probe_filter(index) {
+            Ok(()) => answered += 1,
+            Err(got) => {
+                if mine.probe_miss.load(Ordering::Relaxed) == 0 {
+                    mine.probe_got.store(got, Ordering::Relaxed);
+                    mine.probe_miss.store(index + 1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    mine.probe_answered.store(answered, Ordering::Relaxed);
 }

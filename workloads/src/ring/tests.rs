@@ -18,6 +18,7 @@ fn request(chain: RingChain, tasks: u32, programs: u32) -> RingRequest {
         timing: TimingRequest::new(Clock::detect().info(), None, 100, 0),
         seed: 3,
         count_fires: None,
+        probe: false,
     }
 }
 
@@ -70,7 +71,11 @@ fn timed_turns_cover_the_samples_a_rotation_and_the_duration() {
 #[test]
 fn a_small_seccomp_ring_reports_samples_and_leaves_no_task() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let report = spawn_test::<RingWorker>(&request(RingChain::Seccomp, 4, 3)).expect("ring ran");
+    let req = RingRequest {
+        probe: true,
+        ..request(RingChain::Seccomp, 4, 3)
+    };
+    let report = spawn_test::<RingWorker>(&req).expect("ring ran");
     eprintln!(
         "seccomp ring W=4 N=3: {} timed turns, median {:.0} ns, setup {:.3} s",
         report.timed_turns,
@@ -84,6 +89,19 @@ fn a_small_seccomp_ring_reports_samples_and_leaves_no_task() {
     assert_eq!(report.samples.batch_k, 1);
     assert!(report.samples.values_ns.iter().all(|v| *v >= 0.0));
     assert_eq!(report.seccomp_filters, Some([3, 3]));
+    // Every filter of every task's chain gave its own answer after the timed turns.
+    let probe = report.probe.expect("probe pass");
+    assert_eq!(
+        (probe.tasks, probe.filters, probe.complete_tasks),
+        (4, 3, 4),
+        "{probe:?}"
+    );
+    assert_eq!(probe.first_miss, None);
+    assert_ne!(
+        probe.cache_skips_trigger,
+        Some(true),
+        "arg-load filters are never cached"
+    );
     assert_eq!(report.run_count, None);
     assert!(
         ring_tasks_alive().is_empty(),
