@@ -347,7 +347,7 @@ impl Device {
         })
     }
 
-    /// Sends `arg` stamped with this ABI's version as ioctl `request`; returns the module's answer.
+    /// Sends `arg`, stamped with this ABI's version, as ioctl `request`; the module's answer.
     fn exchange<T: Request>(&self, op: &'static str, request: u64, mut arg: T) -> Result<T, KmodError> {
         *arg.abi_version_mut() = HB_KMOD_ABI_VERSION;
         self.call(op, request, &mut arg)?;

@@ -22,7 +22,7 @@ use crate::device::{Device, ProgRef};
 use crate::progs::{KmodProgram, ProgKind};
 use crate::KmodError;
 
-/// Runs `check` on the test tree, then leaves its cgroups and RESETs the session, whatever it gave.
+/// Runs `check` on the test tree, then leaves its cgroups and RESETs the session in any case.
 ///
 /// The check's own error comes first, then the leave's, then the reset's.
 fn in_tree(dev: &Device, tree: &mut TestTree, check: impl FnOnce(&Device, &mut TestTree) -> Check) -> Check {
