@@ -398,31 +398,24 @@ mod tests {
 
     #[test]
     fn mechanisms_are_model_names_with_an_optional_ioctl_suffix() {
-        assert_eq!(
-            KmodMechanism::parse("task-chain"),
-            Some(KmodMechanism {
-                model: ModelKind::TaskChain,
-                mode: FireMode::InKernel,
-                builtin_body: false,
-            })
-        );
-        assert_eq!(
-            KmodMechanism::parse("task-chain-builtin"),
-            Some(KmodMechanism {
-                model: ModelKind::TaskChain,
-                mode: FireMode::InKernel,
-                builtin_body: true,
-            })
-        );
+        for (name, model, mode, builtin_body) in [
+            ("task-chain", ModelKind::TaskChain, FireMode::InKernel, false),
+            ("task-chain-builtin", ModelKind::TaskChain, FireMode::InKernel, true),
+            (
+                "cgroup-effective-ioctl",
+                ModelKind::CgroupEffective,
+                FireMode::Ioctl,
+                false,
+            ),
+        ] {
+            let want = KmodMechanism {
+                model,
+                mode,
+                builtin_body,
+            };
+            assert_eq!(KmodMechanism::parse(name), Some(want), "{name}");
+        }
         assert_eq!(KmodMechanism::parse("task-chain-builtin-ioctl"), None);
-        assert_eq!(
-            KmodMechanism::parse("cgroup-effective-ioctl"),
-            Some(KmodMechanism {
-                model: ModelKind::CgroupEffective,
-                mode: FireMode::Ioctl,
-                builtin_body: false,
-            })
-        );
         assert_eq!(KmodMechanism::parse("chain-walk"), None);
         assert_eq!(KmodMechanism::parse("effective-array"), None);
     }

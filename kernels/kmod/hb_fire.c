@@ -167,6 +167,31 @@ int hb_fire_once(struct hb_session *s, struct hb_kmod_fire *f)
 	return 0;
 }
 
+/* Opens one timed batch: no preemption until hb_batch_end(); returns the batch's start (ns). */
+static __always_inline u64 hb_batch_begin(void)
+{
+	preempt_disable();
+	return ktime_get_ns();
+}
+
+/*
+ * Closes the batch opened at @t0 as sample @i: stores its ns in @out[i], adds them to @total, and
+ * lets a signal (-EINTR) or the scheduler in between batches. 0, -EFAULT or -EINTR.
+ */
+static __always_inline int hb_batch_end(u64 t0, u64 __user *out, u32 i, u64 *total)
+{
+	u64 t1 = ktime_get_ns();
+
+	preempt_enable();
+	if (put_user(t1 - t0, out + i))
+		return -EFAULT;
+	*total += t1 - t0;
+	if (signal_pending(current))
+		return -EINTR;
+	cond_resched();
+	return 0;
+}
+
 /* The timed loop for one (constant) model. */
 static __always_inline int hb_timed(struct hb_session *s, const u32 model, struct hb_kmod_run *r,
 				    const u64 *ctx)
@@ -179,23 +204,17 @@ static __always_inline int hb_timed(struct hb_session *s, const u32 model, struc
 	u32 i, k;
 
 	for (i = 0; i < samples; i++) {
-		u64 t0, t1;
+		const u64 t0 = hb_batch_begin();
+		int err;
 
-		preempt_disable();
-		t0 = ktime_get_ns();
 		for (k = 0; k < batch; k++) {
 			rcu_read_lock();
 			progs += hb_fire_model(s, model, NULL, hook, ctx, &verdict, &found);
 			rcu_read_unlock();
 		}
-		t1 = ktime_get_ns();
-		preempt_enable();
-		if (put_user(t1 - t0, out + i))
-			return -EFAULT;
-		total += t1 - t0;
-		if (signal_pending(current))
-			return -EINTR;
-		cond_resched();
+		err = hb_batch_end(t0, out, i, &total);
+		if (err)
+			return err;
 	}
 	r->progs_run = progs;
 	r->verdict = verdict;
@@ -221,10 +240,9 @@ static __always_inline int hb_timed_wset(struct hb_session *s, const u32 model,
 	u32 i, k, pos = 0;
 
 	for (i = 0; i < samples; i++) {
-		u64 t0, t1;
+		const u64 t0 = hb_batch_begin();
+		int err;
 
-		preempt_disable();
-		t0 = ktime_get_ns();
 		for (k = 0; k < batch; k++) {
 			const void *key = HB_WSET_KEY(perm[pos]);
 
@@ -242,14 +260,9 @@ static __always_inline int hb_timed_wset(struct hb_session *s, const u32 model,
 			rcu_read_unlock();
 			digest = (digest ^ (unsigned long)key) * HB_KMOD_DIGEST_PRIME;
 		}
-		t1 = ktime_get_ns();
-		preempt_enable();
-		if (put_user(t1 - t0, out + i))
-			return -EFAULT;
-		total += t1 - t0;
-		if (signal_pending(current))
-			return -EINTR;
-		cond_resched();
+		err = hb_batch_end(t0, out, i, &total);
+		if (err)
+			return err;
 	}
 	/* every state is in the table until hb_wset_free(): a miss is a bug of this file */
 	if (WARN_ON_ONCE(!found))

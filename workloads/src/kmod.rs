@@ -14,7 +14,7 @@
 //! of the same worker with nothing attached (the module keeps state per session), measured
 //! alternately with the programs' session, repetition by repetition.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use hookbench_kmod::{Device, KmodError, KmodProgram, ProgRef, WorkingSet};
@@ -142,17 +142,9 @@ pub enum KmodWorkloadError {
     /// The module refused or failed an operation.
     #[error(transparent)]
     Kmod(#[from] KmodError),
-    /// A cgroup file could not be used.
-    #[error("{op} {path}: {source} (run as root; the cgroup must be inside this run's hookbench-* subtree)")]
-    Io {
-        /// What was done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cgroup could not be joined or opened (see [`crate::cgroup_bpf::CgroupBpfError`]).
+    #[error("{0} (run as root; the cgroup must be inside this run's hookbench-* subtree)")]
+    Cgroup(#[from] crate::cgroup_bpf::CgroupBpfError),
     /// The module fired the working set's states in another order than the seed's permutation.
     #[error(
         "the module's digest of the states fired is {got:#x}, the seed's permutation gives {want:#x}: the working \
@@ -242,28 +234,6 @@ crate::worker::worker_kind! {
     pub struct KmodWorker("kmod", KmodWorkerRequest => KmodWorkerReport, Duration::from_secs(300)) = measure;
 }
 
-fn join_cgroup(cgroup: &Path) -> Result<(), KmodWorkloadError> {
-    let real = crate::cgroup_bpf::check_in_run(cgroup).map_err(|e| KmodWorkloadError::Io {
-        op: "check",
-        path: cgroup.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let procs = real.join("cgroup.procs");
-    std::fs::write(&procs, std::process::id().to_string()).map_err(|source| KmodWorkloadError::Io {
-        op: "write",
-        path: procs,
-        source,
-    })
-}
-
-fn open_dir(path: &Path) -> Result<std::fs::File, KmodWorkloadError> {
-    std::fs::File::open(path).map_err(|source| KmodWorkloadError::Io {
-        op: "open",
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// `samples` samples of `batch` fires of the measured hook in session `dev`, ns per fire.
 ///
 /// Also returns the number of programs one fire ran and the bytes of the states fired.
@@ -337,7 +307,7 @@ fn sample(
 fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadError> {
     let model = req.validate()?;
     if let Some(cg) = &req.cgroup {
-        join_cgroup(cg)?;
+        crate::cgroup_bpf::join_run_cgroup(cg)?;
     }
     req.timing.pin().map_err(|e| KmodWorkloadError::Timing(e.to_string()))?;
     let dev = Device::open()?;
@@ -355,7 +325,11 @@ fn measure(req: &KmodWorkerRequest) -> Result<KmodWorkerReport, KmodWorkloadErro
     };
     let warm = (req.samples / 10).max(1);
     let mut unused = 0;
-    let dirs: Vec<std::fs::File> = req.path.iter().map(|p| open_dir(p)).collect::<Result<_, _>>()?;
+    let dirs: Vec<std::fs::File> = req
+        .path
+        .iter()
+        .map(|p| crate::cgroup_bpf::open_dir(p))
+        .collect::<Result<_, _>>()?;
     let attach = |prog: ProgRef<'_>, hook: u32, i: usize| -> Result<(), KmodWorkloadError> {
         match model {
             ModelKind::TaskChain | ModelKind::TaskHookArray => {
@@ -483,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_worker_without_the_module_says_what_to_load() {
-        if !Path::new(hookbench_kmod::abi::HB_KMOD_DEVICE).exists() {
+        if !std::path::Path::new(hookbench_kmod::abi::HB_KMOD_DEVICE).exists() {
             let e = <KmodWorker as crate::worker::Worker>::run(&req()).expect_err("no module, no measurement");
             assert!(e.contains("insmod") || e.contains("hookbench.ko"), "{e}");
         }

@@ -320,16 +320,26 @@ pub const HB_KMOD_IOC_RESET: u64 = iowr(5, std::mem::size_of::<HbKmodReset>());
 /// `HB_KMOD_IOC_STATS`.
 pub const HB_KMOD_IOC_STATS: u64 = iowr(6, std::mem::size_of::<HbKmodStats>());
 
+/// `[(name, value as u64)]` of constants, each named once so that name and value cannot part.
+///
+/// `as u64` sign-extends the negative ones (-1 is 2^64-1), as the C header's
+/// `(unsigned long long)` cast does.
+macro_rules! named_u64 {
+    ($($name:ident),* $(,)?) => {
+        [$((stringify!($name), $name as u64)),*]
+    };
+}
+
 /// Every ioctl request number with its header name.
-pub const IOCTLS: [(&str, u64); 8] = [
-    ("HB_KMOD_IOC_VERSION", HB_KMOD_IOC_VERSION),
-    ("HB_KMOD_IOC_ATTACH", HB_KMOD_IOC_ATTACH),
-    ("HB_KMOD_IOC_DETACH", HB_KMOD_IOC_DETACH),
-    ("HB_KMOD_IOC_FIRE", HB_KMOD_IOC_FIRE),
-    ("HB_KMOD_IOC_RUN", HB_KMOD_IOC_RUN),
-    ("HB_KMOD_IOC_RUN_V1", HB_KMOD_IOC_RUN_V1),
-    ("HB_KMOD_IOC_RESET", HB_KMOD_IOC_RESET),
-    ("HB_KMOD_IOC_STATS", HB_KMOD_IOC_STATS),
+pub const IOCTLS: [(&str, u64); 8] = named_u64![
+    HB_KMOD_IOC_VERSION,
+    HB_KMOD_IOC_ATTACH,
+    HB_KMOD_IOC_DETACH,
+    HB_KMOD_IOC_FIRE,
+    HB_KMOD_IOC_RUN,
+    HB_KMOD_IOC_RUN_V1,
+    HB_KMOD_IOC_RESET,
+    HB_KMOD_IOC_STATS,
 ];
 
 /// The ABI's `HB_KMOD_MODEL_*` number of a dispatch model.
@@ -535,37 +545,38 @@ mod tests {
     /// Every numeric `#define` of the header with the Rust value (as the C program prints it:
     /// `(unsigned long long)(NAME)`, so -1 is 2^64-1).
     fn rust_constants() -> Vec<(&'static str, u64)> {
-        let mut v: Vec<(&'static str, u64)> = vec![
-            ("HB_KMOD_ABI_VERSION", HB_KMOD_ABI_VERSION.into()),
-            ("HB_KMOD_ABI_VERSION_MIN", HB_KMOD_ABI_VERSION_MIN.into()),
-            ("HB_KMOD_MAX_WORKING_SET", HB_KMOD_MAX_WORKING_SET.into()),
-            ("HB_KMOD_MAX_WORKING_SET_BYTES", HB_KMOD_MAX_WORKING_SET_BYTES),
-            ("HB_KMOD_RUN_V1_SIZE", HB_KMOD_RUN_V1_SIZE.into()),
-            ("HB_KMOD_DIGEST_PRIME", HB_KMOD_DIGEST_PRIME),
-            ("HB_KMOD_MAX_HOOKS", HB_KMOD_MAX_HOOKS.into()),
-            ("HB_KMOD_MAX_PROGS", HB_KMOD_MAX_PROGS.into()),
-            ("HB_KMOD_MAX_TASK_PROGS", HB_KMOD_MAX_TASK_PROGS.into()),
-            ("HB_KMOD_MAX_BATCH", HB_KMOD_MAX_BATCH.into()),
-            ("HB_KMOD_MAX_SAMPLES", HB_KMOD_MAX_SAMPLES.into()),
-            ("HB_KMOD_MAX_FIRES", HB_KMOD_MAX_FIRES),
-            ("HB_KMOD_MAX_BATCH_WORK", HB_KMOD_MAX_BATCH_WORK),
-            ("HB_KMOD_CTX_ARGS", HB_KMOD_CTX_ARGS.into()),
-            ("HB_KMOD_CTX_HOOK", HB_KMOD_CTX_HOOK.into()),
-            ("HB_KMOD_CTX_CGROUP_ID", HB_KMOD_CTX_CGROUP_ID.into()),
-            ("HB_KMOD_CTX_PID", HB_KMOD_CTX_PID.into()),
-            ("HB_KMOD_CTX_MODEL", HB_KMOD_CTX_MODEL.into()),
-            ("HB_KMOD_MODEL_TASK_CHAIN", HB_KMOD_MODEL_TASK_CHAIN.into()),
-            ("HB_KMOD_MODEL_TASK_HOOK_ARRAY", HB_KMOD_MODEL_TASK_HOOK_ARRAY.into()),
-            ("HB_KMOD_MODEL_CGROUP_EFFECTIVE", HB_KMOD_MODEL_CGROUP_EFFECTIVE.into()),
-            ("HB_KMOD_MODEL_GLOBAL_FILTER", HB_KMOD_MODEL_GLOBAL_FILTER.into()),
-            ("HB_KMOD_MODELS", HB_KMOD_MODELS.into()),
-            ("HB_KMOD_F_ALLOW_OVERRIDE", HB_KMOD_F_ALLOW_OVERRIDE.into()),
-            ("HB_KMOD_F_ALLOW_MULTI", HB_KMOD_F_ALLOW_MULTI.into()),
-            ("HB_KMOD_PROG_NULL_BODY", i64::from(HB_KMOD_PROG_NULL_BODY) as u64),
-            ("HB_KMOD_NO_CGROUP", i64::from(HB_KMOD_NO_CGROUP) as u64),
-            ("HB_KMOD_VERDICT_ALLOW", HB_KMOD_VERDICT_ALLOW.into()),
-            ("HB_KMOD_IOC_MAGIC", HB_KMOD_IOC_MAGIC.into()),
-        ];
+        let mut v: Vec<(&'static str, u64)> = named_u64![
+            HB_KMOD_ABI_VERSION,
+            HB_KMOD_ABI_VERSION_MIN,
+            HB_KMOD_MAX_WORKING_SET,
+            HB_KMOD_MAX_WORKING_SET_BYTES,
+            HB_KMOD_RUN_V1_SIZE,
+            HB_KMOD_DIGEST_PRIME,
+            HB_KMOD_MAX_HOOKS,
+            HB_KMOD_MAX_PROGS,
+            HB_KMOD_MAX_TASK_PROGS,
+            HB_KMOD_MAX_BATCH,
+            HB_KMOD_MAX_SAMPLES,
+            HB_KMOD_MAX_FIRES,
+            HB_KMOD_MAX_BATCH_WORK,
+            HB_KMOD_CTX_ARGS,
+            HB_KMOD_CTX_HOOK,
+            HB_KMOD_CTX_CGROUP_ID,
+            HB_KMOD_CTX_PID,
+            HB_KMOD_CTX_MODEL,
+            HB_KMOD_MODEL_TASK_CHAIN,
+            HB_KMOD_MODEL_TASK_HOOK_ARRAY,
+            HB_KMOD_MODEL_CGROUP_EFFECTIVE,
+            HB_KMOD_MODEL_GLOBAL_FILTER,
+            HB_KMOD_MODELS,
+            HB_KMOD_F_ALLOW_OVERRIDE,
+            HB_KMOD_F_ALLOW_MULTI,
+            HB_KMOD_PROG_NULL_BODY,
+            HB_KMOD_NO_CGROUP,
+            HB_KMOD_VERDICT_ALLOW,
+            HB_KMOD_IOC_MAGIC,
+        ]
+        .to_vec();
         v.extend(IOCTLS);
         v
     }

@@ -82,6 +82,29 @@ pub struct RunSummary {
     pub states_digest: u64,
 }
 
+impl From<HbKmodFire> for Fire {
+    fn from(f: HbKmodFire) -> Self {
+        Fire {
+            progs_run: f.progs_run,
+            verdict: f.verdict,
+            cgroup_id: f.cgroup_id,
+        }
+    }
+}
+
+impl From<HbKmodRun> for RunSummary {
+    fn from(r: HbKmodRun) -> Self {
+        RunSummary {
+            progs_run: r.progs_run,
+            progs_per_fire: r.progs_per_fire,
+            verdict: r.verdict,
+            total_ns: r.total_ns,
+            working_set_bytes: r.working_set_bytes,
+            states_digest: r.states_digest,
+        }
+    }
+}
+
 /// A RUN's working set: `states` copies of the caller's state fired in turn, in a seeded order.
 ///
 /// See the uapi header's RUN: each fire uses the next state of a permutation of the states that
@@ -324,6 +347,13 @@ impl Device {
         })
     }
 
+    /// Sends `arg`, stamped with this ABI's version, as ioctl `request`; the module's answer.
+    fn exchange<T: Request>(&self, op: &'static str, request: u64, mut arg: T) -> Result<T, KmodError> {
+        *arg.abi_version_mut() = HB_KMOD_ABI_VERSION;
+        self.call(op, request, &mut arg)?;
+        Ok(arg)
+    }
+
     /// VERSION: the module's ABI version and limits.
     pub fn version(&self) -> Result<HbKmodVersion, KmodError> {
         let mut v = HbKmodVersion::default();
@@ -344,8 +374,7 @@ impl Device {
         flags: u32,
     ) -> Result<Update, KmodError> {
         check_hook(hook)?;
-        let mut a = HbKmodAttach {
-            abi_version: HB_KMOD_ABI_VERSION,
+        let a = HbKmodAttach {
             model: model_raw(model),
             prog_fd: prog.raw(),
             cgroup_fd,
@@ -354,7 +383,7 @@ impl Device {
             ..Default::default()
         };
         let (name, request) = op.name_and_request();
-        self.call(name, request, &mut a)?;
+        let a = self.exchange(name, request, a)?;
         Ok(Update {
             elapsed_ns: a.elapsed_ns,
             recomputed: a.recomputed,
@@ -427,28 +456,19 @@ impl Device {
     /// FIRE: fires `hook` once in `model` as the calling task.
     pub fn fire(&self, model: ModelKind, hook: u32) -> Result<Fire, KmodError> {
         check_hook(hook)?;
-        let mut f = HbKmodFire {
-            abi_version: HB_KMOD_ABI_VERSION,
+        let f = HbKmodFire {
             model: model_raw(model),
             hook,
             ..Default::default()
         };
-        self.call("fire", HB_KMOD_IOC_FIRE, &mut f)?;
-        Ok(Fire {
-            progs_run: f.progs_run,
-            verdict: f.verdict,
-            cgroup_id: f.cgroup_id,
-        })
+        self.exchange("fire", HB_KMOD_IOC_FIRE, f).map(Fire::from)
     }
 
     /// RUN: the in-kernel timed loop of `samples` batches of `batch` fires.
     ///
     /// Returns the ns of each batch and the totals.
     pub fn run(&self, model: ModelKind, hook: u32, batch: u32, samples: usize) -> Result<Run, KmodError> {
-        check_run(batch, samples)?;
-        let mut samples_ns = vec![0u64; samples];
-        let summary = self.run_into(model, hook, batch, &mut samples_ns)?;
-        Ok(Run { samples_ns, summary })
+        self.run_working_set(model, hook, batch, samples, WorkingSet::ONE)
     }
 
     /// RUN into a caller's buffer: one sample per element of `out`.
@@ -485,8 +505,7 @@ impl Device {
         check_hook(hook)?;
         check_run(batch, out.len())?;
         check_working_set(ws)?;
-        let mut r = HbKmodRun {
-            abi_version: HB_KMOD_ABI_VERSION,
+        let r = HbKmodRun {
             model: model_raw(model),
             hook,
             batch,
@@ -496,36 +515,38 @@ impl Device {
             seed: ws.seed,
             ..Default::default()
         };
-        self.call("run", HB_KMOD_IOC_RUN, &mut r)?;
-        Ok(RunSummary {
-            progs_run: r.progs_run,
-            progs_per_fire: r.progs_per_fire,
-            verdict: r.verdict,
-            total_ns: r.total_ns,
-            working_set_bytes: r.working_set_bytes,
-            states_digest: r.states_digest,
-        })
+        self.exchange("run", HB_KMOD_IOC_RUN, r).map(RunSummary::from)
     }
 
     /// RESET: detaches and frees everything in this session.
     pub fn reset(&self) -> Result<(), KmodError> {
-        let mut r = HbKmodReset {
-            abi_version: HB_KMOD_ABI_VERSION,
-            ..Default::default()
-        };
-        self.call("reset", HB_KMOD_IOC_RESET, &mut r)
+        self.exchange("reset", HB_KMOD_IOC_RESET, HbKmodReset::default())
+            .map(drop)
     }
 
     /// STATS: the session's dispatch metadata (exact counts and bytes) and fork/exit counters.
     pub fn stats(&self) -> Result<HbKmodStats, KmodError> {
-        let mut s = HbKmodStats {
-            abi_version: HB_KMOD_ABI_VERSION,
-            ..Default::default()
-        };
-        self.call("stats", HB_KMOD_IOC_STATS, &mut s)?;
-        Ok(s)
+        self.exchange("stats", HB_KMOD_IOC_STATS, HbKmodStats::default())
     }
 }
+
+/// An ioctl argument a caller sends: [`Device::exchange`] stamps its ABI version.
+trait Request: Copy {
+    /// The struct's `abi_version` field.
+    fn abi_version_mut(&mut self) -> &mut u32;
+}
+
+/// [`Request`] for the structs of the ioctls that read `abi_version`.
+macro_rules! impl_request {
+    ($($t:ty),*) => {
+        $(impl Request for $t {
+            fn abi_version_mut(&mut self) -> &mut u32 {
+                &mut self.abi_version
+            }
+        })*
+    };
+}
+impl_request!(HbKmodAttach, HbKmodFire, HbKmodRun, HbKmodReset, HbKmodStats);
 
 #[cfg(test)]
 mod tests {

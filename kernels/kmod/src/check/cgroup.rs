@@ -7,7 +7,7 @@
 use hookbench_model::{AttachFlags, ModelKind};
 use nix::errno::Errno;
 
-use super::fixtures::{attach, attach_refused, detach, Cg, TestTree};
+use super::fixtures::{attach, attach_refused, detach, null_multi_refused, Cg, TestTree};
 use super::{counters, ctx, expect_errno, fire_expect, gettid, load, stats, Check};
 use crate::abi::*;
 use crate::device::{Device, ProgRef};
@@ -120,14 +120,7 @@ fn cg_override(dev: &Device, tree: &mut TestTree) -> Check {
     let y3 = Cg::make(tree, "override/y1/y2/y3")?;
     y3.enter()?;
     fire_expect(dev, cg, 0, &p, &[0, 0, 1])?;
-    attach_refused(
-        dev,
-        "attach below a NONE program",
-        &y3,
-        ProgRef::NullBody,
-        AttachFlags::ALLOW_MULTI,
-        Errno::EPERM,
-    )?;
+    null_multi_refused(dev, "attach below a NONE program", &y3, Errno::EPERM)?;
     Ok("OVERRIDE replaces the parent's program below; siblings keep it; new cgroups inherit".into())
 }
 
@@ -178,7 +171,7 @@ fn cg_cap(dev: &Device, tree: &mut TestTree) -> Check {
     for _ in 0..HB_KMOD_MAX_PROGS {
         attach(dev, &w1, ProgRef::NullBody, 0, m)?;
     }
-    attach_refused(dev, "65th program", &w1, ProgRef::NullBody, m, Errno::E2BIG)?;
+    null_multi_refused(dev, "65th program", &w1, Errno::E2BIG)?;
     ensure!(detach(dev, &w1, ProgRef::NullBody, 0)?.1 == 63, "detach one null body");
     ensure!(
         attach(dev, &w1, p[0].prog_ref(), 0, m)?.1 == 64,
@@ -225,14 +218,7 @@ fn cg_removed(dev: &Device, tree: &mut TestTree) -> Check {
         dev.detach_cgroup(q.fd(), p[0].prog_ref(), 0),
         Errno::ENOENT,
     )?;
-    attach_refused(
-        dev,
-        "attach at a removed cgroup",
-        &q,
-        ProgRef::NullBody,
-        AttachFlags::ALLOW_MULTI,
-        Errno::ENOENT,
-    )?;
+    null_multi_refused(dev, "attach at a removed cgroup", &q, Errno::ENOENT)?;
     Ok("rmdir works with programs attached; the removed cgroup gives ENOENT; RESET frees it".into())
 }
 

@@ -22,6 +22,19 @@ use crate::device::{Device, ProgRef};
 use crate::progs::{KmodProgram, ProgKind};
 use crate::KmodError;
 
+/// Runs `check` on the test tree, then leaves its cgroups and RESETs the session in any case.
+///
+/// The check's own error comes first, then the leave's, then the reset's.
+fn in_tree(dev: &Device, tree: &mut TestTree, check: impl FnOnce(&Device, &mut TestTree) -> Check) -> Check {
+    let r = check(dev, tree);
+    let back = tree.leave();
+    let reset = ctx("reset", dev.reset());
+    let out = r?;
+    back?;
+    reset?;
+    Ok(out)
+}
+
 /// Every model dispatches exactly the expected programs (see the module docs).
 pub fn check_dispatch() -> CheckReport {
     let mut report = CheckReport::default();
@@ -40,13 +53,7 @@ pub fn check_dispatch() -> CheckReport {
     };
     for (name, f) in CGROUP_CHECKS {
         report.record(&format!("dispatch/cgroup-effective/{name}"), || {
-            let r = f(&dev, &mut tree);
-            let back = tree.leave();
-            let reset = ctx("reset", dev.reset());
-            let out = r?;
-            back?;
-            reset?;
-            Ok(out)
+            in_tree(&dev, &mut tree, f)
         });
     }
     for model in [
@@ -55,13 +62,7 @@ pub fn check_dispatch() -> CheckReport {
         ModelKind::CgroupEffective,
     ] {
         report.record(&format!("dispatch/working-set/{model}"), || {
-            let r = working_set::check_model(&dev, model, &mut tree);
-            let back = tree.leave();
-            let reset = ctx("reset", dev.reset());
-            let out = r?;
-            back?;
-            reset?;
-            Ok(out)
+            in_tree(&dev, &mut tree, |dev, tree| working_set::check_model(dev, model, tree))
         });
     }
     drop(tree);

@@ -191,6 +191,11 @@ pub(super) fn attach_refused(
     expect_errno(what, dev.attach_cgroup(cg.fd(), prog, 0, flags), want)
 }
 
+/// A MULTI attach of the null body at `cg` (the cheapest attach there is) fails with `want`.
+pub(super) fn null_multi_refused(dev: &Device, what: &str, cg: &Cg, want: Errno) -> Result<(), String> {
+    attach_refused(dev, what, cg, ProgRef::NullBody, AttachFlags::ALLOW_MULTI, want)
+}
+
 /// Detaches at `cg`; returns (effective arrays recomputed, programs in `cg`'s array).
 pub(super) fn detach(dev: &Device, cg: &Cg, prog: ProgRef<'_>, hook: u32) -> Result<(u32, u32), String> {
     let u = ctx(
