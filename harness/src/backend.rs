@@ -166,9 +166,8 @@ pub fn base_cell(
         model: spec.mechanism.model,
         mechanism,
         metric,
-        unit,
     };
-    Cell::from_summary(name, params, s)
+    Cell::from_summary(name, unit, params, s)
 }
 
 /// A cell from raw sample sets and, for hook cells, the sets of its interleaved baseline.

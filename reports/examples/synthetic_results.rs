@@ -370,7 +370,6 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         model: s.model,
         mechanism: s.mechanism,
         metric: s.metric,
-        unit: "ns",
     };
     let cell = Cell {
         percentile_basis: if t.batch_k > 1 {
@@ -385,7 +384,7 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         validity,
         order: Some(order),
         measured_at_s: Some(at_s),
-        ..Cell::from_summary(name, s.params, &sum)
+        ..Cell::from_summary(name, "ns", s.params, &sum)
     };
     Ok(Measured {
         cell,
@@ -442,11 +441,13 @@ fn fit(
     }
     fixed.insert("body".to_string(), serde_json::json!(first.params.body.as_str()));
     let subject = FitSubject {
-        suite,
-        backend,
-        model: first.model,
-        mechanism,
-        metric,
+        name: CellName {
+            suite,
+            backend,
+            model: first.model,
+            mechanism,
+            metric,
+        },
         x,
         x_axis,
     };

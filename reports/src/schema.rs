@@ -551,16 +551,8 @@ pub struct Fit {
 /// Which cells a [`Fit`] is of, and the axis it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FitSubject<'a> {
-    /// Suite name.
-    pub suite: &'a str,
-    /// Backend name.
-    pub backend: &'a str,
-    /// The mechanism's dispatch model.
-    pub model: ModelKind,
-    /// Mechanism name.
-    pub mechanism: &'a str,
-    /// Metric fitted (the y axis).
-    pub metric: &'a str,
+    /// The cells' suite, backend, model, mechanism and metric (the fit's y axis).
+    pub name: CellName<'a>,
     /// The swept axis as the results name it (the x axis).
     pub x: &'a str,
     /// The params axis `x` reads its values from.
@@ -583,11 +575,11 @@ impl Fit {
         line_rel_tolerance: f64,
     ) -> Fit {
         Fit {
-            suite: subject.suite.to_string(),
-            backend: subject.backend.to_string(),
-            model: subject.model,
-            mechanism: subject.mechanism.to_string(),
-            metric: subject.metric.to_string(),
+            suite: subject.name.suite.to_string(),
+            backend: subject.name.backend.to_string(),
+            model: subject.name.model,
+            mechanism: subject.name.mechanism.to_string(),
+            metric: subject.name.metric.to_string(),
             x: subject.x.to_string(),
             x_axis: subject.x_axis.to_string(),
             fixed,
@@ -764,8 +756,8 @@ impl Results {
     }
 }
 
-/// What names a cell: its suite, backend, dispatch model, mechanism, metric and the metric's unit.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What names a cell (and the cells of a [`Fit`]): suite, backend, model, mechanism, metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CellName<'a> {
     /// Suite name.
     pub suite: &'a str,
@@ -777,23 +769,20 @@ pub struct CellName<'a> {
     pub mechanism: &'a str,
     /// Metric name, e.g. "hook_latency_ns".
     pub metric: &'a str,
-    /// Unit of the figures: "ns", "bytes", "s".
-    pub unit: &'a str,
 }
 
 impl Cell {
-    /// A cell named `name` at `params`, with the figures of `s` and every optional field empty.
+    /// A cell named `name` at `params`: the figures of `s` (in `unit`), optional fields empty.
     ///
     /// The one constructor of cells: the backends (`base_cell`) and the synthetic results start
     /// here and fill what they measured; its `id` is [`cell_id`]'s.
-    pub fn from_summary(name: CellName<'_>, params: Params, s: &Summary) -> Cell {
+    pub fn from_summary(name: CellName<'_>, unit: &str, params: Params, s: &Summary) -> Cell {
         let CellName {
             suite,
             backend,
             model,
             mechanism,
             metric,
-            unit,
         } = name;
         Cell {
             id: cell_id(suite, backend, mechanism, metric, &params),

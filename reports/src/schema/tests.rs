@@ -8,11 +8,13 @@ fn a_fit_takes_its_figures_from_the_line_and_its_points_from_the_samples() {
     let ys = [13.0, 4.0, 6.0, 15.0, 7.0, 9.0];
     let line = hookbench_measure::stats::fit_linear(&xs, &ys).expect("fits");
     let subject = FitSubject {
-        suite: "programs",
-        backend: "model",
-        model: ModelKind::TaskChain,
-        mechanism: "chain-walk",
-        metric: "hook_latency_ns",
+        name: CellName {
+            suite: "programs",
+            backend: "model",
+            model: ModelKind::TaskChain,
+            mechanism: "chain-walk",
+            metric: "hook_latency_ns",
+        },
         x: "programs",
         x_axis: "programs",
     };
