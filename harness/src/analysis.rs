@@ -15,7 +15,9 @@ use hookbench_measure::estimate::{combine, difference, Estimate};
 use hookbench_measure::fitcheck::entry_cost;
 use hookbench_measure::stats::fit_linear;
 use hookbench_model::Params;
-use hookbench_reports::{Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, FitSubject, Results, Skipped};
+use hookbench_reports::{
+    Agreement, Baseline, Cell, CellName, Decomposition, DriftEntry, Fit, FitSubject, Results, Skipped,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Relative distance of every point mean from a line within which the line "holds" over a sweep.
@@ -165,11 +167,13 @@ pub fn fits_for(suite: &Suite, plan: &Plan, measured: &[Measured]) -> (Vec<Fit>,
                 serde_json::Value::from(group[0].cell.params.body.as_str()),
             );
             let subject = FitSubject {
-                suite: &suite.name,
-                backend: &backend,
-                model: group[0].cell.model,
-                mechanism: &mechanism,
-                metric: &metric,
+                name: CellName {
+                    suite: &suite.name,
+                    backend: &backend,
+                    model: group[0].cell.model,
+                    mechanism: &mechanism,
+                    metric: &metric,
+                },
                 x: &axis.label,
                 x_axis: &axis.axis,
             };

@@ -10,8 +10,7 @@ use crate::suite::{Suite, SuiteMechanism};
 use hookbench_measure::estimate::{trimmed_mean_with_se, TRIM};
 use hookbench_measure::{SampleSet, TimingRequest};
 use hookbench_model::Params;
-use hookbench_reports::{Baseline, Cell, Overhead, PercentileBasis, Validity, ValidityFlag};
-use std::collections::BTreeMap;
+use hookbench_reports::{Baseline, Cell, CellName, Overhead, PercentileBasis, Validity, ValidityFlag};
 
 /// One cell to measure: a mechanism at one point of a suite's sweep.
 #[derive(Debug, Clone)]
@@ -161,41 +160,14 @@ pub fn base_cell(
     params: Params,
     s: &Summary,
 ) -> Cell {
-    Cell {
-        id: hookbench_reports::cell_id(&spec.suite.name, backend, mechanism, metric, &params),
-        suite: spec.suite.name.clone(),
-        backend: backend.to_string(),
+    let name = CellName {
+        suite: &spec.suite.name,
+        backend,
         model: spec.mechanism.model,
-        mechanism: mechanism.to_string(),
-        metric: metric.to_string(),
-        unit: unit.to_string(),
-        params,
-        samples: s.samples,
-        mean: s.mean_ns,
-        stddev: s.stddev_ns,
-        cv: s.cv,
-        p50: s.p50_ns,
-        p90: s.p90_ns,
-        p99: s.p99_ns,
-        p999: s.p999_ns,
-        max: s.max_ns,
-        min: s.min_ns,
-        percentile_basis: PercentileBasis::Calls,
-        baseline: None,
-        overhead: None,
-        batch_k: None,
-        repetitions: Vec::new(),
-        histogram_ps: None,
-        accounting: None,
-        breakdown: BTreeMap::new(),
-        throughput_hooks_per_sec: None,
-        per_cpu: Vec::new(),
-        counters: BTreeMap::new(),
-        validity: Validity::default(),
-        order: None,
-        measured_at_s: None,
-        working_set: None,
-    }
+        mechanism,
+        metric,
+    };
+    Cell::from_summary(name, unit, params, s)
 }
 
 /// A cell from raw sample sets and, for hook cells, the sets of its interleaved baseline.

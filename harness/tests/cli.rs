@@ -271,6 +271,28 @@ fn assert_usage_error(args: &[&str], needle: &str, out: &Path) {
     assert!(!out.join("cells.jsonl").exists(), "{args:?} wrote a journal");
 }
 
+/// Asserts that a kernel smoke run of suite file `suite` is refused (exit 2, naming `needle`).
+///
+/// It is refused before anything runs: `out` is not even created.
+fn assert_kernel_suite_refused(suite: &Path, needle: &str, out: &Path) {
+    assert_usage_error(
+        &[
+            "run",
+            "--backend",
+            "kernel",
+            "--suite",
+            suite.to_str().expect("utf-8"),
+            "--profile",
+            "smoke",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        needle,
+        out,
+    );
+    assert!(!out.exists(), "{} was created", out.display());
+}
+
 #[test]
 fn bad_input_exits_2_naming_the_problem_and_writes_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -562,22 +584,7 @@ fn kernel_backend_measures_landlock_layers_and_names_the_layer_limit() {
     )
     .expect("write");
     let refused = tmp.path().join("refused");
-    assert_usage_error(
-        &[
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            suite.to_str().expect("utf-8"),
-            "--profile",
-            "smoke",
-            "--out",
-            refused.to_str().expect("utf-8"),
-        ],
-        "LANDLOCK_MAX_NUM_LAYERS = 16",
-        &refused,
-    );
-    assert!(!refused.exists());
+    assert_kernel_suite_refused(&suite, "LANDLOCK_MAX_NUM_LAYERS = 16", &refused);
     // 16 layers cost more than none.
     let mean_at = |n: u32| {
         results
@@ -610,22 +617,7 @@ fn kernel_backend_measures_foreign_landlock_layers_inside_the_layer_limit() {
     let over = tmp.path().join("over.toml");
     std::fs::write(&over, format!("{head}{tail}")).expect("write");
     let refused = tmp.path().join("refused");
-    assert_usage_error(
-        &[
-            "run",
-            "--backend",
-            "kernel",
-            "--suite",
-            over.to_str().expect("utf-8"),
-            "--profile",
-            "smoke",
-            "--out",
-            refused.to_str().expect("utf-8"),
-        ],
-        "LANDLOCK_MAX_NUM_LAYERS = 16",
-        &refused,
-    );
-    assert!(!refused.exists());
+    assert_kernel_suite_refused(&over, "LANDLOCK_MAX_NUM_LAYERS = 16", &refused);
     // With it, foreign = 16 is not planned and the rest is measured.
     let suite = tmp.path().join("ll.toml");
     std::fs::write(&suite, format!("{head}max.landlock-foreign-net.foreign = 12\n{tail}")).expect("write");
@@ -805,6 +797,20 @@ fn cleanup_after(mount: &Path, pid: u32, what: &str) -> String {
     String::from_utf8_lossy(&out.get_output().stdout).to_string()
 }
 
+/// [`cleanup_after`] the SIGKILLed run `pid`: cleanup names the run, and no worker outlives it.
+fn cleanup_after_kill(mount: &Path, pid: u32, what: &str) {
+    let cleaned = cleanup_after(mount, pid, what);
+    assert!(cleaned.contains(&format!("hookbench-{pid}-")), "{what}: {cleaned}");
+    // Workers die with the run (PDEATHSIG) or with its cgroups; give the kernel a moment.
+    let workers = poll(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        hookbench_workers,
+        Vec::is_empty,
+    );
+    assert_eq!(workers, Vec::<u32>::new(), "{what}: worker processes left");
+}
+
 #[test]
 fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
     let _kernel = kernel_lock();
@@ -829,16 +835,7 @@ fn a_sigkilled_kernel_run_leaves_nothing_after_cleanup() {
             !run_dirs_of(cg.mount(), pid).is_empty(),
             "a SIGKILLed run leaves its cgroups"
         );
-        let cleaned = cleanup_after(cg.mount(), pid, "a SIGKILLed run");
-        assert!(cleaned.contains(&format!("hookbench-{pid}-")), "{cleaned}");
-        // Workers die with the run (PDEATHSIG) or with its cgroups; give the kernel a moment.
-        let workers = poll(
-            Duration::from_secs(5),
-            Duration::from_millis(20),
-            hookbench_workers,
-            Vec::is_empty,
-        );
-        assert_eq!(workers, Vec::<u32>::new(), "worker processes left");
+        cleanup_after_kill(cg.mount(), pid, "a SIGKILLed run");
         // Programs were held by the dead process's links and fds: the kernel freed them.
         let after = poll(Duration::from_secs(5), Duration::from_millis(50), bpf_prog_ids, |ids| {
             *ids == programs_before
@@ -879,15 +876,7 @@ fn a_run_sigkilled_while_a_raw_tracepoint_program_is_attached_leaves_nothing_aft
         !raw_tp.is_empty(),
         "no raw-tracepoint program of the run was loaded within 40 s"
     );
-    let cleaned = cleanup_after(cg.mount(), pid, "a run SIGKILLed mid-cell");
-    assert!(cleaned.contains(&format!("hookbench-{pid}-")), "{cleaned}");
-    let workers = poll(
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        hookbench_workers,
-        Vec::is_empty,
-    );
-    assert_eq!(workers, Vec::<u32>::new(), "worker processes left");
+    cleanup_after_kill(cg.mount(), pid, "a run SIGKILLed mid-cell");
     // The program was held by the dead worker's link alone: nothing of the run is loaded.
     let after = poll(Duration::from_secs(5), Duration::from_millis(50), bpf_prog_ids, |ids| {
         ids.is_subset(&programs_before)

@@ -20,10 +20,10 @@ use hookbench_measure::stats::{fit_linear, Summary};
 use hookbench_model::{Body, ModelKind, Params};
 use hookbench_reports::claims::HYPOTHESES;
 use hookbench_reports::schema::{
-    Agreement, Baseline, Cell, Decomposition, DriftEntry, Fit, FitSubject, Overhead, PercentileBasis, Validity,
-    ValidityFlag,
+    Agreement, Baseline, Cell, CellName, Decomposition, DriftEntry, Fit, FitSubject, Overhead, PercentileBasis,
+    Validity, ValidityFlag,
 };
-use hookbench_reports::{cell_id, Results, Skipped, SuiteInfo, SCHEMA};
+use hookbench_reports::{Results, Skipped, SuiteInfo, SCHEMA};
 use std::collections::BTreeMap;
 use std::error::Error;
 
@@ -364,25 +364,14 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         clock_share: Some(14.6 / (t.batch_k as f64 * center.max(1.0))),
         program_runs: None,
     };
-    let cell = Cell {
-        id: cell_id(s.suite, s.backend, s.mechanism, s.metric, &s.params),
-        suite: s.suite.to_string(),
-        backend: s.backend.to_string(),
+    let name = CellName {
+        suite: s.suite,
+        backend: s.backend,
         model: s.model,
-        mechanism: s.mechanism.to_string(),
-        metric: s.metric.to_string(),
-        unit: "ns".to_string(),
-        params: s.params,
-        samples: sum.samples,
-        mean: sum.mean_ns,
-        stddev: sum.stddev_ns,
-        cv: sum.cv,
-        p50: sum.p50_ns,
-        p90: sum.p90_ns,
-        p99: sum.p99_ns,
-        p999: sum.p999_ns,
-        max: sum.max_ns,
-        min: sum.min_ns,
+        mechanism: s.mechanism,
+        metric: s.metric,
+    };
+    let cell = Cell {
         percentile_basis: if t.batch_k > 1 {
             PercentileBasis::BatchMeans
         } else {
@@ -392,16 +381,10 @@ fn measure(rng: &mut Rng, s: &Spec, order: u64, at_s: f64) -> Result<Measured, B
         overhead: over,
         batch_k: (t.batch_k > 1).then_some(t.batch_k),
         repetitions: reps,
-        histogram_ps: None,
-        accounting: None,
-        breakdown: BTreeMap::new(),
-        throughput_hooks_per_sec: None,
-        per_cpu: Vec::new(),
-        counters: BTreeMap::new(),
         validity,
         order: Some(order),
         measured_at_s: Some(at_s),
-        working_set: None,
+        ..Cell::from_summary(name, "ns", s.params, &sum)
     };
     Ok(Measured {
         cell,
@@ -458,11 +441,13 @@ fn fit(
     }
     fixed.insert("body".to_string(), serde_json::json!(first.params.body.as_str()));
     let subject = FitSubject {
-        suite,
-        backend,
-        model: first.model,
-        mechanism,
-        metric,
+        name: CellName {
+            suite,
+            backend,
+            model: first.model,
+            mechanism,
+            metric,
+        },
         x,
         x_axis,
     };

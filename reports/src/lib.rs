@@ -9,6 +9,6 @@ pub mod merged;
 pub mod schema;
 
 pub use schema::{
-    cell_id, Accounting, Agreement, Baseline, Cell, CpuLatency, Decomposition, DriftEntry, Fit, FitSubject, Overhead,
-    PercentileBasis, ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, WorkingSetBytes, SCHEMA,
+    cell_id, Accounting, Agreement, Baseline, Cell, CellName, CpuLatency, Decomposition, DriftEntry, Fit, FitSubject,
+    Overhead, PercentileBasis, ReadError, Results, Skipped, SuiteInfo, Validity, ValidityFlag, WorkingSetBytes, SCHEMA,
 };

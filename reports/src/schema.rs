@@ -9,7 +9,7 @@
 //! sample by the baseline's mean, so its percentiles could go negative; it is not read.
 
 use hookbench_measure::fitcheck::{lack_of_fit, segments};
-use hookbench_measure::stats::LinearFit;
+use hookbench_measure::stats::{LinearFit, Summary};
 use hookbench_model::{ModelKind, Params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -297,9 +297,9 @@ pub struct Baseline {
     /// Baseline largest sample.
     #[serde(default = "nan", deserialize_with = "f64_or_nan")]
     pub max: f64,
-    /// Baseline trimmed mean (`hookbench_measure::estimate::TRIM` from each end), in the cell's unit.
+    /// Baseline trimmed mean, in the cell's unit, the overheads' estimator.
     ///
-    /// The estimator of the overheads, so a decomposition's native figure adds up with them;
+    /// [`hookbench_measure::estimate::TRIM`] is cut from each end. The estimator of the overheads, so a decomposition's native figure adds up with them;
     /// the plain mean of a VM's syscall loop is ruled by rare preemptions. NaN in results
     /// written before it existed.
     #[serde(default = "nan", deserialize_with = "f64_or_nan")]
@@ -551,16 +551,8 @@ pub struct Fit {
 /// Which cells a [`Fit`] is of, and the axis it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FitSubject<'a> {
-    /// Suite name.
-    pub suite: &'a str,
-    /// Backend name.
-    pub backend: &'a str,
-    /// The mechanism's dispatch model.
-    pub model: ModelKind,
-    /// Mechanism name.
-    pub mechanism: &'a str,
-    /// Metric fitted (the y axis).
-    pub metric: &'a str,
+    /// The cells' suite, backend, model, mechanism and metric (the fit's y axis).
+    pub name: CellName<'a>,
     /// The swept axis as the results name it (the x axis).
     pub x: &'a str,
     /// The params axis `x` reads its values from.
@@ -583,11 +575,11 @@ impl Fit {
         line_rel_tolerance: f64,
     ) -> Fit {
         Fit {
-            suite: subject.suite.to_string(),
-            backend: subject.backend.to_string(),
-            model: subject.model,
-            mechanism: subject.mechanism.to_string(),
-            metric: subject.metric.to_string(),
+            suite: subject.name.suite.to_string(),
+            backend: subject.name.backend.to_string(),
+            model: subject.name.model,
+            mechanism: subject.name.mechanism.to_string(),
+            metric: subject.name.metric.to_string(),
             x: subject.x.to_string(),
             x_axis: subject.x_axis.to_string(),
             fixed,
@@ -764,6 +756,72 @@ impl Results {
     }
 }
 
+/// What names a cell (and the cells of a [`Fit`]): suite, backend, model, mechanism, metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellName<'a> {
+    /// Suite name.
+    pub suite: &'a str,
+    /// Backend: "model", "kernel" or "kmod".
+    pub backend: &'a str,
+    /// The dispatch model the mechanism realises.
+    pub model: ModelKind,
+    /// The mechanism (or derived) name the cell is recorded under.
+    pub mechanism: &'a str,
+    /// Metric name, e.g. "hook_latency_ns".
+    pub metric: &'a str,
+}
+
+impl Cell {
+    /// A cell named `name` at `params`: the figures of `s` (in `unit`), optional fields empty.
+    ///
+    /// The one constructor of cells: the backends (`base_cell`) and the synthetic results start
+    /// here and fill what they measured; its `id` is [`cell_id`]'s.
+    pub fn from_summary(name: CellName<'_>, unit: &str, params: Params, s: &Summary) -> Cell {
+        let CellName {
+            suite,
+            backend,
+            model,
+            mechanism,
+            metric,
+        } = name;
+        Cell {
+            id: cell_id(suite, backend, mechanism, metric, &params),
+            suite: suite.to_string(),
+            backend: backend.to_string(),
+            model,
+            mechanism: mechanism.to_string(),
+            metric: metric.to_string(),
+            unit: unit.to_string(),
+            params,
+            samples: s.samples,
+            mean: s.mean_ns,
+            stddev: s.stddev_ns,
+            cv: s.cv,
+            p50: s.p50_ns,
+            p90: s.p90_ns,
+            p99: s.p99_ns,
+            p999: s.p999_ns,
+            max: s.max_ns,
+            min: s.min_ns,
+            percentile_basis: PercentileBasis::Calls,
+            baseline: None,
+            overhead: None,
+            batch_k: None,
+            repetitions: Vec::new(),
+            histogram_ps: None,
+            accounting: None,
+            breakdown: BTreeMap::new(),
+            throughput_hooks_per_sec: None,
+            per_cpu: Vec::new(),
+            counters: BTreeMap::new(),
+            validity: Validity::default(),
+            order: None,
+            measured_at_s: None,
+            working_set: None,
+        }
+    }
+}
+
 /// Builds a cell id: `suite/backend/mechanism/metric/programs=..,foreign=..,...,body=..`.
 pub fn cell_id(suite: &str, backend: &str, mechanism: &str, metric: &str, params: &Params) -> String {
     let axes: Vec<String> = hookbench_model::NUMERIC_AXES
@@ -846,90 +904,4 @@ impl Compared {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fit_takes_its_figures_from_the_line_and_its_points_from_the_samples() {
-        let xs = [4.0, 1.0, 1.0, 4.0, 2.0, 2.0];
-        let ys = [13.0, 4.0, 6.0, 15.0, 7.0, 9.0];
-        let line = hookbench_measure::stats::fit_linear(&xs, &ys).expect("fits");
-        let subject = FitSubject {
-            suite: "programs",
-            backend: "model",
-            model: ModelKind::TaskChain,
-            mechanism: "chain-walk",
-            metric: "hook_latency_ns",
-            x: "programs",
-            x_axis: "programs",
-        };
-        let fit = Fit::new(subject, BTreeMap::new(), true, (&xs, &ys), &line, 0.05);
-        assert_eq!((fit.n, fit.y.as_str(), fit.slope), (6, "overhead", line.slope));
-        assert_eq!(fit.points, vec![[1.0, 5.0], [2.0, 8.0], [4.0, 14.0]]);
-        assert_eq!(
-            (fit.suite.as_str(), fit.x_axis.as_str(), fit.entry),
-            ("programs", "programs", None)
-        );
-    }
-
-    #[test]
-    fn non_finite_figures_survive_a_round_trip_as_nan() {
-        let base = Baseline {
-            mean: 1.0,
-            stddev: 0.0,
-            p50: 1.0,
-            p90: 1.0,
-            p99: 1.0,
-            p999: 1.0,
-            max: 1.0,
-            trimmed_mean: 1.0,
-            samples: 3,
-        };
-        let mut v = serde_json::to_value(base).expect("encodes");
-        v["mean"] = serde_json::Value::Null;
-        let back: Baseline = serde_json::from_value(v).expect("null reads as NaN");
-        assert!(back.mean.is_nan());
-        assert_eq!(back.p50, 1.0);
-        // serde_json writes NaN as null; reading it back must not fail.
-        let text = serde_json::to_string(&Baseline {
-            mean: f64::NAN,
-            p50: 2.0,
-            samples: 1,
-            ..base
-        })
-        .expect("encodes");
-        assert!(text.contains("null"), "{text}");
-        let back: Baseline = serde_json::from_str(&text).expect("reads");
-        assert!(back.mean.is_nan() && back.p50 == 2.0);
-    }
-
-    #[test]
-    fn a_working_set_stands_against_the_caches_and_old_cells_have_none() {
-        let ws = |bytes: u64, l2: Option<u64>, llc: Option<u64>| WorkingSetBytes {
-            bytes,
-            per_slot_bytes: bytes,
-            method: "exact".into(),
-            l2_bytes: l2,
-            llc_bytes: llc,
-        };
-        let (l2, llc) = (Some(2 << 20), Some(480 << 20));
-        assert_eq!(ws(1 << 20, l2, llc).level(), "within the L2");
-        assert_eq!(ws(16 << 20, l2, llc).level(), "past the L2, within the LLC");
-        assert_eq!(ws(600 << 20, l2, llc).level(), "past the LLC");
-        assert_eq!(ws(600 << 20, None, llc).level(), "past the LLC");
-        assert_eq!(ws(1, None, None).level(), "cache sizes unknown");
-        // A cell saved before the field existed still reads, without one.
-        let cell: Cell = serde_json::from_value(serde_json::json!({
-            "id": "x", "suite": "s", "backend": "model", "model": "task-chain", "mechanism": "chain-walk",
-            "metric": "hook_latency_ns", "unit": "ns",
-            "params": {"programs": 1, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
-                       "working_set": 1, "cpus": 1, "body": "null"},
-            "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
-            "p999": 1.0, "max": 1.0}))
-        .expect("an old cell reads");
-        assert_eq!(cell.working_set, None);
-        assert!(!serde_json::to_string(&cell)
-            .expect("encodes")
-            .contains("working_set\":{"));
-    }
-}
+mod tests;

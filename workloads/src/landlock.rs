@@ -577,22 +577,7 @@ pub fn verify_net_restricted(layers: u32) -> Result<(), LandlockError> {
     }
     // SAFETY: `raw` was just returned by socket(2) and nothing else owns it.
     let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `addr` is a valid sockaddr_in of the length passed.
-    let rc = unsafe {
-        libc::bind(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            std::ptr::from_ref(&addr).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
+    let rc = crate::trigger::raw_bind_loopback(std::os::fd::AsRawFd::as_raw_fd(&fd));
     match (rc, Errno::last()) {
         (0, _) => Err(not_restricted("it succeeded".into())),
         (_, Errno::EACCES) => Ok(()),
@@ -825,6 +810,18 @@ mod tests {
     /// Serializes the tests that spawn workers, so measurements do not compete for CPUs.
     static WORKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    /// The report of a worker running `base` with `foreign_net` network-only layers on top.
+    ///
+    /// The worker counts the domain's layers afterwards.
+    fn with_foreign_net(foreign_net: u32, base: LandlockRequest) -> LandlockReport {
+        let req = LandlockRequest {
+            foreign_net,
+            count_layers: true,
+            ..base
+        };
+        spawn_test::<LandlockWorker>(&req).expect("worker ran")
+    }
+
     fn request(layers: u32, dir_depth: u32, samples: usize, root: &Path) -> LandlockRequest {
         LandlockRequest {
             layers,
@@ -916,24 +913,14 @@ mod tests {
         let root = scratch.path();
         // 4 filesystem + 12 network-only layers: the kernel's 16, counted by E2BIG afterwards;
         // the worker checked that bind() is denied and the file beneath root still opens.
-        let req = LandlockRequest {
-            foreign_net: 12,
-            count_layers: true,
-            ..request(4, 2, 20, root)
-        };
-        let report = spawn_test::<LandlockWorker>(&req).expect("worker ran");
+        let report = with_foreign_net(12, request(4, 2, 20, root));
         assert_eq!(report.domain_layers, Some(16));
         assert_eq!(report.install_ns.len(), 4, "only the filesystem layers are timed");
         assert!(report.samples.expect("timed").values_ns.len() >= 20);
         assert!(!root.join(PROBE_FILE_NAME).exists(), "the fs layers denied the probe");
         // Network-only layers alone leave the filesystem alone: the probe is created (and
         // removed) by the worker, and the domain holds just them.
-        let req = LandlockRequest {
-            foreign_net: 3,
-            count_layers: true,
-            ..request(0, 1, 5, root)
-        };
-        let report = spawn_test::<LandlockWorker>(&req).expect("worker ran");
+        let report = with_foreign_net(3, request(0, 1, 5, root));
         assert_eq!(report.domain_layers, Some(3));
         // One more than the domain takes is refused before any layer, naming the limit.
         let err = validate_landlock_request(&LandlockRequest {

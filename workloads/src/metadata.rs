@@ -295,6 +295,18 @@ mod tests {
         assert!(attach_kinds(0, Body::Null).is_err());
     }
 
+    /// A new run tree for root test `test`, which reads /proc/slabinfo (`bpf`: loads programs).
+    ///
+    /// `None` after saying why it is skipped.
+    fn slab_run_or_skip(test: &str, bpf: bool) -> Option<crate::cgroupfs::RunTree> {
+        let needs = if bpf {
+            "needs root for cgroups, BPF and /proc/slabinfo"
+        } else {
+            "needs root for cgroups and /proc/slabinfo"
+        };
+        crate::test_support::run_tree_or_skip(test, needs).map(|(_, run)| run)
+    }
+
     /// Attaching one program on each of two attach types above C cgroups adds bytes per cgroup.
     ///
     /// A sanity check without timing (root, cgroup v2): the change from 16 to 1,040 cgroups is
@@ -302,9 +314,7 @@ mod tests {
     #[test]
     fn attaching_above_c_cgroups_adds_bytes_per_cgroup() {
         use crate::cgroupfs::{RunTree, Shape};
-        let test = "attaching_above_c_cgroups_adds_bytes_per_cgroup";
-        let needs = "needs root for cgroups, BPF and /proc/slabinfo";
-        let Some((_, mut run)) = crate::test_support::run_tree_or_skip(test, needs) else {
+        let Some(mut run) = slab_run_or_skip("attaching_above_c_cgroups_adds_bytes_per_cgroup", true) else {
             return;
         };
         let keeper = run.child("keeper").expect("keeper");
@@ -343,9 +353,8 @@ mod tests {
     /// Root and cgroup v2; shared (inherited), own (installed by each) and none.
     #[test]
     fn the_metadata_worker_checks_its_tasks_chains_and_reaps_them() {
-        let test = "the_metadata_worker_checks_its_tasks_chains_and_reaps_them";
-        let needs = "needs root for cgroups and /proc/slabinfo";
-        let Some((_, mut run)) = crate::test_support::run_tree_or_skip(test, needs) else {
+        let Some(mut run) = slab_run_or_skip("the_metadata_worker_checks_its_tasks_chains_and_reaps_them", false)
+        else {
             return;
         };
         let home = run.child("tasks").expect("home");

@@ -778,7 +778,7 @@ fn run_seccomp(req: &SeccompRequest) -> Result<SeccompReport, SeccompError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::spawn_test;
+    use crate::test_support::{assert_forked_child_exits_0, spawn_test};
     use crate::trigger::Trigger;
     use crate::worker::WorkerError;
     use hookbench_measure::{Clock, TimingRequest};
@@ -908,17 +908,15 @@ mod tests {
 
     #[test]
     fn a_probed_chain_with_a_filter_left_out_is_found_out() {
-        use nix::sys::wait::{waitpid, WaitStatus};
-        use nix::unistd::{fork, ForkResult};
         for body in [
             FilterBody::ArgLoad,
             FilterBody::ForeignNrFirst,
             FilterBody::ForeignArgFirst,
         ] {
-            // SAFETY: the child installs filters, makes raw syscalls and _exits.
-            match unsafe { fork() }.expect("fork") {
-                ForkResult::Child => {
-                    let code = (|| {
+            // The child installs filters and makes raw syscalls.
+            assert_forked_child_exits_0(
+                || {
+                    (|| {
                         let clock = Clock::detect();
                         // Filters 0, 1 and 3: filter 2 is left out.
                         install_probed_filters_ns(&clock, body, 0, 2, true).ok()?;
@@ -930,20 +928,13 @@ mod tests {
                         let wrong = probe_filter(4) == Err(libc::EBADF);
                         Some(i32::from(!whole) + 2 * i32::from(!found) + 4 * i32::from(!wrong))
                     })()
-                    .unwrap_or(8);
-                    // SAFETY: _exit in the forked child.
-                    unsafe { libc::_exit(code) }
-                }
-                ForkResult::Parent { child } => {
-                    let status = waitpid(child, None).expect("waitpid");
-                    assert_eq!(
-                        status,
-                        WaitStatus::Exited(child, 0),
-                        "{body}: 1 = an installed filter did not answer, 2 = the missing one seemed to, \
-                         4 = a wrong argument was answered, 8 = install failed"
-                    );
-                }
-            }
+                    .unwrap_or(8)
+                },
+                &format!(
+                    "{body}: 1 = an installed filter did not answer, 2 = the missing one seemed to, \
+                     4 = a wrong argument was answered, 8 = install failed"
+                ),
+            );
         }
     }
 
@@ -1055,13 +1046,11 @@ mod tests {
 
     #[test]
     fn foreign_filters_act_on_their_syscall_only() {
-        use nix::sys::wait::{waitpid, WaitStatus};
-        use nix::unistd::{fork, ForkResult};
         for body in [FilterBody::ForeignNrFirst, FilterBody::ForeignArgFirst] {
-            // SAFETY: the child only installs a filter, makes raw syscalls and _exits.
-            match unsafe { fork() }.expect("fork") {
-                ForkResult::Child => {
-                    let code = (|| {
+            // The child only installs a filter and makes raw syscalls.
+            assert_forked_child_exits_0(
+                || {
+                    (|| {
                         let clock = Clock::detect();
                         install_filters_ns(&clock, body, 1, true).ok()?;
                         let call = |fd: libc::c_long| {
@@ -1077,19 +1066,10 @@ mod tests {
                         let allowed = call(-1) == libc::EBADF;
                         Some(if denied && allowed { 0 } else { 1 + i32::from(denied) })
                     })()
-                    .unwrap_or(3);
-                    // SAFETY: _exit in the forked child.
-                    unsafe { libc::_exit(code) }
-                }
-                ForkResult::Parent { child } => {
-                    let status = waitpid(child, None).expect("waitpid");
-                    assert_eq!(
-                        status,
-                        WaitStatus::Exited(child, 0),
-                        "{body}: 1 = not denied, 2 = -1 not EBADF, 3 = install failed"
-                    );
-                }
-            }
+                    .unwrap_or(3)
+                },
+                &format!("{body}: 1 = not denied, 2 = -1 not EBADF, 3 = install failed"),
+            );
         }
     }
 

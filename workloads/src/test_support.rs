@@ -257,3 +257,24 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs `run` in a forked child that `_exit`s with its code, and asserts that the code is 0.
+///
+/// For checks that change the task for good (a seccomp filter stays on it); `codes` is the
+/// failure message, saying what each non-zero code means.
+pub(crate) fn assert_forked_child_exits_0(run: impl FnOnce() -> i32, codes: &str) {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, ForkResult};
+    // SAFETY: the child runs `run` and _exits without returning into the test harness.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            let code = run();
+            // SAFETY: _exit in the forked child.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            let status = waitpid(child, None).expect("waitpid");
+            assert_eq!(status, WaitStatus::Exited(child, 0), "{codes}");
+        }
+    }
+}

@@ -93,6 +93,20 @@ pub(crate) fn raw_bound_socket() -> Result<std::os::fd::RawFd, (&'static str, i3
     if fd < 0 {
         return Err(("socket(AF_INET, SOCK_DGRAM)", nix::errno::Errno::last_raw()));
     }
+    if raw_bind_loopback(fd) != 0 {
+        let errno = nix::errno::Errno::last_raw();
+        // SAFETY: `fd` came from socket() above and is closed once.
+        unsafe { libc::close(fd) };
+        return Err(("bind(127.0.0.1:0)", errno));
+    }
+    Ok(fd)
+}
+
+/// `bind(fd, 127.0.0.1:0)` with a raw call: its return value (errno set on -1). Safe after a fork.
+///
+/// The one loopback bind of the socket triggers and of Landlock's network check
+/// (`crate::landlock::verify_net_restricted`); it allocates nothing and takes no lock.
+pub(crate) fn raw_bind_loopback(fd: std::os::fd::RawFd) -> libc::c_int {
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
@@ -101,21 +115,14 @@ pub(crate) fn raw_bound_socket() -> Result<std::os::fd::RawFd, (&'static str, i3
         },
         sin_zero: [0; 8],
     };
-    // SAFETY: `addr` is a valid sockaddr_in of the length given.
-    let rc = unsafe {
+    // SAFETY: `addr` is a valid sockaddr_in of the length given; bind(2) does not keep it.
+    unsafe {
         libc::bind(
             fd,
             std::ptr::addr_of!(addr).cast(),
             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
         )
-    };
-    if rc != 0 {
-        let errno = nix::errno::Errno::last_raw();
-        // SAFETY: `fd` came from socket() above and is closed once.
-        unsafe { libc::close(fd) };
-        return Err(("bind(127.0.0.1:0)", errno));
     }
-    Ok(fd)
 }
 
 /// One `getsockname()` on `fd` with a raw call: the port, or the errno. Safe after a fork.

@@ -401,26 +401,10 @@ mod tests {
 
     /// A fresh cell with `runs` recorded.
     fn recorded(runs: RunCount) -> hookbench_reports::Cell {
-        let suite = crate::suite::Suite::parse(include_str!("../../../suites/programs.toml"), "programs.toml")
-            .expect("programs suite");
-        let mechanism = suite.mechanisms_for(NAME)[0].clone();
-        let spec = CellSpec {
-            suite: &suite,
-            mechanism: &mechanism,
-            params: Params::default(),
-            samples: 1,
-            repetitions: 1,
-            seed: 0,
-        };
-        let s = crate::measure::stats::Summary::from_values_ns(&[1.0, 2.0]);
-        let mut cell = crate::backend::base_cell(
-            &spec,
-            NAME,
+        let mut cell = super::super::blank_test_cell(
+            include_str!("../../../suites/programs.toml"),
+            "programs.toml",
             "cgroup-bpf",
-            "hook_latency_ns",
-            "ns",
-            Params::default(),
-            &s,
         );
         record_run_count(&mut cell, &runs);
         cell

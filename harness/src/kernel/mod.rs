@@ -321,6 +321,25 @@ impl Backend for KernelBackend {
     }
 }
 
+/// A `hook_latency_ns` cell named `mechanism`, of the first kernel mechanism of suite `text`.
+///
+/// For the families' tests of what a cell records: its figures are those of the values 1 and 2 ns.
+#[cfg(test)]
+fn blank_test_cell(text: &str, file: &str, mechanism: &str) -> hookbench_reports::Cell {
+    let suite = crate::suite::Suite::parse(text, file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let first = suite.mechanisms_for(NAME)[0].clone();
+    let spec = CellSpec {
+        suite: &suite,
+        mechanism: &first,
+        params: Params::default(),
+        samples: 1,
+        repetitions: 1,
+        seed: 0,
+    };
+    let s = crate::measure::stats::Summary::from_values_ns(&[1.0, 2.0]);
+    crate::backend::base_cell(&spec, NAME, mechanism, "hook_latency_ns", "ns", Params::default(), &s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -398,26 +398,10 @@ mod tests {
 
     /// A fresh claim-1 cell with `probes` of a chain of `filters` recorded.
     fn probed(probes: &[Option<ChainProbe>], filters: u32, expect: CacheExpect) -> Cell {
-        let suite = crate::suite::Suite::parse(include_str!("../../../suites/foreign.toml"), "foreign.toml")
-            .expect("foreign suite");
-        let mechanism = suite.mechanisms_for(NAME)[0].clone();
-        let spec = CellSpec {
-            suite: &suite,
-            mechanism: &mechanism,
-            params: Params::default(),
-            samples: 1,
-            repetitions: 1,
-            seed: 0,
-        };
-        let s = crate::measure::stats::Summary::from_values_ns(&[1.0, 2.0]);
-        let mut cell = crate::backend::base_cell(
-            &spec,
-            NAME,
+        let mut cell = super::super::blank_test_cell(
+            include_str!("../../../suites/foreign.toml"),
+            "foreign.toml",
             "seccomp-foreign-arg-first",
-            "hook_latency_ns",
-            "ns",
-            Params::default(),
-            &s,
         );
         record_probes(&mut cell, probes, filters, expect);
         cell

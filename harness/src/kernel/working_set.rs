@@ -466,18 +466,23 @@ mod tests {
         assert_eq!(KernelMechanism::CgroupBpf.ring_chain(), None);
     }
 
+    /// A blank `seccomp-working-set` cell of a ring of `working_set` tasks of 4 filters each.
+    fn ring_cell(working_set: u32) -> hookbench_reports::Cell {
+        serde_json::from_value(serde_json::json!({
+            "id": "x", "suite": "working-set", "backend": "kernel", "model": "task-chain",
+            "mechanism": "seccomp-working-set", "metric": "hook_latency_ns", "unit": "ns",
+            "params": {"programs": 4, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
+                       "working_set": working_set, "cpus": 1, "body": "null"},
+            "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
+            "p999": 1.0, "max": 1.0
+        }))
+        .expect("cell")
+    }
+
     #[test]
     fn a_cheap_clocks_share_is_noted_not_flagged_and_a_slow_clock_stays_flagged() {
         let cell = || {
-            let mut c: hookbench_reports::Cell = serde_json::from_value(serde_json::json!({
-                "id": "x", "suite": "working-set", "backend": "kernel", "model": "task-chain",
-                "mechanism": "seccomp-working-set", "metric": "hook_latency_ns", "unit": "ns",
-                "params": {"programs": 4, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
-                           "working_set": 1, "cpus": 1, "body": "null"},
-                "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
-                "p999": 1.0, "max": 1.0
-            }))
-            .expect("cell");
+            let mut c = ring_cell(1);
             c.validity.flags.push(ValidityFlag {
                 code: "expensive-clock".into(),
                 why: "the clock-read pair (20.0 ns) took 10.0% of a sample (limit 5%)".into(),
@@ -500,17 +505,7 @@ mod tests {
 
     #[test]
     fn a_ring_whose_chains_do_not_all_answer_their_probe_is_flagged() {
-        let blank = || -> hookbench_reports::Cell {
-            serde_json::from_value(serde_json::json!({
-                "id": "x", "suite": "working-set", "backend": "kernel", "model": "task-chain",
-                "mechanism": "seccomp-working-set", "metric": "hook_latency_ns", "unit": "ns",
-                "params": {"programs": 4, "foreign": 0, "hooks": 1, "depth": 1, "cgroups": 0, "tasks": 1,
-                           "working_set": 8, "cpus": 1, "body": "null"},
-                "samples": 1, "mean": 1.0, "stddev": 0.0, "cv": 0.0, "p50": 1.0, "p90": 1.0, "p99": 1.0,
-                "p999": 1.0, "max": 1.0
-            }))
-            .expect("cell")
-        };
+        let blank = || ring_cell(8);
         let whole = RingProbe {
             tasks: 8,
             filters: 4,

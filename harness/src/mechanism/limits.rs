@@ -67,6 +67,23 @@ pub(super) fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Param
     let limit = |axis: &'static str, max: u32, why: String| {
         (p.axis(axis).unwrap_or(0) > max).then_some(AxisLimit { axis, max, why })
     };
+    // The programs of one task of a many-task cell: its own seccomp chain, or its own cgroup
+    // (`whose`: "a", "each task's").
+    let per_task_programs = |seccomp: bool, whose: &str| {
+        let (max_n, why) = if seccomp {
+            let n = max_filters(FilterBody::ArgLoad);
+            (
+                n,
+                format!("{whose} chain holds at most {n} of these filters (MAX_INSNS_PER_PATH)"),
+            )
+        } else {
+            (
+                cap,
+                format!("{whose} cgroup holds at most BPF_CGROUP_MAX_PROGS = {cap} programs per attach type"),
+            )
+        };
+        limit("programs", max_n, why)
+    };
     let per_cgroup = |max: u32| {
         format!(
             "the path of depth = {depth} cgroups holds at most {max} programs on one attach type: \
@@ -157,45 +174,21 @@ pub(super) fn kernel_limit(mechanism: KernelMechanism, metric: Metric, p: &Param
         | KernelMechanism::CgroupBpfCpusOwn
         | KernelMechanism::CgroupBpfCpusShared => {
             let max_p = hookbench_workloads::cpus::MAX_CPUS;
-            let (max_n, why) = if mechanism.family() == Family::Seccomp {
-                let n = max_filters(FilterBody::ArgLoad);
-                (
-                    n,
-                    format!("a chain holds at most {n} of these filters (MAX_INSNS_PER_PATH)"),
-                )
-            } else {
-                (
-                    cap,
-                    format!("a cgroup holds at most BPF_CGROUP_MAX_PROGS = {cap} programs per attach type"),
-                )
-            };
             limit(
                 "cpus",
                 max_p,
                 format!("a cpus worker pins at most {max_p} tasks (hookbench_workloads::cpus::MAX_CPUS)"),
             )
-            .or_else(|| limit("programs", max_n, why))
+            .or_else(|| per_task_programs(mechanism.family() == Family::Seccomp, "a"))
         }
         KernelMechanism::SeccompWorkingSet | KernelMechanism::CgroupBpfWorkingSet => {
             let max_w = hookbench_workloads::ring::MAX_TASKS;
-            let (max_n, why) = if mechanism == KernelMechanism::SeccompWorkingSet {
-                let n = max_filters(FilterBody::ArgLoad);
-                (
-                    n,
-                    format!("each task's chain holds at most {n} of these filters (MAX_INSNS_PER_PATH)"),
-                )
-            } else {
-                (
-                    cap,
-                    format!("each task's cgroup holds at most BPF_CGROUP_MAX_PROGS = {cap} programs"),
-                )
-            };
             limit(
                 "working_set",
                 max_w,
                 format!("a ring worker makes at most {max_w} tasks (hookbench_workloads::ring::MAX_TASKS)"),
             )
-            .or_else(|| limit("programs", max_n, why))
+            .or_else(|| per_task_programs(mechanism == KernelMechanism::SeccompWorkingSet, "each task's"))
         }
         KernelMechanism::SeccompArgLoad
         | KernelMechanism::SeccompNrOnly
